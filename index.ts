@@ -1,0 +1,18 @@
+/**
+ * optlab's package root: every method as a drop-in `tf.Optimizer` (`adamw()`, `AdamWOptimizer`, ...),
+ * and the research API underneath (`methods`, `buildOptimizer`, transforms, models, runner).
+ */
+import type { AdapterOptions } from './optimizers/tfjs.js';
+import { AdamWOptimizer, SGDOptimizer } from './optimizers/tfjs.js';
+import type { AdamWOptions, SGDOptions } from './optimizers/index.js';
+
+export * as methods from './optimizers/index.js';
+export { buildOptimizer, chain, route, scaleByLr, decoupledWeightDecay, clipByGlobalNorm, OPTIMIZERS } from './optimizers/index.js';
+export type { Parameter, Role, Transform, Optimizer, OptimizerDef, StepContext } from './optimizers/index.js';
+export * from './optimizers/tfjs.js';
+export { selectBackend, type BackendName } from './experiments/backend.js';
+
+/** AdamW as a tf.Optimizer for `model.compile({optimizer: adamw({lr: 1e-3})})`. */
+export const adamw = (config: AdamWOptions & AdapterOptions = {}) => new AdamWOptimizer(config);
+/** SGD with momentum as a tf.Optimizer. */
+export const sgd = (config: SGDOptions & AdapterOptions = {}) => new SGDOptimizer(config);

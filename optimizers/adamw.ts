@@ -1,0 +1,83 @@
+/**
+ * AdamW: Adam with decoupled weight decay (Loshchilov & Hutter, arXiv 1711.05101), PyTorch semantics.
+ *
+ *   m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g^2
+ *   W <- W (1 - lr wd) - lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
+ *
+ * Differs from reference: none for `torch.optim.AdamW` (eps after the bias-corrected sqrt, per-parameter
+ * step counter, amsgrad keeps the running maximum of v). `epsMode: 'uncorrected'` gives the variant used
+ * as the auxiliary AdamW in Moonlight and MARS-M (eps added to the uncorrected sqrt(v)).
+ * Use on roles: all.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { chain, decoupledWeightDecay, defineOptimizer, scaleByLr, type Transform } from './core.js';
+
+/** Adam's moment estimates and bias correction, without learning rate or weight decay. */
+export interface AdamOptions {
+  /** @default 0.9 */
+  beta1?: number;
+  /** @default 0.999 */
+  beta2?: number;
+  /** @default 1e-8 */
+  eps?: number;
+  /** Keep the running maximum of v (Reddi et al. 2018). @default false */
+  amsgrad?: boolean;
+  /** Where eps is added: after bias-correcting sqrt(v) (PyTorch) or to the raw sqrt(v) (Moonlight, MARS-M aux). @default 'corrected' */
+  epsMode?: 'corrected' | 'uncorrected';
+}
+
+/** Options of the AdamW optimizer. */
+export interface AdamWOptions extends AdamOptions {
+  /** @default 1e-3 */
+  lr?: number;
+  /** Decoupled weight decay, multiplied by the learning rate. @default 0.01 */
+  weightDecay?: number;
+}
+
+export const ADAMW_DEFAULTS: Required<AdamWOptions> = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, amsgrad: false, epsMode: 'corrected' };
+
+/** The Adam direction m_hat / (sqrt(v_hat) + eps), with state slots `m`, `v` (and `v_max`). */
+export function scaleByAdam(opts: AdamOptions = {}): Transform {
+  const beta1 = opts.beta1 ?? 0.9;
+  const beta2 = opts.beta2 ?? 0.999;
+  const eps = opts.eps ?? 1e-8;
+  const amsgrad = opts.amsgrad ?? false;
+  const epsMode = opts.epsMode ?? 'corrected';
+  return {
+    name: 'adam',
+    init(_p, slot) {
+      const s: Record<string, tf.Variable> = { m: slot('m', 'zeros'), v: slot('v', 'zeros') };
+      if (amsgrad) s.v_max = slot('v_max', 'zeros');
+      return s;
+    },
+    update(g, s, _p, ctx) {
+      const m = tf.add(tf.mul(s.m, beta1), tf.mul(g, 1 - beta1));
+      const v = tf.add(tf.mul(s.v, beta2), tf.mul(tf.square(g), 1 - beta2));
+      s.m.assign(m);
+      s.v.assign(v);
+      let vUse: tf.Tensor = v;
+      if (amsgrad) {
+        vUse = tf.maximum(s.v_max, v);
+        s.v_max.assign(vUse);
+      }
+      const bc1 = 1 - Math.pow(beta1, ctx.t);
+      const bc2 = 1 - Math.pow(beta2, ctx.t);
+      if (epsMode === 'corrected') {
+        const denom = tf.add(tf.div(tf.sqrt(vUse), Math.sqrt(bc2)), eps);
+        return tf.div(tf.div(m, denom), bc1);
+      }
+      return tf.mul(tf.div(m, tf.add(tf.sqrt(vUse), eps)), Math.sqrt(bc2) / bc1);
+    },
+    describe: () => `adam(b1=${beta1},b2=${beta2},eps=${eps}${amsgrad ? ',amsgrad' : ''}${epsMode === 'uncorrected' ? ',eps-uncorrected' : ''})`,
+  };
+}
+
+/** AdamW as a transform, for use inside other methods' routing tables. */
+export function adamwTransform(opts: AdamWOptions = {}): Transform {
+  const o = { ...ADAMW_DEFAULTS, ...opts };
+  if (!['corrected', 'uncorrected'].includes(o.epsMode)) throw new Error(`adamw: epsMode must be 'corrected' or 'uncorrected', got '${o.epsMode}'`);
+  return chain(scaleByAdam(o), decoupledWeightDecay(o.weightDecay, o.lr), scaleByLr(o.lr));
+}
+
+/** AdamW for every parameter it is given. */
+export const adamw = defineOptimizer('adamw', ADAMW_DEFAULTS, adamwTransform);

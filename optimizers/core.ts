@@ -1,0 +1,401 @@
+/**
+ * The one abstraction of optlab: a model hands out Parameters, an optimizer is assembled from small
+ * per-parameter Transforms (the init/update pairs of optax), combined with `chain` and `route`.
+ *
+ * State lives in non-trainable tf.Variables keyed `${param}/${slot}` and is changed in place by
+ * `assign()`: tfjs runs eagerly, so fresh state every step would be allocation churn.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+/** How the owner of a parameter says what it is; optimizers route by it. */
+export type Role = 'matrix' | 'embedding' | 'head' | 'vector' | 'conv';
+export const ROLES: readonly Role[] = ['matrix', 'embedding', 'head', 'vector', 'conv'];
+
+/** A trainable tensor with a stable name (a dot path such as 'blocks.3.attn.qkv') and a role. */
+export interface Parameter {
+  readonly name: string;
+  readonly variable: tf.Variable;
+  readonly role: Role;
+}
+
+/** What a transform knows about the current step. */
+export interface StepContext {
+  /** This parameter's update count including the current one (1 on the first update). */
+  t: number;
+  /** Multiplier on every learning rate, from the schedule (1 when there is none). */
+  lrScale: number;
+  /**
+   * Gradients at the previous parameters on the current batch, keyed by parameter name: MARS's
+   * "exact" mode. Present only when the caller computed them (`Optimizer.needsPreviousGrads`).
+   */
+  previousGrads?: ReadonlyMap<string, tf.Tensor>;
+}
+
+/** Allocates one state slot; the optimizer names it `${param.name}/${slot}` and owns it. */
+export type SlotMaker = (slot: string, init: tf.Tensor | number[] | 'zeros', shape?: number[]) => tf.Variable;
+
+/** Per-parameter state: slot name -> variable. */
+export type State = Record<string, tf.Variable>;
+
+/**
+ * A per-parameter transformation of the update, optax-style. `update` runs inside tf.tidy and may
+ * `assign()` to its state; it returns the transformed update.
+ */
+export interface Transform {
+  /** Short name for routing tables and errors. */
+  readonly name: string;
+  /** Allocates state for one parameter (once). */
+  init?(p: Parameter, slot: SlotMaker): State;
+  /** Maps the incoming update (the gradient, for the first transform) to the outgoing one. */
+  update(u: tf.Tensor, s: State, p: Parameter, ctx: StepContext): tf.Tensor;
+  /**
+   * Multiplicative decoupled weight decay applied to the parameter before the update is added:
+   * W <- W * decay(p, ctx) + update. Kept apart from `update` so the float32 op order matches the
+   * references (`p.mul_(1 - lr*wd)` then `p.add_(u)`).
+   */
+  decay?(p: Parameter, ctx: StepContext): number;
+  /** Human-readable settings for routing tables. */
+  describe?(): string;
+  /** True when `update` reads `ctx.previousGrads` (MARS exact mode); the training loop must supply them. */
+  readonly needsPreviousGrads?: boolean;
+}
+
+/** Applies transforms in order; state slots of all members must have distinct names. */
+export function chain(...transforms: Transform[]): Transform {
+  return {
+    name: transforms.map((t) => t.name).join(' > '),
+    needsPreviousGrads: transforms.some((t) => t.needsPreviousGrads === true),
+    init(p, slot) {
+      const state: State = {};
+      for (const t of transforms) {
+        const s = t.init?.(p, slot) ?? {};
+        for (const k of Object.keys(s)) {
+          if (k in state) throw new Error(`chain: two transforms use the state slot '${k}' (${transforms.map((x) => x.name).join(', ')})`);
+          state[k] = s[k];
+        }
+      }
+      return state;
+    },
+    update(u, s, p, ctx) {
+      for (const t of transforms) u = t.update(u, s, p, ctx);
+      return u;
+    },
+    decay(p, ctx) {
+      let d = 1;
+      for (const t of transforms) if (t.decay) d *= t.decay(p, ctx);
+      return d;
+    },
+    describe() {
+      return transforms.map((t) => (t.describe ? t.describe() : t.name)).join(' > ');
+    },
+  };
+}
+
+/** One entry of a routing table: which parameters (by role and/or name pattern) get which transform. */
+export interface Route {
+  /** Label in routing tables, e.g. 'muon' or 'adamw'. */
+  label: string;
+  /** Roles this route takes; omitted means any role. */
+  roles?: readonly Role[];
+  /** Name pattern this route takes (RegExp or a string compiled to one); omitted means any name. */
+  pattern?: RegExp | string;
+  /** Predicate on the parameter, for rules a role cannot express (e.g. MARS's "exactly 2-D"). */
+  when?: (p: Parameter) => boolean;
+  /** Matches only when no other route does. */
+  fallback?: boolean;
+  transform: Transform;
+}
+
+/** A routing table: every parameter must match exactly one non-fallback route, or a fallback. */
+export interface RouteTable {
+  readonly routes: readonly Route[];
+}
+
+/** What an optimizer factory returns: a single transform for every parameter, or a routing table. */
+export type OptimizerDef = Transform | RouteTable;
+
+/** Builds a routing table (optax `partition`, modded-nanogpt's param table). */
+export function route(...routes: Route[]): RouteTable {
+  return { routes };
+}
+
+function isRouteTable(d: OptimizerDef): d is RouteTable {
+  return (d as RouteTable).routes !== undefined;
+}
+
+function matches(r: Route, p: Parameter): boolean {
+  if (r.roles && !r.roles.includes(p.role)) return false;
+  if (r.pattern !== undefined) {
+    const re = typeof r.pattern === 'string' ? new RegExp(r.pattern) : r.pattern;
+    if (!re.test(p.name)) return false;
+  }
+  if (r.when && !r.when(p)) return false;
+  return true;
+}
+
+/** Picks the route of one parameter, throwing when none or several match. */
+export function resolveRoute(def: OptimizerDef, p: Parameter): { label: string; transform: Transform } {
+  if (!isRouteTable(def)) return { label: def.name, transform: def };
+  const primary = def.routes.filter((r) => !r.fallback && matches(r, p));
+  if (primary.length > 1) {
+    throw new Error(`parameter '${p.name}' (role ${p.role}, shape [${p.variable.shape}]) matches ${primary.length} routes: ${primary.map((r) => r.label).join(', ')}; routes must not overlap`);
+  }
+  if (primary.length === 1) return { label: primary[0].label, transform: primary[0].transform };
+  const fb = def.routes.filter((r) => r.fallback && matches(r, p));
+  if (fb.length === 1) return { label: fb[0].label, transform: fb[0].transform };
+  if (fb.length > 1) throw new Error(`parameter '${p.name}' matches ${fb.length} fallback routes: ${fb.map((r) => r.label).join(', ')}`);
+  const labels = def.routes.map((r) => `${r.label}${r.roles ? `(${r.roles.join('|')})` : ''}`).join(', ');
+  throw new Error(`parameter '${p.name}' (role ${p.role}, shape [${p.variable.shape}]) matches no route; routes: ${labels}`);
+}
+
+/** Options of a built optimizer that do not belong to any one method. */
+export interface BuildOptions {
+  /** Global-norm gradient clipping threshold applied before any transform; 0 or undefined disables it. */
+  clipNorm?: number;
+}
+
+/** The object a training loop talks to. */
+export interface Optimizer {
+  /** Parameters in the order they were given. */
+  readonly params: readonly Parameter[];
+  /** True when some route needs `StepContext.previousGrads` (MARS exact mode). */
+  readonly needsPreviousGrads: boolean;
+  /**
+   * Updates every parameter that has a gradient in `grads` (keyed by parameter name). Parameters
+   * without a gradient keep their state and their step count. `lrScale` defaults to 1.
+   */
+  step(grads: ReadonlyMap<string, tf.Tensor>, opts?: { lrScale?: number; previousGrads?: ReadonlyMap<string, tf.Tensor> }): void;
+  /** Copies of every state slot, keyed `${param}/${slot}` (including `${param}/step`). Caller disposes. */
+  state(): Map<string, tf.Tensor>;
+  /** Restores state saved by `state()`; unknown keys or shape mismatches throw. */
+  load(state: ReadonlyMap<string, tf.Tensor>): void;
+  /** Routing table: one line per parameter. */
+  describe(): string;
+  /** Frees every state variable. */
+  dispose(): void;
+}
+
+interface Slotted {
+  p: Parameter;
+  label: string;
+  transform: Transform;
+  state: State;
+  t: number;
+}
+
+/** Global L2 norm of a set of tensors, as a scalar tensor. */
+export function globalNorm(tensors: Iterable<tf.Tensor>): tf.Scalar {
+  return tf.tidy(() => {
+    const sq = [...tensors].map((g) => tf.sum(tf.square(g)));
+    return (sq.length === 0 ? tf.scalar(0) : tf.sqrt(tf.addN(sq))) as tf.Scalar;
+  });
+}
+
+/**
+ * Clips gradients to a maximum global norm as torch.nn.utils.clip_grad_norm_ does
+ * (factor = max / (norm + 1e-6), applied only when below 1). Returns new tensors and the norm;
+ * the caller disposes all of them.
+ */
+export function clipByGlobalNorm(grads: ReadonlyMap<string, tf.Tensor>, maxNorm: number): { grads: Map<string, tf.Tensor>; norm: tf.Scalar } {
+  const norm = globalNorm(grads.values());
+  const out = new Map<string, tf.Tensor>();
+  tf.tidy(() => {
+    const factor = tf.minimum(tf.div(maxNorm, tf.add(norm, 1e-6)), 1);
+    for (const [k, g] of grads) out.set(k, tf.keep(tf.mul(g, factor)));
+  });
+  return { grads: out, norm };
+}
+
+/** Validates a parameter list: unique names, variables present. */
+export function checkParams(params: readonly Parameter[]): void {
+  const seen = new Set<string>();
+  for (const p of params) {
+    if (!p.name) throw new Error('parameter without a name');
+    if (seen.has(p.name)) throw new Error(`duplicate parameter name '${p.name}'`);
+    seen.add(p.name);
+    if (!(p.variable instanceof tf.Variable)) throw new Error(`parameter '${p.name}' has no tf.Variable`);
+    if (!ROLES.includes(p.role)) throw new Error(`parameter '${p.name}' has unknown role '${p.role}' (expected one of ${ROLES.join(', ')})`);
+  }
+}
+
+/**
+ * Builds an optimizer over `params`. Every parameter is routed first, so a routing mistake throws
+ * before any state is allocated.
+ */
+export function buildOptimizer(params: readonly Parameter[], def: OptimizerDef, opts: BuildOptions = {}): Optimizer {
+  checkParams(params);
+  const routed = params.map((p) => ({ p, ...resolveRoute(def, p) }));
+  const entries = new Map<string, Slotted>();
+  const allocated: tf.Variable[] = [];
+  for (const r of routed) entries.set(r.p.name, allocate(r.p, r.label, r.transform, allocated));
+  const needsPreviousGrads = routed.some((r) => r.transform.needsPreviousGrads === true);
+
+  function allocate(p: Parameter, label: string, transform: Transform, sink: tf.Variable[]): Slotted {
+    const slot: SlotMaker = (name, init, shape) => {
+      const full = `${p.name}/${name}`;
+      const value = tf.tidy(() => {
+        if (init === 'zeros') return tf.zeros(shape ?? p.variable.shape, 'float32');
+        if (Array.isArray(init)) return tf.tensor(init, shape ?? [init.length], 'float32');
+        return init.clone();
+      });
+      const v = tf.variable(value, false, uniqueVarName(full));
+      value.dispose();
+      sink.push(v);
+      return v;
+    };
+    const state = transform.init?.(p, slot) ?? {};
+    for (const k of Object.keys(state)) if (k === 'step') throw new Error(`transform '${transform.name}' may not use the reserved slot 'step'`);
+    return { p, label, transform, state, t: 0 };
+  }
+
+  return {
+    params,
+    needsPreviousGrads,
+    step(grads, stepOpts = {}) {
+      for (const name of grads.keys()) {
+        if (!entries.has(name)) throw new Error(`gradient for unknown parameter '${name}'`);
+      }
+      let g = grads;
+      let clipped: Map<string, tf.Tensor> | undefined;
+      let norm: tf.Scalar | undefined;
+      if (opts.clipNorm && opts.clipNorm > 0) {
+        ({ grads: clipped, norm } = clipByGlobalNorm(grads, opts.clipNorm));
+        g = clipped;
+      }
+      const lrScale = stepOpts.lrScale ?? 1;
+      for (const e of entries.values()) {
+        const grad = g.get(e.p.name);
+        if (!grad) continue;
+        if (!tf.util.arraysEqual(grad.shape, e.p.variable.shape)) {
+          throw new Error(`gradient of '${e.p.name}' has shape [${grad.shape}], parameter has [${e.p.variable.shape}]`);
+        }
+        e.t += 1;
+        const ctx: StepContext = { t: e.t, lrScale, previousGrads: stepOpts.previousGrads };
+        tf.tidy(() => {
+          const u = e.transform.update(grad, e.state, e.p, ctx);
+          const d = e.transform.decay ? e.transform.decay(e.p, ctx) : 1;
+          const w = e.p.variable;
+          w.assign(d === 1 ? tf.add(w, u) : tf.add(tf.mul(w, d), u));
+        });
+      }
+      if (clipped) for (const t of clipped.values()) t.dispose();
+      norm?.dispose();
+    },
+    state() {
+      const out = new Map<string, tf.Tensor>();
+      for (const e of entries.values()) {
+        out.set(`${e.p.name}/step`, tf.scalar(e.t, 'float32'));
+        for (const [k, v] of Object.entries(e.state)) out.set(`${e.p.name}/${k}`, v.clone());
+      }
+      return out;
+    },
+    load(state) {
+      const expected = new Set<string>();
+      for (const e of entries.values()) {
+        expected.add(`${e.p.name}/step`);
+        for (const k of Object.keys(e.state)) expected.add(`${e.p.name}/${k}`);
+      }
+      for (const k of state.keys()) if (!expected.has(k)) throw new Error(`optimizer state has unknown key '${k}'`);
+      for (const k of expected) if (!state.has(k)) throw new Error(`optimizer state lacks key '${k}'`);
+      for (const e of entries.values()) {
+        e.t = Math.round(state.get(`${e.p.name}/step`)!.dataSync()[0]);
+        for (const [k, v] of Object.entries(e.state)) {
+          const src = state.get(`${e.p.name}/${k}`)!;
+          if (!tf.util.arraysEqual(src.shape, v.shape)) throw new Error(`state '${e.p.name}/${k}' has shape [${src.shape}], expected [${v.shape}]`);
+          v.assign(src.dtype === v.dtype ? src : tf.tidy(() => tf.cast(src, v.dtype)));
+        }
+      }
+    },
+    describe() {
+      return formatRoutingTable(routed.map((r) => ({ name: r.p.name, role: r.p.role, shape: r.p.variable.shape, label: r.label, detail: r.transform.describe ? r.transform.describe() : r.transform.name })));
+    },
+    dispose() {
+      for (const v of allocated) v.dispose();
+      allocated.length = 0;
+      entries.clear();
+    },
+  };
+}
+
+/** Formats one line per parameter: name, role, shape, route and its settings. */
+export function formatRoutingTable(rows: { name: string; role: string; shape: readonly number[]; label: string; detail: string }[]): string {
+  const header = ['parameter', 'role', 'shape', 'route', 'transforms'];
+  const cells = rows.map((r) => [r.name, r.role, `[${r.shape.join(',')}]`, r.label, r.detail]);
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const line = (c: string[]) => c.map((x, i) => (i === c.length - 1 ? x : x.padEnd(widths[i]))).join('  ');
+  return [line(header), ...cells.map(line)].join('\n');
+}
+
+/** tf.Variable names are global in the engine; state of two optimizers over one model must not clash. */
+function uniqueVarName(base: string): string {
+  const registered = tf.engine().registeredVariables;
+  if (!(base in registered)) return base;
+  for (let i = 1; ; i++) if (!(`${base}_${i}` in registered)) return `${base}_${i}`;
+}
+
+/** Multiplies the update by -lr * lrScale: the learning rate and its sign, always the last transform. */
+export function scaleByLr(lr: number): Transform {
+  return {
+    name: 'lr',
+    update: (u, _s, _p, ctx) => tf.mul(u, -lr * ctx.lrScale),
+    describe: () => `lr=${lr}`,
+  };
+}
+
+/**
+ * Decoupled weight decay W <- W * (1 - lr * lrScale * weightDecay) (Loshchilov & Hutter), applied
+ * before the update is added. `lr` is the unscaled learning rate, as in every reference here.
+ */
+export function decoupledWeightDecay(weightDecay: number, lr: number): Transform {
+  return {
+    name: 'wd',
+    update: (u) => u,
+    decay: (_p, ctx) => 1 - lr * ctx.lrScale * weightDecay,
+    describe: () => `wd=${weightDecay}`,
+  };
+}
+
+/** Coupled (L2) weight decay: g <- g + weightDecay * W, before any other transform. */
+export function addL2(weightDecay: number): Transform {
+  return {
+    name: 'l2',
+    update: (u, _s, p) => (weightDecay === 0 ? u : tf.add(u, tf.mul(p.variable, weightDecay))),
+    describe: () => `l2=${weightDecay}`,
+  };
+}
+
+/** A method's factory: options in, transform or routing table out, with its defaults attached. */
+export interface OptimizerFactory<O extends object = Record<string, unknown>> {
+  (opts?: Partial<O>): OptimizerDef;
+  /** Registry name, e.g. 'mars-m'. */
+  readonly methodName: string;
+  /** Every option with its default value; the keys are the only accepted options. */
+  readonly defaults: Readonly<O>;
+}
+
+/**
+ * Wraps a method's builder so that unknown option keys and values of the wrong type fail with a
+ * message naming the key, before anything is allocated.
+ */
+export function defineOptimizer<O extends object>(methodName: string, defaults: O, build: (o: O) => OptimizerDef): OptimizerFactory<O> {
+  const f = (opts: Partial<O> = {}) => build(resolveOptions(methodName, defaults, opts));
+  return Object.assign(f, { methodName, defaults: Object.freeze({ ...defaults }) });
+}
+
+/** Merges options over defaults, rejecting unknown keys and type changes. */
+export function resolveOptions<O extends object>(methodName: string, defaults: O, opts: Partial<O>): O {
+  const known = Object.keys(defaults);
+  for (const [k, v] of Object.entries(opts ?? {})) {
+    if (!known.includes(k)) {
+      const near = known.filter((x) => x.toLowerCase().includes(k.toLowerCase().slice(0, 3)));
+      throw new Error(`${methodName}: unknown option '${k}'${near.length ? ` (did you mean ${near.map((x) => `'${x}'`).join(' or ')}?)` : ''}; options: ${known.join(', ')}`);
+    }
+    const d = (defaults as Record<string, unknown>)[k];
+    if (v === undefined || d === undefined || d === null) continue;
+    if (typeof v !== typeof d) throw new Error(`${methodName}: option '${k}' must be a ${typeof d}, got ${JSON.stringify(v)}`);
+    if (typeof v === 'number' && !Number.isFinite(v)) throw new Error(`${methodName}: option '${k}' must be finite, got ${v}`);
+  }
+  const out = { ...defaults } as Record<string, unknown>;
+  for (const [k, v] of Object.entries(opts ?? {})) if (v !== undefined) out[k] = v;
+  return out as O;
+}
