@@ -371,15 +371,42 @@ export interface OptimizerFactory<O extends object = Record<string, unknown>> {
   readonly methodName: string;
   /** Every option with its default value; the keys are the only accepted options. */
   readonly defaults: Readonly<O>;
+  /** Maps a reference fixture's PyTorch hyperparameters onto this method's options (for `optlab replay`). */
+  readonly fromReference?: ReferenceMapper<O>;
 }
+
+/** The parts of a reference fixture (../shared/fixtures/reference/README.md) a mapping reads. */
+export interface ReferenceCase {
+  name: string;
+  optimizer: string;
+  variant: string;
+  config: string;
+  reference_hyper: Record<string, any>;
+  resolved_param_groups: Record<string, any>[];
+  resolved_attributes?: Record<string, any>;
+  notes?: unknown;
+  mode: 'replay' | 'least_squares';
+  params: Record<string, { shape: number[] }>;
+}
+
+/**
+ * Turns a fixture's reference hyperparameters into optlab options and a role per fixture parameter
+ * name. Parameters are given to optlab in tfjs layout (PyTorch [out, in] transposed to [in, out]).
+ */
+export type ReferenceMapper<O> = (fx: ReferenceCase) => { options: Partial<O>; roles: Record<string, Role> };
 
 /**
  * Wraps a method's builder so that unknown option keys and values of the wrong type fail with a
  * message naming the key, before anything is allocated.
  */
-export function defineOptimizer<O extends object>(methodName: string, defaults: O, build: (o: O) => OptimizerDef): OptimizerFactory<O> {
+export function defineOptimizer<O extends object>(
+  methodName: string,
+  defaults: O,
+  build: (o: O) => OptimizerDef,
+  extras: { fromReference?: ReferenceMapper<O> } = {},
+): OptimizerFactory<O> {
   const f = (opts: Partial<O> = {}) => build(resolveOptions(methodName, defaults, opts));
-  return Object.assign(f, { methodName, defaults: Object.freeze({ ...defaults }) });
+  return Object.assign(f, { methodName, defaults: Object.freeze({ ...defaults }), fromReference: extras.fromReference });
 }
 
 /** Merges options over defaults, rejecting unknown keys and type changes. */
