@@ -63,6 +63,7 @@ export function linearDecay(opts: { warmup?: number; total: number; floor?: numb
 
 /** Builds a schedule from its config, checking the numbers make sense. */
 export function makeSchedule(c: ScheduleConfig): Schedule {
+  if (!['constant', 'cosine', 'wsd', 'linear'].includes(c.kind)) throw new Error(`unknown schedule kind '${c.kind}'; expected constant, cosine, wsd or linear`);
   const warmup = c.warmup ?? 0;
   if (!(warmup >= 0)) throw new Error(`schedule.warmup must be >= 0, got ${warmup}`);
   if (c.kind !== 'constant') {

@@ -19,7 +19,7 @@ describe('schedules', () => {
     expect(s(100)).to.equal(0);
   });
   it('linear decay and constant', () => {
-    expect(linearDecay({ total: 11, floor: 0 })(6)).to.be.closeTo(0.5, 1e-12);
+    expect(linearDecay({ total: 10, floor: 0 })(5)).to.be.closeTo(0.5, 1e-12); // 1 - 5/10
     expect(constant(4)(2)).to.equal(0.5);
     expect(constant()(1000)).to.equal(1);
   });
