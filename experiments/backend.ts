@@ -4,6 +4,8 @@
  * asked for: it needs the npm `webgpu` package (Dawn) and a Vulkan-capable GPU.
  */
 import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core registers no gradients by itself; tfjs-layers' bundle registers all of them on import.
+import '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';

@@ -426,3 +426,23 @@ export function resolveOptions<O extends object>(methodName: string, defaults: O
   for (const [k, v] of Object.entries(opts ?? {})) if (v !== undefined) out[k] = v;
   return out as O;
 }
+
+/** The reference param group holding `param` (fixtures list params by name in each group). */
+export function referenceGroupOf(fx: ReferenceCase, param: string): Record<string, any> {
+  const g = fx.resolved_param_groups.find((x) => Array.isArray(x.params) && x.params.includes(param));
+  if (!g) throw new Error(`no reference param group holds '${param}'`);
+  return g;
+}
+
+/** Roles by rank, for references that route by ndim: 2-D and above -> matrix, else vector. */
+export function rolesByRank(fx: ReferenceCase): Record<string, Role> {
+  const roles: Record<string, Role> = {};
+  for (const [n, p] of Object.entries(fx.params)) roles[n] = p.shape.length >= 2 ? 'matrix' : 'vector';
+  return roles;
+}
+
+/** Throws unless every parameter of the fixture sits in one group with identical settings. */
+export function singleReferenceGroup(fx: ReferenceCase): Record<string, any> {
+  if (fx.resolved_param_groups.length !== 1) throw new Error(`expected one param group, found ${fx.resolved_param_groups.length}`);
+  return fx.resolved_param_groups[0];
+}

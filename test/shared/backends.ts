@@ -5,6 +5,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
+// tfjs-core registers no gradients by itself; tfjs-layers' bundle registers all of them on import.
+import '@tensorflow/tfjs-layers';
 
 tf.env().set('PROD', true);
 

@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+/** The `optlab` command. Each subcommand lives in its own module; this file only registers them. */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { replayCommand } from './replay_command.js';
+
+await yargs(hideBin(process.argv))
+  .scriptName('optlab')
+  .usage('$0 <command> [options]')
+  .command(replayCommand)
+  .demandCommand(1, 'name a command; see --help')
+  .strict()
+  .help()
+  .alias('h', 'help')
+  .version()
+  .fail((msg, err, y) => {
+    if (err) throw err;
+    console.error(`${msg}\n`);
+    y.showHelp();
+    process.exit(2);
+  })
+  .parseAsync();
