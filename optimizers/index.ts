@@ -2,10 +2,15 @@
 import type { OptimizerFactory } from './core.js';
 import { adamw } from './adamw.js';
 import { sgd } from './sgd.js';
+import { muon, muonMoonlight } from './muon.js';
+import { marsM } from './mars_m.js';
 
 export const OPTIMIZERS: Record<string, OptimizerFactory<any>> = {
   adamw,
   sgd,
+  muon,
+  'muon-moonlight': muonMoonlight,
+  'mars-m': marsM,
 };
 
 /** Looks a method up by registry name, with a message listing the known ones. */
@@ -18,3 +23,5 @@ export function getOptimizerFactory(name: string): OptimizerFactory<any> {
 export * from './core.js';
 export { adamw, scaleByAdam, adamwTransform, ADAMW_DEFAULTS, type AdamWOptions, type AdamOptions } from './adamw.js';
 export { sgd, traceMomentum, SGD_DEFAULTS, type SGDOptions } from './sgd.js';
+export { muon, muonMoonlight, scaleByMuon, muonMomentum, MUON_DEFAULTS, MUON_MOONLIGHT_DEFAULTS, type MuonOptions, type MuonMoonlightOptions } from './muon.js';
+export { marsM, scaleByMarsM, correctedGradient, clipToUnitNorm, MARS_M_DEFAULTS, type MarsMOptions } from './mars_m.js';

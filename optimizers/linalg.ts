@@ -75,3 +75,27 @@ export function fans(shape: readonly number[]): [number, number] {
   const out = shape[shape.length - 1];
   return [shape.reduce((a, b) => a * b, 1) / out, out];
 }
+
+/**
+ * Newton-Schulz on the `matrixView` of a parameter-shaped tensor, reshaped back to its shape: the
+ * orthogonalized update of a Dense kernel or a conv kernel. Call inside tf.tidy.
+ */
+export function orthogonalize(x: tf.Tensor, opts: NewtonSchulzOptions = {}): tf.Tensor {
+  const o = newtonSchulz(matrixView(x), opts);
+  return x.rank === 2 ? o : tf.reshape(o, x.shape);
+}
+
+/** How an orthogonalized update is scaled by the shape of its matrix view. */
+export type ShapeScaling = 'keller' | 'moonlight';
+
+/**
+ * Shape factor of an orthogonalized update (spec §1.2), from the `matrixView` fans:
+ * 'keller' = sqrt(max(1, fan_out / fan_in)) (KellerJordan/Muon's sqrt(max(1, rows/cols)) on a PyTorch
+ * [out, in] weight), 'moonlight' = 0.2 * sqrt(max(fan_in, fan_out)) (update RMS ~0.2, as AdamW's).
+ */
+export function shapeScale(shape: readonly number[], rule: ShapeScaling): number {
+  const [fanIn, fanOut] = fans(shape);
+  if (rule === 'keller') return Math.sqrt(Math.max(1, fanOut / fanIn));
+  if (rule === 'moonlight') return 0.2 * Math.sqrt(Math.max(fanIn, fanOut));
+  throw new Error(`shapeScale: unknown rule '${rule as string}' (expected 'keller' or 'moonlight')`);
+}

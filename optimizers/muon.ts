@@ -1,0 +1,248 @@
+/**
+ * Muon: momentum orthogonalized by Newton-Schulz (Jordan et al. 2024, kellerjordan.github.io/posts/muon;
+ * Moonlight scaling from Liu et al., arXiv 2502.16982). Registry names 'muon' and 'muon-moonlight'.
+ *
+ *   'muon' (KellerJordan/Muon muon.py):   M <- lerp(M, G, 1-b);  U = lerp(G, M, b) (nesterov) or M
+ *                                         W <- W (1 - lr wd) - lr sqrt(max(1, fan_out/fan_in)) NS5(U)
+ *   'muon-moonlight' (Moonlight toy_train.py): M <- b M + G;  U = G + b M (nesterov) or M
+ *                                         W <- W (1 - lr wd) - lr 0.2 sqrt(max(fan_in, fan_out)) NS5(U)
+ *
+ * Non-matrix parameters (roles embedding, head, vector) get an auxiliary AdamW, as MuonWithAuxAdam
+ * does: for 'muon' with its own lr, betas, eps and wd (eps after the bias-corrected sqrt(v), Keller's
+ * adam_update); for 'muon-moonlight' with the Muon lr and wd and eps added to the uncorrected sqrt(v).
+ *
+ * Differs from reference: Newton-Schulz runs in float32 (the references cast to bfloat16; the `fp32`
+ * fixtures patch that cast away). Conv kernels [kh, kw, in, out] are orthogonalized and scaled on their
+ * (kh*kw*in) x out view; Keller's code scales a 4-D gradient by sqrt(max(1, kh/kw)) (it reads
+ * `grad.size(-2) / grad.size(-1)` of the 4-D tensor), which is 1 for square kernels, where optlab uses
+ * sqrt(max(1, out/(kh*kw*in))); Moonlight asserts 2-D parameters. A parameter without a gradient keeps
+ * its state and value (Keller substitutes a zero gradient, which decays momentum and applies wd; Moonlight
+ * skips it, as optlab does). Routing is by role, where the references take hand-made parameter groups.
+ * Use on roles: matrix and conv (Muon); embedding, head, vector (auxiliary AdamW).
+ *
+ * Warnings: NS output singular values lie in about [0.68, 1.13], not exactly 1 (spec §1.1). Keller's lr
+ * is in units of spectral norm per update, so it does not transfer from AdamW; Moonlight's does.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { adamwTransform } from './adamw.js';
+import { chain, decoupledWeightDecay, defineOptimizer, route, scaleByLr, type OptimizerDef, type Parameter, type ReferenceCase, type Role, type Transform } from './core.js';
+import { orthogonalize, shapeScale, type ShapeScaling } from './linalg.js';
+
+/** EMA momentum (Keller: M <- lerp(M, G, 1-b)) or sum momentum (Moonlight: M <- b M + G). */
+export type MomentumForm = 'ema' | 'sum';
+
+/** Options of Keller's Muon ('muon'). */
+export interface MuonOptions {
+  /** Learning rate of the matrix path, in units of spectral norm per update (Keller scaling). @default 0.02 */
+  lr?: number;
+  /** Momentum coefficient b. @default 0.95 */
+  momentum?: number;
+  /** Orthogonalize the Nesterov look-ahead lerp(G, M, b) instead of M. @default true */
+  nesterov?: boolean;
+  /** Newton-Schulz iterations. @default 5 */
+  nsSteps?: number;
+  /** Newton-Schulz coefficients (linalg.ts). @default 'classic' */
+  nsCoefficients?: 'classic' | 'polar-express';
+  /** Shape factor: 'keller' sqrt(max(1, fan_out/fan_in)) or 'moonlight' 0.2 sqrt(max(fan_in, fan_out)). @default 'keller' */
+  scaling?: ShapeScaling;
+  /** Decoupled weight decay of the matrix path, multiplied by the unscaled lr. @default 0 */
+  weightDecay?: number;
+  /** Learning rate of the auxiliary AdamW. @default 3e-4 */
+  adamLr?: number;
+  /** @default 0.9 */
+  adamBeta1?: number;
+  /** @default 0.95 */
+  adamBeta2?: number;
+  /** Added after the bias-corrected sqrt(v). @default 1e-10 */
+  adamEps?: number;
+  /** Decoupled weight decay of the auxiliary AdamW. @default 0 */
+  adamWeightDecay?: number;
+}
+
+/** Options of Moonlight's Muon ('muon-moonlight'); its AdamW shares lr and weightDecay. */
+export interface MuonMoonlightOptions {
+  /** Learning rate of both paths; the matrix path is scaled by 0.2 sqrt(max(fan_in, fan_out)). @default 1e-3 */
+  lr?: number;
+  /** Decoupled weight decay of both paths, multiplied by the unscaled lr. @default 0.1 */
+  weightDecay?: number;
+  /** Momentum coefficient b (sum form M <- b M + G). @default 0.95 */
+  momentum?: number;
+  /** Orthogonalize G + b M instead of M. @default true */
+  nesterov?: boolean;
+  /** Newton-Schulz iterations. @default 5 */
+  nsSteps?: number;
+  /** Newton-Schulz coefficients (linalg.ts). @default 'classic' */
+  nsCoefficients?: 'classic' | 'polar-express';
+  /** @default 0.9 */
+  adamBeta1?: number;
+  /** @default 0.95 */
+  adamBeta2?: number;
+  /** Added to the uncorrected sqrt(v) (Moonlight's AdamW backup). @default 1e-8 */
+  adamEps?: number;
+}
+
+export const MUON_DEFAULTS: Required<MuonOptions> = {
+  lr: 0.02, momentum: 0.95, nesterov: true, nsSteps: 5, nsCoefficients: 'classic', scaling: 'keller', weightDecay: 0,
+  adamLr: 3e-4, adamBeta1: 0.9, adamBeta2: 0.95, adamEps: 1e-10, adamWeightDecay: 0,
+};
+
+export const MUON_MOONLIGHT_DEFAULTS: Required<MuonMoonlightOptions> = {
+  lr: 1e-3, weightDecay: 0.1, momentum: 0.95, nesterov: true, nsSteps: 5, nsCoefficients: 'classic', adamBeta1: 0.9, adamBeta2: 0.95, adamEps: 1e-8,
+};
+
+/** torch.lerp's formula (a + w (b - a) for w < 0.5, else b - (b - a)(1 - w)), so float32 rounding follows the reference. */
+export function lerp(a: tf.Tensor, b: tf.Tensor, w: number): tf.Tensor {
+  return w < 0.5 ? tf.add(a, tf.mul(tf.sub(b, a), w)) : tf.sub(b, tf.mul(tf.sub(b, a), 1 - w));
+}
+
+/** One momentum step: the new buffer and the direction to orthogonalize. Pure; call inside tf.tidy. */
+export function muonMomentum(buf: tf.Tensor, g: tf.Tensor, beta: number, form: MomentumForm, nesterov: boolean): { buffer: tf.Tensor; direction: tf.Tensor } {
+  if (form === 'ema') {
+    const m = lerp(buf, g, 1 - beta);
+    return { buffer: m, direction: nesterov ? lerp(g, m, beta) : m };
+  }
+  const m = tf.add(tf.mul(buf, beta), g);
+  return { buffer: m, direction: nesterov ? tf.add(g, tf.mul(m, beta)) : m };
+}
+
+/** Settings of Muon's matrix direction (momentum, NS5, shape factor), without lr or weight decay. */
+export interface MuonDirectionOptions {
+  momentum: number;
+  nesterov: boolean;
+  momentumForm: MomentumForm;
+  nsSteps: number;
+  nsCoefficients: 'classic' | 'polar-express';
+  scaling: ShapeScaling;
+}
+
+/** Throws unless the parameter has a matrix view (rank >= 2); names the method and the fix. */
+export function requireMatrix(method: string, p: Parameter): void {
+  if (p.variable.rank < 2) throw new Error(`${method}: parameter '${p.name}' has role '${p.role}' but shape [${p.variable.shape}]; give 1-D parameters the role 'vector'`);
+}
+
+/** Muon's matrix direction shapeScale * NS5(momentum direction), with the slot `momentum`. */
+export function scaleByMuon(o: MuonDirectionOptions): Transform {
+  return {
+    name: 'muon',
+    init(p, slot) {
+      requireMatrix('muon', p);
+      return { momentum: slot('momentum', 'zeros') };
+    },
+    update(g, s, p) {
+      const { buffer, direction } = muonMomentum(s.momentum, g, o.momentum, o.momentumForm, o.nesterov);
+      s.momentum.assign(buffer);
+      const u = orthogonalize(direction, { steps: o.nsSteps, coefficients: o.nsCoefficients });
+      return tf.mul(u, shapeScale(p.variable.shape, o.scaling));
+    },
+    describe: () => `muon(b=${o.momentum},${o.momentumForm}${o.nesterov ? ',nesterov' : ''},ns=${o.nsSteps}${o.nsCoefficients === 'classic' ? '' : `,${o.nsCoefficients}`},scale=${o.scaling})`,
+  };
+}
+
+/** Checks the option values a type check cannot (enums, ranges). */
+export function checkMuonOptions(method: string, o: { momentum: number; nsSteps: number; nsCoefficients: string; scaling?: string }): void {
+  if (!(o.momentum >= 0 && o.momentum < 1)) throw new Error(`${method}: momentum must be in [0, 1), got ${o.momentum}`);
+  if (!Number.isInteger(o.nsSteps) || o.nsSteps < 1) throw new Error(`${method}: nsSteps must be a positive integer, got ${o.nsSteps}`);
+  if (o.nsCoefficients !== 'classic' && o.nsCoefficients !== 'polar-express') throw new Error(`${method}: nsCoefficients must be 'classic' or 'polar-express', got '${o.nsCoefficients}'`);
+  if (o.scaling !== undefined && o.scaling !== 'keller' && o.scaling !== 'moonlight') throw new Error(`${method}: scaling must be 'keller' or 'moonlight', got '${o.scaling}'`);
+}
+
+const MUON_ROLES: readonly Role[] = ['matrix', 'conv'];
+const AUX_ROLES: readonly Role[] = ['embedding', 'head', 'vector'];
+
+/** Muon's routing table: matrix and conv to `matrix`, every other role to `aux`. */
+export function muonRoutes(label: string, matrix: Transform, aux: Transform): OptimizerDef {
+  return route({ label, roles: MUON_ROLES, transform: matrix }, { label: 'adamw', roles: AUX_ROLES, transform: aux });
+}
+
+function buildMuon(o: Required<MuonOptions>): OptimizerDef {
+  checkMuonOptions('muon', o);
+  const matrix = chain(scaleByMuon({ ...o, momentumForm: 'ema' }), decoupledWeightDecay(o.weightDecay, o.lr), scaleByLr(o.lr));
+  const aux = adamwTransform({ lr: o.adamLr, beta1: o.adamBeta1, beta2: o.adamBeta2, eps: o.adamEps, weightDecay: o.adamWeightDecay, epsMode: 'corrected' });
+  return muonRoutes('muon', matrix, aux);
+}
+
+function buildMuonMoonlight(o: Required<MuonMoonlightOptions>): OptimizerDef {
+  checkMuonOptions('muon-moonlight', o);
+  const matrix = chain(scaleByMuon({ ...o, momentumForm: 'sum', scaling: 'moonlight' }), decoupledWeightDecay(o.weightDecay, o.lr), scaleByLr(o.lr));
+  const aux = adamwTransform({ lr: o.lr, beta1: o.adamBeta1, beta2: o.adamBeta2, eps: o.adamEps, weightDecay: o.weightDecay, epsMode: 'uncorrected' });
+  return muonRoutes('muon-moonlight', matrix, aux);
+}
+
+/** Sets `key` once; a second, different value (two param groups disagreeing) throws. */
+export function setOnce<O extends object>(fx: ReferenceCase, out: Partial<O>, key: keyof O, value: unknown): void {
+  if (value === undefined) return;
+  const prev = out[key];
+  if (prev !== undefined && JSON.stringify(prev) !== JSON.stringify(value)) {
+    throw new Error(`${fx.name}: param groups disagree on ${String(key)} (${JSON.stringify(prev)} vs ${JSON.stringify(value)}); optlab takes one setting per path`);
+  }
+  out[key] = value as O[keyof O];
+}
+
+/** Role of a fixture parameter: the Muon path gets matrix (conv for 4-D), the AdamW path vector (head for >= 2-D). */
+export function referenceRole(fx: ReferenceCase, name: string, onMatrixPath: boolean): Role {
+  const shape = fx.params[name]?.shape;
+  if (!shape) throw new Error(`${fx.name}: param group names '${name}', which the fixture does not have`);
+  if (onMatrixPath) {
+    if (shape.length < 2) throw new Error(`${fx.name}: 1-D parameter '${name}' on the Muon path (the reference would crash)`);
+    return shape.length === 4 ? 'conv' : 'matrix';
+  }
+  return shape.length < 2 ? 'vector' : 'head';
+}
+
+/** Roles from Moonlight/MARS-M's `resolved_attributes.routing` ({name: 'muon' | 'adamw'}). */
+export function rolesFromRouting(fx: ReferenceCase): Record<string, Role> {
+  const routing = fx.resolved_attributes?.routing as Record<string, string> | undefined;
+  if (!routing) throw new Error(`${fx.name}: resolved_attributes.routing is missing`);
+  const roles: Record<string, Role> = {};
+  for (const [name, path] of Object.entries(routing)) {
+    if (path !== 'muon' && path !== 'adamw') throw new Error(`${fx.name}: unknown route '${path}' for '${name}'`);
+    roles[name] = referenceRole(fx, name, path === 'muon');
+  }
+  return roles;
+}
+
+/** KellerJordan/Muon SingleDeviceMuon(WithAuxAdam) param groups -> options; nesterov and 5 NS steps are fixed there. */
+function muonFromReference(fx: ReferenceCase): { options: Partial<MuonOptions>; roles: Record<string, Role> } {
+  const options: Partial<MuonOptions> = {};
+  const roles: Record<string, Role> = {};
+  for (const g of fx.resolved_param_groups) {
+    const onMuon = g.use_muon !== false;
+    if (onMuon) {
+      setOnce(fx, options, 'lr', g.lr);
+      setOnce(fx, options, 'momentum', g.momentum);
+      setOnce(fx, options, 'weightDecay', g.weight_decay);
+      setOnce(fx, options, 'nesterov', g.nesterov);
+      setOnce(fx, options, 'nsSteps', g.ns_steps);
+    } else {
+      setOnce(fx, options, 'adamLr', g.lr);
+      setOnce(fx, options, 'adamBeta1', g.betas?.[0]);
+      setOnce(fx, options, 'adamBeta2', g.betas?.[1]);
+      setOnce(fx, options, 'adamEps', g.eps);
+      setOnce(fx, options, 'adamWeightDecay', g.weight_decay);
+    }
+    for (const name of g.params as string[]) roles[name] = referenceRole(fx, name, onMuon);
+  }
+  return { options, roles };
+}
+
+/** Moonlight Muon(lr, wd, momentum, nesterov, ns_steps, adamw_betas, adamw_eps) -> options; routing from state['use_muon']. */
+function muonMoonlightFromReference(fx: ReferenceCase): { options: Partial<MuonMoonlightOptions>; roles: Record<string, Role> } {
+  const options: Partial<MuonMoonlightOptions> = {};
+  for (const g of fx.resolved_param_groups) {
+    setOnce(fx, options, 'lr', g.lr);
+    setOnce(fx, options, 'weightDecay', g.wd);
+    setOnce(fx, options, 'momentum', g.momentum);
+    setOnce(fx, options, 'nesterov', g.nesterov);
+    setOnce(fx, options, 'nsSteps', g.ns_steps);
+    setOnce(fx, options, 'adamBeta1', g.adamw_betas?.[0]);
+    setOnce(fx, options, 'adamBeta2', g.adamw_betas?.[1]);
+    setOnce(fx, options, 'adamEps', g.adamw_eps);
+  }
+  return { options, roles: rolesFromRouting(fx) };
+}
+
+/** Keller's Muon with an auxiliary AdamW for non-matrix parameters. */
+export const muon = defineOptimizer('muon', MUON_DEFAULTS, buildMuon, { fromReference: muonFromReference });
+
+/** Moonlight's Muon: sum momentum, 0.2 sqrt(max(m, n)) scaling, AdamW sharing lr and wd. */
+export const muonMoonlight = defineOptimizer('muon-moonlight', MUON_MOONLIGHT_DEFAULTS, buildMuonMoonlight, { fromReference: muonMoonlightFromReference });
