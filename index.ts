@@ -3,8 +3,8 @@
  * and the research API underneath (`methods`, `buildOptimizer`, transforms, models, runner).
  */
 import type { AdapterOptions } from './optimizers/tfjs.js';
-import { AdamWOptimizer, SGDOptimizer } from './optimizers/tfjs.js';
-import type { AdamWOptions, SGDOptions } from './optimizers/index.js';
+import { AdamWOptimizer, MarsMOptimizer, MuonMoonlightOptimizer, MuonOptimizer, SGDOptimizer } from './optimizers/tfjs.js';
+import type { AdamWOptions, MarsMOptions, MuonMoonlightOptions, MuonOptions, SGDOptions } from './optimizers/index.js';
 
 export * as methods from './optimizers/index.js';
 export { buildOptimizer, chain, route, scaleByLr, decoupledWeightDecay, clipByGlobalNorm, OPTIMIZERS } from './optimizers/index.js';
@@ -16,3 +16,9 @@ export { selectBackend, type BackendName } from './experiments/backend.js';
 export const adamw = (config: AdamWOptions & AdapterOptions = {}) => new AdamWOptimizer(config);
 /** SGD with momentum as a tf.Optimizer. */
 export const sgd = (config: SGDOptions & AdapterOptions = {}) => new SGDOptimizer(config);
+/** Keller's Muon (aux AdamW for embeddings, head and vectors) as a tf.Optimizer. */
+export const muon = (config: MuonOptions & AdapterOptions = {}) => new MuonOptimizer(config);
+/** Moonlight's Muon as a tf.Optimizer. */
+export const muonMoonlight = (config: MuonMoonlightOptions & AdapterOptions = {}) => new MuonMoonlightOptimizer(config);
+/** MARS-M (approximate mode) as a tf.Optimizer. */
+export const marsM = (config: MarsMOptions & AdapterOptions = {}) => new MarsMOptimizer(config);

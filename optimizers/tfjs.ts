@@ -15,6 +15,8 @@ import { buildOptimizer, type Optimizer, type OptimizerFactory, type Parameter, 
 import { getOptimizerFactory } from './index.js';
 import type { AdamWOptions } from './adamw.js';
 import type { SGDOptions } from './sgd.js';
+import type { MuonMoonlightOptions, MuonOptions } from './muon.js';
+import type { MarsMOptions } from './mars_m.js';
 
 /** A named tensor as tfjs passes optimizer weights. */
 export interface NamedTensor {
@@ -178,3 +180,31 @@ export class SGDOptimizer extends OptlabTfOptimizer<SGDOptions> {
   }
 }
 tf.serialization.registerClass(SGDOptimizer);
+
+/** Keller's Muon (matrix and conv kernels) with an auxiliary AdamW for the rest, as a tf.Optimizer. */
+export class MuonOptimizer extends OptlabTfOptimizer<MuonOptions> {
+  static override className = 'MuonOptimizer';
+  constructor(config: MuonOptions & AdapterOptions = {}) {
+    super('muon', config);
+  }
+}
+tf.serialization.registerClass(MuonOptimizer);
+
+/** Moonlight's Muon (0.2 sqrt(max(m, n)) scaling, AdamW sharing lr and wd) as a tf.Optimizer. */
+export class MuonMoonlightOptimizer extends OptlabTfOptimizer<MuonMoonlightOptions> {
+  static override className = 'MuonMoonlightOptimizer';
+  constructor(config: MuonMoonlightOptions & AdapterOptions = {}) {
+    super('muon-moonlight', config);
+  }
+}
+tf.serialization.registerClass(MuonMoonlightOptimizer);
+
+/** MARS-M (approximate mode only: LayersModel.fit cannot supply the exact mode's second gradient) as a tf.Optimizer. */
+export class MarsMOptimizer extends OptlabTfOptimizer<MarsMOptions> {
+  static override className = 'MarsMOptimizer';
+  constructor(config: MarsMOptions & AdapterOptions = {}) {
+    if (config.mode === 'exact') throw new Error("MarsMOptimizer: mode 'exact' needs a gradient at the previous weights, which LayersModel.fit cannot compute; use the optlab runner or mode 'approx'");
+    super('mars-m', config);
+  }
+}
+tf.serialization.registerClass(MarsMOptimizer);
