@@ -1,0 +1,150 @@
+/**
+ * AuON and Hybrid-AuON: Nesterov EMA momentum scaled by a cosh "brake" (arXiv 2509.24320;
+ * ryyzn9/AuON `auon/optimizer.py`, classes `AuON` and `HybridAuON`, commit bba2e82), spec §8.
+ *
+ * mode 'code' (the current official code, default):
+ *   W <- W (1 - lr wd);  M <- lerp(M, G, 1 - mu);  U = lerp(G, M, mu)        (Nesterov, always on)
+ *   U <- NS5(U) with nsSteps iterations                                       (Hybrid-AuON only)
+ *   r = sqrt(mean(cosh(gamma U / (||U||_F + 1e-7))^2));  W <- W - lr U / (r + 1e-8)
+ * mode 'paper' (paper v1 and the first code version, `Auon_Adam_train.py` @ c87b862):
+ *   X = U / (||U||_F + 1e-7);  r = sqrt(mean(cosh(X)^2));  W <- W - lr sqrt(max(1, fan_out/fan_in)) X / (r + 1e-8)
+ *   (gamma unused; the paper's Hybrid runs one NS iteration: set nsSteps 1).
+ *
+ * Since sum X_ij^2 = 1, r^2 = 1 + mean(sinh^2(gamma X)) <= 1 + sinh^2(gamma)/N: for any tensor of more
+ * than a few elements r ~ 1, so code-mode AuON is close to Nesterov SGD on the raw momentum and
+ * code-mode Hybrid-AuON to Muon without shape scaling; the brake matters only for tiny tensors.
+ *
+ * Differs from reference: the reference has no routing (biases get the same update); optlab's default
+ * `routing: 'split'` sends only matrix and conv roles to AuON and everything else to an AdamW with the
+ * trainer's settings (lr 0.008, betas (0.8, 0.95), eps 1e-10, wd 0; `training/config.py`), as the
+ * README recommends; `routing: 'all'` reproduces the reference. Hybrid-AuON orthogonalizes a conv
+ * kernel as its (kh*kw*in) x out matrix; the reference would treat a 4-D tensor as a batch of kh x kw
+ * slices. A zero update direction gives a zero step (the reference skips it; the result is the same).
+ * Use on roles: matrix, conv (routing 'split'); all (routing 'all').
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { adamwTransform } from './adamw.js';
+import { decoupledWeightDecay, defineOptimizer, route, type OptimizerDef, type ReferenceCase, type Role, type Transform } from './core.js';
+import { fans, matrixView, newtonSchulz } from './linalg.js';
+import { rolesByRank } from './mars.js';
+
+/** Options of AuON (defaults of the reference class; the trainer uses lr 0.08, wd 0.01). */
+export interface AuonOptions {
+  /** @default 0.24 */
+  lr: number;
+  /** EMA momentum mu (Nesterov is always on). @default 0.95 */
+  momentum: number;
+  /** Decoupled weight decay, applied before the update as W (1 - lr wd). @default 0 */
+  weightDecay: number;
+  /** Scale inside the cosh brake (code mode only). @default 1.5 */
+  gamma: number;
+  /** 'code': the current official implementation; 'paper': Frobenius-normalized step with shape factor. @default 'code' */
+  mode: 'code' | 'paper';
+  /** 'split': matrix and conv roles to AuON, the rest to AdamW; 'all': AuON everywhere (the reference). @default 'split' */
+  routing: 'split' | 'all';
+  /** Learning rate of the AdamW for non-matrix roles (times the schedule's lrScale). @default 0.008 */
+  adamLr: number;
+  /** @default 0.8 */
+  adamBeta1: number;
+  /** @default 0.95 */
+  adamBeta2: number;
+  /** @default 1e-10 */
+  adamEps: number;
+  /** @default 0 */
+  adamWeightDecay: number;
+}
+
+/** Options of Hybrid-AuON: AuON with Newton-Schulz before the brake. */
+export interface HybridAuonOptions extends AuonOptions {
+  /** Newton-Schulz iterations on tensors of rank >= 2 (the paper uses 1). @default 5 */
+  nsSteps: number;
+}
+
+export const AUON_DEFAULTS: AuonOptions = {
+  lr: 0.24,
+  momentum: 0.95,
+  weightDecay: 0,
+  gamma: 1.5,
+  mode: 'code',
+  routing: 'split',
+  adamLr: 0.008,
+  adamBeta1: 0.8,
+  adamBeta2: 0.95,
+  adamEps: 1e-10,
+  adamWeightDecay: 0,
+};
+
+export const HYBRID_AUON_DEFAULTS: HybridAuonOptions = { ...AUON_DEFAULTS, nsSteps: 5 };
+
+/**
+ * The cosh brake r = sqrt(mean(cosh(gamma U / (||U||_F + 1e-7))^2)) as a scalar tensor; r >= 1 and
+ * r^2 <= 1 + sinh^2(gamma)/N for N elements.
+ */
+export function coshBrake(u: tf.Tensor, gamma: number): tf.Scalar {
+  return tf.tidy(() => {
+    const x = tf.mul(tf.div(u, tf.add(tf.norm(u), 1e-7)), gamma);
+    return tf.sqrt(tf.mean(tf.square(tf.cosh(x)))) as tf.Scalar;
+  });
+}
+
+/** The AuON direction (without lr and wd) after Nesterov momentum; slot `momentum`. */
+function scaleByAuon(o: AuonOptions, nsSteps: number): Transform {
+  const mu = o.momentum;
+  // torch lerp with weight >= 0.5 computes end - (end - self) * (1 - weight), the weight in float32.
+  const oneMinusMuF32 = 1 - Math.fround(mu);
+  return {
+    name: nsSteps > 0 ? 'hybrid-auon' : 'auon',
+    init: (_p, slot) => ({ momentum: slot('momentum', 'zeros') }),
+    update(g, s, p) {
+      const m = tf.add(s.momentum, tf.mul(tf.sub(g, s.momentum), 1 - mu));
+      s.momentum.assign(m);
+      let u: tf.Tensor = mu >= 0.5 ? tf.sub(m, tf.mul(tf.sub(m, g), oneMinusMuF32)) : tf.add(g, tf.mul(tf.sub(m, g), mu));
+      if (nsSteps > 0 && u.rank >= 2) u = tf.reshape(newtonSchulz(matrixView(u), { steps: nsSteps }), u.shape);
+      if (o.mode === 'code') return tf.div(u, tf.add(coshBrake(u, o.gamma), 1e-8));
+      const x = tf.div(u, tf.add(tf.norm(u), 1e-7));
+      const r = tf.sqrt(tf.mean(tf.square(tf.cosh(x))));
+      const [fanIn, fanOut] = p.variable.rank >= 2 ? fans(p.variable.shape) : [1, 1];
+      return tf.mul(tf.div(x, tf.add(r, 1e-8)), Math.sqrt(Math.max(1, fanOut / fanIn)));
+    },
+    describe: () => `${nsSteps > 0 ? `ns(${nsSteps}) > ` : ''}auon(${o.mode},mu=${mu}${o.mode === 'code' ? `,gamma=${o.gamma}` : ''})`,
+  };
+}
+
+/** Multiplies by -lr * lrScale as `p.add_(update, alpha=-lr)` does. */
+function negLr(lr: number): Transform {
+  return { name: 'lr', update: (u, _s, _p, ctx) => tf.mul(u, -lr * ctx.lrScale), describe: () => `lr=${lr}` };
+}
+
+function buildAuon(o: AuonOptions, nsSteps: number, method: string): OptimizerDef {
+  if (o.mode !== 'code' && o.mode !== 'paper') throw new Error(`${method}: mode must be 'code' or 'paper', got '${o.mode}'`);
+  if (o.routing !== 'split' && o.routing !== 'all') throw new Error(`${method}: routing must be 'split' or 'all', got '${o.routing}'`);
+  if (!(o.momentum >= 0 && o.momentum <= 1)) throw new Error(`${method}: momentum must lie in [0, 1], got ${o.momentum}`);
+  if (!Number.isInteger(nsSteps) || nsSteps < 0) throw new Error(`${method}: nsSteps must be a non-negative integer, got ${nsSteps}`);
+  const core = scaleByAuon(o, nsSteps);
+  const wd = decoupledWeightDecay(o.weightDecay, o.lr);
+  const lr = negLr(o.lr);
+  const transform: Transform = {
+    name: core.name,
+    init: core.init,
+    update: (u, s, p, ctx) => lr.update(core.update(u, s, p, ctx), s, p, ctx),
+    decay: o.weightDecay === 0 ? undefined : wd.decay,
+    describe: () => `${core.describe!()} > wd=${o.weightDecay} > lr=${o.lr}`,
+  };
+  if (o.routing === 'all') return transform;
+  const adam = adamwTransform({ lr: o.adamLr, beta1: o.adamBeta1, beta2: o.adamBeta2, eps: o.adamEps, weightDecay: o.adamWeightDecay });
+  return route({ label: method, roles: ['matrix', 'conv'], transform }, { label: 'adamw', fallback: true, transform: adam });
+}
+
+function auonFromReference(fx: ReferenceCase): { options: Partial<HybridAuonOptions>; roles: Record<string, Role> } {
+  if (fx.resolved_param_groups.length !== 1) throw new Error(`${fx.optimizer}: fixture '${fx.name}' has ${fx.resolved_param_groups.length} param groups; only one is supported`);
+  const g = fx.resolved_param_groups[0];
+  const options: Partial<HybridAuonOptions> = { lr: g.lr, momentum: g.momentum, weightDecay: g.weight_decay, gamma: g.gamma, mode: 'code', routing: 'all' };
+  if (g.ns_steps !== undefined) options.nsSteps = g.ns_steps;
+  return { options, roles: rolesByRank(fx) };
+}
+
+/** AuON (no Newton-Schulz). */
+export const auon = defineOptimizer('auon', AUON_DEFAULTS, (o) => buildAuon(o, 0, 'auon'), { fromReference: auonFromReference });
+
+/** Hybrid-AuON: Newton-Schulz orthogonalization of the momentum, then the cosh brake. */
+export const hybridAuon = defineOptimizer('hybrid-auon', HYBRID_AUON_DEFAULTS, (o) => buildAuon(o, o.nsSteps, 'hybrid-auon'), { fromReference: auonFromReference });

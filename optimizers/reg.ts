@@ -1,0 +1,147 @@
+/**
+ * REG: Muon's structure with the matrix sign replaced by Row-and-Column Scaling (RACS) (Liu et al.,
+ * arXiv 2510.03691). Derived; paper code unavailable: this is the reconstruction of spec §9.3, to be
+ * checked against the paper's method text or code when either becomes available.
+ *
+ *   M <- mu M + G;  U = G + mu M                                 (sum form, Nesterov; the defaults)
+ *   repeat racsIters times, r and c from the current R (R = U at first):
+ *     r_i = ||R[i,:]||_2, c_j = ||R[:,j]||_2, eps = 1e-8 max(max r, max c)
+ *     R <- Diag(r + eps)^(-1/2) R Diag(c + eps)^(-1/2)
+ *   D = R / (RMS(R) + 1e-8);  W <- W (1 - lr wd) - lr rmsTarget D
+ *
+ * One RACS step keeps a rank-1 U = u v^T rank-1 as (sign(u) sqrt|u|)(sign(v) sqrt|v|)^T; many steps
+ * give sign(u) sign(v)^T. Unlike Newton-Schulz it does not whiten the spectrum; it costs O(N).
+ * RACS is symmetric in rows and columns, so optlab's [fan_in, fan_out] layout gives the same update
+ * as PyTorch's [out, in]. Non-matrix roles take AdamW (PyTorch semantics) with the same lr and wd,
+ * betas (0.9, 0.95) and eps 1e-8 (choices of the fixture generator, README-reg-moonlight.md).
+ *
+ * Differs from reference: there is no reference. The RACS eps is floored at 1e-30, so an all-zero U
+ * gives a zero update (the spec's formula would give 0/0); for any U whose largest row or column
+ * norm exceeds 1e-22 nothing changes.
+ * Use on roles: matrix, conv (as its (kh*kw*in) x out matrix); the rest go to AdamW.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { adamwTransform } from './adamw.js';
+import { decoupledWeightDecay, defineOptimizer, route, type OptimizerDef, type ReferenceCase, type Role, type Transform } from './core.js';
+import { matrixView } from './linalg.js';
+import { rolesByRank } from './mars.js';
+
+/** Options of REG (spec §9.3). */
+export interface RegOptions {
+  /** Shared with the AdamW of non-matrix roles, so AdamW's tuned lr carries over. @default 1e-3 */
+  lr: number;
+  /** @default 0.95 */
+  momentum: number;
+  /** Decoupled weight decay W (1 - lr wd), also for the AdamW roles. @default 0.1 */
+  weightDecay: number;
+  /** RACS balancing steps; more steps equalize row and column norms further. @default 1 */
+  racsIters: number;
+  /** RMS of the update before lr (0.2 matches AdamW's typical update RMS, as in Moonlight). @default 0.2 */
+  rmsTarget: number;
+  /** 'sum': M <- mu M + G (Moonlight); 'ema': M <- mu M + (1 - mu) G. Equivalent up to scale after RMS normalization. @default 'sum' */
+  momentumForm: 'sum' | 'ema';
+  /** U = G + mu M ('sum') or lerp(G, M, mu) ('ema'); otherwise U = M. @default true */
+  nesterov: boolean;
+  /** @default 0.9 */
+  adamBeta1: number;
+  /** @default 0.95 */
+  adamBeta2: number;
+  /** @default 1e-8 */
+  adamEps: number;
+}
+
+export const REG_DEFAULTS: RegOptions = {
+  lr: 1e-3,
+  momentum: 0.95,
+  weightDecay: 0.1,
+  racsIters: 1,
+  rmsTarget: 0.2,
+  momentumForm: 'sum',
+  nesterov: true,
+  adamBeta1: 0.9,
+  adamBeta2: 0.95,
+  adamEps: 1e-8,
+};
+
+/**
+ * Row-and-column scaling of a 2-D matrix, `iters` times: R <- R / sqrt(r + eps)[:, None] / sqrt(c + eps)[None, :]
+ * with row norms r, column norms c and eps = 1e-8 times the largest of them (floored at 1e-30).
+ */
+export function racs(u: tf.Tensor2D, iters = 1): tf.Tensor2D {
+  return tf.tidy(() => {
+    let r = u;
+    for (let i = 0; i < iters; i++) {
+      const rows = tf.sqrt(tf.sum(tf.square(r), 1, true));
+      const cols = tf.sqrt(tf.sum(tf.square(r), 0, true));
+      const eps = tf.maximum(tf.mul(tf.maximum(tf.max(rows), tf.max(cols)), 1e-8), 1e-30);
+      r = tf.div(tf.div(r, tf.sqrt(tf.add(rows, eps))), tf.sqrt(tf.add(cols, eps)));
+    }
+    return r;
+  });
+}
+
+/** The REG direction rmsTarget * RACS(U) / (RMS + 1e-8) before -lr; slot `momentum`. */
+function scaleByReg(o: RegOptions): Transform {
+  const mu = o.momentum;
+  return {
+    name: 'reg',
+    init: (_p, slot) => ({ momentum: slot('momentum', 'zeros') }),
+    update(g, s) {
+      const ema = o.momentumForm === 'ema';
+      const m = ema ? tf.add(tf.mul(s.momentum, mu), tf.mul(g, 1 - mu)) : tf.add(tf.mul(s.momentum, mu), g);
+      s.momentum.assign(m);
+      let u: tf.Tensor = m;
+      if (o.nesterov) u = ema ? tf.add(tf.mul(g, 1 - mu), tf.mul(m, mu)) : tf.add(g, tf.mul(m, mu));
+      const r = racs(matrixView(u), o.racsIters);
+      const rms = tf.sqrt(tf.div(tf.sum(tf.square(r)), r.size));
+      return tf.reshape(tf.div(r, tf.add(rms, 1e-8)), u.shape);
+    },
+    describe: () => `reg(mu=${mu},${o.momentumForm}${o.nesterov ? ',nesterov' : ''},racsIters=${o.racsIters})`,
+  };
+}
+
+function build(o: RegOptions): OptimizerDef {
+  if (o.momentumForm !== 'sum' && o.momentumForm !== 'ema') throw new Error(`reg: momentumForm must be 'sum' or 'ema', got '${o.momentumForm}'`);
+  if (!Number.isInteger(o.racsIters) || o.racsIters < 1) throw new Error(`reg: racsIters must be a positive integer, got ${o.racsIters}`);
+  const core = scaleByReg(o);
+  const wd = decoupledWeightDecay(o.weightDecay, o.lr);
+  const transform: Transform = {
+    name: 'reg',
+    init: core.init,
+    // The fixture generator forms lr * rmsTarget first, then scales D: W -= (lr rho) D.
+    update: (u, s, p, ctx) => tf.mul(core.update(u, s, p, ctx), -(o.lr * o.rmsTarget) * ctx.lrScale),
+    decay: wd.decay,
+    describe: () => `${core.describe!()} > rms=${o.rmsTarget} > wd=${o.weightDecay} > lr=${o.lr}`,
+  };
+  const adam = adamwTransform({ lr: o.lr, beta1: o.adamBeta1, beta2: o.adamBeta2, eps: o.adamEps, weightDecay: o.weightDecay });
+  return route({ label: 'reg', roles: ['matrix', 'conv'], transform }, { label: 'adamw', fallback: true, transform: adam });
+}
+
+function regFromReference(fx: ReferenceCase): { options: Partial<RegOptions>; roles: Record<string, Role> } {
+  const groups = fx.resolved_param_groups;
+  const main = groups.find((g) => g.optimizer === 'reg');
+  if (!main) throw new Error(`reg: fixture '${fx.name}' has no 'reg' param group`);
+  const a = fx.resolved_attributes ?? {};
+  const options: Partial<RegOptions> = {
+    lr: main.lr,
+    momentum: main.momentum,
+    weightDecay: main.weight_decay,
+    racsIters: main.racs_iters,
+    rmsTarget: main.rms_target,
+    momentumForm: a.momentum_form ?? 'sum',
+    nesterov: a.nesterov ?? true,
+  };
+  const adam = groups.find((g) => g.optimizer === 'adamw');
+  if (adam) {
+    if (adam.lr !== main.lr || adam.weight_decay !== main.weight_decay) {
+      throw new Error(`reg: fixture '${fx.name}' gives AdamW lr/wd ${adam.lr}/${adam.weight_decay}, REG shares ${main.lr}/${main.weight_decay}`);
+    }
+    Object.assign(options, { adamBeta1: adam.betas[0], adamBeta2: adam.betas[1], adamEps: adam.eps });
+  }
+  const roles = rolesByRank(fx);
+  for (const [name, label] of Object.entries(a.routing ?? {})) roles[name] = label === 'reg' ? 'matrix' : 'vector';
+  return { options, roles };
+}
+
+/** REG (derived from spec §9.3; no public reference code). */
+export const reg = defineOptimizer('reg', REG_DEFAULTS, build, { fromReference: regFromReference });
