@@ -62,6 +62,6 @@ export const sgd = defineOptimizer('sgd', SGD_DEFAULTS, (o) => {
   fromReference(fx) {
     const g = singleReferenceGroup(fx);
     if (g.maximize) throw new Error('maximize=True is not supported');
-    return { options: { lr: g.lr, momentum: g.momentum, dampening: g.dampening, weightDecay: g.weight_decay, nesterov: !!g.nesterov, weightDecayMode: 'l2' }, roles: rolesByRank(fx) };
+    return { options: { lr: g.lr, momentum: g.momentum, dampening: g.dampening, weightDecay: g.weight_decay, nesterov: !!g.nesterov, weightDecayMode: 'l2' as const }, roles: rolesByRank(fx) };
   },
 });
