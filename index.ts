@@ -4,7 +4,9 @@
  */
 import type { AdapterOptions } from './optimizers/tfjs.js';
 import { AdamWOptimizer, MarsMOptimizer, MuonMoonlightOptimizer, MuonOptimizer, SGDOptimizer } from './optimizers/tfjs.js';
+import { AuonOptimizer, HybridAuonOptimizer, MarsOptimizer, RegOptimizer } from './optimizers/tfjs.js';
 import type { AdamWOptions, MarsMOptions, MuonMoonlightOptions, MuonOptions, SGDOptions } from './optimizers/index.js';
+import type { AuonOptions, HybridAuonOptions, MarsOptions, RegOptions } from './optimizers/index.js';
 
 export * as methods from './optimizers/index.js';
 export { buildOptimizer, chain, route, scaleByLr, decoupledWeightDecay, clipByGlobalNorm, OPTIMIZERS } from './optimizers/index.js';
@@ -22,3 +24,11 @@ export const muon = (config: MuonOptions & AdapterOptions = {}) => new MuonOptim
 export const muonMoonlight = (config: MuonMoonlightOptions & AdapterOptions = {}) => new MuonMoonlightOptimizer(config);
 /** MARS-M (approximate mode) as a tf.Optimizer. */
 export const marsM = (config: MarsMOptions & AdapterOptions = {}) => new MarsMOptimizer(config);
+/** MARS (mars-adamw, approximate mode) as a tf.Optimizer. */
+export const mars = (config: MarsOptions & AdapterOptions = {}) => new MarsOptimizer(config);
+/** AuON as a tf.Optimizer. */
+export const auon = (config: AuonOptions & AdapterOptions = {}) => new AuonOptimizer(config);
+/** Hybrid-AuON as a tf.Optimizer. */
+export const hybridAuon = (config: HybridAuonOptions & AdapterOptions = {}) => new HybridAuonOptimizer(config);
+/** REG (derived; no public reference code) as a tf.Optimizer. */
+export const reg = (config: RegOptions & AdapterOptions = {}) => new RegOptimizer(config);

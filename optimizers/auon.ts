@@ -25,42 +25,42 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { adamwTransform } from './adamw.js';
 import { decoupledWeightDecay, defineOptimizer, route, type OptimizerDef, type ReferenceCase, type Role, type Transform } from './core.js';
-import { fans, matrixView, newtonSchulz } from './linalg.js';
+import { orthogonalize, shapeScale } from './linalg.js';
 import { rolesByRank } from './mars.js';
 
 /** Options of AuON (defaults of the reference class; the trainer uses lr 0.08, wd 0.01). */
 export interface AuonOptions {
   /** @default 0.24 */
-  lr: number;
+  lr?: number;
   /** EMA momentum mu (Nesterov is always on). @default 0.95 */
-  momentum: number;
+  momentum?: number;
   /** Decoupled weight decay, applied before the update as W (1 - lr wd). @default 0 */
-  weightDecay: number;
+  weightDecay?: number;
   /** Scale inside the cosh brake (code mode only). @default 1.5 */
-  gamma: number;
+  gamma?: number;
   /** 'code': the current official implementation; 'paper': Frobenius-normalized step with shape factor. @default 'code' */
-  mode: 'code' | 'paper';
+  mode?: 'code' | 'paper';
   /** 'split': matrix and conv roles to AuON, the rest to AdamW; 'all': AuON everywhere (the reference). @default 'split' */
-  routing: 'split' | 'all';
+  routing?: 'split' | 'all';
   /** Learning rate of the AdamW for non-matrix roles (times the schedule's lrScale). @default 0.008 */
-  adamLr: number;
+  adamLr?: number;
   /** @default 0.8 */
-  adamBeta1: number;
+  adamBeta1?: number;
   /** @default 0.95 */
-  adamBeta2: number;
+  adamBeta2?: number;
   /** @default 1e-10 */
-  adamEps: number;
+  adamEps?: number;
   /** @default 0 */
-  adamWeightDecay: number;
+  adamWeightDecay?: number;
 }
 
 /** Options of Hybrid-AuON: AuON with Newton-Schulz before the brake. */
 export interface HybridAuonOptions extends AuonOptions {
   /** Newton-Schulz iterations on tensors of rank >= 2 (the paper uses 1). @default 5 */
-  nsSteps: number;
+  nsSteps?: number;
 }
 
-export const AUON_DEFAULTS: AuonOptions = {
+export const AUON_DEFAULTS: Required<AuonOptions> = {
   lr: 0.24,
   momentum: 0.95,
   weightDecay: 0,
@@ -74,7 +74,7 @@ export const AUON_DEFAULTS: AuonOptions = {
   adamWeightDecay: 0,
 };
 
-export const HYBRID_AUON_DEFAULTS: HybridAuonOptions = { ...AUON_DEFAULTS, nsSteps: 5 };
+export const HYBRID_AUON_DEFAULTS: Required<HybridAuonOptions> = { ...AUON_DEFAULTS, nsSteps: 5 };
 
 /**
  * The cosh brake r = sqrt(mean(cosh(gamma U / (||U||_F + 1e-7))^2)) as a scalar tensor; r >= 1 and
@@ -88,7 +88,7 @@ export function coshBrake(u: tf.Tensor, gamma: number): tf.Scalar {
 }
 
 /** The AuON direction (without lr and wd) after Nesterov momentum; slot `momentum`. */
-function scaleByAuon(o: AuonOptions, nsSteps: number): Transform {
+function scaleByAuon(o: Required<AuonOptions>, nsSteps: number): Transform {
   const mu = o.momentum;
   // torch lerp with weight >= 0.5 computes end - (end - self) * (1 - weight), the weight in float32.
   const oneMinusMuF32 = 1 - Math.fround(mu);
@@ -99,12 +99,12 @@ function scaleByAuon(o: AuonOptions, nsSteps: number): Transform {
       const m = tf.add(s.momentum, tf.mul(tf.sub(g, s.momentum), 1 - mu));
       s.momentum.assign(m);
       let u: tf.Tensor = mu >= 0.5 ? tf.sub(m, tf.mul(tf.sub(m, g), oneMinusMuF32)) : tf.add(g, tf.mul(tf.sub(m, g), mu));
-      if (nsSteps > 0 && u.rank >= 2) u = tf.reshape(newtonSchulz(matrixView(u), { steps: nsSteps }), u.shape);
+      if (nsSteps > 0 && u.rank >= 2) u = orthogonalize(u, { steps: nsSteps });
       if (o.mode === 'code') return tf.div(u, tf.add(coshBrake(u, o.gamma), 1e-8));
       const x = tf.div(u, tf.add(tf.norm(u), 1e-7));
       const r = tf.sqrt(tf.mean(tf.square(tf.cosh(x))));
-      const [fanIn, fanOut] = p.variable.rank >= 2 ? fans(p.variable.shape) : [1, 1];
-      return tf.mul(tf.div(x, tf.add(r, 1e-8)), Math.sqrt(Math.max(1, fanOut / fanIn)));
+      const factor = p.variable.rank >= 2 ? shapeScale(p.variable.shape, 'keller') : 1;
+      return tf.mul(tf.div(x, tf.add(r, 1e-8)), factor);
     },
     describe: () => `${nsSteps > 0 ? `ns(${nsSteps}) > ` : ''}auon(${o.mode},mu=${mu}${o.mode === 'code' ? `,gamma=${o.gamma}` : ''})`,
   };
@@ -115,7 +115,7 @@ function negLr(lr: number): Transform {
   return { name: 'lr', update: (u, _s, _p, ctx) => tf.mul(u, -lr * ctx.lrScale), describe: () => `lr=${lr}` };
 }
 
-function buildAuon(o: AuonOptions, nsSteps: number, method: string): OptimizerDef {
+function buildAuon(o: Required<AuonOptions>, nsSteps: number, method: string): OptimizerDef {
   if (o.mode !== 'code' && o.mode !== 'paper') throw new Error(`${method}: mode must be 'code' or 'paper', got '${o.mode}'`);
   if (o.routing !== 'split' && o.routing !== 'all') throw new Error(`${method}: routing must be 'split' or 'all', got '${o.routing}'`);
   if (!(o.momentum >= 0 && o.momentum <= 1)) throw new Error(`${method}: momentum must lie in [0, 1], got ${o.momentum}`);
@@ -144,7 +144,13 @@ function auonFromReference(fx: ReferenceCase): { options: Partial<HybridAuonOpti
 }
 
 /** AuON (no Newton-Schulz). */
-export const auon = defineOptimizer('auon', AUON_DEFAULTS, (o) => buildAuon(o, 0, 'auon'), { fromReference: auonFromReference });
+export const auon = defineOptimizer<Required<AuonOptions>>('auon', AUON_DEFAULTS, (o) => buildAuon(o, 0, 'auon'), {
+  fromReference: (fx) => {
+    const { options, roles } = auonFromReference(fx);
+    if (options.nsSteps !== undefined) throw new Error(`auon: fixture '${fx.name}' sets ns_steps; it is a Hybrid-AuON fixture`);
+    return { options, roles };
+  },
+});
 
 /** Hybrid-AuON: Newton-Schulz orthogonalization of the momentum, then the cosh brake. */
-export const hybridAuon = defineOptimizer('hybrid-auon', HYBRID_AUON_DEFAULTS, (o) => buildAuon(o, o.nsSteps, 'hybrid-auon'), { fromReference: auonFromReference });
+export const hybridAuon = defineOptimizer<Required<HybridAuonOptions>>('hybrid-auon', HYBRID_AUON_DEFAULTS, (o) => buildAuon(o, o.nsSteps, 'hybrid-auon'), { fromReference: auonFromReference });

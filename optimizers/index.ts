@@ -4,6 +4,9 @@ import { adamw } from './adamw.js';
 import { sgd } from './sgd.js';
 import { muon, muonMoonlight } from './muon.js';
 import { marsM } from './mars_m.js';
+import { mars } from './mars.js';
+import { auon, hybridAuon } from './auon.js';
+import { reg } from './reg.js';
 
 export const OPTIMIZERS: Record<string, OptimizerFactory<any>> = {
   adamw,
@@ -11,6 +14,10 @@ export const OPTIMIZERS: Record<string, OptimizerFactory<any>> = {
   muon,
   'muon-moonlight': muonMoonlight,
   'mars-m': marsM,
+  mars,
+  auon,
+  'hybrid-auon': hybridAuon,
+  reg,
 };
 
 /** Looks a method up by registry name, with a message listing the known ones. */
@@ -25,3 +32,6 @@ export { adamw, scaleByAdam, adamwTransform, ADAMW_DEFAULTS, type AdamWOptions, 
 export { sgd, traceMomentum, SGD_DEFAULTS, type SGDOptions } from './sgd.js';
 export { muon, muonMoonlight, scaleByMuon, muonMomentum, MUON_DEFAULTS, MUON_MOONLIGHT_DEFAULTS, type MuonOptions, type MuonMoonlightOptions } from './muon.js';
 export { marsM, scaleByMarsM, correctedGradient, clipToUnitNorm, MARS_M_DEFAULTS, type MarsMOptions } from './mars_m.js';
+export { mars, marsTransform, MARS_DEFAULTS, type MarsOptions, type MarsType } from './mars.js';
+export { auon, hybridAuon, coshBrake, AUON_DEFAULTS, HYBRID_AUON_DEFAULTS, type AuonOptions, type HybridAuonOptions } from './auon.js';
+export { reg, racs, REG_DEFAULTS, type RegOptions } from './reg.js';

@@ -27,7 +27,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { defineOptimizer, route, type OptimizerDef, type ReferenceCase, type Role, type State, type Transform } from './core.js';
-import { fans, newtonSchulz } from './linalg.js';
+import { orthogonalize, shapeScale } from './linalg.js';
 
 /** The update rule MARS applies after the corrected-gradient momentum. */
 export type MarsType = 'mars-adamw' | 'mars-lion' | 'mars-shampoo';
@@ -35,38 +35,38 @@ export type MarsType = 'mars-adamw' | 'mars-lion' | 'mars-shampoo';
 /** Options of MARS (defaults of the reference class). */
 export interface MarsOptions {
   /** @default 3e-3 */
-  lr: number;
+  lr?: number;
   /** Momentum decay of m, also inside the correction scale gamma * b1 / (1 - b1). @default 0.95 */
-  beta1: number;
+  beta1?: number;
   /** @default 0.99 */
-  beta2: number;
+  beta2?: number;
   /** @default 1e-8 */
-  eps: number;
+  eps?: number;
   /** Decoupled weight decay of the MARS tensors, folded as W <- W - lr (wd W + D). @default 0 */
-  weightDecay: number;
+  weightDecay?: number;
   /** Keep the running maximum of v (mars-adamw and the internal AdamW). @default false */
-  amsgrad: boolean;
+  amsgrad?: boolean;
   /** Scale of the gradient correction; 0 gives AdamW with per-tensor clipping of g. @default 0.025 */
-  gamma: number;
-  /** Use `StepContext.previousGrads` (same batch, previous weights) instead of the previous step's gradient. @default false */
-  exact: boolean;
+  gamma?: number;
+  /** g_prev: the previous step's gradient ('approx') or `StepContext.previousGrads`, the gradient at the previous weights on the current batch ('exact'). @default 'approx' */
+  mode?: 'approx' | 'exact';
   /** @default 'mars-adamw' */
-  marsType: MarsType;
+  marsType?: MarsType;
   /** Send every tensor to MARS, not only exactly-2-D ones; then they use `weightDecay`. @default false */
-  optimize1d: boolean;
+  optimize1d?: boolean;
   /** Route of 4-D conv kernels: the reference's internal AdamW, or MARS on the whole kernel. @default 'adamw' */
-  conv: 'adamw' | 'mars';
+  conv?: 'adamw' | 'mars';
   /** Learning rate of the internal AdamW (times the schedule's lrScale). @default 3e-3 */
-  lr1d: number;
+  lr1d?: number;
   /** First beta of the internal AdamW (betas_1d[0]). @default 0.9 */
-  adamBeta1: number;
+  adamBeta1?: number;
   /** Second beta of the internal AdamW (betas_1d[1]). @default 0.95 */
-  adamBeta2: number;
+  adamBeta2?: number;
   /** Weight decay of the internal AdamW, folded like MARS's. @default 0.1 */
-  weightDecay1d: number;
+  weightDecay1d?: number;
 }
 
-export const MARS_DEFAULTS: MarsOptions = {
+export const MARS_DEFAULTS: Required<MarsOptions> = {
   lr: 3e-3,
   beta1: 0.95,
   beta2: 0.99,
@@ -74,7 +74,7 @@ export const MARS_DEFAULTS: MarsOptions = {
   weightDecay: 0,
   amsgrad: false,
   gamma: 0.025,
-  exact: false,
+  mode: 'approx',
   marsType: 'mars-adamw',
   optimize1d: false,
   conv: 'adamw',
@@ -97,7 +97,7 @@ interface MarsBranch {
   /** Corrected, clipped gradient (the MARS branch) or the raw gradient (the internal AdamW). */
   correct: boolean;
   gamma: number;
-  exact: boolean;
+  mode: 'approx' | 'exact';
   marsType: MarsType;
 }
 
@@ -109,11 +109,12 @@ interface MarsBranch {
  */
 export function marsTransform(b: MarsBranch): Transform {
   const usesV = (p: { variable: tf.Variable }) => !b.correct || b.marsType === 'mars-adamw' || (b.marsType === 'mars-shampoo' && p.variable.rank !== 2);
-  const keepsLast = b.correct && !b.exact;
+  const exact = b.mode === 'exact';
+  const keepsLast = b.correct && !exact;
   const scale = b.gamma * (b.beta1 / (1 - b.beta1));
   return {
     name: b.correct ? 'mars' : 'adamw-1d',
-    needsPreviousGrads: b.correct && b.exact,
+    needsPreviousGrads: b.correct && exact,
     init(p, slot) {
       const s: State = { m: slot('m', 'zeros') };
       if (usesV(p)) {
@@ -126,7 +127,7 @@ export function marsTransform(b: MarsBranch): Transform {
     update(g, s, p, ctx) {
       let c = g;
       if (b.correct) {
-        let prev: tf.Tensor | undefined = b.exact ? ctx.previousGrads?.get(p.name) : s.last_grad;
+        let prev: tf.Tensor | undefined = exact ? ctx.previousGrads?.get(p.name) : s.last_grad;
         if (prev === undefined) {
           // The reference's exact mode starts from last_grad = 0 as well; later steps need the loop's gradient.
           if (ctx.t > 1) throw new Error(`mars: exact mode needs StepContext.previousGrads for '${p.name}' (the gradient at the previous weights on the current batch)`);
@@ -156,31 +157,30 @@ export function marsTransform(b: MarsBranch): Transform {
       } else if (b.marsType === 'mars-lion') {
         d = tf.sign(m);
       } else {
-        const [fanIn, fanOut] = fans(p.variable.shape);
-        // PyTorch's max(1, rows/cols) on an [out, in] weight is fan_out / fan_in (spec §0.1).
-        const factor = Math.sqrt(Math.max(1, fanOut / fanIn));
-        d = tf.mul(newtonSchulz(tf.mul(m, 1 / (1 - b.beta1)) as tf.Tensor2D, { eps: b.eps }), factor);
+        // PyTorch's sqrt(max(1, rows/cols)) on an [out, in] weight is the 'keller' fan_out/fan_in factor (spec §0.1).
+        d = tf.mul(orthogonalize(tf.mul(m, 1 / (1 - b.beta1)), { eps: b.eps }), shapeScale(p.variable.shape, 'keller'));
       }
       const dir = b.weightDecay === 0 ? d : tf.add(tf.mul(p.variable, b.weightDecay), d);
       return tf.mul(dir, -b.lr * ctx.lrScale);
     },
     describe() {
       const core = `b1=${b.beta1},b2=${b.beta2},eps=${b.eps}${b.amsgrad ? ',amsgrad' : ''}`;
-      const head = b.correct ? `${b.marsType}(gamma=${b.gamma},${b.exact ? 'exact' : 'approx'},${core})` : `adamw-1d(${core})`;
+      const head = b.correct ? `${b.marsType}(gamma=${b.gamma},${b.mode},${core})` : `adamw-1d(${core})`;
       return `${head} > wd=${b.weightDecay} > lr=${b.lr}`;
     },
   };
 }
 
-function build(o: MarsOptions): OptimizerDef {
+function build(o: Required<MarsOptions>): OptimizerDef {
   if (!MARS_TYPES.includes(o.marsType)) throw new Error(`mars: marsType must be one of ${MARS_TYPES.join(', ')}, got '${o.marsType}'`);
+  if (o.mode !== 'approx' && o.mode !== 'exact') throw new Error(`mars: mode must be 'approx' or 'exact', got '${o.mode}'`);
   if (o.conv !== 'adamw' && o.conv !== 'mars') throw new Error(`mars: conv must be 'adamw' or 'mars', got '${o.conv}'`);
   if (!(o.beta1 >= 0 && o.beta1 < 1) || !(o.beta2 >= 0 && o.beta2 < 1)) throw new Error(`mars: betas must lie in [0, 1), got (${o.beta1}, ${o.beta2})`);
   const main = marsTransform({ ...o, correct: true });
   if (o.optimize1d) return main;
   const inner = marsTransform({
     lr: o.lr1d, beta1: o.adamBeta1, beta2: o.adamBeta2, eps: o.eps, weightDecay: o.weightDecay1d, amsgrad: o.amsgrad,
-    correct: false, gamma: 0, exact: false, marsType: 'mars-adamw',
+    correct: false, gamma: 0, mode: 'approx', marsType: 'mars-adamw',
   });
   const toMars = (rank: number) => rank === 2 || (o.conv === 'mars' && rank === 4);
   return route(
@@ -204,7 +204,7 @@ export function marsFromReference(fx: ReferenceCase): { options: Partial<MarsOpt
     weightDecay: g.weight_decay,
     amsgrad: g.amsgrad,
     gamma: a.gamma ?? g.gamma,
-    exact: a.is_approx === false,
+    mode: a.is_approx === false ? 'exact' : 'approx',
     marsType: a.mars_type ?? g.mars_type,
     optimize1d: a.optimize_1d ?? g.optimize_1d,
     lr1d: lr * (a.lr_1d_factor ?? 1),

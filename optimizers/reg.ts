@@ -29,28 +29,28 @@ import { rolesByRank } from './mars.js';
 /** Options of REG (spec §9.3). */
 export interface RegOptions {
   /** Shared with the AdamW of non-matrix roles, so AdamW's tuned lr carries over. @default 1e-3 */
-  lr: number;
+  lr?: number;
   /** @default 0.95 */
-  momentum: number;
+  momentum?: number;
   /** Decoupled weight decay W (1 - lr wd), also for the AdamW roles. @default 0.1 */
-  weightDecay: number;
+  weightDecay?: number;
   /** RACS balancing steps; more steps equalize row and column norms further. @default 1 */
-  racsIters: number;
+  racsIters?: number;
   /** RMS of the update before lr (0.2 matches AdamW's typical update RMS, as in Moonlight). @default 0.2 */
-  rmsTarget: number;
+  rmsTarget?: number;
   /** 'sum': M <- mu M + G (Moonlight); 'ema': M <- mu M + (1 - mu) G. Equivalent up to scale after RMS normalization. @default 'sum' */
-  momentumForm: 'sum' | 'ema';
+  momentumForm?: 'sum' | 'ema';
   /** U = G + mu M ('sum') or lerp(G, M, mu) ('ema'); otherwise U = M. @default true */
-  nesterov: boolean;
+  nesterov?: boolean;
   /** @default 0.9 */
-  adamBeta1: number;
+  adamBeta1?: number;
   /** @default 0.95 */
-  adamBeta2: number;
+  adamBeta2?: number;
   /** @default 1e-8 */
-  adamEps: number;
+  adamEps?: number;
 }
 
-export const REG_DEFAULTS: RegOptions = {
+export const REG_DEFAULTS: Required<RegOptions> = {
   lr: 1e-3,
   momentum: 0.95,
   weightDecay: 0.1,
@@ -81,7 +81,7 @@ export function racs(u: tf.Tensor2D, iters = 1): tf.Tensor2D {
 }
 
 /** The REG direction rmsTarget * RACS(U) / (RMS + 1e-8) before -lr; slot `momentum`. */
-function scaleByReg(o: RegOptions): Transform {
+function scaleByReg(o: Required<RegOptions>): Transform {
   const mu = o.momentum;
   return {
     name: 'reg',
@@ -100,7 +100,7 @@ function scaleByReg(o: RegOptions): Transform {
   };
 }
 
-function build(o: RegOptions): OptimizerDef {
+function build(o: Required<RegOptions>): OptimizerDef {
   if (o.momentumForm !== 'sum' && o.momentumForm !== 'ema') throw new Error(`reg: momentumForm must be 'sum' or 'ema', got '${o.momentumForm}'`);
   if (!Number.isInteger(o.racsIters) || o.racsIters < 1) throw new Error(`reg: racsIters must be a positive integer, got ${o.racsIters}`);
   const core = scaleByReg(o);

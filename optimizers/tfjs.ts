@@ -17,6 +17,9 @@ import type { AdamWOptions } from './adamw.js';
 import type { SGDOptions } from './sgd.js';
 import type { MuonMoonlightOptions, MuonOptions } from './muon.js';
 import type { MarsMOptions } from './mars_m.js';
+import type { MarsOptions } from './mars.js';
+import type { AuonOptions, HybridAuonOptions } from './auon.js';
+import type { RegOptions } from './reg.js';
 
 /** A named tensor as tfjs passes optimizer weights. */
 export interface NamedTensor {
@@ -208,3 +211,40 @@ export class MarsMOptimizer extends OptlabTfOptimizer<MarsMOptions> {
   }
 }
 tf.serialization.registerClass(MarsMOptimizer);
+
+/** MARS (mars-adamw by default; approximate mode only: LayersModel.fit cannot supply the exact mode's second gradient) as a tf.Optimizer. */
+export class MarsOptimizer extends OptlabTfOptimizer<MarsOptions> {
+  static override className = 'MarsOptimizer';
+  constructor(config: MarsOptions & AdapterOptions = {}) {
+    if (config.mode === 'exact') throw new Error("MarsOptimizer: mode 'exact' needs a gradient at the previous weights, which LayersModel.fit cannot compute; use the optlab runner or mode 'approx'");
+    super('mars', config);
+  }
+}
+tf.serialization.registerClass(MarsOptimizer);
+
+/** AuON (cosh brake on Nesterov momentum; AdamW for non-matrix roles by default) as a tf.Optimizer. */
+export class AuonOptimizer extends OptlabTfOptimizer<AuonOptions> {
+  static override className = 'AuonOptimizer';
+  constructor(config: AuonOptions & AdapterOptions = {}) {
+    super('auon', config);
+  }
+}
+tf.serialization.registerClass(AuonOptimizer);
+
+/** Hybrid-AuON (Newton-Schulz, then the cosh brake) as a tf.Optimizer. */
+export class HybridAuonOptimizer extends OptlabTfOptimizer<HybridAuonOptions> {
+  static override className = 'HybridAuonOptimizer';
+  constructor(config: HybridAuonOptions & AdapterOptions = {}) {
+    super('hybrid-auon', config);
+  }
+}
+tf.serialization.registerClass(HybridAuonOptimizer);
+
+/** REG (derived from spec §9.3: momentum, row-and-column scaling, RMS 0.2; AdamW for the rest) as a tf.Optimizer. */
+export class RegOptimizer extends OptlabTfOptimizer<RegOptions> {
+  static override className = 'RegOptimizer';
+  constructor(config: RegOptions & AdapterOptions = {}) {
+    super('reg', config);
+  }
+}
+tf.serialization.registerClass(RegOptimizer);
