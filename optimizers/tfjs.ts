@@ -146,7 +146,9 @@ export class OptlabTfOptimizer<O extends object = Record<string, unknown>> exten
   }
 
   static fromConfig<T extends tf.serialization.Serializable>(cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict): T {
-    return new (cls as unknown as new (c: tf.serialization.ConfigDict) => T)(config);
+    // tfjs-layers' deserializer adds `customObjects` to the saved config; it is not an option.
+    const { customObjects: _ignored, ...own } = config as tf.serialization.ConfigDict & { customObjects?: unknown };
+    return new (cls as unknown as new (c: tf.serialization.ConfigDict) => T)(own);
   }
 
   dispose(): void {
