@@ -1,0 +1,128 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { expect } from 'chai';
+import { auon, coshBrake, hybridAuon } from '../../optimizers/auon.js';
+import { buildOptimizer, type Parameter, type Role } from '../../optimizers/core.js';
+import { AuonOptimizer, HybridAuonOptimizer } from '../../optimizers/tfjs.js';
+import { describeBackends } from '../shared/backends.js';
+import { itBehavesLikeOptimizer } from '../shared/optimizer_contract.js';
+import { seeded } from '../shared/problems.js';
+import { itReplaysFixtures } from '../shared/replay.js';
+import { itReplaysWideFixtures } from '../shared/replay_wide.js';
+
+// Code-mode AuON is Nesterov SGD on the raw momentum (r ~ 1), so Rosenbrock's 100x gradients need a small lr.
+itBehavesLikeOptimizer('auon', {
+  make: () => auon({ lr: 0.05, adamLr: 0.05 }),
+  makeRosenbrock: () => auon({ lr: 1e-4 }),
+  makeTf: () => new AuonOptimizer({ lr: 0.05, adamLr: 0.01 }),
+});
+itBehavesLikeOptimizer('auon paper mode, routing all, wd', { make: () => auon({ lr: 0.1, mode: 'paper', routing: 'all', weightDecay: 0.01 }), makeRosenbrock: () => auon({ lr: 0.02, mode: 'paper' }) });
+itBehavesLikeOptimizer('hybrid-auon', { make: () => hybridAuon({ lr: 0.1, adamLr: 0.05 }), makeRosenbrock: () => hybridAuon({ lr: 0.02 }), makeTf: () => new HybridAuonOptimizer({ lr: 0.05, adamLr: 0.01 }) });
+itBehavesLikeOptimizer('hybrid-auon paper mode, one NS step', { make: () => hybridAuon({ lr: 0.1, adamLr: 0.05, mode: 'paper', nsSteps: 1 }), makeRosenbrock: () => hybridAuon({ lr: 0.02, mode: 'paper', nsSteps: 1 }) });
+
+itReplaysFixtures('auon');
+itReplaysFixtures('hybrid-auon');
+// Code-mode AuON is elementwise plus a whole-tensor norm, and NS5 of a transpose is the transpose of NS5.
+itReplaysWideFixtures('auon');
+itReplaysWideFixtures('hybrid-auon');
+
+function param(name: string, role: Role, shape: number[], data: ArrayLike<number>): Parameter {
+  return { name, role, variable: tf.variable(tf.tensor(Float32Array.from(data), shape), true, `auon_test/${name}/${Math.random()}`) };
+}
+
+function frobenius(x: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i] * x[i];
+  return Math.sqrt(s);
+}
+
+describeBackends('auon', () => {
+  it('cosh brake: 1 <= r and r^2 <= 1 + sinh^2(gamma)/N, attained by a one-element spike', () => {
+    // sum X_ij^2 = 1 for X = U/||U||, so r^2 = mean(cosh^2(gamma X)) = 1 + mean(sinh^2(gamma X)) <= 1 + sinh^2(gamma)/N
+    // (sinh^2(gamma x) is convex in x^2 with value 0 at 0, so the sum peaks when all mass sits in one entry).
+    const gamma = 1.5;
+    const cases: { name: string; shape: number[]; data: Float32Array }[] = [];
+    for (const shape of [[2, 3], [8, 8], [64, 32]]) {
+      const n = shape[0] * shape[1];
+      const gauss = seeded(n, 21);
+      const heavy = seeded(n, 22).map((x) => Math.tan(1.5 * x)); // Cauchy-like tails
+      const u = seeded(shape[0], 23);
+      const v = seeded(shape[1], 24);
+      const rank1 = new Float32Array(n).map((_, k) => u[Math.floor(k / shape[1])] * v[k % shape[1]]);
+      const spike = new Float32Array(n);
+      spike[n - 1] = -3;
+      cases.push({ name: `gauss ${shape}`, shape, data: gauss }, { name: `heavy ${shape}`, shape, data: heavy }, { name: `rank1 ${shape}`, shape, data: rank1 }, { name: `spike ${shape}`, shape, data: spike });
+    }
+    for (const c of cases) {
+      const n = c.data.length;
+      const bound = 1 + Math.sinh(gamma) ** 2 / n;
+      const r = tf.tidy(() => coshBrake(tf.tensor(c.data, c.shape), gamma).dataSync()[0]);
+      expect(r, c.name).to.be.at.least(1 - 1e-6);
+      expect(r * r, c.name).to.be.at.most(bound * (1 + 1e-6));
+      // ||U|| + 1e-7 makes |X| slightly below 1, so the spike sits just under the bound.
+      if (c.name.startsWith('spike')) expect(r * r, c.name).to.be.closeTo(bound, 1e-5 * bound);
+    }
+    // the spec's numbers for gamma 1.5: r - 1 <= 5.6e-4 at 64x64
+    expect(Math.sqrt(1 + Math.sinh(1.5) ** 2 / 4096) - 1).to.be.closeTo(5.6e-4, 1e-5);
+  });
+
+  it('code mode: the first step is lr (1 - mu) g / r, with r the brake of that direction', () => {
+    // M_1 = lerp(0, g, 1 - mu) = 0.05 g; U = lerp(g, M_1, mu) = 0.05 g + 0.95 * 0.05 g = 0.0975 g.
+    const g = seeded(12, 3);
+    const w = param('w', 'matrix', [3, 4], seeded(12, 4));
+    const w0 = Array.from(w.variable.dataSync());
+    const opt = buildOptimizer([w], auon({ lr: 0.1 }));
+    const gt = tf.tensor(g, [3, 4]);
+    opt.step(new Map([['w', gt]]));
+    const r = tf.tidy(() => coshBrake(gt, 1.5).dataSync()[0]); // the brake is scale-free
+    const w1 = w.variable.dataSync();
+    for (let i = 0; i < 12; i++) expect(w1[i]).to.be.closeTo(w0[i] - (0.1 * 0.0975 * g[i]) / (r + 1e-8), 1e-6);
+    gt.dispose();
+    opt.dispose();
+    w.variable.dispose();
+  });
+
+  it("paper mode: a Frobenius-normalized step scaled by sqrt(max(1, fan_out/fan_in))", () => {
+    // X = U/||U||, r = sqrt(mean(cosh(X)^2)); ||dW|| = lr * factor * ||X|| / (r + 1e-8) = lr * factor / r (wd 0).
+    for (const [shape, factor] of [[[2, 8], 2], [[8, 2], 1]] as [number[], number][]) {
+      const g = seeded(16, 5).map((x) => 100 * x);
+      const w = param('w', 'matrix', shape, new Float32Array(16));
+      const opt = buildOptimizer([w], auon({ lr: 0.1, mode: 'paper' }));
+      const gt = tf.tensor(g, shape);
+      opt.step(new Map([['w', gt]]));
+      const r = tf.tidy(() => coshBrake(gt, 1).dataSync()[0]);
+      expect(frobenius(w.variable.dataSync()), `shape ${shape}`).to.be.closeTo((0.1 * factor) / r, 1e-6);
+      gt.dispose();
+      opt.dispose();
+      w.variable.dispose();
+    }
+  });
+
+  it('a zero gradient gives a zero step (no NaN), weight decay still applies', () => {
+    for (const def of [auon({ lr: 0.1, weightDecay: 0.5 }), hybridAuon({ lr: 0.1, weightDecay: 0.5 }), auon({ lr: 0.1, weightDecay: 0.5, mode: 'paper' })]) {
+      const w = param('w', 'matrix', [3, 4], seeded(12, 7));
+      const w0 = Array.from(w.variable.dataSync());
+      const opt = buildOptimizer([w], def);
+      const z = tf.zeros([3, 4]);
+      opt.step(new Map([['w', z]]));
+      const w1 = w.variable.dataSync();
+      for (let i = 0; i < 12; i++) expect(w1[i]).to.be.closeTo(w0[i] * (1 - 0.1 * 0.5), 1e-7);
+      z.dispose();
+      opt.dispose();
+      w.variable.dispose();
+    }
+  });
+
+  it("routing: 'split' sends only matrix and conv roles to AuON, 'all' sends everything (the reference)", () => {
+    const ps = [param('w', 'matrix', [3, 4], seeded(12, 1)), param('k', 'conv', [2, 2, 1, 3], seeded(12, 2)), param('e', 'embedding', [5, 3], seeded(15, 3)), param('b', 'vector', [4], seeded(4, 4))];
+    const split = buildOptimizer(ps, hybridAuon());
+    const all = buildOptimizer(ps, auon({ routing: 'all' }));
+    const lines = split.describe().split('\n');
+    const route = (n: string) => lines.find((l) => l.startsWith(`${n} `))!.split(/\s+/)[3];
+    expect(['w', 'k', 'e', 'b'].map(route)).to.deep.equal(['hybrid-auon', 'hybrid-auon', 'adamw', 'adamw']);
+    expect(all.describe()).to.not.match(/adam/);
+    split.dispose();
+    all.dispose();
+    for (const p of ps) p.variable.dispose();
+    expect(() => auon({ mode: 'pape' as never })).to.throw(/mode/);
+  });
+});
