@@ -7,6 +7,7 @@ import { MuonMoonlightOptimizer, MuonOptimizer } from '../../optimizers/tfjs.js'
 import { describeBackends } from '../shared/backends.js';
 import { itBehavesLikeOptimizer } from '../shared/optimizer_contract.js';
 import { seeded } from '../shared/problems.js';
+import type { Fixture } from '../../experiments/replay.js';
 import { itReplaysFixtures, transposedFixture } from '../shared/replay.js';
 
 itBehavesLikeOptimizer('muon', {
@@ -26,6 +27,21 @@ itReplaysFixtures('muon-moonlight');
 // Moonlight's scaling and NS are symmetric in (rows, cols): a transposed replay trajectory is the same trajectory
 // (least-squares fixtures keep their X @ W layout).
 describe('transposed layout', () => itReplaysFixtures('muon-moonlight', { transform: (fx) => (fx.mode === 'replay' ? transposedFixture(fx) : fx) }));
+
+/**
+ * Keller's scale is not symmetric: a tall PyTorch W [r, c] gets sqrt(r/c), its transpose (wide) gets 1. Since
+ * NS(U^T) = NS(U)^T, the transposed replay with lr * sqrt(r/c) and wd / sqrt(r/c) (same lr * wd) is the same
+ * trajectory, which checks the wide orientation against the reference data.
+ */
+function kellerTransposed(fx: Fixture): Fixture {
+  if (fx.mode !== 'replay') return fx;
+  const [r, c] = fx.params.W.shape;
+  const k = Math.sqrt(Math.max(1, r / c));
+  const out = transposedFixture(fx);
+  out.resolved_param_groups = out.resolved_param_groups.map((g) => (g.use_muon === false ? g : { ...g, lr: g.lr * k, weight_decay: g.weight_decay / k }));
+  return out;
+}
+describe('transposed layout', () => itReplaysFixtures('muon', { transform: kellerTransposed }));
 
 /** Fresh parameters with given values; unique engine names. */
 function params(specs: { name: string; role: Role; shape: number[]; data: ArrayLike<number> }[]): Parameter[] {
