@@ -1,0 +1,13 @@
+{
+  "variables": {
+    "blas_lib%": "openblas"
+  },
+  "targets": [
+    {
+      "target_name": "optlab_native",
+      "sources": ["optlab_native.c"],
+      "cflags_c": ["-std=c11", "-O3", "-fno-math-errno", "-ffp-contract=off"],
+      "libraries": ["-l<(blas_lib)"]
+    }
+  ]
+}

@@ -1,0 +1,329 @@
+/*
+ * optlab's native kernels for the tfjs wasm backend (experiments/native.ts registers them).
+ *
+ * Every kernel works in place on the wasm heap: JS passes the heap's current ArrayBuffer and byte
+ * offsets taken from the backend's dataIdMap, so no tensor is copied in or out. Matrix products go to
+ * OpenBLAS `cblas_sgemm`; the elementwise kernels are plain loops the compiler vectorizes.
+ *
+ * Offsets and sizes are checked against the buffer's length before any access: a wrong offset throws
+ * a JS error instead of writing outside the heap.
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* OpenBLAS entry points, declared here so the build needs the library only, not a cblas.h that
+   Debian's alternatives may point at another BLAS. Values of the enums are the CBLAS standard's. */
+enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
+extern void cblas_sgemm(int order, int transA, int transB, int m, int n, int k, float alpha,
+                        const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
+extern void openblas_set_num_threads(int n);
+extern int openblas_get_num_threads(void);
+extern char *openblas_get_config(void);
+
+#define CHECK(call)                                                              \
+  do {                                                                           \
+    if ((call) != napi_ok) {                                                     \
+      napi_throw_error(env, NULL, "optlab_native: N-API call failed: " #call);  \
+      return NULL;                                                               \
+    }                                                                            \
+  } while (0)
+
+#define MAX_ARGS 16
+
+typedef struct {
+  napi_env env;
+  napi_value argv[MAX_ARGS];
+  size_t argc;
+  uint8_t *heap;
+  size_t heap_len;
+  int failed;
+} Args;
+
+static int fail(Args *a, const char *msg) {
+  if (!a->failed) napi_throw_error(a->env, NULL, msg);
+  a->failed = 1;
+  return 0;
+}
+
+static int read_args(napi_env env, napi_callback_info info, Args *a, size_t want, int with_heap) {
+  a->env = env;
+  a->argc = MAX_ARGS;
+  a->failed = 0;
+  a->heap = NULL;
+  a->heap_len = 0;
+  if (napi_get_cb_info(env, info, &a->argc, a->argv, NULL, NULL) != napi_ok) return fail(a, "optlab_native: bad call");
+  if (a->argc < want) return fail(a, "optlab_native: too few arguments");
+  if (with_heap) {
+    bool is_ab = false;
+    void *data = NULL;
+    napi_is_arraybuffer(env, a->argv[0], &is_ab);
+    if (!is_ab) return fail(a, "optlab_native: first argument must be the wasm heap's ArrayBuffer");
+    if (napi_get_arraybuffer_info(env, a->argv[0], &data, &a->heap_len) != napi_ok) return fail(a, "optlab_native: cannot read heap");
+    a->heap = (uint8_t *)data;
+  }
+  return 1;
+}
+
+static int64_t arg_int(Args *a, size_t i) {
+  int64_t v = 0;
+  if (a->failed) return 0;
+  if (napi_get_value_int64(a->env, a->argv[i], &v) != napi_ok) fail(a, "optlab_native: expected a number argument");
+  return v;
+}
+
+/* A float32 view of `count` elements at byte offset `off`, or NULL (with a JS error) if it leaves the heap. */
+static float *heap_f32(Args *a, int64_t off, int64_t count) {
+  if (a->failed) return NULL;
+  if (off < 0 || count < 0 || (off & 3) != 0) {
+    fail(a, "optlab_native: bad offset");
+    return NULL;
+  }
+  if ((uint64_t)off + (uint64_t)count * 4u > (uint64_t)a->heap_len) {
+    fail(a, "optlab_native: tensor extends past the end of the wasm heap");
+    return NULL;
+  }
+  return (float *)(a->heap + off);
+}
+
+static napi_value undefined(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+/*
+ * gemm(heap, batch, transA, transB, m, n, k, aOff, aStride, bOff, bStride, cOff)
+ * For each batch i: C_i[m,n] = op(A_i) op(B_i), row-major, contiguous. A_i is [m,k] (or [k,m] when
+ * transA) at aOff + 4*i*aStride; aStride 0 broadcasts one A over the batch, likewise B.
+ */
+static napi_value Gemm(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read_args(env, info, &a, 12, 1)) return NULL;
+  int64_t batch = arg_int(&a, 1), ta = arg_int(&a, 2), tb = arg_int(&a, 3);
+  int64_t m = arg_int(&a, 4), n = arg_int(&a, 5), k = arg_int(&a, 6);
+  int64_t a_off = arg_int(&a, 7), a_stride = arg_int(&a, 8);
+  int64_t b_off = arg_int(&a, 9), b_stride = arg_int(&a, 10), c_off = arg_int(&a, 11);
+  if (a.failed) return NULL;
+  if (batch < 0 || m < 0 || n < 0 || k < 0 || m > INT32_MAX || n > INT32_MAX || k > INT32_MAX ||
+      a_stride < 0 || b_stride < 0)
+    return fail(&a, "optlab_native: gemm: bad dimensions"), NULL;
+  if (batch == 0 || m == 0 || n == 0) return undefined(env);
+  float *A = heap_f32(&a, a_off, a_stride * (batch - 1) + m * k);
+  float *B = heap_f32(&a, b_off, b_stride * (batch - 1) + k * n);
+  float *C = heap_f32(&a, c_off, batch * m * n);
+  if (a.failed) return NULL;
+  if (k == 0) {
+    memset(C, 0, (size_t)(batch * m * n) * sizeof(float));
+    return undefined(env);
+  }
+  int lda = ta ? (int)m : (int)k, ldb = tb ? (int)k : (int)n;
+  int tA = ta ? CBLAS_TRANS : CBLAS_NO_TRANS, tB = tb ? CBLAS_TRANS : CBLAS_NO_TRANS;
+  /* One shared B under untransposed, contiguous A_i: the batch is one taller product. */
+  if (batch > 1 && b_stride == 0 && !ta && a_stride == m * k && batch * m <= INT32_MAX) {
+    cblas_sgemm(CBLAS_ROW_MAJOR, tA, tB, (int)(batch * m), (int)n, (int)k, 1.0f, A, lda, B, ldb, 0.0f, C, (int)n);
+    return undefined(env);
+  }
+  for (int64_t i = 0; i < batch; i++) {
+    cblas_sgemm(CBLAS_ROW_MAJOR, tA, tB, (int)m, (int)n, (int)k, 1.0f, A + i * a_stride, lda, B + i * b_stride, ldb,
+                0.0f, C + i * m * n, (int)n);
+  }
+  return undefined(env);
+}
+
+/* bias_act(heap, cOff, rows, cols, biasOff (-1: none), relu): C[r, :] += bias, then max(C, 0) if relu. */
+static napi_value BiasAct(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read_args(env, info, &a, 6, 1)) return NULL;
+  int64_t c_off = arg_int(&a, 1), rows = arg_int(&a, 2), cols = arg_int(&a, 3), bias_off = arg_int(&a, 4);
+  int64_t relu = arg_int(&a, 5);
+  if (a.failed) return NULL;
+  if (rows < 0 || cols < 0) return fail(&a, "optlab_native: bias_act: bad dimensions"), NULL;
+  float *C = heap_f32(&a, c_off, rows * cols);
+  const float *bias = bias_off >= 0 ? heap_f32(&a, bias_off, cols) : NULL;
+  if (a.failed) return NULL;
+  for (int64_t r = 0; r < rows; r++) {
+    float *row = C + r * cols;
+    if (bias)
+      for (int64_t j = 0; j < cols; j++) row[j] += bias[j];
+    if (relu)
+      for (int64_t j = 0; j < cols; j++) row[j] = row[j] > 0.0f ? row[j] : 0.0f;
+  }
+  return undefined(env);
+}
+
+/*
+ * sum(heap, xOff, outOff, outer, reduce, inner): out[o, i] = sum_r x[o, r, i], the reduced axes being
+ * one contiguous block of x's shape. Accumulates in double so the result does not depend on how a
+ * long reduction is split.
+ */
+static napi_value Sum(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read_args(env, info, &a, 6, 1)) return NULL;
+  int64_t x_off = arg_int(&a, 1), out_off = arg_int(&a, 2);
+  int64_t outer = arg_int(&a, 3), reduce = arg_int(&a, 4), inner = arg_int(&a, 5);
+  if (a.failed) return NULL;
+  if (outer < 0 || reduce < 0 || inner < 0) return fail(&a, "optlab_native: sum: bad dimensions"), NULL;
+  const float *X = heap_f32(&a, x_off, outer * reduce * inner);
+  float *Out = heap_f32(&a, out_off, outer * inner);
+  if (a.failed) return NULL;
+  if (inner == 1) {
+    for (int64_t o = 0; o < outer; o++) {
+      const float *x = X + o * reduce;
+      double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      int64_t r = 0;
+      for (; r + 4 <= reduce; r += 4) {
+        s0 += x[r];
+        s1 += x[r + 1];
+        s2 += x[r + 2];
+        s3 += x[r + 3];
+      }
+      for (; r < reduce; r++) s0 += x[r];
+      Out[o] = (float)((s0 + s1) + (s2 + s3));
+    }
+    return undefined(env);
+  }
+  /* Rows of `inner` values summed lane by lane; a stack block of double accumulators keeps it
+     vectorizable without a heap allocation. */
+  enum { BLOCK = 256 };
+  double acc[BLOCK];
+  for (int64_t o = 0; o < outer; o++) {
+    const float *x = X + o * reduce * inner;
+    float *out = Out + o * inner;
+    for (int64_t j0 = 0; j0 < inner; j0 += BLOCK) {
+      int64_t len = inner - j0 < BLOCK ? inner - j0 : BLOCK;
+      for (int64_t j = 0; j < len; j++) acc[j] = 0;
+      for (int64_t r = 0; r < reduce; r++) {
+        const float *row = x + r * inner + j0;
+        for (int64_t j = 0; j < len; j++) acc[j] += row[j];
+      }
+      for (int64_t j = 0; j < len; j++) out[j0 + j] = (float)acc[j];
+    }
+  }
+  return undefined(env);
+}
+
+enum { UNARY_TANH = 0 };
+
+/* unary(heap, op, xOff, outOff, n) */
+static napi_value Unary(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read_args(env, info, &a, 5, 1)) return NULL;
+  int64_t op = arg_int(&a, 1), x_off = arg_int(&a, 2), out_off = arg_int(&a, 3), n = arg_int(&a, 4);
+  if (a.failed) return NULL;
+  const float *X = heap_f32(&a, x_off, n);
+  float *Out = heap_f32(&a, out_off, n);
+  if (a.failed) return NULL;
+  switch (op) {
+    case UNARY_TANH:
+      for (int64_t i = 0; i < n; i++) Out[i] = tanhf(X[i]);
+      break;
+    default:
+      return fail(&a, "optlab_native: unknown unary op"), NULL;
+  }
+  return undefined(env);
+}
+
+enum { BIN_ADD = 0, BIN_SUB = 1, BIN_MUL = 2, BIN_DIV = 3 };
+enum { MODE_FULL = 0, MODE_ROW = 1, MODE_COL = 2, MODE_SCALAR = 3 };
+
+static int64_t mode_count(int64_t mode, int64_t outer, int64_t inner) {
+  switch (mode) {
+    case MODE_FULL: return outer * inner;
+    case MODE_ROW: return inner;
+    case MODE_COL: return outer;
+    default: return 1;
+  }
+}
+
+#define BINARY_LOOP(EXPR)                                                             \
+  for (int64_t o = 0; o < outer; o++) {                                               \
+    const float *ar = A + (am == MODE_FULL ? o * inner : am == MODE_COL ? o : 0);     \
+    const float *br = B + (bm == MODE_FULL ? o * inner : bm == MODE_COL ? o : 0);     \
+    float *out = Out + o * inner;                                                     \
+    int as = (am == MODE_FULL || am == MODE_ROW), bs = (bm == MODE_FULL || bm == MODE_ROW); \
+    if (as && bs) {                                                                   \
+      for (int64_t j = 0; j < inner; j++) { float x = ar[j], y = br[j]; out[j] = (EXPR); } \
+    } else if (as) {                                                                  \
+      float y = br[0];                                                                \
+      for (int64_t j = 0; j < inner; j++) { float x = ar[j]; out[j] = (EXPR); }       \
+    } else if (bs) {                                                                  \
+      float x = ar[0];                                                                \
+      for (int64_t j = 0; j < inner; j++) { float y = br[j]; out[j] = (EXPR); }       \
+    } else {                                                                          \
+      float x = ar[0], y = br[0], v = (EXPR);                                         \
+      for (int64_t j = 0; j < inner; j++) out[j] = v;                                 \
+    }                                                                                 \
+  }
+
+/*
+ * binary(heap, op, aOff, aMode, bOff, bMode, outOff, outer, inner): out[o, j] = A(o, j) op B(o, j)
+ * where an operand in MODE_FULL is indexed [o, j], MODE_ROW [j], MODE_COL [o], MODE_SCALAR [0]:
+ * every broadcast that splits the output shape into an outer and an inner block.
+ */
+static napi_value Binary(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read_args(env, info, &a, 9, 1)) return NULL;
+  int64_t op = arg_int(&a, 1), a_off = arg_int(&a, 2), am = arg_int(&a, 3), b_off = arg_int(&a, 4);
+  int64_t bm = arg_int(&a, 5), out_off = arg_int(&a, 6), outer = arg_int(&a, 7), inner = arg_int(&a, 8);
+  if (a.failed) return NULL;
+  if (outer < 0 || inner < 0 || am < 0 || am > 3 || bm < 0 || bm > 3)
+    return fail(&a, "optlab_native: binary: bad arguments"), NULL;
+  const float *A = heap_f32(&a, a_off, mode_count(am, outer, inner));
+  const float *B = heap_f32(&a, b_off, mode_count(bm, outer, inner));
+  float *Out = heap_f32(&a, out_off, outer * inner);
+  if (a.failed) return NULL;
+  switch (op) {
+    case BIN_ADD: BINARY_LOOP(x + y); break;
+    case BIN_SUB: BINARY_LOOP(x - y); break;
+    case BIN_MUL: BINARY_LOOP(x * y); break;
+    case BIN_DIV: BINARY_LOOP(x / y); break;
+    default: return fail(&a, "optlab_native: unknown binary op"), NULL;
+  }
+  return undefined(env);
+}
+
+/* setThreads(n): OpenBLAS threads for later calls. */
+static napi_value SetThreads(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read_args(env, info, &a, 1, 0)) return NULL;
+  int64_t n = arg_int(&a, 0);
+  if (a.failed) return NULL;
+  if (n < 1 || n > 1024) return fail(&a, "optlab_native: thread count must be in 1..1024"), NULL;
+  openblas_set_num_threads((int)n);
+  return undefined(env);
+}
+
+static napi_value GetThreads(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value v;
+  CHECK(napi_create_int32(env, openblas_get_num_threads(), &v));
+  return v;
+}
+
+static napi_value BlasConfig(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value v;
+  const char *cfg = openblas_get_config();
+  CHECK(napi_create_string_utf8(env, cfg ? cfg : "OpenBLAS", NAPI_AUTO_LENGTH, &v));
+  return v;
+}
+
+static napi_value Init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"gemm", NULL, Gemm, NULL, NULL, NULL, napi_default, NULL},
+      {"biasAct", NULL, BiasAct, NULL, NULL, NULL, napi_default, NULL},
+      {"sum", NULL, Sum, NULL, NULL, NULL, napi_default, NULL},
+      {"unary", NULL, Unary, NULL, NULL, NULL, napi_default, NULL},
+      {"binary", NULL, Binary, NULL, NULL, NULL, napi_default, NULL},
+      {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_default, NULL},
+      {"getThreads", NULL, GetThreads, NULL, NULL, NULL, napi_default, NULL},
+      {"blasConfig", NULL, BlasConfig, NULL, NULL, NULL, napi_default, NULL},
+  };
+  CHECK(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
