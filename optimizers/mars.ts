@@ -9,7 +9,7 @@
  *   W <- W - lr (wd W + D)
  *
  * g_prev is the previous step's gradient (approximate mode, the default; zeros before the first step,
- * so step 1 uses c_1 = (1 + gamma b1 / (1 - b1)) g_1 = 1.475 g_1 with the defaults) or, with `exact`,
+ * so step 1 uses c_1 = (1 + gamma b1 / (1 - b1)) g_1 = 1.475 g_1 with the defaults) or, with `mode: 'exact'`,
  * the gradient at the previous weights on the current batch, which the training loop passes as
  * `StepContext.previousGrads` (the transform sets `needsPreviousGrads`).
  * Tensors that are not exactly 2-D (biases, gains, 4-D conv kernels) take the reference's internal

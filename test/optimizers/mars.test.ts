@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
 import { adamw } from '../../optimizers/adamw.js';
 import { buildOptimizer, type OptimizerDef, type Parameter, type Role } from '../../optimizers/core.js';
+import { orthogonalize } from '../../optimizers/linalg.js';
 import { mars } from '../../optimizers/mars.js';
 import { MarsOptimizer } from '../../optimizers/tfjs.js';
 import { describeBackends } from '../shared/backends.js';
@@ -140,6 +141,19 @@ describeBackends('mars', () => {
     expect(convOpt.describe()).to.match(/\sconv\s.*\smars\s+mars-adamw/);
     convOpt.dispose();
     k.variable.dispose();
+  });
+
+  it('mars-lion steps by lr sign(m); mars-shampoo by lr NS5(m) sqrt(max(1, fan_out/fan_in)) (first steps)', () => {
+    // Step 1 from m = 0: m = (1 - b1) c_1 with c_1 = 1.475 g (no clip), so sign(m) = sign(g) and NS5(m/(1 - b1)) = NS5(g)
+    // (NS normalizes first). A [2, 8] optlab matrix is PyTorch's [8, 2]: rows/cols = fan_out/fan_in = 4, factor 2.
+    const g = seeded(16, 12).map((x) => 0.01 * x);
+    for (const [shape, factor] of [[[2, 8], 2], [[8, 2], 1]] as [number[], number][]) {
+      const [lion] = runSteps(mars({ lr: 0.1, marsType: 'mars-lion' }), [{ name: 'w', role: 'matrix', shape, data: new Float32Array(16) }], [{ w: g }]);
+      for (let i = 0; i < 16; i++) expect(lion[i]).to.be.closeTo(-0.1 * Math.sign(g[i]), 1e-7);
+      const [sh] = runSteps(mars({ lr: 0.1, marsType: 'mars-shampoo' }), [{ name: 'w', role: 'matrix', shape, data: new Float32Array(16) }], [{ w: g }]);
+      const ns = tf.tidy(() => orthogonalize(tf.tensor(g, shape), { eps: 1e-8 }).dataSync());
+      for (let i = 0; i < 16; i++) expect(sh[i], `shape ${shape}`).to.be.closeTo(-0.1 * factor * ns[i], 1e-5);
+    }
   });
 
   it('rejects unknown options and bad enum values', () => {
