@@ -24,7 +24,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { adamwTransform } from './adamw.js';
-import { decoupledWeightDecay, defineOptimizer, route, type OptimizerDef, type ReferenceCase, type Role, type Transform } from './core.js';
+import { chain, decoupledWeightDecay, defineOptimizer, route, scaleByLr, type OptimizerDef, type ReferenceCase, type Role, type Transform } from './core.js';
 import { orthogonalize, shapeScale } from './linalg.js';
 import { rolesByRank } from './mars.js';
 
@@ -110,26 +110,13 @@ function scaleByAuon(o: Required<AuonOptions>, nsSteps: number): Transform {
   };
 }
 
-/** Multiplies by -lr * lrScale as `p.add_(update, alpha=-lr)` does. */
-function negLr(lr: number): Transform {
-  return { name: 'lr', update: (u, _s, _p, ctx) => tf.mul(u, -lr * ctx.lrScale), describe: () => `lr=${lr}` };
-}
-
 function buildAuon(o: Required<AuonOptions>, nsSteps: number, method: string): OptimizerDef {
   if (o.mode !== 'code' && o.mode !== 'paper') throw new Error(`${method}: mode must be 'code' or 'paper', got '${o.mode}'`);
   if (o.routing !== 'split' && o.routing !== 'all') throw new Error(`${method}: routing must be 'split' or 'all', got '${o.routing}'`);
   if (!(o.momentum >= 0 && o.momentum <= 1)) throw new Error(`${method}: momentum must lie in [0, 1], got ${o.momentum}`);
   if (!Number.isInteger(nsSteps) || nsSteps < 0) throw new Error(`${method}: nsSteps must be a non-negative integer, got ${nsSteps}`);
-  const core = scaleByAuon(o, nsSteps);
-  const wd = decoupledWeightDecay(o.weightDecay, o.lr);
-  const lr = negLr(o.lr);
-  const transform: Transform = {
-    name: core.name,
-    init: core.init,
-    update: (u, s, p, ctx) => lr.update(core.update(u, s, p, ctx), s, p, ctx),
-    decay: o.weightDecay === 0 ? undefined : wd.decay,
-    describe: () => `${core.describe!()} > wd=${o.weightDecay} > lr=${o.lr}`,
-  };
+  // W (1 - lr wd) first, then p.add_(U / (r + 1e-8), alpha=-lr): scaleByLr multiplies by -lr, as alpha does.
+  const transform = chain(scaleByAuon(o, nsSteps), decoupledWeightDecay(o.weightDecay, o.lr), scaleByLr(o.lr));
   if (o.routing === 'all') return transform;
   const adam = adamwTransform({ lr: o.adamLr, beta1: o.adamBeta1, beta2: o.adamBeta2, eps: o.adamEps, weightDecay: o.adamWeightDecay });
   return route({ label: method, roles: ['matrix', 'conv'], transform }, { label: 'adamw', fallback: true, transform: adam });
