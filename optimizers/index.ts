@@ -7,6 +7,7 @@ import { marsM } from './mars_m.js';
 import { mars } from './mars.js';
 import { auon, hybridAuon } from './auon.js';
 import { reg } from './reg.js';
+import { shampoo } from './shampoo.js';
 
 export const OPTIMIZERS: Record<string, OptimizerFactory<any>> = {
   adamw,
@@ -18,6 +19,7 @@ export const OPTIMIZERS: Record<string, OptimizerFactory<any>> = {
   auon,
   'hybrid-auon': hybridAuon,
   reg,
+  shampoo,
 };
 
 /** Looks a method up by registry name, with a message listing the known ones. */
@@ -35,3 +37,4 @@ export { marsM, scaleByMarsM, correctedGradient, clipToUnitNorm, MARS_M_DEFAULTS
 export { mars, marsTransform, MARS_DEFAULTS, type MarsOptions, type MarsType } from './mars.js';
 export { auon, hybridAuon, coshBrake, AUON_DEFAULTS, HYBRID_AUON_DEFAULTS, type AuonOptions, type HybridAuonOptions } from './auon.js';
 export { reg, racs, REG_DEFAULTS, type RegOptions } from './reg.js';
+export { shampoo, scaleByShampoo, shampooDef, shampooLayout, shampooDiagnostics, SHAMPOO_DEFAULTS, type ShampooOptions, type FactorDiagnostics } from './shampoo.js';
