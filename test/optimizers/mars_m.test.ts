@@ -7,14 +7,14 @@ import { MarsMOptimizer } from '../../optimizers/tfjs.js';
 import { describeBackends } from '../shared/backends.js';
 import { itBehavesLikeOptimizer } from '../shared/optimizer_contract.js';
 import { seeded } from '../shared/problems.js';
-import { itReplaysFixtures, transposedFixture } from '../shared/replay.js';
+import { itReplaysFixtures, itReplaysWideFixtures } from '../shared/replay.js';
 
 itBehavesLikeOptimizer('mars-m', { make: () => marsM({ lr: 0.05, weightDecay: 0.01 }), makeTf: () => new MarsMOptimizer({ lr: 0.01, weightDecay: 0 }) });
 itBehavesLikeOptimizer('mars-m efficient', { make: () => marsM({ lr: 0.05, weightDecay: 0.01, efficient: true }) });
 
 itReplaysFixtures('mars-m');
 // Moonlight scaling and NS are symmetric in (rows, cols): a transposed replay trajectory is the same trajectory.
-describe('transposed layout', () => itReplaysFixtures('mars-m', { transform: (fx) => (fx.mode === 'replay' ? transposedFixture(fx) : fx) }));
+itReplaysWideFixtures('mars-m');
 
 function params(specs: { name: string; role: Role; shape: number[]; data: ArrayLike<number> }[]): Parameter[] {
   return specs.map((s) => ({ name: s.name, role: s.role, variable: tf.variable(tf.tensor(Float32Array.from(s.data), s.shape), true, `mars_m_test/${s.name}/${Math.random()}`) }));

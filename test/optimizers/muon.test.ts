@@ -8,7 +8,7 @@ import { describeBackends } from '../shared/backends.js';
 import { itBehavesLikeOptimizer } from '../shared/optimizer_contract.js';
 import { seeded } from '../shared/problems.js';
 import type { Fixture } from '../../experiments/replay.js';
-import { itReplaysFixtures, transposedFixture } from '../shared/replay.js';
+import { itReplaysFixtures, itReplaysWideFixtures, transposedFixture } from '../shared/replay.js';
 
 itBehavesLikeOptimizer('muon', {
   make: () => muon({ lr: 0.05, adamLr: 0.05 }),
@@ -26,7 +26,7 @@ itReplaysFixtures('muon');
 itReplaysFixtures('muon-moonlight');
 // Moonlight's scaling and NS are symmetric in (rows, cols): a transposed replay trajectory is the same trajectory
 // (least-squares fixtures keep their X @ W layout).
-describe('transposed layout', () => itReplaysFixtures('muon-moonlight', { transform: (fx) => (fx.mode === 'replay' ? transposedFixture(fx) : fx) }));
+itReplaysWideFixtures('muon-moonlight');
 
 /**
  * Keller's scale is not symmetric: a tall PyTorch W [r, c] gets sqrt(r/c), its transpose (wide) gets 1. Since

@@ -36,8 +36,28 @@ export function itReplaysFixtures(optimizer: string, opts: { transform?: (fx: Fi
   });
 }
 
-/** Transposes every 2-D parameter of a fixture (params, grads, params_after): tall becomes wide. */
+/**
+ * The replay-mode fixtures of one optimizer with every 2-D parameter transposed (tall becomes wide,
+ * PyTorch-side), for methods whose update does not depend on orientation (elementwise rules,
+ * whole-tensor norms, Newton-Schulz, RACS). Least-squares fixtures are skipped: X @ W fixes W's shape.
+ */
+export function itReplaysWideFixtures(optimizer: string): void {
+  const files = fixturesOf(optimizer).filter((f) => loadFixture(join(FIXTURE_DIR, f)).mode === 'replay');
+  describeBackends(`${optimizer} reference replay, transposed`, () => {
+    it(`has replay fixtures for '${optimizer}'`, () => expect(files.length).to.be.greaterThan(0));
+    for (const f of files) {
+      it(`${f.replace(/\.json$/, '')} (transposed)`, () => {
+        const fx = transposedFixture(loadFixture(join(FIXTURE_DIR, f)));
+        const r = replayFixture(fx);
+        expect(r.maxAbsError, formatReplay(r)).to.be.at.most(fx.tolerance.atol);
+      });
+    }
+  });
+}
+
+/** Transposes every 2-D parameter of a replay fixture (params, grads, params_after): tall becomes wide. */
 export function transposedFixture(fx: Fixture): Fixture {
+  if (fx.mode !== 'replay') throw new Error(`transposedFixture: ${fx.name} is a ${fx.mode} fixture; its X @ W fixes W's orientation`);
   const out: Fixture = JSON.parse(JSON.stringify(fx));
   for (const [name, p] of Object.entries(out.params)) {
     if (p.shape.length !== 2) continue;
