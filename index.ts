@@ -7,6 +7,8 @@ import { AdamWOptimizer, MarsMOptimizer, MuonMoonlightOptimizer, MuonOptimizer, 
 import { AuonOptimizer, HybridAuonOptimizer, MarsOptimizer, RegOptimizer } from './optimizers/tfjs.js';
 import type { AdamWOptions, MarsMOptions, MuonMoonlightOptions, MuonOptions, SGDOptions } from './optimizers/index.js';
 import type { AuonOptions, HybridAuonOptions, MarsOptions, RegOptions } from './optimizers/index.js';
+import { ShampooOptimizer } from './optimizers/tfjs.js';
+import type { ShampooOptions } from './optimizers/index.js';
 
 export * as methods from './optimizers/index.js';
 export { buildOptimizer, chain, route, scaleByLr, decoupledWeightDecay, clipByGlobalNorm, OPTIMIZERS } from './optimizers/index.js';
@@ -32,3 +34,5 @@ export const auon = (config: AuonOptions & AdapterOptions = {}) => new AuonOptim
 export const hybridAuon = (config: HybridAuonOptions & AdapterOptions = {}) => new HybridAuonOptimizer(config);
 /** REG (derived; no public reference code) as a tf.Optimizer. */
 export const reg = (config: RegOptions & AdapterOptions = {}) => new RegOptimizer(config);
+/** Shampoo (Meta Distributed Shampoo defaults; AdamW for 1-D parameters) as a tf.Optimizer. */
+export const shampoo = (config: ShampooOptions & AdapterOptions = {}) => new ShampooOptimizer(config);

@@ -18,6 +18,7 @@ import type { SGDOptions } from './sgd.js';
 import type { MuonMoonlightOptions, MuonOptions } from './muon.js';
 import type { MarsMOptions } from './mars_m.js';
 import type { MarsOptions } from './mars.js';
+import type { ShampooOptions } from './shampoo.js';
 import type { AuonOptions, HybridAuonOptions } from './auon.js';
 import type { RegOptions } from './reg.js';
 
@@ -250,3 +251,12 @@ export class RegOptimizer extends OptlabTfOptimizer<RegOptions> {
   }
 }
 tf.serialization.registerClass(RegOptimizer);
+
+/** Shampoo (Meta Distributed Shampoo defaults, coupled Newton roots; AdamW for 1-D) as a tf.Optimizer. */
+export class ShampooOptimizer extends OptlabTfOptimizer<ShampooOptions> {
+  static override className = 'ShampooOptimizer';
+  constructor(config: ShampooOptions & AdapterOptions = {}) {
+    super('shampoo', config);
+  }
+}
+tf.serialization.registerClass(ShampooOptimizer);
