@@ -3,11 +3,16 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { replayCommand } from './replay_command.js';
+import { runCommand } from './sweep.js';
+import { mergeCommand, reportCommand } from './report.js';
 
 await yargs(hideBin(process.argv))
   .scriptName('optlab')
   .usage('$0 <command> [options]')
   .command(replayCommand)
+  .command(runCommand)
+  .command(reportCommand)
+  .command(mergeCommand)
   .demandCommand(1, 'name a command; see --help')
   .strict()
   .help()

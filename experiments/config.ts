@@ -1,0 +1,408 @@
+/**
+ * The experiment file: one zod schema for model, data, training, schedule, seeds, target and the
+ * optimizer grid, YAML loading, `--set key=value` overrides, and the expansion into runs.
+ *
+ * A bad file fails here, before any training, with the key path and what was expected
+ * (`training.stpes: unknown key (did you mean 'steps'?)`). Overrides follow nanoGPT's
+ * configurator.py minus its `exec`: the value is parsed as YAML and the result must pass the same
+ * schema, so unknown keys and changed types throw.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { OPTIMIZERS } from '../optimizers/index.js';
+import { BACKENDS } from './backend.js';
+import type { ScheduleConfig } from './schedule.js';
+import { DATA_KINDS, MODEL_KINDS, modelDefaults } from './tasks.js';
+
+/** A configuration mistake, with the key path it concerns ('' for the whole file). */
+export class ConfigError extends Error {
+  constructor(
+    message: string,
+    readonly path = '',
+  ) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const posInt = z.number().int().positive();
+
+const TrainingSchema = z.strictObject({
+  /** Optimizer steps per run. */
+  steps: posInt,
+  /** Sequences (token models) or images per step. */
+  batchSize: posInt,
+  /** A CSV row (train loss averaged since the previous row, gradient norm, update RMS) every this many steps. */
+  logEvery: posInt.default(10),
+  /** Validation on the fixed evaluation batches every this many steps (a multiple of logEvery) and at the end. */
+  evalEvery: posInt.default(100),
+  /** Number of fixed evaluation batches. */
+  evalBatches: posInt.default(10),
+  /** Global-norm gradient clipping threshold (0: off). */
+  clipNorm: z.number().nonnegative().default(0),
+  /** Checkpoint every this many steps (0: only on exit); does not change results, so not part of the run id. */
+  checkpointEvery: z.number().int().nonnegative().default(100),
+});
+
+const warmup = z.number().int().nonnegative().optional();
+const total = posInt.optional();
+const floor = z.number().min(0).max(1).optional();
+const ScheduleSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('constant'), warmup }),
+  z.strictObject({ kind: z.literal('cosine'), warmup, total, floor }),
+  z.strictObject({ kind: z.literal('wsd'), warmup, total, floor, decay: posInt }),
+  z.strictObject({ kind: z.literal('linear'), warmup, total, floor }),
+]);
+
+const OptimizerEntrySchema = z
+  .object({
+    /** Registry name ('adamw', 'mars-m', ...). */
+    name: z.string(),
+    /** Display name in plots and tables; defaults to the registry name. */
+    label: z.string().regex(/^[A-Za-z0-9_.+-]+$/, 'letters, digits and _ . + - only').optional(),
+  })
+  .catchall(z.unknown());
+
+/** Schema of an experiment file (options of models and optimizers are checked against their defaults). */
+export const ExperimentSchema = z.strictObject({
+  /** Results go to results/<name>/ unless --out says otherwise. */
+  name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits and _ . - only'),
+  description: z.string().optional(),
+  model: z.object({ kind: z.enum(Object.keys(MODEL_KINDS) as [string, ...string[]]) }).catchall(z.unknown()),
+  data: z.object({ kind: z.enum(Object.keys(DATA_KINDS) as [string, ...string[]]) }).catchall(z.unknown()),
+  training: TrainingSchema,
+  schedule: ScheduleSchema.default({ kind: 'constant' }),
+  /** Seeds, or a count n meaning 0..n-1. */
+  seeds: z.union([z.array(z.number().int().nonnegative()).min(1), posInt]).default([0]),
+  /** Optional target: steps and wall time to reach this validation loss are reported. */
+  target: z.strictObject({ valLoss: z.number().positive() }).optional(),
+  /** Tfjs backend for the runs ('auto', 'wasm', 'cpu', ...); --backend overrides it, $OPTLAB_BACKEND applies when neither is set. */
+  backend: z.enum(BACKENDS as unknown as [string, ...string[]]).optional(),
+  optimizers: z.array(OptimizerEntrySchema).min(1),
+});
+
+/** An experiment file as written (after defaults). */
+export type Experiment = z.infer<typeof ExperimentSchema>;
+/** Training settings after defaults. */
+export type TrainingConfig = z.infer<typeof TrainingSchema>;
+
+/** Everything that determines one run's numbers except its seed; hashed into the run id. */
+export interface RunConfig {
+  model: Record<string, unknown> & { kind: string };
+  data: Record<string, unknown> & { kind: string };
+  training: Omit<TrainingConfig, 'checkpointEvery'>;
+  schedule: ScheduleConfig;
+  optimizer: { name: string; options: Record<string, unknown> };
+}
+
+/** One run of a sweep. */
+export interface RunSpec {
+  /** `<optimizer>-<hash>-s<seed>`: file stem of the run's results. */
+  id: string;
+  /** Hash of `config` (without the seed): runs that differ only in seed share it. */
+  hash: string;
+  /** Display name of the optimizer entry ('adamw', or the entry's label). */
+  label: string;
+  /** The values of the keys this entry varies over, e.g. {lr: 0.01}; empty when it varies none. */
+  grid: Record<string, unknown>;
+  seed: number;
+  config: RunConfig;
+  checkpointEvery: number;
+  /** Validation loss target of the experiment, when it has one. */
+  targetValLoss?: number;
+}
+
+/** JSON with sorted keys, so equal configs hash equally whatever the key order in the file. */
+export function stableStringify(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableStringify).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableStringify(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** First 8 hex digits of the SHA-256 of the stable JSON of `v`. */
+export function shortHash(v: unknown): string {
+  return createHash('sha256').update(stableStringify(v)).digest('hex').slice(0, 8);
+}
+
+function fmtPath(path: readonly PropertyKey[]): string {
+  let s = '';
+  for (const p of path) s += typeof p === 'number' ? `[${p}]` : s ? `.${String(p)}` : String(p);
+  return s;
+}
+
+function nearest(word: string, known: readonly string[]): string | undefined {
+  const lev = (a: string, b: string): number => {
+    const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
+    for (let j = 1; j <= b.length; j++) d[0][j] = j;
+    for (let i = 1; i <= a.length; i++)
+      for (let j = 1; j <= b.length; j++) d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    return d[a.length][b.length];
+  };
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const k of known) {
+    const dist = lev(word.toLowerCase(), k.toLowerCase());
+    if (dist < bestD) [best, bestD] = [k, dist];
+  }
+  return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+function unknownKey(path: string, key: string, known: readonly string[]): ConfigError {
+  const full = path ? `${path}.${key}` : key;
+  const near = nearest(key, known);
+  return new ConfigError(`${full}: unknown key${near ? ` (did you mean '${near}'?)` : ''}; expected one of: ${known.join(', ')}`, full);
+}
+
+/** Keys the schema accepts at an object path (for "expected one of" in messages). */
+function knownKeys(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
+  let nodes: z.ZodType[] = [schema];
+  const unwrap = (s: z.ZodType): z.ZodType[] => {
+    const def = (s as unknown as { _zod: { def: { innerType?: z.ZodType; options?: z.ZodType[]; element?: z.ZodType } } })._zod.def;
+    if (def.innerType) return unwrap(def.innerType);
+    if (def.options) return def.options.flatMap(unwrap);
+    return [s];
+  };
+  for (const seg of [...path, null]) {
+    nodes = nodes.flatMap(unwrap);
+    if (seg === null) break;
+    nodes = nodes.flatMap((n) => {
+      const shape = (n as unknown as { shape?: Record<string, z.ZodType> }).shape;
+      const element = (n as unknown as { _zod: { def: { element?: z.ZodType } } })._zod.def.element;
+      if (typeof seg === 'number' && element) return [element];
+      return shape && typeof seg === 'string' && shape[seg] ? [shape[seg]] : [];
+    });
+  }
+  const keys = new Set<string>();
+  for (const n of nodes) for (const k of Object.keys((n as unknown as { shape?: object }).shape ?? {})) keys.add(k);
+  return [...keys];
+}
+
+function describeIssue(issue: z.core.$ZodIssue): ConfigError {
+  const path = fmtPath(issue.path);
+  if (issue.code === 'unrecognized_keys') {
+    return unknownKey(path, issue.keys[0], knownKeys(ExperimentSchema, issue.path));
+  }
+  if (issue.code === 'invalid_union' && issue.path.at(-1) === 'schedule') {
+    return new ConfigError(`${path}: expected a schedule with kind constant, cosine, wsd or linear`, path);
+  }
+  return new ConfigError(`${path || '(file)'}: ${issue.message.replace(/^Invalid input: /, '')}`, path);
+}
+
+const typeName = (v: unknown) => (Array.isArray(v) ? 'list' : v === null ? 'null' : typeof v);
+
+/** Checks `given` against an options object with defaults: known keys, same JS types (lists expand when `allowLists`). */
+function checkOptions(path: string, given: Record<string, unknown>, defaults: Record<string, unknown>, allowLists: boolean): void {
+  const known = Object.keys(defaults);
+  for (const [k, v] of Object.entries(given)) {
+    if (!known.includes(k)) throw unknownKey(path, k, known);
+    const d = defaults[k];
+    if (d === undefined || d === null) continue;
+    const values = allowLists && Array.isArray(v) && !Array.isArray(d) ? v : [v];
+    if (values.length === 0) throw new ConfigError(`${path}.${k}: empty list`, `${path}.${k}`);
+    for (const x of values) {
+      if (typeName(x) !== typeName(d)) {
+        throw new ConfigError(`${path}.${k}: expected a ${typeName(d)}${allowLists ? ` (or a list of them)` : ''} like the default ${JSON.stringify(d)}, got ${JSON.stringify(x)}`, `${path}.${k}`);
+      }
+      if (typeof x === 'number' && !Number.isFinite(x)) throw new ConfigError(`${path}.${k}: expected a finite number, got ${x}`, `${path}.${k}`);
+    }
+  }
+}
+
+/** Validates a parsed experiment document; throws ConfigError naming the first bad key. */
+export function validateExperiment(raw: unknown): Experiment {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError('expected a YAML mapping at the top level');
+  const parsed = ExperimentSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issues = [...parsed.error.issues].sort((a, b) => Number(b.code === 'unrecognized_keys') - Number(a.code === 'unrecognized_keys'));
+    throw describeIssue(issues[0]);
+  }
+  const exp = parsed.data;
+  const { kind: modelKind, ...modelOpts } = exp.model;
+  checkOptions('model', modelOpts, modelDefaults(modelKind), false);
+  const { kind: dataKind, ...dataOpts } = exp.data;
+  checkOptions('data', dataOpts, DATA_KINDS[dataKind].defaults, false);
+  if (MODEL_KINDS[modelKind].data !== DATA_KINDS[dataKind].input) {
+    throw new ConfigError(`data.kind: model '${modelKind}' takes ${MODEL_KINDS[modelKind].data} data, '${dataKind}' is ${DATA_KINDS[dataKind].input} data`, 'data.kind');
+  }
+  const t = exp.training;
+  if (t.evalEvery % t.logEvery !== 0) throw new ConfigError(`training.evalEvery (${t.evalEvery}) must be a multiple of training.logEvery (${t.logEvery})`, 'training.evalEvery');
+  const s = exp.schedule;
+  if (s.kind !== 'constant' && s.total !== undefined && s.total > t.steps) {
+    throw new ConfigError(`schedule.total (${s.total}) exceeds training.steps (${t.steps})`, 'schedule.total');
+  }
+  const labels = new Set<string>();
+  exp.optimizers.forEach((o, i) => {
+    const path = `optimizers[${i}]`;
+    const factory = OPTIMIZERS[o.name];
+    if (!factory) {
+      const near = nearest(o.name, Object.keys(OPTIMIZERS));
+      throw new ConfigError(`${path}.name: unknown optimizer '${o.name}'${near ? ` (did you mean '${near}'?)` : ''}; known: ${Object.keys(OPTIMIZERS).join(', ')}`, `${path}.name`);
+    }
+    const { name: _n, label, ...opts } = o;
+    checkOptions(path, opts, factory.defaults as Record<string, unknown>, true);
+    const l = label ?? o.name;
+    if (labels.has(l)) throw new ConfigError(`${path}.label: two optimizer entries are called '${l}'; give one a distinct label`, `${path}.label`);
+    labels.add(l);
+  });
+  return exp;
+}
+
+/** Reads and validates an experiment file, then applies `--set` overrides (each validated in turn). */
+export function loadExperiment(file: string, sets: readonly string[] = []): Experiment {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`${file}: cannot read (${(e as Error).message})`);
+  }
+  let raw: unknown;
+  try {
+    raw = YAML.parse(text);
+  } catch (e) {
+    throw new ConfigError(`${file}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
+  try {
+    validateExperiment(raw);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new ConfigError(`${file}: ${e.message}`, e.path);
+    throw e;
+  }
+  return applyOverrides(raw as Record<string, unknown>, sets);
+}
+
+/**
+ * Applies `key=value` overrides to a raw experiment document and validates the result. Keys are dot
+ * paths; a segment after `optimizers` is an index or an entry's label/name (`optimizers.adamw.lr=[1e-3,3e-3]`).
+ */
+export function applyOverrides(raw: Record<string, unknown>, sets: readonly string[]): Experiment {
+  const doc = structuredClone(raw);
+  for (const s of sets) {
+    const eq = s.indexOf('=');
+    if (eq <= 0) throw new ConfigError(`--set ${s}: expected key=value`);
+    const key = s.slice(0, eq).trim();
+    let value: unknown;
+    try {
+      value = YAML.parse(s.slice(eq + 1));
+    } catch (e) {
+      throw new ConfigError(`--set ${s}: value is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+    }
+    setPath(doc, key, value, s);
+    try {
+      validateExperiment(doc);
+    } catch (e) {
+      if (e instanceof ConfigError) throw new ConfigError(`--set ${s}: ${e.message}`, e.path);
+      throw e;
+    }
+  }
+  return validateExperiment(doc);
+}
+
+function setPath(doc: Record<string, unknown>, key: string, value: unknown, original: string): void {
+  const segs = key.split('.');
+  let targets: Record<string, unknown>[] = [doc];
+  for (let i = 0; i < segs.length - 1; i++) {
+    const seg = segs[i];
+    const next: Record<string, unknown>[] = [];
+    for (const t of targets) {
+      const cur = t[seg];
+      if (Array.isArray(cur)) {
+        const sub = segs[++i];
+        if (sub === undefined) throw new ConfigError(`--set ${original}: '${seg}' is a list; name an entry`);
+        const byIndex = /^\d+$/.test(sub) ? [cur[Number(sub)]].filter((x) => x !== undefined) : cur.filter((x) => x && (x.label === sub || (x.label === undefined && x.name === sub)));
+        if (byIndex.length === 0) throw new ConfigError(`--set ${original}: no entry '${sub}' in ${seg}`, `${segs.slice(0, i + 1).join('.')}`);
+        next.push(...(byIndex as Record<string, unknown>[]));
+      } else if (cur === undefined) {
+        t[seg] = {};
+        next.push(t[seg] as Record<string, unknown>);
+      } else if (cur && typeof cur === 'object') {
+        next.push(cur as Record<string, unknown>);
+      } else {
+        throw new ConfigError(`--set ${original}: '${segs.slice(0, i + 1).join('.')}' is a ${typeName(cur)}, not a mapping`, segs.slice(0, i + 1).join('.'));
+      }
+    }
+    targets = next;
+  }
+  for (const t of targets) t[segs[segs.length - 1]] = value;
+}
+
+/** The seeds of an experiment as a list. */
+export function seedList(exp: Experiment): number[] {
+  return typeof exp.seeds === 'number' ? Array.from({ length: exp.seeds }, (_, i) => i) : exp.seeds;
+}
+
+function product(entries: [string, unknown[]][]): Record<string, unknown>[] {
+  let out: Record<string, unknown>[] = [{}];
+  for (const [k, vs] of entries) out = out.flatMap((o) => vs.map((v) => ({ ...o, [k]: v })));
+  return out;
+}
+
+/**
+ * Expands an experiment into runs: each optimizer entry's list-valued options form a grid, crossed
+ * with the seeds. Options are resolved against the method's defaults before hashing, so writing a
+ * default explicitly gives the same run id as leaving it out.
+ */
+export function expandRuns(exp: Experiment): RunSpec[] {
+  const { checkpointEvery, ...training } = exp.training;
+  const schedule = (exp.schedule.kind === 'constant' ? exp.schedule : { ...exp.schedule, total: exp.schedule.total ?? exp.training.steps }) as ScheduleConfig;
+  const { kind: modelKind, ...modelOpts } = exp.model;
+  const model = { kind: modelKind, ...modelDefaults(modelKind), ...modelOpts };
+  const { kind: dataKind, ...dataOpts } = exp.data;
+  const data = { kind: dataKind, ...DATA_KINDS[dataKind].defaults, ...dataOpts };
+  const runs: RunSpec[] = [];
+  const ids = new Set<string>();
+  exp.optimizers.forEach((o, i) => {
+    const factory = OPTIMIZERS[o.name];
+    const defaults = factory.defaults as Record<string, unknown>;
+    const { name, label, ...opts } = o;
+    const varied = Object.entries(opts).filter(([k, v]) => Array.isArray(v) && !Array.isArray(defaults[k])) as [string, unknown[]][];
+    for (const g of product(varied)) {
+      const options = { ...defaults, ...opts, ...g };
+      try {
+        factory(options);
+      } catch (e) {
+        throw new ConfigError(`optimizers[${i}] (${name}${Object.keys(g).length ? ` ${JSON.stringify(g)}` : ''}): ${(e as Error).message}`, `optimizers[${i}]`);
+      }
+      const config: RunConfig = { model, data, training, schedule, optimizer: { name, options } };
+      const hash = shortHash(config);
+      for (const seed of seedList(exp)) {
+        const id = `${name}-${hash}-s${seed}`;
+        if (ids.has(id)) throw new ConfigError(`optimizers[${i}]: run ${id} appears twice in the grid (two identical entries?)`, `optimizers[${i}]`);
+        ids.add(id);
+        runs.push({ id, hash, label: label ?? name, grid: g, seed, config, checkpointEvery, targetValLoss: exp.target?.valLoss });
+      }
+    }
+  });
+  return runs;
+}
+
+/** A stable display name for a configuration: the label plus the values it varies, e.g. 'muon lr=0.02'. */
+export function configName(r: Pick<RunSpec, 'label' | 'grid'>): string {
+  const parts = Object.entries(r.grid).map(([k, v]) => `${k}=${typeof v === 'number' ? formatNumber(v) : JSON.stringify(v)}`);
+  return [r.label, ...parts].join(' ');
+}
+
+/** Short number formatting for labels: 0.001 -> 1e-3, 0.02 -> 0.02. */
+export function formatNumber(v: number): string {
+  if (v !== 0 && (Math.abs(v) < 1e-2 || Math.abs(v) >= 1e4)) return v.toExponential().replace(/\.?0+e/, 'e').replace('e+', 'e');
+  return String(Number(v.toPrecision(6)));
+}
+
+/** The default results folder of an experiment file: results/<name>. */
+export function defaultOutDir(exp: Experiment): string {
+  return `results/${exp.name}`;
+}
+
+/** File name without extension, for messages. */
+export function stem(file: string): string {
+  return basename(file).replace(/\.[^.]*$/, '');
+}

@@ -1,0 +1,117 @@
+/**
+ * What an experiment trains on: the model kinds and data kinds an experiment file may name, and the
+ * Task a run drives (a model, an endless seeded train stream, fixed evaluation batches).
+ *
+ * The run seed sets the initial weights and the order of training batches; evaluation batches depend
+ * only on the data settings (`evalSeed`), so every run of an experiment is scored on the same data.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { createGPT, GPT_DEFAULTS } from '../models/gpt.js';
+import { Rng } from '../models/layers.js';
+import { fixedImageBatches, fixedTextBatches, imageBatches, loadImageDataset, loadShakespeare, textBatches, type BatchStream, type ImageDatasetName } from '../models/data.js';
+import type { Batch, TrainableModel } from '../models/model.js';
+import type { RunConfig } from './config.js';
+
+/** The kinds of data a model takes. */
+export type InputKind = 'text' | 'image';
+
+/** Model kinds: their option defaults (the keys an experiment may set) and the data they take. */
+export const MODEL_KINDS: Record<string, { defaults: Record<string, unknown>; data: InputKind }> = {
+  gpt: { defaults: { ...GPT_DEFAULTS }, data: 'text' },
+};
+
+/** Data kinds: what they provide and their option defaults. */
+export const DATA_KINDS: Record<string, { input: InputKind; defaults: Record<string, unknown> }> = {
+  shakespeare: { input: 'text', defaults: { evalSeed: 1234 } },
+  mnist: { input: 'image', defaults: {} },
+  'fashion-mnist': { input: 'image', defaults: {} },
+};
+
+/** Option defaults of a model kind. */
+export function modelDefaults(kind: string): Record<string, unknown> {
+  const k = MODEL_KINDS[kind];
+  if (!k) throw new Error(`unknown model kind '${kind}'; known: ${Object.keys(MODEL_KINDS).join(', ')}`);
+  return k.defaults;
+}
+
+/** A model with its data, as one run sees it. */
+export interface Task {
+  model: TrainableModel;
+  /** Next training batch; the caller disposes it. */
+  nextBatch(): Batch;
+  /** Fixed evaluation batches, owned by the task. */
+  readonly evalBatches: readonly Batch[];
+  /** What one step consumes, for the curve's second column. */
+  readonly unit: 'tokens' | 'samples';
+  readonly unitsPerStep: number;
+  /** Random state outside the batch stream (dropout generators), for checkpoints. */
+  rngState(): number[][];
+  setRngState(s: number[][]): void;
+  dispose(): void;
+}
+
+/** Rng fields of an object (a model's dropout generator), found by type so any model's are saved. */
+function rngsOf(o: object): Rng[] {
+  return Object.values(o).filter((v): v is Rng => v instanceof Rng);
+}
+
+function rngAccess(model: TrainableModel): Pick<Task, 'rngState' | 'setRngState'> {
+  const rngs = rngsOf(model) as unknown as { s: number; spare: number | null }[];
+  return {
+    rngState: () => rngs.map((r) => [r.s, r.spare ?? NaN]),
+    setRngState: (st) => {
+      if (st.length !== rngs.length) throw new Error(`checkpoint has ${st.length} model generators, the model has ${rngs.length}`);
+      rngs.forEach((r, i) => {
+        r.s = st[i][0];
+        r.spare = Number.isNaN(st[i][1]) ? null : st[i][1];
+      });
+    },
+  };
+}
+
+/** Builds the model and data of a run. Throws with the data file named when data is missing. */
+export function createTask(cfg: RunConfig, seed: number, batchSize: number, evalBatches: number): Task {
+  const { kind: modelKind, ...modelOpts } = cfg.model;
+  const { kind: dataKind, ...dataOpts } = cfg.data;
+  if (modelKind === 'gpt') {
+    if (dataKind !== 'shakespeare') throw new Error(`model gpt needs text data, got '${dataKind}'`);
+    const corpus = loadShakespeare();
+    const contextLength = Number(modelOpts.contextLength);
+    const model = createGPT({ ...(modelOpts as object), vocabSize: corpus.tokenizer.vocabSize }, seed);
+    const stream: BatchStream = textBatches(corpus.train, { batchSize, contextLength, seed: seed + 1 });
+    const evals = fixedTextBatches(corpus.val, { batchSize, contextLength, count: evalBatches, seed: Number(dataOpts.evalSeed) });
+    return finish(model, stream, evals, 'tokens', batchSize * contextLength);
+  }
+  if (MODEL_KINDS[modelKind]?.data === 'image') {
+    const ds = loadImageDataset(dataKind as ImageDatasetName);
+    const model = createImageModel(modelKind, modelOpts, seed);
+    const stream = imageBatches(ds.train, { batchSize, seed: seed + 1 });
+    const evals = fixedImageBatches(ds.test, { batchSize, count: evalBatches });
+    return finish(model, stream, evals, 'samples', batchSize);
+  }
+  throw new Error(`no task for model '${modelKind}' on data '${dataKind}'`);
+}
+
+/** Image models register here (the ViT). */
+const IMAGE_MODELS: Record<string, (opts: Record<string, unknown>, seed: number) => TrainableModel> = {};
+
+function createImageModel(kind: string, opts: Record<string, unknown>, seed: number): TrainableModel {
+  const make = IMAGE_MODELS[kind];
+  if (!make) throw new Error(`unknown image model '${kind}'`);
+  return make(opts, seed);
+}
+
+function finish(model: TrainableModel, stream: BatchStream, evals: Batch[], unit: Task['unit'], unitsPerStep: number): Task {
+  return {
+    model,
+    nextBatch: () => stream.next(),
+    evalBatches: evals,
+    unit,
+    unitsPerStep,
+    ...rngAccess(model),
+    dispose() {
+      for (const b of evals) tf.dispose([b.x, b.y]);
+      model.dispose();
+    },
+  };
+}
