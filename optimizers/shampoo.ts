@@ -225,13 +225,19 @@ export function scaleByShampoo(o: Required<ShampooOptions>, precondition = true)
       if (o.grafting === 'adagrad' || o.grafting === 'rmsprop' || o.grafting === 'adam') s.graft_v = slot('graft_v', 'zeros', work);
       if (o.momentum > 0) s.momentum = slot('momentum', 'zeros', work);
       if (!precondition) return s;
-      const root = (d: number) => (o.initialRoot === 'identity' ? tf.eye(d) : tf.zeros([d, d]));
+      const rootSlot = (name: string, d: number) => {
+        if (o.initialRoot === 'zero') return slot(name, 'zeros', [d, d]);
+        const eye = tf.eye(d);
+        const v = slot(name, eye);
+        eye.dispose();
+        return v;
+      };
       for (const b of lay.blocks) {
         s[`L${b.suffix}`] = slot(`L${b.suffix}`, 'zeros', [b.rows, b.rows]);
-        s[`L_inv${b.suffix}`] = slot(`L_inv${b.suffix}`, root(b.rows), [b.rows, b.rows]);
+        s[`L_inv${b.suffix}`] = rootSlot(`L_inv${b.suffix}`, b.rows);
         if (lay.right) {
           s[`R${b.suffix}`] = slot(`R${b.suffix}`, 'zeros', [b.cols, b.cols]);
-          s[`R_inv${b.suffix}`] = slot(`R_inv${b.suffix}`, root(b.cols), [b.cols, b.cols]);
+          s[`R_inv${b.suffix}`] = rootSlot(`R_inv${b.suffix}`, b.cols);
         }
       }
       return s;
