@@ -3,6 +3,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { replayCommand } from './replay_command.js';
+import { benchCommand } from './bench_command.js';
 import { runCommand } from './sweep.js';
 import { mergeCommand, reportCommand } from './report.js';
 
@@ -10,6 +11,7 @@ await yargs(hideBin(process.argv))
   .scriptName('optlab')
   .usage('$0 <command> [options]')
   .command(replayCommand)
+  .command(benchCommand)
   .command(runCommand)
   .command(reportCommand)
   .command(mergeCommand)

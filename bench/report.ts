@@ -1,0 +1,147 @@
+/**
+ * The files `optlab bench` writes: a CSV with one row per measurement and a markdown page with the
+ * targets of issue 7 marked met or not met, the step-time table and the model throughput.
+ */
+import { createObjectCsvStringifier } from 'csv-writer';
+import type { Measurement } from './harness.js';
+
+/** Where and how a bench run happened. */
+export interface RunInfo {
+  date: string;
+  commit: string;
+  command: string;
+  machine: { cpu: string; nproc: number; memGiB: number; node: string; tfjs: string };
+  backends: { label: string; ok: boolean; note: string; wallS: number }[];
+  wallS: number;
+}
+
+/** GPT forward + backward on wasm in ../shared/NOTES-tfjs.md (custom-grad 2-D matmul), ms. */
+export const PROBE_GPT_WASM_MS = 203;
+
+const COLUMNS: (keyof Measurement)[] = ['kind', 'name', 'optimizer', 'backend', 'shape', 'median_ms', 'min_ms', 'max_ms', 'mean_ms', 'reps', 'ratio_to_adamw', 'value', 'unit'];
+
+/** One CSV row per measurement, columns as the JSON line's keys. */
+export function formatCsv(ms: readonly Measurement[]): string {
+  const s = createObjectCsvStringifier({ header: COLUMNS.map((c) => ({ id: c, title: c })) });
+  return s.getHeaderString() + s.stringifyRecords(ms.map((m) => Object.fromEntries(COLUMNS.map((c) => [c, m[c] ?? '']))));
+}
+
+const fmt = (x: number | null | undefined, d = 1): string => (x === null || x === undefined ? '—' : x >= 100 ? x.toFixed(0) : x.toFixed(d));
+const spread = (m: Measurement): string => `${fmt(m.min_ms)}–${fmt(m.max_ms)}`;
+
+function find(ms: readonly Measurement[], q: Partial<Measurement>): Measurement | undefined {
+  return ms.find((m) => Object.entries(q).every(([k, v]) => m[k as keyof Measurement] === v));
+}
+
+/** One target row: what, on which backend, the figure, and whether it is met. */
+export interface TargetRow {
+  target: string;
+  backend: string;
+  measured: string;
+  status: 'met' | 'not met' | 'report';
+}
+
+/** The targets of issue 7 evaluated per backend on the measurements of one run. */
+export function evaluateTargets(ms: readonly Measurement[]): TargetRow[] {
+  const rows: TargetRow[] = [];
+  const backends = [...new Set(ms.map((m) => m.backend))];
+  for (const b of backends) {
+    const step = (o: string) => find(ms, { kind: 'optimizer-step', backend: b, shape: 'gpt-params', name: o });
+    const fb = find(ms, { kind: 'gpt-fwd-bwd', backend: b });
+    const muon = step('muon');
+    const auon = step('auon');
+    const hybrid = step('hybrid-auon');
+    if (muon && fb) {
+      const r = muon.median_ms! / fb.median_ms!;
+      rows.push({ target: 'Muon step <= 30% of GPT forward+backward', backend: b, measured: `${fmt(muon.median_ms)} ms / ${fmt(fb.median_ms)} ms = ${(100 * r).toFixed(0)}%`, status: r <= 0.3 ? 'met' : 'not met' });
+    }
+    if (auon && auon.ratio_to_adamw !== null) {
+      rows.push({ target: "AuON step <= 1.2x AdamW's (GPT parameters)", backend: b, measured: `${fmt(auon.median_ms)} ms = ${auon.ratio_to_adamw.toFixed(2)}x AdamW`, status: auon.ratio_to_adamw <= 1.2 ? 'met' : 'not met' });
+    }
+    if (hybrid && muon) {
+      const r = hybrid.median_ms! / muon.median_ms!;
+      rows.push({ target: 'Hybrid-AuON step <= Muon step (GPT parameters)', backend: b, measured: `${fmt(hybrid.median_ms)} ms vs ${fmt(muon.median_ms)} ms (${r.toFixed(2)}x)`, status: r <= 1 ? 'met' : 'not met' });
+    }
+    const total = ms.filter((m) => m.kind === 'ns-batching-total' && m.backend === b);
+    if (total.length) {
+      const best = [...total].sort((x, y) => x.median_ms! - y.median_ms!)[0];
+      const per = total.find((m) => m.name === 'ns-per-matrix')!;
+      const others = total.filter((m) => m !== per).map((m) => `${m.name} ${fmt(m.median_ms)} ms (${m.value!.toFixed(2)}x)`).join(', ');
+      rows.push({
+        target: 'Batched Newton-Schulz used where it measures faster',
+        backend: b,
+        measured: `all GPT matrices: per-matrix ${fmt(per.median_ms)} ms; ${others}`,
+        status: best.name === 'ns-per-matrix' ? 'met' : 'not met',
+      });
+    }
+    if (fb && (b === 'wasm' || b === 'wasm-native')) {
+      rows.push({ target: `GPT forward+backward against the probe (${PROBE_GPT_WASM_MS} ms on wasm, NOTES-tfjs.md)`, backend: b, measured: `${fmt(fb.median_ms)} ms = ${(fb.median_ms! / PROBE_GPT_WASM_MS).toFixed(2)}x the probe`, status: 'report' });
+    }
+  }
+  return rows;
+}
+
+function table(head: string[], rows: string[][]): string {
+  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+/** The step-time table of one backend: optimizers by shape, "median ms (ratio to AdamW)". */
+export function stepTable(ms: readonly Measurement[], backend: string): string {
+  const steps = ms.filter((m) => m.kind === 'optimizer-step' && m.backend === backend);
+  const shapes = [...new Set(steps.map((m) => m.shape))];
+  const names = [...new Set(steps.map((m) => m.name))];
+  const bytes = ms.filter((m) => m.kind === 'state-bytes' && m.backend === backend);
+  const rows = names.map((n) => [
+    n,
+    ...shapes.map((s) => {
+      const m = find(steps, { name: n, shape: s });
+      return m ? `${fmt(m.median_ms, 2)} (${m.ratio_to_adamw?.toFixed(2) ?? '—'}x)` : '—';
+    }),
+    ...(bytes.length ? [fmt(find(bytes, { name: n })?.value, 1)] : []),
+  ]);
+  return table(['optimizer', ...shapes.map((s) => `${s} ms`), ...(bytes.length ? ['state bytes/param (GPT)'] : [])], rows);
+}
+
+/** The markdown page of one bench run. */
+export function formatMarkdown(ms: readonly Measurement[], info: RunInfo): string {
+  const out: string[] = [];
+  const m = info.machine;
+  out.push('# optlab benchmarks', '');
+  out.push(`Measured ${info.date.slice(0, 16).replace('T', ' ')} UTC at commit ${info.commit} with \`${info.command}\` (${info.wallS.toFixed(0)} s in all).`);
+  out.push(`Machine: ${m.cpu}, ${m.nproc} cores (\`nproc\`), ${m.memGiB} GiB; Node ${m.node}, tfjs ${m.tfjs}.`);
+  out.push('Figures are medians of timed repetitions after warm-up; methods compared with each other were timed round-robin in one process, so ratios come from the same run. Times from another run or machine are not comparable, ratios roughly are.', '');
+  out.push('Backends:', '');
+  for (const b of info.backends) out.push(`- \`${b.label}\`: ${b.ok ? `${b.note} (${b.wallS.toFixed(0)} s)` : `not measured: ${b.note}`}`);
+  out.push('- `webgpu`: not measured (no GPU on this machine; the path is untested). `tensorflow` (tfjs-node/-gpu): not installed (cannot install offline).', '');
+  const targets = evaluateTargets(ms);
+  if (targets.length) {
+    out.push('## Targets (issue 7)', '');
+    out.push(table(['target', 'backend', 'measured', 'status'], targets.map((t) => [t.target, t.backend, t.measured, t.status === 'met' ? '**met**' : t.status === 'not met' ? '**not met**' : 'reported'])), '');
+  }
+  const backends = [...new Set(ms.map((x) => x.backend))];
+  for (const b of backends) {
+    if (!ms.some((x) => x.kind === 'optimizer-step' && x.backend === b)) continue;
+    out.push(`## Optimizer step on \`${b}\`: median ms (ratio to AdamW)`, '');
+    out.push(stepTable(ms, b), '');
+  }
+  const model = ms.filter((x) => x.kind === 'gpt-fwd-bwd' || x.kind === 'gpt-train-step' || x.kind === 'vit-train-step');
+  if (model.length) {
+    out.push('## Models', '');
+    out.push('GPT of issue 5: vocab 65, context 64, width 128, 4 heads, 2 layers, batch 16. `gpt-train-step` = forward + backward + one step of the optimizer named.', '');
+    out.push(table(['measure', 'optimizer', 'backend', 'shape', 'median ms', 'min–max ms', 'reps', 'throughput', 'ratio to AdamW'], model.map((x) => [x.name, x.optimizer ?? '—', x.backend, x.shape, fmt(x.median_ms), spread(x), String(x.reps), `${fmt(x.value, 0)} ${x.unit ?? ''}`, x.ratio_to_adamw?.toFixed(2) ?? '—'])), '');
+  }
+  const linalg = ms.filter((x) => x.kind === 'newton-schulz' || x.kind === 'inverse-root');
+  if (linalg.length) {
+    out.push('## Matrix functions alone', '');
+    out.push('`newton-schulz`: 5 classic quintic iterations (linalg.newtonSchulz). `inverse-root-newton`: A^(-1/4) by the coupled Newton iteration (linalg.inverseRootNewton, default iterations), Shampoo\'s preconditioner root.', '');
+    out.push(table(['computation', 'backend', 'shape', 'median ms', 'min–max ms', 'reps'], linalg.map((x) => [x.name, x.backend, x.shape, fmt(x.median_ms, 2), spread(x), String(x.reps)])), '');
+  }
+  const nsb = ms.filter((x) => x.kind === 'ns-batching' || x.kind === 'ns-batching-total');
+  if (nsb.length) {
+    out.push('## Batching Newton-Schulz over same-shape matrices (GPT shapes)', '');
+    out.push('`ns-per-matrix`: one linalg.newtonSchulz per matrix (what Muon does now). `ns-batched-rank3`: stacked [n, r, c], rank-3 matmuls. `ns-block-diagonal`: stacked by rows, Gram masked to its diagonal blocks, 2-D matmuls. Stacking is included.', '');
+    out.push(table(['variant', 'backend', 'matrices', 'median ms', 'min–max ms', 'x per-matrix'], nsb.map((x) => [x.name, x.backend, x.shape, fmt(x.median_ms, 2), x.kind === 'ns-batching' ? spread(x) : '—', x.value?.toFixed(2) ?? '—'])), '');
+  }
+  out.push('All measurements, with min, max and mean, are in the CSV beside this file.', '');
+  return out.join('\n');
+}

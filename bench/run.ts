@@ -1,0 +1,202 @@
+/**
+ * `optlab bench` (`npm run bench`): runs the suites of bench/suites.ts once per backend, each backend in
+ * its own child process (a fresh tfjs engine; plain wasm and wasm with the native kernels differ only by
+ * OPTLAB_NATIVE), collects the JSON lines the children print and writes bench/results/<stem>.csv and
+ * <stem>.md. With `--json` the parent prints every measurement as one JSON line on stdout; progress goes
+ * to stderr.
+ *
+ * Budget: the whole default run (cpu, wasm, wasm-native) is sized for under 10 minutes on 2 cores. The
+ * cpu backend is about 100x slower than wasm, so it gets one small shape and few repetitions.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import * as tf from '@tensorflow/tfjs-core';
+import { selectBackend } from '../experiments/backend.js';
+import { disableNativeKernels, enableNativeKernels, nativeStatus } from '../experiments/native.js';
+import { OPTIMIZERS } from '../optimizers/index.js';
+import type { Measurement, RepOptions } from './harness.js';
+import { formatCsv, formatMarkdown, type RunInfo } from './report.js';
+import { BENCH_GPT, BENCH_GPT_BATCH, MATRIX_SHAPES, runSuites, SUITES, type BenchContext, type Suite } from './suites.js';
+
+/** Backends `optlab bench` measures unless told otherwise. */
+export const DEFAULT_BACKENDS = ['cpu', 'wasm', 'wasm-native'] as const;
+
+/** Options of `optlab bench`. */
+export interface BenchOptions {
+  /** Backend labels: cpu, wasm, wasm-native, webgpu, tensorflow. @default cpu, wasm, wasm-native */
+  backends: string[];
+  /** Suite names and/or optimizer names to restrict the run to (empty: everything). @default [] */
+  only: string[];
+  /** Fewer shapes and repetitions (a minute or two). @default false */
+  quick: boolean;
+  /** Print every measurement as a JSON line on stdout. @default false */
+  json: boolean;
+  /** Folder for the CSV and markdown; null writes nothing. @default 'bench/results' */
+  out: string | null;
+}
+
+/** Suites and optimizers selected by `--only` tokens; an unknown token throws. */
+export function parseOnly(tokens: readonly string[]): { suites: Suite[]; optimizers: string[] } {
+  const suites: Suite[] = [];
+  const optimizers: string[] = [];
+  for (const t of tokens.flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean)) {
+    if ((SUITES as readonly string[]).includes(t)) suites.push(t as Suite);
+    else if (OPTIMIZERS[t]) optimizers.push(t);
+    else throw new Error(`--only: '${t}' is neither a suite (${SUITES.join(', ')}) nor an optimizer (${Object.keys(OPTIMIZERS).join(', ')})`);
+  }
+  return { suites: suites.length ? suites : [...SUITES], optimizers: optimizers.length ? optimizers : Object.keys(OPTIMIZERS) };
+}
+
+/** Shapes, suites and repetitions for one backend: the cpu backend gets the small cases only. */
+export function planFor(backend: string, opts: Pick<BenchOptions, 'only' | 'quick'>): { suites: Suite[]; ctx: Omit<BenchContext, 'emit' | 'progress'> } {
+  const sel = parseOnly(opts.only);
+  const cpu = backend === 'cpu';
+  let suites = sel.suites;
+  // On cpu (about 100x slower) only the small cases run by default: no steps on the whole GPT (one
+  // Shampoo step there takes minutes), no batching question, no ViT.
+  if (cpu && !opts.only.some((t) => (SUITES as readonly string[]).includes(t))) suites = suites.filter((s) => !['gpt-steps', 'ns-batching', 'vit'].includes(s));
+  const quickReps: RepOptions = { warmup: 1, minReps: 3, maxReps: 5, budgetMs: 500 };
+  const reps: RepOptions = cpu ? { warmup: 1, minReps: 3, maxReps: 5, budgetMs: 1000 } : opts.quick ? quickReps : { warmup: 2, minReps: 7, maxReps: 21, budgetMs: 2500 };
+  const modelReps: RepOptions = cpu ? { warmup: 1, minReps: 2, maxReps: 3, budgetMs: 4000 } : opts.quick ? { warmup: 1, minReps: 3, maxReps: 3 } : { warmup: 2, minReps: 7, maxReps: 11, budgetMs: 8000 };
+  const shapes = cpu ? MATRIX_SHAPES.slice(0, 1) : opts.quick ? MATRIX_SHAPES.slice(0, 2) : MATRIX_SHAPES;
+  const trainOptimizers = cpu ? ['adamw'] : opts.quick ? sel.optimizers.filter((n) => ['adamw', 'muon'].includes(n)) : sel.optimizers;
+  return {
+    suites,
+    ctx: {
+      backend,
+      optimizers: sel.optimizers,
+      shapes,
+      rootSizes: cpu || opts.quick ? [128] : [128, 384, 512],
+      trainOptimizers,
+      reps,
+      modelReps,
+      gpt: BENCH_GPT,
+      gptBatch: BENCH_GPT_BATCH,
+    },
+  };
+}
+
+/** Activates a backend by its bench label; returns a reason when it cannot run here. */
+export async function activateBackend(label: string): Promise<{ ok: true; note: string } | { ok: false; reason: string }> {
+  try {
+    if (label === 'wasm-native') {
+      await selectBackend('wasm', { quiet: true });
+      const s = await enableNativeKernels();
+      return s.active ? { ok: true, note: s.message } : { ok: false, reason: s.message };
+    }
+    if (label === 'wasm') {
+      await selectBackend('wasm', { quiet: true });
+      if (nativeStatus().active) disableNativeKernels();
+      return { ok: true, note: 'plain wasm (tfjs-backend-wasm, XNNPACK, one thread)' };
+    }
+    const c = await selectBackend(label, { quiet: true });
+    return { ok: true, note: c.label };
+  } catch (e) {
+    return { ok: false, reason: String((e as Error).message ?? e).split('\n')[0] };
+  }
+}
+
+/** A line of a worker's stdout that is not a measurement. */
+interface MetaLine {
+  meta: { backend: string; ok: boolean; note: string; wallS?: number };
+}
+
+/** The child side: measures one backend in this process and prints JSON lines on stdout. */
+export async function runWorker(label: string, opts: Pick<BenchOptions, 'only' | 'quick'>): Promise<void> {
+  const t0 = performance.now();
+  const act = await activateBackend(label);
+  if (!act.ok) {
+    console.log(JSON.stringify({ meta: { backend: label, ok: false, note: act.reason } } satisfies MetaLine));
+    return;
+  }
+  console.log(JSON.stringify({ meta: { backend: label, ok: true, note: act.note } } satisfies MetaLine));
+  const plan = planFor(label, opts);
+  await runSuites(plan.suites, {
+    ...plan.ctx,
+    emit: (m) => console.log(JSON.stringify(m)),
+    progress: (line) => console.error(line),
+  });
+  console.log(JSON.stringify({ meta: { backend: label, ok: true, note: act.note, wallS: (performance.now() - t0) / 1000 } } satisfies MetaLine));
+}
+
+/** Runs one backend in a child process (same script, `bench --worker <label>`), streaming its lines. */
+function runChild(label: string, opts: BenchOptions, onLine: (line: Measurement | MetaLine) => void): Promise<number> {
+  const args = [...process.execArgv, process.argv[1], 'bench', '--worker', label];
+  if (opts.quick) args.push('--quick');
+  for (const o of opts.only) args.push('--only', o);
+  const env = { ...process.env, OPTLAB_NATIVE: label === 'wasm-native' ? '1' : '0' };
+  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const rl = createInterface({ input: child.stdout });
+  rl.on('line', (line) => {
+    const s = line.trim();
+    if (!s.startsWith('{')) {
+      if (s) console.error(s);
+      return;
+    }
+    onLine(JSON.parse(s) as Measurement | MetaLine);
+  });
+  return new Promise((resolve) => child.on('close', (code) => resolve(code ?? 1)));
+}
+
+function sh(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : '';
+}
+
+/** The machine, as the README and the markdown describe it. */
+export function describeMachine(): RunInfo['machine'] {
+  const model = sh('lscpu', []).split('\n').find((l) => l.startsWith('Model name'))?.replace(/^Model name:\s*/, '') ?? cpus()[0]?.model ?? 'unknown';
+  const nproc = Number(sh('nproc', [])) || availableParallelism();
+  return { cpu: model, nproc, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, tfjs: tf.version_core };
+}
+
+/** The parent side: one child per backend, then the CSV and markdown. Returns the measurements. */
+export async function runBench(opts: BenchOptions): Promise<Measurement[]> {
+  const t0 = performance.now();
+  parseOnly(opts.only);
+  const all: Measurement[] = [];
+  const backends: RunInfo['backends'] = [];
+  for (const label of opts.backends) {
+    console.error(`== backend ${label}`);
+    const tb = performance.now();
+    let note = '';
+    let ok = false;
+    const code = await runChild(label, opts, (line) => {
+      if ('meta' in line) {
+        ok = line.meta.ok;
+        note = line.meta.note;
+        return;
+      }
+      all.push(line);
+      if (opts.json) console.log(JSON.stringify(line));
+    });
+    const wallS = (performance.now() - tb) / 1000;
+    if (code !== 0) {
+      ok = false;
+      note = `worker exited with code ${code}${note ? ` (${note})` : ''}`;
+    }
+    backends.push({ label, ok, note, wallS });
+    console.error(`== backend ${label}: ${ok ? `done in ${wallS.toFixed(1)} s` : `not measured: ${note}`}`);
+  }
+  const info: RunInfo = {
+    date: new Date().toISOString(),
+    commit: sh('git', ['rev-parse', '--short', 'HEAD']) || 'unknown',
+    command: `optlab bench${opts.quick ? ' --quick' : ''}${opts.only.length ? ` --only ${opts.only.join(',')}` : ''} --backends ${opts.backends.join(',')}`,
+    machine: describeMachine(),
+    backends,
+    wallS: (performance.now() - t0) / 1000,
+  };
+  if (opts.out) {
+    const full = !opts.quick && opts.only.length === 0 && DEFAULT_BACKENDS.every((b) => opts.backends.includes(b));
+    const stem = full ? 'bench' : opts.quick ? 'bench-quick' : 'bench-partial';
+    mkdirSync(opts.out, { recursive: true });
+    writeFileSync(join(opts.out, `${stem}.csv`), formatCsv(all));
+    writeFileSync(join(opts.out, `${stem}.md`), formatMarkdown(all, info));
+    console.error(`wrote ${join(opts.out, `${stem}.csv`)} and ${stem}.md (${all.length} measurements, ${info.wallS.toFixed(0)} s)`);
+  }
+  if (!opts.json) console.log(formatMarkdown(all, info));
+  return all;
+}

@@ -1,0 +1,137 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { expect } from 'chai';
+import { summarize, timeRoundRobin, withAdamwRatios, type Measurement } from '../../bench/harness.js';
+import { blockDiagonalMask, nsBatchedRank3, nsBlockDiagonal } from '../../bench/ns_batching.js';
+import { evaluateTargets, formatCsv, formatMarkdown } from '../../bench/report.js';
+import { parseOnly } from '../../bench/run.js';
+import { runSuites, type BenchContext } from '../../bench/suites.js';
+import { newtonSchulz } from '../../optimizers/linalg.js';
+import { describeBackends, testEpsilon } from '../shared/backends.js';
+
+const KEYS = ['kind', 'name', 'optimizer', 'backend', 'shape', 'median_ms', 'min_ms', 'max_ms', 'mean_ms', 'reps', 'ratio_to_adamw', 'value', 'unit'];
+
+/** A context for one tiny case: an 8x8 matrix, three optimizers, two timed repetitions. */
+function tinyContext(backend: string, lines: string[]): BenchContext {
+  return {
+    backend,
+    optimizers: ['sgd', 'muon'],
+    shapes: [[8, 8]],
+    rootSizes: [8],
+    trainOptimizers: ['muon'],
+    reps: { warmup: 1, minReps: 2, maxReps: 2 },
+    modelReps: { warmup: 1, minReps: 2, maxReps: 2 },
+    gpt: { vocabSize: 11, contextLength: 8, width: 16, nHead: 2, nLayer: 1 },
+    gptBatch: 2,
+    emit: (m) => lines.push(JSON.stringify(m)),
+    progress: () => {},
+  };
+}
+
+function measurement(p: Partial<Measurement>): Measurement {
+  return { kind: 'optimizer-step', name: 'x', optimizer: null, backend: 'wasm', shape: 'gpt-params', median_ms: null, min_ms: null, max_ms: null, mean_ms: null, reps: 0, ratio_to_adamw: null, value: null, unit: null, ...p };
+}
+
+describeBackends('bench harness', (backend) => {
+  it('prints one JSON object per measurement with every field, and ratios from the same group', async () => {
+    const lines: string[] = [];
+    await runSuites(['matrix-steps', 'gpt'], tinyContext(backend, lines));
+    const ms = lines.map((l) => JSON.parse(l) as Measurement);
+    for (const m of ms) {
+      expect(Object.keys(m)).to.have.members(KEYS);
+      expect(m.backend).to.equal(backend);
+      expect(m.median_ms).to.be.a('number');
+      expect(m.min_ms!).to.be.at.most(m.median_ms!);
+      expect(m.max_ms!).to.be.at.least(m.median_ms!);
+      expect(m.reps).to.equal(2);
+    }
+    const steps = ms.filter((m) => m.kind === 'optimizer-step');
+    expect(steps.map((m) => m.name)).to.deep.equal(['adamw', 'sgd', 'muon']);
+    expect(steps.every((m) => m.shape === '8x8')).to.equal(true);
+    const adamw = steps[0];
+    expect(adamw.ratio_to_adamw).to.equal(1);
+    // Each ratio is this line's median over AdamW's median in the same group; medians and ratios are
+    // printed rounded to 3 decimals, so the recomputed ratio may differ by that rounding.
+    const near = (m: Measurement, base: Measurement) => m.ratio_to_adamw! * (5e-4 / base.median_ms! + 5e-4 / m.median_ms!) + 5e-4;
+    for (const m of steps) expect(m.ratio_to_adamw!).to.be.closeTo(m.median_ms! / adamw.median_ms!, near(m, adamw));
+
+    const fb = ms.find((m) => m.kind === 'gpt-fwd-bwd')!;
+    const train = ms.filter((m) => m.kind === 'gpt-train-step');
+    expect(fb.shape).to.equal('b2xT8');
+    expect(train.map((m) => m.optimizer)).to.deep.equal(['adamw', 'muon']);
+    // tokens/s = batch * context / median seconds = 16 / (median_ms / 1000)
+    for (const m of [fb, ...train]) {
+      expect(m.unit).to.equal('tokens/s');
+      expect(m.value!).to.be.closeTo(16000 / m.median_ms!, 1e-3 * m.value! + 1e-3);
+    }
+    expect(train[1].ratio_to_adamw!).to.be.closeTo(train[1].median_ms! / train[0].median_ms!, near(train[1], train[0]));
+  });
+
+  it('batched Newton-Schulz (rank-3 and block-diagonal) equals one newtonSchulz per matrix', () => {
+    for (const shape of [[6, 10], [10, 6]] as const) {
+      tf.tidy(() => {
+        const gs = [0, 1, 2].map((s) => tf.randomNormal([...shape], 0, 1, 'float32', 10 + s) as tf.Tensor2D);
+        const want = gs.map((g) => newtonSchulz(g));
+        const rank3 = nsBatchedRank3(gs);
+        const block = nsBlockDiagonal(gs, blockDiagonalMask(3, 6));
+        for (let i = 0; i < 3; i++) {
+          expect(rank3[i].shape).to.deep.equal([...shape]);
+          expect(tf.max(tf.abs(tf.sub(rank3[i], want[i]))).dataSync()[0]).to.be.below(testEpsilon());
+          expect(tf.max(tf.abs(tf.sub(block[i], want[i]))).dataSync()[0]).to.be.below(testEpsilon());
+        }
+      });
+    }
+  });
+});
+
+describe('bench timing and report', () => {
+  it('times functions round-robin and gives a slow one fewer repetitions', async () => {
+    const calls: string[] = [];
+    const busy = (ms: number) => {
+      const t = performance.now();
+      while (performance.now() - t < ms);
+    };
+    const fns = new Map<string, () => void>([
+      ['a', () => calls.push('a')],
+      ['b', () => calls.push('b')],
+      ['slow', () => (calls.push('slow'), busy(15))],
+    ]);
+    const t = await timeRoundRobin(fns, { warmup: 2, minReps: 3, maxReps: 3, slowMs: 10, slowBudgetMs: 1 });
+    // warm-up: a a b b slow (slow once: its first call took > 10 ms), then rounds a b slow, a b, a b:
+    // the slow one is timed max(1, floor(1 ms / 15 ms)) = 1 time.
+    expect(calls).to.deep.equal(['a', 'a', 'b', 'b', 'slow', 'a', 'b', 'slow', 'a', 'b', 'a', 'b']);
+    expect(t.get('a')!.reps).to.equal(3);
+    expect(t.get('slow')!.reps).to.equal(1);
+    expect(t.get('slow')!.min).to.be.at.least(15);
+  });
+
+  it('summarizes samples and takes ratios to the AdamW member of a group', () => {
+    expect(summarize([5, 1, 3, 2])).to.deep.equal({ median: 2.5, min: 1, max: 5, mean: 2.75, reps: 4 });
+    const g = withAdamwRatios([measurement({ name: 'muon', optimizer: 'muon', median_ms: 30 }), measurement({ name: 'adamw', optimizer: 'adamw', median_ms: 20 })]);
+    expect(g.map((m) => m.ratio_to_adamw)).to.deep.equal([1.5, 1]);
+    expect(withAdamwRatios([measurement({ optimizer: 'muon', median_ms: 3 })])[0].ratio_to_adamw).to.equal(null);
+  });
+
+  it('marks the targets met or not met from one run', () => {
+    const ms = [
+      measurement({ name: 'adamw', optimizer: 'adamw', median_ms: 10, ratio_to_adamw: 1 }),
+      measurement({ name: 'muon', optimizer: 'muon', median_ms: 40, ratio_to_adamw: 4 }),
+      measurement({ name: 'auon', optimizer: 'auon', median_ms: 11, ratio_to_adamw: 1.1 }),
+      measurement({ name: 'hybrid-auon', optimizer: 'hybrid-auon', median_ms: 50, ratio_to_adamw: 5 }),
+      measurement({ kind: 'gpt-fwd-bwd', name: 'gpt-fwd-bwd', shape: 'b16xT64', median_ms: 200 }),
+    ];
+    const t = evaluateTargets(ms);
+    // muon 40 / fwd+bwd 200 = 20% <= 30%: met; auon 1.1x <= 1.2x: met; hybrid 50 > muon 40: not met.
+    expect(t.map((r) => r.status)).to.deep.equal(['met', 'met', 'not met', 'report']);
+    expect(t[3].measured).to.match(/200 ms = 0\.99x the probe/);
+    const csv = formatCsv(ms).split('\n');
+    expect(csv[0]).to.equal('kind,name,optimizer,backend,shape,median_ms,min_ms,max_ms,mean_ms,reps,ratio_to_adamw,value,unit');
+    expect(csv.filter(Boolean)).to.have.length(6);
+    const md = formatMarkdown(ms, { date: '2026-01-01T00:00:00Z', commit: 'abc', command: 'optlab bench', machine: { cpu: 'X', nproc: 2, memGiB: 1, node: 'v20', tfjs: '4.22.0' }, backends: [], wallS: 1 });
+    expect(md).to.include('| Hybrid-AuON step <= Muon step (GPT parameters) | wasm | 50.0 ms vs 40.0 ms (1.25x) | **not met** |');
+  });
+
+  it('--only takes suite and optimizer names and rejects anything else', () => {
+    expect(parseOnly(['ns,muon'])).to.deep.include({ suites: ['ns'], optimizers: ['muon'] });
+    expect(() => parseOnly(['nope'])).to.throw(/'nope' is neither a suite/);
+  });
+});
