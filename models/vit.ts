@@ -121,8 +121,7 @@ export class ViT implements TrainableModel {
     const s = this.store;
     const opt = (name: string) => (s.has(name) ? s.get(name) : undefined);
     const drop = opts.training && c.dropout > 0 ? (z: tf.Tensor) => dropout(z, c.dropout, this.dropRng) : (z: tf.Tensor) => z;
-    // [B, g*p, g*p] -> [B*g, p, g, p] -> [B*g, g, p, p] -> [B*g*g, p*p]: row-major patches, rank-4 transposes only.
-    const patches = tf.reshape(tf.transpose(tf.reshape(x, [b * g, p, g, p]), [0, 2, 1, 3]), [b * g * g, p * p]);
+    const patches = patchify(x, side, p);
     let h = tf.reshape(dense(patches, s.get('patch'), opt('patch.bias')), [b, g * g, c.width]);
     if (c.pool === 'cls') {
       // Broadcast-add instead of tile: tile's gradient slices once per repeat.
@@ -162,6 +161,17 @@ export class ViT implements TrainableModel {
   dispose(): void {
     this.store.dispose();
   }
+}
+
+/**
+ * Cuts images [B, side*side] or [B, side, side] into patches [B * (side/p)^2, p*p], patches in
+ * row-major order and pixels row-major inside each: [B, g*p, g*p] -> [B*g, p, g, p] -> [B*g, g, p, p]
+ * (rank-4 transposes only).
+ */
+export function patchify(x: tf.Tensor, side: number, p: number): tf.Tensor2D {
+  const g = side / p;
+  const b = x.shape[0];
+  return tf.reshape(tf.transpose(tf.reshape(x, [b * g, p, g, p]), [0, 2, 1, 3]), [b * g * g, p * p]) as tf.Tensor2D;
 }
 
 /** Merges a partial config over the defaults, rejecting unknown keys and inconsistent shapes. */

@@ -56,7 +56,7 @@ describe('gpt config and parameters', () => {
     const b = createGPT({ vocabSize: 65, nLayer: 2 }, 3);
     for (let i = 0; i < a.params.length; i++) expect(Array.from(a.params[i].variable.dataSync())).to.deep.equal(Array.from(b.params[i].variable.dataSync()));
     const std = (name: string) => {
-      const v = a.params.find((p) => p.name === name)!.variable.dataSync();
+      const v = Array.from(a.params.find((p) => p.name === name)!.variable.dataSync());
       return Math.sqrt(v.reduce((s, x) => s + x * x, 0) / v.length);
     };
     expect(std('blocks.0.mlp.fc')).to.be.closeTo(0.02, 0.001);
