@@ -9,6 +9,7 @@ import '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
+import { enableNativeKernels } from './native.js';
 
 export type BackendName = 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 export const BACKENDS: readonly BackendName[] = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
@@ -123,6 +124,13 @@ export async function selectBackend(requested?: string, opts: { quiet?: boolean 
     }
     if (why) throw new Error(`backend '${want}' is not available: ${why}`);
     choice = { name: tf.getBackend(), label, message: `backend: ${label} (requested)` };
+  }
+  if (choice.name === 'wasm') {
+    // OpenBLAS kernels inside the wasm backend when the addon was built (experiments/native.ts).
+    const native = await enableNativeKernels();
+    choice = native.active
+      ? { ...choice, label: 'wasm-native', message: choice.message.replace(/^backend: wasm/, `backend: wasm+native, ${native.blas}`) }
+      : { ...choice, message: `${choice.message}; ${native.message}` };
   }
   if (!opts.quiet) console.error(choice.message);
   return choice;

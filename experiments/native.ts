@@ -30,8 +30,10 @@ import { fileURLToPath } from 'node:url';
 interface Addon {
   gemm(heap: ArrayBuffer, batch: number, transA: number, transB: number, m: number, n: number, k: number, aOff: number, aStride: number, bOff: number, bStride: number, cOff: number): void;
   biasAct(heap: ArrayBuffer, cOff: number, rows: number, cols: number, biasOff: number, relu: number): void;
-  sum(heap: ArrayBuffer, xOff: number, outOff: number, outer: number, reduce: number, inner: number): void;
+  sum(heap: ArrayBuffer, xOff: number, outOff: number, outer: number, reduce: number, inner: number, scale: number): void;
   unary(heap: ArrayBuffer, op: number, xOff: number, outOff: number, n: number): void;
+  copyRows(heap: ArrayBuffer, srcOff: number, srcStride: number, dstOff: number, dstStride: number, rows: number, len: number): void;
+  transpose(heap: ArrayBuffer, xOff: number, outOff: number, shape: number[], perm: number[]): void;
   binary(heap: ArrayBuffer, op: number, aOff: number, aMode: number, bOff: number, bMode: number, outOff: number, outer: number, inner: number): void;
   setThreads(n: number): void;
   getThreads(): number;
@@ -50,6 +52,14 @@ type Args = { inputs: tf.NamedTensorInfoMap; backend: WasmBackend; attrs: Record
 type Func = (args: Args) => tf.TensorInfo | tf.TensorInfo[];
 type NativeFunc = (args: Args, original: Func) => tf.TensorInfo | tf.TensorInfo[];
 
+/** Options of `enableNativeKernels`. */
+export interface NativeOptions {
+  /** OpenBLAS threads. @default $OPTLAB_BLAS_THREADS, else 1 */
+  threads?: number;
+  /** Largest accepted max |native - original| / max(1, |original|) in the self-test. @default 1e-5 */
+  selfTestTolerance?: number;
+}
+
 /** What `enableNativeKernels` did. */
 export interface NativeStatus {
   /** The addon loaded (built by `npm install`, not disabled). */
@@ -58,13 +68,15 @@ export interface NativeStatus {
   active: boolean;
   /** OpenBLAS threads. */
   threads: number;
+  /** The BLAS and its threads, e.g. 'OpenBLAS 0.3.21, 1 thread'; '' when inactive. */
+  blas: string;
   /** Kernel names replaced. */
   kernels: string[];
   /** One line: what is active, or why not. */
   message: string;
 }
 
-const UNARY_TANH = 0;
+const UNARY = { Tanh: 0, Square: 1, Neg: 2, Exp: 3, Sqrt: 4, Rsqrt: 5 } as const;
 const BIN = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3 } as const;
 const MODE = { full: 0, row: 1, col: 2, scalar: 3 } as const;
 
@@ -164,28 +176,105 @@ const fusedMatMul: NativeFunc = (args, original) => {
   return r.out;
 };
 
-const sum: NativeFunc = (args, original) => {
+/** Sum, or Mean when `mean`, over one contiguous block of axes. */
+function reduction(mean: boolean): NativeFunc {
+  return (args, original) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    if (x.dtype !== 'float32') return original(args);
+    const axes = [...new Set(tf.util.parseAxisParam(args.attrs.axis as number | number[], x.shape))].sort((p, q) => p - q);
+    if (axes.length === 0 || axes.some((ax, i) => i > 0 && ax !== axes[i - 1] + 1)) return original(args);
+    const first = axes[0];
+    const last = axes[axes.length - 1];
+    const outer = sizeOf(x.shape.slice(0, first));
+    const reduce = sizeOf(x.shape.slice(first, last + 1));
+    const inner = sizeOf(x.shape.slice(last + 1));
+    const shape = args.attrs.keepDims ? x.shape.map((d, i) => (i >= first && i <= last ? 1 : d)) : [...x.shape.slice(0, first), ...x.shape.slice(last + 1)];
+    if (reduce === 0) return original(args);
+    const out = args.backend.makeOutput(shape, 'float32');
+    if (outer * inner > 0) state.addon!.sum(heapOf(args.backend), offsetOf(args.backend, x), offsetOf(args.backend, out), outer, reduce, inner, mean ? 1 / reduce : 1);
+    return out;
+  };
+}
+
+function unary(op: number): NativeFunc {
+  return (args, original) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    if (x.dtype !== 'float32') return original(args);
+    const out = args.backend.makeOutput(x.shape, 'float32');
+    const n = sizeOf(x.shape);
+    if (n > 0) state.addon!.unary(heapOf(args.backend), op, offsetOf(args.backend, x), offsetOf(args.backend, out), n);
+    return out;
+  };
+}
+
+/** SplitV along one axis: each piece is `outer` rows copied out of x. */
+const splitV: NativeFunc = (args, original) => {
   const { x } = args.inputs as { x: tf.TensorInfo };
   if (x.dtype !== 'float32') return original(args);
-  const axes = [...new Set(tf.util.parseAxisParam(args.attrs.axis as number | number[], x.shape))].sort((p, q) => p - q);
-  if (axes.length === 0 || axes.some((ax, i) => i > 0 && ax !== axes[i - 1] + 1)) return original(args);
-  const first = axes[0];
-  const last = axes[axes.length - 1];
-  const outer = sizeOf(x.shape.slice(0, first));
-  const reduce = sizeOf(x.shape.slice(first, last + 1));
-  const inner = sizeOf(x.shape.slice(last + 1));
-  const shape = args.attrs.keepDims ? x.shape.map((d, i) => (i >= first && i <= last ? 1 : d)) : [...x.shape.slice(0, first), ...x.shape.slice(last + 1)];
+  const axis = tf.util.parseAxisParam(args.attrs.axis as number, x.shape)[0];
+  const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, args.attrs.numOrSizeSplits as number | number[], axis) as number[];
+  const outer = sizeOf(x.shape.slice(0, axis));
+  const inner = sizeOf(x.shape.slice(axis + 1));
+  const outs = sizes.map((s) => args.backend.makeOutput(x.shape.map((d, i) => (i === axis ? s : d)), 'float32'));
+  const heap = heapOf(args.backend);
+  const xOff = offsetOf(args.backend, x);
+  let start = 0;
+  sizes.forEach((s, i) => {
+    if (s * inner * outer > 0) state.addon!.copyRows(heap, xOff + 4 * start * inner, x.shape[axis] * inner, offsetOf(args.backend, outs[i]), s * inner, outer, s * inner);
+    start += s;
+  });
+  return outs;
+};
+
+/** Concat along one axis: each input's rows copied into place. */
+const concat: NativeFunc = (args, original) => {
+  const xs = Object.values(args.inputs) as tf.TensorInfo[];
+  if (xs.length === 0 || xs.some((t) => t.dtype !== 'float32')) return original(args);
+  const axis = tf.util.parseAxisParam(args.attrs.axis as number, xs[0].shape)[0];
+  const shape = tf.backend_util.computeOutShape(xs.map((t) => t.shape), axis);
   const out = args.backend.makeOutput(shape, 'float32');
-  if (outer * inner > 0) state.addon!.sum(heapOf(args.backend), offsetOf(args.backend, x), offsetOf(args.backend, out), outer, reduce, inner);
+  const outer = sizeOf(shape.slice(0, axis));
+  const inner = sizeOf(shape.slice(axis + 1));
+  const heap = heapOf(args.backend);
+  const outOff = offsetOf(args.backend, out);
+  let start = 0;
+  for (const t of xs) {
+    const len = t.shape[axis] * inner;
+    if (len * outer > 0) state.addon!.copyRows(heap, offsetOf(args.backend, t), len, outOff + 4 * start * inner, shape[axis] * inner, outer, len);
+    start += t.shape[axis];
+  }
   return out;
 };
 
-const tanh: NativeFunc = (args, original) => {
+/**
+ * Drops size-1 axes and merges axes that stay adjacent under `perm`: [B, T, H, D] with perm
+ * [0, 2, 1, 3] becomes a 4-D move of D-long rows, a 2-D transpose stays 2-D.
+ */
+export function simplifyTranspose(shape: readonly number[], perm: readonly number[]): { shape: number[]; perm: number[] } {
+  const kept = shape.map((_, i) => i).filter((i) => shape[i] !== 1);
+  const rank = new Map(kept.map((ax, j) => [ax, j]));
+  const s = kept.map((ax) => shape[ax]);
+  const p = perm.filter((ax) => shape[ax] !== 1).map((ax) => rank.get(ax)!);
+  if (p.length === 0) return { shape: [1], perm: [0] };
+  const groups: number[][] = [];
+  for (const ax of p) {
+    const g = groups[groups.length - 1];
+    if (g && ax === g[g.length - 1] + 1) g.push(ax);
+    else groups.push([ax]);
+  }
+  const byStart = [...groups].sort((g, h) => g[0] - h[0]);
+  return { shape: byStart.map((g) => sizeOf(g.map((ax) => s[ax]))), perm: groups.map((g) => byStart.indexOf(g)) };
+}
+
+const transpose: NativeFunc = (args, original) => {
   const { x } = args.inputs as { x: tf.TensorInfo };
-  if (x.dtype !== 'float32') return original(args);
-  const out = args.backend.makeOutput(x.shape, 'float32');
-  const n = sizeOf(x.shape);
-  if (n > 0) state.addon!.unary(heapOf(args.backend), UNARY_TANH, offsetOf(args.backend, x), offsetOf(args.backend, out), n);
+  if (x.dtype !== 'float32' && x.dtype !== 'int32') return original(args);
+  const perm = args.attrs.perm as number[];
+  const out = args.backend.makeOutput(perm.map((ax) => x.shape[ax]), x.dtype);
+  if (sizeOf(x.shape) > 0) {
+    const t = simplifyTranspose(x.shape, perm);
+    state.addon!.transpose(heapOf(args.backend), offsetOf(args.backend, x), offsetOf(args.backend, out), t.shape, t.perm);
+  }
   return out;
 };
 
@@ -245,8 +334,17 @@ function binary(op: number): NativeFunc {
 const KERNELS: Record<string, NativeFunc> = {
   [tf.BatchMatMul]: batchMatMul,
   [tf._FusedMatMul]: fusedMatMul,
-  [tf.Sum]: sum,
-  [tf.Tanh]: tanh,
+  [tf.Sum]: reduction(false),
+  [tf.Mean]: reduction(true),
+  [tf.Tanh]: unary(UNARY.Tanh),
+  [tf.Square]: unary(UNARY.Square),
+  [tf.Neg]: unary(UNARY.Neg),
+  [tf.Exp]: unary(UNARY.Exp),
+  [tf.Sqrt]: unary(UNARY.Sqrt),
+  [tf.Rsqrt]: unary(UNARY.Rsqrt),
+  [tf.SplitV]: splitV,
+  [tf.Concat]: concat,
+  [tf.Transpose]: transpose,
   [tf.Identity]: identity,
   [tf.Cast]: cast,
   [tf.Add]: binary(BIN.Add),
@@ -304,7 +402,19 @@ export const SELF_TEST_CASES: readonly [string, () => tf.Tensor][] = [
   ['Sum middle axis', () => tf.sum(values([3, 4, 5], 1), 1, true)],
   ['Sum last axis', () => tf.sum(values([3, 4, 5], 1), -1)],
   ['Sum all', () => tf.sum(values([3, 4, 5], 1))],
-  ['Tanh', () => tf.tanh(tf.mul(values([3, 17], 1), 4))],
+  ['Mean leading axes', () => tf.mean(values([3, 4, 5], 1), [0, 1])],
+  ['Mean last axis', () => tf.mean(values([3, 4, 5], 1), -1, true)],
+  ['Tanh', () => tf.tanh(tf.mul(values([3, 17], 1), 10))],
+  ['Square', () => tf.square(values([3, 5], 1))],
+  ['Neg', () => tf.neg(values([3, 5], 1))],
+  ['Exp', () => tf.exp(tf.mul(values([3, 5], 1), 5))],
+  ['Sqrt', () => tf.sqrt(tf.abs(values([3, 5], 1)))],
+  ['Rsqrt', () => tf.rsqrt(tf.add(tf.abs(values([3, 5], 1)), 0.01))],
+  ['SplitV', () => tf.concat(tf.split(values([2, 3, 7], 1), [2, 4, 1], 2).map((t) => tf.reshape(t, [-1])))],
+  ['Concat', () => tf.concat([values([2, 3, 5], 1), values([2, 1, 5], 2), values([2, 4, 5], 3)], 1)],
+  ['Transpose 2-D', () => tf.transpose(values([37, 45], 1))],
+  ['Transpose heads', () => tf.transpose(values([2, 5, 3, 4], 1), [0, 2, 1, 3])],
+  ['Transpose 3-D', () => tf.transpose(values([3, 4, 5], 1), [2, 0, 1])],
   ['Add row broadcast', () => tf.add(values([3, 4, 5], 1), values([5], 2))],
   ['Sub col broadcast', () => tf.sub(values([3, 4, 1], 1), values([3, 4, 5], 2))],
   ['Multiply outer', () => tf.mul(values([3, 1], 1), values([1, 5], 2))],
@@ -314,7 +424,7 @@ export const SELF_TEST_CASES: readonly [string, () => tf.Tensor][] = [
 ];
 
 /** Max |native - original| over max(1, |original|), per case; runs on the active backend (wasm). */
-function selfTest(): string | null {
+function selfTest(tolerance: number): string | null {
   for (const [name, make] of SELF_TEST_CASES) {
     const ref = tf.tidy(() => withOriginals(make));
     const got = tf.tidy(make);
@@ -326,7 +436,7 @@ function selfTest(): string | null {
     if (!shapeOk) return `${name}: shape [${got.shape}] instead of [${ref.shape}]`;
     let worst = 0;
     for (let i = 0; i < r.length; i++) worst = Math.max(worst, Math.abs(g[i] - r[i]) / Math.max(1, Math.abs(r[i])));
-    if (!(worst <= 1e-5)) return `${name}: differs from the wasm kernel by ${worst.toExponential(2)}`;
+    if (!(worst <= tolerance)) return `${name}: differs from the wasm kernel by ${worst.toExponential(2)}`;
   }
   return null;
 }
@@ -345,7 +455,8 @@ export function withOriginals<T>(fn: () => T): T {
 
 function status(active: boolean, message: string): NativeStatus {
   state.message = message;
-  return { available: state.addon !== null, active, threads: state.threads, kernels: active ? [...state.originals.keys()] : [], message };
+  const blas = active && state.addon ? `${state.addon.blasConfig().split(' ').slice(0, 2).join(' ')}, ${state.threads} thread${state.threads === 1 ? '' : 's'}` : '';
+  return { available: state.addon !== null, active, threads: state.threads, blas, kernels: active ? [...state.originals.keys()] : [], message };
 }
 
 /**
@@ -353,7 +464,7 @@ function status(active: boolean, message: string): NativeStatus {
  * says why in `message`) when OPTLAB_NATIVE=0, the addon is missing or the self-test fails. Needs
  * tfjs-backend-wasm to initialize; the active backend is left as it was.
  */
-export async function enableNativeKernels(opts: { threads?: number } = {}): Promise<NativeStatus> {
+export async function enableNativeKernels(opts: NativeOptions = {}): Promise<NativeStatus> {
   if (process.env.OPTLAB_NATIVE === '0') return status(false, 'native kernels off (OPTLAB_NATIVE=0)');
   const threads = blasThreads(opts.threads);
   const addon = loadAddon(threads);
@@ -366,7 +477,7 @@ export async function enableNativeKernels(opts: { threads?: number } = {}): Prom
   let failure: string | null;
   try {
     register();
-    failure = selfTest();
+    failure = selfTest(opts.selfTestTolerance ?? 1e-5);
   } catch (e) {
     failure = `self-test threw (${String((e as Error).message ?? e).slice(0, 160)})`;
   } finally {
@@ -376,8 +487,8 @@ export async function enableNativeKernels(opts: { threads?: number } = {}): Prom
     restore();
     return status(false, `native kernels failed their self-test, using plain wasm: ${failure}`);
   }
-  const blas = addon.blasConfig().split(' ').slice(0, 2).join(' ');
-  return status(true, `native kernels on (${blas}, ${state.threads} thread${state.threads === 1 ? '' : 's'})`);
+  const on = status(true, '');
+  return status(true, `native kernels on (${on.blas})`);
 }
 
 /** Puts the wasm backend's original kernels back. */

@@ -155,15 +155,17 @@ static napi_value BiasAct(napi_env env, napi_callback_info info) {
 }
 
 /*
- * sum(heap, xOff, outOff, outer, reduce, inner): out[o, i] = sum_r x[o, r, i], the reduced axes being
- * one contiguous block of x's shape. Accumulates in double so the result does not depend on how a
- * long reduction is split.
+ * sum(heap, xOff, outOff, outer, reduce, inner, scale): out[o, i] = scale * sum_r x[o, r, i], the
+ * reduced axes being one contiguous block of x's shape (scale 1/reduce makes it Mean). Accumulates
+ * in double so the result does not depend on how a long reduction is split.
  */
 static napi_value Sum(napi_env env, napi_callback_info info) {
   Args a;
-  if (!read_args(env, info, &a, 6, 1)) return NULL;
+  if (!read_args(env, info, &a, 7, 1)) return NULL;
   int64_t x_off = arg_int(&a, 1), out_off = arg_int(&a, 2);
   int64_t outer = arg_int(&a, 3), reduce = arg_int(&a, 4), inner = arg_int(&a, 5);
+  double scale = 1;
+  if (!a.failed && napi_get_value_double(env, a.argv[6], &scale) != napi_ok) fail(&a, "optlab_native: sum: scale must be a number");
   if (a.failed) return NULL;
   if (outer < 0 || reduce < 0 || inner < 0) return fail(&a, "optlab_native: sum: bad dimensions"), NULL;
   const float *X = heap_f32(&a, x_off, outer * reduce * inner);
@@ -181,7 +183,7 @@ static napi_value Sum(napi_env env, napi_callback_info info) {
         s3 += x[r + 3];
       }
       for (; r < reduce; r++) s0 += x[r];
-      Out[o] = (float)((s0 + s1) + (s2 + s3));
+      Out[o] = (float)(((s0 + s1) + (s2 + s3)) * scale);
     }
     return undefined(env);
   }
@@ -199,13 +201,49 @@ static napi_value Sum(napi_env env, napi_callback_info info) {
         const float *row = x + r * inner + j0;
         for (int64_t j = 0; j < len; j++) acc[j] += row[j];
       }
-      for (int64_t j = 0; j < len; j++) out[j0 + j] = (float)acc[j];
+      for (int64_t j = 0; j < len; j++) out[j0 + j] = (float)(acc[j] * scale);
     }
   }
   return undefined(env);
 }
 
-enum { UNARY_TANH = 0 };
+enum { UNARY_TANH = 0, UNARY_SQUARE = 1, UNARY_NEG = 2, UNARY_EXP = 3, UNARY_SQRT = 4, UNARY_RSQRT = 5 };
+
+/*
+ * tanh as Cephes' tanhf (about 2 ulp): an odd polynomial for |x| < 0.625, 1 - 2 / (exp(2|x|) + 1)
+ * above, with exp as Cephes' expf (range reduction by ln 2, degree-6 polynomial). Written without
+ * branches or libm calls so the loop vectorizes: libm's tanhf is 20x slower.
+ */
+static inline float exp_small(float x) {
+  /* x in [0, 18]: no overflow or underflow handling needed. */
+  /* x >= 0, so truncation is floor (and needs no SSE4.1 roundps). */
+  int32_t ni = (int32_t)(x * 1.44269504088896341f + 0.5f);
+  float n = (float)ni;
+  float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  int32_t bits = (ni + 127) << 23;
+  float scale;
+  memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+static inline float fast_tanh(float x) {
+  float ax = __builtin_fabsf(x);
+  /* tanh(9) rounds to 1 in float. */
+  float big = 1.0f - 2.0f / (exp_small(2.0f * (ax < 9.0f ? ax : 9.0f)) + 1.0f);
+  big = x < 0 ? -big : big;
+  float z = x * x;
+  float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z + 1.33314422036e-1f) * z -
+                 3.33332819422e-1f) * z * x + x;
+  float r = ax < 0.625f ? small : big;
+  return x != x ? x : r;
+}
 
 /* unary(heap, op, xOff, outOff, n) */
 static napi_value Unary(napi_env env, napi_callback_info info) {
@@ -218,10 +256,114 @@ static napi_value Unary(napi_env env, napi_callback_info info) {
   if (a.failed) return NULL;
   switch (op) {
     case UNARY_TANH:
-      for (int64_t i = 0; i < n; i++) Out[i] = tanhf(X[i]);
+      for (int64_t i = 0; i < n; i++) Out[i] = fast_tanh(X[i]);
+      break;
+    case UNARY_SQUARE:
+      for (int64_t i = 0; i < n; i++) Out[i] = X[i] * X[i];
+      break;
+    case UNARY_NEG:
+      for (int64_t i = 0; i < n; i++) Out[i] = -X[i];
+      break;
+    case UNARY_EXP:
+      for (int64_t i = 0; i < n; i++) Out[i] = expf(X[i]);
+      break;
+    case UNARY_SQRT:
+      for (int64_t i = 0; i < n; i++) Out[i] = sqrtf(X[i]);
+      break;
+    case UNARY_RSQRT:
+      for (int64_t i = 0; i < n; i++) Out[i] = 1.0f / sqrtf(X[i]);
       break;
     default:
       return fail(&a, "optlab_native: unknown unary op"), NULL;
+  }
+  return undefined(env);
+}
+
+/*
+ * copyRows(heap, srcOff, srcStride, dstOff, dstStride, rows, len): row r of `len` floats from
+ * src + r*srcStride to dst + r*dstStride (strides in elements). SplitV, Concat and Slice are this.
+ */
+static napi_value CopyRows(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read_args(env, info, &a, 7, 1)) return NULL;
+  int64_t src_off = arg_int(&a, 1), src_stride = arg_int(&a, 2), dst_off = arg_int(&a, 3);
+  int64_t dst_stride = arg_int(&a, 4), rows = arg_int(&a, 5), len = arg_int(&a, 6);
+  if (a.failed) return NULL;
+  if (rows < 0 || len < 0 || src_stride < len || dst_stride < len) return fail(&a, "optlab_native: copyRows: bad arguments"), NULL;
+  if (rows == 0 || len == 0) return undefined(env);
+  const float *S = heap_f32(&a, src_off, (rows - 1) * src_stride + len);
+  float *D = heap_f32(&a, dst_off, (rows - 1) * dst_stride + len);
+  if (a.failed) return NULL;
+  for (int64_t r = 0; r < rows; r++) memcpy(D + r * dst_stride, S + r * src_stride, (size_t)len * sizeof(float));
+  return undefined(env);
+}
+
+#define MAX_RANK 8
+
+/*
+ * transpose(heap, xOff, outOff, shape, perm): out = x permuted, shape and perm JS arrays of equal
+ * length <= 8 (the caller merges axes that stay adjacent). The last output axis is the inner loop;
+ * a 2-D transpose goes in 32x32 tiles so both sides stay in cache.
+ */
+static napi_value Transpose(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read_args(env, info, &a, 5, 1)) return NULL;
+  int64_t x_off = arg_int(&a, 1), out_off = arg_int(&a, 2);
+  if (a.failed) return NULL;
+  uint32_t rank = 0, rank2 = 0;
+  if (napi_get_array_length(env, a.argv[3], &rank) != napi_ok || napi_get_array_length(env, a.argv[4], &rank2) != napi_ok ||
+      rank != rank2 || rank < 1 || rank > MAX_RANK)
+    return fail(&a, "optlab_native: transpose: shape and perm must be arrays of equal length 1..8"), NULL;
+  int64_t shape[MAX_RANK], perm[MAX_RANK], stride[MAX_RANK], oshape[MAX_RANK], ostride_in[MAX_RANK];
+  int64_t n = 1;
+  for (uint32_t d = 0; d < rank; d++) {
+    napi_value v;
+    if (napi_get_element(env, a.argv[3], d, &v) != napi_ok || napi_get_value_int64(env, v, &shape[d]) != napi_ok ||
+        napi_get_element(env, a.argv[4], d, &v) != napi_ok || napi_get_value_int64(env, v, &perm[d]) != napi_ok)
+      return fail(&a, "optlab_native: transpose: bad shape or perm"), NULL;
+    if (shape[d] < 0 || perm[d] < 0 || perm[d] >= rank) return fail(&a, "optlab_native: transpose: bad shape or perm"), NULL;
+    n *= shape[d];
+  }
+  int seen[MAX_RANK] = {0};
+  for (uint32_t d = 0; d < rank; d++) {
+    if (seen[perm[d]]) return fail(&a, "optlab_native: transpose: perm is not a permutation"), NULL;
+    seen[perm[d]] = 1;
+  }
+  const float *X = heap_f32(&a, x_off, n);
+  float *Out = heap_f32(&a, out_off, n);
+  if (a.failed) return NULL;
+  if (n == 0) return undefined(env);
+  stride[rank - 1] = 1;
+  for (int d = (int)rank - 2; d >= 0; d--) stride[d] = stride[d + 1] * shape[d + 1];
+  for (uint32_t d = 0; d < rank; d++) {
+    oshape[d] = shape[perm[d]];
+    ostride_in[d] = stride[perm[d]];
+  }
+  if (rank == 2 && perm[0] == 1) {
+    const int64_t R = shape[0], C = shape[1], T = 32;
+    for (int64_t r0 = 0; r0 < R; r0 += T)
+      for (int64_t c0 = 0; c0 < C; c0 += T) {
+        int64_t r1 = r0 + T < R ? r0 + T : R, c1 = c0 + T < C ? c0 + T : C;
+        for (int64_t c = c0; c < c1; c++)
+          for (int64_t r = r0; r < r1; r++) Out[c * R + r] = X[r * C + c];
+      }
+    return undefined(env);
+  }
+  int64_t idx[MAX_RANK] = {0};
+  const int64_t inner = oshape[rank - 1], inner_stride = ostride_in[rank - 1];
+  float *out = Out;
+  for (int64_t done = 0; done < n; done += inner) {
+    int64_t base = 0;
+    for (uint32_t d = 0; d + 1 < rank; d++) base += idx[d] * ostride_in[d];
+    const float *x = X + base;
+    if (inner_stride == 1) memcpy(out, x, (size_t)inner * sizeof(float));
+    else
+      for (int64_t j = 0; j < inner; j++) out[j] = x[j * inner_stride];
+    out += inner;
+    for (int d = (int)rank - 2; d >= 0; d--) {
+      if (++idx[d] < oshape[d]) break;
+      idx[d] = 0;
+    }
   }
   return undefined(env);
 }
@@ -318,6 +460,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"sum", NULL, Sum, NULL, NULL, NULL, napi_default, NULL},
       {"unary", NULL, Unary, NULL, NULL, NULL, napi_default, NULL},
       {"binary", NULL, Binary, NULL, NULL, NULL, napi_default, NULL},
+      {"copyRows", NULL, CopyRows, NULL, NULL, NULL, napi_default, NULL},
+      {"transpose", NULL, Transpose, NULL, NULL, NULL, napi_default, NULL},
       {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_default, NULL},
       {"getThreads", NULL, GetThreads, NULL, NULL, NULL, napi_default, NULL},
       {"blasConfig", NULL, BlasConfig, NULL, NULL, NULL, napi_default, NULL},
