@@ -10,8 +10,7 @@
 import { createObjectCsvWriter } from 'csv-writer';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import * as vega from 'vega';
-import * as vl from 'vega-lite';
+import type * as vl from 'vega-lite';
 import type { CommandModule } from 'yargs';
 import { configName, formatNumber, type Experiment } from './config.js';
 import { readCurve, readRecord, runPaths, writeAtomic, type CurveRow, type RunRecord } from './runner.js';
@@ -195,7 +194,9 @@ export function summaryRows(s: Summary): Record<string, unknown>[] {
 
 /** Renders a Vega-Lite spec to SVG (no browser: vega's headless view). */
 export async function renderSvg(spec: vl.TopLevelSpec): Promise<string> {
-  const compiled = vl.compile(spec).spec;
+  // Loaded on first use: vega is the slowest import of the CLI and config errors should come fast.
+  const [vega, vegaLite] = await Promise.all([import('vega'), import('vega-lite')]);
+  const compiled = vegaLite.compile(spec).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
   try {
     return await view.toSVG();

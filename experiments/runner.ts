@@ -19,7 +19,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createObjectCsvWriter } from 'csv-writer';
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -119,6 +119,15 @@ export function readRecord(path: string): RunRecord {
 /** Writes a run record atomically. */
 export function writeRecord(path: string, r: RunRecord): void {
   writeAtomic(path, JSON.stringify(r, null, 1) + '\n');
+}
+
+/** Writes a fresh `pending` record for a run and removes any files an earlier run of the same id left. */
+export function initRun(dir: string, spec: RunSpec, experiment: string, env: RunEnvironment = environment()): RunRecord {
+  const p = runPaths(dir, spec.id);
+  for (const f of [p.csv, p.ckpt, p.log]) rmSync(f, { force: true });
+  const rec: RunRecord = { ...spec, experiment, status: 'pending', step: 0, env };
+  writeRecord(p.json, rec);
+  return rec;
 }
 
 /** Parses a curve CSV written by the runner. */
@@ -224,6 +233,14 @@ export async function saveCheckpoint(path: string, meta: CheckpointMeta, tensors
   const len = Buffer.alloc(4);
   len.writeUInt32LE(header.length, 0);
   writeAtomic(path, Buffer.concat([len, header, ...parts]));
+}
+
+/** Reads a checkpoint's metadata (step, accumulators) without creating tensors. */
+export function readCheckpointMeta(path: string): CheckpointMeta {
+  const buf = readFileSync(path);
+  const n = buf.readUInt32LE(0);
+  const { version: _v, tensors: _t, ...meta } = JSON.parse(buf.subarray(4, 4 + n).toString('utf8')) as CheckpointHeader;
+  return meta;
 }
 
 /** Loads a checkpoint; the caller disposes the tensors. */

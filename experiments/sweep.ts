@@ -8,7 +8,7 @@
  * mix old runs into the summary.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +16,7 @@ import cliProgress from 'cli-progress';
 import type { CommandModule } from 'yargs';
 import { ConfigError, configName, defaultOutDir, expandRuns, loadExperiment, type Experiment, type RunSpec } from './config.js';
 import { writeReport, type ExperimentRecord } from './report.js';
-import { environment, readRecord, runPaths, writeAtomic, writeRecord, type ChildMessage, type CurveRow, type RunRecord, type RunStatus } from './runner.js';
+import { environment, initRun, readRecord, runPaths, writeAtomic, writeRecord, type ChildMessage, type CurveRow, type RunRecord, type RunStatus } from './runner.js';
 
 /** Options of `runSweep`. */
 export interface SweepOptions {
@@ -100,8 +100,7 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
         continue;
       }
     }
-    for (const f of [p.csv, p.ckpt, p.log]) rmSync(f, { force: true });
-    writeRecord(p.json, { ...spec, experiment: exp.name, status: 'pending', step: 0, env });
+    initRun(dir, spec, exp.name, env);
     todo.push(spec);
   }
 

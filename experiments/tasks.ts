@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createGPT, GPT_DEFAULTS } from '../models/gpt.js';
 import { Rng } from '../models/layers.js';
+import { createViT, VIT_DEFAULTS } from '../models/vit.js';
 import { fixedImageBatches, fixedTextBatches, imageBatches, loadImageDataset, loadShakespeare, textBatches, type BatchStream, type ImageDatasetName } from '../models/data.js';
 import type { Batch, TrainableModel } from '../models/model.js';
 import type { RunConfig } from './config.js';
@@ -18,6 +19,7 @@ export type InputKind = 'text' | 'image';
 /** Model kinds: their option defaults (the keys an experiment may set) and the data they take. */
 export const MODEL_KINDS: Record<string, { defaults: Record<string, unknown>; data: InputKind }> = {
   gpt: { defaults: { ...GPT_DEFAULTS }, data: 'text' },
+  vit: { defaults: { ...VIT_DEFAULTS }, data: 'image' },
 };
 
 /** Data kinds: what they provide and their option defaults. */
@@ -84,7 +86,7 @@ export function createTask(cfg: RunConfig, seed: number, batchSize: number, eval
   }
   if (MODEL_KINDS[modelKind]?.data === 'image') {
     const ds = loadImageDataset(dataKind as ImageDatasetName);
-    const model = createImageModel(modelKind, modelOpts, seed);
+    const model = createImageModel(modelKind, { ...modelOpts, numClasses: ds.numClasses }, seed);
     const stream = imageBatches(ds.train, { batchSize, seed: seed + 1 });
     const evals = fixedImageBatches(ds.test, { batchSize, count: evalBatches });
     return finish(model, stream, evals, 'samples', batchSize);
@@ -92,8 +94,10 @@ export function createTask(cfg: RunConfig, seed: number, batchSize: number, eval
   throw new Error(`no task for model '${modelKind}' on data '${dataKind}'`);
 }
 
-/** Image models register here (the ViT). */
-const IMAGE_MODELS: Record<string, (opts: Record<string, unknown>, seed: number) => TrainableModel> = {};
+/** Constructors of the image models. */
+const IMAGE_MODELS: Record<string, (opts: Record<string, unknown>, seed: number) => TrainableModel> = {
+  vit: (opts, seed) => createViT(opts, seed),
+};
 
 function createImageModel(kind: string, opts: Record<string, unknown>, seed: number): TrainableModel {
   const make = IMAGE_MODELS[kind];

@@ -1,0 +1,117 @@
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { applyOverrides, expandRuns } from '../../experiments/config.js';
+import { readExperimentRecord } from '../../experiments/report.js';
+import { readCheckpointMeta, readRecord, runPaths } from '../../experiments/runner.js';
+import { curveWithoutWall, summaryWithoutWall, tempDir, tinyExperiment, writeExperiment } from './helpers.js';
+
+const CLI = new URL('../../experiments/cli.ts', import.meta.url).pathname;
+
+/** Starts `optlab` from source as its own process group (so the test can kill the whole sweep). */
+function optlab(args: string[]) {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, out })));
+  return { child, done };
+}
+
+async function waitFor(cond: () => boolean, what: string, ms = 60000): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+// Two configurations x two seeds on a tiny GPT: adamw at a working lr and at one that diverges.
+const DOC = tinyExperiment({
+  name: 'sweep-test',
+  training: { steps: 40, batchSize: 4, logEvery: 5, evalEvery: 10, evalBatches: 2, checkpointEvery: 5 },
+  seeds: [0, 1],
+  target: { valLoss: 3.9 },
+  // cpu: pure JS kernels, the same numbers in every process (results of different backends differ in the last bits).
+  backend: 'cpu',
+  optimizers: [{ name: 'adamw', lr: [0.01, 1e20] }],
+});
+
+describe('sweep (child processes)', function () {
+  const root = tempDir();
+  const file = writeExperiment(root, DOC);
+  const ids = expandRuns(applyOverrides(DOC, [])).map((r) => r.id);
+  const full = join(root, 'full');
+
+  before(async function () {
+    const { done } = optlab(['run', file, '--out', full, '--jobs', '2']);
+    const r = await done;
+    if (r.code !== 0) throw new Error(`sweep failed (${r.code}):\n${r.out}`);
+  });
+
+  it('writes curves, summary.csv, SVG plots and report.html, and records diverged runs without stopping', () => {
+    for (const id of ids) expect(existsSync(runPaths(full, id).csv), id).to.equal(true);
+    const plots = readdirSync(join(full, 'plots')).sort();
+    expect(plots).to.deep.equal(['lr-sensitivity.svg', 'train-loss-vs-step.svg', 'val-loss-vs-step.svg', 'val-loss-vs-time.svg']);
+    for (const p of plots) expect(readFileSync(join(full, 'plots', p), 'utf8')).to.match(/^<svg[^]*<path[^]*<\/svg>$/);
+    const html = readFileSync(join(full, 'report.html'), 'utf8');
+    expect((html.match(/<svg/g) ?? []).length).to.equal(4);
+    for (const id of ids) expect(html).to.include(id);
+    const statuses = ids.map((id) => readRecord(runPaths(full, id).json).status);
+    expect(statuses).to.deep.equal(['finished', 'finished', 'diverged', 'diverged']);
+    const [header, ...rows] = summaryWithoutWall(full);
+    const col = (row: string[], c: string) => row[header.indexOf(c)];
+    // 4 runs, 2 configurations, 1 best-lr row
+    expect(rows.map((r) => r[0])).to.deep.equal(['run', 'run', 'run', 'run', 'config', 'config', 'best-lr']);
+    const [good, bad] = rows.filter((r) => r[0] === 'config');
+    expect([col(good, 'runs'), col(good, 'diverged'), col(good, 'reached_target')]).to.deep.equal(['2', '0', '2']);
+    expect([col(bad, 'runs'), col(bad, 'diverged'), col(bad, 'final_val_loss')]).to.deep.equal(['2', '2', '']);
+    expect(Number(col(good, 'final_val_loss'))).to.be.below(3.9);
+    expect(Number(col(good, 'final_val_loss_std'))).to.be.above(0);
+    expect(col(rows[6], 'lr')).to.equal('0.01');
+  });
+
+  it('kill -9 mid-sweep, then --resume, gives the same curves and summary as an uninterrupted sweep', async function () {
+    const dir = join(root, 'killed');
+    const { child, done } = optlab(['run', file, '--out', dir, '--jobs', '1']);
+    const first = runPaths(dir, ids[0]);
+    await waitFor(() => existsSync(first.ckpt), 'the first checkpoint');
+    process.kill(-child.pid!, 'SIGKILL');
+    await done;
+    expect(readCheckpointMeta(first.ckpt).step).to.be.within(5, 35);
+    expect(readRecord(first.json).status).to.equal('running');
+    const r = await optlab(['run', file, '--out', dir, '--jobs', '2', '--resume']).done;
+    expect(r.code, r.out).to.equal(0);
+    for (const id of ids) expect(curveWithoutWall(runPaths(dir, id).csv), id).to.deep.equal(curveWithoutWall(runPaths(full, id).csv));
+    expect(summaryWithoutWall(dir)).to.deep.equal(summaryWithoutWall(full));
+  });
+
+  it('Ctrl-C checkpoints running runs and exits; --resume completes them identically', async function () {
+    const dir = join(root, 'sigint');
+    const { child, done } = optlab(['run', file, '--out', dir, '--jobs', '1']);
+    await waitFor(() => existsSync(runPaths(dir, ids[0]).ckpt), 'the first checkpoint');
+    process.kill(child.pid!, 'SIGINT');
+    const r1 = await done;
+    expect(r1.code, r1.out).to.equal(130);
+    expect(readRecord(runPaths(dir, ids[0]).json).status).to.be.oneOf(['interrupted', 'finished']);
+    expect(readRecord(runPaths(dir, ids[1]).json).status).to.equal('pending');
+    const r2 = await optlab(['run', file, '--out', dir, '--jobs', '2', '--resume']).done;
+    expect(r2.code, r2.out).to.equal(0);
+    expect(summaryWithoutWall(dir)).to.deep.equal(summaryWithoutWall(full));
+  });
+
+  it('--shard 1/2 and 2/2 merged give the same summary as the unsharded sweep', async function () {
+    const [a, b, merged] = ['shard1', 'shard2', 'merged'].map((d) => join(root, d));
+    const [ra, rb] = await Promise.all([optlab(['run', file, '--out', a, '--shard', '1/2', '--jobs', '1']).done, optlab(['run', file, '--out', b, '--shard', '2/2', '--jobs', '1']).done]);
+    expect(ra.code, ra.out).to.equal(0);
+    expect(rb.code, rb.out).to.equal(0);
+    const ea = readExperimentRecord(a).runs;
+    const eb = readExperimentRecord(b).runs;
+    expect(ea.filter((id) => eb.includes(id))).to.deep.equal([]);
+    expect([...ea, ...eb].sort()).to.deep.equal([...ids].sort());
+    const rm = await optlab(['merge', a, b, '--out', merged]).done;
+    expect(rm.code, rm.out).to.equal(0);
+    expect(summaryWithoutWall(merged)).to.deep.equal(summaryWithoutWall(full));
+  });
+});
