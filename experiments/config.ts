@@ -13,7 +13,7 @@ import { basename } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { OPTIMIZERS } from '../optimizers/index.js';
-import { BACKENDS } from './backend.js';
+import type { BackendName } from './backend.js';
 import type { ScheduleConfig } from './schedule.js';
 import { DATA_KINDS, MODEL_KINDS, modelDefaults } from './tasks.js';
 
@@ -29,6 +29,9 @@ export class ConfigError extends Error {
 }
 
 const posInt = z.number().int().positive();
+
+/** Backend names (as backend.ts's BACKENDS, repeated so loading a config does not load the backends). */
+const BACKEND_NAMES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const satisfies readonly BackendName[];
 
 const TrainingSchema = z.strictObject({
   /** Optimizer steps per run. */
@@ -80,7 +83,7 @@ export const ExperimentSchema = z.strictObject({
   /** Optional target: steps and wall time to reach this validation loss are reported. */
   target: z.strictObject({ valLoss: z.number().positive() }).optional(),
   /** Tfjs backend for the runs ('auto', 'wasm', 'cpu', ...); --backend overrides it, $OPTLAB_BACKEND applies when neither is set. */
-  backend: z.enum(BACKENDS as unknown as [string, ...string[]]).optional(),
+  backend: z.enum(BACKEND_NAMES).optional(),
   optimizers: z.array(OptimizerEntrySchema).min(1),
 });
 

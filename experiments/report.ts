@@ -356,7 +356,7 @@ function rankingRows(s: Summary): { header: string[]; rows: string[][]; right: b
   const rows = ranked(s.configs).map((c, i) => [
     String(i + 1),
     c.name,
-    c.finalMean === null ? '-' : `${f3(c.finalMean)} ± ${f3(c.finalStd)}`,
+    c.finalMean === null ? '-' : c.completed - c.diverged > 1 ? `${f3(c.finalMean)} ± ${f3(c.finalStd)}` : f3(c.finalMean),
     f3(c.bestMean),
     ...(s.configs.some((x) => x.accMean !== null) ? [c.accMean === null ? '-' : `${(100 * c.accMean).toFixed(1)}%`] : []),
     ...(target !== undefined ? [c.reached ? `${Math.round(c.stepsToTargetMean!)}${c.reached < c.completed - c.diverged ? ` (${c.reached}/${c.completed - c.diverged})` : ''}` : 'never', secs(c.wallToTargetMean)] : []),
@@ -373,6 +373,8 @@ export function formatRanking(s: Summary): string {
   const parts = [`${s.exp.name}: ${s.configs.length} configurations, ${s.runs.length} runs (${s.exp.experiment.training.steps} steps each)`, table(header, rows, right)];
   const lrs = s.best.filter((c) => c.lr !== null && s.configs.filter((x) => x.label === c.label).length > 1);
   if (lrs.length) parts.push(`best lr: ${lrs.map((c) => `${c.label} ${formatNumber(c.lr!)}`).join(', ')}`);
+  const backends = [...new Set(s.runs.map((r) => r.rec.env?.backend).filter((b) => b !== undefined))];
+  if (backends.length > 1) parts.push(`warning: runs used different backends (${backends.join(', ')}); their numbers differ in the last bits`);
   const unfinished = s.runs.filter((r) => r.rec.status !== 'finished' && r.rec.status !== 'diverged');
   if (unfinished.length || s.missing.length) parts.push(`not finished: ${[...unfinished.map((r) => `${r.id} (${r.rec.status})`), ...s.missing.map((m) => `${m} (not started)`)].join(', ')}`);
   return parts.join('\n');
@@ -404,7 +406,7 @@ export function reportHtml(dir: string, s: Summary, plots: Map<string, string>):
     ['target', e.target ? `validation loss ${e.target.valLoss}` : 'none'],
     ['source', `${s.exp.source.file}${s.exp.source.sets.length ? ` --set ${s.exp.source.sets.join(' --set ')}` : ''}`],
     ...(s.exp.mergedFrom ? [['merged from', s.exp.mergedFrom.join(', ')] as [string, unknown]] : []),
-    ...(env ? [['environment', `optlab ${env.optlabVersion}, git ${env.gitCommit?.slice(0, 10) ?? 'n/a'}${env.gitDirty ? ' (dirty)' : ''}, tfjs ${env.tfjsVersion}, backend ${env.backend ?? '?'}, node ${env.node}, ${env.cpu} x${env.cores}`] as [string, unknown]] : []),
+    ...(env ? [['environment', `optlab ${env.optlabVersion}, git ${env.gitCommit?.slice(0, 10) ?? 'n/a'}${env.gitDirty ? ' (dirty)' : ''}, tfjs ${env.tfjsVersion}, backend ${[...new Set(s.runs.map((r) => r.rec.env?.backend ?? '?'))].join(' + ')}, node ${env.node}, ${env.cpu} x${env.cores}`] as [string, unknown]] : []),
   ];
   const bestRows = s.best.filter((c) => c.lr !== null).map((c) => [esc(c.label), formatNumber(c.lr!), f3(c.finalMean), String(s.configs.filter((x) => x.label === c.label).length)]);
   const figs = [...plots].map(([file, svg]) => `<figure>${svg}<figcaption><a href="plots/${esc(file)}">${esc(file)}</a></figcaption></figure>`).join('\n');

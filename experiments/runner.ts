@@ -26,7 +26,6 @@ import { fileURLToPath } from 'node:url';
 import { evaluate } from '../models/data.js';
 import { lossAndGrads } from '../models/layers.js';
 import { buildOptimizer, getOptimizerFactory, globalNorm, type Optimizer } from '../optimizers/index.js';
-import { selectBackend } from './backend.js';
 import type { RunSpec } from './config.js';
 import { makeSchedule } from './schedule.js';
 import { createTask, type Task } from './tasks.js';
@@ -513,6 +512,8 @@ async function childMain(argv: string[]): Promise<void> {
     if (process.send && process.connected) process.send(m);
   };
   try {
+    // Loaded here, not at the top: the sweep process imports this module and never picks a backend.
+    const { selectBackend } = await import('./backend.js');
     const choice = await selectBackend(backend);
     const rec = await trainRun(id, {
       dir,

@@ -85,6 +85,7 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
   const env = environment();
   const statuses: Record<string, RunStatus> = {};
   const todo: RunSpec[] = [];
+  const replaced = opts.resume ? 0 : mine.filter((r) => existsSync(runPaths(dir, r.id).json)).length;
   for (const spec of mine) {
     const p = runPaths(dir, spec.id);
     if (opts.resume && existsSync(p.json)) {
@@ -108,6 +109,7 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
   const progress = new Progress(tty, mine.length, mine.length - todo.length);
   const skipped = mine.length - todo.length;
   progress.line(`${exp.name}: ${mine.length} runs${opts.shard ? ` (shard ${opts.shard} of ${all.length})` : ''}${skipped ? `, ${skipped} already done` : ''}, ${Math.min(jobs, todo.length)} at a time -> ${dir}`);
+  if (replaced) progress.line(`starting over: ${replaced} earlier runs in ${dir} are replaced (--resume keeps finished runs and continues the others)`);
 
   const { file: runnerFile, execArgv } = runnerCommand();
   const active = new Map<string, ChildProcess>();
@@ -189,6 +191,7 @@ class Progress {
   private readonly bars = new Map<string, cliProgress.SingleBar>();
   private done: number;
   private readonly started = Date.now();
+  private readonly lastVal = new Map<string, number>();
 
   constructor(
     tty: boolean,
@@ -215,7 +218,8 @@ class Progress {
   }
 
   row(id: string, name: string, r: CurveRow, steps: number): void {
-    const info = `train ${fmt(r.train_loss)} val ${fmt(r.val_loss)}`;
+    if (r.val_loss !== null) this.lastVal.set(id, r.val_loss);
+    const info = `train ${fmt(r.train_loss)} val ${fmt(this.lastVal.get(id))}`;
     if (this.multi) this.bars.get(id)?.update(r.step, { info });
     else if (r.val_loss !== null && r.step > 0) console.log(`[${this.done}/${this.count}] ${name}  step ${r.step}/${steps}  ${info}  ${(r.wall_ms / 1000).toFixed(1)} s`);
   }
