@@ -265,12 +265,13 @@ function curveSpec(title: string, xTitle: string, yTitle: string, pts: CurvePoin
     height: 340,
     background: 'white',
     data: { values: pts },
-    encoding: { x, color },
+    encoding: { x },
     layer: [
-      { mark: { type: 'area', opacity: 0.18, clip: true }, encoding: { y: { field: 'lo', ...y, title: yTitle }, y2: { field: 'hi' } } },
-      { mark: { type: 'line', strokeWidth: 2, clip: true }, encoding: { y: { field: 'mean', ...y, title: yTitle } } },
+      { mark: { type: 'area', opacity: 0.18, clip: true }, encoding: { color, y: { field: 'lo', ...y, title: yTitle }, y2: { field: 'hi' } } },
+      { mark: { type: 'line', strokeWidth: 2, clip: true, point: { size: 18, filled: true } }, encoding: { color, y: { field: 'mean', ...y, title: yTitle } } },
     ],
-    config: { font: 'sans-serif', legend: { labelLimit: 260 } },
+    // Solid legend symbols: the band's opacity would otherwise make them too pale to match.
+    config: { font: 'sans-serif', legend: { labelLimit: 260, symbolOpacity: 1, symbolType: 'stroke', symbolStrokeWidth: 3 } },
   } as vl.TopLevelSpec;
 }
 
@@ -315,7 +316,8 @@ export async function writePlots(dir: string, s: Summary): Promise<Map<string, s
   const order = ranked(shown).map((c) => c.name);
   const steps = s.exp.experiment.training.steps;
   const what = s.configs.length > shown.length ? 'best configuration per optimizer, ' : '';
-  const seeds = `mean ± sd over seeds`;
+  const nSeeds = Math.max(0, ...shown.map((c) => c.runs.length));
+  const seeds = nSeeds > 1 ? `mean ± sd over ${nSeeds} seeds` : 'one seed';
   const plots: [string, string, string, 'val_loss' | 'train_loss', 'step' | 'wall'][] = [
     ['val-loss-vs-step.svg', `Validation loss (${what}${seeds})`, 'step', 'val_loss', 'step'],
     ['val-loss-vs-time.svg', `Validation loss against training time (${what}${seeds})`, 'training time (s)', 'val_loss', 'wall'],
@@ -403,12 +405,13 @@ export function reportHtml(dir: string, s: Summary, plots: Map<string, string>):
     ['training', JSON.stringify(e.training)],
     ['schedule', JSON.stringify(e.schedule)],
     ['seeds', JSON.stringify(e.seeds)],
+    ['optimizers', e.optimizers.map((o) => JSON.stringify(o)).join('\n')],
     ['target', e.target ? `validation loss ${e.target.valLoss}` : 'none'],
     ['source', `${s.exp.source.file}${s.exp.source.sets.length ? ` --set ${s.exp.source.sets.join(' --set ')}` : ''}`],
     ...(s.exp.mergedFrom ? [['merged from', s.exp.mergedFrom.join(', ')] as [string, unknown]] : []),
     ...(env ? [['environment', `optlab ${env.optlabVersion}, git ${env.gitCommit?.slice(0, 10) ?? 'n/a'}${env.gitDirty ? ' (dirty)' : ''}, tfjs ${env.tfjsVersion}, backend ${[...new Set(s.runs.map((r) => r.rec.env?.backend ?? '?'))].join(' + ')}, node ${env.node}, ${env.cpu} x${env.cores}`] as [string, unknown]] : []),
   ];
-  const bestRows = s.best.filter((c) => c.lr !== null).map((c) => [esc(c.label), formatNumber(c.lr!), f3(c.finalMean), String(s.configs.filter((x) => x.label === c.label).length)]);
+  const bestRows = s.best.filter((c) => c.lr !== null && s.configs.filter((x) => x.label === c.label).length > 1).map((c) => [esc(c.label), formatNumber(c.lr!), f3(c.finalMean), String(s.configs.filter((x) => x.label === c.label).length)]);
   const figs = [...plots].map(([file, svg]) => `<figure>${svg}<figcaption><a href="plots/${esc(file)}">${esc(file)}</a></figcaption></figure>`).join('\n');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(s.exp.name)} — optlab report</title>
@@ -416,7 +419,7 @@ export function reportHtml(dir: string, s: Summary, plots: Map<string, string>):
 body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{padding:3px 10px;border-bottom:1px solid #ddd;text-align:left}
 th{background:#f4f4f4}.r{text-align:right;font-variant-numeric:tabular-nums}figure{display:inline-block;margin:0.5em}
-figcaption{font-size:12px;color:#666}code{background:#f4f4f4;padding:1px 4px}dt{font-weight:bold;float:left;width:8em}dd{margin-left:9em;font-family:monospace;font-size:13px}
+figcaption{font-size:12px;color:#666}code{background:#f4f4f4;padding:1px 4px}dt{font-weight:bold;float:left;width:8em}dd{margin-left:9em;font-family:monospace;font-size:13px;white-space:pre-wrap}
 </style></head><body>
 <h1>${esc(s.exp.name)}</h1>
 ${e.description ? `<p>${esc(e.description)}</p>` : ''}
