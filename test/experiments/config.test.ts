@@ -3,7 +3,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { applyOverrides, ConfigError, expandRuns, loadExperiment } from '../../experiments/config.js';
 import { shardRuns } from '../../experiments/sweep.js';
-import { tempDir, tinyExperiment, writeExperiment } from './helpers.js';
+import { removeTempDirs, tempDir, tinyExperiment, writeExperiment } from './helpers.js';
 
 const CONFIGS = new URL('../../experiments/configs/', import.meta.url).pathname;
 
@@ -19,6 +19,7 @@ function configError(fn: () => unknown): ConfigError {
 }
 
 describe('experiment config', () => {
+  after(removeTempDirs);
   it('every shipped experiment file validates and expands into runs', () => {
     const files = readdirSync(CONFIGS).filter((f) => f.endsWith('.yaml'));
     expect(files).to.include.members(['quick.yaml', 'shakespeare-char.yaml', 'mnist-vit.yaml', 'lr-sweep.yaml']);

@@ -1,12 +1,21 @@
 /** Tiny experiment files and result-folder readers shared by the runner, sweep and report tests. */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
 
-/** A temporary folder for one test. */
+const made: string[] = [];
+
+/** A temporary folder for one test (removed by `removeTempDirs`). */
 export function tempDir(prefix = 'optlab-exp-'): string {
-  return mkdtempSync(join(os.tmpdir(), prefix));
+  const dir = mkdtempSync(join(os.tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+
+/** Removes the folders `tempDir` made. */
+export function removeTempDirs(): void {
+  for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
 /** A character GPT small enough for a step in a few milliseconds. */

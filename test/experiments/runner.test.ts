@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { applyOverrides, expandRuns } from '../../experiments/config.js';
 import { CURVE_COLUMNS, initRun, readCurve, runPaths, trainRun } from '../../experiments/runner.js';
 import { describeBackends } from '../shared/backends.js';
-import { curveWithoutWall, tempDir, tinyExperiment } from './helpers.js';
+import { curveWithoutWall, removeTempDirs, tempDir, tinyExperiment } from './helpers.js';
 
 /** Expands a tiny experiment and writes the pending record of its first run into a fresh folder. */
 function prepare(over: Record<string, unknown> = {}, dir = tempDir()): { dir: string; id: string } {
@@ -15,6 +15,7 @@ function prepare(over: Record<string, unknown> = {}, dir = tempDir()): { dir: st
 }
 
 describeBackends('runner', () => {
+  after(removeTempDirs);
   it('dry run: three steps write the fixed header, one row per step and a finished record, without leaking tensors', async () => {
     const { dir, id } = prepare({ training: { steps: 3, batchSize: 2, logEvery: 1, evalEvery: 3, evalBatches: 1 } });
     const before = tf.memory().numTensors;

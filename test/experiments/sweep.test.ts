@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { applyOverrides, expandRuns } from '../../experiments/config.js';
 import { readExperimentRecord } from '../../experiments/report.js';
 import { readCheckpointMeta, readRecord, runPaths } from '../../experiments/runner.js';
-import { curveWithoutWall, summaryWithoutWall, tempDir, tinyExperiment, writeExperiment } from './helpers.js';
+import { curveWithoutWall, summaryWithoutWall, removeTempDirs, tempDir, tinyExperiment, writeExperiment } from './helpers.js';
 
 const CLI = new URL('../../experiments/cli.ts', import.meta.url).pathname;
 
@@ -39,12 +39,18 @@ const DOC = tinyExperiment({
 });
 
 describe('sweep (child processes)', function () {
-  const root = tempDir();
-  const file = writeExperiment(root, DOC);
   const ids = expandRuns(applyOverrides(DOC, [])).map((r) => r.id);
-  const full = join(root, 'full');
+  // Made in the hook, not at load time: other files' after-hooks remove the temp folders made so far.
+  let root = '';
+  let file = '';
+  let full = '';
+
+  after(removeTempDirs);
 
   before(async function () {
+    root = tempDir();
+    file = writeExperiment(root, DOC);
+    full = join(root, 'full');
     const { done } = optlab(['run', file, '--out', full, '--jobs', '2']);
     const r = await done;
     if (r.code !== 0) throw new Error(`sweep failed (${r.code}):\n${r.out}`);
@@ -70,6 +76,16 @@ describe('sweep (child processes)', function () {
     expect(Number(col(good, 'final_val_loss'))).to.be.below(3.9);
     expect(Number(col(good, 'final_val_loss_std'))).to.be.above(0);
     expect(col(rows[6], 'lr')).to.equal('0.01');
+  });
+
+  it('the command fails on a misspelled key before creating any results, naming the key', async function () {
+    const doc = structuredClone(DOC) as { training: Record<string, unknown> };
+    doc.training.evalEvry = 10;
+    const bad = writeExperiment(root, doc, 'typo.yaml');
+    const r = await optlab(['run', bad, '--out', join(root, 'typo')]).done;
+    expect(r.code).to.equal(2);
+    expect(r.out).to.include("training.evalEvry: unknown key (did you mean 'evalEvery'?)");
+    expect(existsSync(join(root, 'typo'))).to.equal(false);
   });
 
   it('kill -9 mid-sweep, then --resume, gives the same curves and summary as an uninterrupted sweep', async function () {
