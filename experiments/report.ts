@@ -95,10 +95,12 @@ export function summarize(dir: string): Summary {
   const exp = readExperimentRecord(dir);
   const runs: LoadedRun[] = [];
   const missing: string[] = [];
-  for (const id of exp.runs) {
+  // The folder's own runs, plus any other run of the same grid found there (shards sharing a folder).
+  const mine = new Set(exp.runs);
+  for (const id of exp.grid) {
     const p = runPaths(dir, id);
     if (!existsSync(p.json)) {
-      missing.push(id);
+      if (mine.has(id)) missing.push(id);
       continue;
     }
     const rec = readRecord(p.json);

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
 import type { CommandModule } from 'yargs';
 import { ConfigError, configName, defaultOutDir, expandRuns, loadExperiment, type Experiment, type RunSpec } from './config.js';
-import { writeReport, type ExperimentRecord } from './report.js';
+import { readExperimentRecord, writeReport, type ExperimentRecord } from './report.js';
 import { environment, initRun, readRecord, runPaths, writeAtomic, writeRecord, type ChildMessage, type CurveRow, type RunRecord, type RunStatus } from './runner.js';
 
 /** Options of `runSweep`. */
@@ -79,7 +79,14 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
   const jobs = Math.max(1, opts.jobs ?? os.cpus().length);
   const backend = opts.backend ?? exp.backend;
   mkdirSync(join(dir, 'logs'), { recursive: true });
-  const record: ExperimentRecord = { name: exp.name, source: { file, sets }, experiment: exp, grid: all.map((r) => r.id), runs: mine.map((r) => r.id), shard: opts.shard ?? null };
+  const grid = all.map((r) => r.id);
+  let held = new Set(mine.map((r) => r.id));
+  if (opts.shard && existsSync(join(dir, 'experiment.json'))) {
+    // Shards of one grid may share a folder (job arrays): keep the runs the others declared.
+    const prev = readExperimentRecord(dir);
+    if (prev.grid.join('\n') === grid.join('\n')) held = new Set([...prev.runs, ...held]);
+  }
+  const record: ExperimentRecord = { name: exp.name, source: { file, sets }, experiment: exp, grid, runs: grid.filter((id) => held.has(id)), shard: opts.shard ?? null };
   writeAtomic(join(dir, 'experiment.json'), JSON.stringify(record, null, 1) + '\n');
 
   const env = environment();

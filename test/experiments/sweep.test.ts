@@ -129,5 +129,9 @@ describe('sweep (child processes)', function () {
     const rm = await optlab(['merge', a, b, '--out', merged]).done;
     expect(rm.code, rm.out).to.equal(0);
     expect(summaryWithoutWall(merged)).to.deep.equal(summaryWithoutWall(full));
+    // Shards may also share one folder (a job array writing to one place).
+    const rs = await optlab(['run', file, '--out', a, '--shard', '2/2', '--jobs', '2']).done;
+    expect(rs.code, rs.out).to.equal(0);
+    expect(summaryWithoutWall(a)).to.deep.equal(summaryWithoutWall(full));
   });
 });
