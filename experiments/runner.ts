@@ -9,6 +9,13 @@
  *   checkpoints/<id>.ckpt  parameters, optimizer state, step, accumulators and generator states
  *   logs/<id>.log          what the child printed (backend choice, errors)
  *
+ * Curve columns: step; tokens (text) or samples (images) seen; train_loss, the mean training loss
+ * since the previous row; val_loss and val_acc on the fixed evaluation batches (every evalEvery steps,
+ * at step 0 and at the end; accuracy only for classifiers); lr_scale, the schedule's multiplier on
+ * every learning rate; grad_norm, the global gradient norm before clipping; update_rms, the RMS of
+ * W_after - W_before over all weights (weight decay included); wall_ms, training time so far.
+ * Tensors are read once per row (await data()), never inside a step.
+ *
  * A resumed run is bit-identical to an uninterrupted one: the checkpoint holds everything the next
  * step reads (weights, optimizer slots and step counts, MARS's previous weights, the running train
  * loss sum, the model's dropout generators), and the batch stream is replayed to its position.
