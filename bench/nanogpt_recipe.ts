@@ -53,7 +53,6 @@ async function main(): Promise<void> {
   const train = textBatches(corpus.train, { batchSize, contextLength, seed: seed + 1 });
   const evalTrain = fixedTextBatches(corpus.train, { batchSize, contextLength, count: 20, seed: 1000 });
   const evalVal = fixedTextBatches(corpus.val, { batchSize, contextLength, count: 20, seed: 1001 });
-  console.log(`${backend.message}`);
   console.log(`nanoGPT recipe: ${model.numParams()} parameters, ${iters} iterations, batch ${batchSize}, context ${contextLength}, seed ${seed}${decayEmbeddings ? ', embeddings decayed' : ''}`);
   console.log(opt.describe());
 
