@@ -34,6 +34,10 @@ interface Addon {
   unary(heap: ArrayBuffer, op: number, xOff: number, outOff: number, n: number): void;
   copyRows(heap: ArrayBuffer, srcOff: number, srcStride: number, dstOff: number, dstStride: number, rows: number, len: number): void;
   transpose(heap: ArrayBuffer, xOff: number, outOff: number, shape: number[], perm: number[]): void;
+  gelu(heap: ArrayBuffer, xOff: number, yOff: number, n: number): void;
+  geluGrad(heap: ArrayBuffer, dyOff: number, xOff: number, dxOff: number, n: number): void;
+  layerNorm(heap: ArrayBuffer, xOff: number, gOff: number, bOff: number, yOff: number, meanOff: number, rstdOff: number, rows: number, cols: number, eps: number): void;
+  layerNormGrad(heap: ArrayBuffer, dyOff: number, xOff: number, gOff: number, meanOff: number, rstdOff: number, dxOff: number, dgOff: number, dbOff: number, rows: number, cols: number): void;
   binary(heap: ArrayBuffer, op: number, aOff: number, aMode: number, bOff: number, bMode: number, outOff: number, outer: number, inner: number): void;
   setThreads(n: number): void;
   getThreads(): number;
@@ -353,6 +357,103 @@ const KERNELS: Record<string, NativeFunc> = {
   [tf.RealDiv]: binary(BIN.RealDiv),
 };
 
+/**
+ * Kernels of the fused ops (`fusedOps`), which have no wasm original: GELU and layer norm forward and
+ * backward in one pass each instead of 5-20 elementwise kernels.
+ */
+const FUSED_KERNELS: Record<string, (args: Args) => tf.TensorInfo | tf.TensorInfo[]> = {
+  OptlabGelu: ({ inputs, backend }) => {
+    const { x } = inputs as { x: tf.TensorInfo };
+    const y = backend.makeOutput(x.shape, 'float32');
+    state.addon!.gelu(heapOf(backend), offsetOf(backend, x), offsetOf(backend, y), sizeOf(x.shape));
+    return y;
+  },
+  OptlabGeluGrad: ({ inputs, backend }) => {
+    const { dy, x } = inputs as { dy: tf.TensorInfo; x: tf.TensorInfo };
+    const dx = backend.makeOutput(x.shape, 'float32');
+    state.addon!.geluGrad(heapOf(backend), offsetOf(backend, dy), offsetOf(backend, x), offsetOf(backend, dx), sizeOf(x.shape));
+    return dx;
+  },
+  OptlabLayerNorm: ({ inputs, backend, attrs }) => {
+    const { x, gain, bias } = inputs as Record<string, tf.TensorInfo | undefined>;
+    const cols = x!.shape[x!.shape.length - 1];
+    const lead = x!.shape.slice(0, -1);
+    const y = backend.makeOutput(x!.shape, 'float32');
+    const mean = backend.makeOutput(lead, 'float32');
+    const rstd = backend.makeOutput(lead, 'float32');
+    const off = (t?: tf.TensorInfo) => (t ? offsetOf(backend, t) : -1);
+    state.addon!.layerNorm(heapOf(backend), off(x), off(gain), off(bias), off(y), off(mean), off(rstd), sizeOf(lead), cols, attrs.eps as number);
+    return [y, mean, rstd];
+  },
+  OptlabLayerNormGrad: ({ inputs, backend }) => {
+    const { dy, x, gain, mean, rstd } = inputs as Record<string, tf.TensorInfo | undefined>;
+    const cols = x!.shape[x!.shape.length - 1];
+    const dx = backend.makeOutput(x!.shape, 'float32');
+    const dg = backend.makeOutput([cols], 'float32');
+    const db = backend.makeOutput([cols], 'float32');
+    const off = (t?: tf.TensorInfo) => (t ? offsetOf(backend, t) : -1);
+    state.addon!.layerNormGrad(heapOf(backend), off(dy), off(x), off(gain), off(mean), off(rstd), off(dx), off(dg), off(db), sizeOf(x!.shape) / cols, cols);
+    return [dx, dg, db];
+  },
+};
+
+const run = (name: string, inputs: Record<string, tf.Tensor | undefined>, attrs: Record<string, number> = {}) => {
+  const defined = Object.fromEntries(Object.entries(inputs).filter(([, t]) => t !== undefined)) as tf.NamedTensorMap;
+  return tf.engine().runKernel(name, defined, attrs);
+};
+
+type CustomGradBody = Parameters<typeof tf.customGrad>[0];
+
+const fusedGelu = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+  save([x]);
+  return { value: run('OptlabGelu', { x }) as tf.Tensor, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => run('OptlabGeluGrad', { dy, x: saved[0] }) as tf.Tensor };
+}) as unknown as CustomGradBody) as unknown as (x: tf.Tensor) => tf.Tensor;
+
+function fusedLayerNorm(x: tf.Tensor, gain?: tf.Tensor, bias?: tf.Tensor, eps = 1e-5): tf.Tensor {
+  const f = tf.customGrad(((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const save = args.pop() as tf.GradSaveFunc;
+    const [y, mean, rstd] = run('OptlabLayerNorm', { x, gain, bias }, { eps }) as tf.Tensor[];
+    save(gain ? [x, mean, rstd, gain] : [x, mean, rstd]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [dx, dg, db] = run('OptlabLayerNormGrad', { dy, x: saved[0], mean: saved[1], rstd: saved[2], gain: saved[3] }) as tf.Tensor[];
+        return [dx, ...(gain ? [dg] : []), ...(bias ? [db] : [])];
+      },
+    };
+  }) as unknown as CustomGradBody) as unknown as (...xs: tf.Tensor[]) => tf.Tensor;
+  return f(...[x, gain, bias].filter((t): t is tf.Tensor => t !== undefined));
+}
+
+/** GELU and layer norm as single native kernels (forward and backward), for models/layers.ts. */
+export interface FusedOps {
+  /** GELU, tanh form (GPT-2): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+  gelu(x: tf.Tensor): tf.Tensor;
+  /** Layer norm over the last axis, biased variance (torch.nn.LayerNorm), optional gain and bias. */
+  layerNorm(x: tf.Tensor, gain?: tf.Tensor, bias?: tf.Tensor, eps?: number): tf.Tensor;
+}
+
+const FUSED: FusedOps = { gelu: fusedGelu, layerNorm: fusedLayerNorm };
+
+/**
+ * The fused ops while the native kernels are active and wasm is the current backend, else null (the
+ * caller then composes the op from tfjs ops, as on every other backend).
+ */
+export function fusedOps(): FusedOps | null {
+  return state.originals.size > 0 && tf.getBackend() === 'wasm' ? FUSED : null;
+}
+
+/** GELU and layer norm composed from tfjs ops: what the fused kernels must reproduce. */
+export const COMPOSED_OPS: FusedOps = {
+  gelu: (x) => tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(tf.mul(tf.add(x, tf.mul(tf.mul(x, tf.square(x)), 0.044715)), Math.sqrt(2 / Math.PI))), 1)),
+  layerNorm: (x, gain, bias, eps = 1e-5) => {
+    const centered = tf.sub(x, tf.mean(x, -1, true));
+    let y = tf.mul(centered, tf.rsqrt(tf.add(tf.mean(tf.square(centered), -1, true), eps)));
+    if (gain) y = tf.mul(y, gain);
+    return bias ? tf.add(y, bias) : y;
+  },
+};
+
 /** Native kernel names this module can register. */
 export const NATIVE_KERNELS: readonly string[] = Object.keys(KERNELS);
 
@@ -369,6 +470,9 @@ function register(): void {
     const original = tf.getKernel(name, 'wasm');
     if (original) install(name, original);
   }
+  for (const [name, fn] of Object.entries(FUSED_KERNELS)) {
+    if (!tf.getKernel(name, 'wasm')) tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: fn as unknown as tf.KernelFunc });
+  }
 }
 
 function restore(): void {
@@ -377,6 +481,12 @@ function restore(): void {
     tf.registerKernel(original);
   }
   state.originals.clear();
+}
+
+/** Removes the fused kernels too (plain wasm has none). */
+function restoreAll(): void {
+  restore();
+  for (const name of Object.keys(FUSED_KERNELS)) if (tf.getKernel(name, 'wasm')) tf.unregisterKernel(name, 'wasm');
 }
 
 /** Deterministic values in [-1, 1) without tf.random (same on every backend and run). */
@@ -419,6 +529,8 @@ export const SELF_TEST_CASES: readonly [string, () => tf.Tensor][] = [
   ['Sub col broadcast', () => tf.sub(values([3, 4, 1], 1), values([3, 4, 5], 2))],
   ['Multiply outer', () => tf.mul(values([3, 1], 1), values([1, 5], 2))],
   ['RealDiv scalar', () => tf.div(values([3, 5], 1), tf.scalar(0.7))],
+  ['fused GELU', () => (fusedOps() ?? COMPOSED_OPS).gelu(tf.mul(values([3, 17], 1), 5))],
+  ['fused layer norm', () => (fusedOps() ?? COMPOSED_OPS).layerNorm(tf.mul(values([4, 3, 9], 1), 3), values([9], 2), values([9], 3))],
   ['Identity', () => tf.clone(values([3, 5], 1))],
   ['Cast', () => tf.cast(values([3, 5], 1), 'float32')],
 ];
@@ -484,7 +596,7 @@ export async function enableNativeKernels(opts: NativeOptions = {}): Promise<Nat
     if (previous && previous !== 'wasm') await tf.setBackend(previous);
   }
   if (failure) {
-    restore();
+    restoreAll();
     return status(false, `native kernels failed their self-test, using plain wasm: ${failure}`);
   }
   const on = status(true, '');
@@ -493,7 +605,7 @@ export async function enableNativeKernels(opts: NativeOptions = {}): Promise<Nat
 
 /** Puts the wasm backend's original kernels back. */
 export function disableNativeKernels(): NativeStatus {
-  restore();
+  restoreAll();
   return status(false, state.addon ? 'native kernels off (disabled)' : state.message || 'native kernels off');
 }
 

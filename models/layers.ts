@@ -15,6 +15,7 @@
  * model built from one seed is the same on every backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedOps } from '../experiments/native.js';
 import type { Parameter, Role } from '../optimizers/core.js';
 import type { Batch, TrainableModel } from './model.js';
 
@@ -81,8 +82,13 @@ export function embed(indices: tf.Tensor, table: tf.Tensor): tf.Tensor {
   return tf.reshape(matMul2d(flat, table as tf.Tensor2D), [...indices.shape, dim]);
 }
 
-/** Layer norm over the last axis (eps 1e-5 as torch.nn.LayerNorm), with optional gain and bias. */
+/**
+ * Layer norm over the last axis (eps 1e-5 as torch.nn.LayerNorm), with optional gain and bias. One
+ * native kernel each way when wasm runs with native kernels (experiments/native.ts `fusedOps`).
+ */
 export function layerNorm(x: tf.Tensor, gain?: tf.Tensor, bias?: tf.Tensor, eps = 1e-5): tf.Tensor {
+  const fused = fusedOps();
+  if (fused) return fused.layerNorm(x, gain, bias, eps);
   const axis = x.rank - 1;
   const centered = tf.sub(x, tf.mean(x, axis, true));
   const variance = tf.mean(tf.square(centered), axis, true);
@@ -99,7 +105,7 @@ const GELU_A = 0.044715;
  * derivative 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2), t = tanh(u): about half
  * the elementwise kernels of differentiating op by op.
  */
-export const gelu = customOp<(x: tf.Tensor) => tf.Tensor>((x: tf.Tensor, save: tf.GradSaveFunc) => {
+const geluComposed = customOp<(x: tf.Tensor) => tf.Tensor>((x: tf.Tensor, save: tf.GradSaveFunc) => {
   const t = tf.tanh(tf.mul(tf.mul(x, tf.add(tf.mul(tf.square(x), GELU_A), 1)), GELU_C));
   save([x, t]);
   return {
@@ -112,6 +118,9 @@ export const gelu = customOp<(x: tf.Tensor) => tf.Tensor>((x: tf.Tensor, save: t
     },
   };
 });
+
+/** GELU as above; one native kernel each way when wasm runs with native kernels (experiments/native.ts). */
+export const gelu = (x: tf.Tensor): tf.Tensor => fusedOps()?.gelu(x) ?? geluComposed(x);
 
 /** Additive causal mask [T, T]: 0 on and below the diagonal, -1e9 above (float32; no bool select). Caller disposes. */
 export function causalMask(t: number): tf.Tensor2D {

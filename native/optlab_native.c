@@ -12,7 +12,16 @@
 #include <node_api.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* Elementwise loops are compiled for AVX-512, AVX2 and baseline x86-64 and picked at load time
+   (GCC function multiversioning): the addon is built once per machine but node_modules may be copied. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define MULTIVERSION
+#endif
 
 /* OpenBLAS entry points, declared here so the build needs the library only, not a cblas.h that
    Debian's alternatives may point at another BLAS. Values of the enums are the CBLAS standard's. */
@@ -211,38 +220,71 @@ enum { UNARY_TANH = 0, UNARY_SQUARE = 1, UNARY_NEG = 2, UNARY_EXP = 3, UNARY_SQR
 
 /*
  * tanh as Cephes' tanhf (about 2 ulp): an odd polynomial for |x| < 0.625, 1 - 2 / (exp(2|x|) + 1)
- * above, with exp as Cephes' expf (range reduction by ln 2, degree-6 polynomial). Written without
- * branches or libm calls so the loop vectorizes: libm's tanhf is 20x slower.
+ * above, exp as Cephes' expf (range reduction by ln 2, degree-6 polynomial). Written on 8-float GCC
+ * vectors with bit-mask selects, so every clone of the loops below runs it 8 (or 2x4) lanes at a
+ * time: libm's tanhf is 20x slower. Every element goes through the same code, tail included, so a
+ * value does not depend on its position.
  */
-static inline float exp_small(float x) {
-  /* x in [0, 18]: no overflow or underflow handling needed. */
-  /* x >= 0, so truncation is floor (and needs no SSE4.1 roundps). */
-  int32_t ni = (int32_t)(x * 1.44269504088896341f + 0.5f);
-  float n = (float)ni;
-  float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  int32_t bits = (ni + 127) << 23;
-  float scale;
-  memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+#define V8(c) ((v8f){(c), (c), (c), (c), (c), (c), (c), (c)})
+
+static inline __attribute__((always_inline)) v8f select8(v8i mask, v8f a, v8f b) { return (v8f)((mask & (v8i)a) | (~mask & (v8i)b)); }
+
+static inline __attribute__((always_inline)) v8f tanh8(v8f x) {
+  v8f ax = (v8f)((v8i)x & 0x7fffffff);
+  /* tanh(9) rounds to 1 in float; exp(18) needs no overflow handling. */
+  v8f y = V8(2.0f) * select8(ax < V8(9.0f), ax, V8(9.0f));
+  v8i ni = __builtin_convertvector(y * V8(1.44269504088896341f) + V8(0.5f), v8i); /* y >= 0: truncation is floor */
+  v8f n = __builtin_convertvector(ni, v8f);
+  v8f r = y - n * V8(0.693359375f) + n * V8(2.12194440e-4f);
+  v8f p = V8(1.9875691500e-4f);
+  p = p * r + V8(1.3981999507e-3f);
+  p = p * r + V8(8.3334519073e-3f);
+  p = p * r + V8(4.1665795894e-2f);
+  p = p * r + V8(1.6666665459e-1f);
+  p = p * r + V8(5.0000001201e-1f);
+  p = p * r * r + r + V8(1.0f);
+  v8f e = p * (v8f)((ni + 127) << 23);
+  v8f big = V8(1.0f) - V8(2.0f) / (e + V8(1.0f));
+  big = (v8f)((v8i)big | ((v8i)x & (int32_t)0x80000000));
+  v8f z = x * x;
+  v8f small = ((((V8(-5.70498872745e-3f) * z + V8(2.06390887954e-2f)) * z - V8(5.37397155531e-2f)) * z + V8(1.33314422036e-1f)) * z -
+               V8(3.33332819422e-1f)) * z * x + x;
+  v8f res = select8(ax < V8(0.625f), small, big);
+  return select8(x != x, x, res);
 }
 
-static inline float fast_tanh(float x) {
-  float ax = __builtin_fabsf(x);
-  /* tanh(9) rounds to 1 in float. */
-  float big = 1.0f - 2.0f / (exp_small(2.0f * (ax < 9.0f ? ax : 9.0f)) + 1.0f);
-  big = x < 0 ? -big : big;
-  float z = x * x;
-  float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z + 1.33314422036e-1f) * z -
-                 3.33332819422e-1f) * z * x + x;
-  float r = ax < 0.625f ? small : big;
-  return x != x ? x : r;
+/* Runs f on n floats 8 at a time; the tail goes through a zero-padded block. */
+#define FOR_EACH_8(n, BODY)                                 \
+  do {                                                      \
+    int64_t i_ = 0;                                         \
+    for (; i_ + 8 <= (n); i_ += 8) {                        \
+      const int64_t i0 = i_, cnt = 8;                       \
+      BODY;                                                 \
+    }                                                       \
+    if (i_ < (n)) {                                         \
+      const int64_t i0 = i_, cnt = (n) - i_;                \
+      BODY;                                                 \
+    }                                                       \
+  } while (0)
+
+static inline __attribute__((always_inline)) v8f load8(const float *p, int64_t cnt) {
+  float buf[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  memcpy(buf, p, (size_t)cnt * sizeof(float));
+  v8f v;
+  memcpy(&v, buf, sizeof v);
+  return v;
+}
+
+static inline __attribute__((always_inline)) void store8(float *p, v8f v, int64_t cnt) {
+  float buf[8];
+  memcpy(buf, &v, sizeof v);
+  memcpy(p, buf, (size_t)cnt * sizeof(float));
+}
+
+MULTIVERSION static void tanh_loop(const float *X, float *Out, int64_t n) {
+  FOR_EACH_8(n, store8(Out + i0, tanh8(load8(X + i0, cnt)), cnt));
 }
 
 /* unary(heap, op, xOff, outOff, n) */
@@ -256,7 +298,7 @@ static napi_value Unary(napi_env env, napi_callback_info info) {
   if (a.failed) return NULL;
   switch (op) {
     case UNARY_TANH:
-      for (int64_t i = 0; i < n; i++) Out[i] = fast_tanh(X[i]);
+      tanh_loop(X, Out, n);
       break;
     case UNARY_SQUARE:
       for (int64_t i = 0; i < n; i++) Out[i] = X[i] * X[i];
@@ -427,6 +469,171 @@ static napi_value Binary(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+#define GELU_C 0.7978845608028654f /* sqrt(2 / pi) */
+#define GELU_A 0.044715f
+
+static inline __attribute__((always_inline)) v8f gelu8(v8f x) {
+  v8f t = tanh8(V8(GELU_C) * (x + V8(GELU_A) * x * x * x));
+  return V8(0.5f) * x * (V8(1.0f) + t);
+}
+
+static inline __attribute__((always_inline)) v8f gelu_grad8(v8f dy, v8f x) {
+  v8f x2 = x * x;
+  v8f t = tanh8(V8(GELU_C) * (x + V8(GELU_A) * x2 * x));
+  v8f d = V8(0.5f) * (V8(1.0f) + t) + V8(0.5f) * x * (V8(1.0f) - t * t) * V8(GELU_C) * (V8(1.0f) + V8(3.0f * GELU_A) * x2);
+  return dy * d;
+}
+
+MULTIVERSION static void gelu_loop(const float *X, float *Y, int64_t n) {
+  FOR_EACH_8(n, store8(Y + i0, gelu8(load8(X + i0, cnt)), cnt));
+}
+
+MULTIVERSION static void gelu_grad_loop(const float *DY, const float *X, float *DX, int64_t n) {
+  FOR_EACH_8(n, store8(DX + i0, gelu_grad8(load8(DY + i0, cnt), load8(X + i0, cnt)), cnt));
+}
+
+/* gelu(heap, xOff, yOff, n): y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), GPT-2's form. */
+static napi_value Gelu(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read_args(env, info, &a, 4, 1)) return NULL;
+  int64_t x_off = arg_int(&a, 1), y_off = arg_int(&a, 2), n = arg_int(&a, 3);
+  if (a.failed) return NULL;
+  const float *X = heap_f32(&a, x_off, n);
+  float *Y = heap_f32(&a, y_off, n);
+  if (a.failed) return NULL;
+  gelu_loop(X, Y, n);
+  return undefined(env);
+}
+
+/* geluGrad(heap, dyOff, xOff, dxOff, n): dx = dy (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)). */
+static napi_value GeluGrad(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read_args(env, info, &a, 5, 1)) return NULL;
+  int64_t dy_off = arg_int(&a, 1), x_off = arg_int(&a, 2), dx_off = arg_int(&a, 3), n = arg_int(&a, 4);
+  if (a.failed) return NULL;
+  const float *DY = heap_f32(&a, dy_off, n);
+  const float *X = heap_f32(&a, x_off, n);
+  float *DX = heap_f32(&a, dx_off, n);
+  if (a.failed) return NULL;
+  gelu_grad_loop(DY, X, DX, n);
+  return undefined(env);
+}
+
+/*
+ * layerNorm(heap, xOff, gOff, bOff, yOff, meanOff, rstdOff, rows, cols, eps): per row of x [rows, cols],
+ * y = (x - mean) * rstd * g + b with rstd = 1 / sqrt(var + eps) (biased variance, as torch); gOff or
+ * bOff -1 for none. Statistics in double, two passes; mean and rstd are kept for the gradient.
+ */
+static napi_value LayerNorm(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read_args(env, info, &a, 10, 1)) return NULL;
+  int64_t x_off = arg_int(&a, 1), g_off = arg_int(&a, 2), b_off = arg_int(&a, 3), y_off = arg_int(&a, 4);
+  int64_t mean_off = arg_int(&a, 5), rstd_off = arg_int(&a, 6), rows = arg_int(&a, 7), cols = arg_int(&a, 8);
+  double eps = 0;
+  if (!a.failed && napi_get_value_double(env, a.argv[9], &eps) != napi_ok) fail(&a, "optlab_native: layerNorm: eps must be a number");
+  if (a.failed) return NULL;
+  if (rows < 0 || cols < 1) return fail(&a, "optlab_native: layerNorm: bad dimensions"), NULL;
+  const float *X = heap_f32(&a, x_off, rows * cols);
+  const float *G = g_off >= 0 ? heap_f32(&a, g_off, cols) : NULL;
+  const float *Bv = b_off >= 0 ? heap_f32(&a, b_off, cols) : NULL;
+  float *Y = heap_f32(&a, y_off, rows * cols);
+  float *M = heap_f32(&a, mean_off, rows);
+  float *R = heap_f32(&a, rstd_off, rows);
+  if (a.failed) return NULL;
+  for (int64_t r = 0; r < rows; r++) {
+    const float *x = X + r * cols;
+    float *y = Y + r * cols;
+    double s = 0;
+    for (int64_t j = 0; j < cols; j++) s += x[j];
+    double mu = s / (double)cols, v = 0;
+    for (int64_t j = 0; j < cols; j++) v += ((double)x[j] - mu) * ((double)x[j] - mu);
+    float rstd = (float)(1.0 / sqrt(v / (double)cols + eps));
+    float m = (float)mu;
+    M[r] = m;
+    R[r] = rstd;
+    for (int64_t j = 0; j < cols; j++) {
+      float h = (x[j] - m) * rstd;
+      if (G) h *= G[j];
+      if (Bv) h += Bv[j];
+      y[j] = h;
+    }
+  }
+  return undefined(env);
+}
+
+/* One row of the layer-norm gradient; u and xh are scratch rows, acc gathers dg (first cols) and db. */
+MULTIVERSION static void layer_norm_grad_row(const float *dy, const float *x, const float *G, float m, float rstd, float *dx,
+                                             double *acc, float *u, float *xh, int64_t cols) {
+  for (int64_t j = 0; j < cols; j++) xh[j] = (x[j] - m) * rstd;
+  if (G)
+    for (int64_t j = 0; j < cols; j++) u[j] = dy[j] * G[j];
+  else
+    for (int64_t j = 0; j < cols; j++) u[j] = dy[j];
+  /* Four fixed partial sums: a deterministic order that pipelines. */
+  double su[4] = {0, 0, 0, 0}, sux[4] = {0, 0, 0, 0};
+  int64_t j = 0;
+  for (; j + 4 <= cols; j += 4)
+    for (int k = 0; k < 4; k++) {
+      su[k] += u[j + k];
+      sux[k] += (double)u[j + k] * xh[j + k];
+    }
+  for (; j < cols; j++) {
+    su[0] += u[j];
+    sux[0] += (double)u[j] * xh[j];
+  }
+  float mu_u = (float)(((su[0] + su[1]) + (su[2] + su[3])) / (double)cols);
+  float mu_ux = (float)(((sux[0] + sux[1]) + (sux[2] + sux[3])) / (double)cols);
+  for (j = 0; j < cols; j++) dx[j] = rstd * (u[j] - mu_u - xh[j] * mu_ux);
+  for (j = 0; j < cols; j++) {
+    acc[j] += (double)dy[j] * xh[j];
+    acc[cols + j] += dy[j];
+  }
+}
+
+/*
+ * layerNormGrad(heap, dyOff, xOff, gOff, meanOff, rstdOff, dxOff, dgOff, dbOff, rows, cols): with
+ * xhat = (x - mean) rstd and u = dy g: dx = rstd (u - mean(u) - xhat mean(u xhat)) per row,
+ * dg = sum_rows dy xhat, db = sum_rows dy (gOff, dgOff, dbOff -1 for none; sums in double).
+ */
+static napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read_args(env, info, &a, 11, 1)) return NULL;
+  int64_t dy_off = arg_int(&a, 1), x_off = arg_int(&a, 2), g_off = arg_int(&a, 3), mean_off = arg_int(&a, 4);
+  int64_t rstd_off = arg_int(&a, 5), dx_off = arg_int(&a, 6), dg_off = arg_int(&a, 7), db_off = arg_int(&a, 8);
+  int64_t rows = arg_int(&a, 9), cols = arg_int(&a, 10);
+  if (a.failed) return NULL;
+  if (rows < 0 || cols < 1 || cols > 65536) return fail(&a, "optlab_native: layerNormGrad: bad dimensions"), NULL;
+  const float *DY = heap_f32(&a, dy_off, rows * cols);
+  const float *X = heap_f32(&a, x_off, rows * cols);
+  const float *G = g_off >= 0 ? heap_f32(&a, g_off, cols) : NULL;
+  const float *M = heap_f32(&a, mean_off, rows);
+  const float *R = heap_f32(&a, rstd_off, rows);
+  float *DX = heap_f32(&a, dx_off, rows * cols);
+  float *DG = dg_off >= 0 ? heap_f32(&a, dg_off, cols) : NULL;
+  float *DB = db_off >= 0 ? heap_f32(&a, db_off, cols) : NULL;
+  if (a.failed) return NULL;
+  double *acc = calloc((size_t)(2 * cols), sizeof(double));
+  float *u = malloc((size_t)(2 * cols) * sizeof(float));
+  if (!acc || !u) {
+    free(acc);
+    free(u);
+    return fail(&a, "optlab_native: layerNormGrad: out of memory"), NULL;
+  }
+  float *xh = u + cols;
+  for (int64_t r = 0; r < rows; r++) {
+    const float *dy = DY + r * cols, *x = X + r * cols;
+    float *dx = DX + r * cols;
+    layer_norm_grad_row(dy, x, G, M[r], R[r], dx, acc, u, xh, cols);
+  }
+  for (int64_t j = 0; j < cols; j++) {
+    if (DG) DG[j] = (float)acc[j];
+    if (DB) DB[j] = (float)acc[cols + j];
+  }
+  free(acc);
+  free(u);
+  return undefined(env);
+}
+
 /* setThreads(n): OpenBLAS threads for later calls. */
 static napi_value SetThreads(napi_env env, napi_callback_info info) {
   Args a;
@@ -462,6 +669,10 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"binary", NULL, Binary, NULL, NULL, NULL, napi_default, NULL},
       {"copyRows", NULL, CopyRows, NULL, NULL, NULL, napi_default, NULL},
       {"transpose", NULL, Transpose, NULL, NULL, NULL, napi_default, NULL},
+      {"gelu", NULL, Gelu, NULL, NULL, NULL, napi_default, NULL},
+      {"geluGrad", NULL, GeluGrad, NULL, NULL, NULL, napi_default, NULL},
+      {"layerNorm", NULL, LayerNorm, NULL, NULL, NULL, napi_default, NULL},
+      {"layerNormGrad", NULL, LayerNormGrad, NULL, NULL, NULL, napi_default, NULL},
       {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_default, NULL},
       {"getThreads", NULL, GetThreads, NULL, NULL, NULL, napi_default, NULL},
       {"blasConfig", NULL, BlasConfig, NULL, NULL, NULL, napi_default, NULL},

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
 import { selectBackend } from '../../experiments/backend.js';
-import { disableNativeKernels, enableNativeKernels, nativeStatus, simplifyTranspose, withOriginals } from '../../experiments/native.js';
+import { COMPOSED_OPS, disableNativeKernels, enableNativeKernels, fusedOps, nativeStatus, simplifyTranspose, withOriginals } from '../../experiments/native.js';
 import { adamw } from '../../optimizers/adamw.js';
 import { buildOptimizer } from '../../optimizers/core.js';
 import { seeded } from '../shared/problems.js';
@@ -150,6 +150,34 @@ describe('native kernels in the wasm backend', function () {
     });
   }
 
+  const FUSED_CASES: [string, number[][], (ops: typeof COMPOSED_OPS, ...xs: tf.Tensor[]) => tf.Tensor][] = [
+    ['GELU', [[3, 5, 17]], (ops, x) => ops.gelu(tf.mul(x, 4))],
+    ['layer norm with gain and bias', [[4, 3, 9], [9], [9]], (ops, x, g, b) => ops.layerNorm(tf.mul(x, 3), g, b)],
+    ['layer norm with gain', [[7, 12], [12]], (ops, x, g) => ops.layerNorm(tf.add(x, 2), g, undefined, 1e-3)],
+    ['layer norm alone', [[2, 2, 3, 5]], (ops, x) => ops.layerNorm(x)],
+  ];
+  for (const [name, shapes, fn] of FUSED_CASES) {
+    it(`fused ${name}: values and gradients match the composed op on plain wasm and cpu`, async () => {
+      const fused = fusedOps();
+      expect(fused).to.not.equal(null);
+      const native = evaluate({ name, shapes, fn: (...xs) => fn(fused!, ...xs) });
+      const plain = withOriginals(() => {
+        expect(fusedOps()).to.equal(null);
+        return evaluate({ name, shapes, fn: (...xs) => fn(COMPOSED_OPS, ...xs) });
+      });
+      await tf.setBackend('cpu');
+      let cpu: Float32Array[];
+      try {
+        expect(fusedOps()).to.equal(null);
+        cpu = evaluate({ name, shapes, fn: (...xs) => fn(COMPOSED_OPS, ...xs) });
+      } finally {
+        await tf.setBackend('wasm');
+      }
+      expect(maxErr(native, plain)).to.be.below(5e-6);
+      expect(maxErr(native, cpu)).to.be.below(5e-6);
+    });
+  }
+
   it('simplifies transposes by dropping size-1 axes and merging axes that move together', () => {
     expect(simplifyTranspose([16, 64, 4, 32], [0, 2, 1, 3])).to.deep.equal({ shape: [16, 64, 4, 32], perm: [0, 2, 1, 3] });
     expect(simplifyTranspose([2, 3, 4, 5], [2, 3, 0, 1])).to.deep.equal({ shape: [6, 20], perm: [1, 0] });
@@ -158,10 +186,11 @@ describe('native kernels in the wasm backend', function () {
   });
 
   it('keeps tensor and heap buffer counts flat when every case runs again', () => {
-    for (const c of CASES) evaluate(c);
+    const all: Case[] = [...CASES, ...FUSED_CASES.map(([name, shapes, fn]) => ({ name, shapes, fn: (...xs: tf.Tensor[]) => fn(fusedOps()!, ...xs) }))];
+    for (const c of all) evaluate(c);
     const tensors = tf.memory().numTensors;
     const buffers = numDataIds();
-    for (const c of CASES) evaluate(c);
+    for (const c of all) evaluate(c);
     expect(tf.memory().numTensors).to.equal(tensors);
     expect(numDataIds()).to.equal(buffers);
   });
