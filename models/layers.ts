@@ -36,6 +36,8 @@ export const matMul2d = customOp<(a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sa, sb] = saved as tf.Tensor2D[];
         const g = dy as tf.Tensor2D;
+        // With native kernels (experiments/native.ts) the flags are OpenBLAS arguments: no transpose at all.
+        if (fusedOps()) return [tf.matMul(g, sb, false, true), tf.matMul(sa, g, true, false)];
         // db = a^T dy transposes a [m, k]; (dy^T a)^T transposes dy [m, n] and the result [n, k].
         // wasm's Transpose is slow (~100M elements/s), so the smaller of the two pays.
         const [m, k] = sa.shape;
@@ -55,6 +57,7 @@ export const batchMatMul = customOp<(a: tf.Tensor3D, b: tf.Tensor3D) => tf.Tenso
       value: tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sa, sb] = saved as tf.Tensor3D[];
+        if (fusedOps()) return [tf.matMul(dy as tf.Tensor3D, sb, false, true), tf.matMul(sa, dy as tf.Tensor3D, true, false)];
         return [tf.matMul(dy as tf.Tensor3D, tf.transpose(sb, [0, 2, 1])), tf.matMul(tf.transpose(sa, [0, 2, 1]), dy as tf.Tensor3D)];
       },
     };
