@@ -232,6 +232,11 @@ export function validateExperiment(raw: unknown): Experiment {
   const exp = parsed.data;
   const { kind: modelKind, ...modelOpts } = exp.model;
   checkOptions('model', modelOpts, modelDefaults(modelKind), false);
+  try {
+    MODEL_KINDS[modelKind].check(modelOpts);
+  } catch (e) {
+    throw new ConfigError(`model: ${(e as Error).message}`, 'model');
+  }
   const { kind: dataKind, ...dataOpts } = exp.data;
   checkOptions('data', dataOpts, DATA_KINDS[dataKind].defaults, false);
   if (MODEL_KINDS[modelKind].data !== DATA_KINDS[dataKind].input) {

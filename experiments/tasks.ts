@@ -6,9 +6,9 @@
  * only on the data settings (`evalSeed`), so every run of an experiment is scored on the same data.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { createGPT, GPT_DEFAULTS } from '../models/gpt.js';
+import { createGPT, GPT_DEFAULTS, resolveGPTConfig } from '../models/gpt.js';
 import { Rng } from '../models/layers.js';
-import { createViT, VIT_DEFAULTS } from '../models/vit.js';
+import { createViT, resolveViTConfig, VIT_DEFAULTS } from '../models/vit.js';
 import { fixedImageBatches, fixedTextBatches, imageBatches, loadImageDataset, loadShakespeare, textBatches, type BatchStream, type ImageDatasetName } from '../models/data.js';
 import type { Batch, TrainableModel } from '../models/model.js';
 import type { RunConfig } from './config.js';
@@ -16,10 +16,10 @@ import type { RunConfig } from './config.js';
 /** The kinds of data a model takes. */
 export type InputKind = 'text' | 'image';
 
-/** Model kinds: their option defaults (the keys an experiment may set) and the data they take. */
-export const MODEL_KINDS: Record<string, { defaults: Record<string, unknown>; data: InputKind }> = {
-  gpt: { defaults: { ...GPT_DEFAULTS }, data: 'text' },
-  vit: { defaults: { ...VIT_DEFAULTS }, data: 'image' },
+/** Model kinds: option defaults (the keys an experiment may set), the data they take, and a check of the values that allocates nothing. */
+export const MODEL_KINDS: Record<string, { defaults: Record<string, unknown>; data: InputKind; check: (opts: Record<string, unknown>) => void }> = {
+  gpt: { defaults: { ...GPT_DEFAULTS }, data: 'text', check: (o) => resolveGPTConfig(o) },
+  vit: { defaults: { ...VIT_DEFAULTS }, data: 'image', check: (o) => resolveViTConfig(o) },
 };
 
 /** Data kinds: what they provide and their option defaults. */

@@ -45,6 +45,8 @@ describe('experiment config', () => {
       [tinyExperiment({ optimizers: [{ name: 'adamw', lr: ['fast'] }] }), 'optimizers[0].lr', /expected a number/],
       [tinyExperiment({ optimizers: [{ name: 'adamw', epsMode: 'sideways' }] }), 'optimizers[0]', /epsMode/],
       [tinyExperiment({ model: { kind: 'gpt', widht: 8 } }), 'model.widht', /did you mean 'width'/],
+      [tinyExperiment({ model: { kind: 'gpt', width: 10, nHead: 4 } }), 'model', /width 10 is not divisible by nHead 4/],
+      [tinyExperiment({ model: { kind: 'vit' } }), 'data.kind', /model 'vit' takes image data/],
       [tinyExperiment({ schedule: { kind: 'cosine', total: 1000 } }), 'schedule.total', /exceeds training.steps/],
     ];
     for (const [doc, path, re] of cases) {
