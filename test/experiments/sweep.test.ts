@@ -44,6 +44,7 @@ describe('sweep (child processes)', function () {
   let root = '';
   let file = '';
   let full = '';
+  let fullOut = '';
 
   after(removeTempDirs);
 
@@ -54,6 +55,14 @@ describe('sweep (child processes)', function () {
     const { done } = optlab(['run', file, '--out', full, '--jobs', '2']);
     const r = await done;
     if (r.code !== 0) throw new Error(`sweep failed (${r.code}):\n${r.out}`);
+    fullOut = r.out;
+  });
+
+  it('prints plain progress lines when stdout is not a terminal, then the ranking', () => {
+    expect(fullOut).to.not.include('\u001b['); // no terminal control sequences
+    expect(fullOut).to.match(/\[\d\/4\] adamw lr=0\.01 s0  step 10\/40  train \d\.\d{3} val \d\.\d{3}/);
+    expect(fullOut).to.match(/\[\d\/4\] adamw lr=1e20 s1  diverged/);
+    expect(fullOut).to.match(/\n#  optimizer +final val \(mean ± sd\)[^\n]*\n[- ]+\n1  adamw lr=0\.01 +\d\.\d{3} ± \d\.\d{3}/);
   });
 
   it('writes curves, summary.csv, SVG plots and report.html, and records diverged runs without stopping', () => {
