@@ -9,7 +9,6 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { OPTIMIZERS } from '../optimizers/index.js';
@@ -408,9 +407,4 @@ export function formatNumber(v: number): string {
 /** The default results folder of an experiment file: results/<name>. */
 export function defaultOutDir(exp: Experiment): string {
   return `results/${exp.name}`;
-}
-
-/** File name without extension, for messages. */
-export function stem(file: string): string {
-  return basename(file).replace(/\.[^.]*$/, '');
 }

@@ -31,6 +31,8 @@ export interface SweepOptions {
   tty?: boolean;
   /** Print the ranking at the end (default true). */
   print?: boolean;
+  /** List the runs this call would start, without training or writing anything. */
+  dryRun?: boolean;
 }
 
 /** What a sweep did. */
@@ -77,6 +79,15 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
   const mine = shardRuns(all, opts.shard);
   const dir = opts.out ?? defaultOutDir(exp);
   const jobs = Math.max(1, opts.jobs ?? os.cpus().length);
+  if (opts.dryRun) {
+    console.log(`${exp.name}: ${mine.length} runs${opts.shard ? ` (shard ${opts.shard} of ${all.length})` : ''} -> ${dir}`);
+    for (const r of mine) {
+      const p = runPaths(dir, r.id);
+      const state = existsSync(p.json) ? readRecord(p.json).status : 'new';
+      console.log(`${r.id}  ${configName(r)} s${r.seed}  (${state})`);
+    }
+    return { dir, statuses: {}, interrupted: false };
+  }
   const backend = opts.backend ?? exp.backend;
   mkdirSync(join(dir, 'logs'), { recursive: true });
   const grid = all.map((r) => r.id);
@@ -258,6 +269,7 @@ interface RunArgs {
   shard?: string;
   resume?: boolean;
   backend?: string;
+  dryRun?: boolean;
 }
 
 /** `optlab run <experiment.yaml> [--out DIR] [--set key=value ...] [--jobs N] [--shard I/N] [--resume] [--backend NAME]` */
@@ -272,11 +284,12 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('jobs', { type: 'number', describe: 'runs at a time (default: one per core)' })
       .option('shard', { type: 'string', describe: 'run only slice I of N of the grid, e.g. 2/4' })
       .option('resume', { type: 'boolean', default: false, describe: 'skip finished runs, continue unfinished ones from their checkpoints' })
+      .option('dry-run', { type: 'boolean', default: false, describe: 'list the runs (ids, settings, state) without training' })
       .option('backend', { type: 'string', describe: 'auto|tensorflow|webgpu|wasm|cpu (default: the file\'s, then $OPTLAB_BACKEND, then auto)' }) as never,
   handler: async (args) => {
     try {
       if (args.shard) parseShard(args.shard);
-      const out = await runSweep(args.experiment, { out: args.out, sets: args.set, jobs: args.jobs, shard: args.shard, resume: args.resume, backend: args.backend });
+      const out = await runSweep(args.experiment, { out: args.out, sets: args.set, jobs: args.jobs, shard: args.shard, resume: args.resume, backend: args.backend, dryRun: args.dryRun });
       const failed = Object.values(out.statuses).filter((s) => s === 'failed').length;
       process.exitCode = out.interrupted ? 130 : failed > 0 ? 1 : 0;
     } catch (e) {
