@@ -34,6 +34,7 @@ interface Addon {
   unary(heap: ArrayBuffer, op: number, xOff: number, outOff: number, n: number): void;
   copyRows(heap: ArrayBuffer, srcOff: number, srcStride: number, dstOff: number, dstStride: number, rows: number, len: number): void;
   transpose(heap: ArrayBuffer, xOff: number, outOff: number, shape: number[], perm: number[]): void;
+  tile(heap: ArrayBuffer, xOff: number, outOff: number, shape: number[], reps: number[], elementBytes: number): void;
   gelu(heap: ArrayBuffer, xOff: number, yOff: number, n: number): void;
   geluGrad(heap: ArrayBuffer, dyOff: number, xOff: number, dxOff: number, n: number): void;
   layerNorm(heap: ArrayBuffer, xOff: number, gOff: number, bOff: number, yOff: number, meanOff: number, rstdOff: number, rows: number, cols: number, eps: number): void;
@@ -335,6 +336,17 @@ function binary(op: number): NativeFunc {
   };
 }
 
+/** Tile (tf.tile, and tf.where's broadcast of its condition) for float32, int32 and bool. */
+const tile: NativeFunc = (args, original) => {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const bytes = x.dtype === 'bool' ? 1 : x.dtype === 'float32' || x.dtype === 'int32' ? 4 : 0;
+  const reps = args.attrs.reps as number[];
+  if (bytes === 0 || x.shape.length === 0 || x.shape.length > 8 || reps.length !== x.shape.length) return original(args);
+  const out = args.backend.makeOutput(x.shape.map((d, i) => d * reps[i]), x.dtype);
+  if (sizeOf(out.shape) > 0) state.addon!.tile(heapOf(args.backend), offsetOf(args.backend, x), offsetOf(args.backend, out), [...x.shape], [...reps], bytes);
+  return out;
+};
+
 const KERNELS: Record<string, NativeFunc> = {
   [tf.BatchMatMul]: batchMatMul,
   [tf._FusedMatMul]: fusedMatMul,
@@ -349,6 +361,7 @@ const KERNELS: Record<string, NativeFunc> = {
   [tf.SplitV]: splitV,
   [tf.Concat]: concat,
   [tf.Transpose]: transpose,
+  [tf.Tile]: tile,
   [tf.Identity]: identity,
   [tf.Cast]: cast,
   [tf.Add]: binary(BIN.Add),
@@ -525,6 +538,8 @@ export const SELF_TEST_CASES: readonly [string, () => tf.Tensor][] = [
   ['Transpose 2-D', () => tf.transpose(values([37, 45], 1))],
   ['Transpose heads', () => tf.transpose(values([2, 5, 3, 4], 1), [0, 2, 1, 3])],
   ['Transpose 3-D', () => tf.transpose(values([3, 4, 5], 1), [2, 0, 1])],
+  ['Tile', () => tf.tile(values([2, 1, 3], 1), [2, 3, 1])],
+  ['Tile bool (where)', () => tf.where(tf.scalar(true, 'bool'), values([3, 4], 1), values([3, 4], 2))],
   ['Add row broadcast', () => tf.add(values([3, 4, 5], 1), values([5], 2))],
   ['Sub col broadcast', () => tf.sub(values([3, 4, 1], 1), values([3, 4, 5], 2))],
   ['Multiply outer', () => tf.mul(values([3, 1], 1), values([1, 5], 2))],

@@ -469,6 +469,49 @@ static napi_value Binary(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+/* out[dim...] = x tiled: copy x's rows into place, then replicate each block reps[dim] - 1 times. */
+static void tile_fill(const uint8_t *x, uint8_t *out, const int64_t *shape, const int64_t *reps, int rank, int dim, size_t es) {
+  int64_t in_block = 1, out_block = 1;
+  for (int d = dim + 1; d < rank; d++) {
+    in_block *= shape[d];
+    out_block *= shape[d] * reps[d];
+  }
+  if (dim == rank - 1) {
+    for (int64_t i = 0; i < shape[dim]; i++) memcpy(out + (size_t)i * es, x + (size_t)i * es, es);
+  } else {
+    for (int64_t i = 0; i < shape[dim]; i++)
+      tile_fill(x + (size_t)(i * in_block) * es, out + (size_t)(i * out_block) * es, shape, reps, rank, dim + 1, es);
+  }
+  size_t span = (size_t)(shape[dim] * out_block) * es;
+  for (int64_t k = 1; k < reps[dim]; k++) memcpy(out + (size_t)k * span, out, span);
+}
+
+/* tile(heap, xOff, outOff, shape, reps, elementBytes): tfjs Tile for 1- and 4-byte dtypes, rank <= 8. */
+static napi_value Tile(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read_args(env, info, &a, 6, 1)) return NULL;
+  int64_t x_off = arg_int(&a, 1), out_off = arg_int(&a, 2), es = arg_int(&a, 5);
+  if (a.failed) return NULL;
+  uint32_t rank = 0, rank2 = 0;
+  if (napi_get_array_length(env, a.argv[3], &rank) != napi_ok || napi_get_array_length(env, a.argv[4], &rank2) != napi_ok ||
+      rank != rank2 || rank < 1 || rank > MAX_RANK || (es != 1 && es != 4))
+    return fail(&a, "optlab_native: tile: bad shape, reps or element size"), NULL;
+  int64_t shape[MAX_RANK], reps[MAX_RANK], n_in = 1, n_out = 1;
+  for (uint32_t d = 0; d < rank; d++) {
+    napi_value v;
+    if (napi_get_element(env, a.argv[3], d, &v) != napi_ok || napi_get_value_int64(env, v, &shape[d]) != napi_ok ||
+        napi_get_element(env, a.argv[4], d, &v) != napi_ok || napi_get_value_int64(env, v, &reps[d]) != napi_ok ||
+        shape[d] < 0 || reps[d] < 0)
+      return fail(&a, "optlab_native: tile: bad shape or reps"), NULL;
+    n_in *= shape[d];
+    n_out *= shape[d] * reps[d];
+  }
+  if (x_off < 0 || out_off < 0 || (uint64_t)x_off + (uint64_t)(n_in * es) > a.heap_len || (uint64_t)out_off + (uint64_t)(n_out * es) > a.heap_len)
+    return fail(&a, "optlab_native: tile: tensor extends past the end of the wasm heap"), NULL;
+  if (n_out > 0) tile_fill(a.heap + x_off, a.heap + out_off, shape, reps, (int)rank, 0, (size_t)es);
+  return undefined(env);
+}
+
 #define GELU_C 0.7978845608028654f /* sqrt(2 / pi) */
 #define GELU_A 0.044715f
 
@@ -634,6 +677,42 @@ static napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+/*
+ * Every kernel runs with denormals flushed to zero (FTZ and DAZ in MXCSR), restored on return so
+ * JavaScript keeps IEEE semantics: TensorFlow's CPU kernels do the same (ScopedFlushDenormal).
+ * Denormal operands make x86 arithmetic 10-100x slower; a Newton iteration converging to the
+ * identity (Shampoo's inverse roots) fills its off-diagonals with them.
+ */
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
+static inline unsigned ftz_enter(void) {
+  unsigned csr = _mm_getcsr();
+  _mm_setcsr(csr | 0x8040u);
+  return csr;
+}
+static inline void ftz_leave(unsigned csr) { _mm_setcsr(csr); }
+#else
+static inline unsigned ftz_enter(void) { return 0; }
+static inline void ftz_leave(unsigned csr) { (void)csr; }
+#endif
+
+#define FTZ(name)                                                              \
+  static napi_value name##Ftz(napi_env env, napi_callback_info info) {         \
+    unsigned csr = ftz_enter();                                                \
+    napi_value r = name(env, info);                                            \
+    ftz_leave(csr);                                                            \
+    return r;                                                                  \
+  }
+FTZ(Gemm)
+FTZ(BiasAct)
+FTZ(Sum)
+FTZ(Unary)
+FTZ(Binary)
+FTZ(Gelu)
+FTZ(GeluGrad)
+FTZ(LayerNorm)
+FTZ(LayerNormGrad)
+
 /* setThreads(n): OpenBLAS threads for later calls. */
 static napi_value SetThreads(napi_env env, napi_callback_info info) {
   Args a;
@@ -662,17 +741,18 @@ static napi_value BlasConfig(napi_env env, napi_callback_info info) {
 
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
-      {"gemm", NULL, Gemm, NULL, NULL, NULL, napi_default, NULL},
-      {"biasAct", NULL, BiasAct, NULL, NULL, NULL, napi_default, NULL},
-      {"sum", NULL, Sum, NULL, NULL, NULL, napi_default, NULL},
-      {"unary", NULL, Unary, NULL, NULL, NULL, napi_default, NULL},
-      {"binary", NULL, Binary, NULL, NULL, NULL, napi_default, NULL},
+      {"gemm", NULL, GemmFtz, NULL, NULL, NULL, napi_default, NULL},
+      {"biasAct", NULL, BiasActFtz, NULL, NULL, NULL, napi_default, NULL},
+      {"sum", NULL, SumFtz, NULL, NULL, NULL, napi_default, NULL},
+      {"unary", NULL, UnaryFtz, NULL, NULL, NULL, napi_default, NULL},
+      {"binary", NULL, BinaryFtz, NULL, NULL, NULL, napi_default, NULL},
       {"copyRows", NULL, CopyRows, NULL, NULL, NULL, napi_default, NULL},
       {"transpose", NULL, Transpose, NULL, NULL, NULL, napi_default, NULL},
-      {"gelu", NULL, Gelu, NULL, NULL, NULL, napi_default, NULL},
-      {"geluGrad", NULL, GeluGrad, NULL, NULL, NULL, napi_default, NULL},
-      {"layerNorm", NULL, LayerNorm, NULL, NULL, NULL, napi_default, NULL},
-      {"layerNormGrad", NULL, LayerNormGrad, NULL, NULL, NULL, napi_default, NULL},
+      {"tile", NULL, Tile, NULL, NULL, NULL, napi_default, NULL},
+      {"gelu", NULL, GeluFtz, NULL, NULL, NULL, napi_default, NULL},
+      {"geluGrad", NULL, GeluGradFtz, NULL, NULL, NULL, napi_default, NULL},
+      {"layerNorm", NULL, LayerNormFtz, NULL, NULL, NULL, napi_default, NULL},
+      {"layerNormGrad", NULL, LayerNormGradFtz, NULL, NULL, NULL, napi_default, NULL},
       {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_default, NULL},
       {"getThreads", NULL, GetThreads, NULL, NULL, NULL, napi_default, NULL},
       {"blasConfig", NULL, BlasConfig, NULL, NULL, NULL, napi_default, NULL},

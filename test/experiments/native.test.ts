@@ -66,6 +66,9 @@ const CASES: Case[] = [
   { name: 'transpose heads [0,2,1,3]', shapes: [[2, 5, 3, 4]], fn: (x) => tf.transpose(x, [0, 2, 1, 3]) },
   { name: 'transpose 3-D [2,0,1]', shapes: [[3, 4, 5]], fn: (x) => tf.transpose(x, [2, 0, 1]) },
   { name: 'transpose with size-1 axes', shapes: [[3, 1, 5, 1]], fn: (x) => tf.transpose(x, [2, 3, 0, 1]) },
+  { name: 'tile', shapes: [[2, 1, 3]], fn: (x) => tf.tile(x, [2, 3, 1]) },
+  { name: 'where with a scalar condition (bool tile)', shapes: [[3, 4], [3, 4]], fn: (a, b) => tf.where(tf.scalar(true, 'bool'), a, b) },
+  { name: 'tile int32', shapes: [[2, 3]], fn: (x) => tf.cast(tf.tile(tf.cast(tf.mul(x, 10), 'int32'), [2, 2]), 'float32'), noGrad: true },
   { name: 'identity (clone)', shapes: [[3, 5]], fn: (x) => tf.mul(tf.clone(x), 2) },
   { name: 'cast float32 to float32', shapes: [[3, 5]], fn: (x) => tf.mul(tf.cast(x, 'float32'), 3) },
   { name: 'cast to int32 (original kernel)', shapes: [[3, 5]], fn: (x) => tf.cast(tf.mul(x, 10), 'int32'), noGrad: true },
@@ -236,6 +239,17 @@ describe('native kernels in the wasm backend', function () {
     const v = c.dataSync();
     for (const [i, j] of [[0, 0], [3, 1], [n - 1, n - 1], [n >> 1, n >> 2]]) expect(v[i * n + j]).to.equal((i % 7) * ((j % 5) - 2));
     tf.dispose([a, b, c]);
+  });
+
+  it('flushes denormals inside kernels only: JavaScript arithmetic keeps them', () => {
+    // 1e-20 * 1e-20 = 1e-40 is a float32 denormal: flushed to 0 in the kernel (as TensorFlow does),
+    // while the JS double 1e-300 * 1e-10 must stay a (double) denormal after the call.
+    const c = tf.tidy(() => tf.matMul(tf.fill([2, 3], 1e-20), tf.fill([3, 2], 1e-20)));
+    expect(Array.from(c.dataSync())).to.deep.equal([0, 0, 0, 0]);
+    c.dispose();
+    const v = new Float64Array([1e-300, 1e-10]);
+    expect(v[0] * v[1]).to.be.above(0);
+    expect(withOriginals(() => tf.tidy(() => tf.matMul(tf.fill([2, 3], 1e-20), tf.fill([3, 2], 1e-20)).dataSync()[0]))).to.be.above(0);
   });
 
   it('is deterministic for a given OpenBLAS thread count', async () => {
