@@ -1,11 +1,14 @@
 /**
- * Native kernels inside the tfjs wasm backend: OpenBLAS `cblas_sgemm` for BatchMatMul and
- * _FusedMatMul, C loops for Sum, Tanh and broadcast Add/Sub/Multiply/RealDiv, and copy-free Identity
- * and same-dtype Cast. They replace the wasm backend's kernels (`tf.registerKernel` after
- * `tf.unregisterKernel`, the originals kept for fallback) and work in place on the wasm heap: the
- * output comes from the backend's `makeOutput`, inputs and output are addressed by their
- * `memoryOffset` in the heap's current buffer, and no tensor is copied (NOTES-tfjs.md, "Native matrix
- * multiply inside the wasm backend").
+ * Native kernels inside the tfjs wasm backend (issue 8). OpenBLAS `cblas_sgemm` runs BatchMatMul and
+ * _FusedMatMul (transpose flags included), C loops run Sum, Mean, Tanh, Square, Neg, Exp, Sqrt,
+ * Rsqrt, broadcast Add/Sub/Multiply/RealDiv, SplitV, Concat, Transpose and Tile, and Identity and
+ * same-dtype Cast share their input's buffer. They replace the wasm backend's kernels
+ * (`tf.registerKernel` after `tf.unregisterKernel`, the originals kept for fallback) and work in
+ * place on the wasm heap: the output comes from the backend's `makeOutput`, inputs and output are
+ * addressed by their `memoryOffset` in the heap's current buffer (read after the allocation, which
+ * may grow and replace it), and no tensor is copied (NOTES-tfjs.md, "Native matrix multiply inside
+ * the wasm backend"). `fusedOps()` adds GELU and layer norm as single kernels each way, which
+ * models/layers.ts uses when they are active.
  *
  * The addon (native/optlab_native.c) is built by `npm install` when a C compiler and OpenBLAS
  * (`libopenblas-dev`) are present. `OPTLAB_NATIVE=0` keeps plain wasm; `OPTLAB_BLAS_THREADS` sets
@@ -14,10 +17,18 @@
  *
  * Warnings:
  * - This reads private fields of tfjs-backend-wasm 4.22.0 (`dataIdMap`, `wasm.HEAPU8`,
- *   `makeOutput`); tfjs is pinned to that exact version. A start-up self-test compares every native
- *   kernel with the original on small inputs and falls back to plain wasm, saying so, on a mismatch.
+ *   `makeOutput`, `incRef`); tfjs is pinned to that exact version. A start-up self-test compares
+ *   every native kernel with the original on small inputs and falls back to plain wasm, saying so,
+ *   on a mismatch.
  * - Results match plain wasm to float rounding, not bit for bit: OpenBLAS sums in another order,
- *   Sum accumulates in double. They are deterministic for a given thread count.
+ *   reductions accumulate in double, tanh is Cephes' polynomial. They are deterministic for a given
+ *   thread count.
+ * - Kernels flush float32 denormals to zero, as TensorFlow's CPU kernels do; with more than one
+ *   OpenBLAS thread the worker threads do not, and denormal-heavy products (Newton iterations near
+ *   convergence) slow down.
+ * - Only float32 (and int32/bool for Transpose and Tile) goes native; other dtypes, non-contiguous
+ *   reduction axes, broadcasts that are not one outer/inner split and broadcast matmul batches such as
+ *   [2,1] against [1,3] run the original kernel.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
