@@ -216,7 +216,7 @@ interface CurvePoint {
 }
 
 /** Mean and ±1 standard deviation over the seeds of a configuration, at each step where every non-diverged seed has a value. */
-function meanCurve(c: ConfigSummary, field: 'val_loss' | 'train_loss', xAxis: 'step' | 'wall'): CurvePoint[] {
+function meanCurve(c: ConfigSummary, field: 'val_loss' | 'train_loss', xAxis: 'step' | 'wall', key = c.name): CurvePoint[] {
   const ok = c.runs.filter((r) => r.rec.status === 'finished' || r.rec.status === 'running' || r.rec.status === 'interrupted');
   const use = ok.length ? ok : c.runs;
   const steps = new Map<number, { y: number[]; wall: number[] }>();
@@ -234,7 +234,7 @@ function meanCurve(c: ConfigSummary, field: 'val_loss' | 'train_loss', xAxis: 's
   for (const [step, e] of [...steps].sort((a, b) => a[0] - b[0])) {
     const m = mean(e.y)!;
     const s = std(e.y)!;
-    pts.push({ optimizer: c.name, x: xAxis === 'step' ? step : mean(e.wall)!, mean: m, lo: m - s, hi: m + s });
+    pts.push({ optimizer: key, x: xAxis === 'step' ? step : mean(e.wall)!, mean: m, lo: m - s, hi: m + s });
   }
   return pts;
 }
@@ -256,8 +256,25 @@ function yDomain(series: CurvePoint[][], steps: number, field: 'val_loss' | 'tra
   return [Number((lo - pad).toPrecision(4)), Number((Math.min(hi, max) + pad).toPrecision(4))];
 }
 
-function curveSpec(title: string, xTitle: string, yTitle: string, pts: CurvePoint[], order: string[], domain?: [number, number], xLog = false): vl.TopLevelSpec {
-  const color = { field: 'optimizer', type: 'nominal' as const, title: null, sort: order, scale: { scheme: 'tableau10' } };
+/** What a plot's colours mean: `domain` fixes one colour per optimizer across all plots, `legend` orders the entries, `names` relabels them. */
+interface Colors {
+  domain: string[];
+  legend: string[];
+  names?: Record<string, string>;
+}
+
+function colorEncoding(c: Colors) {
+  return {
+    field: 'optimizer',
+    type: 'nominal' as const,
+    title: null,
+    scale: { domain: c.domain, scheme: c.domain.length > 10 ? 'category20' : 'tableau10' },
+    legend: { values: c.legend, ...(c.names ? { labelExpr: `${JSON.stringify(c.names)}[datum.label]` } : {}) },
+  };
+}
+
+function curveSpec(title: string, xTitle: string, yTitle: string, pts: CurvePoint[], colors: Colors, domain?: [number, number], xLog = false): vl.TopLevelSpec {
+  const color = colorEncoding(colors);
   const y = { type: 'quantitative' as const, scale: { zero: false, ...(domain ? { domain } : {}) } };
   const x = { field: 'x', type: 'quantitative' as const, title: xTitle, ...(xLog ? { scale: { type: 'log' as const } } : {}) };
   return {
@@ -278,7 +295,7 @@ function curveSpec(title: string, xTitle: string, yTitle: string, pts: CurvePoin
 }
 
 /** Learning-rate sensitivity: mean final validation loss against lr per optimizer (best over other varied keys), ±1 sd. */
-function lrSensitivity(s: Summary): { spec: vl.TopLevelSpec; points: number } | null {
+function lrSensitivity(s: Summary, labels: string[]): { spec: vl.TopLevelSpec; points: number } | null {
   const pts: (CurvePoint & { n: number })[] = [];
   for (const label of [...new Set(s.configs.map((c) => c.label))]) {
     const byLr = new Map<number, ConfigSummary>();
@@ -291,8 +308,7 @@ function lrSensitivity(s: Summary): { spec: vl.TopLevelSpec; points: number } | 
     for (const [lr, c] of [...byLr].sort((a, b) => a[0] - b[0])) pts.push({ optimizer: label, x: lr, mean: c.finalMean!, lo: c.finalMean! - c.finalStd!, hi: c.finalMean! + c.finalStd!, n: c.runs.length - c.diverged });
   }
   if (pts.length === 0) return null;
-  const order = [...new Set(pts.map((p) => p.optimizer))];
-  const color = { field: 'optimizer', type: 'nominal' as const, title: null, sort: order, scale: { scheme: 'tableau10' } };
+  const color = colorEncoding({ domain: labels, legend: [...new Set(pts.map((p) => p.optimizer))] });
   const y = { type: 'quantitative' as const, scale: { zero: false } };
   const spec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
@@ -315,7 +331,15 @@ function lrSensitivity(s: Summary): { spec: vl.TopLevelSpec; points: number } | 
 export async function writePlots(dir: string, s: Summary): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   const shown = s.best.length ? s.best : s.configs;
-  const order = ranked(shown).map((c) => c.name);
+  // One colour per optimizer label in every plot (experiment order); legends list the shown configurations best first.
+  const labels = [...new Set(s.configs.map((c) => c.label))];
+  const byLabel = new Set(shown.map((c) => c.label)).size === shown.length;
+  const key = (c: ConfigSummary) => (byLabel ? c.label : c.name);
+  const colors: Colors = {
+    domain: byLabel ? labels : shown.map((c) => c.name),
+    legend: ranked(shown).map(key),
+    names: byLabel && shown.some((c) => c.name !== c.label) ? Object.fromEntries(shown.map((c) => [c.label, c.name])) : undefined,
+  };
   const steps = s.exp.experiment.training.steps;
   const what = s.configs.length > shown.length ? 'best configuration per optimizer, ' : '';
   const nSeeds = Math.max(0, ...shown.map((c) => c.runs.length));
@@ -327,13 +351,13 @@ export async function writePlots(dir: string, s: Summary): Promise<Map<string, s
   ];
   mkdirSync(join(dir, 'plots'), { recursive: true });
   for (const [file, title, xTitle, field, xAxis] of plots) {
-    const series = shown.map((c) => meanCurve(c, field, xAxis));
+    const series = shown.map((c) => meanCurve(c, field, xAxis, key(c)));
     const domain = yDomain(shown.map((c) => meanCurve(c, field, 'step')), steps, field, shown);
-    const svg = await renderSvg(curveSpec(title, xTitle, field === 'val_loss' ? 'validation loss' : 'training loss', series.flat(), order, domain));
+    const svg = await renderSvg(curveSpec(title, xTitle, field === 'val_loss' ? 'validation loss' : 'training loss', series.flat(), colors, domain));
     writeFileSync(join(dir, 'plots', file), svg);
     out.set(file, svg);
   }
-  const lr = lrSensitivity(s);
+  const lr = lrSensitivity(s, labels);
   if (lr) {
     const svg = await renderSvg(lr.spec);
     writeFileSync(join(dir, 'plots', 'lr-sensitivity.svg'), svg);
