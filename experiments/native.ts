@@ -46,6 +46,7 @@ interface Addon {
   copyRows(heap: ArrayBuffer, srcOff: number, srcStride: number, dstOff: number, dstStride: number, rows: number, len: number): void;
   transpose(heap: ArrayBuffer, xOff: number, outOff: number, shape: number[], perm: number[]): void;
   tile(heap: ArrayBuffer, xOff: number, outOff: number, shape: number[], reps: number[], elementBytes: number): void;
+  adam(heap: ArrayBuffer, gOff: number, mOff: number, vOff: number, mOutOff: number, vOutOff: number, uOff: number, n: number, b1: number, omb1: number, b2: number, omb2: number, eps: number, sqrtBc2: number, bc1: number, corrected: number): void;
   gelu(heap: ArrayBuffer, xOff: number, yOff: number, n: number): void;
   geluGrad(heap: ArrayBuffer, dyOff: number, xOff: number, dxOff: number, n: number): void;
   layerNorm(heap: ArrayBuffer, xOff: number, gOff: number, bOff: number, yOff: number, meanOff: number, rstdOff: number, rows: number, cols: number, eps: number): void;
@@ -386,6 +387,16 @@ const KERNELS: Record<string, NativeFunc> = {
  * backward in one pass each instead of 5-20 elementwise kernels.
  */
 const FUSED_KERNELS: Record<string, (args: Args) => tf.TensorInfo | tf.TensorInfo[]> = {
+  OptlabAdam: ({ inputs, backend, attrs }) => {
+    const { g, m, v } = inputs as { g: tf.TensorInfo; m: tf.TensorInfo; v: tf.TensorInfo };
+    const a = attrs as unknown as AdamConstants;
+    const outs = [m, v, g].map((t) => backend.makeOutput(t.shape, 'float32'));
+    const [mo, vo, u] = outs.map((t) => offsetOf(backend, t));
+    const corrected = a.epsMode === 'corrected';
+    const scale = corrected ? a.bc1 : Math.sqrt(a.bc2) / a.bc1;
+    state.addon!.adam(heapOf(backend), offsetOf(backend, g), offsetOf(backend, m), offsetOf(backend, v), mo, vo, u, sizeOf(g.shape), a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, a.eps, Math.sqrt(a.bc2), scale, corrected ? 1 : 0);
+    return outs;
+  },
   OptlabGelu: ({ inputs, backend }) => {
     const { x } = inputs as { x: tf.TensorInfo };
     const y = backend.makeOutput(x.shape, 'float32');
@@ -449,15 +460,35 @@ function fusedLayerNorm(x: tf.Tensor, gain?: tf.Tensor, bias?: tf.Tensor, eps = 
   return f(...[x, gain, bias].filter((t): t is tf.Tensor => t !== undefined));
 }
 
-/** GELU and layer norm as single native kernels (forward and backward), for models/layers.ts. */
+/** Constants of one Adam step (optimizers/adamw.ts scaleByAdam): bc1 = 1 - beta1^t, bc2 = 1 - beta2^t. */
+export interface AdamConstants {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  bc1: number;
+  bc2: number;
+  epsMode: 'corrected' | 'uncorrected';
+}
+
+/** GELU and layer norm as single native kernels (forward and backward), for models/layers.ts; Adam's moments and direction in one pass, for optimizers/adamw.ts. */
 export interface FusedOps {
+  /**
+   * New moments and the Adam direction from gradient g and moments m, v, bit for bit the values of
+   * scaleByAdam's tfjs ops on plain wasm (amsgrad not included).
+   */
+  adam(g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, c: AdamConstants): { m: tf.Tensor; v: tf.Tensor; update: tf.Tensor };
   /** GELU, tanh form (GPT-2): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
   gelu(x: tf.Tensor): tf.Tensor;
   /** Layer norm over the last axis, biased variance (torch.nn.LayerNorm), optional gain and bias. */
   layerNorm(x: tf.Tensor, gain?: tf.Tensor, bias?: tf.Tensor, eps?: number): tf.Tensor;
 }
 
-const FUSED: FusedOps = { gelu: fusedGelu, layerNorm: fusedLayerNorm };
+function fusedAdam(g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, c: AdamConstants): { m: tf.Tensor; v: tf.Tensor; update: tf.Tensor } {
+  const [mNew, vNew, update] = tf.engine().runKernel('OptlabAdam', { g, m, v }, c as unknown as tf.NamedAttrMap) as tf.Tensor[];
+  return { m: mNew, v: vNew, update };
+}
+
+const FUSED: FusedOps = { adam: fusedAdam, gelu: fusedGelu, layerNorm: fusedLayerNorm };
 
 /**
  * The fused ops while the native kernels are active and wasm is the current backend, else null (the
@@ -467,8 +498,15 @@ export function fusedOps(): FusedOps | null {
   return state.originals.size > 0 && tf.getBackend() === 'wasm' ? FUSED : null;
 }
 
-/** GELU and layer norm composed from tfjs ops: what the fused kernels must reproduce. */
+/** The fused ops composed from tfjs ops (as models/layers.ts and optimizers/adamw.ts write them): what the fused kernels must reproduce. */
 export const COMPOSED_OPS: FusedOps = {
+  adam: (g, m0, v0, c) => {
+    const m = tf.add(tf.mul(m0, c.beta1), tf.mul(g, 1 - c.beta1));
+    const v = tf.add(tf.mul(v0, c.beta2), tf.mul(tf.square(g), 1 - c.beta2));
+    const update =
+      c.epsMode === 'corrected' ? tf.div(tf.div(m, tf.add(tf.div(tf.sqrt(v), Math.sqrt(c.bc2)), c.eps)), c.bc1) : tf.mul(tf.div(m, tf.add(tf.sqrt(v), c.eps)), Math.sqrt(c.bc2) / c.bc1);
+    return { m, v, update };
+  },
   gelu: (x) => tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(tf.mul(tf.add(x, tf.mul(tf.mul(x, tf.square(x)), 0.044715)), Math.sqrt(2 / Math.PI))), 1)),
   layerNorm: (x, gain, bias, eps = 1e-5) => {
     const centered = tf.sub(x, tf.mean(x, -1, true));
@@ -557,6 +595,7 @@ export const SELF_TEST_CASES: readonly [string, () => tf.Tensor][] = [
   ['RealDiv scalar', () => tf.div(values([3, 5], 1), tf.scalar(0.7))],
   ['fused GELU', () => (fusedOps() ?? COMPOSED_OPS).gelu(tf.mul(values([3, 17], 1), 5))],
   ['fused layer norm', () => (fusedOps() ?? COMPOSED_OPS).layerNorm(tf.mul(values([4, 3, 9], 1), 3), values([9], 2), values([9], 3))],
+  ['fused Adam', () => tf.concat(Object.values((fusedOps() ?? COMPOSED_OPS).adam(values([4, 7], 1), values([4, 7], 2), tf.abs(values([4, 7], 3)), { beta1: 0.9, beta2: 0.999, eps: 1e-8, bc1: 0.19, bc2: 0.002, epsMode: 'corrected' })))],
   ['Identity', () => tf.clone(values([3, 5], 1))],
   ['Cast', () => tf.cast(values([3, 5], 1), 'float32')],
 ];

@@ -678,6 +678,52 @@ static napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
 }
 
 /*
+ * adam(heap, gOff, mOff, vOff, mOutOff, vOutOff, uOff, n, b1, 1-b1, b2, 1-b2, eps, sqrt(bc2), bc1,
+ * corrected): one pass of optimizers/adamw.ts scaleByAdam, every constant rounded to float32 and
+ * every operation in the order of its tfjs ops, so the result is the plain wasm one bit for bit:
+ *   m' = m b1 + g (1-b1);  v' = v b2 + g^2 (1-b2)
+ *   corrected:   u = (m' / (sqrt(v') / sqrt(bc2) + eps)) / bc1
+ *   uncorrected: u = (m' / (sqrt(v') + eps)) * s, the caller passing s = sqrt(bc2) / bc1 as bc1
+ * Unlike the other kernels this one keeps denormals: the moments of a rarely used weight decay
+ * through them, and bit-for-bit equality with plain wasm matters more than speed there.
+ */
+static napi_value Adam(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read_args(env, info, &a, 16, 1)) return NULL;
+  int64_t g_off = arg_int(&a, 1), m_off = arg_int(&a, 2), v_off = arg_int(&a, 3), mo_off = arg_int(&a, 4);
+  int64_t vo_off = arg_int(&a, 5), u_off = arg_int(&a, 6), n = arg_int(&a, 7), corrected = arg_int(&a, 15);
+  double c[7];
+  for (int i = 0; i < 7; i++)
+    if (!a.failed && napi_get_value_double(env, a.argv[8 + i], &c[i]) != napi_ok) fail(&a, "optlab_native: adam: constants must be numbers");
+  if (a.failed) return NULL;
+  const float *G = heap_f32(&a, g_off, n), *M = heap_f32(&a, m_off, n), *Vv = heap_f32(&a, v_off, n);
+  float *MO = heap_f32(&a, mo_off, n), *VO = heap_f32(&a, vo_off, n), *U = heap_f32(&a, u_off, n);
+  if (a.failed) return NULL;
+  const float b1 = (float)c[0], omb1 = (float)c[1], b2 = (float)c[2], omb2 = (float)c[3], eps = (float)c[4];
+  const float sbc2 = (float)c[5], bc1 = (float)c[6];
+  if (corrected) {
+    for (int64_t i = 0; i < n; i++) {
+      float g = G[i];
+      float m = M[i] * b1 + g * omb1;
+      float v = Vv[i] * b2 + (g * g) * omb2;
+      MO[i] = m;
+      VO[i] = v;
+      U[i] = (m / (sqrtf(v) / sbc2 + eps)) / bc1;
+    }
+  } else {
+    for (int64_t i = 0; i < n; i++) {
+      float g = G[i];
+      float m = M[i] * b1 + g * omb1;
+      float v = Vv[i] * b2 + (g * g) * omb2;
+      MO[i] = m;
+      VO[i] = v;
+      U[i] = (m / (sqrtf(v) + eps)) * bc1;
+    }
+  }
+  return undefined(env);
+}
+
+/*
  * Every kernel runs with denormals flushed to zero (FTZ and DAZ in MXCSR), restored on return so
  * JavaScript keeps IEEE semantics: TensorFlow's CPU kernels do the same (ScopedFlushDenormal).
  * Denormal operands make x86 arithmetic 10-100x slower; a Newton iteration converging to the
@@ -749,6 +795,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"copyRows", NULL, CopyRows, NULL, NULL, NULL, napi_default, NULL},
       {"transpose", NULL, Transpose, NULL, NULL, NULL, napi_default, NULL},
       {"tile", NULL, Tile, NULL, NULL, NULL, napi_default, NULL},
+      {"adam", NULL, Adam, NULL, NULL, NULL, napi_default, NULL},
       {"gelu", NULL, GeluFtz, NULL, NULL, NULL, napi_default, NULL},
       {"geluGrad", NULL, GeluGradFtz, NULL, NULL, NULL, napi_default, NULL},
       {"layerNorm", NULL, LayerNormFtz, NULL, NULL, NULL, napi_default, NULL},

@@ -10,6 +10,7 @@
  * Use on roles: all.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedOps } from '../experiments/native.js';
 import { chain, decoupledWeightDecay, defineOptimizer, rolesByRank, scaleByLr, singleReferenceGroup, type Transform } from './core.js';
 
 /** Adam's moment estimates and bias correction, without learning rate or weight decay. */
@@ -51,6 +52,14 @@ export function scaleByAdam(opts: AdamOptions = {}): Transform {
       return s;
     },
     update(g, s, _p, ctx) {
+      // wasm with native kernels: the same float32 operations in one pass (experiments/native.ts).
+      const fused = amsgrad ? null : fusedOps();
+      if (fused) {
+        const r = fused.adam(g, s.m, s.v, { beta1, beta2, eps, bc1: 1 - Math.pow(beta1, ctx.t), bc2: 1 - Math.pow(beta2, ctx.t), epsMode });
+        s.m.assign(r.m);
+        s.v.assign(r.v);
+        return r.update;
+      }
       const m = tf.add(tf.mul(s.m, beta1), tf.mul(g, 1 - beta1));
       const v = tf.add(tf.mul(s.v, beta2), tf.mul(tf.square(g), 1 - beta2));
       s.m.assign(m);

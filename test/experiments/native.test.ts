@@ -181,6 +181,31 @@ describe('native kernels in the wasm backend', function () {
     });
   }
 
+  for (const epsMode of ['corrected', 'uncorrected'] as const) {
+    it(`fused Adam (${epsMode}): moments and direction equal scaleByAdam's tfjs ops on plain wasm bit for bit`, async () => {
+      // t = 3: bc1 = 1 - 0.9^3, bc2 = 1 - 0.999^3.
+      const c = { beta1: 0.9, beta2: 0.999, eps: 1e-8, bc1: 1 - 0.9 ** 3, bc2: 1 - 0.999 ** 3, epsMode };
+      const run = (ops: typeof COMPOSED_OPS) => {
+        const out = tf.tidy(() => {
+          const r = ops.adam(input([5, 13], 1), input([5, 13], 2), tf.abs(input([5, 13], 3)), c);
+          return [r.m, r.v, r.update];
+        });
+        const arrays = out.map((t) => Array.from(t.dataSync()));
+        tf.dispose(out);
+        return arrays;
+      };
+      const native = run(fusedOps()!);
+      expect(native).to.deep.equal(withOriginals(() => run(COMPOSED_OPS)));
+      await tf.setBackend('cpu');
+      try {
+        const cpu = run(COMPOSED_OPS);
+        expect(maxErr(native.map((a) => Float32Array.from(a)), cpu.map((a) => Float32Array.from(a)))).to.be.below(1e-6);
+      } finally {
+        await tf.setBackend('wasm');
+      }
+    });
+  }
+
   it('simplifies transposes by dropping size-1 axes and merging axes that move together', () => {
     expect(simplifyTranspose([16, 64, 4, 32], [0, 2, 1, 3])).to.deep.equal({ shape: [16, 64, 4, 32], perm: [0, 2, 1, 3] });
     expect(simplifyTranspose([2, 3, 4, 5], [2, 3, 0, 1])).to.deep.equal({ shape: [6, 20], perm: [1, 0] });
