@@ -23,9 +23,9 @@
  * - Results match plain wasm to float rounding, not bit for bit: OpenBLAS sums in another order,
  *   reductions accumulate in double, tanh is Cephes' polynomial. They are deterministic for a given
  *   thread count.
- * - Kernels flush float32 denormals to zero, as TensorFlow's CPU kernels do; with more than one
- *   OpenBLAS thread the worker threads do not, and denormal-heavy products (Newton iterations near
- *   convergence) slow down.
+ * - Kernels flush float32 denormals to zero, as TensorFlow's CPU kernels do (OpenBLAS worker threads
+ *   too, unless OPENBLAS_NUM_THREADS > 1 was set before start-up: they then keep denormals and
+ *   denormal-heavy products, such as Newton iterations near convergence, run slower).
  * - Only float32 (and int32/bool for Transpose and Tile) goes native; other dtypes, non-contiguous
  *   reduction axes, broadcasts that are not one outer/inner split and broadcast matmul batches such as
  *   [2,1] against [1,3] run the original kernel.
@@ -125,7 +125,7 @@ function blasThreads(requested?: number): number {
   return raw;
 }
 
-function loadAddon(threads: number): Addon | null {
+function loadAddon(): Addon | null {
   if (state.loadTried) return state.addon;
   state.loadTried = true;
   const path = findAddon();
@@ -133,8 +133,9 @@ function loadAddon(threads: number): Addon | null {
     state.loadError = 'addon not built (npm install builds it when a C compiler and libopenblas-dev are present)';
     return null;
   }
-  // OpenBLAS sizes its thread pool when the library loads: set the count before that happens.
-  process.env.OPENBLAS_NUM_THREADS ??= String(threads);
+  // OpenBLAS starts its worker threads when it loads, as many as OPENBLAS_NUM_THREADS says. Load it
+  // with one and let setThreads start the others: they then inherit the denormal flush of the call.
+  process.env.OPENBLAS_NUM_THREADS ??= '1';
   try {
     state.addon = createRequire(import.meta.url)(path) as Addon;
   } catch (e) {
@@ -644,7 +645,7 @@ function status(active: boolean, message: string): NativeStatus {
 export async function enableNativeKernels(opts: NativeOptions = {}): Promise<NativeStatus> {
   if (process.env.OPTLAB_NATIVE === '0') return status(false, 'native kernels off (OPTLAB_NATIVE=0)');
   const threads = blasThreads(opts.threads);
-  const addon = loadAddon(threads);
+  const addon = loadAddon();
   if (!addon) return status(false, `native kernels unavailable: ${state.loadError}`);
   addon.setThreads(threads);
   state.threads = addon.getThreads();

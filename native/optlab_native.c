@@ -770,6 +770,9 @@ static napi_value SetThreads(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+/* Worker threads OpenBLAS starts inside this call inherit the caller's MXCSR, so they flush denormals too. */
+FTZ(SetThreads)
+
 static napi_value GetThreads(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value v;
@@ -800,7 +803,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"geluGrad", NULL, GeluGradFtz, NULL, NULL, NULL, napi_default, NULL},
       {"layerNorm", NULL, LayerNormFtz, NULL, NULL, NULL, napi_default, NULL},
       {"layerNormGrad", NULL, LayerNormGradFtz, NULL, NULL, NULL, napi_default, NULL},
-      {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_default, NULL},
+      {"setThreads", NULL, SetThreadsFtz, NULL, NULL, NULL, napi_default, NULL},
       {"getThreads", NULL, GetThreads, NULL, NULL, NULL, napi_default, NULL},
       {"blasConfig", NULL, BlasConfig, NULL, NULL, NULL, napi_default, NULL},
   };
