@@ -56,13 +56,19 @@ function gptCase() {
     for (const g of grads.values()) g.dispose();
   };
   const lossValue = () => tf.tidy(() => model.loss({ x, y }).dataSync()[0]);
+  const gradNorm = () => {
+    const { loss, grads } = lossAndGrads(model, { x, y });
+    const norm = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))).dataSync()[0]);
+    tf.dispose([loss, ...grads.values()]);
+    return norm;
+  };
   const dispose = () => {
     opt.dispose();
     model.dispose();
     x.dispose();
     y.dispose();
   };
-  return { fwdBwd, trainStep, lossValue, dispose };
+  return { fwdBwd, trainStep, lossValue, gradNorm, dispose };
 }
 
 async function profileGpt(label: string): Promise<void> {
@@ -98,8 +104,10 @@ function measure(): Record<string, number> {
   g.dispose();
   const gpt = gptCase();
   r['GPT loss (step 0)'] = gpt.lossValue();
+  r['GPT grad norm (step 0)'] = gpt.gradNorm();
   r['GPT fwd+bwd ms'] = time(gpt.fwdBwd);
   r['GPT fwd+bwd+AdamW ms'] = time(gpt.trainStep);
+  r[`GPT loss after ${REPS + 3} AdamW steps`] = gpt.lossValue();
   gpt.dispose();
   return r;
 }
@@ -116,7 +124,7 @@ if (!st.active) {
 }
 const native = measure();
 console.log(`wasm vs wasm-native (${st.message}), median of ${REPS} runs, tensors leaked: ${tf.memory().numTensors - before}`);
-const rows = Object.keys(plain).map((k) => ({ measure: k, wasm: +plain[k].toFixed(k.includes('loss') ? 5 : 1), 'wasm-native': +native[k].toFixed(k.includes('loss') ? 5 : 1) }));
+const rows = Object.keys(plain).map((k) => ({ measure: k, wasm: +plain[k].toFixed(/loss|norm/.test(k) ? 5 : 1), 'wasm-native': +native[k].toFixed(/loss|norm/.test(k) ? 5 : 1) }));
 console.table(rows);
 if (PROFILE) {
   console.log('kernel profile of one GPT forward+backward:');
