@@ -31,7 +31,7 @@
  *   [2,1] against [1,3] run the original kernel.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-wasm';
+import { version_wasm } from '@tensorflow/tfjs-backend-wasm';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -107,6 +107,9 @@ const state = {
 };
 
 const ADDON_PATH = join('native', 'build', 'Release', 'optlab_native.node');
+
+/** The tfjs release whose private wasm-backend fields these kernels read. */
+export const TFJS_VERSION = '4.22.0';
 
 /** The built addon, searched upward from this file (experiments/ in source, dist/experiments/ built). */
 function findAddon(): string | null {
@@ -644,6 +647,9 @@ function status(active: boolean, message: string): NativeStatus {
  */
 export async function enableNativeKernels(opts: NativeOptions = {}): Promise<NativeStatus> {
   if (process.env.OPTLAB_NATIVE === '0') return status(false, 'native kernels off (OPTLAB_NATIVE=0)');
+  if (tf.version_core !== TFJS_VERSION || version_wasm !== TFJS_VERSION) {
+    return status(false, `native kernels off: they are written for tfjs ${TFJS_VERSION}, found tfjs-core ${tf.version_core} and tfjs-backend-wasm ${version_wasm}`);
+  }
   const threads = blasThreads(opts.threads);
   const addon = loadAddon();
   if (!addon) return status(false, `native kernels unavailable: ${state.loadError}`);

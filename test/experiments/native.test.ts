@@ -7,7 +7,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
 import { selectBackend } from '../../experiments/backend.js';
-import { COMPOSED_OPS, disableNativeKernels, enableNativeKernels, fusedOps, nativeStatus, simplifyTranspose, withOriginals } from '../../experiments/native.js';
+import { readFileSync } from 'node:fs';
+import { COMPOSED_OPS, disableNativeKernels, enableNativeKernels, fusedOps, nativeStatus, simplifyTranspose, TFJS_VERSION, withOriginals } from '../../experiments/native.js';
 import { adamw } from '../../optimizers/adamw.js';
 import { buildOptimizer } from '../../optimizers/core.js';
 import { seeded } from '../shared/problems.js';
@@ -108,6 +109,15 @@ function heapOffset(t: tf.Tensor): number {
 }
 
 const numDataIds = () => tf.engine().backend.numDataIds();
+
+describe('native kernels: tfjs pin', () => {
+  it('package.json pins every tfjs package to exactly the release the kernels read private fields of', () => {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { dependencies: Record<string, string> };
+    const tfjs = Object.entries(pkg.dependencies).filter(([name]) => name.startsWith('@tensorflow/'));
+    expect(tfjs.length).to.be.at.least(3);
+    for (const [name, version] of tfjs) expect(version, name).to.equal(TFJS_VERSION);
+  });
+});
 
 describe('native kernels in the wasm backend', function () {
   let wasActive = false;
