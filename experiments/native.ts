@@ -111,11 +111,11 @@ const ADDON_PATH = join('native', 'build', 'Release', 'optlab_native.node');
 /** The tfjs release whose private wasm-backend fields these kernels read. */
 export const TFJS_VERSION = '4.22.0';
 
-/** The built addon, searched upward from this file (experiments/ in source, dist/experiments/ built). */
-function findAddon(): string | null {
+/** A file of the package, searched upward from this one (experiments/ in source, dist/experiments/ built). */
+function findUp(rel: string): string | null {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 4; i++) {
-    const p = join(dir, ADDON_PATH);
+    const p = join(dir, rel);
     if (existsSync(p)) return p;
     dir = dirname(dir);
   }
@@ -131,9 +131,10 @@ function blasThreads(requested?: number): number {
 function loadAddon(): Addon | null {
   if (state.loadTried) return state.addon;
   state.loadTried = true;
-  const path = findAddon();
+  const path = findUp(ADDON_PATH);
   if (!path) {
-    state.loadError = 'addon not built (npm install builds it when a C compiler and libopenblas-dev are present)';
+    const script = findUp(join('native', 'install.mjs'));
+    state.loadError = `addon not built (npm install builds it when a C compiler and libopenblas-dev are present${script ? `; or run node ${script}` : ''})`;
     return null;
   }
   // OpenBLAS starts its worker threads when it loads, as many as OPENBLAS_NUM_THREADS says. Load it
