@@ -287,6 +287,25 @@ describe('native kernels in the wasm backend', function () {
     expect(withOriginals(() => tf.tidy(() => tf.matMul(tf.fill([2, 3], 1e-20), tf.fill([3, 2], 1e-20)).dataSync()[0]))).to.be.above(0);
   });
 
+  it('takes the OpenBLAS thread count from OPTLAB_BLAS_THREADS and rejects a bad one', async () => {
+    try {
+      process.env.OPTLAB_BLAS_THREADS = '2';
+      expect((await enableNativeKernels()).threads).to.equal(2);
+      expect(nativeStatus().blas).to.match(/, 2 threads$/);
+      process.env.OPTLAB_BLAS_THREADS = 'two';
+      let err: Error | undefined;
+      try {
+        await enableNativeKernels();
+      } catch (e) {
+        err = e as Error;
+      }
+      expect(err?.message).to.equal("OPTLAB_BLAS_THREADS: expected a positive integer, got 'two'");
+    } finally {
+      delete process.env.OPTLAB_BLAS_THREADS;
+      expect((await enableNativeKernels()).threads).to.equal(1);
+    }
+  });
+
   it('is deterministic for a given OpenBLAS thread count', async () => {
     const run = () => {
       const out = tf.tidy(() => {
