@@ -220,47 +220,47 @@ enum { UNARY_TANH = 0, UNARY_SQUARE = 1, UNARY_NEG = 2, UNARY_EXP = 3, UNARY_SQR
 
 /*
  * tanh as Cephes' tanhf (about 2 ulp): an odd polynomial for |x| < 0.625, 1 - 2 / (exp(2|x|) + 1)
- * above, exp as Cephes' expf (range reduction by ln 2, degree-6 polynomial). Written on 8-float GCC
- * vectors with bit-mask selects, so every clone of the loops below runs it 8 (or 2x4) lanes at a
- * time: libm's tanhf is 20x slower. Every element goes through the same code, tail included, so a
- * value does not depend on its position.
+ * above, exp as Cephes' expf (range reduction by ln 2, degree-6 polynomial). Written on 16-float GCC
+ * vectors with bit-mask selects, so every clone of the loops below runs it 16 lanes at a time (one
+ * zmm, two ymm or four xmm registers): libm's tanhf is 20x slower. Every element goes through the
+ * same code, tail included, so a value does not depend on its position.
  */
-typedef float v8f __attribute__((vector_size(32)));
-typedef int32_t v8i __attribute__((vector_size(32)));
-#define V8(c) ((v8f){(c), (c), (c), (c), (c), (c), (c), (c)})
+typedef float v16f __attribute__((vector_size(64)));
+typedef int32_t v16i __attribute__((vector_size(64)));
+#define V16(c) ((v16f){(c), (c), (c), (c), (c), (c), (c), (c), (c), (c), (c), (c), (c), (c), (c), (c)})
 
-static inline __attribute__((always_inline)) v8f select8(v8i mask, v8f a, v8f b) { return (v8f)((mask & (v8i)a) | (~mask & (v8i)b)); }
+static inline __attribute__((always_inline)) v16f select16(v16i mask, v16f a, v16f b) { return (v16f)((mask & (v16i)a) | (~mask & (v16i)b)); }
 
-static inline __attribute__((always_inline)) v8f tanh8(v8f x) {
-  v8f ax = (v8f)((v8i)x & 0x7fffffff);
+static inline __attribute__((always_inline)) v16f tanh16(v16f x) {
+  v16f ax = (v16f)((v16i)x & 0x7fffffff);
   /* tanh(9) rounds to 1 in float; exp(18) needs no overflow handling. */
-  v8f y = V8(2.0f) * select8(ax < V8(9.0f), ax, V8(9.0f));
-  v8i ni = __builtin_convertvector(y * V8(1.44269504088896341f) + V8(0.5f), v8i); /* y >= 0: truncation is floor */
-  v8f n = __builtin_convertvector(ni, v8f);
-  v8f r = y - n * V8(0.693359375f) + n * V8(2.12194440e-4f);
-  v8f p = V8(1.9875691500e-4f);
-  p = p * r + V8(1.3981999507e-3f);
-  p = p * r + V8(8.3334519073e-3f);
-  p = p * r + V8(4.1665795894e-2f);
-  p = p * r + V8(1.6666665459e-1f);
-  p = p * r + V8(5.0000001201e-1f);
-  p = p * r * r + r + V8(1.0f);
-  v8f e = p * (v8f)((ni + 127) << 23);
-  v8f big = V8(1.0f) - V8(2.0f) / (e + V8(1.0f));
-  big = (v8f)((v8i)big | ((v8i)x & (int32_t)0x80000000));
-  v8f z = x * x;
-  v8f small = ((((V8(-5.70498872745e-3f) * z + V8(2.06390887954e-2f)) * z - V8(5.37397155531e-2f)) * z + V8(1.33314422036e-1f)) * z -
-               V8(3.33332819422e-1f)) * z * x + x;
-  v8f res = select8(ax < V8(0.625f), small, big);
-  return select8(x != x, x, res);
+  v16f y = V16(2.0f) * select16(ax < V16(9.0f), ax, V16(9.0f));
+  v16i ni = __builtin_convertvector(y * V16(1.44269504088896341f) + V16(0.5f), v16i); /* y >= 0: truncation is floor */
+  v16f n = __builtin_convertvector(ni, v16f);
+  v16f r = y - n * V16(0.693359375f) + n * V16(2.12194440e-4f);
+  v16f p = V16(1.9875691500e-4f);
+  p = p * r + V16(1.3981999507e-3f);
+  p = p * r + V16(8.3334519073e-3f);
+  p = p * r + V16(4.1665795894e-2f);
+  p = p * r + V16(1.6666665459e-1f);
+  p = p * r + V16(5.0000001201e-1f);
+  p = p * r * r + r + V16(1.0f);
+  v16f e = p * (v16f)((ni + 127) << 23);
+  v16f big = V16(1.0f) - V16(2.0f) / (e + V16(1.0f));
+  big = (v16f)((v16i)big | ((v16i)x & (int32_t)0x80000000));
+  v16f z = x * x;
+  v16f small = ((((V16(-5.70498872745e-3f) * z + V16(2.06390887954e-2f)) * z - V16(5.37397155531e-2f)) * z + V16(1.33314422036e-1f)) * z -
+               V16(3.33332819422e-1f)) * z * x + x;
+  v16f res = select16(ax < V16(0.625f), small, big);
+  return select16(x != x, x, res);
 }
 
-/* Runs f on n floats 8 at a time; the tail goes through a zero-padded block. */
-#define FOR_EACH_8(n, BODY)                                 \
+/* Runs BODY on n floats 16 at a time; the tail goes through a zero-padded block. */
+#define FOR_EACH_16(n, BODY)                                 \
   do {                                                      \
     int64_t i_ = 0;                                         \
-    for (; i_ + 8 <= (n); i_ += 8) {                        \
-      const int64_t i0 = i_, cnt = 8;                       \
+    for (; i_ + 16 <= (n); i_ += 16) {                      \
+      const int64_t i0 = i_, cnt = 16;                      \
       BODY;                                                 \
     }                                                       \
     if (i_ < (n)) {                                         \
@@ -269,22 +269,22 @@ static inline __attribute__((always_inline)) v8f tanh8(v8f x) {
     }                                                       \
   } while (0)
 
-static inline __attribute__((always_inline)) v8f load8(const float *p, int64_t cnt) {
-  float buf[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+static inline __attribute__((always_inline)) v16f load16(const float *p, int64_t cnt) {
+  float buf[16] = {0};
   memcpy(buf, p, (size_t)cnt * sizeof(float));
-  v8f v;
+  v16f v;
   memcpy(&v, buf, sizeof v);
   return v;
 }
 
-static inline __attribute__((always_inline)) void store8(float *p, v8f v, int64_t cnt) {
-  float buf[8];
+static inline __attribute__((always_inline)) void store16(float *p, v16f v, int64_t cnt) {
+  float buf[16];
   memcpy(buf, &v, sizeof v);
   memcpy(p, buf, (size_t)cnt * sizeof(float));
 }
 
 MULTIVERSION static void tanh_loop(const float *X, float *Out, int64_t n) {
-  FOR_EACH_8(n, store8(Out + i0, tanh8(load8(X + i0, cnt)), cnt));
+  FOR_EACH_16(n, store16(Out + i0, tanh16(load16(X + i0, cnt)), cnt));
 }
 
 /* unary(heap, op, xOff, outOff, n) */
@@ -515,24 +515,24 @@ static napi_value Tile(napi_env env, napi_callback_info info) {
 #define GELU_C 0.7978845608028654f /* sqrt(2 / pi) */
 #define GELU_A 0.044715f
 
-static inline __attribute__((always_inline)) v8f gelu8(v8f x) {
-  v8f t = tanh8(V8(GELU_C) * (x + V8(GELU_A) * x * x * x));
-  return V8(0.5f) * x * (V8(1.0f) + t);
+static inline __attribute__((always_inline)) v16f gelu16(v16f x) {
+  v16f t = tanh16(V16(GELU_C) * (x + V16(GELU_A) * x * x * x));
+  return V16(0.5f) * x * (V16(1.0f) + t);
 }
 
-static inline __attribute__((always_inline)) v8f gelu_grad8(v8f dy, v8f x) {
-  v8f x2 = x * x;
-  v8f t = tanh8(V8(GELU_C) * (x + V8(GELU_A) * x2 * x));
-  v8f d = V8(0.5f) * (V8(1.0f) + t) + V8(0.5f) * x * (V8(1.0f) - t * t) * V8(GELU_C) * (V8(1.0f) + V8(3.0f * GELU_A) * x2);
+static inline __attribute__((always_inline)) v16f gelu_grad16(v16f dy, v16f x) {
+  v16f x2 = x * x;
+  v16f t = tanh16(V16(GELU_C) * (x + V16(GELU_A) * x2 * x));
+  v16f d = V16(0.5f) * (V16(1.0f) + t) + V16(0.5f) * x * (V16(1.0f) - t * t) * V16(GELU_C) * (V16(1.0f) + V16(3.0f * GELU_A) * x2);
   return dy * d;
 }
 
 MULTIVERSION static void gelu_loop(const float *X, float *Y, int64_t n) {
-  FOR_EACH_8(n, store8(Y + i0, gelu8(load8(X + i0, cnt)), cnt));
+  FOR_EACH_16(n, store16(Y + i0, gelu16(load16(X + i0, cnt)), cnt));
 }
 
 MULTIVERSION static void gelu_grad_loop(const float *DY, const float *X, float *DX, int64_t n) {
-  FOR_EACH_8(n, store8(DX + i0, gelu_grad8(load8(DY + i0, cnt), load8(X + i0, cnt)), cnt));
+  FOR_EACH_16(n, store16(DX + i0, gelu_grad16(load16(DY + i0, cnt), load16(X + i0, cnt)), cnt));
 }
 
 /* gelu(heap, xOff, yOff, n): y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), GPT-2's form. */
