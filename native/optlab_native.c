@@ -17,7 +17,7 @@
 
 /* Elementwise loops are compiled for AVX-512, AVX2 and baseline x86-64 and picked at load time
    (GCC function multiversioning): the addon is built once per machine but node_modules may be copied. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(OPTLAB_NO_MULTIVERSION)
 #define MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define MULTIVERSION
