@@ -475,7 +475,10 @@ export interface AdamConstants {
   epsMode: 'corrected' | 'uncorrected';
 }
 
-/** GELU and layer norm as single native kernels (forward and backward), for models/layers.ts; Adam's moments and direction in one pass, for optimizers/adamw.ts. */
+/**
+ * GELU and layer norm as single native kernels (forward and backward), for models/layers.ts; Adam's
+ * moments and direction in one pass, for optimizers/adamw.ts.
+ */
 export interface FusedOps {
   /**
    * New moments and the Adam direction from gradient g and moments m, v, bit for bit the values of
@@ -503,7 +506,10 @@ export function fusedOps(): FusedOps | null {
   return state.originals.size > 0 && tf.getBackend() === 'wasm' ? FUSED : null;
 }
 
-/** The fused ops composed from tfjs ops (as models/layers.ts and optimizers/adamw.ts write them): what the fused kernels must reproduce. */
+/**
+ * The fused ops composed from tfjs ops (as models/layers.ts and optimizers/adamw.ts write them): what
+ * the fused kernels must reproduce.
+ */
 export const COMPOSED_OPS: FusedOps = {
   adam: (g, m0, v0, c) => {
     const m = tf.add(tf.mul(m0, c.beta1), tf.mul(g, 1 - c.beta1));
