@@ -158,7 +158,7 @@ static napi_value BiasAct(napi_env env, napi_callback_info info) {
     if (bias)
       for (int64_t j = 0; j < cols; j++) row[j] += bias[j];
     if (relu)
-      for (int64_t j = 0; j < cols; j++) row[j] = row[j] > 0.0f ? row[j] : 0.0f;
+      for (int64_t j = 0; j < cols; j++) row[j] = row[j] < 0.0f ? 0.0f : row[j]; /* NaN stays NaN, as in tfjs relu */
   }
   return undefined(env);
 }

@@ -276,6 +276,12 @@ describe('native kernels in the wasm backend', function () {
     tf.dispose([a, b, c]);
   });
 
+  it('fused matMul relu keeps NaN, as tfjs relu does', () => {
+    const y = tf.tidy(() => tf.fused.matMul({ a: tf.tensor2d([[NaN, 1], [-1, 2]]), b: tf.tensor2d([[1], [1]]), activation: 'relu' }).dataSync());
+    expect(Number.isNaN(y[0])).to.equal(true);
+    expect(y[1]).to.equal(1);
+  });
+
   it('flushes denormals inside kernels only: JavaScript arithmetic keeps them', () => {
     // 1e-20 * 1e-20 = 1e-40 is a float32 denormal: flushed to 0 in the kernel (as TensorFlow does),
     // while the JS double 1e-300 * 1e-10 must stay a (double) denormal after the call.
