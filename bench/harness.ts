@@ -92,7 +92,8 @@ export function summarize(samples: readonly number[]): Timing {
  * Times several functions round-robin with one repetition policy; returns their timings by key.
  * Each function runs one unit of work (one optimizer step, one forward+backward). A function whose
  * first warm-up call exceeds `slowMs` is warmed up once only and timed `floor(slowBudgetMs / first)`
- * times, at least once and at most `minReps` (Shampoo's per-step roots on 1024-wide factors take seconds).
+ * times, at least once and at most `minReps`; one whose first call exceeds `slowBudgetMs` is timed by
+ * that call alone (Shampoo's per-step roots on 1024-wide factors take tens of seconds on wasm).
  */
 export async function timeRoundRobin(fns: ReadonlyMap<string, () => void>, opts: RepOptions = {}): Promise<Map<string, Timing>> {
   const warmup = opts.warmup ?? 2;
@@ -108,14 +109,22 @@ export async function timeRoundRobin(fns: ReadonlyMap<string, () => void>, opts:
       r.fn();
       await flush();
       const dt = performance.now() - t0;
+      if (i === 0 && dt > slowBudget) {
+        // Longer than the whole slow budget: this call is the one sample (nothing left to warm up
+        // in a call that long; another would cost tens of seconds).
+        r.samples.push(dt);
+        r.spent = dt;
+        r.min = r.max = 1;
+        break;
+      }
       if (i === 0 && dt > slowMs) {
         r.min = r.max = Math.max(1, Math.min(minReps, Math.floor(slowBudget / dt)));
         break;
       }
     }
   }
-  for (let round = 0; round < maxReps; round++) {
-    const due = runs.filter((r) => round < r.min || (round < r.max && r.spent < budget));
+  for (let pass = 0; pass < maxReps; pass++) {
+    const due = runs.filter((r) => r.samples.length < r.min || (r.samples.length < r.max && r.spent < budget));
     if (due.length === 0) break;
     for (const r of due) {
       const t0 = performance.now();

@@ -10,7 +10,8 @@ export interface RunInfo {
   date: string;
   commit: string;
   command: string;
-  machine: { cpu: string; nproc: number; memGiB: number; node: string; tfjs: string };
+  /** `load`/`loadBefore`: 1-minute load average at the end and at the start (other processes share the cores). */
+  machine: { cpu: string; nproc: number; memGiB: number; node: string; tfjs: string; load?: number; loadBefore?: number };
   backends: { label: string; ok: boolean; note: string; wallS: number }[];
   wallS: number;
 }
@@ -108,7 +109,8 @@ export function formatMarkdown(ms: readonly Measurement[], info: RunInfo): strin
   const m = info.machine;
   out.push('# optlab benchmarks', '');
   out.push(`Measured ${info.date.slice(0, 16).replace('T', ' ')} UTC at commit ${info.commit} with \`${info.command}\` (${info.wallS.toFixed(0)} s in all).`);
-  out.push(`Machine: ${m.cpu}, ${m.nproc} cores (\`nproc\`), ${m.memGiB} GiB; Node ${m.node}, tfjs ${m.tfjs}.`);
+  const load = m.load === undefined ? '' : ` Load average (1 min) ${m.loadBefore?.toFixed(1) ?? '?'} at the start, ${m.load.toFixed(1)} at the end: other processes shared the cores.`;
+  out.push(`Machine: ${m.cpu}, ${m.nproc} cores (\`nproc\`), ${m.memGiB} GiB; Node ${m.node}, tfjs ${m.tfjs}.${load}`);
   out.push('Figures are medians of timed repetitions after warm-up; methods compared with each other were timed round-robin in one process, so ratios come from the same run. Times from another run or machine are not comparable, ratios roughly are.', '');
   out.push('Backends:', '');
   for (const b of info.backends) out.push(`- \`${b.label}\`: ${b.ok ? `${b.note} (${b.wallS.toFixed(0)} s)` : `not measured: ${b.note}`}`);

@@ -10,7 +10,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, totalmem } from 'node:os';
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import * as tf from '@tensorflow/tfjs-core';
@@ -59,8 +59,8 @@ export function planFor(backend: string, opts: Pick<BenchOptions, 'only' | 'quic
   // Shampoo step there takes minutes), no batching question, no ViT.
   if (cpu && !opts.only.some((t) => (SUITES as readonly string[]).includes(t))) suites = suites.filter((s) => !['gpt-steps', 'ns-batching', 'vit'].includes(s));
   const quickReps: RepOptions = { warmup: 1, minReps: 3, maxReps: 5, budgetMs: 500 };
-  const reps: RepOptions = cpu ? { warmup: 1, minReps: 3, maxReps: 5, budgetMs: 1000 } : opts.quick ? quickReps : { warmup: 2, minReps: 7, maxReps: 21, budgetMs: 2500 };
-  const modelReps: RepOptions = cpu ? { warmup: 1, minReps: 2, maxReps: 3, budgetMs: 4000 } : opts.quick ? { warmup: 1, minReps: 3, maxReps: 3 } : { warmup: 2, minReps: 7, maxReps: 11, budgetMs: 8000 };
+  const reps: RepOptions = cpu ? { warmup: 1, minReps: 3, maxReps: 5, budgetMs: 1000 } : opts.quick ? quickReps : { warmup: 2, minReps: 5, maxReps: 21, budgetMs: 1500 };
+  const modelReps: RepOptions = cpu ? { warmup: 1, minReps: 2, maxReps: 3, budgetMs: 4000 } : opts.quick ? { warmup: 1, minReps: 3, maxReps: 3 } : { warmup: 2, minReps: 5, maxReps: 9, budgetMs: 4000 };
   const shapes = cpu ? MATRIX_SHAPES.slice(0, 1) : opts.quick ? MATRIX_SHAPES.slice(0, 2) : MATRIX_SHAPES;
   const trainOptimizers = cpu ? ['adamw'] : opts.quick ? sel.optimizers.filter((n) => ['adamw', 'muon'].includes(n)) : sel.optimizers;
   return {
@@ -150,13 +150,14 @@ function sh(cmd: string, args: string[]): string {
 export function describeMachine(): RunInfo['machine'] {
   const model = sh('lscpu', []).split('\n').find((l) => l.startsWith('Model name'))?.replace(/^Model name:\s*/, '') ?? cpus()[0]?.model ?? 'unknown';
   const nproc = Number(sh('nproc', [])) || availableParallelism();
-  return { cpu: model, nproc, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, tfjs: tf.version_core };
+  return { cpu: model, nproc, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, tfjs: tf.version_core, load: loadavg()[0] };
 }
 
 /** The parent side: one child per backend, then the CSV and markdown. Returns the measurements. */
 export async function runBench(opts: BenchOptions): Promise<Measurement[]> {
   const t0 = performance.now();
   parseOnly(opts.only);
+  const loadBefore = loadavg()[0];
   const all: Measurement[] = [];
   const backends: RunInfo['backends'] = [];
   for (const label of opts.backends) {
@@ -185,7 +186,7 @@ export async function runBench(opts: BenchOptions): Promise<Measurement[]> {
     date: new Date().toISOString(),
     commit: sh('git', ['rev-parse', '--short', 'HEAD']) || 'unknown',
     command: `optlab bench${opts.quick ? ' --quick' : ''}${opts.only.length ? ` --only ${opts.only.join(',')}` : ''} --backends ${opts.backends.join(',')}`,
-    machine: describeMachine(),
+    machine: { ...describeMachine(), loadBefore },
     backends,
     wallS: (performance.now() - t0) / 1000,
   };
