@@ -109,7 +109,7 @@ export function formatMarkdown(ms: readonly Measurement[], info: RunInfo): strin
   const m = info.machine;
   out.push('# optlab benchmarks', '');
   out.push(`Measured ${info.date.slice(0, 16).replace('T', ' ')} UTC at commit ${info.commit} with \`${info.command}\` (${info.wallS.toFixed(0)} s in all).`);
-  const load = m.load === undefined ? '' : ` Load average (1 min) ${m.loadBefore?.toFixed(1) ?? '?'} at the start, ${m.load.toFixed(1)} at the end: other processes shared the cores.`;
+  const load = m.load === undefined ? '' : ` Load average (1 min) ${m.loadBefore?.toFixed(1) ?? '?'} at the start, ${m.load.toFixed(1)} at the end (other processes may share the cores).`;
   out.push(`Machine: ${m.cpu}, ${m.nproc} cores (\`nproc\`), ${m.memGiB} GiB; Node ${m.node}, tfjs ${m.tfjs}.${load}`);
   out.push('Figures are medians of timed repetitions after warm-up; methods compared with each other were timed round-robin in one process, so ratios come from the same run. Times from another run or machine are not comparable, ratios roughly are.', '');
   out.push('Backends:', '');
