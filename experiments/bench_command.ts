@@ -1,6 +1,6 @@
 /** `optlab bench [--json] [--only ...] [--backends ...] [--quick] [--out dir]`: step costs and throughput (bench/run.ts). */
 import type { CommandModule } from 'yargs';
-import { DEFAULT_BACKENDS, runBench, runWorker } from '../bench/run.js';
+import { DEFAULT_BACKENDS, parseOnly, runBench, runWorker } from '../bench/run.js';
 
 interface BenchArgs {
   json: boolean;
@@ -17,12 +17,18 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
   builder: (y) =>
     y
       .option('json', { type: 'boolean', default: false, describe: 'print one JSON object per measurement on stdout' })
-      .option('only', { type: 'string', array: true, default: [], describe: 'suites (matrix-steps, gpt-steps, gpt, ns, ns-batching, inverse-root, vit) and/or optimizer names, comma-separated' })
+      .option('only', { type: 'string', array: true, default: [], describe: 'suites (matrix-steps, gpt-steps, state, gpt, ns, ns-batching, inverse-root, vit) and/or optimizer names, comma-separated' })
       .option('backends', { type: 'string', array: true, default: [...DEFAULT_BACKENDS], describe: 'cpu, wasm, wasm-native (wasm with the OpenBLAS kernels), webgpu, tensorflow' })
       .option('quick', { type: 'boolean', default: false, describe: 'fewer shapes and repetitions' })
       .option('out', { type: 'string', default: 'bench/results', describe: "folder for the CSV and markdown ('none' writes nothing)" })
       .option('worker', { type: 'string', hidden: true, describe: 'internal: measure one backend in this process' }) as never,
   handler: async (args) => {
+    try {
+      parseOnly(args.only);
+    } catch (e) {
+      console.error(`error: ${(e as Error).message}`);
+      process.exit(2);
+    }
     const backends = args.backends.flatMap((b) => b.split(',')).map((b) => b.trim()).filter(Boolean);
     if (args.worker) return runWorker(args.worker, { only: args.only, quick: args.quick });
     await runBench({ backends, only: args.only, quick: args.quick, json: args.json, out: args.out === 'none' ? null : args.out });
