@@ -397,6 +397,7 @@ describe('native kernels in the wasm backend', function () {
 
   it('OPTLAB_NATIVE=0 keeps plain wasm, and the backend picker reports wasm+native otherwise', async () => {
     disableNativeKernels();
+    const before = process.env.OPTLAB_NATIVE;
     process.env.OPTLAB_NATIVE = '0';
     try {
       const st = await enableNativeKernels();
@@ -406,7 +407,8 @@ describe('native kernels in the wasm backend', function () {
       expect(plain.label).to.equal('wasm');
       expect(plain.message).to.equal('backend: wasm (requested); native kernels off (OPTLAB_NATIVE=0)');
     } finally {
-      delete process.env.OPTLAB_NATIVE;
+      if (before === undefined) delete process.env.OPTLAB_NATIVE;
+      else process.env.OPTLAB_NATIVE = before;
     }
     const choice = await selectBackend('wasm', { quiet: true });
     expect(choice.name).to.equal('wasm');
