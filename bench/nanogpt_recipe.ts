@@ -5,12 +5,12 @@
  *
  *   4 layers, 4 heads, width 128, context 64, batch 12, 2000 iterations, no bias, no dropout, tied
  *   embeddings; AdamW lr 1e-3, betas (0.9, 0.99), 100 warmup steps then cosine to 1e-4 at 2000,
- *   weight decay 0.1 on role 'matrix' only (0 elsewhere), gradient clipping at global norm 1.0.
+ *   weight decay 0.1 on role 'matrix' only (AdamW's decayOn 'matrix'), gradient clipping at global norm 1.0.
  *
  *   npx tsx bench/nanogpt_recipe.ts [--backend auto|wasm|cpu] [--iters 2000] [--seed 0] [--decay-embeddings]
  *
  * Differs from reference: nanoGPT decays every 2-D tensor, embeddings included; `--decay-embeddings`
- * does that here. Warmup is step/100 (1-based) against nanoGPT's (it+1)/101. Eval batches are 20
+ * does that here (decayOn 'rank2'). Warmup is step/100 (1-based) against nanoGPT's (it+1)/101. Eval batches are 20
  * fixed batches of 12 per split (nanoGPT draws 20 fresh random ones per evaluation).
  * Prints progress every 100 iterations and, at the end, the validation loss and the wall time.
  */
@@ -20,8 +20,8 @@ import { warmupCosine } from '../experiments/schedule.js';
 import { disposeBatches, evaluate, fixedTextBatches, loadShakespeare, textBatches } from '../models/data.js';
 import { createGPT } from '../models/gpt.js';
 import { lossAndGrads } from '../models/layers.js';
-import { adamwTransform } from '../optimizers/adamw.js';
-import { buildOptimizer, route, type Role } from '../optimizers/core.js';
+import { adamw } from '../optimizers/adamw.js';
+import { buildOptimizer } from '../optimizers/core.js';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -40,15 +40,7 @@ async function main(): Promise<void> {
   const corpus = loadShakespeare();
   const model = createGPT({ vocabSize: corpus.tokenizer.vocabSize, contextLength, width: 128, nHead: 4, nLayer: 4, dropout: 0, bias: false, tieEmbeddings: true }, seed);
   const adam = { lr, beta1: 0.9, beta2: 0.99, eps: 1e-8 };
-  const decayed: Role[] = decayEmbeddings ? ['matrix', 'embedding'] : ['matrix'];
-  const opt = buildOptimizer(
-    model.params,
-    route(
-      { label: 'adamw wd 0.1', roles: decayed, transform: adamwTransform({ ...adam, weightDecay: 0.1 }) },
-      { label: 'adamw wd 0', fallback: true, transform: adamwTransform({ ...adam, weightDecay: 0 }) },
-    ),
-    { clipNorm: 1.0 },
-  );
+  const opt = buildOptimizer(model.params, adamw({ ...adam, weightDecay: 0.1, decayOn: decayEmbeddings ? 'rank2' : 'matrix' }), { clipNorm: 1.0 });
   const schedule = warmupCosine({ warmup: 100, total: iters, floor: 0.1 });
   const train = textBatches(corpus.train, { batchSize, contextLength, seed: seed + 1 });
   const evalTrain = fixedTextBatches(corpus.train, { batchSize, contextLength, count: 20, seed: 1000 });

@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedOps } from '../experiments/native.js';
-import { chain, decoupledWeightDecay, defineOptimizer, rolesByRank, scaleByLr, singleReferenceGroup, type Transform } from './core.js';
+import { chain, decoupledWeightDecay, defineOptimizer, rolesByRank, scaleByLr, singleReferenceGroup, type Parameter, type Transform } from './core.js';
 
 /** Adam's moment estimates and bias correction, without learning rate or weight decay. */
 export interface AdamOptions {
@@ -33,9 +33,29 @@ export interface AdamWOptions extends AdamOptions {
   lr?: number;
   /** Decoupled weight decay, multiplied by the learning rate. @default 0.01 */
   weightDecay?: number;
+  /**
+   * Which parameters weight decay touches: 'all' (torch.optim.AdamW on one param group), 'rank2'
+   * (every parameter of rank >= 2: matmul weights, embeddings, head, conv kernels; not biases or norm
+   * gains: nanoGPT's configure_optimizers), 'matrix' (roles 'matrix' and 'conv' only). @default 'all'
+   */
+  decayOn?: 'all' | 'rank2' | 'matrix';
 }
 
-export const ADAMW_DEFAULTS: Required<AdamWOptions> = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, amsgrad: false, epsMode: 'corrected' };
+export const ADAMW_DEFAULTS: Required<AdamWOptions> = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, amsgrad: false, epsMode: 'corrected', decayOn: 'all' };
+
+const DECAY_ON: Record<AdamWOptions['decayOn'] & string, (p: Parameter) => boolean> = {
+  all: () => true,
+  rank2: (p) => p.variable.rank >= 2,
+  matrix: (p) => p.role === 'matrix' || p.role === 'conv',
+};
+
+/** Decoupled weight decay restricted to the parameters `decayOn` names (no decay elsewhere). */
+function weightDecayOn(o: Required<AdamWOptions>): Transform {
+  const wd = decoupledWeightDecay(o.weightDecay, o.lr);
+  if (o.decayOn === 'all') return wd;
+  const applies = DECAY_ON[o.decayOn];
+  return { ...wd, decay: (p, ctx) => (applies(p) ? wd.decay!(p, ctx) : 1), describe: () => `wd=${o.weightDecay} on ${o.decayOn}` };
+}
 
 /** The Adam direction m_hat / (sqrt(v_hat) + eps), with state slots `m`, `v` (and `v_max`). */
 export function scaleByAdam(opts: AdamOptions = {}): Transform {
@@ -85,7 +105,8 @@ export function scaleByAdam(opts: AdamOptions = {}): Transform {
 export function adamwTransform(opts: AdamWOptions = {}): Transform {
   const o = { ...ADAMW_DEFAULTS, ...opts };
   if (!['corrected', 'uncorrected'].includes(o.epsMode)) throw new Error(`adamw: epsMode must be 'corrected' or 'uncorrected', got '${o.epsMode}'`);
-  return chain(scaleByAdam(o), decoupledWeightDecay(o.weightDecay, o.lr), scaleByLr(o.lr));
+  if (!Object.hasOwn(DECAY_ON, o.decayOn)) throw new Error(`adamw: decayOn must be one of ${Object.keys(DECAY_ON).map((k) => `'${k}'`).join(', ')}, got '${o.decayOn}'`);
+  return chain(scaleByAdam(o), weightDecayOn(o), scaleByLr(o.lr));
 }
 
 /** AdamW for every parameter it is given. */

@@ -23,6 +23,30 @@ describeBackends('adamw', () => {
     w.dispose();
   });
 
+  it("decayOn picks the decayed parameters: 'all', 'rank2' (nanoGPT's rule), 'matrix'", () => {
+    // Zero gradients: Adam's direction is 0, so a parameter moves only by the decay W (1 - lr wd).
+    const decayed = (decayOn: 'all' | 'rank2' | 'matrix') => {
+      const vars = {
+        w: tf.variable(tf.ones([3, 2]), true, `decay_w_${decayOn}`),
+        emb: tf.variable(tf.ones([4, 2]), true, `decay_emb_${decayOn}`),
+        b: tf.variable(tf.ones([2]), true, `decay_b_${decayOn}`),
+      };
+      const roles = { w: 'matrix', emb: 'embedding', b: 'vector' } as const;
+      const params = (Object.keys(vars) as (keyof typeof vars)[]).map((n) => ({ name: n, variable: vars[n], role: roles[n] }));
+      const opt = buildOptimizer(params, adamw({ lr: 0.1, weightDecay: 0.5, decayOn }));
+      opt.step(new Map(params.map((p) => [p.name, tf.zerosLike(p.variable)])));
+      const out = Object.fromEntries(params.map((p) => [p.name, p.variable.dataSync()[0]]));
+      expect(opt.describe()).to.include(decayOn === 'all' ? 'wd=0.5' : `wd=0.5 on ${decayOn}`);
+      opt.dispose();
+      tf.dispose(Object.values(vars));
+      return out;
+    };
+    expect(decayed('all')).to.deep.equal({ w: Math.fround(0.95), emb: Math.fround(0.95), b: Math.fround(0.95) });
+    expect(decayed('rank2')).to.deep.equal({ w: Math.fround(0.95), emb: Math.fround(0.95), b: 1 });
+    expect(decayed('matrix')).to.deep.equal({ w: Math.fround(0.95), emb: 1, b: 1 });
+    expect(() => adamw({ decayOn: 'matrices' } as never)).to.throw(/decayOn must be one of 'all', 'rank2', 'matrix', got 'matrices'/);
+  });
+
   it('rejects unknown and mistyped options naming the key', () => {
     expect(() => adamw({ lrr: 1 } as never)).to.throw(/unknown option 'lrr'/);
     expect(() => adamw({ beta1: '0.9' } as never)).to.throw(/'beta1' must be a number/);
