@@ -37,9 +37,21 @@ export type SlotMaker = (slot: string, init: tf.Tensor | number[] | 'zeros', sha
 /** Per-parameter state: slot name -> variable. */
 export type State = Record<string, tf.Variable>;
 
+/** One parameter's share of a batched update: its incoming update, its state and the parameter. */
+export interface UpdateItem {
+  u: tf.Tensor;
+  s: State;
+  p: Parameter;
+}
+
 /**
  * A per-parameter transformation of the update, optax-style. `update` runs inside tf.tidy and may
  * `assign()` to its state; it returns the transformed update.
+ *
+ * A transform may also implement `updateMany` to update several parameters together (Muon stacks
+ * same-shape matrices into one batched Newton-Schulz). `buildOptimizer` calls it, instead of `update`,
+ * on each group of two or more parameters that have a gradient in the step and share the transform
+ * object (one route), the shape and the step count `t`; everything else goes through `update`.
  */
 export interface Transform {
   /** Short name for routing tables and errors. */
@@ -48,6 +60,12 @@ export interface Transform {
   init?(p: Parameter, slot: SlotMaker): State;
   /** Maps the incoming update (the gradient, for the first transform) to the outgoing one. */
   update(u: tf.Tensor, s: State, p: Parameter, ctx: StepContext): tf.Tensor;
+  /**
+   * Optional: `update` on several parameters of one shape at the same step count `ctx.t`, returning
+   * one outgoing update per item, in order. Must give what `items.map(i => update(i.u, i.s, i.p, ctx))`
+   * gives, up to float rounding, and change the same state; runs inside tf.tidy.
+   */
+  updateMany?(items: readonly UpdateItem[], ctx: StepContext): tf.Tensor[];
   /**
    * Multiplicative decoupled weight decay applied to the parameter before the update is added:
    * W <- W * decay(p, ctx) + update. Kept apart from `update` so the float32 op order matches the
@@ -60,9 +78,23 @@ export interface Transform {
   readonly needsPreviousGrads?: boolean;
 }
 
-/** Applies transforms in order; state slots of all members must have distinct names. */
+/**
+ * Applies transforms in order; state slots of all members must have distinct names. The chain has an
+ * `updateMany` when a member has one: members with their own `updateMany` get the whole group, the
+ * others map `update` over it.
+ */
 export function chain(...transforms: Transform[]): Transform {
+  const updateMany = (items: readonly UpdateItem[], ctx: StepContext): tf.Tensor[] => {
+    let current = items;
+    for (const t of transforms) {
+      const out = t.updateMany ? t.updateMany(current, ctx) : current.map((i) => t.update(i.u, i.s, i.p, ctx));
+      checkManyResult(t, current, out);
+      current = current.map((i, k) => ({ ...i, u: out[k] }));
+    }
+    return current.map((i) => i.u);
+  };
   return {
+    ...(transforms.some((t) => t.updateMany) ? { updateMany } : {}),
     name: transforms.map((t) => t.name).join(' > '),
     needsPreviousGrads: transforms.some((t) => t.needsPreviousGrads === true),
     init(p, slot) {
@@ -89,6 +121,13 @@ export function chain(...transforms: Transform[]): Transform {
       return transforms.map((t) => (t.describe ? t.describe() : t.name)).join(' > ');
     },
   };
+}
+
+/** Throws unless `updateMany` returned one tensor per item. */
+function checkManyResult(t: Transform, items: readonly UpdateItem[], out: readonly tf.Tensor[]): void {
+  if (!Array.isArray(out) || out.length !== items.length) {
+    throw new Error(`transform '${t.name}': updateMany returned ${Array.isArray(out) ? out.length : typeof out} updates for ${items.length} parameters`);
+  }
 }
 
 /** One entry of a routing table: which parameters (by role and/or name pattern) get which transform. */
@@ -252,8 +291,13 @@ export function buildOptimizer(params: readonly Parameter[], def: OptimizerDef, 
     params,
     needsPreviousGrads,
     step(grads, stepOpts = {}) {
-      for (const name of grads.keys()) {
-        if (!entries.has(name)) throw new Error(`gradient for unknown parameter '${name}'`);
+      // Every gradient is checked before any parameter changes.
+      for (const [name, grad] of grads) {
+        const e = entries.get(name);
+        if (!e) throw new Error(`gradient for unknown parameter '${name}'`);
+        if (!tf.util.arraysEqual(grad.shape, e.p.variable.shape)) {
+          throw new Error(`gradient of '${name}' has shape [${grad.shape}], parameter has [${e.p.variable.shape}]`);
+        }
       }
       let g = grads;
       let clipped: Map<string, tf.Tensor> | undefined;
@@ -263,19 +307,20 @@ export function buildOptimizer(params: readonly Parameter[], def: OptimizerDef, 
         g = clipped;
       }
       const lrScale = stepOpts.lrScale ?? 1;
-      for (const e of entries.values()) {
-        const grad = g.get(e.p.name);
-        if (!grad) continue;
-        if (!tf.util.arraysEqual(grad.shape, e.p.variable.shape)) {
-          throw new Error(`gradient of '${e.p.name}' has shape [${grad.shape}], parameter has [${e.p.variable.shape}]`);
-        }
-        e.t += 1;
-        const ctx: StepContext = { t: e.t, lrScale, previousGrads: stepOpts.previousGrads };
+      const due = [...entries.values()].filter((e) => g.has(e.p.name));
+      for (const group of updateGroups(due)) {
+        for (const e of group) e.t += 1;
+        const ctx: StepContext = { t: group[0].t, lrScale, previousGrads: stepOpts.previousGrads };
+        const tr = group[0].transform;
         tf.tidy(() => {
-          const u = e.transform.update(grad, e.state, e.p, ctx);
-          const d = e.transform.decay ? e.transform.decay(e.p, ctx) : 1;
-          const w = e.p.variable;
-          w.assign(d === 1 ? tf.add(w, u) : tf.add(tf.mul(w, d), u));
+          const items = group.map((e) => ({ u: g.get(e.p.name)!, s: e.state, p: e.p }));
+          const us = group.length > 1 && tr.updateMany ? tr.updateMany(items, ctx) : items.map((i) => tr.update(i.u, i.s, i.p, ctx));
+          checkManyResult(tr, items, us);
+          group.forEach((e, k) => {
+            const d = tr.decay ? tr.decay(e.p, ctx) : 1;
+            const w = e.p.variable;
+            w.assign(d === 1 ? tf.add(w, us[k]) : tf.add(tf.mul(w, d), us[k]));
+          });
         });
       }
       if (clipped) for (const t of clipped.values()) t.dispose();
@@ -315,6 +360,22 @@ export function buildOptimizer(params: readonly Parameter[], def: OptimizerDef, 
       entries.clear();
     },
   };
+}
+
+/**
+ * Splits the entries updated in a step into groups, in parameter order: entries whose transform has
+ * `updateMany` group by (transform object, shape, step count); every other entry is a group of one.
+ */
+function updateGroups(due: readonly Slotted[]): Slotted[][] {
+  const groups: Slotted[][] = [];
+  for (const e of due) {
+    const same = e.transform.updateMany
+      ? groups.find(([f]) => f.transform === e.transform && f.t === e.t && tf.util.arraysEqual(f.p.variable.shape, e.p.variable.shape))
+      : undefined;
+    if (same) same.push(e);
+    else groups.push([e]);
+  }
+  return groups;
 }
 
 /** Formats one line per parameter: name, role, shape, route and its settings. */

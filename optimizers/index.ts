@@ -32,7 +32,7 @@ export function getOptimizerFactory(name: string): OptimizerFactory<any> {
 export * from './core.js';
 export { adamw, scaleByAdam, adamwTransform, ADAMW_DEFAULTS, type AdamWOptions, type AdamOptions } from './adamw.js';
 export { sgd, traceMomentum, SGD_DEFAULTS, type SGDOptions } from './sgd.js';
-export { muon, muonMoonlight, scaleByMuon, muonMomentum, MUON_DEFAULTS, MUON_MOONLIGHT_DEFAULTS, type MuonOptions, type MuonMoonlightOptions } from './muon.js';
+export { muon, muonMoonlight, scaleByMuon, muonMomentum, MUON_DEFAULTS, MUON_MOONLIGHT_DEFAULTS, type MuonOptions, type MuonMoonlightOptions, type BatchNewtonSchulz } from './muon.js';
 export { marsM, scaleByMarsM, correctedGradient, clipToUnitNorm, MARS_M_DEFAULTS, type MarsMOptions } from './mars_m.js';
 export { mars, marsTransform, MARS_DEFAULTS, type MarsOptions, type MarsType } from './mars.js';
 export { auon, hybridAuon, coshBrake, AUON_DEFAULTS, HYBRID_AUON_DEFAULTS, type AuonOptions, type HybridAuonOptions } from './auon.js';

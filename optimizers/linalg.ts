@@ -36,13 +36,8 @@ export interface NewtonSchulzOptions {
  * Zero input gives zero output. Call inside tf.tidy.
  */
 export function newtonSchulz(g: tf.Tensor2D, opts: NewtonSchulzOptions = {}): tf.Tensor2D {
-  const steps = opts.steps ?? 5;
-  const mode = opts.coefficients ?? 'classic';
-  const eps = opts.eps ?? 1e-7;
   if (g.rank !== 2) throw new Error(`newtonSchulz: expected a 2-D matrix, got shape [${g.shape}]`);
-  if (mode === 'polar-express' && steps > NS_POLAR_EXPRESS.length) {
-    throw new Error(`newtonSchulz: polar-express coefficients exist for ${NS_POLAR_EXPRESS.length} steps, got steps=${steps}`);
-  }
+  const { steps, mode, eps } = nsSettings('newtonSchulz', opts);
   const tall = g.shape[0] > g.shape[1];
   let x: tf.Tensor2D = tall ? tf.transpose(g) : g;
   // Polar Express normalizes by 1.02 * ||X||_F + 1e-6 (modded-nanogpt); classic by ||X||_F + eps.
@@ -56,6 +51,40 @@ export function newtonSchulz(g: tf.Tensor2D, opts: NewtonSchulzOptions = {}): tf
     x = tf.add(tf.mul(x, a), tf.matMul(B, x));
   }
   return tall ? tf.transpose(x) : x;
+}
+
+function nsSettings(fn: string, opts: NewtonSchulzOptions): { steps: number; mode: 'classic' | 'polar-express'; eps: number } {
+  const steps = opts.steps ?? 5;
+  const mode = opts.coefficients ?? 'classic';
+  if (mode === 'polar-express' && steps > NS_POLAR_EXPRESS.length) {
+    throw new Error(`${fn}: polar-express coefficients exist for ${NS_POLAR_EXPRESS.length} steps, got steps=${steps}`);
+  }
+  return { steps, mode, eps: opts.eps ?? 1e-7 };
+}
+
+/**
+ * `newtonSchulz` on k matrices of one shape at once: [k, m, n] in, [k, m, n] out, with the same
+ * coefficients, the same wide orientation (tall stacks are transposed on their last two axes) and
+ * each matrix normalized by its own Frobenius norm, so every slice equals `newtonSchulz` of that
+ * matrix up to float rounding. Every product is one rank-3 `tf.matMul` (explicit transposes, no
+ * flags). Faster than k 2-D calls only where rank-3 BatchMatMul is fast: with optlab's native kernels,
+ * not on plain wasm (bench/ns_batching.ts). Call inside tf.tidy.
+ */
+export function newtonSchulzBatched(g: tf.Tensor3D, opts: NewtonSchulzOptions = {}): tf.Tensor3D {
+  if (g.rank !== 3) throw new Error(`newtonSchulzBatched: expected a stack of matrices [k, m, n], got shape [${g.shape}]`);
+  const { steps, mode, eps } = nsSettings('newtonSchulzBatched', opts);
+  const tall = g.shape[1] > g.shape[2];
+  let x: tf.Tensor3D = tall ? tf.transpose(g, [0, 2, 1]) : g;
+  const norm = tf.norm(x, 'euclidean', [1, 2], true);
+  x = tf.div(x, mode === 'polar-express' ? tf.add(tf.mul(norm, 1.02), 1e-6) : tf.add(norm, eps));
+  for (let i = 0; i < steps; i++) {
+    const [a, b, c] = mode === 'polar-express' ? NS_POLAR_EXPRESS[i] : NS_CLASSIC;
+    const xt = tf.transpose(x, [0, 2, 1]);
+    const A = tf.matMul(x, xt);
+    const B = tf.add(tf.mul(A, b), tf.mul(tf.matMul(A, A), c));
+    x = tf.add(tf.mul(x, a), tf.matMul(B, x));
+  }
+  return tall ? tf.transpose(x, [0, 2, 1]) : x;
 }
 
 /**
@@ -83,6 +112,18 @@ export function fans(shape: readonly number[]): [number, number] {
 export function orthogonalize(x: tf.Tensor, opts: NewtonSchulzOptions = {}): tf.Tensor {
   const o = newtonSchulz(matrixView(x), opts);
   return x.rank === 2 ? o : tf.reshape(o, x.shape);
+}
+
+/**
+ * `orthogonalize` on several tensors of one shape at once: their `matrixView`s are stacked and go
+ * through `newtonSchulzBatched`; returns one tensor per input, in order. Call inside tf.tidy.
+ */
+export function orthogonalizeMany(xs: readonly tf.Tensor[], opts: NewtonSchulzOptions = {}): tf.Tensor[] {
+  if (xs.length === 0) return [];
+  const shape = xs[0].shape;
+  for (const x of xs) if (!tf.util.arraysEqual(x.shape, shape)) throw new Error(`orthogonalizeMany: shapes differ ([${x.shape}] vs [${shape}])`);
+  const o = newtonSchulzBatched(tf.stack(xs.map((x) => matrixView(x))) as tf.Tensor3D, opts);
+  return tf.unstack(o).map((m) => (shape.length === 2 ? m : tf.reshape(m, shape)));
 }
 
 /** How an orthogonalized update is scaled by the shape of its matrix view. */

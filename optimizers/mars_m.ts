@@ -26,9 +26,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { adamwTransform } from './adamw.js';
-import { chain, decoupledWeightDecay, defineOptimizer, scaleByLr, type OptimizerDef, type ReferenceCase, type Role, type Transform } from './core.js';
-import { orthogonalize, shapeScale } from './linalg.js';
-import { checkMuonOptions, muonRoutes, requireMatrix, rolesFromRouting, setOnce } from './muon.js';
+import { chain, decoupledWeightDecay, defineOptimizer, scaleByLr, type OptimizerDef, type Parameter, type ReferenceCase, type Role, type State, type StepContext, type Transform } from './core.js';
+import { orthogonalize, orthogonalizeMany, shapeScale } from './linalg.js';
+import { batchesNewtonSchulz, checkMuonOptions, muonRoutes, requireMatrix, rolesFromRouting, setOnce, type BatchNewtonSchulz } from './muon.js';
 
 /** Options of MARS-M. */
 export interface MarsMOptions {
@@ -44,6 +44,8 @@ export interface MarsMOptions {
   nsSteps?: number;
   /** Newton-Schulz coefficients (linalg.ts). @default 'classic' */
   nsCoefficients?: 'classic' | 'polar-express';
+  /** One batched Newton-Schulz over same-shape matrices: 'auto' (where measured faster: native kernels), 'always', 'never' (muon.ts). @default 'auto' */
+  batchNewtonSchulz?: BatchNewtonSchulz;
   /** Rescale c_t to Frobenius norm 1 when it is larger (ignored by `efficient`, which never clips). @default true */
   clipC?: boolean;
   /** g_prev: 'approx' = previous step's gradient; 'exact' = `StepContext.previousGrads` (needs a second gradient). @default 'approx' */
@@ -59,7 +61,7 @@ export interface MarsMOptions {
 }
 
 export const MARS_M_DEFAULTS: Required<MarsMOptions> = {
-  lr: 1e-3, weightDecay: 0.1, momentum: 0.95, gamma: 0.025, nsSteps: 5, nsCoefficients: 'classic', clipC: true, mode: 'approx', efficient: false,
+  lr: 1e-3, weightDecay: 0.1, momentum: 0.95, gamma: 0.025, nsSteps: 5, nsCoefficients: 'classic', batchNewtonSchulz: 'auto', clipC: true, mode: 'approx', efficient: false,
   adamBeta1: 0.9, adamBeta2: 0.95, adamEps: 1e-8,
 };
 
@@ -78,6 +80,22 @@ export function scaleByMarsM(o: Required<MarsMOptions>): Transform {
   const b = o.momentum;
   const ns = { steps: o.nsSteps, coefficients: o.nsCoefficients };
   const exact = o.mode === 'exact';
+  /** The momentum update; returns the matrix to orthogonalize. */
+  const direction = (g: tf.Tensor, s: State, p: Parameter, ctx: StepContext): tf.Tensor => {
+    if (o.efficient) {
+      const buf = tf.add(tf.mul(s.momentum, b), tf.mul(g, ((1 - o.gamma) * (1 - b)) / b));
+      s.momentum.assign(buf);
+      return tf.add(tf.mul(g, o.gamma), tf.mul(buf, b));
+    }
+    const prev = exact ? previousGrad(p.name, p.variable.shape, ctx) : s.last_grad;
+    let c = correctedGradient(g, prev ?? tf.zerosLike(g), o.gamma, b);
+    if (o.clipC) c = clipToUnitNorm(c);
+    const dir = tf.add(tf.mul(s.momentum, b), tf.mul(c, 1 - b));
+    s.momentum.assign(dir);
+    if (!exact) s.last_grad.assign(g);
+    return dir;
+  };
+  const update: Transform['update'] = (g, s, p, ctx) => tf.mul(orthogonalize(direction(g, s, p, ctx), ns), shapeScale(p.variable.shape, 'moonlight'));
   return {
     name: 'mars-m',
     needsPreviousGrads: exact,
@@ -87,21 +105,11 @@ export function scaleByMarsM(o: Required<MarsMOptions>): Transform {
       if (!exact && !o.efficient) s.last_grad = slot('last_grad', 'zeros');
       return s;
     },
-    update(g, s, p, ctx) {
-      let dir: tf.Tensor;
-      if (o.efficient) {
-        const buf = tf.add(tf.mul(s.momentum, b), tf.mul(g, ((1 - o.gamma) * (1 - b)) / b));
-        s.momentum.assign(buf);
-        dir = tf.add(tf.mul(g, o.gamma), tf.mul(buf, b));
-      } else {
-        const prev = exact ? previousGrad(p.name, p.variable.shape, ctx) : s.last_grad;
-        let c = correctedGradient(g, prev ?? tf.zerosLike(g), o.gamma, b);
-        if (o.clipC) c = clipToUnitNorm(c);
-        dir = tf.add(tf.mul(s.momentum, b), tf.mul(c, 1 - b));
-        s.momentum.assign(dir);
-        if (!exact) s.last_grad.assign(g);
-      }
-      return tf.mul(orthogonalize(dir, ns), shapeScale(p.variable.shape, 'moonlight'));
+    update,
+    updateMany(items, ctx) {
+      if (!batchesNewtonSchulz(o.batchNewtonSchulz)) return items.map((i) => update(i.u, i.s, i.p, ctx));
+      const scale = shapeScale(items[0].p.variable.shape, 'moonlight'); // one shape per group
+      return orthogonalizeMany(items.map((i) => direction(i.u, i.s, i.p, ctx)), ns).map((u) => tf.mul(u, scale));
     },
     describe: () => `mars-m(b=${b},gamma=${o.gamma},${o.efficient ? 'efficient' : `${o.mode}${o.clipC ? ',clip' : ''}`},ns=${o.nsSteps})`,
   };

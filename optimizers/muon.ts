@@ -24,12 +24,30 @@
  * is in units of spectral norm per update, so it does not transfer from AdamW; Moonlight's does.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedOps } from '../experiments/native.js';
 import { adamwTransform } from './adamw.js';
-import { chain, decoupledWeightDecay, defineOptimizer, route, scaleByLr, type OptimizerDef, type Parameter, type ReferenceCase, type Role, type Transform } from './core.js';
-import { orthogonalize, shapeScale, type ShapeScaling } from './linalg.js';
+import { chain, decoupledWeightDecay, defineOptimizer, route, scaleByLr, type OptimizerDef, type Parameter, type ReferenceCase, type Role, type State, type Transform } from './core.js';
+import { orthogonalize, orthogonalizeMany, shapeScale, type ShapeScaling } from './linalg.js';
 
 /** EMA momentum (Keller: M <- lerp(M, G, 1-b)) or sum momentum (Moonlight: M <- b M + G). */
 export type MomentumForm = 'ema' | 'sum';
+
+/**
+ * Whether Muon runs one batched Newton-Schulz over the same-shape matrices of a step (Transform.updateMany)
+ * instead of one per matrix. 'auto' batches only where it measured faster: the wasm backend with optlab's
+ * native kernels (experiments/native.ts), where rank-3 BatchMatMul is OpenBLAS. Plain wasm's rank-3
+ * BatchMatMul is a slow path; the cpu backend was not measured, so 'auto' leaves it per matrix.
+ * `optlab bench --only ns-batching` (2 shared cores, 4 runs): a Muon step on the 2-layer GPT's parameters
+ * took 0.83-0.91x the per-matrix time batched on wasm-native, 5.5-6.5x on plain wasm.
+ */
+export type BatchNewtonSchulz = 'auto' | 'always' | 'never';
+const BATCH_MODES: readonly BatchNewtonSchulz[] = ['auto', 'always', 'never'];
+
+/** Resolves a BatchNewtonSchulz setting on the backend active now. */
+export function batchesNewtonSchulz(mode: BatchNewtonSchulz): boolean {
+  // fusedOps() is non-null exactly when the native kernels are registered and wasm is the current backend.
+  return mode === 'always' || (mode === 'auto' && fusedOps() !== null);
+}
 
 /** Options of Keller's Muon ('muon'). */
 export interface MuonOptions {
@@ -43,6 +61,8 @@ export interface MuonOptions {
   nsSteps?: number;
   /** Newton-Schulz coefficients (linalg.ts). @default 'classic' */
   nsCoefficients?: 'classic' | 'polar-express';
+  /** One batched Newton-Schulz over same-shape matrices: 'auto' (where measured faster: native kernels), 'always', 'never'. @default 'auto' */
+  batchNewtonSchulz?: BatchNewtonSchulz;
   /** Shape factor: 'keller' sqrt(max(1, fan_out/fan_in)) or 'moonlight' 0.2 sqrt(max(fan_in, fan_out)). @default 'keller' */
   scaling?: ShapeScaling;
   /** Decoupled weight decay of the matrix path, multiplied by the unscaled lr. @default 0 */
@@ -73,6 +93,8 @@ export interface MuonMoonlightOptions {
   nsSteps?: number;
   /** Newton-Schulz coefficients (linalg.ts). @default 'classic' */
   nsCoefficients?: 'classic' | 'polar-express';
+  /** One batched Newton-Schulz over same-shape matrices: 'auto' (where measured faster: native kernels), 'always', 'never'. @default 'auto' */
+  batchNewtonSchulz?: BatchNewtonSchulz;
   /** @default 0.9 */
   adamBeta1?: number;
   /** @default 0.95 */
@@ -82,12 +104,12 @@ export interface MuonMoonlightOptions {
 }
 
 export const MUON_DEFAULTS: Required<MuonOptions> = {
-  lr: 0.02, momentum: 0.95, nesterov: true, nsSteps: 5, nsCoefficients: 'classic', scaling: 'keller', weightDecay: 0,
+  lr: 0.02, momentum: 0.95, nesterov: true, nsSteps: 5, nsCoefficients: 'classic', batchNewtonSchulz: 'auto', scaling: 'keller', weightDecay: 0,
   adamLr: 3e-4, adamBeta1: 0.9, adamBeta2: 0.95, adamEps: 1e-10, adamWeightDecay: 0,
 };
 
 export const MUON_MOONLIGHT_DEFAULTS: Required<MuonMoonlightOptions> = {
-  lr: 1e-3, weightDecay: 0.1, momentum: 0.95, nesterov: true, nsSteps: 5, nsCoefficients: 'classic', adamBeta1: 0.9, adamBeta2: 0.95, adamEps: 1e-8,
+  lr: 1e-3, weightDecay: 0.1, momentum: 0.95, nesterov: true, nsSteps: 5, nsCoefficients: 'classic', batchNewtonSchulz: 'auto', adamBeta1: 0.9, adamBeta2: 0.95, adamEps: 1e-8,
 };
 
 /** torch.lerp's formula (a + w (b - a) for w < 0.5, else b - (b - a)(1 - w)), so float32 rounding follows the reference. */
@@ -113,6 +135,8 @@ export interface MuonDirectionOptions {
   nsSteps: number;
   nsCoefficients: 'classic' | 'polar-express';
   scaling: ShapeScaling;
+  /** @default 'auto' */
+  batchNewtonSchulz?: BatchNewtonSchulz;
 }
 
 /** Throws unless the parameter has a matrix view (rank >= 2); names the method and the fix. */
@@ -120,30 +144,45 @@ export function requireMatrix(method: string, p: Parameter): void {
   if (p.variable.rank < 2) throw new Error(`${method}: parameter '${p.name}' has role '${p.role}' but shape [${p.variable.shape}]; give 1-D parameters the role 'vector'`);
 }
 
-/** Muon's matrix direction shapeScale * NS5(momentum direction), with the slot `momentum`. */
+/**
+ * Muon's matrix direction shapeScale * NS5(momentum direction), with the slot `momentum`. Its
+ * `updateMany` (same-shape parameters) runs one batched Newton-Schulz when `batchNewtonSchulz` says so.
+ */
 export function scaleByMuon(o: MuonDirectionOptions): Transform {
+  const ns = { steps: o.nsSteps, coefficients: o.nsCoefficients };
+  const batch = o.batchNewtonSchulz ?? 'auto';
+  const direction = (g: tf.Tensor, s: State): tf.Tensor => {
+    const m = muonMomentum(s.momentum, g, o.momentum, o.momentumForm, o.nesterov);
+    s.momentum.assign(m.buffer);
+    return m.direction;
+  };
+  const update: Transform['update'] = (g, s, p) => tf.mul(orthogonalize(direction(g, s), ns), shapeScale(p.variable.shape, o.scaling));
   return {
     name: 'muon',
     init(p, slot) {
       requireMatrix('muon', p);
       return { momentum: slot('momentum', 'zeros') };
     },
-    update(g, s, p) {
-      const { buffer, direction } = muonMomentum(s.momentum, g, o.momentum, o.momentumForm, o.nesterov);
-      s.momentum.assign(buffer);
-      const u = orthogonalize(direction, { steps: o.nsSteps, coefficients: o.nsCoefficients });
-      return tf.mul(u, shapeScale(p.variable.shape, o.scaling));
+    update,
+    updateMany(items, ctx) {
+      if (!batchesNewtonSchulz(batch)) return items.map((i) => update(i.u, i.s, i.p, ctx));
+      // Items share one shape (buildOptimizer groups them so), hence one shape factor.
+      const scale = shapeScale(items[0].p.variable.shape, o.scaling);
+      return orthogonalizeMany(items.map((i) => direction(i.u, i.s)), ns).map((u) => tf.mul(u, scale));
     },
     describe: () => `muon(b=${o.momentum},${o.momentumForm}${o.nesterov ? ',nesterov' : ''},ns=${o.nsSteps}${o.nsCoefficients === 'classic' ? '' : `,${o.nsCoefficients}`},scale=${o.scaling})`,
   };
 }
 
 /** Checks the option values a type check cannot (enums, ranges). */
-export function checkMuonOptions(method: string, o: { momentum: number; nsSteps: number; nsCoefficients: string; scaling?: string }): void {
+export function checkMuonOptions(method: string, o: { momentum: number; nsSteps: number; nsCoefficients: string; scaling?: string; batchNewtonSchulz?: string }): void {
   if (!(o.momentum >= 0 && o.momentum < 1)) throw new Error(`${method}: momentum must be in [0, 1), got ${o.momentum}`);
   if (!Number.isInteger(o.nsSteps) || o.nsSteps < 1) throw new Error(`${method}: nsSteps must be a positive integer, got ${o.nsSteps}`);
   if (o.nsCoefficients !== 'classic' && o.nsCoefficients !== 'polar-express') throw new Error(`${method}: nsCoefficients must be 'classic' or 'polar-express', got '${o.nsCoefficients}'`);
   if (o.scaling !== undefined && o.scaling !== 'keller' && o.scaling !== 'moonlight') throw new Error(`${method}: scaling must be 'keller' or 'moonlight', got '${o.scaling}'`);
+  if (o.batchNewtonSchulz !== undefined && !BATCH_MODES.includes(o.batchNewtonSchulz as BatchNewtonSchulz)) {
+    throw new Error(`${method}: batchNewtonSchulz must be ${BATCH_MODES.map((m) => `'${m}'`).join(', ')}, got '${o.batchNewtonSchulz}'`);
+  }
 }
 
 const MUON_ROLES: readonly Role[] = ['matrix', 'conv'];

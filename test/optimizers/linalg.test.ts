@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
-import { fans, newtonSchulz, orthogonalize, shapeScale } from '../../optimizers/linalg.js';
+import { fans, newtonSchulz, newtonSchulzBatched, orthogonalize, orthogonalizeMany, shapeScale } from '../../optimizers/linalg.js';
 import { describeBackends } from '../shared/backends.js';
 import { seeded } from '../shared/problems.js';
 
@@ -144,5 +144,50 @@ describeBackends('linalg: Newton-Schulz', () => {
     expect(maxAbsDiff(viaConv.dataSync(), viaMatrix)).to.equal(0);
     viaConv.dispose();
     k.dispose();
+  });
+});
+
+describeBackends('linalg: batched Newton-Schulz', () => {
+  for (const [r, c] of [[12, 5], [5, 12], [7, 7]] as const) {
+    for (const coefficients of ['classic', 'polar-express'] as const) {
+      it(`equals newtonSchulz per matrix on a stack of 3 ${r}x${c} matrices (${r > c ? 'tall' : r < c ? 'wide' : 'square'}, ${coefficients})`, () => {
+        // Different scales per matrix: the Frobenius normalization must be per matrix, not over the stack.
+        const scales = [1, 40, 0.01];
+        const before = tf.memory().numTensors;
+        const [batched, single] = tf.tidy(() => {
+          const gs = scales.map((k, i) => tf.mul(tf.tensor2d(seeded(r * c, 90 + i), [r, c]), k) as tf.Tensor2D);
+          const out = newtonSchulzBatched(tf.stack(gs) as tf.Tensor3D, { coefficients });
+          expect(out.shape).to.deep.equal([3, r, c]);
+          return [out.dataSync().slice(), Float32Array.from(gs.flatMap((g) => Array.from(newtonSchulz(g, { coefficients }).dataSync())))];
+        });
+        expect(tf.memory().numTensors).to.equal(before);
+        expect(maxAbsDiff(batched, single)).to.be.lessThan(1e-5);
+        expect(Math.max(...Array.from(single, Math.abs))).to.be.greaterThan(0.1);
+      });
+    }
+  }
+
+  it('maps a zero matrix in the stack to zero without touching its neighbours', () => {
+    const out = tf.tidy(() => {
+      const g = tf.stack([tf.zeros([4, 6]), tf.tensor2d(seeded(24, 7), [4, 6])]) as tf.Tensor3D;
+      return newtonSchulzBatched(g).arraySync() as number[][][];
+    });
+    expect(out[0].flat().every((v) => v === 0)).to.equal(true);
+    expect(Math.max(...out[1].flat().map(Math.abs))).to.be.greaterThan(0.1);
+  });
+
+  it('orthogonalizeMany equals orthogonalize on each conv kernel and keeps shapes; checks its inputs', () => {
+    tf.tidy(() => {
+      const ks = [0, 1].map((i) => tf.tensor4d(seeded(2 * 2 * 3 * 5, 120 + i), [2, 2, 3, 5]));
+      const many = orthogonalizeMany(ks);
+      ks.forEach((k, i) => {
+        expect(many[i].shape).to.deep.equal([2, 2, 3, 5]);
+        expect(maxAbsDiff(many[i].dataSync(), orthogonalize(k).dataSync())).to.be.lessThan(1e-5);
+      });
+      expect(orthogonalizeMany([])).to.deep.equal([]);
+      expect(() => orthogonalizeMany([tf.zeros([2, 3]), tf.zeros([3, 2])])).to.throw(/shapes differ/);
+      expect(() => newtonSchulzBatched(tf.zeros([2, 3]) as never)).to.throw(/expected a stack of matrices/);
+      expect(() => newtonSchulzBatched(tf.zeros([2, 3, 3]) as tf.Tensor3D, { coefficients: 'polar-express', steps: 6 })).to.throw(/polar-express coefficients exist for 5 steps/);
+    });
   });
 });

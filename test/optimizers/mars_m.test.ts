@@ -144,3 +144,66 @@ describeBackends('mars-m', () => {
     expect(() => new MarsMOptimizer({ mode: 'exact' })).to.throw(/LayersModel.fit cannot/);
   });
 });
+
+describeBackends('mars-m: batched Newton-Schulz over same-shape matrices', () => {
+  const specs: { name: string; role: Role; shape: number[] }[] = [
+    { name: 'w0', role: 'matrix', shape: [6, 10] },
+    { name: 'w1', role: 'matrix', shape: [6, 10] },
+    { name: 't0', role: 'matrix', shape: [10, 4] },
+    { name: 't1', role: 'matrix', shape: [10, 4] },
+    { name: 'odd', role: 'matrix', shape: [3, 5] },
+    { name: 'b', role: 'vector', shape: [6] },
+  ];
+  /** Four steps (no gradient for 'w1' in step 2), previous gradients passed for exact mode; final values. */
+  function train(def: OptimizerDef): Map<string, Float32Array> {
+    const ps = params(specs.map((s, i) => ({ ...s, data: seeded(s.shape.reduce((a, c) => a * c, 1), 700 + i) })));
+    const opt = buildOptimizer(ps, def);
+    const before = tf.memory().numTensors;
+    // Exact mode's "previous gradients": each parameter's latest gradient (any tensor of its shape will do here).
+    const prev = new Map<string, tf.Tensor>();
+    for (let k = 0; k < 4; k++) {
+      const grads = new Map<string, tf.Tensor>();
+      ps.forEach((p, i) => {
+        if (!(k === 1 && p.name === 'w1')) grads.set(p.name, tf.tensor(seeded(p.variable.size, 800 + 31 * k + i), p.variable.shape));
+      });
+      opt.step(grads, opt.needsPreviousGrads ? { previousGrads: prev } : {});
+      for (const [n, g] of grads) {
+        prev.get(n)?.dispose();
+        prev.set(n, g);
+      }
+    }
+    tf.dispose([...prev.values()]);
+    expect(tf.memory().numTensors).to.equal(before);
+    opt.dispose();
+    const out = new Map(ps.map((p) => [p.name, p.variable.dataSync().slice() as Float32Array]));
+    for (const p of ps) p.variable.dispose();
+    return out;
+  }
+  for (const extra of [{}, { mode: 'exact' as const }, { efficient: true }]) {
+    it(`'always' gives the parameters of 'never' (${JSON.stringify(extra)})`, () => {
+      const batched = train(marsM({ lr: 0.05, ...extra, batchNewtonSchulz: 'always' }));
+      const single = train(marsM({ lr: 0.05, ...extra, batchNewtonSchulz: 'never' }));
+      for (const [k, v] of single) {
+        expect(maxAbsDiff(v, seeded(v.length, 700 + specs.findIndex((s) => s.name === k))), `${k} moved`).to.be.greaterThan(1e-3);
+        expect(maxAbsDiff(batched.get(k)!, v), k).to.be.lessThan(1e-5);
+      }
+    });
+  }
+  it("'always' runs rank-3 products (the batched NS), 'never' only 2-D ones", async () => {
+    for (const mode of ['always', 'never'] as const) {
+      const ps = params(specs.map((s, i) => ({ ...s, data: seeded(s.shape.reduce((a, c) => a * c, 1), 700 + i) })));
+      const opt = buildOptimizer(ps, marsM({ batchNewtonSchulz: mode }));
+      const grads = new Map(ps.map((p, i) => [p.name, tf.tensor(seeded(p.variable.size, 900 + i), p.variable.shape)] as [string, tf.Tensor]));
+      const info = await tf.profile(() => opt.step(grads));
+      const ranks = new Set(info.kernels.filter((k) => k.name === 'BatchMatMul').map((k) => k.inputShapes[0]!.length));
+      expect([...ranks].sort(), mode).to.deep.equal(mode === 'always' ? [2, 3] : [2]);
+      tf.dispose([...grads.values()]);
+      opt.dispose();
+      for (const p of ps) p.variable.dispose();
+    }
+  });
+
+  it('rejects an unknown batchNewtonSchulz', () => {
+    expect(() => marsM({ batchNewtonSchulz: 'yes' as never })).to.throw(/batchNewtonSchulz must be/);
+  });
+});

@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
 import { buildOptimizer, type OptimizerDef, type Parameter, type Role } from '../../optimizers/core.js';
 import { NS_CLASSIC, newtonSchulz } from '../../optimizers/linalg.js';
-import { muon, muonMoonlight } from '../../optimizers/muon.js';
+import { batchesNewtonSchulz, muon, muonMoonlight } from '../../optimizers/muon.js';
+import { fusedOps } from '../../experiments/native.js';
 import { MuonMoonlightOptimizer, MuonOptimizer } from '../../optimizers/tfjs.js';
 import { describeBackends } from '../shared/backends.js';
 import { itBehavesLikeOptimizer } from '../shared/optimizer_contract.js';
@@ -161,11 +162,107 @@ describeBackends('muon', () => {
 
   it('rejects bad option values and 1-D parameters on the Muon path', () => {
     expect(() => muon({ scaling: 'other' as never })).to.throw(/scaling must be/);
+    expect(() => muon({ batchNewtonSchulz: 'sometimes' as never })).to.throw(/batchNewtonSchulz must be 'auto', 'always', 'never', got 'sometimes'/);
+    expect(() => muonMoonlight({ batchNewtonSchulz: true as never })).to.throw(/option 'batchNewtonSchulz' must be a string/);
     expect(() => muon({ nsSteps: 0 })).to.throw(/nsSteps/);
     expect(() => muon({ momentum: 1 })).to.throw(/momentum/);
     expect(() => muonMoonlight({ adamLr: 1 } as never)).to.throw(/unknown option 'adamLr'/);
     const ps = params([{ name: 'g', role: 'matrix', shape: [3], data: [1, 2, 3] }]);
     expect(() => buildOptimizer(ps, muon())).to.throw(/'g' has role 'matrix' but shape \[3\]/);
     ps[0].variable.dispose();
+  });
+});
+
+/** Several same-shape matrices (wide, tall, square, conv) next to odd shapes and the auxiliary roles. */
+const BATCH_SPECS: { name: string; role: Role; shape: number[] }[] = [
+  { name: 'b0.qkv', role: 'matrix', shape: [8, 24] },
+  { name: 'b0.fc', role: 'matrix', shape: [8, 32] },
+  { name: 'b0.proj', role: 'matrix', shape: [32, 8] },
+  { name: 'b0.sq', role: 'matrix', shape: [8, 8] },
+  { name: 'b1.qkv', role: 'matrix', shape: [8, 24] },
+  { name: 'b1.fc', role: 'matrix', shape: [8, 32] },
+  { name: 'b1.proj', role: 'matrix', shape: [32, 8] },
+  { name: 'b1.sq', role: 'matrix', shape: [8, 8] },
+  { name: 'b2.qkv', role: 'matrix', shape: [8, 24] },
+  { name: 'odd', role: 'matrix', shape: [5, 7] },
+  { name: 'conv0', role: 'conv', shape: [2, 2, 3, 4] },
+  { name: 'conv1', role: 'conv', shape: [2, 2, 3, 4] },
+  { name: 'bias', role: 'vector', shape: [8] },
+  { name: 'emb', role: 'embedding', shape: [6, 8] },
+];
+
+describeBackends('muon: batched Newton-Schulz over same-shape matrices', () => {
+  /**
+   * Four steps of `def` over BATCH_SPECS; in step 3 'b1.qkv' and 'conv1' have no gradient. Returns the
+   * parameter values, the state, describe(), and the ranks of the BatchMatMul inputs of step 1.
+   */
+  async function train(def: OptimizerDef, clipNorm?: number) {
+    const ps = params(BATCH_SPECS.map((s, i) => ({ ...s, data: seeded(s.shape.reduce((a, b) => a * b, 1), 300 + i) })));
+    const opt = buildOptimizer(ps, def, { clipNorm });
+    const before = tf.memory().numTensors;
+    const matmulRanks = new Set<number>();
+    for (let k = 0; k < 4; k++) {
+      const grads = new Map<string, tf.Tensor>();
+      ps.forEach((p, i) => {
+        if (k === 2 && (p.name === 'b1.qkv' || p.name === 'conv1')) return;
+        grads.set(p.name, tf.tensor(seeded(p.variable.size, 1000 + 37 * k + i), p.variable.shape));
+      });
+      const count = tf.memory().numTensors;
+      if (k === 0) {
+        const info = await tf.profile(() => opt.step(grads, { lrScale: 0.9 }));
+        for (const kern of info.kernels) if (kern.name === 'BatchMatMul') matmulRanks.add(kern.inputShapes[0]!.length);
+      } else {
+        opt.step(grads, { lrScale: 1 - 0.1 * k });
+      }
+      expect(tf.memory().numTensors, `tensors after step ${k + 1}`).to.equal(count);
+      tf.dispose([...grads.values()]);
+    }
+    expect(tf.memory().numTensors).to.equal(before);
+    const state = opt.state();
+    const out = {
+      values: new Map(ps.map((p) => [p.name, p.variable.dataSync().slice()])),
+      state: new Map([...state].map(([k, v]) => [k, v.dataSync().slice()])),
+      describe: opt.describe(),
+      matmulRanks,
+    };
+    tf.dispose([...state.values()]);
+    opt.dispose();
+    for (const p of ps) p.variable.dispose();
+    return out;
+  }
+
+  const cases: [string, (b: 'always' | 'never') => OptimizerDef][] = [
+    ['muon', (b) => muon({ lr: 0.05, adamLr: 0.01, weightDecay: 0.1, batchNewtonSchulz: b })],
+    ['muon polar-express, no nesterov', (b) => muon({ lr: 0.05, nsCoefficients: 'polar-express', nesterov: false, batchNewtonSchulz: b })],
+    ['muon-moonlight', (b) => muonMoonlight({ lr: 0.02, weightDecay: 0.1, batchNewtonSchulz: b })],
+  ];
+  for (const [label, make] of cases) {
+    it(`${label}: 'always' gives the parameters and state of 'never', through a step where two parameters have no gradient`, async () => {
+      const batched = await train(make('always'), 1.0);
+      const single = await train(make('never'), 1.0);
+      // 'always' ran rank-3 products (the batched NS); 'never' only 2-D ones.
+      expect([...batched.matmulRanks]).to.include(3);
+      expect([...single.matmulRanks]).to.deep.equal([2]);
+      expect(batched.describe).to.equal(single.describe);
+      expect([...batched.state.keys()]).to.deep.equal([...single.state.keys()]);
+      expect(Array.from(batched.state.get('b1.qkv/step')!)).to.deep.equal([3]);
+      expect(Array.from(batched.state.get('b0.qkv/step')!)).to.deep.equal([4]);
+      for (const [k, v] of single.state) expect(maxAbsDiff(batched.state.get(k)!, v), k).to.be.lessThan(1e-5);
+      for (const [k, v] of single.values) {
+        const w0 = BATCH_SPECS.findIndex((s) => s.name === k);
+        const moved = maxAbsDiff(v, seeded(v.length, 300 + w0));
+        expect(moved, `${k} moved`).to.be.greaterThan(1e-4);
+        // NS rounding differs between one rank-3 and several 2-D products; far below the step size.
+        expect(maxAbsDiff(batched.values.get(k)!, v), k).to.be.lessThan(1e-5);
+      }
+    });
+  }
+
+  it("'auto' batches exactly when the native kernels run the wasm backend", async () => {
+    expect(batchesNewtonSchulz('always')).to.equal(true);
+    expect(batchesNewtonSchulz('never')).to.equal(false);
+    expect(batchesNewtonSchulz('auto')).to.equal(fusedOps() !== null);
+    const auto = await train(muon({ lr: 0.05 }));
+    expect(auto.matmulRanks.has(3)).to.equal(fusedOps() !== null);
   });
 });

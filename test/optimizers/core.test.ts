@@ -1,0 +1,136 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { expect } from 'chai';
+import { buildOptimizer, chain, decoupledWeightDecay, route, scaleByLr, type Parameter, type Role, type StepContext, type Transform, type UpdateItem } from '../../optimizers/core.js';
+import { describeBackends } from '../shared/backends.js';
+import { seeded } from '../shared/problems.js';
+
+let counter = 0;
+function params(specs: { name: string; shape: number[]; role?: Role }[]): Parameter[] {
+  counter++;
+  return specs.map((s, i) => {
+    const n = s.shape.reduce((a, b) => a * b, 1);
+    const variable = tf.tidy(() => tf.variable(tf.tensor(seeded(n, 500 + i), s.shape), true, `core_test${counter}/${s.name}`));
+    return { name: s.name, role: s.role ?? 'matrix', variable };
+  });
+}
+
+/**
+ * A stateful transform (acc <- acc + t u, out = 0.5 acc) whose `updateMany` computes on the stacked
+ * items, logging the calls it receives.
+ */
+function accumulate(log: { many: number[][]; single: string[] }, withMany: boolean): Transform {
+  const t: Transform = {
+    name: 'acc',
+    init: (_p, slot) => ({ acc: slot('acc', 'zeros') }),
+    update(u, s, p, ctx) {
+      log.single.push(`${p.name}@${ctx.t}`);
+      s.acc.assign(tf.add(s.acc, tf.mul(u, ctx.t)));
+      return tf.mul(s.acc, 0.5);
+    },
+  };
+  if (withMany) {
+    t.updateMany = (items: readonly UpdateItem[], ctx: StepContext) => {
+      log.many.push([items.length, ctx.t]);
+      const acc = tf.add(tf.stack(items.map((i) => i.s.acc)), tf.mul(tf.stack(items.map((i) => i.u)), ctx.t));
+      const accs = tf.unstack(acc);
+      items.forEach((i, k) => i.s.acc.assign(accs[k]));
+      return accs.map((a) => tf.mul(a, 0.5));
+    };
+  }
+  return t;
+}
+
+const SPECS = [
+  { name: 'a', shape: [2, 3] },
+  { name: 'b', shape: [2, 3] },
+  { name: 'odd', shape: [3, 2] },
+  { name: 'c', shape: [2, 3] },
+  { name: 'v', shape: [3], role: 'vector' as Role },
+];
+
+/** Runs the steps (each a list of parameter names that get a gradient) and returns values and state. */
+function run(def: (log: { many: number[][]; single: string[] }) => Parameters<typeof buildOptimizer>[1], steps: string[][], clipNorm?: number) {
+  const log = { many: [] as number[][], single: [] as string[] };
+  const ps = params(SPECS);
+  const opt = buildOptimizer(ps, def(log), { clipNorm });
+  steps.forEach((names, k) => {
+    const grads = new Map(names.map((n) => {
+      const p = ps.find((q) => q.name === n)!;
+      return [n, tf.tensor(seeded(p.variable.size, 900 + 10 * k + names.indexOf(n)), p.variable.shape)] as [string, tf.Tensor];
+    }));
+    opt.step(grads, { lrScale: 0.5 + k });
+    tf.dispose([...grads.values()]);
+  });
+  const state = opt.state();
+  const out = {
+    values: Object.fromEntries(ps.map((p) => [p.name, Array.from(p.variable.dataSync())])),
+    state: Object.fromEntries([...state].map(([k, v]) => [k, Array.from(v.dataSync())])),
+    describe: opt.describe(),
+    log,
+  };
+  tf.dispose([...state.values()]);
+  opt.dispose();
+  for (const p of ps) p.variable.dispose();
+  return out;
+}
+
+describeBackends('core: updateMany', () => {
+  // Step 2 leaves 'b' without a gradient, so in step 3 'b' is at t = 2 while 'a' and 'c' are at t = 3.
+  const STEPS = [['a', 'b', 'odd', 'c', 'v'], ['a', 'odd', 'c', 'v'], ['a', 'b', 'c', 'odd'], ['a', 'b', 'c', 'v']];
+  const table = (withMany: boolean) => (log: { many: number[][]; single: string[] }) =>
+    route(
+      { label: 'acc', roles: ['matrix'], transform: chain(accumulate(log, withMany), decoupledWeightDecay(0.1, 0.2), scaleByLr(0.2)) },
+      { label: 'plain', roles: ['vector'], transform: chain(accumulate(log, false), scaleByLr(0.1)) },
+    );
+
+  it('updates same-shape parameters of one route at the same step count together, with the per-parameter result', () => {
+    const before = tf.memory().numTensors;
+    const many = run(table(true), STEPS, 1.0);
+    const single = run(table(false), STEPS, 1.0);
+    expect(tf.memory().numTensors).to.equal(before);
+    // Groups: step 1 {a, b, c} at t=1; step 2 {a, c} at t=2; step 3 {a, c} at t=3 ('b' alone at t=2);
+    // step 4 {a, c} at t=4, 'b' alone at t=3.
+    expect(many.log.many).to.deep.equal([[3, 1], [2, 2], [2, 3], [2, 4]]);
+    // Everything else (odd shape, lone 'b', the vector route without updateMany) goes through update.
+    expect(many.log.single).to.deep.equal(['odd@1', 'v@1', 'odd@2', 'v@2', 'b@2', 'odd@3', 'b@3', 'v@3']);
+    expect(Object.keys(many.state).sort()).to.deep.equal(Object.keys(single.state).sort());
+    for (const k of Object.keys(single.state)) expect(many.state[k], k).to.deep.equal(single.state[k]);
+    expect(many.state['b/step']).to.deep.equal([3]);
+    for (const k of Object.keys(single.values)) {
+      const d = Math.max(...single.values[k].map((v, i) => Math.abs(v - many.values[k][i])));
+      expect(d, k).to.be.lessThan(1e-6);
+    }
+    expect(many.describe).to.equal(single.describe);
+  });
+
+  it('chain has updateMany only when a member has one, and hands it the whole group', () => {
+    const log = { many: [] as number[][], single: [] as string[] };
+    expect(chain(scaleByLr(1), decoupledWeightDecay(0.1, 1)).updateMany).to.equal(undefined);
+    const c = chain(scaleByLr(2), accumulate(log, true), scaleByLr(3));
+    expect(c.updateMany).to.be.a('function');
+    const [p, q] = params([{ name: 'p', shape: [2, 2] }, { name: 'q', shape: [2, 2] }]);
+    const state = (x: Parameter) => ({ acc: tf.variable(tf.zeros(x.variable.shape)) });
+    const sp = state(p);
+    const sq = state(q);
+    const ctx: StepContext = { t: 2, lrScale: 1 };
+    const out = tf.tidy(() => c.updateMany!([{ u: tf.ones([2, 2]), s: sp, p }, { u: tf.fill([2, 2], 3), s: sq, p: q }], ctx).map((t) => Array.from(t.dataSync())));
+    // u -> -2u -> acc = 2 * (-2u), out = 0.5 acc -> * -3: 6u
+    expect(out).to.deep.equal([[6, 6, 6, 6], [18, 18, 18, 18]]);
+    expect(log.many).to.deep.equal([[2, 2]]);
+    expect(log.single).to.deep.equal([]);
+    tf.dispose([p.variable, q.variable, sp.acc, sq.acc]);
+  });
+
+  it('rejects an updateMany that returns the wrong number of updates, before changing any parameter', () => {
+    const bad: Transform = { name: 'bad', update: (u) => u, updateMany: (items) => items.slice(1).map((i) => i.u) };
+    const ps = params([{ name: 'a', shape: [2] }, { name: 'b', shape: [2] }]);
+    const opt = buildOptimizer(ps, bad);
+    const a0 = Array.from(ps[0].variable.dataSync());
+    const grads = new Map(ps.map((p) => [p.name, tf.ones([2])] as [string, tf.Tensor]));
+    expect(() => opt.step(grads)).to.throw(/transform 'bad': updateMany returned 1 updates for 2 parameters/);
+    expect(Array.from(ps[0].variable.dataSync())).to.deep.equal(a0);
+    tf.dispose([...grads.values()]);
+    opt.dispose();
+    for (const p of ps) p.variable.dispose();
+  });
+});
