@@ -11,6 +11,9 @@
  *
  * Both normalize each matrix by its own Frobenius norm and use the classic coefficients for `steps`
  * iterations, as linalg.newtonSchulz does; they agree with it to float rounding (tested).
+ *
+ * Outcome: the rank-3 form won with the native kernels only, so optimizers/linalg.ts has it as
+ * `newtonSchulzBatched`, which Muon (and MARS-M) use there (option batchNewtonSchulz, 'auto').
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { NS_CLASSIC } from '../optimizers/linalg.js';

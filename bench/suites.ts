@@ -7,11 +7,12 @@
  * 'gpt-steps' (one optimizer step on the GPT's full parameter set), 'state' (optimizer state bytes per
  * parameter of the GPT), 'gpt' (forward + backward, and the train step forward + backward + optimizer, with
  * tokens/s), 'ns' (Newton-Schulz alone), 'ns-batching' (per-matrix vs batched Newton-Schulz on the
- * GPT's shapes), 'inverse-root' (Shampoo's inverse p-th root alone), 'vit' (ViT train step, images/s).
+ * GPT's shapes, and a Muon step with batchNewtonSchulz 'never' vs 'always'), 'inverse-root' (Shampoo's inverse p-th root alone), 'vit' (ViT train step, images/s).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { buildOptimizer, type Optimizer, type Parameter } from '../optimizers/core.js';
 import { OPTIMIZERS } from '../optimizers/index.js';
+import { batchesNewtonSchulz, muon } from '../optimizers/muon.js';
 import * as linalg from '../optimizers/linalg.js';
 import { newtonSchulz } from '../optimizers/linalg.js';
 import { createGPT, type GPTConfig } from '../models/gpt.js';
@@ -232,7 +233,8 @@ export async function nsAlone(ctx: BenchContext): Promise<void> {
 /**
  * 'ns-batching': on each group of same-shape GPT matrices, one `newtonSchulz` per matrix against the
  * rank-3 batched and the block-diagonal forms (stacking included in their time), timed round-robin;
- * plus the sum over all groups, which is what one Muon step on the GPT would pay.
+ * plus the sum over all groups; then a whole Muon step on the GPT's parameters with
+ * `batchNewtonSchulz` 'never' against 'always', and which of the two 'auto' picks on this backend.
  */
 export async function nsBatching(ctx: BenchContext): Promise<void> {
   const model = createGPT(ctx.gpt, 0);
@@ -272,9 +274,29 @@ export async function nsBatching(ctx: BenchContext): Promise<void> {
         ctx.emit({ ...m, median_ms: Number(sum.toFixed(3)) });
       }
     }
+    await muonStepBatching(model, ctx);
   } finally {
     tf.dispose(masks);
     model.dispose();
+  }
+}
+
+/** Muon steps on the GPT's full parameter set (its own gradients) with and without batched Newton-Schulz, round-robin. */
+async function muonStepBatching(model: TrainableModel, ctx: BenchContext): Promise<void> {
+  const batch = tokenBatch(ctx.gpt, ctx.gptBatch, 3);
+  const grads = gradsOnce(model, batch);
+  const modes = ['never', 'always'] as const;
+  const opts = new Map(modes.map((m) => [`muon-batch-ns-${m}`, buildOptimizer(model.params, muon({ batchNewtonSchulz: m }))]));
+  try {
+    ctx.progress(`  Muon step on the GPT's ${gptShapeLabel(model)}, batchNewtonSchulz never vs always`);
+    const timings = await timeRoundRobin(new Map([...opts].map(([n, o]) => [n, stepper(o, grads)])), ctx.reps);
+    const base = timings.get('muon-batch-ns-never')!.median;
+    for (const [n, t] of timings) ctx.emit(timingMeasurement('muon-ns-batching', n, ctx.backend, 'gpt-params', t, { optimizer: 'muon', value: t.median / base, unit: 'x never' }));
+    const pick = batchesNewtonSchulz('auto') ? 'muon-batch-ns-always' : 'muon-batch-ns-never';
+    ctx.emit(valueMeasurement('muon-ns-batching-auto', pick, ctx.backend, 'gpt-params', 1, 'auto picks', 'muon'));
+  } finally {
+    for (const o of opts.values()) o.dispose();
+    tf.dispose([...grads.values(), batch.x, batch.y]);
   }
 }
 

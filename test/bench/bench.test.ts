@@ -6,6 +6,7 @@ import { evaluateTargets, formatCsv, formatMarkdown } from '../../bench/report.j
 import { parseOnly } from '../../bench/run.js';
 import { runSuites, type BenchContext } from '../../bench/suites.js';
 import { newtonSchulz } from '../../optimizers/linalg.js';
+import { batchesNewtonSchulz } from '../../optimizers/muon.js';
 import { describeBackends, testEpsilon } from '../shared/backends.js';
 
 const KEYS = ['kind', 'name', 'optimizer', 'backend', 'shape', 'median_ms', 'min_ms', 'max_ms', 'mean_ms', 'reps', 'ratio_to_adamw', 'value', 'unit'];
@@ -64,6 +65,18 @@ describeBackends('bench harness', (backend) => {
       expect(m.value!).to.be.closeTo(16000 / m.median_ms!, 1e-3 * m.value! + 1e-3);
     }
     expect(train[1].ratio_to_adamw!).to.be.closeTo(train[1].median_ms! / train[0].median_ms!, near(train[1], train[0]));
+  });
+
+  it("ns-batching times a Muon step with batchNewtonSchulz 'never' and 'always' and says which 'auto' picks", async () => {
+    const lines: string[] = [];
+    await runSuites(['ns-batching'], tinyContext(backend, lines));
+    const ms = lines.map((l) => JSON.parse(l) as Measurement);
+    const steps = ms.filter((m) => m.kind === 'muon-ns-batching');
+    expect(steps.map((m) => m.name)).to.deep.equal(['muon-batch-ns-never', 'muon-batch-ns-always']);
+    expect(steps[0].value).to.equal(1);
+    expect(steps[1].value!).to.be.closeTo(steps[1].median_ms! / steps[0].median_ms!, 1e-2 * steps[1].value! + 1e-3);
+    const auto = ms.filter((m) => m.kind === 'muon-ns-batching-auto');
+    expect(auto.map((m) => m.name)).to.deep.equal([batchesNewtonSchulz('auto') ? 'muon-batch-ns-always' : 'muon-batch-ns-never']);
   });
 
   it('batched Newton-Schulz (rank-3 and block-diagonal) equals one newtonSchulz per matrix', () => {
@@ -128,6 +141,20 @@ describe('bench timing and report', () => {
     expect(csv.filter(Boolean)).to.have.length(6);
     const md = formatMarkdown(ms, { date: '2026-01-01T00:00:00Z', commit: 'abc', command: 'optlab bench', machine: { cpu: 'X', nproc: 2, memGiB: 1, node: 'v20', tfjs: '4.22.0' }, backends: [], wallS: 1 });
     expect(md).to.include('| Hybrid-AuON step <= Muon step (GPT parameters) | wasm | 50.0 ms vs 40.0 ms (1.25x) | **not met** |');
+  });
+
+  it("marks batching met when the mode Muon's 'auto' picks measured faster", () => {
+    const run = (never: number, always: number, pick: string) =>
+      evaluateTargets([
+        measurement({ kind: 'muon-ns-batching', name: 'muon-batch-ns-never', optimizer: 'muon', median_ms: never, value: 1 }),
+        measurement({ kind: 'muon-ns-batching', name: 'muon-batch-ns-always', optimizer: 'muon', median_ms: always, value: always / never }),
+        measurement({ kind: 'muon-ns-batching-auto', name: pick, optimizer: 'muon', value: 1 }),
+      ]);
+    const met = run(20, 18, 'muon-batch-ns-always');
+    expect(met.map((r) => [r.target, r.status])).to.deep.equal([['Batched Newton-Schulz used where it measures faster', 'met']]);
+    expect(met[0].measured).to.match(/never 20\.0 ms, muon-batch-ns-always 18\.0 ms \(0\.90x\); 'auto' uses always/);
+    expect(run(20, 18, 'muon-batch-ns-never')[0].status).to.equal('not met');
+    expect(run(70, 470, 'muon-batch-ns-never')[0].status).to.equal('met');
   });
 
   it('--only takes suite and optimizer names and rejects anything else', () => {
