@@ -8,7 +8,8 @@
  * addressed by their `memoryOffset` in the heap's current buffer (read after the allocation, which
  * may grow and replace it), and no tensor is copied (NOTES-tfjs.md, "Native matrix multiply inside
  * the wasm backend"). `fusedOps()` adds GELU and layer norm as single kernels each way, which
- * models/layers.ts uses when they are active.
+ * models/layers.ts uses when they are active, and optimizer kernels: Adam's moments and direction
+ * (optimizers/adamw.ts) and AuON's momentum, cosh brake and scaled direction (optimizers/auon.ts).
  *
  * The addon (native/optlab_native.c) is built by `npm install` when a C compiler and OpenBLAS
  * (`libopenblas-dev`) are present. `OPTLAB_NATIVE=0` keeps plain wasm; `OPTLAB_BLAS_THREADS` sets
@@ -47,6 +48,7 @@ interface Addon {
   transpose(heap: ArrayBuffer, xOff: number, outOff: number, shape: number[], perm: number[]): void;
   tile(heap: ArrayBuffer, xOff: number, outOff: number, shape: number[], reps: number[], elementBytes: number): void;
   adam(heap: ArrayBuffer, gOff: number, mOff: number, vOff: number, mOutOff: number, vOutOff: number, uOff: number, n: number, b1: number, omb1: number, b2: number, omb2: number, eps: number, sqrtBc2: number, bc1: number, corrected: number): void;
+  auon(heap: ArrayBuffer, gOff: number, mOff: number, mOutOff: number, outOff: number, n: number, stage: number, omm: number, w: number, high: number, gamma: number, paper: number, factor: number): void;
   gelu(heap: ArrayBuffer, xOff: number, yOff: number, n: number): void;
   geluGrad(heap: ArrayBuffer, dyOff: number, xOff: number, dxOff: number, n: number): void;
   layerNorm(heap: ArrayBuffer, xOff: number, gOff: number, bOff: number, yOff: number, meanOff: number, rstdOff: number, rows: number, cols: number, eps: number): void;
@@ -402,6 +404,18 @@ const FUSED_KERNELS: Record<string, (args: Args) => tf.TensorInfo | tf.TensorInf
     state.addon!.adam(heapOf(backend), offsetOf(backend, g), offsetOf(backend, m), offsetOf(backend, v), mo, vo, u, sizeOf(g.shape), a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, a.eps, Math.sqrt(a.bc2), scale, corrected ? 1 : 0);
     return outs;
   },
+  OptlabAuon: ({ inputs, backend, attrs }) => {
+    const { g, m } = inputs as { g: tf.TensorInfo; m?: tf.TensorInfo };
+    const a = attrs as unknown as AuonAttrs;
+    const n = sizeOf(g.shape);
+    if (g.dtype !== 'float32' || (m && m.dtype !== 'float32')) throw new Error(`OptlabAuon: float32 tensors only, got ${g.dtype}${m ? ` and ${m.dtype}` : ''}`);
+    if ((a.stage & 1) !== 0 && (!m || sizeOf(m.shape) !== n)) throw new Error(`OptlabAuon: momentum of shape [${m?.shape ?? ''}] for a gradient of shape [${g.shape}]`);
+    const mo = (a.stage & 1) !== 0 ? backend.makeOutput(m!.shape, 'float32') : null;
+    const out = backend.makeOutput(g.shape, 'float32');
+    // The heap after every allocation (makeOutput may grow it and replace the buffer).
+    state.addon!.auon(heapOf(backend), offsetOf(backend, g), m && mo ? offsetOf(backend, m) : 0, mo ? offsetOf(backend, mo) : 0, offsetOf(backend, out), n, a.stage, a.omm, a.w, a.high, a.gamma, a.paper, a.factor);
+    return mo ? [mo, out] : out;
+  },
   OptlabGelu: ({ inputs, backend }) => {
     const { x } = inputs as { x: tf.TensorInfo };
     const y = backend.makeOutput(x.shape, 'float32');
@@ -476,8 +490,21 @@ export interface AdamConstants {
 }
 
 /**
+ * Constants of one AuON step (optimizers/auon.ts, spec section 8): EMA momentum mu, brake scale gamma
+ * (mode 'code'; mode 'paper' uses 1), and the paper's shape factor sqrt(max(1, fan_out/fan_in)) (1 in
+ * mode 'code', where it is not used).
+ */
+export interface AuonConstants {
+  momentum: number;
+  gamma: number;
+  mode: 'code' | 'paper';
+  factor: number;
+}
+
+/**
  * GELU and layer norm as single native kernels (forward and backward), for models/layers.ts; Adam's
- * moments and direction in one pass, for optimizers/adamw.ts.
+ * moments and direction in one pass, for optimizers/adamw.ts; AuON's momentum, cosh brake and
+ * scaled direction in three passes of one kernel, for optimizers/auon.ts.
  */
 export interface FusedOps {
   /**
@@ -485,6 +512,19 @@ export interface FusedOps {
    * scaleByAdam's tfjs ops on plain wasm (amsgrad not included).
    */
   adam(g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, c: AdamConstants): { m: tf.Tensor; v: tf.Tensor; update: tf.Tensor };
+  /**
+   * AuON's momentum and Nesterov direction: m' = lerp(m, g, 1 - mu), u = lerp(g, m', mu), with
+   * torch.lerp's float32 formula (bit for bit the composed ops' values on plain wasm).
+   */
+  auonMomentum(g: tf.Tensor, m: tf.Tensor, momentum: number): { m: tf.Tensor; u: tf.Tensor };
+  /**
+   * The braked direction from an update direction u (Hybrid-AuON: after Newton-Schulz): with
+   * d = ||u||_F + 1e-7 and r = sqrt(mean(cosh(gamma u / d)^2)), code: u / (r + 1e-8); paper (gamma 1):
+   * factor u / (d (r + 1e-8)). Native and composed agree up to the rounding of the reductions.
+   */
+  auonBrake(u: tf.Tensor, c: AuonConstants): tf.Tensor;
+  /** auonMomentum then auonBrake, in one kernel when native: new momentum and the step direction (no lr, no wd). */
+  auon(g: tf.Tensor, m: tf.Tensor, c: AuonConstants): { m: tf.Tensor; update: tf.Tensor };
   /** GELU, tanh form (GPT-2): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
   gelu(x: tf.Tensor): tf.Tensor;
   /** Layer norm over the last axis, biased variance (torch.nn.LayerNorm), optional gain and bias. */
@@ -496,7 +536,118 @@ function fusedAdam(g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, c: AdamConstants): 
   return { m: mNew, v: vNew, update };
 }
 
-const FUSED: FusedOps = { adam: fusedAdam, gelu: fusedGelu, layerNorm: fusedLayerNorm };
+/** OptlabAuon's attributes; stage 1 = momentum, 2 = brake, 3 = both (native/optlab_native.c `auon`). */
+interface AuonAttrs {
+  stage: number;
+  omm: number;
+  w: number;
+  high: number;
+  gamma: number;
+  paper: number;
+  factor: number;
+}
+
+/** torch.lerp(start, end, weight) in float32 computes end - (end - start) (1 - weight) when weight >= 0.5, with 1 - weight of the float32 weight. */
+const lerpHigh = (mu: number): boolean => mu >= 0.5;
+const nesterovWeight = (mu: number): number => (lerpHigh(mu) ? 1 - Math.fround(mu) : mu);
+
+function auonAttrs(stage: number, momentum: number, c?: AuonConstants): AuonAttrs {
+  const paper = c?.mode === 'paper';
+  return { stage, omm: 1 - momentum, w: nesterovWeight(momentum), high: lerpHigh(momentum) ? 1 : 0, gamma: paper ? 1 : c?.gamma ?? 1, paper: paper ? 1 : 0, factor: paper ? c!.factor : 1 };
+}
+
+const runAuon = (inputs: tf.NamedTensorMap, attrs: AuonAttrs) => tf.engine().runKernel('OptlabAuon', inputs, attrs as unknown as tf.NamedAttrMap);
+
+function fusedAuon(g: tf.Tensor, m: tf.Tensor, c: AuonConstants): { m: tf.Tensor; update: tf.Tensor } {
+  const [mNew, update] = runAuon({ g, m }, auonAttrs(3, c.momentum, c)) as tf.Tensor[];
+  return { m: mNew, update };
+}
+
+function fusedAuonMomentum(g: tf.Tensor, m: tf.Tensor, momentum: number): { m: tf.Tensor; u: tf.Tensor } {
+  const [mNew, u] = runAuon({ g, m }, auonAttrs(1, momentum)) as tf.Tensor[];
+  return { m: mNew, u };
+}
+
+const fusedAuonBrake = (u: tf.Tensor, c: AuonConstants): tf.Tensor => runAuon({ g: u }, auonAttrs(2, c.momentum, c)) as tf.Tensor;
+
+const FUSED: FusedOps = { adam: fusedAdam, auonMomentum: fusedAuonMomentum, auonBrake: fusedAuonBrake, auon: fusedAuon, gelu: fusedGelu, layerNorm: fusedLayerNorm };
+
+/**
+ * The cosh brake's scalars as tfjs ops: d = ||u||_F + 1e-7 and r = sqrt(mean(cosh(gamma u / d)^2)),
+ * computed as sqrt((mean(cosh(u (2 gamma / d))) + 1) / 2) (cosh^2 x = (cosh 2x + 1) / 2): one scalar
+ * factor and three full-size kernels (square, mul, cosh) besides the two reductions, where the
+ * literal formula takes abs, pow, div, mul, cosh and square.
+ */
+export function coshBrakeScalars(u: tf.Tensor, gamma: number): { d: tf.Scalar; r: tf.Scalar } {
+  const d = tf.add(tf.sqrt(tf.sum(tf.square(u))), 1e-7) as tf.Scalar;
+  const meanCosh2x = tf.mean(tf.cosh(tf.mul(u, tf.div(2 * gamma, d))));
+  return { d, r: tf.sqrt(tf.mul(tf.add(meanCosh2x, 1), 0.5)) as tf.Scalar };
+}
+
+const f32 = Math.fround;
+
+/** Bound on the dropped terms of the cosh series below which coshBrakeHost skips cosh: 1/16 of float32's ulp at 1. */
+export const COSH_SERIES_TOLERANCE = 2 ** -27;
+
+/**
+ * coshBrakeScalars' d and r as numbers, the scalar arithmetic done in JavaScript on sums read back
+ * (each +, *, /, sqrt of float32 operands computed in double and rounded once to float32 is the
+ * float32 operation's result), without the scalar kernels, each of which costs about as much as a
+ * full-size kernel on a 16k-element matrix on wasm. For backends whose tensors live in host memory
+ * (a read is a copy, not a device sync).
+ *
+ * mean(cosh y), y = 2 gamma u / d, is the cosh kernel's mean unless the series 1 + mean(y^2)/2 +
+ * mean(y^4)/24 provably matches it: the dropped terms (y^6/720 + ... <= y^6 cosh(y)/720) average at
+ * most max|y|^4 mean(y^2) cosh(max|y|) / 720, and when that is <= COSH_SERIES_TOLERANCE the series is
+ * used, from sum(u^2), max(u^2) and sum(u^4): three cheap kernels instead of mul, cosh (the step's
+ * most expensive kernel on wasm) and mean. On the GPT's gradient matrices max|y| is 0.06-0.19 and
+ * the bound 3e-12 to 1e-9 (measured); small or spiky tensors take cosh. r then equals the cosh
+ * path's up to the rounding of cosh and of the sums (an ulp where sums run in double, as on cpu); on
+ * wasm, which sums the cosh values near 1 in float32, the series is the more accurate of the two.
+ */
+function coshBrakeHost(u: tf.Tensor, gamma: number): { d: number; r: number } {
+  const read = (t: tf.Tensor): number => {
+    const v = t.dataSync()[0];
+    t.dispose();
+    return v;
+  };
+  const sq = tf.square(u);
+  const ss = read(tf.sum(sq));
+  const d = f32(f32(Math.sqrt(ss)) + f32(1e-7));
+  const s = f32(f32(2 * gamma) / d);
+  const n = u.size;
+  let mean = NaN;
+  let useSeries = false;
+  if (n > 0 && Number.isFinite(ss)) {
+    const maxY = Math.sqrt(read(tf.max(sq))) * s;
+    const meanY2 = (s * s * ss) / n;
+    useSeries = (maxY ** 4 * meanY2 * Math.cosh(maxY)) / 720 <= COSH_SERIES_TOLERANCE;
+    if (useSeries) mean = f32(1 + meanY2 / 2 + (s ** 4 * read(tf.sum(tf.square(sq)))) / n / 24);
+  }
+  sq.dispose();
+  if (!useSeries) mean = read(tf.mean(tf.cosh(tf.mul(u, s))));
+  return { d, r: f32(Math.sqrt(f32(f32(mean + 1) * 0.5))) };
+}
+
+/** Backends whose tensor data a read copies from host memory: scalar arithmetic goes to JavaScript there. */
+const HOST_BACKENDS: ReadonlySet<string> = new Set(['cpu', 'wasm']);
+
+/**
+ * The composed AuON brake (COMPOSED_OPS.auonBrake); `hostScalars` computes the scalar factors in
+ * JavaScript (coshBrakeHost, the default on cpu and wasm), else as tfjs scalar ops; the two agree to
+ * an ulp of r.
+ */
+export function composedAuonBrake(u: tf.Tensor, c: AuonConstants, hostScalars = HOST_BACKENDS.has(tf.getBackend())): tf.Tensor {
+  const gamma = c.mode === 'paper' ? 1 : c.gamma;
+  // One full-size op after the scalars: paper's (u / d) / (r + 1e-8) * factor as u * ((factor / (r + 1e-8)) / d).
+  if (hostScalars) {
+    const { d, r } = coshBrakeHost(u, gamma);
+    const den = f32(r + f32(1e-8));
+    return c.mode === 'paper' ? tf.mul(u, f32(f32(f32(c.factor) / den) / d)) : tf.div(u, den);
+  }
+  const { d, r } = coshBrakeScalars(u, gamma);
+  return c.mode === 'paper' ? tf.mul(u, tf.div(tf.div(c.factor, tf.add(r, 1e-8)), d)) : tf.div(u, tf.add(r, 1e-8));
+}
 
 /**
  * The fused ops while the native kernels are active and wasm is the current backend, else null (the
@@ -517,6 +668,17 @@ export const COMPOSED_OPS: FusedOps = {
     const update =
       c.epsMode === 'corrected' ? tf.div(tf.div(m, tf.add(tf.div(tf.sqrt(v), Math.sqrt(c.bc2)), c.eps)), c.bc1) : tf.mul(tf.div(m, tf.add(tf.sqrt(v), c.eps)), Math.sqrt(c.bc2) / c.bc1);
     return { m, v, update };
+  },
+  auonMomentum: (g, m0, mu) => {
+    const m = tf.add(m0, tf.mul(tf.sub(g, m0), 1 - mu));
+    const w = nesterovWeight(mu);
+    const u = lerpHigh(mu) ? tf.sub(m, tf.mul(tf.sub(m, g), w)) : tf.add(g, tf.mul(tf.sub(m, g), w));
+    return { m, u };
+  },
+  auonBrake: (u, c) => composedAuonBrake(u, c),
+  auon: (g, m0, c) => {
+    const { m, u } = COMPOSED_OPS.auonMomentum(g, m0, c.momentum);
+    return { m, update: COMPOSED_OPS.auonBrake(u, c) };
   },
   gelu: (x) => tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(tf.mul(tf.add(x, tf.mul(tf.mul(x, tf.square(x)), 0.044715)), Math.sqrt(2 / Math.PI))), 1)),
   layerNorm: (x, gain, bias, eps = 1e-5) => {
@@ -607,6 +769,8 @@ export const SELF_TEST_CASES: readonly [string, () => tf.Tensor][] = [
   ['fused GELU', () => (fusedOps() ?? COMPOSED_OPS).gelu(tf.mul(values([3, 17], 1), 5))],
   ['fused layer norm', () => (fusedOps() ?? COMPOSED_OPS).layerNorm(tf.mul(values([4, 3, 9], 1), 3), values([9], 2), values([9], 3))],
   ['fused Adam', () => tf.concat(Object.values((fusedOps() ?? COMPOSED_OPS).adam(values([4, 7], 1), values([4, 7], 2), tf.abs(values([4, 7], 3)), { beta1: 0.9, beta2: 0.999, eps: 1e-8, bc1: 0.19, bc2: 0.002, epsMode: 'corrected' })))],
+  ['fused AuON', () => tf.concat(Object.values((fusedOps() ?? COMPOSED_OPS).auon(values([4, 7], 1), values([4, 7], 2), { momentum: 0.95, gamma: 1.5, mode: 'code', factor: 1 })))],
+  ['fused AuON brake, paper mode', () => (fusedOps() ?? COMPOSED_OPS).auonBrake(values([5, 3], 3), { momentum: 0.95, gamma: 1.5, mode: 'paper', factor: 2 })],
   ['Identity', () => tf.clone(values([3, 5], 1))],
   ['Cast', () => tf.cast(values([3, 5], 1), 'float32')],
 ];

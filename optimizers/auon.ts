@@ -23,6 +23,7 @@
  * Use on roles: matrix, conv (routing 'split'); all (routing 'all').
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { COMPOSED_OPS, coshBrakeScalars, fusedOps, type AuonConstants } from '../experiments/native.js';
 import { adamwTransform } from './adamw.js';
 import { chain, decoupledWeightDecay, defineOptimizer, route, scaleByLr, type OptimizerDef, type ReferenceCase, type Role, type Transform } from './core.js';
 import { orthogonalize, shapeScale } from './linalg.js';
@@ -78,33 +79,41 @@ export const HYBRID_AUON_DEFAULTS: Required<HybridAuonOptions> = { ...AUON_DEFAU
 
 /**
  * The cosh brake r = sqrt(mean(cosh(gamma U / (||U||_F + 1e-7))^2)) as a scalar tensor; r >= 1 and
- * r^2 <= 1 + sinh^2(gamma)/N for N elements.
+ * r^2 <= 1 + sinh^2(gamma)/N for N elements. The tfjs-op form (experiments/native.ts coshBrakeScalars,
+ * mean(cosh^2 x) as (mean(cosh 2x) + 1) / 2); the optimizer itself computes r with the native kernel
+ * on wasm+native and with composedAuonBrake's JavaScript scalars on cpu and wasm, equal to an ulp.
  */
 export function coshBrake(u: tf.Tensor, gamma: number): tf.Scalar {
-  return tf.tidy(() => {
-    const x = tf.mul(tf.div(u, tf.add(tf.norm(u), 1e-7)), gamma);
-    return tf.sqrt(tf.mean(tf.square(tf.cosh(x)))) as tf.Scalar;
-  });
+  return tf.tidy(() => coshBrakeScalars(u, gamma).r);
 }
 
-/** The AuON direction (without lr and wd) after Nesterov momentum; slot `momentum`. */
+/**
+ * The AuON direction (without lr and wd) after Nesterov momentum; slot `momentum`. On wasm with
+ * native kernels (`fusedOps()`) the momentum, Nesterov direction, brake and scaling are one kernel
+ * (Hybrid-AuON: momentum and direction one kernel, Newton-Schulz, then brake and scaling one kernel);
+ * elsewhere the same steps as tfjs ops (COMPOSED_OPS; on cpu and wasm with the brake's scalar
+ * arithmetic in JavaScript and, where its error bound is under a sixteenth of an ulp, a cosh series
+ * instead of the cosh kernel). The momentum and Nesterov direction are the same float32 values
+ * everywhere; the brake r differs between paths in the last bits only.
+ */
 function scaleByAuon(o: Required<AuonOptions>, nsSteps: number): Transform {
   const mu = o.momentum;
-  // torch lerp with weight >= 0.5 computes end - (end - self) * (1 - weight), the weight in float32.
-  const oneMinusMuF32 = 1 - Math.fround(mu);
   return {
     name: nsSteps > 0 ? 'hybrid-auon' : 'auon',
     init: (_p, slot) => ({ momentum: slot('momentum', 'zeros') }),
     update(g, s, p) {
-      const m = tf.add(s.momentum, tf.mul(tf.sub(g, s.momentum), 1 - mu));
+      const ops = fusedOps() ?? COMPOSED_OPS;
+      // Paper mode: W <- W - lr sqrt(max(1, fan_out/fan_in)) X / (r + 1e-8); code mode has no shape factor.
+      const factor = o.mode === 'paper' && p.variable.rank >= 2 ? shapeScale(p.variable.shape, 'keller') : 1;
+      const c: AuonConstants = { momentum: mu, gamma: o.gamma, mode: o.mode, factor };
+      if (nsSteps > 0 && g.rank >= 2) {
+        const { m, u } = ops.auonMomentum(g, s.momentum, mu);
+        s.momentum.assign(m);
+        return ops.auonBrake(orthogonalize(u, { steps: nsSteps }), c);
+      }
+      const { m, update } = ops.auon(g, s.momentum, c);
       s.momentum.assign(m);
-      let u: tf.Tensor = mu >= 0.5 ? tf.sub(m, tf.mul(tf.sub(m, g), oneMinusMuF32)) : tf.add(g, tf.mul(tf.sub(m, g), mu));
-      if (nsSteps > 0 && u.rank >= 2) u = orthogonalize(u, { steps: nsSteps });
-      if (o.mode === 'code') return tf.div(u, tf.add(coshBrake(u, o.gamma), 1e-8));
-      const x = tf.div(u, tf.add(tf.norm(u), 1e-7));
-      const r = tf.sqrt(tf.mean(tf.square(tf.cosh(x))));
-      const factor = p.variable.rank >= 2 ? shapeScale(p.variable.shape, 'keller') : 1;
-      return tf.mul(tf.div(x, tf.add(r, 1e-8)), factor);
+      return update;
     },
     describe: () => `${nsSteps > 0 ? `ns(${nsSteps}) > ` : ''}auon(${o.mode},mu=${mu}${o.mode === 'code' ? `,gamma=${o.gamma}` : ''})`,
   };

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
+import { COMPOSED_OPS, composedAuonBrake, type AuonConstants } from '../../experiments/native.js';
 import { auon, coshBrake, hybridAuon } from '../../optimizers/auon.js';
 import { buildOptimizer, type Parameter, type Role } from '../../optimizers/core.js';
 import { AuonOptimizer, HybridAuonOptimizer } from '../../optimizers/tfjs.js';
@@ -109,6 +110,55 @@ describeBackends('auon', () => {
       opt.dispose();
       w.variable.dispose();
     }
+  });
+
+  it('composed brake: cosh series where its bound allows (no Cosh kernel), cosh elsewhere; both match the literal formula in double', async () => {
+    const heavy = seeded(2048, 42).map((x) => Math.tan(1.5 * x));
+    const spike = new Float32Array(2048).map((_, i) => (i === 77 ? 4 : 1e-3 * ((i % 13) - 6)));
+    for (const mode of ['code', 'paper'] as const) {
+      const cases: { name: string; shape: number[]; data: Float32Array; series: boolean }[] = [
+        { name: 'GPT qkv-sized', shape: [128, 384], data: seeded(128 * 384, 41), series: true },
+        // Heavy tails: past the series' bound with gamma 1.5, within it with paper mode's gamma 1.
+        { name: 'heavy tails', shape: [64, 32], data: heavy, series: mode === 'paper' },
+        { name: 'spike', shape: [64, 32], data: spike, series: false },
+        { name: 'tiny', shape: [2, 3], data: seeded(6, 43), series: false },
+        { name: 'zero', shape: [8, 8], data: new Float32Array(64), series: true },
+      ];
+      const c: AuonConstants = { momentum: 0.95, gamma: 1.5, mode, factor: 2 };
+      for (const k of cases) {
+        const u = tf.tensor(k.data, k.shape);
+        const prof = await tf.profile(() => composedAuonBrake(u, c, true));
+        const got = (prof.result as tf.Tensor).dataSync();
+        // The spec's formula, in double: d = ||u|| + 1e-7, r = sqrt(mean(cosh(gamma u / d)^2)).
+        const g = mode === 'paper' ? 1 : c.gamma;
+        const d = frobenius(k.data) + 1e-7;
+        let acc = 0;
+        for (const v of k.data) acc += Math.cosh((g * v) / d) ** 2;
+        const r = Math.sqrt(acc / k.data.length);
+        const scale = mode === 'paper' ? c.factor / (d * (r + 1e-8)) : 1 / (r + 1e-8);
+        let worst = 0;
+        k.data.forEach((v, i) => (worst = Math.max(worst, Math.abs(got[i] - v * scale) / Math.max(Math.abs(v * scale), 1e-30))));
+        const tag = `${mode} ${k.name}`;
+        // The cosh path's mean of cosh values near 1: plain wasm sums it in float32 (5e-6 off on the spike).
+        expect(worst, tag).to.be.below(k.series ? 3e-7 : tf.getBackend() === 'cpu' ? 2e-6 : 2e-5);
+        expect(prof.kernelNames.includes('Cosh'), tag).to.equal(!k.series);
+        // The tensor-scalar path (backends whose data live on a device) agrees.
+        const viaTensors = tf.tidy(() => composedAuonBrake(u, c, false).dataSync());
+        let diff = 0;
+        got.forEach((v, i) => (diff = Math.max(diff, Math.abs(v - viaTensors[i]) / Math.max(Math.abs(v), 1e-30))));
+        // Plain wasm sums the tensor path's 49k cosh values in float32 (measured 2e-5 off); cpu sums in double.
+        expect(diff, `${tag}: host vs tensor scalars`).to.be.below(tf.getBackend() === 'cpu' ? 2e-6 : 1e-4);
+        tf.dispose([u, prof.result as tf.Tensor]);
+      }
+    }
+    // The plain COMPOSED_OPS use the host path here (cpu, wasm).
+    const n0 = tf.memory().numTensors;
+    const u = tf.tensor(seeded(4096, 44), [64, 64]);
+    const a = tf.tidy(() => Array.from(COMPOSED_OPS.auonBrake(u, { momentum: 0.95, gamma: 1.5, mode: 'code', factor: 1 }).dataSync()));
+    const b = tf.tidy(() => Array.from(composedAuonBrake(u, { momentum: 0.95, gamma: 1.5, mode: 'code', factor: 1 }, true).dataSync()));
+    expect(a).to.deep.equal(b);
+    u.dispose();
+    expect(tf.memory().numTensors).to.equal(n0);
   });
 
   it("routing: 'split' sends only matrix and conv roles to AuON, 'all' sends everything (the reference)", () => {
