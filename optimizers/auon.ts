@@ -25,9 +25,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { COMPOSED_OPS, coshBrakeScalars, fusedOps, type AuonConstants } from '../experiments/native.js';
 import { adamwTransform } from './adamw.js';
-import { chain, decoupledWeightDecay, defineOptimizer, route, scaleByLr, type OptimizerDef, type ReferenceCase, type Role, type Transform } from './core.js';
-import { orthogonalize, shapeScale } from './linalg.js';
+import { chain, decoupledWeightDecay, defineOptimizer, route, scaleByLr, type OptimizerDef, type Parameter, type ReferenceCase, type Role, type Transform } from './core.js';
+import { orthogonalize, orthogonalizeMany, shapeScale } from './linalg.js';
 import { rolesByRank } from './mars.js';
+import { BATCH_MODES, batchesNewtonSchulz, type BatchNewtonSchulz } from './muon.js';
 
 /** Options of AuON (defaults of the reference class; the trainer uses lr 0.08, wd 0.01). */
 export interface AuonOptions {
@@ -59,6 +60,8 @@ export interface AuonOptions {
 export interface HybridAuonOptions extends AuonOptions {
   /** Newton-Schulz iterations on tensors of rank >= 2 (the paper uses 1). @default 5 */
   nsSteps?: number;
+  /** One batched Newton-Schulz over same-shape matrices, as Muon's option: 'auto' (native kernels only, where it measured faster), 'always', 'never'. @default 'auto' */
+  batchNewtonSchulz?: BatchNewtonSchulz;
 }
 
 export const AUON_DEFAULTS: Required<AuonOptions> = {
@@ -75,7 +78,7 @@ export const AUON_DEFAULTS: Required<AuonOptions> = {
   adamWeightDecay: 0,
 };
 
-export const HYBRID_AUON_DEFAULTS: Required<HybridAuonOptions> = { ...AUON_DEFAULTS, nsSteps: 5 };
+export const HYBRID_AUON_DEFAULTS: Required<HybridAuonOptions> = { ...AUON_DEFAULTS, nsSteps: 5, batchNewtonSchulz: 'auto' };
 
 /**
  * The cosh brake r = sqrt(mean(cosh(gamma U / (||U||_F + 1e-7))^2)) as a scalar tensor; r >= 1 and
@@ -96,16 +99,18 @@ export function coshBrake(u: tf.Tensor, gamma: number): tf.Scalar {
  * instead of the cosh kernel). The momentum and Nesterov direction are the same float32 values
  * everywhere; the brake r differs between paths in the last bits only.
  */
-function scaleByAuon(o: Required<AuonOptions>, nsSteps: number): Transform {
+function scaleByAuon(o: Required<AuonOptions>, nsSteps: number, batch: BatchNewtonSchulz = 'auto'): Transform {
   const mu = o.momentum;
-  return {
+  // Paper mode: W <- W - lr sqrt(max(1, fan_out/fan_in)) X / (r + 1e-8); code mode has no shape factor.
+  const constants = (p: Parameter): AuonConstants => ({
+    momentum: mu, gamma: o.gamma, mode: o.mode, factor: o.mode === 'paper' && p.variable.rank >= 2 ? shapeScale(p.variable.shape, 'keller') : 1,
+  });
+  const t: Transform = {
     name: nsSteps > 0 ? 'hybrid-auon' : 'auon',
     init: (_p, slot) => ({ momentum: slot('momentum', 'zeros') }),
     update(g, s, p) {
       const ops = fusedOps() ?? COMPOSED_OPS;
-      // Paper mode: W <- W - lr sqrt(max(1, fan_out/fan_in)) X / (r + 1e-8); code mode has no shape factor.
-      const factor = o.mode === 'paper' && p.variable.rank >= 2 ? shapeScale(p.variable.shape, 'keller') : 1;
-      const c: AuonConstants = { momentum: mu, gamma: o.gamma, mode: o.mode, factor };
+      const c = constants(p);
       if (nsSteps > 0 && g.rank >= 2) {
         const { m, u } = ops.auonMomentum(g, s.momentum, mu);
         s.momentum.assign(m);
@@ -117,6 +122,19 @@ function scaleByAuon(o: Required<AuonOptions>, nsSteps: number): Transform {
     },
     describe: () => `${nsSteps > 0 ? `ns(${nsSteps}) > ` : ''}auon(${o.mode},mu=${mu}${o.mode === 'code' ? `,gamma=${o.gamma}` : ''})`,
   };
+  if (nsSteps === 0) return t;
+  // Hybrid-AuON: same-shape matrices of a step share one batched Newton-Schulz where that measured faster (as Muon).
+  t.updateMany = (items, ctx) => {
+    if (!batchesNewtonSchulz(batch) || items[0].u.rank < 2) return items.map((i) => t.update(i.u, i.s, i.p, ctx));
+    const ops = fusedOps() ?? COMPOSED_OPS;
+    const us = items.map((i) => {
+      const { m, u } = ops.auonMomentum(i.u, i.s.momentum, mu);
+      i.s.momentum.assign(m);
+      return u;
+    });
+    return orthogonalizeMany(us, { steps: nsSteps }).map((x, k) => ops.auonBrake(x, constants(items[k].p)));
+  };
+  return t;
 }
 
 function buildAuon(o: Required<AuonOptions>, nsSteps: number, method: string): OptimizerDef {
@@ -125,7 +143,9 @@ function buildAuon(o: Required<AuonOptions>, nsSteps: number, method: string): O
   if (!(o.momentum >= 0 && o.momentum <= 1)) throw new Error(`${method}: momentum must lie in [0, 1], got ${o.momentum}`);
   if (!Number.isInteger(nsSteps) || nsSteps < 0) throw new Error(`${method}: nsSteps must be a non-negative integer, got ${nsSteps}`);
   // W (1 - lr wd) first, then p.add_(U / (r + 1e-8), alpha=-lr): scaleByLr multiplies by -lr, as alpha does.
-  const transform = chain(scaleByAuon(o, nsSteps), decoupledWeightDecay(o.weightDecay, o.lr), scaleByLr(o.lr));
+  const batch = (o as Required<HybridAuonOptions>).batchNewtonSchulz ?? 'auto';
+  if (!BATCH_MODES.includes(batch)) throw new Error(`${method}: batchNewtonSchulz must be ${BATCH_MODES.map((m) => `'${m}'`).join(', ')}, got '${batch}'`);
+  const transform = chain(scaleByAuon(o, nsSteps, batch), decoupledWeightDecay(o.weightDecay, o.lr), scaleByLr(o.lr));
   if (o.routing === 'all') return transform;
   const adam = adamwTransform({ lr: o.adamLr, beta1: o.adamBeta1, beta2: o.adamBeta2, eps: o.adamEps, weightDecay: o.adamWeightDecay });
   return route({ label: method, roles: ['matrix', 'conv'], transform }, { label: 'adamw', fallback: true, transform: adam });

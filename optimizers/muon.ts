@@ -41,7 +41,7 @@ export type MomentumForm = 'ema' | 'sum';
  * took 0.83-0.91x the per-matrix time batched on wasm-native, 5.5-6.5x on plain wasm.
  */
 export type BatchNewtonSchulz = 'auto' | 'always' | 'never';
-const BATCH_MODES: readonly BatchNewtonSchulz[] = ['auto', 'always', 'never'];
+export const BATCH_MODES: readonly BatchNewtonSchulz[] = ['auto', 'always', 'never'];
 
 /** Resolves a BatchNewtonSchulz setting on the backend active now. */
 export function batchesNewtonSchulz(mode: BatchNewtonSchulz): boolean {

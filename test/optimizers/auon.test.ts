@@ -175,3 +175,31 @@ describeBackends('auon', () => {
     expect(() => auon({ mode: 'pape' as never })).to.throw(/mode/);
   });
 });
+
+describeBackends('hybrid-auon batched Newton-Schulz', () => {
+  it("batchNewtonSchulz 'always' equals 'never' over steps with same-shape matrices, a missing gradient and a flat tensor count", () => {
+    const shapes: [string, number[], Role][] = [
+      ['a', [12, 8], 'matrix'], ['b', [12, 8], 'matrix'], ['c', [12, 8], 'matrix'], ['wide', [5, 9], 'matrix'], ['wide2', [5, 9], 'matrix'], ['bias', [8], 'vector'],
+    ];
+    const run = (mode: 'always' | 'never') => {
+      const params: Parameter[] = shapes.map(([n, s, role], i) => ({ name: n, role, variable: tf.variable(tf.tensor(seeded(tf.util.sizeFromShape(s), 10 + i), s), true, `hyb_${mode}_${n}`) }));
+      const opt = buildOptimizer(params, hybridAuon({ lr: 0.05, adamLr: 0.01, mode: 'paper', batchNewtonSchulz: mode }));
+      let count = -1;
+      for (let step = 0; step < 4; step++) {
+        const grads = new Map(params.filter((p) => !(step === 2 && p.name === 'b')).map((p, i) => [p.name, tf.tensor(seeded(p.variable.size, 100 * step + i), p.variable.shape)]));
+        opt.step(grads);
+        tf.dispose([...grads.values()]);
+        if (step === 1) count = tf.memory().numTensors;
+        if (step > 1) expect(tf.memory().numTensors).to.equal(count);
+      }
+      const out = params.map((p) => Array.from(p.variable.dataSync()));
+      opt.dispose();
+      tf.dispose(params.map((p) => p.variable));
+      return out;
+    };
+    const never = run('never');
+    const always = run('always');
+    never.forEach((v, i) => v.forEach((x, j) => expect(always[i][j]).to.be.closeTo(x, 1e-5)));
+    expect(() => hybridAuon({ batchNewtonSchulz: 'sometimes' } as never)).to.throw(/batchNewtonSchulz must be 'auto', 'always', 'never', got 'sometimes'/);
+  });
+});
