@@ -28,7 +28,7 @@ import { adamwTransform } from './adamw.js';
 import { chain, decoupledWeightDecay, defineOptimizer, route, scaleByLr, type OptimizerDef, type Parameter, type ReferenceCase, type Role, type Transform } from './core.js';
 import { orthogonalize, orthogonalizeMany, shapeScale } from './linalg.js';
 import { rolesByRank } from './mars.js';
-import { BATCH_MODES, batchesNewtonSchulz, type BatchNewtonSchulz } from './muon.js';
+import { batchesNewtonSchulz, checkBatchNewtonSchulz, type BatchNewtonSchulz } from './muon.js';
 
 /** Options of AuON (defaults of the reference class; the trainer uses lr 0.08, wd 0.01). */
 export interface AuonOptions {
@@ -144,7 +144,7 @@ function buildAuon(o: Required<AuonOptions>, nsSteps: number, method: string): O
   if (!Number.isInteger(nsSteps) || nsSteps < 0) throw new Error(`${method}: nsSteps must be a non-negative integer, got ${nsSteps}`);
   // W (1 - lr wd) first, then p.add_(U / (r + 1e-8), alpha=-lr): scaleByLr multiplies by -lr, as alpha does.
   const batch = (o as Required<HybridAuonOptions>).batchNewtonSchulz ?? 'auto';
-  if (!BATCH_MODES.includes(batch)) throw new Error(`${method}: batchNewtonSchulz must be ${BATCH_MODES.map((m) => `'${m}'`).join(', ')}, got '${batch}'`);
+  checkBatchNewtonSchulz(method, batch);
   const transform = chain(scaleByAuon(o, nsSteps, batch), decoupledWeightDecay(o.weightDecay, o.lr), scaleByLr(o.lr));
   if (o.routing === 'all') return transform;
   const adam = adamwTransform({ lr: o.adamLr, beta1: o.adamBeta1, beta2: o.adamBeta2, eps: o.adamEps, weightDecay: o.adamWeightDecay });

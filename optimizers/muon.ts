@@ -41,7 +41,7 @@ export type MomentumForm = 'ema' | 'sum';
  * took 0.83-0.91x the per-matrix time batched on wasm-native, 5.5-6.5x on plain wasm.
  */
 export type BatchNewtonSchulz = 'auto' | 'always' | 'never';
-export const BATCH_MODES: readonly BatchNewtonSchulz[] = ['auto', 'always', 'never'];
+const BATCH_MODES: readonly BatchNewtonSchulz[] = ['auto', 'always', 'never'];
 
 /** Resolves a BatchNewtonSchulz setting on the backend active now. */
 export function batchesNewtonSchulz(mode: BatchNewtonSchulz): boolean {
@@ -180,9 +180,12 @@ export function checkMuonOptions(method: string, o: { momentum: number; nsSteps:
   if (!Number.isInteger(o.nsSteps) || o.nsSteps < 1) throw new Error(`${method}: nsSteps must be a positive integer, got ${o.nsSteps}`);
   if (o.nsCoefficients !== 'classic' && o.nsCoefficients !== 'polar-express') throw new Error(`${method}: nsCoefficients must be 'classic' or 'polar-express', got '${o.nsCoefficients}'`);
   if (o.scaling !== undefined && o.scaling !== 'keller' && o.scaling !== 'moonlight') throw new Error(`${method}: scaling must be 'keller' or 'moonlight', got '${o.scaling}'`);
-  if (o.batchNewtonSchulz !== undefined && !BATCH_MODES.includes(o.batchNewtonSchulz as BatchNewtonSchulz)) {
-    throw new Error(`${method}: batchNewtonSchulz must be ${BATCH_MODES.map((m) => `'${m}'`).join(', ')}, got '${o.batchNewtonSchulz}'`);
-  }
+  if (o.batchNewtonSchulz !== undefined) checkBatchNewtonSchulz(method, o.batchNewtonSchulz);
+}
+
+/** Throws unless `mode` is a BatchNewtonSchulz setting, naming the method. */
+export function checkBatchNewtonSchulz(method: string, mode: string): void {
+  if (!BATCH_MODES.includes(mode as BatchNewtonSchulz)) throw new Error(`${method}: batchNewtonSchulz must be ${BATCH_MODES.map((m) => `'${m}'`).join(', ')}, got '${mode}'`);
 }
 
 const MUON_ROLES: readonly Role[] = ['matrix', 'conv'];
