@@ -231,11 +231,9 @@ typedef int32_t v16i __attribute__((vector_size(64)));
 
 static inline __attribute__((always_inline)) v16f select16(v16i mask, v16f a, v16f b) { return (v16f)((mask & (v16i)a) | (~mask & (v16i)b)); }
 
-static inline __attribute__((always_inline)) v16f tanh16(v16f x) {
-  v16f ax = (v16f)((v16i)x & 0x7fffffff);
-  /* tanh(9) rounds to 1 in float; exp(18) needs no overflow handling. */
-  v16f y = V16(2.0f) * select16(ax < V16(9.0f), ax, V16(9.0f));
-  v16i ni = __builtin_convertvector(y * V16(1.44269504088896341f) + V16(0.5f), v16i); /* y >= 0: truncation is floor */
+static inline __attribute__((always_inline)) v16f exp16_small(v16f y) {
+  /* Cephes expf for 0 <= y < 80 (no overflow in the exponent bits); y >= 0, so truncation is floor. */
+  v16i ni = __builtin_convertvector(y * V16(1.44269504088896341f) + V16(0.5f), v16i);
   v16f n = __builtin_convertvector(ni, v16f);
   v16f r = y - n * V16(0.693359375f) + n * V16(2.12194440e-4f);
   v16f p = V16(1.9875691500e-4f);
@@ -245,7 +243,14 @@ static inline __attribute__((always_inline)) v16f tanh16(v16f x) {
   p = p * r + V16(1.6666665459e-1f);
   p = p * r + V16(5.0000001201e-1f);
   p = p * r * r + r + V16(1.0f);
-  v16f e = p * (v16f)((ni + 127) << 23);
+  return p * (v16f)((ni + 127) << 23);
+}
+
+static inline __attribute__((always_inline)) v16f tanh16(v16f x) {
+  v16f ax = (v16f)((v16i)x & 0x7fffffff);
+  /* tanh(9) rounds to 1 in float; exp(18) needs no overflow handling. */
+  v16f y = V16(2.0f) * select16(ax < V16(9.0f), ax, V16(9.0f));
+  v16f e = exp16_small(y);
   v16f big = V16(1.0f) - V16(2.0f) / (e + V16(1.0f));
   big = (v16f)((v16i)big | ((v16i)x & (int32_t)0x80000000));
   v16f z = x * x;
@@ -737,21 +742,6 @@ static napi_value Adam(napi_env env, napi_callback_info info) {
  * only, and only through the scalars d and r.
  */
 typedef double v16d __attribute__((vector_size(128)));
-
-static inline __attribute__((always_inline)) v16f exp16_small(v16f y) {
-  /* 0 <= y < 80: no overflow in the exponent bits. */
-  v16i ni = __builtin_convertvector(y * V16(1.44269504088896341f) + V16(0.5f), v16i);
-  v16f n = __builtin_convertvector(ni, v16f);
-  v16f r = y - n * V16(0.693359375f) + n * V16(2.12194440e-4f);
-  v16f p = V16(1.9875691500e-4f);
-  p = p * r + V16(1.3981999507e-3f);
-  p = p * r + V16(8.3334519073e-3f);
-  p = p * r + V16(4.1665795894e-2f);
-  p = p * r + V16(1.6666665459e-1f);
-  p = p * r + V16(5.0000001201e-1f);
-  p = p * r * r + r + V16(1.0f);
-  return p * (v16f)((ni + 127) << 23);
-}
 
 static inline double lanes_sum(v16d a) {
   double s8[8], s4[4];
