@@ -34,9 +34,17 @@ const opt = (name, dflt) => {
   return i >= 0 && args[i + 1] ? args[i + 1] : dflt;
 };
 const FORCE = args.includes('--force');
+// --gpu: the same recipe for @tensorflow/tfjs-node-gpu with the CUDA build of libtensorflow from the
+// `tensorflow` wheel (which needs CUDA and cuDNN libraries of the versions that TensorFlow release was
+// built against on the machine). Untested here: these machines have no GPU and pip's index holds only
+// tensorflow-cpu.
+const GPU = args.includes('--gpu');
+const NPM_PKG = GPU ? 'tfjs-node-gpu' : 'tfjs-node';
+const WHEEL_PKG = GPU ? 'tensorflow' : 'tensorflow-cpu';
+const WHEEL_PREFIX = `${WHEEL_PKG.replace('-', '_')}-`;
 const TF_VERSION = opt('--tf-version', '2.21.0');
 const CACHE = resolve(ROOT, opt('--cache', join('.cache', 'tensorflow')));
-const PKG = join(ROOT, 'node_modules', '@tensorflow', 'tfjs-node');
+const PKG = join(ROOT, 'node_modules', '@tensorflow', NPM_PKG);
 const DEPS = join(PKG, 'deps');
 const STAMP = join(DEPS, '.optlab-setup.json');
 const t0 = Date.now();
@@ -79,19 +87,19 @@ function installedVersion() {
   }
 }
 if (installedVersion() !== TFJS_VERSION || FORCE) {
-  say(`installing @tensorflow/tfjs-node@${TFJS_VERSION} (no scripts, not saved)`);
+  say(`installing @tensorflow/${NPM_PKG}@${TFJS_VERSION} (no scripts, not saved)`);
   const npm = process.env.npm_execpath ? [process.execPath, [process.env.npm_execpath]] : ['npm', []];
-  const r = run(npm[0], [...npm[1], 'install', '--no-save', '--ignore-scripts', '--save-optional', '--no-audit', '--no-fund', `@tensorflow/tfjs-node@${TFJS_VERSION}`], { cwd: ROOT });
-  if (!r.ok || installedVersion() !== TFJS_VERSION) fail(`npm could not install @tensorflow/tfjs-node@${TFJS_VERSION}`);
-} else say(`@tensorflow/tfjs-node@${TFJS_VERSION} present`);
+  const r = run(npm[0], [...npm[1], 'install', '--no-save', '--ignore-scripts', '--save-optional', '--no-audit', '--no-fund', `@tensorflow/${NPM_PKG}@${TFJS_VERSION}`], { cwd: ROOT });
+  if (!r.ok || installedVersion() !== TFJS_VERSION) fail(`npm could not install @tensorflow/${NPM_PKG}@${TFJS_VERSION}`);
+} else say(`@tensorflow/${NPM_PKG}@${TFJS_VERSION} present`);
 
 // -- 2. the wheel -----------------------------------------------------------------------------------
 mkdirSync(CACHE, { recursive: true });
-const wheelName = () => readdirSync(CACHE).find((f) => f.startsWith(`tensorflow_cpu-${TF_VERSION}-`) && f.endsWith('.whl'));
+const wheelName = () => readdirSync(CACHE).find((f) => f.startsWith(`${WHEEL_PREFIX}${TF_VERSION}-`) && f.endsWith('.whl'));
 if (!wheelName() || FORCE) {
-  say(`downloading the tensorflow-cpu==${TF_VERSION} wheel with pip into ${CACHE}`);
-  const r = run(python, ['-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', `tensorflow-cpu==${TF_VERSION}`, '-d', CACHE], { quiet: true });
-  if (!r.ok || !wheelName()) fail(`pip found no tensorflow-cpu==${TF_VERSION} wheel on its configured index:\n${r.out.trim().split('\n').slice(-3).join('\n')}`);
+  say(`downloading the ${WHEEL_PKG}==${TF_VERSION} wheel with pip into ${CACHE}`);
+  const r = run(python, ['-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', `${WHEEL_PKG}==${TF_VERSION}`, '-d', CACHE], { quiet: true });
+  if (!r.ok || !wheelName()) fail(`pip found no ${WHEEL_PKG}==${TF_VERSION} wheel on its configured index:\n${r.out.trim().split('\n').slice(-3).join('\n')}`);
 }
 const wheel = join(CACHE, wheelName());
 
@@ -156,7 +164,7 @@ if (stale || FORCE) {
 } else say('tfjs-node binding already built');
 
 // -- 5. check ---------------------------------------------------------------------------------------
-const check = run(process.execPath, ['-e', "const tf = require('@tensorflow/tfjs-node'); console.log(tf.getBackend() + ' ' + tf.backend().binding.TF_Version)"], {
+const check = run(process.execPath, ['-e', `const tf = require('@tensorflow/${NPM_PKG}'); console.log(tf.getBackend() + ' ' + tf.backend().binding.TF_Version)`], {
   cwd: ROOT,
   quiet: true,
   env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' },
