@@ -11,7 +11,9 @@ import '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
 import { enableNativeKernels } from './wasm_kernels.js';
 
+/** A backend `selectBackend` accepts; 'auto' tries them fastest first. */
 export type BackendName = 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
+/** Every BackendName, in the order `--backend` help lists them. */
 export const BACKENDS: readonly BackendName[] = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
 
 /** What `selectBackend` chose. */
