@@ -4,14 +4,14 @@
  *
  *   npx tsx bench/model_speed.ts [--backend wasm|cpu] [--steps 20] [--batch 16] [--layers 2] [--rounds 2]
  *
- * With the native kernels of experiments/native.ts active, plain wasm and wasm+native are timed in
+ * With the native kernels of kernels/wasm_kernels.ts active, plain wasm and wasm+native are timed in
  * alternating rounds in one process, so both see the same machine load. Prints the median ms/step
  * over the timed steps (3 warm-up steps per round), wall and CPU time of this process (the backends
  * compute on one thread, so on a loaded machine CPU time is the steadier of the two), and the tensor count.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { selectBackend } from '../experiments/backend.js';
-import { withOriginals } from '../experiments/native.js';
+import { selectBackend } from '../kernels/backend.js';
+import { withOriginals } from '../kernels/wasm_kernels.js';
 import { loadShakespeare, textBatches } from '../models/data.js';
 import { createGPT } from '../models/gpt.js';
 import { lossAndGrads } from '../models/layers.js';

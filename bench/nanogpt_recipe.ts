@@ -15,7 +15,7 @@
  * Prints progress every 100 iterations and, at the end, the validation loss and the wall time.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { selectBackend } from '../experiments/backend.js';
+import { selectBackend } from '../kernels/backend.js';
 import { warmupCosine } from '../experiments/schedule.js';
 import { disposeBatches, evaluate, fixedTextBatches, loadShakespeare, textBatches } from '../models/data.js';
 import { createGPT } from '../models/gpt.js';

@@ -1,5 +1,5 @@
 /**
- * wasm against wasm-native (experiments/native.ts) in one process: matmul GFLOP/s at 512² and 1024²,
+ * wasm against wasm-native (kernels/wasm_kernels.ts) in one process: matmul GFLOP/s at 512² and 1024²,
  * Newton-Schulz x5 on 512², Shampoo's coupled-Newton inverse 4th root on 256², and the tiny GPT (vocab 65, context 64, width 128, 4 heads, 2 layers,
  * batch 16) forward+backward, with and without an AdamW step. Figures for a person, not a test.
  *
@@ -9,8 +9,8 @@
  * expensive kernels, wall time from wrappers around the registered kernels).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { selectBackend } from '../experiments/backend.js';
-import { disableNativeKernels, enableNativeKernels } from '../experiments/native.js';
+import { selectBackend } from '../kernels/backend.js';
+import { disableNativeKernels, enableNativeKernels } from '../kernels/wasm_kernels.js';
 import { inverseRootNewton, newtonSchulz } from '../optimizers/linalg.js';
 import { adamw } from '../optimizers/adamw.js';
 import { buildOptimizer } from '../optimizers/core.js';

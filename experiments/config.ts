@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { OPTIMIZERS } from '../optimizers/index.js';
-import type { BackendName } from './backend.js';
+import type { BackendName } from '../kernels/backend.js';
 import type { ScheduleConfig } from './schedule.js';
 import { DATA_KINDS, MODEL_KINDS, modelDefaults } from './tasks.js';
 
@@ -29,7 +29,7 @@ export class ConfigError extends Error {
 
 const posInt = z.number().int().positive();
 
-/** Backend names (as backend.ts's BACKENDS, repeated so loading a config does not load the backends). */
+/** Backend names (as kernels/backend.ts's BACKENDS, repeated so loading a config does not load the backends). */
 const BACKEND_NAMES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const satisfies readonly BackendName[];
 
 const TrainingSchema = z.strictObject({

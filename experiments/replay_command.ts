@@ -1,7 +1,7 @@
 /** `optlab replay <fixture.json> [--out trajectory.json]`: exit 0 within tolerance, 1 outside, 2 unreadable/unsupported. */
 import { writeFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
-import { selectBackend } from './backend.js';
+import { selectBackend } from '../kernels/backend.js';
 import { FixtureError, formatReplay, loadFixture, replayFixture } from './replay.js';
 
 interface ReplayArgs {

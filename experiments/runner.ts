@@ -520,7 +520,7 @@ async function childMain(argv: string[]): Promise<void> {
   };
   try {
     // Loaded here, not at the top: the sweep process imports this module and never picks a backend.
-    const { selectBackend } = await import('./backend.js');
+    const { selectBackend } = await import('../kernels/backend.js');
     const choice = await selectBackend(backend);
     const rec = await trainRun(id, {
       dir,

@@ -15,7 +15,7 @@
  * model built from one seed is the same on every backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { fusedOps } from '../experiments/native.js';
+import { fusedOps } from '../kernels/fused.js';
 import type { Parameter, Role } from '../optimizers/core.js';
 import type { Batch, TrainableModel } from './model.js';
 
@@ -36,7 +36,7 @@ export const matMul2d = customOp<(a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sa, sb] = saved as tf.Tensor2D[];
         const g = dy as tf.Tensor2D;
-        // With native kernels (experiments/native.ts) the flags are OpenBLAS arguments: no transpose at all.
+        // With native kernels (kernels/wasm_kernels.ts) the flags are OpenBLAS arguments: no transpose at all.
         if (fusedOps()) return [tf.matMul(g, sb, false, true), tf.matMul(sa, g, true, false)];
         // db = a^T dy transposes a [m, k]; (dy^T a)^T transposes dy [m, n] and the result [n, k].
         // wasm's Transpose is slow (~100M elements/s), so the smaller of the two pays.
@@ -85,45 +85,8 @@ export function embed(indices: tf.Tensor, table: tf.Tensor): tf.Tensor {
   return tf.reshape(matMul2d(flat, table as tf.Tensor2D), [...indices.shape, dim]);
 }
 
-/**
- * Layer norm over the last axis (eps 1e-5 as torch.nn.LayerNorm), with optional gain and bias. One
- * native kernel each way when wasm runs with native kernels (experiments/native.ts `fusedOps`).
- */
-export function layerNorm(x: tf.Tensor, gain?: tf.Tensor, bias?: tf.Tensor, eps = 1e-5): tf.Tensor {
-  const fused = fusedOps();
-  if (fused) return fused.layerNorm(x, gain, bias, eps);
-  const axis = x.rank - 1;
-  const centered = tf.sub(x, tf.mean(x, axis, true));
-  const variance = tf.mean(tf.square(centered), axis, true);
-  let y = tf.mul(centered, tf.rsqrt(tf.add(variance, eps)));
-  if (gain) y = tf.mul(y, gain);
-  if (bias) y = tf.add(y, bias);
-  return y;
-}
-
-const GELU_C = Math.sqrt(2 / Math.PI);
-const GELU_A = 0.044715;
-/**
- * GELU, tanh form (GPT-2): 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3), with the closed-form
- * derivative 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2), t = tanh(u): about half
- * the elementwise kernels of differentiating op by op.
- */
-const geluComposed = customOp<(x: tf.Tensor) => tf.Tensor>((x: tf.Tensor, save: tf.GradSaveFunc) => {
-  const t = tf.tanh(tf.mul(tf.mul(x, tf.add(tf.mul(tf.square(x), GELU_A), 1)), GELU_C));
-  save([x, t]);
-  return {
-    value: tf.mul(tf.mul(x, 0.5), tf.add(t, 1)),
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [sx, st] = saved;
-      const du = tf.mul(tf.add(tf.mul(tf.square(sx), 3 * GELU_A), 1), 0.5 * GELU_C);
-      const d = tf.add(tf.mul(tf.add(st, 1), 0.5), tf.mul(tf.mul(sx, tf.sub(1, tf.square(st))), du));
-      return tf.mul(dy, d);
-    },
-  };
-});
-
-/** GELU as above; one native kernel each way when wasm runs with native kernels (experiments/native.ts). */
-export const gelu = (x: tf.Tensor): tf.Tensor => fusedOps()?.gelu(x) ?? geluComposed(x);
+/** Layer norm and GELU (tanh form): one native kernel each way on wasm with native kernels, else tfjs ops (kernels/fused.ts). */
+export { gelu, layerNorm } from '../kernels/fused.js';
 
 /** Additive causal mask [T, T]: 0 on and below the diagonal, -1e9 above (float32; no bool select). Caller disposes. */
 export function causalMask(t: number): tf.Tensor2D {

@@ -5,8 +5,8 @@
   "targets": [
     {
       "target_name": "optlab_native",
-      "sources": ["optlab_native.c"],
-      "cflags_c": ["-std=c11", "-O3", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off", "-Wno-psabi"],
+      "sources": ["addon.c", "blas.c", "elementwise.c", "norms.c", "optimizer.c"],
+      "cflags_c": ["-std=c11", "-O3", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off", "-fvisibility=hidden", "-Wno-psabi"],
       "libraries": ["-l<(blas_lib)"]
     }
   ]

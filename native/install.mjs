@@ -1,7 +1,7 @@
 /**
- * `npm install` hook: builds optlab's native kernels (native/optlab_native.c, linked against OpenBLAS)
+ * `npm install` hook: builds optlab's native kernels (native/*.c, linked against OpenBLAS)
  * with node-gyp. It never fails the install: when something is missing it prints one line saying what,
- * and optlab runs on plain wasm (experiments/native.ts finds no addon).
+ * and optlab runs on plain wasm (kernels/addon.ts finds no addon).
  *
  * Environment:
  *   OPTLAB_NATIVE_BUILD=0   skip the build

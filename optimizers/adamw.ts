@@ -10,7 +10,8 @@
  * Use on roles: all.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { fusedOps } from '../experiments/native.js';
+import { fusedOps, type AdamConstants } from '../kernels/fused.js';
+import { addSelfTestCase, selfTestValues } from '../kernels/self_test.js';
 import { chain, decoupledWeightDecay, defineOptimizer, rolesByRank, scaleByLr, singleReferenceGroup, type Parameter, type Transform } from './core.js';
 
 /** Adam's moment estimates and bias correction, without learning rate or weight decay. */
@@ -57,6 +58,32 @@ function weightDecayOn(o: Required<AdamWOptions>): Transform {
   return { ...wd, decay: (p, ctx) => (applies(p) ? wd.decay!(p, ctx) : 1), describe: () => `wd=${o.weightDecay} on ${o.decayOn}` };
 }
 
+/**
+ * One Adam step as tfjs ops, for gradient g and moments m, v of any one shape: the new moments
+ * m' = b1 m + (1-b1) g, v' = b2 v + (1-b2) g^2 and the direction m'/bc1 / (sqrt(v'/bc2) + eps)
+ * ('corrected', PyTorch) or m' / (sqrt(v') + eps) sqrt(bc2)/bc1 ('uncorrected'), bc1 = 1 - b1^t,
+ * bc2 = 1 - b2^t. With `vMax` (amsgrad) the direction uses max(vMax, v'), returned as `vMax`. The
+ * native OptlabAdam kernel (kernels/fused.ts) runs these float32 operations in this order in one pass.
+ */
+export function adamStep(g: tf.Tensor, m0: tf.Tensor, v0: tf.Tensor, c: AdamConstants, vMax?: tf.Tensor): { m: tf.Tensor; v: tf.Tensor; vMax?: tf.Tensor; update: tf.Tensor } {
+  const m = tf.add(tf.mul(m0, c.beta1), tf.mul(g, 1 - c.beta1));
+  const v = tf.add(tf.mul(v0, c.beta2), tf.mul(tf.square(g), 1 - c.beta2));
+  const vUse = vMax ? tf.maximum(vMax, v) : v;
+  const update =
+    c.epsMode === 'corrected'
+      ? tf.div(tf.div(m, tf.add(tf.div(tf.sqrt(vUse), Math.sqrt(c.bc2)), c.eps)), c.bc1)
+      : tf.mul(tf.div(m, tf.add(tf.sqrt(vUse), c.eps)), Math.sqrt(c.bc2) / c.bc1);
+  return vMax ? { m, v, vMax: vUse, update } : { m, v, update };
+}
+
+// The fused kernel against adamStep at start-up (constants of step t = 2; kernels/self_test.ts).
+addSelfTestCase('fused Adam', () => {
+  const c: AdamConstants = { beta1: 0.9, beta2: 0.999, eps: 1e-8, bc1: 0.19, bc2: 0.002, epsMode: 'corrected' };
+  const [g, m, v] = [selfTestValues([4, 7], 1), selfTestValues([4, 7], 2), tf.abs(selfTestValues([4, 7], 3))];
+  const r = fusedOps()?.adam(g, m, v, c) ?? adamStep(g, m, v, c);
+  return tf.concat([r.m, r.v, r.update]);
+});
+
 /** The Adam direction m_hat / (sqrt(v_hat) + eps), with state slots `m`, `v` (and `v_max`). */
 export function scaleByAdam(opts: AdamOptions = {}): Transform {
   const beta1 = opts.beta1 ?? 0.9;
@@ -72,30 +99,14 @@ export function scaleByAdam(opts: AdamOptions = {}): Transform {
       return s;
     },
     update(g, s, _p, ctx) {
-      // wasm with native kernels: the same float32 operations in one pass (experiments/native.ts).
+      const c: AdamConstants = { beta1, beta2, eps, bc1: 1 - Math.pow(beta1, ctx.t), bc2: 1 - Math.pow(beta2, ctx.t), epsMode };
+      // wasm with native kernels: the same float32 operations in one pass (kernels/fused.ts).
       const fused = amsgrad ? null : fusedOps();
-      if (fused) {
-        const r = fused.adam(g, s.m, s.v, { beta1, beta2, eps, bc1: 1 - Math.pow(beta1, ctx.t), bc2: 1 - Math.pow(beta2, ctx.t), epsMode });
-        s.m.assign(r.m);
-        s.v.assign(r.v);
-        return r.update;
-      }
-      const m = tf.add(tf.mul(s.m, beta1), tf.mul(g, 1 - beta1));
-      const v = tf.add(tf.mul(s.v, beta2), tf.mul(tf.square(g), 1 - beta2));
-      s.m.assign(m);
-      s.v.assign(v);
-      let vUse: tf.Tensor = v;
-      if (amsgrad) {
-        vUse = tf.maximum(s.v_max, v);
-        s.v_max.assign(vUse);
-      }
-      const bc1 = 1 - Math.pow(beta1, ctx.t);
-      const bc2 = 1 - Math.pow(beta2, ctx.t);
-      if (epsMode === 'corrected') {
-        const denom = tf.add(tf.div(tf.sqrt(vUse), Math.sqrt(bc2)), eps);
-        return tf.div(tf.div(m, denom), bc1);
-      }
-      return tf.mul(tf.div(m, tf.add(tf.sqrt(vUse), eps)), Math.sqrt(bc2) / bc1);
+      const r: ReturnType<typeof adamStep> = fused ? fused.adam(g, s.m, s.v, c) : adamStep(g, s.m, s.v, c, amsgrad ? s.v_max : undefined);
+      s.m.assign(r.m);
+      s.v.assign(r.v);
+      if (r.vMax) s.v_max.assign(r.vMax);
+      return r.update;
     },
     describe: () => `adam(b1=${beta1},b2=${beta2},eps=${eps}${amsgrad ? ',amsgrad' : ''}${epsMode === 'uncorrected' ? ',eps-uncorrected' : ''})`,
   };

@@ -24,7 +24,7 @@
  * is in units of spectral norm per update, so it does not transfer from AdamW; Moonlight's does.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { fusedOps } from '../experiments/native.js';
+import { fusedOps } from '../kernels/fused.js';
 import { adamwTransform } from './adamw.js';
 import { chain, decoupledWeightDecay, defineOptimizer, route, scaleByLr, type OptimizerDef, type Parameter, type ReferenceCase, type Role, type State, type Transform } from './core.js';
 import { orthogonalize, orthogonalizeMany, shapeScale, type ShapeScaling } from './linalg.js';
@@ -35,7 +35,7 @@ export type MomentumForm = 'ema' | 'sum';
 /**
  * Whether Muon runs one batched Newton-Schulz over the same-shape matrices of a step (Transform.updateMany)
  * instead of one per matrix. 'auto' batches only where it measured faster: the wasm backend with optlab's
- * native kernels (experiments/native.ts), where rank-3 BatchMatMul is OpenBLAS. Plain wasm's rank-3
+ * native kernels (kernels/fused.ts), where rank-3 BatchMatMul is OpenBLAS. Plain wasm's rank-3
  * BatchMatMul is a slow path; the cpu backend was not measured, so 'auto' leaves it per matrix.
  * `optlab bench --only ns-batching` (2 shared cores, 4 runs): a Muon step on the 2-layer GPT's parameters
  * took 0.83-0.91x the per-matrix time batched on wasm-native, 5.5-6.5x on plain wasm.

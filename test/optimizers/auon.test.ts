@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
-import { COMPOSED_OPS, composedAuonBrake, type AuonConstants } from '../../experiments/native.js';
-import { auon, coshBrake, hybridAuon } from '../../optimizers/auon.js';
+import { auon, COMPOSED_AUON, composedAuonBrake, coshBrake, hybridAuon, type AuonConstants } from '../../optimizers/auon.js';
 import { buildOptimizer, type Parameter, type Role } from '../../optimizers/core.js';
 import { AuonOptimizer, HybridAuonOptimizer } from '../../optimizers/tfjs.js';
 import { describeBackends } from '../shared/backends.js';
@@ -151,10 +150,10 @@ describeBackends('auon', () => {
         tf.dispose([u, prof.result as tf.Tensor]);
       }
     }
-    // The plain COMPOSED_OPS use the host path here (cpu, wasm).
+    // The plain COMPOSED_AUON uses the host path here (cpu, wasm).
     const n0 = tf.memory().numTensors;
     const u = tf.tensor(seeded(4096, 44), [64, 64]);
-    const a = tf.tidy(() => Array.from(COMPOSED_OPS.auonBrake(u, { momentum: 0.95, gamma: 1.5, mode: 'code', factor: 1 }).dataSync()));
+    const a = tf.tidy(() => Array.from(COMPOSED_AUON.auonBrake(u, { momentum: 0.95, gamma: 1.5, mode: 'code', factor: 1 }).dataSync()));
     const b = tf.tidy(() => Array.from(composedAuonBrake(u, { momentum: 0.95, gamma: 1.5, mode: 'code', factor: 1 }, true).dataSync()));
     expect(a).to.deep.equal(b);
     u.dispose();

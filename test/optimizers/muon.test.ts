@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { buildOptimizer, type OptimizerDef, type Parameter, type Role } from '../../optimizers/core.js';
 import { NS_CLASSIC, newtonSchulz } from '../../optimizers/linalg.js';
 import { batchesNewtonSchulz, muon, muonMoonlight } from '../../optimizers/muon.js';
-import { fusedOps } from '../../experiments/native.js';
+import { fusedOps } from '../../kernels/fused.js';
 import { MuonMoonlightOptimizer, MuonOptimizer } from '../../optimizers/tfjs.js';
 import { describeBackends } from '../shared/backends.js';
 import { itBehavesLikeOptimizer } from '../shared/optimizer_contract.js';

@@ -3,7 +3,7 @@
  * native kernels inside the wasm backend, as `selectBackend` gives users. A no-op when
  * OPTLAB_NATIVE=0 or the addon is not built; the line it prints says which.
  */
-import { enableNativeKernels } from '../../experiments/native.js';
+import { enableNativeKernels } from '../../kernels/wasm_kernels.js';
 
 export const mochaHooks = {
   async beforeAll(): Promise<void> {

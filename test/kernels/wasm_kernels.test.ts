@@ -1,32 +1,24 @@
 /**
- * Native kernels inside the wasm backend (experiments/native.ts): every kernel against the plain wasm
- * kernel (in the same process, swapping the originals back in) and against the cpu backend, values
- * and gradients, on odd shapes; tensor counts; copy-free Identity; heap growth during a kernel;
- * determinism; the self-test's fallback. Skipped, saying why, when the addon is not built.
+ * Native kernels inside the wasm backend (kernels/wasm_kernels.ts, kernels/wasm_replacements.ts): every
+ * kernel against the plain wasm kernel (in the same process, swapping the originals back in) and
+ * against the cpu backend, values and gradients, on odd shapes; tensor counts; copy-free Identity; heap
+ * growth during a kernel; determinism; the self-test's fallback. Skipped, saying why, when the addon is
+ * not built.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
-import { selectBackend } from '../../experiments/backend.js';
 import { readFileSync } from 'node:fs';
-import { COMPOSED_OPS, disableNativeKernels, enableNativeKernels, fusedOps, nativeStatus, simplifyTranspose, TFJS_VERSION, withOriginals, type AuonConstants } from '../../experiments/native.js';
+import { TFJS_VERSION } from '../../kernels/addon.js';
+import { selectBackend } from '../../kernels/backend.js';
+import { addSelfTestCase, selfTestCases } from '../../kernels/self_test.js';
+import '../../optimizers/auon.js';
+import { disableNativeKernels, enableNativeKernels, nativeStatus, withOriginals } from '../../kernels/wasm_kernels.js';
+import { simplifyTranspose } from '../../kernels/wasm_replacements.js';
 import { adamw } from '../../optimizers/adamw.js';
-import { auon, hybridAuon } from '../../optimizers/auon.js';
 import { buildOptimizer } from '../../optimizers/core.js';
-import { seeded } from '../shared/problems.js';
-import '../shared/backends.js';
-
-interface Case {
-  name: string;
-  shapes: number[][];
-  fn: (...xs: tf.Tensor[]) => tf.Tensor;
-  /** Inputs in [0.1, 1.1) instead of [-1, 1). */
-  positive?: boolean;
-  /** Values only: not float, or a broadcast-batch matMul (tfjs's BatchMatMul gradient does not reduce broadcast batches on any backend). */
-  noGrad?: boolean;
-}
+import { describeNative, evaluate, FUSED_CASES, fusedModelOps, input, maxErr, numDataIds, type Case } from './helpers.js';
 
 const mm = (ta: boolean, tb: boolean) => (a: tf.Tensor, b: tf.Tensor) => tf.matMul(a, b, ta, tb);
-
 /** Odd shapes: transposes, batch dims, shared and broadcast batches, every broadcast mode, fallbacks. */
 const CASES: Case[] = [
   { name: 'matMul [5,7]x[7,3]', shapes: [[5, 7], [7, 3]], fn: mm(false, false) },
@@ -76,40 +68,9 @@ const CASES: Case[] = [
   { name: 'cast to int32 (original kernel)', shapes: [[3, 5]], fn: (x) => tf.cast(tf.mul(x, 10), 'int32'), noGrad: true },
 ];
 
-function input(shape: number[], seed: number, positive = false): tf.Tensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const v = seeded(n, seed);
-  return tf.tensor(positive ? v.map((x) => Math.abs(x) + 0.1) : v, shape);
-}
-
-/** Value and gradients of sum(f(xs) * w) with respect to every input, as plain arrays. */
-function evaluate(c: Case): Float32Array[] {
-  const outs = tf.tidy(() => {
-    const xs = c.shapes.map((s, i) => input(s, 11 * (i + 1), c.positive));
-    const value = c.fn(...xs);
-    if (c.noGrad) return [value];
-    const w = input(value.shape, 97);
-    const grads = tf.grads((...ys: tf.Tensor[]) => tf.sum(tf.mul(c.fn(...ys), w)))(xs);
-    return [value, ...grads];
-  });
-  const arrays = outs.map((t) => Float32Array.from(t.dataSync() as Float32Array));
-  tf.dispose(outs);
-  return arrays;
-}
-
-/** Max |got - want| / max(1, |want|). */
-function maxErr(got: Float32Array[], want: Float32Array[]): number {
-  expect(got.map((a) => a.length)).to.deep.equal(want.map((a) => a.length));
-  let worst = 0;
-  got.forEach((g, k) => g.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - want[k][i]) / Math.max(1, Math.abs(want[k][i]))))));
-  return worst;
-}
-
 function heapOffset(t: tf.Tensor): number {
   return (tf.backend() as unknown as { dataIdMap: { get(d: object): { memoryOffset: number } } }).dataIdMap.get(t.dataId).memoryOffset;
 }
-
-const numDataIds = () => tf.engine().backend.numDataIds();
 
 describe('native kernels: tfjs pin', () => {
   it('package.json pins every tfjs package to exactly the release the kernels read private fields of', () => {
@@ -120,24 +81,7 @@ describe('native kernels: tfjs pin', () => {
   });
 });
 
-describe('native kernels in the wasm backend', function () {
-  let wasActive = false;
-
-  before(async function () {
-    wasActive = nativeStatus().active;
-    await tf.setBackend('wasm');
-    const st = await enableNativeKernels();
-    if (!st.active) {
-      console.log(`      (skipped: ${st.message})`);
-      this.skip();
-    }
-  });
-
-  after(async () => {
-    if (!wasActive) disableNativeKernels();
-    await tf.setBackend('cpu');
-  });
-
+describeNative('native kernels in the wasm backend', () => {
   it('replaces the wasm kernels the GPT step spends its time in', () => {
     const st = nativeStatus();
     expect(st.active).to.equal(true);
@@ -164,182 +108,6 @@ describe('native kernels in the wasm backend', function () {
     });
   }
 
-  const FUSED_CASES: [string, number[][], (ops: typeof COMPOSED_OPS, ...xs: tf.Tensor[]) => tf.Tensor][] = [
-    ['GELU', [[3, 5, 17]], (ops, x) => ops.gelu(tf.mul(x, 4))],
-    ['layer norm with gain and bias', [[4, 3, 9], [9], [9]], (ops, x, g, b) => ops.layerNorm(tf.mul(x, 3), g, b)],
-    ['layer norm with gain', [[7, 12], [12]], (ops, x, g) => ops.layerNorm(tf.add(x, 2), g, undefined, 1e-3)],
-    ['layer norm alone', [[2, 2, 3, 5]], (ops, x) => ops.layerNorm(x)],
-  ];
-  for (const [name, shapes, fn] of FUSED_CASES) {
-    it(`fused ${name}: values and gradients match the composed op on plain wasm and cpu`, async () => {
-      const fused = fusedOps();
-      expect(fused).to.not.equal(null);
-      const native = evaluate({ name, shapes, fn: (...xs) => fn(fused!, ...xs) });
-      const plain = withOriginals(() => {
-        expect(fusedOps()).to.equal(null);
-        return evaluate({ name, shapes, fn: (...xs) => fn(COMPOSED_OPS, ...xs) });
-      });
-      await tf.setBackend('cpu');
-      let cpu: Float32Array[];
-      try {
-        expect(fusedOps()).to.equal(null);
-        cpu = evaluate({ name, shapes, fn: (...xs) => fn(COMPOSED_OPS, ...xs) });
-      } finally {
-        await tf.setBackend('wasm');
-      }
-      expect(maxErr(native, plain)).to.be.below(5e-6);
-      expect(maxErr(native, cpu)).to.be.below(5e-6);
-    });
-  }
-
-  for (const epsMode of ['corrected', 'uncorrected'] as const) {
-    it(`fused Adam (${epsMode}): moments and direction equal scaleByAdam's tfjs ops on plain wasm bit for bit`, async () => {
-      // t = 3: bc1 = 1 - 0.9^3, bc2 = 1 - 0.999^3.
-      const c = { beta1: 0.9, beta2: 0.999, eps: 1e-8, bc1: 1 - 0.9 ** 3, bc2: 1 - 0.999 ** 3, epsMode };
-      const run = (ops: typeof COMPOSED_OPS) => {
-        const out = tf.tidy(() => {
-          const r = ops.adam(input([5, 13], 1), input([5, 13], 2), tf.abs(input([5, 13], 3)), c);
-          return [r.m, r.v, r.update];
-        });
-        const arrays = out.map((t) => Array.from(t.dataSync()));
-        tf.dispose(out);
-        return arrays;
-      };
-      const native = run(fusedOps()!);
-      expect(native).to.deep.equal(withOriginals(() => run(COMPOSED_OPS)));
-      await tf.setBackend('cpu');
-      try {
-        const cpu = run(COMPOSED_OPS);
-        expect(maxErr(native.map((a) => Float32Array.from(a)), cpu.map((a) => Float32Array.from(a)))).to.be.below(1e-6);
-      } finally {
-        await tf.setBackend('wasm');
-      }
-    });
-  }
-
-  /** Outputs of an AuON op as plain arrays (the tensors disposed). */
-  const auonArrays = (fn: () => tf.Tensor[]): Float32Array[] => {
-    const out = tf.tidy(fn);
-    const arrays = out.map((t) => Float32Array.from(t.dataSync() as Float32Array));
-    tf.dispose(out);
-    return arrays;
-  };
-  /** Largest |got - want| / |want| (0 where both are 0), NaN anywhere fails. */
-  const relErr = (got: Float32Array, want: Float32Array): number => {
-    expect(got.length).to.equal(want.length);
-    let worst = 0;
-    for (let i = 0; i < got.length; i++) {
-      if (Number.isNaN(got[i]) || Number.isNaN(want[i])) return Infinity;
-      const d = Math.abs(got[i] - want[i]);
-      if (d > 0) worst = Math.max(worst, d / Math.abs(want[i]));
-    }
-    return worst;
-  };
-  const AUON_CONSTANTS: [string, AuonConstants][] = [
-    ['code, mu 0.95', { momentum: 0.95, gamma: 1.5, mode: 'code', factor: 1 }],
-    ['code, mu 0.3 (the other lerp formula), gamma 4', { momentum: 0.3, gamma: 4, mode: 'code', factor: 1 }],
-    ['paper, factor 2', { momentum: 0.9, gamma: 1.5, mode: 'paper', factor: 2 }],
-  ];
-  // Sizes off and on the kernel's 16-lane blocks, a scalar, a GPT-sized matrix.
-  const AUON_SHAPES = [[], [1], [7], [16], [3, 5, 7], [33, 65], [128, 384]];
-
-  for (const [label, c] of AUON_CONSTANTS) {
-    it(`fused AuON (${label}): momentum and Nesterov direction equal the composed ops on plain wasm bit for bit, the step within a few ulp, odd shapes`, async () => {
-      for (const shape of AUON_SHAPES) {
-        const n = shape.reduce((a, b) => a * b, 1);
-        // g ~ [-1, 1), m ~ [-0.5, 0.5): the momentum already holds earlier gradients.
-        const g = () => input(shape, 5 + n);
-        const m = () => tf.mul(input(shape, 6 + n), 0.5);
-        const all = (ops: typeof COMPOSED_OPS) => {
-          const mo = ops.auonMomentum(g(), m(), c.momentum);
-          const full = ops.auon(g(), m(), c);
-          return [mo.m, mo.u, full.m, full.update, ops.auonBrake(tf.mul(g(), 3), c)];
-        };
-        const native = auonArrays(() => all(fusedOps()!));
-        const composed = auonArrays(() => all(COMPOSED_OPS)); // native Sum and Mean, wasm's Cosh
-        const plain = withOriginals(() => auonArrays(() => all(COMPOSED_OPS)));
-        const tag = `shape [${shape}]`;
-        // m', u and the m' of the full kernel: the same float32 operations in the same order.
-        for (const k of [0, 1, 2]) expect(Array.from(native[k]), `${tag} output ${k}`).to.deep.equal(Array.from(plain[k]));
-        // The steps differ only through the scalars d and r: with the composed ops' sums in double
-        // (native Sum and Mean) a few ulp; plain wasm sums tens of thousands of terms in float32.
-        // (measured: 0-1 ulp against composed and cpu, up to 6e-5 against plain wasm on 128x384).
-        for (const k of [3, 4]) {
-          expect(relErr(native[k], composed[k]), `${tag} output ${k}`).to.be.below(5e-7);
-          expect(relErr(native[k], plain[k]), `${tag} output ${k}, plain wasm`).to.be.below(2e-4);
-        }
-        // Not the identity: the step is the Nesterov direction divided by r >= 1 (times 1/d and the factor in paper mode).
-        const scale = c.mode === 'paper' ? c.factor / (Math.hypot(...native[1]) + 1e-7) : 1;
-        native[3].forEach((v, i) => expect(Math.abs(v), tag).to.be.at.most(Math.abs(native[1][i]) * scale * (1 + 1e-6)));
-        await tf.setBackend('cpu');
-        try {
-          const cpu = auonArrays(() => all(COMPOSED_OPS));
-          // cpu sums in double too.
-          for (const k of [0, 1, 2, 3, 4]) expect(relErr(native[k], cpu[k]), `${tag} cpu output ${k}`).to.be.below(5e-7);
-        } finally {
-          await tf.setBackend('wasm');
-        }
-      }
-    });
-  }
-
-  it('fused AuON: a zero gradient on zero momentum gives a zero step, never NaN; a lone spike (r at its bound, libm cosh past 80) matches', async () => {
-    for (const mode of ['code', 'paper'] as const) {
-      const c: AuonConstants = { momentum: 0.95, gamma: 1.5, mode, factor: 2 };
-      const [m, update, braked] = auonArrays(() => {
-        const r = fusedOps()!.auon(tf.zeros([9, 5]), tf.zeros([9, 5]), c);
-        return [r.m, r.update, fusedOps()!.auonBrake(tf.zeros([3, 17]), c)];
-      });
-      for (const a of [m, update, braked]) expect(Array.from(a).every((v) => v === 0), mode).to.equal(true);
-    }
-    // gamma 45: 2 gamma |u| / d reaches 90 at the spike, past the vector cosh's range (and cosh(90)
-    // overflows float32: r = inf, a zero step, on both sides); gamma 30 stays finite (r^2 ~ sinh^2(30)/N).
-    for (const gamma of [30, 45]) {
-      const c: AuonConstants = { momentum: 0.95, gamma, mode: 'code', factor: 1 };
-      const spike = () => tf.add(tf.mul(input([6, 7], 9), 1e-3), tf.mul(tf.reshape(tf.oneHot(tf.tensor1d([17], 'int32'), 42), [6, 7]), 5));
-      const native = auonArrays(() => [fusedOps()!.auonBrake(spike(), c)])[0];
-      const composed = auonArrays(() => [COMPOSED_OPS.auonBrake(spike(), c)])[0];
-      await tf.setBackend('cpu');
-      let cpu: Float32Array;
-      try {
-        cpu = auonArrays(() => [COMPOSED_OPS.auonBrake(spike(), c)])[0];
-      } finally {
-        await tf.setBackend('wasm');
-      }
-      expect(relErr(native, composed), `gamma ${gamma}`).to.be.below(5e-7);
-      expect(relErr(native, cpu), `gamma ${gamma}, cpu`).to.be.below(5e-7);
-      if (gamma === 30) expect(native[17]).to.be.above(0); // 5 / r with r ~ cosh(60 * 0.99...) / sqrt(42): tiny, not 0
-      else expect(Array.from(native).every((v) => v === 0)).to.equal(true);
-    }
-  });
-
-  it('AuON and Hybrid-AuON steps run the fused kernel on wasm with native kernels, the composed ops otherwise, tensor count flat', async () => {
-    const kernelsOf = (def: ReturnType<typeof auon>) => {
-      const w = tf.variable(input([12, 20], 3), true);
-      const b = tf.variable(input([20], 4), true);
-      const opt = buildOptimizer([{ name: 'w', variable: w, role: 'matrix' }, { name: 'b', variable: b, role: 'vector' }], def);
-      const grads = new Map([['w', input([12, 20], 5)], ['b', input([20], 6)]]);
-      opt.step(grads);
-      const counts = [tf.memory().numTensors, numDataIds()];
-      return tf.profile(() => opt.step(grads)).then((p) => {
-        const after = [tf.memory().numTensors, numDataIds()];
-        opt.dispose();
-        tf.dispose([w, b, ...grads.values()]);
-        return { names: p.kernelNames, flat: after.join() === counts.join() };
-      });
-    };
-    for (const def of [auon({ lr: 0.1 }), hybridAuon({ lr: 0.1 }), auon({ lr: 0.1, mode: 'paper' })]) {
-      const native = await kernelsOf(def);
-      expect(native.names).to.include('OptlabAuon');
-      expect(native.names).to.not.include('Cosh');
-      expect(native.flat).to.equal(true);
-      const plain = await withOriginals(() => kernelsOf(def));
-      expect(plain.names).to.not.include('OptlabAuon');
-      expect(plain.names).to.include('Sum');
-      expect(plain.flat).to.equal(true);
-    }
-  });
-
   it('simplifies transposes by dropping size-1 axes and merging axes that move together', () => {
     expect(simplifyTranspose([16, 64, 4, 32], [0, 2, 1, 3])).to.deep.equal({ shape: [16, 64, 4, 32], perm: [0, 2, 1, 3] });
     expect(simplifyTranspose([2, 3, 4, 5], [2, 3, 0, 1])).to.deep.equal({ shape: [6, 20], perm: [1, 0] });
@@ -348,7 +116,7 @@ describe('native kernels in the wasm backend', function () {
   });
 
   it('keeps tensor and heap buffer counts flat when every case runs again', () => {
-    const all: Case[] = [...CASES, ...FUSED_CASES.map(([name, shapes, fn]) => ({ name, shapes, fn: (...xs: tf.Tensor[]) => fn(fusedOps()!, ...xs) }))];
+    const all: Case[] = [...CASES, ...FUSED_CASES.map(([name, shapes, fn]) => ({ name, shapes, fn: (...xs: tf.Tensor[]) => fn(fusedModelOps(), ...xs) }))];
     for (const c of all) evaluate(c);
     const tensors = tf.memory().numTensors;
     const buffers = numDataIds();
@@ -503,6 +271,21 @@ describe('native kernels in the wasm backend', function () {
     native.losses.forEach((l, i) => expect(l).to.be.closeTo(plain.losses[i], 1e-5));
     expect(native.losses[5]).to.be.below(native.losses[0]);
     expect(maxErr(native.weights, plain.weights)).to.be.below(1e-5);
+  });
+
+  it('the self-test covers the optimizer kernels (their cases come from the method files) and runs a case added while active at the next enable', async () => {
+    const names = selfTestCases().map(([n]) => n);
+    expect(names).to.include.members(['fused GELU', 'fused layer norm', 'fused Adam', 'fused AuON', 'fused AuON brake, paper mode']);
+    let calls = 0;
+    addSelfTestCase('late case (test)', () => {
+      calls++;
+      return tf.matMul(input([3, 4], 1), input([4, 2], 2));
+    });
+    expect(calls).to.equal(0);
+    expect((await enableNativeKernels()).active).to.equal(true);
+    expect(calls).to.equal(2); // once with the native kernels, once with the originals
+    expect((await enableNativeKernels()).active).to.equal(true);
+    expect(calls).to.equal(2);
   });
 
   it('falls back to plain wasm, saying so, when the self-test finds a mismatch', async () => {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
-import { selectBackend } from '../../experiments/backend.js';
+import { selectBackend } from '../../kernels/backend.js';
 
 describe('backend picker', () => {
   after(async () => {

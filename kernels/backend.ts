@@ -9,9 +9,11 @@ import '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
-import { enableNativeKernels } from './native.js';
+import { enableNativeKernels } from './wasm_kernels.js';
 
+/** A backend `selectBackend` accepts; 'auto' tries them fastest first. */
 export type BackendName = 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
+/** Every BackendName, in the order `--backend` help lists them. */
 export const BACKENDS: readonly BackendName[] = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
 
 /** What `selectBackend` chose. */
@@ -126,7 +128,7 @@ export async function selectBackend(requested?: string, opts: { quiet?: boolean 
     choice = { name: tf.getBackend(), label, message: `backend: ${label} (requested)` };
   }
   if (choice.name === 'wasm') {
-    // OpenBLAS kernels inside the wasm backend when the addon was built (experiments/native.ts).
+    // OpenBLAS kernels inside the wasm backend when the addon was built (kernels/wasm_kernels.ts).
     const native = await enableNativeKernels();
     choice = native.active
       ? { ...choice, label: 'wasm-native', message: choice.message.replace(/^backend: wasm/, `backend: wasm+native, ${native.blas}`) }
