@@ -4,11 +4,13 @@
  * machine that cannot reach the host tfjs-node's own install script downloads libtensorflow from.
  *
  * What it runs, in order (each step is skipped when its result is already there, so it is idempotent):
- *   1. npm install --no-save --ignore-scripts --save-optional @tensorflow/tfjs-node@4.22.0
- *      (--no-save keeps package.json and package-lock.json untouched; tfjs-node is an optional peer of
- *      optlab, so a plain `npm i @tensorflow/tfjs-node` inside this repository installs nothing)
- *   2. python3 -m pip download --no-deps --only-binary=:all: tensorflow-cpu==2.21.0 into the cache
+ *   1. python3 -m pip download --no-deps --only-binary=:all: tensorflow-cpu==2.21.0 into the cache
  *      folder (.cache/tensorflow, ignored by git); pip's configured index must hold that wheel
+ *   2. npm install --no-save --ignore-scripts --save-optional @tensorflow/tfjs-node@4.22.0
+ *      (--no-save keeps package.json and package-lock.json untouched; tfjs-node is an optional peer of
+ *      optlab, so a plain `npm i @tensorflow/tfjs-node` inside this repository installs nothing).
+ *      npm removes packages it does not know of when it installs one, so tfjs-node and tfjs-node-gpu
+ *      set up this way exclude each other: the last one set up stays.
  *   3. from the wheel, only libtensorflow_cc.so.2, libtensorflow_framework.so.2 and the C API headers,
  *      laid out as the package's deps/lib and deps/include, with libtensorflow.so pointing at the cc
  *      library (and the name libtensorflow.so.2.9.1, which the package's install script looks for)
@@ -78,7 +80,17 @@ const nodeDir = [process.env.npm_config_nodedir, resolve(dirname(process.execPat
 if (!nodeDir) fail(`no Node.js headers next to ${process.execPath} (include/node/node_api.h); set npm_config_nodedir to a folder that has them`);
 if (process.platform !== 'linux' || process.arch !== 'x64') fail(`this recipe covers linux-x64 only (found ${process.platform}-${process.arch})`);
 
-// -- 1. the package ---------------------------------------------------------------------------------
+// -- 1. the wheel -------------------------------------------------------------------------------------
+mkdirSync(CACHE, { recursive: true });
+const wheelName = () => readdirSync(CACHE).find((f) => f.startsWith(`${WHEEL_PREFIX}${TF_VERSION}-`) && f.endsWith('.whl'));
+if (!wheelName() || FORCE) {
+  say(`downloading the ${WHEEL_PKG}==${TF_VERSION} wheel with pip into ${CACHE}`);
+  const r = run(python, ['-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', `${WHEEL_PKG}==${TF_VERSION}`, '-d', CACHE], { quiet: true });
+  if (!r.ok || !wheelName()) fail(`pip found no ${WHEEL_PKG}==${TF_VERSION} wheel on its configured index:\n${r.out.trim().split('\n').slice(-3).join('\n')}`);
+}
+const wheel = join(CACHE, wheelName());
+
+// -- 2. the package ---------------------------------------------------------------------------------
 function installedVersion() {
   try {
     return JSON.parse(readFileSync(join(PKG, 'package.json'), 'utf8')).version;
@@ -92,16 +104,6 @@ if (installedVersion() !== TFJS_VERSION || FORCE) {
   const r = run(npm[0], [...npm[1], 'install', '--no-save', '--ignore-scripts', '--save-optional', '--no-audit', '--no-fund', `@tensorflow/${NPM_PKG}@${TFJS_VERSION}`], { cwd: ROOT });
   if (!r.ok || installedVersion() !== TFJS_VERSION) fail(`npm could not install @tensorflow/${NPM_PKG}@${TFJS_VERSION}`);
 } else say(`@tensorflow/${NPM_PKG}@${TFJS_VERSION} present`);
-
-// -- 2. the wheel -----------------------------------------------------------------------------------
-mkdirSync(CACHE, { recursive: true });
-const wheelName = () => readdirSync(CACHE).find((f) => f.startsWith(`${WHEEL_PREFIX}${TF_VERSION}-`) && f.endsWith('.whl'));
-if (!wheelName() || FORCE) {
-  say(`downloading the ${WHEEL_PKG}==${TF_VERSION} wheel with pip into ${CACHE}`);
-  const r = run(python, ['-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', `${WHEEL_PKG}==${TF_VERSION}`, '-d', CACHE], { quiet: true });
-  if (!r.ok || !wheelName()) fail(`pip found no ${WHEEL_PKG}==${TF_VERSION} wheel on its configured index:\n${r.out.trim().split('\n').slice(-3).join('\n')}`);
-}
-const wheel = join(CACHE, wheelName());
 
 // -- 3. libraries and headers -----------------------------------------------------------------------
 const stamp = existsSync(STAMP) ? JSON.parse(readFileSync(STAMP, 'utf8')) : {};
