@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedOps } from '../experiments/native.js';
-import { chain, decoupledWeightDecay, defineOptimizer, rolesByRank, scaleByLr, singleReferenceGroup, type Parameter, type Transform } from './core.js';
+import { chain, decoupledWeightDecay, defineOptimizer, scaleByLr, type Parameter, type Transform } from './core.js';
 
 /** Adam's moment estimates and bias correction, without learning rate or weight decay. */
 export interface AdamOptions {
@@ -110,11 +110,4 @@ export function adamwTransform(opts: AdamWOptions = {}): Transform {
 }
 
 /** AdamW for every parameter it is given. */
-export const adamw = defineOptimizer('adamw', ADAMW_DEFAULTS, adamwTransform, {
-  // torch.optim.AdamW kwargs: lr, betas, eps, weight_decay, amsgrad (maximize/foreach/capturable unsupported)
-  fromReference(fx) {
-    const g = singleReferenceGroup(fx);
-    if (g.maximize) throw new Error('maximize=True is not supported');
-    return { options: { lr: g.lr, beta1: g.betas[0], beta2: g.betas[1], eps: g.eps, weightDecay: g.weight_decay, amsgrad: !!g.amsgrad }, roles: rolesByRank(fx) };
-  },
-});
+export const adamw = defineOptimizer('adamw', ADAMW_DEFAULTS, adamwTransform);

@@ -25,9 +25,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { COMPOSED_OPS, coshBrakeScalars, fusedOps, type AuonConstants } from '../experiments/native.js';
 import { adamwTransform } from './adamw.js';
-import { chain, decoupledWeightDecay, defineOptimizer, route, scaleByLr, type OptimizerDef, type Parameter, type ReferenceCase, type Role, type Transform } from './core.js';
+import { chain, decoupledWeightDecay, defineOptimizer, route, scaleByLr, type OptimizerDef, type Parameter, type Transform } from './core.js';
 import { orthogonalize, orthogonalizeMany, shapeScale } from './linalg.js';
-import { rolesByRank } from './mars.js';
 import { batchesNewtonSchulz, checkBatchNewtonSchulz, type BatchNewtonSchulz } from './muon.js';
 
 /** Options of AuON (defaults of the reference class; the trainer uses lr 0.08, wd 0.01). */
@@ -151,22 +150,8 @@ function buildAuon(o: Required<AuonOptions>, nsSteps: number, method: string): O
   return route({ label: method, roles: ['matrix', 'conv'], transform }, { label: 'adamw', fallback: true, transform: adam });
 }
 
-function auonFromReference(fx: ReferenceCase): { options: Partial<HybridAuonOptions>; roles: Record<string, Role> } {
-  if (fx.resolved_param_groups.length !== 1) throw new Error(`${fx.optimizer}: fixture '${fx.name}' has ${fx.resolved_param_groups.length} param groups; only one is supported`);
-  const g = fx.resolved_param_groups[0];
-  const options: Partial<HybridAuonOptions> = { lr: g.lr, momentum: g.momentum, weightDecay: g.weight_decay, gamma: g.gamma, mode: 'code', routing: 'all' };
-  if (g.ns_steps !== undefined) options.nsSteps = g.ns_steps;
-  return { options, roles: rolesByRank(fx) };
-}
-
 /** AuON (no Newton-Schulz). */
-export const auon = defineOptimizer<Required<AuonOptions>>('auon', AUON_DEFAULTS, (o) => buildAuon(o, 0, 'auon'), {
-  fromReference: (fx) => {
-    const { options, roles } = auonFromReference(fx);
-    if (options.nsSteps !== undefined) throw new Error(`auon: fixture '${fx.name}' sets ns_steps; it is a Hybrid-AuON fixture`);
-    return { options, roles };
-  },
-});
+export const auon = defineOptimizer<Required<AuonOptions>>('auon', AUON_DEFAULTS, (o) => buildAuon(o, 0, 'auon'));
 
 /** Hybrid-AuON: Newton-Schulz orthogonalization of the momentum, then the cosh brake. */
-export const hybridAuon = defineOptimizer<Required<HybridAuonOptions>>('hybrid-auon', HYBRID_AUON_DEFAULTS, (o) => buildAuon(o, o.nsSteps, 'hybrid-auon'), { fromReference: auonFromReference });
+export const hybridAuon = defineOptimizer<Required<HybridAuonOptions>>('hybrid-auon', HYBRID_AUON_DEFAULTS, (o) => buildAuon(o, o.nsSteps, 'hybrid-auon'));

@@ -26,7 +26,7 @@
  * scale. The reference training script also clips the global gradient norm at 1.0 (`clipNorm`).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { defineOptimizer, route, type OptimizerDef, type ReferenceCase, type Role, type State, type Transform } from './core.js';
+import { defineOptimizer, route, type OptimizerDef, type State, type Transform } from './core.js';
 import { orthogonalize, shapeScale } from './linalg.js';
 
 /** The update rule MARS applies after the corrected-gradient momentum. */
@@ -189,38 +189,5 @@ function build(o: Required<MarsOptions>): OptimizerDef {
   );
 }
 
-/** Maps an AGI-Arena/MARS `MARS` fixture (resolved param group and class attributes) onto options. */
-export function marsFromReference(fx: ReferenceCase): { options: Partial<MarsOptions>; roles: Record<string, Role> } {
-  const groups = fx.resolved_param_groups;
-  if (groups.length !== 1) throw new Error(`mars: fixture '${fx.name}' has ${groups.length} param groups; only one is supported`);
-  const g = groups[0];
-  const a = fx.resolved_attributes ?? {};
-  const lr = g.lr as number;
-  const options: Partial<MarsOptions> = {
-    lr,
-    beta1: g.betas[0],
-    beta2: g.betas[1],
-    eps: a.eps ?? g.eps,
-    weightDecay: g.weight_decay,
-    amsgrad: g.amsgrad,
-    gamma: a.gamma ?? g.gamma,
-    mode: a.is_approx === false ? 'exact' : 'approx',
-    marsType: a.mars_type ?? g.mars_type,
-    optimize1d: a.optimize_1d ?? g.optimize_1d,
-    lr1d: lr * (a.lr_1d_factor ?? 1),
-    adamBeta1: (a.betas_1d ?? [0.9, 0.95])[0],
-    adamBeta2: (a.betas_1d ?? [0.9, 0.95])[1],
-    weightDecay1d: a.weight_decay_1d ?? g.weight_decay_1d,
-  };
-  return { options, roles: rolesByRank(fx) };
-}
-
-/** 'matrix' for every 2-D (or higher) fixture parameter, 'vector' otherwise. */
-export function rolesByRank(fx: ReferenceCase): Record<string, Role> {
-  const roles: Record<string, Role> = {};
-  for (const [name, p] of Object.entries(fx.params)) roles[name] = p.shape.length >= 2 ? 'matrix' : 'vector';
-  return roles;
-}
-
 /** MARS (mars-adamw by default) with the reference's routing of non-2-D tensors to an internal AdamW. */
-export const mars = defineOptimizer('mars', MARS_DEFAULTS, build, { fromReference: marsFromReference });
+export const mars = defineOptimizer('mars', MARS_DEFAULTS, build);

@@ -26,9 +26,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { adamwTransform } from './adamw.js';
-import { chain, decoupledWeightDecay, defineOptimizer, scaleByLr, type OptimizerDef, type Parameter, type ReferenceCase, type Role, type State, type StepContext, type Transform } from './core.js';
+import { chain, decoupledWeightDecay, defineOptimizer, scaleByLr, type OptimizerDef, type Parameter, type State, type StepContext, type Transform } from './core.js';
 import { orthogonalize, orthogonalizeMany, shapeScale } from './linalg.js';
-import { batchesNewtonSchulz, checkMuonOptions, muonRoutes, requireMatrix, rolesFromRouting, setOnce, type BatchNewtonSchulz } from './muon.js';
+import { batchesNewtonSchulz, checkMuonOptions, muonRoutes, requireMatrix, type BatchNewtonSchulz } from './muon.js';
 
 /** Options of MARS-M. */
 export interface MarsMOptions {
@@ -136,22 +136,5 @@ function buildMarsM(o: Required<MarsMOptions>): OptimizerDef {
   return muonRoutes('mars-m', matrix, aux);
 }
 
-/** MARS_M(lr, wd, momentum, ns_steps, adamw_betas, adamw_eps, gamma, is_approx) -> options; `clip_c` is not read by the reference, which always clips. */
-function marsMFromReference(fx: ReferenceCase): { options: Partial<MarsMOptions>; roles: Record<string, Role> } {
-  const options: Partial<MarsMOptions> = { clipC: true };
-  for (const g of fx.resolved_param_groups) {
-    setOnce(fx, options, 'lr', g.lr);
-    setOnce(fx, options, 'weightDecay', g.wd);
-    setOnce(fx, options, 'momentum', g.momentum);
-    setOnce(fx, options, 'gamma', g.gamma);
-    setOnce(fx, options, 'nsSteps', g.ns_steps);
-    setOnce(fx, options, 'adamBeta1', g.adamw_betas?.[0]);
-    setOnce(fx, options, 'adamBeta2', g.adamw_betas?.[1]);
-    setOnce(fx, options, 'adamEps', g.adamw_eps);
-    if (g.is_approx !== undefined) setOnce(fx, options, 'mode', g.is_approx ? 'approx' : 'exact');
-  }
-  return { options, roles: rolesFromRouting(fx) };
-}
-
 /** MARS-M with an AdamW (same lr and wd) for non-matrix parameters. */
-export const marsM = defineOptimizer('mars-m', MARS_M_DEFAULTS, buildMarsM, { fromReference: marsMFromReference });
+export const marsM = defineOptimizer('mars-m', MARS_M_DEFAULTS, buildMarsM);

@@ -26,7 +26,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedOps } from '../experiments/native.js';
 import { adamwTransform } from './adamw.js';
-import { chain, decoupledWeightDecay, defineOptimizer, route, scaleByLr, type OptimizerDef, type Parameter, type ReferenceCase, type Role, type State, type Transform } from './core.js';
+import { chain, decoupledWeightDecay, defineOptimizer, route, scaleByLr, type OptimizerDef, type Parameter, type Role, type State, type Transform } from './core.js';
 import { orthogonalize, orthogonalizeMany, shapeScale, type ShapeScaling } from './linalg.js';
 
 /** EMA momentum (Keller: M <- lerp(M, G, 1-b)) or sum momentum (Moonlight: M <- b M + G). */
@@ -210,81 +210,8 @@ function buildMuonMoonlight(o: Required<MuonMoonlightOptions>): OptimizerDef {
   return muonRoutes('muon-moonlight', matrix, aux);
 }
 
-/** Sets `key` once; a second, different value (two param groups disagreeing) throws. */
-export function setOnce<O extends object>(fx: ReferenceCase, out: Partial<O>, key: keyof O, value: unknown): void {
-  if (value === undefined) return;
-  const prev = out[key];
-  if (prev !== undefined && JSON.stringify(prev) !== JSON.stringify(value)) {
-    throw new Error(`${fx.name}: param groups disagree on ${String(key)} (${JSON.stringify(prev)} vs ${JSON.stringify(value)}); optlab takes one setting per path`);
-  }
-  out[key] = value as O[keyof O];
-}
-
-/** Role of a fixture parameter: the Muon path gets matrix (conv for 4-D), the AdamW path vector (head for >= 2-D). */
-export function referenceRole(fx: ReferenceCase, name: string, onMatrixPath: boolean): Role {
-  const shape = fx.params[name]?.shape;
-  if (!shape) throw new Error(`${fx.name}: param group names '${name}', which the fixture does not have`);
-  if (onMatrixPath) {
-    if (shape.length < 2) throw new Error(`${fx.name}: 1-D parameter '${name}' on the Muon path (the reference would crash)`);
-    return shape.length === 4 ? 'conv' : 'matrix';
-  }
-  return shape.length < 2 ? 'vector' : 'head';
-}
-
-/** Roles from Moonlight/MARS-M's `resolved_attributes.routing` ({name: 'muon' | 'adamw'}). */
-export function rolesFromRouting(fx: ReferenceCase): Record<string, Role> {
-  const routing = fx.resolved_attributes?.routing as Record<string, string> | undefined;
-  if (!routing) throw new Error(`${fx.name}: resolved_attributes.routing is missing`);
-  const roles: Record<string, Role> = {};
-  for (const [name, path] of Object.entries(routing)) {
-    if (path !== 'muon' && path !== 'adamw') throw new Error(`${fx.name}: unknown route '${path}' for '${name}'`);
-    roles[name] = referenceRole(fx, name, path === 'muon');
-  }
-  return roles;
-}
-
-/** KellerJordan/Muon SingleDeviceMuon(WithAuxAdam) param groups -> options; nesterov and 5 NS steps are fixed there. */
-function muonFromReference(fx: ReferenceCase): { options: Partial<MuonOptions>; roles: Record<string, Role> } {
-  const options: Partial<MuonOptions> = {};
-  const roles: Record<string, Role> = {};
-  for (const g of fx.resolved_param_groups) {
-    const onMuon = g.use_muon !== false;
-    if (onMuon) {
-      setOnce(fx, options, 'lr', g.lr);
-      setOnce(fx, options, 'momentum', g.momentum);
-      setOnce(fx, options, 'weightDecay', g.weight_decay);
-      setOnce(fx, options, 'nesterov', g.nesterov);
-      setOnce(fx, options, 'nsSteps', g.ns_steps);
-    } else {
-      setOnce(fx, options, 'adamLr', g.lr);
-      setOnce(fx, options, 'adamBeta1', g.betas?.[0]);
-      setOnce(fx, options, 'adamBeta2', g.betas?.[1]);
-      setOnce(fx, options, 'adamEps', g.eps);
-      setOnce(fx, options, 'adamWeightDecay', g.weight_decay);
-    }
-    for (const name of g.params as string[]) roles[name] = referenceRole(fx, name, onMuon);
-  }
-  return { options, roles };
-}
-
-/** Moonlight Muon(lr, wd, momentum, nesterov, ns_steps, adamw_betas, adamw_eps) -> options; routing from state['use_muon']. */
-function muonMoonlightFromReference(fx: ReferenceCase): { options: Partial<MuonMoonlightOptions>; roles: Record<string, Role> } {
-  const options: Partial<MuonMoonlightOptions> = {};
-  for (const g of fx.resolved_param_groups) {
-    setOnce(fx, options, 'lr', g.lr);
-    setOnce(fx, options, 'weightDecay', g.wd);
-    setOnce(fx, options, 'momentum', g.momentum);
-    setOnce(fx, options, 'nesterov', g.nesterov);
-    setOnce(fx, options, 'nsSteps', g.ns_steps);
-    setOnce(fx, options, 'adamBeta1', g.adamw_betas?.[0]);
-    setOnce(fx, options, 'adamBeta2', g.adamw_betas?.[1]);
-    setOnce(fx, options, 'adamEps', g.adamw_eps);
-  }
-  return { options, roles: rolesFromRouting(fx) };
-}
-
 /** Keller's Muon with an auxiliary AdamW for non-matrix parameters. */
-export const muon = defineOptimizer('muon', MUON_DEFAULTS, buildMuon, { fromReference: muonFromReference });
+export const muon = defineOptimizer('muon', MUON_DEFAULTS, buildMuon);
 
 /** Moonlight's Muon: sum momentum, 0.2 sqrt(max(m, n)) scaling, AdamW sharing lr and wd. */
-export const muonMoonlight = defineOptimizer('muon-moonlight', MUON_MOONLIGHT_DEFAULTS, buildMuonMoonlight, { fromReference: muonMoonlightFromReference });
+export const muonMoonlight = defineOptimizer('muon-moonlight', MUON_MOONLIGHT_DEFAULTS, buildMuonMoonlight);

@@ -22,9 +22,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { adamwTransform } from './adamw.js';
-import { decoupledWeightDecay, defineOptimizer, route, type OptimizerDef, type ReferenceCase, type Role, type Transform } from './core.js';
+import { decoupledWeightDecay, defineOptimizer, route, type OptimizerDef, type Transform } from './core.js';
 import { matrixView } from './linalg.js';
-import { rolesByRank } from './mars.js';
 
 /** Options of REG (spec §9.3). */
 export interface RegOptions {
@@ -117,31 +116,5 @@ function build(o: Required<RegOptions>): OptimizerDef {
   return route({ label: 'reg', roles: ['matrix', 'conv'], transform }, { label: 'adamw', fallback: true, transform: adam });
 }
 
-function regFromReference(fx: ReferenceCase): { options: Partial<RegOptions>; roles: Record<string, Role> } {
-  const groups = fx.resolved_param_groups;
-  const main = groups.find((g) => g.optimizer === 'reg');
-  if (!main) throw new Error(`reg: fixture '${fx.name}' has no 'reg' param group`);
-  const a = fx.resolved_attributes ?? {};
-  const options: Partial<RegOptions> = {
-    lr: main.lr,
-    momentum: main.momentum,
-    weightDecay: main.weight_decay,
-    racsIters: main.racs_iters,
-    rmsTarget: main.rms_target,
-    momentumForm: a.momentum_form ?? 'sum',
-    nesterov: a.nesterov ?? true,
-  };
-  const adam = groups.find((g) => g.optimizer === 'adamw');
-  if (adam) {
-    if (adam.lr !== main.lr || adam.weight_decay !== main.weight_decay) {
-      throw new Error(`reg: fixture '${fx.name}' gives AdamW lr/wd ${adam.lr}/${adam.weight_decay}, REG shares ${main.lr}/${main.weight_decay}`);
-    }
-    Object.assign(options, { adamBeta1: adam.betas[0], adamBeta2: adam.betas[1], adamEps: adam.eps });
-  }
-  const roles = rolesByRank(fx);
-  for (const [name, label] of Object.entries(a.routing ?? {})) roles[name] = label === 'reg' ? 'matrix' : 'vector';
-  return { options, roles };
-}
-
 /** REG (derived from spec §9.3; no public reference code). */
-export const reg = defineOptimizer('reg', REG_DEFAULTS, build, { fromReference: regFromReference });
+export const reg = defineOptimizer('reg', REG_DEFAULTS, build);

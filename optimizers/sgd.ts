@@ -10,7 +10,7 @@
  * Use on roles: all.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { addL2, chain, decoupledWeightDecay, defineOptimizer, rolesByRank, scaleByLr, singleReferenceGroup, type State, type Transform } from './core.js';
+import { addL2, chain, decoupledWeightDecay, defineOptimizer, scaleByLr, type State, type Transform } from './core.js';
 
 /** Options of SGD with momentum. */
 export interface SGDOptions {
@@ -57,11 +57,4 @@ export const sgd = defineOptimizer('sgd', SGD_DEFAULTS, (o) => {
   if (o.weightDecayMode === 'decoupled' && o.weightDecay !== 0) parts.push(decoupledWeightDecay(o.weightDecay, o.lr));
   parts.push(scaleByLr(o.lr));
   return chain(...parts);
-}, {
-  // torch.optim.SGD kwargs: lr, momentum, dampening, weight_decay (L2), nesterov
-  fromReference(fx) {
-    const g = singleReferenceGroup(fx);
-    if (g.maximize) throw new Error('maximize=True is not supported');
-    return { options: { lr: g.lr, momentum: g.momentum, dampening: g.dampening, weightDecay: g.weight_decay, nesterov: !!g.nesterov, weightDecayMode: 'l2' as const }, roles: rolesByRank(fx) };
-  },
 });

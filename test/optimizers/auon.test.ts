@@ -7,7 +7,7 @@ import { AuonOptimizer, HybridAuonOptimizer } from '../../optimizers/tfjs.js';
 import { describeBackends } from '../shared/backends.js';
 import { itBehavesLikeOptimizer } from '../shared/optimizer_contract.js';
 import { seeded } from '../shared/problems.js';
-import { itReplaysFixtures, itReplaysWideFixtures } from '../shared/replay.js';
+import { itReplaysFixtures, itReplaysWideFixtures } from '../parity/replay_helpers.js';
 
 // Code-mode AuON is Nesterov SGD on the raw momentum (r ~ 1), so Rosenbrock's 100x gradients need a small lr.
 itBehavesLikeOptimizer('auon', {

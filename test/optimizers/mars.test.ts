@@ -8,7 +8,7 @@ import { MarsOptimizer } from '../../optimizers/tfjs.js';
 import { describeBackends } from '../shared/backends.js';
 import { itBehavesLikeOptimizer } from '../shared/optimizer_contract.js';
 import { seeded } from '../shared/problems.js';
-import { itReplaysFixtures, itReplaysWideFixtures } from '../shared/replay.js';
+import { itReplaysFixtures, itReplaysWideFixtures } from '../parity/replay_helpers.js';
 
 itBehavesLikeOptimizer('mars', { make: () => mars({ lr: 0.05, lr1d: 0.05 }), makeTf: () => new MarsOptimizer({ lr: 0.01, lr1d: 0.01 }) });
 itBehavesLikeOptimizer('mars-lion, conv to MARS', { make: () => mars({ lr: 0.02, lr1d: 0.05, marsType: 'mars-lion', conv: 'mars', weightDecay: 0.01 }) });

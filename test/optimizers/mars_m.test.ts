@@ -7,7 +7,7 @@ import { MarsMOptimizer } from '../../optimizers/tfjs.js';
 import { describeBackends } from '../shared/backends.js';
 import { itBehavesLikeOptimizer } from '../shared/optimizer_contract.js';
 import { seeded } from '../shared/problems.js';
-import { itReplaysFixtures, itReplaysWideFixtures } from '../shared/replay.js';
+import { itReplaysFixtures, itReplaysWideFixtures } from '../parity/replay_helpers.js';
 
 itBehavesLikeOptimizer('mars-m', { make: () => marsM({ lr: 0.05, weightDecay: 0.01 }), makeTf: () => new MarsMOptimizer({ lr: 0.01, weightDecay: 0 }) });
 itBehavesLikeOptimizer('mars-m efficient', { make: () => marsM({ lr: 0.05, weightDecay: 0.01, efficient: true }) });

@@ -7,7 +7,7 @@ import { ShampooOptimizer } from '../../optimizers/tfjs.js';
 import { describeBackends } from '../shared/backends.js';
 import { itBehavesLikeOptimizer } from '../shared/optimizer_contract.js';
 import { seeded } from '../shared/problems.js';
-import { itReplaysFixtures } from '../shared/replay.js';
+import { itReplaysFixtures } from '../parity/replay_helpers.js';
 
 itBehavesLikeOptimizer('shampoo (adam grafting, two-sided factors)', {
   make: () => shampoo({ lr: 0.05, grafting: 'adam', mergeSmallDims: false }),

@@ -1,8 +1,9 @@
 /** `optlab replay <fixture.json> [--out trajectory.json]`: exit 0 within tolerance, 1 outside, 2 unreadable/unsupported. */
 import { writeFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
-import { selectBackend } from './backend.js';
-import { FixtureError, formatReplay, loadFixture, replayFixture } from './replay.js';
+import { selectBackend } from '../experiments/backend.js';
+import { FixtureError, loadFixture } from './fixture.js';
+import { formatReplay, replayFixture } from './replay.js';
 
 interface ReplayArgs {
   fixture: string[];
@@ -10,6 +11,7 @@ interface ReplayArgs {
   backend?: string;
 }
 
+/** The `replay` subcommand (registered by experiments/cli.ts). */
 export const replayCommand: CommandModule<object, ReplayArgs> = {
   command: 'replay <fixture..>',
   describe: 'Replay reference fixtures (official PyTorch trajectories) through optlab and compare step by step',
