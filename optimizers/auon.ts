@@ -24,13 +24,17 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { COMPOSED_OPS, coshBrakeScalars, fusedOps, type AuonConstants } from '../experiments/native.js';
-import { adamwTransform } from './adamw.js';
+import { auxAdamW, type AuxAdamWOptions } from './adamw.js';
 import { chain, decoupledWeightDecay, defineOptimizer, route, scaleByLr, type OptimizerDef, type Parameter, type Transform } from './core.js';
 import { orthogonalize, orthogonalizeMany, shapeScale } from './linalg.js';
 import { batchesNewtonSchulz, checkBatchNewtonSchulz, type BatchNewtonSchulz } from './muon.js';
 
-/** Options of AuON (defaults of the reference class; the trainer uses lr 0.08, wd 0.01). */
-export interface AuonOptions {
+/**
+ * Options of AuON (defaults of the reference class; the trainer uses lr 0.08, wd 0.01). AdamW of the
+ * non-matrix roles (routing 'split', the trainer's settings): adamLr 0.008, adamBeta1 0.8, adamBeta2 0.95,
+ * adamEps 1e-10, adamWeightDecay 0.
+ */
+export interface AuonOptions extends AuxAdamWOptions {
   /** @default 0.24 */
   lr?: number;
   /** EMA momentum mu (Nesterov is always on). @default 0.95 */
@@ -43,16 +47,6 @@ export interface AuonOptions {
   mode?: 'code' | 'paper';
   /** 'split': matrix and conv roles to AuON, the rest to AdamW; 'all': AuON everywhere (the reference). @default 'split' */
   routing?: 'split' | 'all';
-  /** Learning rate of the AdamW for non-matrix roles (times the schedule's lrScale). @default 0.008 */
-  adamLr?: number;
-  /** @default 0.8 */
-  adamBeta1?: number;
-  /** @default 0.95 */
-  adamBeta2?: number;
-  /** @default 1e-10 */
-  adamEps?: number;
-  /** @default 0 */
-  adamWeightDecay?: number;
 }
 
 /** Options of Hybrid-AuON: AuON with Newton-Schulz before the brake. */
@@ -146,7 +140,7 @@ function buildAuon(o: Required<AuonOptions>, nsSteps: number, method: string): O
   checkBatchNewtonSchulz(method, batch);
   const transform = chain(scaleByAuon(o, nsSteps, batch), decoupledWeightDecay(o.weightDecay, o.lr), scaleByLr(o.lr));
   if (o.routing === 'all') return transform;
-  const adam = adamwTransform({ lr: o.adamLr, beta1: o.adamBeta1, beta2: o.adamBeta2, eps: o.adamEps, weightDecay: o.adamWeightDecay });
+  const adam = auxAdamW(o, o.adamLr, o.adamWeightDecay);
   return route({ label: method, roles: ['matrix', 'conv'], transform }, { label: 'adamw', fallback: true, transform: adam });
 }
 

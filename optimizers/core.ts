@@ -432,19 +432,22 @@ export interface OptimizerFactory<O extends object = Record<string, unknown>> {
   readonly methodName: string;
   /** Every option with its default value; the keys are the only accepted options. */
   readonly defaults: Readonly<O>;
+  /**
+   * Class name of the method's tf.Optimizer (optimizers/tfjs.ts), which `model.save` stores and
+   * `loadLayersModel` looks up: PascalCase of `methodName` plus 'Optimizer' unless the method names it.
+   */
+  readonly className: string;
 }
 
 /**
  * Wraps a method's builder so that unknown option keys and values of the wrong type fail with a
- * message naming the key, before anything is allocated.
+ * message naming the key, before anything is allocated. `className` overrides the tf.Optimizer class
+ * name derived from `methodName` ('mars-m' -> 'MarsMOptimizer'), e.g. 'AdamWOptimizer'.
  */
-export function defineOptimizer<O extends object>(
-  methodName: string,
-  defaults: O,
-  build: (o: O) => OptimizerDef,
-): OptimizerFactory<O> {
+export function defineOptimizer<O extends object>(methodName: string, defaults: O, build: (o: O) => OptimizerDef, extras: { className?: string } = {}): OptimizerFactory<O> {
   const f = (opts: Partial<O> = {}) => build(resolveOptions(methodName, defaults, opts));
-  return Object.assign(f, { methodName, defaults: Object.freeze({ ...defaults }) });
+  const className = extras.className ?? `${methodName.split('-').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('')}Optimizer`;
+  return Object.assign(f, { methodName, defaults: Object.freeze({ ...defaults }), className });
 }
 
 /** Merges options over defaults, rejecting unknown keys and type changes. */

@@ -27,6 +27,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { defineOptimizer, route, type OptimizerDef, type State, type Transform } from './core.js';
+import { adamMoments, ema } from './adamw.js';
 import { orthogonalize, shapeScale } from './linalg.js';
 
 /** The update rule MARS applies after the corrected-gradient momentum. */
@@ -138,27 +139,19 @@ export function marsTransform(b: MarsBranch): Transform {
         c = tf.div(c, tf.maximum(tf.norm(c), 1));
         if (keepsLast) s.last_grad.assign(g);
       }
-      const m = tf.add(tf.mul(s.m, b.beta1), tf.mul(c, 1 - b.beta1));
-      s.m.assign(m);
       let d: tf.Tensor;
       if (usesV(p)) {
-        const v = tf.add(tf.mul(s.v, b.beta2), tf.mul(tf.square(c), 1 - b.beta2));
-        s.v.assign(v);
-        let vUse: tf.Tensor = v;
-        if (b.amsgrad) {
-          vUse = tf.maximum(s.v_max, v);
-          s.v_max.assign(vUse);
-        }
+        const { m, v } = adamMoments(s, c, b.beta1, b.beta2, b.amsgrad);
         const bc1 = 1 - Math.pow(b.beta1, ctx.t);
         const bc2 = 1 - Math.pow(b.beta2, ctx.t);
         // The reference's exact denominator: (sqrt(v) * (1/sqrt(bc2)) + eps) * bc1.
-        const denom = tf.mul(tf.add(tf.mul(tf.sqrt(vUse), 1 / Math.sqrt(bc2)), b.eps), bc1);
+        const denom = tf.mul(tf.add(tf.mul(tf.sqrt(v), 1 / Math.sqrt(bc2)), b.eps), bc1);
         d = tf.div(m, denom);
-      } else if (b.marsType === 'mars-lion') {
-        d = tf.sign(m);
       } else {
+        const m = ema(s.m, c, b.beta1);
+        s.m.assign(m);
         // PyTorch's sqrt(max(1, rows/cols)) on an [out, in] weight is the 'keller' fan_out/fan_in factor (spec §0.1).
-        d = tf.mul(orthogonalize(tf.mul(m, 1 / (1 - b.beta1)), { eps: b.eps }), shapeScale(p.variable.shape, 'keller'));
+        d = b.marsType === 'mars-lion' ? tf.sign(m) : tf.mul(orthogonalize(tf.mul(m, 1 / (1 - b.beta1)), { eps: b.eps }), shapeScale(p.variable.shape, 'keller'));
       }
       const dir = b.weightDecay === 0 ? d : tf.add(tf.mul(p.variable, b.weightDecay), d);
       return tf.mul(dir, -b.lr * ctx.lrScale);

@@ -25,12 +25,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedOps } from '../experiments/native.js';
-import { adamwTransform } from './adamw.js';
+import { auxAdamW, type AuxAdamOptions, type AuxAdamWOptions } from './adamw.js';
 import { chain, decoupledWeightDecay, defineOptimizer, route, scaleByLr, type OptimizerDef, type Parameter, type Role, type State, type Transform } from './core.js';
 import { orthogonalize, orthogonalizeMany, shapeScale, type ShapeScaling } from './linalg.js';
-
-/** EMA momentum (Keller: M <- lerp(M, G, 1-b)) or sum momentum (Moonlight: M <- b M + G). */
-export type MomentumForm = 'ema' | 'sum';
+import { momentumStep, type MomentumForm } from './momentum.js';
 
 /**
  * Whether Muon runs one batched Newton-Schulz over the same-shape matrices of a step (Transform.updateMany)
@@ -49,8 +47,8 @@ export function batchesNewtonSchulz(mode: BatchNewtonSchulz): boolean {
   return mode === 'always' || (mode === 'auto' && fusedOps() !== null);
 }
 
-/** Options of Keller's Muon ('muon'). */
-export interface MuonOptions {
+/** Options of Keller's Muon ('muon'). Auxiliary AdamW: adamLr 3e-4, adamBeta1 0.9, adamBeta2 0.95, adamEps 1e-10 (after the bias-corrected sqrt(v)), adamWeightDecay 0. */
+export interface MuonOptions extends AuxAdamWOptions {
   /** Learning rate of the matrix path, in units of spectral norm per update (Keller scaling). @default 0.02 */
   lr?: number;
   /** Momentum coefficient b. @default 0.95 */
@@ -67,20 +65,10 @@ export interface MuonOptions {
   scaling?: ShapeScaling;
   /** Decoupled weight decay of the matrix path, multiplied by the unscaled lr. @default 0 */
   weightDecay?: number;
-  /** Learning rate of the auxiliary AdamW. @default 3e-4 */
-  adamLr?: number;
-  /** @default 0.9 */
-  adamBeta1?: number;
-  /** @default 0.95 */
-  adamBeta2?: number;
-  /** Added after the bias-corrected sqrt(v). @default 1e-10 */
-  adamEps?: number;
-  /** Decoupled weight decay of the auxiliary AdamW. @default 0 */
-  adamWeightDecay?: number;
 }
 
-/** Options of Moonlight's Muon ('muon-moonlight'); its AdamW shares lr and weightDecay. */
-export interface MuonMoonlightOptions {
+/** Options of Moonlight's Muon ('muon-moonlight'); its AdamW shares lr and weightDecay: adamBeta1 0.9, adamBeta2 0.95, adamEps 1e-8 (added to the uncorrected sqrt(v), Moonlight's AdamW backup). */
+export interface MuonMoonlightOptions extends AuxAdamOptions {
   /** Learning rate of both paths; the matrix path is scaled by 0.2 sqrt(max(fan_in, fan_out)). @default 1e-3 */
   lr?: number;
   /** Decoupled weight decay of both paths, multiplied by the unscaled lr. @default 0.1 */
@@ -95,12 +83,6 @@ export interface MuonMoonlightOptions {
   nsCoefficients?: 'classic' | 'polar-express';
   /** One batched Newton-Schulz over same-shape matrices: 'auto' (where measured faster: native kernels), 'always', 'never'. @default 'auto' */
   batchNewtonSchulz?: BatchNewtonSchulz;
-  /** @default 0.9 */
-  adamBeta1?: number;
-  /** @default 0.95 */
-  adamBeta2?: number;
-  /** Added to the uncorrected sqrt(v) (Moonlight's AdamW backup). @default 1e-8 */
-  adamEps?: number;
 }
 
 export const MUON_DEFAULTS: Required<MuonOptions> = {
@@ -111,21 +93,6 @@ export const MUON_DEFAULTS: Required<MuonOptions> = {
 export const MUON_MOONLIGHT_DEFAULTS: Required<MuonMoonlightOptions> = {
   lr: 1e-3, weightDecay: 0.1, momentum: 0.95, nesterov: true, nsSteps: 5, nsCoefficients: 'classic', batchNewtonSchulz: 'auto', adamBeta1: 0.9, adamBeta2: 0.95, adamEps: 1e-8,
 };
-
-/** torch.lerp's formula (a + w (b - a) for w < 0.5, else b - (b - a)(1 - w)), so float32 rounding follows the reference. */
-export function lerp(a: tf.Tensor, b: tf.Tensor, w: number): tf.Tensor {
-  return w < 0.5 ? tf.add(a, tf.mul(tf.sub(b, a), w)) : tf.sub(b, tf.mul(tf.sub(b, a), 1 - w));
-}
-
-/** One momentum step: the new buffer and the direction to orthogonalize. Pure; call inside tf.tidy. */
-export function muonMomentum(buf: tf.Tensor, g: tf.Tensor, beta: number, form: MomentumForm, nesterov: boolean): { buffer: tf.Tensor; direction: tf.Tensor } {
-  if (form === 'ema') {
-    const m = lerp(buf, g, 1 - beta);
-    return { buffer: m, direction: nesterov ? lerp(g, m, beta) : m };
-  }
-  const m = tf.add(tf.mul(buf, beta), g);
-  return { buffer: m, direction: nesterov ? tf.add(g, tf.mul(m, beta)) : m };
-}
 
 /** Settings of Muon's matrix direction (momentum, NS5, shape factor), without lr or weight decay. */
 export interface MuonDirectionOptions {
@@ -152,7 +119,7 @@ export function scaleByMuon(o: MuonDirectionOptions): Transform {
   const ns = { steps: o.nsSteps, coefficients: o.nsCoefficients };
   const batch = o.batchNewtonSchulz ?? 'auto';
   const direction = (g: tf.Tensor, s: State): tf.Tensor => {
-    const m = muonMomentum(s.momentum, g, o.momentum, o.momentumForm, o.nesterov);
+    const m = momentumStep(s.momentum, g, o.momentum, o.momentumForm, o.nesterov);
     s.momentum.assign(m.buffer);
     return m.direction;
   };
@@ -199,14 +166,14 @@ export function muonRoutes(label: string, matrix: Transform, aux: Transform): Op
 function buildMuon(o: Required<MuonOptions>): OptimizerDef {
   checkMuonOptions('muon', o);
   const matrix = chain(scaleByMuon({ ...o, momentumForm: 'ema' }), decoupledWeightDecay(o.weightDecay, o.lr), scaleByLr(o.lr));
-  const aux = adamwTransform({ lr: o.adamLr, beta1: o.adamBeta1, beta2: o.adamBeta2, eps: o.adamEps, weightDecay: o.adamWeightDecay, epsMode: 'corrected' });
+  const aux = auxAdamW(o, o.adamLr, o.adamWeightDecay, 'corrected');
   return muonRoutes('muon', matrix, aux);
 }
 
 function buildMuonMoonlight(o: Required<MuonMoonlightOptions>): OptimizerDef {
   checkMuonOptions('muon-moonlight', o);
   const matrix = chain(scaleByMuon({ ...o, momentumForm: 'sum', scaling: 'moonlight' }), decoupledWeightDecay(o.weightDecay, o.lr), scaleByLr(o.lr));
-  const aux = adamwTransform({ lr: o.lr, beta1: o.adamBeta1, beta2: o.adamBeta2, eps: o.adamEps, weightDecay: o.weightDecay, epsMode: 'uncorrected' });
+  const aux = auxAdamW(o, o.lr, o.weightDecay, 'uncorrected');
   return muonRoutes('muon-moonlight', matrix, aux);
 }
 

@@ -21,12 +21,13 @@
  * Use on roles: matrix, conv (as its (kh*kw*in) x out matrix); the rest go to AdamW.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { adamwTransform } from './adamw.js';
+import { auxAdamW, type AuxAdamOptions } from './adamw.js';
 import { decoupledWeightDecay, defineOptimizer, route, type OptimizerDef, type Transform } from './core.js';
 import { matrixView } from './linalg.js';
+import { momentumStep } from './momentum.js';
 
-/** Options of REG (spec §9.3). */
-export interface RegOptions {
+/** Options of REG (spec §9.3). Its AdamW shares lr and weightDecay: adamBeta1 0.9, adamBeta2 0.95, adamEps 1e-8. */
+export interface RegOptions extends AuxAdamOptions {
   /** Shared with the AdamW of non-matrix roles, so AdamW's tuned lr carries over. @default 1e-3 */
   lr?: number;
   /** @default 0.95 */
@@ -37,16 +38,10 @@ export interface RegOptions {
   racsIters?: number;
   /** RMS of the update before lr (0.2 matches AdamW's typical update RMS, as in Moonlight). @default 0.2 */
   rmsTarget?: number;
-  /** 'sum': M <- mu M + G (Moonlight); 'ema': M <- mu M + (1 - mu) G. Equivalent up to scale after RMS normalization. @default 'sum' */
+  /** 'sum': M <- mu M + G (Moonlight); 'ema': M <- lerp(M, G, 1 - mu) = mu M + (1 - mu) G (optimizers/momentum.ts). Equivalent up to scale after RMS normalization. @default 'sum' */
   momentumForm?: 'sum' | 'ema';
   /** U = G + mu M ('sum') or lerp(G, M, mu) ('ema'); otherwise U = M. @default true */
   nesterov?: boolean;
-  /** @default 0.9 */
-  adamBeta1?: number;
-  /** @default 0.95 */
-  adamBeta2?: number;
-  /** @default 1e-8 */
-  adamEps?: number;
 }
 
 export const REG_DEFAULTS: Required<RegOptions> = {
@@ -86,11 +81,8 @@ function scaleByReg(o: Required<RegOptions>): Transform {
     name: 'reg',
     init: (_p, slot) => ({ momentum: slot('momentum', 'zeros') }),
     update(g, s) {
-      const ema = o.momentumForm === 'ema';
-      const m = ema ? tf.add(tf.mul(s.momentum, mu), tf.mul(g, 1 - mu)) : tf.add(tf.mul(s.momentum, mu), g);
-      s.momentum.assign(m);
-      let u: tf.Tensor = m;
-      if (o.nesterov) u = ema ? tf.add(tf.mul(g, 1 - mu), tf.mul(m, mu)) : tf.add(g, tf.mul(m, mu));
+      const { buffer, direction: u } = momentumStep(s.momentum, g, mu, o.momentumForm, o.nesterov);
+      s.momentum.assign(buffer);
       const r = racs(matrixView(u), o.racsIters);
       const rms = tf.sqrt(tf.div(tf.sum(tf.square(r)), r.size));
       return tf.reshape(tf.div(r, tf.add(rms, 1e-8)), u.shape);
@@ -112,7 +104,7 @@ function build(o: Required<RegOptions>): OptimizerDef {
     decay: wd.decay,
     describe: () => `${core.describe!()} > rms=${o.rmsTarget} > wd=${o.weightDecay} > lr=${o.lr}`,
   };
-  const adam = adamwTransform({ lr: o.lr, beta1: o.adamBeta1, beta2: o.adamBeta2, eps: o.adamEps, weightDecay: o.weightDecay });
+  const adam = auxAdamW(o, o.lr, o.weightDecay);
   return route({ label: 'reg', roles: ['matrix', 'conv'], transform }, { label: 'adamw', fallback: true, transform: adam });
 }
 

@@ -10,6 +10,7 @@
  * Use on roles: all.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { accumulateMomentum, nesterovDirection } from './momentum.js';
 import { addL2, chain, decoupledWeightDecay, defineOptimizer, scaleByLr, type State, type Transform } from './core.js';
 
 /** Options of SGD with momentum. */
@@ -40,9 +41,10 @@ export function traceMomentum(momentum: number, opts: { nesterov?: boolean; damp
     init: (_p, slot): State => (momentum === 0 ? {} : { momentum_buffer: slot('momentum_buffer', 'zeros') }),
     update(g, s, _p, ctx) {
       if (momentum === 0) return g;
-      const buf = ctx.t === 1 ? g : tf.add(tf.mul(s.momentum_buffer, momentum), dampening === 0 ? g : tf.mul(g, 1 - dampening));
+      // PyTorch starts the buffer at g itself (no dampening on the first step).
+      const buf = ctx.t === 1 ? g : accumulateMomentum(s.momentum_buffer, dampening === 0 ? g : tf.mul(g, 1 - dampening), momentum, 'sum');
       s.momentum_buffer.assign(buf);
-      return nesterov ? tf.add(g, tf.mul(buf, momentum)) : buf;
+      return nesterov ? nesterovDirection(g, buf, momentum, 'sum') : buf;
     },
     describe: () => `momentum(${momentum}${nesterov ? ',nesterov' : ''}${dampening ? `,dampening=${dampening}` : ''})`,
   };
@@ -57,4 +59,4 @@ export const sgd = defineOptimizer('sgd', SGD_DEFAULTS, (o) => {
   if (o.weightDecayMode === 'decoupled' && o.weightDecay !== 0) parts.push(decoupledWeightDecay(o.weightDecay, o.lr));
   parts.push(scaleByLr(o.lr));
   return chain(...parts);
-});
+}, { className: 'SGDOptimizer' });

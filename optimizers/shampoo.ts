@@ -35,8 +35,9 @@
  * runs all `newtonMaxIter` iterations (its stopping rule freezes the iterate without reading data).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { adamwTransform } from './adamw.js';
+import { adamwTransform, ema } from './adamw.js';
 import { chain, defineOptimizer, route, scaleByLr, type OptimizerDef, type Parameter, type SlotMaker, type State, type StepContext, type Transform } from './core.js';
+import { momentumStep } from './momentum.js';
 import { conditionNumber, inverseRootEigh, inverseRootNewton, inverseRootResidual, maxEigenvalue } from './linalg.js';
 
 /** Options of Shampoo. Defaults are Meta Distributed Shampoo's class defaults except `epsilon`/`epsilonMode`. */
@@ -243,7 +244,7 @@ export function scaleByShampoo(o: Required<ShampooOptions>, precondition = true)
 
       let f: tf.Tensor2D = g;
       if (o.beta1 > 0) {
-        const fNew = tf.add(tf.mul(s.filtered_grad, o.beta1), tf.mul(g, 1 - o.beta1));
+        const fNew = ema(s.filtered_grad, g, o.beta1);
         s.filtered_grad.assign(fNew);
         f = (o.biasCorrection ? tf.div(fNew, 1 - Math.pow(o.beta1, t)) : fNew) as tf.Tensor2D;
       }
@@ -251,7 +252,7 @@ export function scaleByShampoo(o: Required<ShampooOptions>, precondition = true)
       let pg: tf.Tensor2D = f;
       if (s.graft_v) {
         const g2 = tf.square(g);
-        const v = o.grafting === 'adagrad' ? tf.add(s.graft_v, g2) : tf.add(tf.mul(s.graft_v, o.graftBeta2), tf.mul(g2, 1 - o.graftBeta2));
+        const v = o.grafting === 'adagrad' ? tf.add(s.graft_v, g2) : ema(s.graft_v, g2, o.graftBeta2);
         s.graft_v.assign(v);
         const vHat = o.grafting === 'adam' ? tf.div(v, 1 - Math.pow(o.graftBeta2, t)) : v;
         pg = tf.div(f, tf.add(tf.sqrt(vHat), o.graftEps)) as tf.Tensor2D;
@@ -281,9 +282,9 @@ export function scaleByShampoo(o: Required<ShampooOptions>, precondition = true)
 
       if (o.weightDecayType === 'decoupled' && o.weightDecay > 0) dir = tf.add(dir, tf.mul(w, o.weightDecay)) as tf.Tensor2D;
       if (o.momentum > 0) {
-        const mNew = tf.add(tf.mul(s.momentum, o.momentum), dir) as tf.Tensor2D;
-        s.momentum.assign(mNew);
-        dir = o.nesterov ? (tf.add(dir, tf.mul(mNew, o.momentum)) as tf.Tensor2D) : mNew;
+        const m = momentumStep(s.momentum, dir, o.momentum, 'sum', o.nesterov);
+        s.momentum.assign(m.buffer);
+        dir = m.direction as tf.Tensor2D;
       }
       return tf.reshape(dir, p.variable.shape);
     },

@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { COMPOSED_OPS, composedAuonBrake, type AuonConstants } from '../../experiments/native.js';
 import { auon, coshBrake, hybridAuon } from '../../optimizers/auon.js';
 import { buildOptimizer, type Parameter, type Role } from '../../optimizers/core.js';
-import { AuonOptimizer, HybridAuonOptimizer } from '../../optimizers/tfjs.js';
+import { AuonOptimizer, HybridAuonOptimizer } from '../../optimizers/tfjs_classes.js';
 import { describeBackends } from '../shared/backends.js';
 import { itBehavesLikeOptimizer } from '../shared/optimizer_contract.js';
 import { seeded } from '../shared/problems.js';

@@ -4,7 +4,7 @@ import { adamw } from '../../optimizers/adamw.js';
 import { buildOptimizer, type OptimizerDef, type Parameter, type Role } from '../../optimizers/core.js';
 import { orthogonalize } from '../../optimizers/linalg.js';
 import { mars } from '../../optimizers/mars.js';
-import { MarsOptimizer } from '../../optimizers/tfjs.js';
+import { MarsOptimizer } from '../../optimizers/tfjs_classes.js';
 import { describeBackends } from '../shared/backends.js';
 import { itBehavesLikeOptimizer } from '../shared/optimizer_contract.js';
 import { seeded } from '../shared/problems.js';

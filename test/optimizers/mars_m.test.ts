@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { buildOptimizer, type OptimizerDef, type Parameter, type Role } from '../../optimizers/core.js';
 import { marsM } from '../../optimizers/mars_m.js';
 import { muon } from '../../optimizers/muon.js';
-import { MarsMOptimizer } from '../../optimizers/tfjs.js';
+import { MarsMOptimizer } from '../../optimizers/tfjs_classes.js';
 import { describeBackends } from '../shared/backends.js';
 import { itBehavesLikeOptimizer } from '../shared/optimizer_contract.js';
 import { seeded } from '../shared/problems.js';

@@ -4,7 +4,7 @@ import { buildOptimizer, type OptimizerDef, type Parameter, type Role } from '..
 import { NS_CLASSIC, newtonSchulz } from '../../optimizers/linalg.js';
 import { batchesNewtonSchulz, muon, muonMoonlight } from '../../optimizers/muon.js';
 import { fusedOps } from '../../experiments/native.js';
-import { MuonMoonlightOptimizer, MuonOptimizer } from '../../optimizers/tfjs.js';
+import { MuonMoonlightOptimizer, MuonOptimizer } from '../../optimizers/tfjs_classes.js';
 import { describeBackends } from '../shared/backends.js';
 import { itBehavesLikeOptimizer } from '../shared/optimizer_contract.js';
 import { seeded } from '../shared/problems.js';

@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { adamw } from '../../optimizers/adamw.js';
 import { buildOptimizer, type OptimizerDef, type Parameter, type Role } from '../../optimizers/core.js';
 import { racs, reg } from '../../optimizers/reg.js';
-import { RegOptimizer } from '../../optimizers/tfjs.js';
+import { RegOptimizer } from '../../optimizers/tfjs_classes.js';
 import { describeBackends } from '../shared/backends.js';
 import { itBehavesLikeOptimizer } from '../shared/optimizer_contract.js';
 import { seeded } from '../shared/problems.js';

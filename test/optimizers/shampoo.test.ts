@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { buildOptimizer, type Parameter } from '../../optimizers/core.js';
 import { conditionNumber, eighJacobi, inverseRootEigh, inverseRootNewton, inverseRootResidual } from '../../optimizers/linalg.js';
 import { shampoo, shampooDiagnostics, shampooLayout, type ShampooOptions } from '../../optimizers/shampoo.js';
-import { ShampooOptimizer } from '../../optimizers/tfjs.js';
+import { ShampooOptimizer } from '../../optimizers/tfjs_classes.js';
 import { describeBackends } from '../shared/backends.js';
 import { itBehavesLikeOptimizer } from '../shared/optimizer_contract.js';
 import { seeded } from '../shared/problems.js';
