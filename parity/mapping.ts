@@ -127,7 +127,7 @@ export function auonFromReference(fx: ReferenceCase): ReferenceMapping<AuonOptio
   return { options, roles };
 }
 
-/** The derived REG fixtures (README-reg-moonlight.md): a 'reg' group and an optional 'adamw' group sharing lr and wd. */
+/** The derived REG fixtures (test/fixtures/README-reg-moonlight.md): a 'reg' group and an optional 'adamw' group sharing lr and wd. */
 export function regFromReference(fx: ReferenceCase): ReferenceMapping<RegOptions> {
   const groups = fx.resolved_param_groups;
   const main = groups.find((g) => g.optimizer === 'reg');
