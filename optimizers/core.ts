@@ -432,42 +432,22 @@ export interface OptimizerFactory<O extends object = Record<string, unknown>> {
   readonly methodName: string;
   /** Every option with its default value; the keys are the only accepted options. */
   readonly defaults: Readonly<O>;
-  /** Maps a reference fixture's PyTorch hyperparameters onto this method's options (for `optlab replay`). */
-  readonly fromReference?: ReferenceMapper<O>;
+  /**
+   * Class name of the method's tf.Optimizer (optimizers/tfjs.ts), which `model.save` stores and
+   * `loadLayersModel` looks up: PascalCase of `methodName` plus 'Optimizer' unless the method names it.
+   */
+  readonly className: string;
 }
-
-/** The parts of a reference fixture (../shared/fixtures/reference/README.md) a mapping reads. */
-export interface ReferenceCase {
-  name: string;
-  optimizer: string;
-  variant: string;
-  config: string;
-  reference_hyper: Record<string, any>;
-  resolved_param_groups: Record<string, any>[];
-  resolved_attributes?: Record<string, any>;
-  notes?: unknown;
-  mode: 'replay' | 'least_squares';
-  params: Record<string, { shape: number[] }>;
-}
-
-/**
- * Turns a fixture's reference hyperparameters into optlab options and a role per fixture parameter
- * name. Parameters are given to optlab in tfjs layout (PyTorch [out, in] transposed to [in, out]).
- */
-export type ReferenceMapper<O> = (fx: ReferenceCase) => { options: Partial<O>; roles: Record<string, Role> };
 
 /**
  * Wraps a method's builder so that unknown option keys and values of the wrong type fail with a
- * message naming the key, before anything is allocated.
+ * message naming the key, before anything is allocated. `className` overrides the tf.Optimizer class
+ * name derived from `methodName` ('mars-m' -> 'MarsMOptimizer'), e.g. 'AdamWOptimizer'.
  */
-export function defineOptimizer<O extends object>(
-  methodName: string,
-  defaults: O,
-  build: (o: O) => OptimizerDef,
-  extras: { fromReference?: ReferenceMapper<O> } = {},
-): OptimizerFactory<O> {
+export function defineOptimizer<O extends object>(methodName: string, defaults: O, build: (o: O) => OptimizerDef, extras: { className?: string } = {}): OptimizerFactory<O> {
   const f = (opts: Partial<O> = {}) => build(resolveOptions(methodName, defaults, opts));
-  return Object.assign(f, { methodName, defaults: Object.freeze({ ...defaults }), fromReference: extras.fromReference });
+  const className = extras.className ?? `${methodName.split('-').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('')}Optimizer`;
+  return Object.assign(f, { methodName, defaults: Object.freeze({ ...defaults }), className });
 }
 
 /** Merges options over defaults, rejecting unknown keys and type changes. */
@@ -486,24 +466,4 @@ export function resolveOptions<O extends object>(methodName: string, defaults: O
   const out = { ...defaults } as Record<string, unknown>;
   for (const [k, v] of Object.entries(opts ?? {})) if (v !== undefined) out[k] = v;
   return out as O;
-}
-
-/** The reference param group holding `param` (fixtures list params by name in each group). */
-export function referenceGroupOf(fx: ReferenceCase, param: string): Record<string, any> {
-  const g = fx.resolved_param_groups.find((x) => Array.isArray(x.params) && x.params.includes(param));
-  if (!g) throw new Error(`no reference param group holds '${param}'`);
-  return g;
-}
-
-/** Roles by rank, for references that route by ndim: 2-D and above -> matrix, else vector. */
-export function rolesByRank(fx: ReferenceCase): Record<string, Role> {
-  const roles: Record<string, Role> = {};
-  for (const [n, p] of Object.entries(fx.params)) roles[n] = p.shape.length >= 2 ? 'matrix' : 'vector';
-  return roles;
-}
-
-/** Throws unless every parameter of the fixture sits in one group with identical settings. */
-export function singleReferenceGroup(fx: ReferenceCase): Record<string, any> {
-  if (fx.resolved_param_groups.length !== 1) throw new Error(`expected one param group, found ${fx.resolved_param_groups.length}`);
-  return fx.resolved_param_groups[0];
 }

@@ -3,11 +3,11 @@ import { expect } from 'chai';
 import { buildOptimizer, type Parameter } from '../../optimizers/core.js';
 import { conditionNumber, eighJacobi, inverseRootEigh, inverseRootNewton, inverseRootResidual } from '../../optimizers/linalg.js';
 import { shampoo, shampooDiagnostics, shampooLayout, type ShampooOptions } from '../../optimizers/shampoo.js';
-import { ShampooOptimizer } from '../../optimizers/tfjs.js';
+import { ShampooOptimizer } from '../../optimizers/tfjs_classes.js';
 import { describeBackends } from '../shared/backends.js';
 import { itBehavesLikeOptimizer } from '../shared/optimizer_contract.js';
 import { seeded } from '../shared/problems.js';
-import { itReplaysFixtures } from '../shared/replay.js';
+import { itReplaysFixtures } from '../parity/replay_helpers.js';
 
 itBehavesLikeOptimizer('shampoo (adam grafting, two-sided factors)', {
   make: () => shampoo({ lr: 0.05, grafting: 'adam', mergeSmallDims: false }),
