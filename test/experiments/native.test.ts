@@ -2,7 +2,8 @@
  * Native kernels inside the wasm backend (experiments/native.ts): every kernel against the plain wasm
  * kernel (in the same process, swapping the originals back in) and against the cpu backend, values
  * and gradients, on odd shapes; tensor counts; copy-free Identity; heap growth during a kernel;
- * determinism; the self-test's fallback. Skipped, saying why, when the addon is not built.
+ * determinism; the self-test's fallback. Runs on the 'wasm-native' configuration of the backend matrix
+ * (test/shared/backends.ts), absent when the addon is not built.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
@@ -13,7 +14,7 @@ import { adamw } from '../../optimizers/adamw.js';
 import { auon, hybridAuon } from '../../optimizers/auon.js';
 import { buildOptimizer } from '../../optimizers/core.js';
 import { seeded } from '../shared/problems.js';
-import '../shared/backends.js';
+import { describeBackends } from '../shared/backends.js';
 
 interface Case {
   name: string;
@@ -120,24 +121,9 @@ describe('native kernels: tfjs pin', () => {
   });
 });
 
-describe('native kernels in the wasm backend', function () {
-  let wasActive = false;
-
-  before(async function () {
-    wasActive = nativeStatus().active;
-    await tf.setBackend('wasm');
-    const st = await enableNativeKernels();
-    if (!st.active) {
-      console.log(`      (skipped: ${st.message})`);
-      this.skip();
-    }
-  });
-
-  after(async () => {
-    if (!wasActive) disableNativeKernels();
-    await tf.setBackend('cpu');
-  });
-
+// Runs where the matrix has 'wasm-native' (the addon built and its self-test passed); the banner of
+// test/shared/backends.ts says why when it does not.
+describeBackends('native kernels in the wasm backend', () => {
   it('replaces the wasm kernels the GPT step spends its time in', () => {
     const st = nativeStatus();
     expect(st.active).to.equal(true);
@@ -539,4 +525,4 @@ describe('native kernels in the wasm backend', function () {
     expect(choice.label).to.equal('wasm-native');
     expect(choice.message).to.match(/^backend: wasm\+native, OpenBLAS [\d.]+, 1 thread \(requested\)$/);
   });
-});
+}, { only: ['wasm-native'] });
