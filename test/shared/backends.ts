@@ -43,9 +43,8 @@ interface Matrix {
   detail: Map<TestBackend, string>;
 }
 
-/** Parses OPTLAB_TEST_BACKENDS; undefined means every configuration. */
-function requested(): TestBackend[] | undefined {
-  const env = process.env.OPTLAB_TEST_BACKENDS;
+/** Parses a value of OPTLAB_TEST_BACKENDS ('cpu,wasm'); undefined (every configuration) when unset or empty. */
+export function parseTestBackends(env: string | undefined): TestBackend[] | undefined {
   if (env === undefined || env.trim() === '') return undefined;
   const wanted = env.split(',').map((s) => s.trim()).filter((s) => s !== '');
   for (const w of wanted) {
@@ -74,7 +73,8 @@ async function probe(b: TestBackend, detail: Map<TestBackend, string>): Promise<
       }
     }
   } catch (e) {
-    return String((e as Error).message ?? e).replace(/^backend 'tensorflow' is not available: /, '');
+    // selectBackend's reason ends with install hints; the banner keeps the reason only.
+    return String((e as Error).message ?? e).replace(/^backend 'tensorflow' is not available: /, '').split('. Install')[0];
   } finally {
     disableNativeKernels();
     await tf.setBackend('cpu');
@@ -83,7 +83,7 @@ async function probe(b: TestBackend, detail: Map<TestBackend, string>): Promise<
 
 async function probeAll(): Promise<Matrix> {
   tf.env().set('PROD', true);
-  const wanted = requested();
+  const wanted = parseTestBackends(process.env.OPTLAB_TEST_BACKENDS);
   const m: Matrix = { run: [], skipped: new Map(), detail: new Map() };
   for (const b of CONFIGURATIONS) {
     if (wanted && !wanted.includes(b)) {
