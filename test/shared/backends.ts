@@ -1,6 +1,6 @@
 /**
  * The backend matrix: `describeBackends` runs a suite once per backend configuration that exists here,
- * the idea of tfjs's `describeWithFlags` (tfjs-core/src/jasmine_util.ts) rebuilt for mocha.
+ * the idea of `describeWithFlags` (tensorflow/tfjs: tfjs-core/src/jasmine_util.ts) rebuilt for mocha.
  *
  * Configurations, in order:
  * - 'cpu': the pure-JS backend, always.
@@ -12,7 +12,10 @@
  *
  * `OPTLAB_TEST_BACKENDS=cpu,wasm` restricts the run; naming a configuration that is not available
  * fails at start-up with the reason. Availability is probed once, when this module loads (top-level
- * await), and one line says which configurations run and why the others do not.
+ * await), and one line says which configurations run and why the others do not. Top-level await is
+ * why .mocharc.json passes --no-experimental-require-module: with Node's require(esm) mocha
+ * require()s each test file first, which cannot load a module with top-level await (the import()
+ * it falls back to then reports that failure instead of the probe's).
  *
  * Around each configuration the engine is reset (as `describeWithFlags` does): every tensor and
  * variable of earlier suites is freed, backends start afresh, and the native kernels are switched on
