@@ -206,7 +206,7 @@ export interface Optimizer {
   step(grads: ReadonlyMap<string, tf.Tensor>, opts?: { lrScale?: number; previousGrads?: ReadonlyMap<string, tf.Tensor> }): void;
   /** Copies of every state slot, keyed `${param}/${slot}` (including `${param}/step`). Caller disposes. */
   state(): Map<string, tf.Tensor>;
-  /** Restores state saved by `state()`; unknown keys or shape mismatches throw. */
+  /** Restores state saved by `state()`; unknown or missing keys and shape mismatches throw before anything changes. */
   load(state: ReadonlyMap<string, tf.Tensor>): void;
   /** Routing table: one line per parameter. */
   describe(): string;
@@ -266,7 +266,13 @@ export function buildOptimizer(params: readonly Parameter[], def: OptimizerDef, 
   const routed = params.map((p) => ({ p, ...resolveRoute(def, p) }));
   const entries = new Map<string, Slotted>();
   const allocated: tf.Variable[] = [];
-  for (const r of routed) entries.set(r.p.name, allocate(r.p, r.label, r.transform, allocated));
+  try {
+    for (const r of routed) entries.set(r.p.name, allocate(r.p, r.label, r.transform, allocated));
+  } catch (e) {
+    // A transform's init threw (a slot clash in a chain, the reserved 'step'): free what was allocated.
+    for (const v of allocated) v.dispose();
+    throw e;
+  }
   const needsPreviousGrads = routed.some((r) => r.transform.needsPreviousGrads === true);
 
   function allocate(p: Parameter, label: string, transform: Transform, sink: tf.Variable[]): Slotted {
@@ -342,11 +348,19 @@ export function buildOptimizer(params: readonly Parameter[], def: OptimizerDef, 
       }
       for (const k of state.keys()) if (!expected.has(k)) throw new Error(`optimizer state has unknown key '${k}'`);
       for (const k of expected) if (!state.has(k)) throw new Error(`optimizer state lacks key '${k}'`);
+      // Every shape is checked before anything is assigned, so a bad state changes nothing.
+      for (const e of entries.values()) {
+        const step = state.get(`${e.p.name}/step`)!;
+        if (step.size !== 1) throw new Error(`state '${e.p.name}/step' has shape [${step.shape}], expected one value`);
+        for (const [k, v] of Object.entries(e.state)) {
+          const src = state.get(`${e.p.name}/${k}`)!;
+          if (!tf.util.arraysEqual(src.shape, v.shape)) throw new Error(`state '${e.p.name}/${k}' has shape [${src.shape}], expected [${v.shape}]`);
+        }
+      }
       for (const e of entries.values()) {
         e.t = Math.round(state.get(`${e.p.name}/step`)!.dataSync()[0]);
         for (const [k, v] of Object.entries(e.state)) {
           const src = state.get(`${e.p.name}/${k}`)!;
-          if (!tf.util.arraysEqual(src.shape, v.shape)) throw new Error(`state '${e.p.name}/${k}' has shape [${src.shape}], expected [${v.shape}]`);
           v.assign(src.dtype === v.dtype ? src : tf.tidy(() => tf.cast(src, v.dtype)));
         }
       }
