@@ -2,7 +2,7 @@
 /** The `optlab` command. Each subcommand lives in its own module; this file only registers them. */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { replayCommand } from './replay_command.js';
+import { replayCommand } from '../parity/replay_command.js';
 import { benchCommand } from './bench_command.js';
 import { runCommand } from './sweep.js';
 import { mergeCommand, reportCommand } from './report.js';

@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedOps, type AdamConstants } from '../kernels/fused.js';
 import { addSelfTestCase, selfTestValues } from '../kernels/self_test.js';
-import { chain, decoupledWeightDecay, defineOptimizer, rolesByRank, scaleByLr, singleReferenceGroup, type Parameter, type Transform } from './core.js';
+import { chain, decoupledWeightDecay, defineOptimizer, scaleByLr, type Parameter, type State, type Transform } from './core.js';
 
 /** Adam's moment estimates and bias correction, without learning rate or weight decay. */
 export interface AdamOptions {
@@ -58,6 +58,27 @@ function weightDecayOn(o: Required<AdamWOptions>): Transform {
   return { ...wd, decay: (p, ctx) => (applies(p) ? wd.decay!(p, ctx) : 1), describe: () => `wd=${o.weightDecay} on ${o.decayOn}` };
 }
 
+/** Exponential moving average beta x + (1 - beta) g, in PyTorch's `x.mul_(beta).add_(g, alpha=1-beta)` order. Pure. */
+export function ema(x: tf.Tensor, g: tf.Tensor, beta: number): tf.Tensor {
+  return tf.add(tf.mul(x, beta), tf.mul(g, 1 - beta));
+}
+
+/**
+ * Adam's moment updates, in place on the slots `m`, `v` (and `v_max` with amsgrad): m <- ema(m, g, b1),
+ * v <- ema(v, g^2, b2), v_max <- max(v_max, v). Returns m and the second moment to divide by (v_max with
+ * amsgrad). Each method then forms its reference's denominator. Call inside tf.tidy.
+ */
+export function adamMoments(s: State, g: tf.Tensor, beta1: number, beta2: number, amsgrad: boolean): { m: tf.Tensor; v: tf.Tensor } {
+  const m = ema(s.m, g, beta1);
+  const v = ema(s.v, tf.square(g), beta2);
+  s.m.assign(m);
+  s.v.assign(v);
+  if (!amsgrad) return { m, v };
+  const vMax = tf.maximum(s.v_max, v);
+  s.v_max.assign(vMax);
+  return { m, v: vMax };
+}
+
 /**
  * One Adam step as tfjs ops, for gradient g and moments m, v of any one shape: the new moments
  * m' = b1 m + (1-b1) g, v' = b2 v + (1-b2) g^2 and the direction m'/bc1 / (sqrt(v'/bc2) + eps)
@@ -66,8 +87,8 @@ function weightDecayOn(o: Required<AdamWOptions>): Transform {
  * native OptlabAdam kernel (kernels/fused.ts) runs these float32 operations in this order in one pass.
  */
 export function adamStep(g: tf.Tensor, m0: tf.Tensor, v0: tf.Tensor, c: AdamConstants, vMax?: tf.Tensor): { m: tf.Tensor; v: tf.Tensor; vMax?: tf.Tensor; update: tf.Tensor } {
-  const m = tf.add(tf.mul(m0, c.beta1), tf.mul(g, 1 - c.beta1));
-  const v = tf.add(tf.mul(v0, c.beta2), tf.mul(tf.square(g), 1 - c.beta2));
+  const m = ema(m0, g, c.beta1);
+  const v = ema(v0, tf.square(g), c.beta2);
   const vUse = vMax ? tf.maximum(vMax, v) : v;
   const update =
     c.epsMode === 'corrected'
@@ -120,12 +141,33 @@ export function adamwTransform(opts: AdamWOptions = {}): Transform {
   return chain(scaleByAdam(o), weightDecayOn(o), scaleByLr(o.lr));
 }
 
+/**
+ * The auxiliary AdamW a matrix method gives its other roles (embedding, head, vector), as
+ * MuonWithAuxAdam does: betas and eps. Each method sets its own defaults (MUON_DEFAULTS,
+ * MUON_MOONLIGHT_DEFAULTS, MARS_M_DEFAULTS, AUON_DEFAULTS, REG_DEFAULTS) and says in its header where
+ * eps goes; methods whose AdamW shares the matrix path's lr and weight decay stop here.
+ */
+export interface AuxAdamOptions {
+  /** First beta of the auxiliary AdamW. */
+  adamBeta1?: number;
+  /** Second beta of the auxiliary AdamW. */
+  adamBeta2?: number;
+  /** eps of the auxiliary AdamW. */
+  adamEps?: number;
+}
+
+/** AuxAdamOptions plus the auxiliary AdamW's own learning rate and weight decay (Keller's Muon, AuON). */
+export interface AuxAdamWOptions extends AuxAdamOptions {
+  /** Learning rate of the auxiliary AdamW (times the schedule's lrScale). */
+  adamLr?: number;
+  /** Decoupled weight decay of the auxiliary AdamW, multiplied by its unscaled lr. */
+  adamWeightDecay?: number;
+}
+
+/** The auxiliary AdamW transform from a method's AuxAdamOptions and the lr, weight decay and eps placement it uses. */
+export function auxAdamW(o: Required<AuxAdamOptions>, lr: number, weightDecay: number, epsMode: 'corrected' | 'uncorrected' = 'corrected'): Transform {
+  return adamwTransform({ lr, beta1: o.adamBeta1, beta2: o.adamBeta2, eps: o.adamEps, weightDecay, epsMode });
+}
+
 /** AdamW for every parameter it is given. */
-export const adamw = defineOptimizer('adamw', ADAMW_DEFAULTS, adamwTransform, {
-  // torch.optim.AdamW kwargs: lr, betas, eps, weight_decay, amsgrad (maximize/foreach/capturable unsupported)
-  fromReference(fx) {
-    const g = singleReferenceGroup(fx);
-    if (g.maximize) throw new Error('maximize=True is not supported');
-    return { options: { lr: g.lr, beta1: g.betas[0], beta2: g.betas[1], eps: g.eps, weightDecay: g.weight_decay, amsgrad: !!g.amsgrad }, roles: rolesByRank(fx) };
-  },
-});
+export const adamw = defineOptimizer('adamw', ADAMW_DEFAULTS, adamwTransform, { className: 'AdamWOptimizer' });

@@ -25,14 +25,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedOps, type AuonKernelConstants, type FusedOps } from '../kernels/fused.js';
 import { addSelfTestCase, selfTestValues } from '../kernels/self_test.js';
-import { adamwTransform } from './adamw.js';
-import { chain, decoupledWeightDecay, defineOptimizer, route, scaleByLr, type OptimizerDef, type Parameter, type ReferenceCase, type Role, type Transform } from './core.js';
+import { auxAdamW, type AuxAdamWOptions } from './adamw.js';
+import { chain, decoupledWeightDecay, defineOptimizer, route, scaleByLr, type OptimizerDef, type Parameter, type Transform } from './core.js';
 import { orthogonalize, orthogonalizeMany, shapeScale } from './linalg.js';
-import { rolesByRank } from './mars.js';
 import { batchesNewtonSchulz, checkBatchNewtonSchulz, type BatchNewtonSchulz } from './muon.js';
 
-/** Options of AuON (defaults of the reference class; the trainer uses lr 0.08, wd 0.01). */
-export interface AuonOptions {
+/**
+ * Options of AuON (defaults of the reference class; the trainer uses lr 0.08, wd 0.01). AdamW of the
+ * non-matrix roles (routing 'split', the trainer's settings): adamLr 0.008, adamBeta1 0.8, adamBeta2 0.95,
+ * adamEps 1e-10, adamWeightDecay 0.
+ */
+export interface AuonOptions extends AuxAdamWOptions {
   /** @default 0.24 */
   lr?: number;
   /** EMA momentum mu (Nesterov is always on). @default 0.95 */
@@ -45,16 +48,6 @@ export interface AuonOptions {
   mode?: 'code' | 'paper';
   /** 'split': matrix and conv roles to AuON, the rest to AdamW; 'all': AuON everywhere (the reference). @default 'split' */
   routing?: 'split' | 'all';
-  /** Learning rate of the AdamW for non-matrix roles (times the schedule's lrScale). @default 0.008 */
-  adamLr?: number;
-  /** @default 0.8 */
-  adamBeta1?: number;
-  /** @default 0.95 */
-  adamBeta2?: number;
-  /** @default 1e-10 */
-  adamEps?: number;
-  /** @default 0 */
-  adamWeightDecay?: number;
 }
 
 /** Options of Hybrid-AuON: AuON with Newton-Schulz before the brake. */
@@ -294,26 +287,12 @@ function buildAuon(o: Required<AuonOptions>, nsSteps: number, method: string): O
   checkBatchNewtonSchulz(method, batch);
   const transform = chain(scaleByAuon(o, nsSteps, batch), decoupledWeightDecay(o.weightDecay, o.lr), scaleByLr(o.lr));
   if (o.routing === 'all') return transform;
-  const adam = adamwTransform({ lr: o.adamLr, beta1: o.adamBeta1, beta2: o.adamBeta2, eps: o.adamEps, weightDecay: o.adamWeightDecay });
+  const adam = auxAdamW(o, o.adamLr, o.adamWeightDecay);
   return route({ label: method, roles: ['matrix', 'conv'], transform }, { label: 'adamw', fallback: true, transform: adam });
 }
 
-function auonFromReference(fx: ReferenceCase): { options: Partial<HybridAuonOptions>; roles: Record<string, Role> } {
-  if (fx.resolved_param_groups.length !== 1) throw new Error(`${fx.optimizer}: fixture '${fx.name}' has ${fx.resolved_param_groups.length} param groups; only one is supported`);
-  const g = fx.resolved_param_groups[0];
-  const options: Partial<HybridAuonOptions> = { lr: g.lr, momentum: g.momentum, weightDecay: g.weight_decay, gamma: g.gamma, mode: 'code', routing: 'all' };
-  if (g.ns_steps !== undefined) options.nsSteps = g.ns_steps;
-  return { options, roles: rolesByRank(fx) };
-}
-
 /** AuON (no Newton-Schulz). */
-export const auon = defineOptimizer<Required<AuonOptions>>('auon', AUON_DEFAULTS, (o) => buildAuon(o, 0, 'auon'), {
-  fromReference: (fx) => {
-    const { options, roles } = auonFromReference(fx);
-    if (options.nsSteps !== undefined) throw new Error(`auon: fixture '${fx.name}' sets ns_steps; it is a Hybrid-AuON fixture`);
-    return { options, roles };
-  },
-});
+export const auon = defineOptimizer<Required<AuonOptions>>('auon', AUON_DEFAULTS, (o) => buildAuon(o, 0, 'auon'));
 
 /** Hybrid-AuON: Newton-Schulz orthogonalization of the momentum, then the cosh brake. */
-export const hybridAuon = defineOptimizer<Required<HybridAuonOptions>>('hybrid-auon', HYBRID_AUON_DEFAULTS, (o) => buildAuon(o, o.nsSteps, 'hybrid-auon'), { fromReference: auonFromReference });
+export const hybridAuon = defineOptimizer<Required<HybridAuonOptions>>('hybrid-auon', HYBRID_AUON_DEFAULTS, (o) => buildAuon(o, o.nsSteps, 'hybrid-auon'));

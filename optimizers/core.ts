@@ -206,7 +206,7 @@ export interface Optimizer {
   step(grads: ReadonlyMap<string, tf.Tensor>, opts?: { lrScale?: number; previousGrads?: ReadonlyMap<string, tf.Tensor> }): void;
   /** Copies of every state slot, keyed `${param}/${slot}` (including `${param}/step`). Caller disposes. */
   state(): Map<string, tf.Tensor>;
-  /** Restores state saved by `state()`; unknown keys or shape mismatches throw. */
+  /** Restores state saved by `state()`; unknown or missing keys and shape mismatches throw before anything changes. */
   load(state: ReadonlyMap<string, tf.Tensor>): void;
   /** Routing table: one line per parameter. */
   describe(): string;
@@ -266,7 +266,13 @@ export function buildOptimizer(params: readonly Parameter[], def: OptimizerDef, 
   const routed = params.map((p) => ({ p, ...resolveRoute(def, p) }));
   const entries = new Map<string, Slotted>();
   const allocated: tf.Variable[] = [];
-  for (const r of routed) entries.set(r.p.name, allocate(r.p, r.label, r.transform, allocated));
+  try {
+    for (const r of routed) entries.set(r.p.name, allocate(r.p, r.label, r.transform, allocated));
+  } catch (e) {
+    // A transform's init threw (a slot clash in a chain, the reserved 'step'): free what was allocated.
+    for (const v of allocated) v.dispose();
+    throw e;
+  }
   const needsPreviousGrads = routed.some((r) => r.transform.needsPreviousGrads === true);
 
   function allocate(p: Parameter, label: string, transform: Transform, sink: tf.Variable[]): Slotted {
@@ -342,11 +348,19 @@ export function buildOptimizer(params: readonly Parameter[], def: OptimizerDef, 
       }
       for (const k of state.keys()) if (!expected.has(k)) throw new Error(`optimizer state has unknown key '${k}'`);
       for (const k of expected) if (!state.has(k)) throw new Error(`optimizer state lacks key '${k}'`);
+      // Every shape is checked before anything is assigned, so a bad state changes nothing.
+      for (const e of entries.values()) {
+        const step = state.get(`${e.p.name}/step`)!;
+        if (step.size !== 1) throw new Error(`state '${e.p.name}/step' has shape [${step.shape}], expected one value`);
+        for (const [k, v] of Object.entries(e.state)) {
+          const src = state.get(`${e.p.name}/${k}`)!;
+          if (!tf.util.arraysEqual(src.shape, v.shape)) throw new Error(`state '${e.p.name}/${k}' has shape [${src.shape}], expected [${v.shape}]`);
+        }
+      }
       for (const e of entries.values()) {
         e.t = Math.round(state.get(`${e.p.name}/step`)!.dataSync()[0]);
         for (const [k, v] of Object.entries(e.state)) {
           const src = state.get(`${e.p.name}/${k}`)!;
-          if (!tf.util.arraysEqual(src.shape, v.shape)) throw new Error(`state '${e.p.name}/${k}' has shape [${src.shape}], expected [${v.shape}]`);
           v.assign(src.dtype === v.dtype ? src : tf.tidy(() => tf.cast(src, v.dtype)));
         }
       }
@@ -432,42 +446,22 @@ export interface OptimizerFactory<O extends object = Record<string, unknown>> {
   readonly methodName: string;
   /** Every option with its default value; the keys are the only accepted options. */
   readonly defaults: Readonly<O>;
-  /** Maps a reference fixture's PyTorch hyperparameters onto this method's options (for `optlab replay`). */
-  readonly fromReference?: ReferenceMapper<O>;
+  /**
+   * Class name of the method's tf.Optimizer (optimizers/tfjs.ts), which `model.save` stores and
+   * `loadLayersModel` looks up: PascalCase of `methodName` plus 'Optimizer' unless the method names it.
+   */
+  readonly className: string;
 }
-
-/** The parts of a reference fixture (../shared/fixtures/reference/README.md) a mapping reads. */
-export interface ReferenceCase {
-  name: string;
-  optimizer: string;
-  variant: string;
-  config: string;
-  reference_hyper: Record<string, any>;
-  resolved_param_groups: Record<string, any>[];
-  resolved_attributes?: Record<string, any>;
-  notes?: unknown;
-  mode: 'replay' | 'least_squares';
-  params: Record<string, { shape: number[] }>;
-}
-
-/**
- * Turns a fixture's reference hyperparameters into optlab options and a role per fixture parameter
- * name. Parameters are given to optlab in tfjs layout (PyTorch [out, in] transposed to [in, out]).
- */
-export type ReferenceMapper<O> = (fx: ReferenceCase) => { options: Partial<O>; roles: Record<string, Role> };
 
 /**
  * Wraps a method's builder so that unknown option keys and values of the wrong type fail with a
- * message naming the key, before anything is allocated.
+ * message naming the key, before anything is allocated. `className` overrides the tf.Optimizer class
+ * name derived from `methodName` ('mars-m' -> 'MarsMOptimizer'), e.g. 'AdamWOptimizer'.
  */
-export function defineOptimizer<O extends object>(
-  methodName: string,
-  defaults: O,
-  build: (o: O) => OptimizerDef,
-  extras: { fromReference?: ReferenceMapper<O> } = {},
-): OptimizerFactory<O> {
+export function defineOptimizer<O extends object>(methodName: string, defaults: O, build: (o: O) => OptimizerDef, extras: { className?: string } = {}): OptimizerFactory<O> {
   const f = (opts: Partial<O> = {}) => build(resolveOptions(methodName, defaults, opts));
-  return Object.assign(f, { methodName, defaults: Object.freeze({ ...defaults }), fromReference: extras.fromReference });
+  const className = extras.className ?? `${methodName.split('-').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('')}Optimizer`;
+  return Object.assign(f, { methodName, defaults: Object.freeze({ ...defaults }), className });
 }
 
 /** Merges options over defaults, rejecting unknown keys and type changes. */
@@ -486,24 +480,4 @@ export function resolveOptions<O extends object>(methodName: string, defaults: O
   const out = { ...defaults } as Record<string, unknown>;
   for (const [k, v] of Object.entries(opts ?? {})) if (v !== undefined) out[k] = v;
   return out as O;
-}
-
-/** The reference param group holding `param` (fixtures list params by name in each group). */
-export function referenceGroupOf(fx: ReferenceCase, param: string): Record<string, any> {
-  const g = fx.resolved_param_groups.find((x) => Array.isArray(x.params) && x.params.includes(param));
-  if (!g) throw new Error(`no reference param group holds '${param}'`);
-  return g;
-}
-
-/** Roles by rank, for references that route by ndim: 2-D and above -> matrix, else vector. */
-export function rolesByRank(fx: ReferenceCase): Record<string, Role> {
-  const roles: Record<string, Role> = {};
-  for (const [n, p] of Object.entries(fx.params)) roles[n] = p.shape.length >= 2 ? 'matrix' : 'vector';
-  return roles;
-}
-
-/** Throws unless every parameter of the fixture sits in one group with identical settings. */
-export function singleReferenceGroup(fx: ReferenceCase): Record<string, any> {
-  if (fx.resolved_param_groups.length !== 1) throw new Error(`expected one param group, found ${fx.resolved_param_groups.length}`);
-  return fx.resolved_param_groups[0];
 }

@@ -1,4 +1,8 @@
-/** Registry: method name -> factory. The runner, the CLI and replay find methods by name only. */
+/**
+ * Registry: method name -> factory, the one place a method is registered. The runner, the CLI, replay,
+ * the tf.Optimizer classes and factories (optimizers/tfjs.ts, optimizers/tfjs_classes.ts) and the package
+ * exports all derive from it: a new method is its file, its test and one line here.
+ */
 import type { OptimizerFactory } from './core.js';
 import { adamw } from './adamw.js';
 import { sgd } from './sgd.js';
@@ -9,7 +13,8 @@ import { auon, hybridAuon } from './auon.js';
 import { reg } from './reg.js';
 import { shampoo } from './shampoo.js';
 
-export const OPTIMIZERS: Record<string, OptimizerFactory<any>> = {
+/** Every method by registry name (lower case with hyphens; appears verbatim in results paths and CSV). */
+export const REGISTRY = {
   adamw,
   sgd,
   muon,
@@ -20,19 +25,26 @@ export const OPTIMIZERS: Record<string, OptimizerFactory<any>> = {
   'hybrid-auon': hybridAuon,
   reg,
   shampoo,
-};
+} as const satisfies Record<string, OptimizerFactory<any>>;
+
+/** A registry name. */
+export type MethodName = keyof typeof REGISTRY;
+
+/** The registry for lookups by a name read at run time (config files, fixtures, the CLI). */
+export const OPTIMIZERS: Readonly<Record<string, OptimizerFactory<any>>> = REGISTRY;
 
 /** Looks a method up by registry name, with a message listing the known ones. */
 export function getOptimizerFactory(name: string): OptimizerFactory<any> {
-  const f = OPTIMIZERS[name];
+  const f = Object.hasOwn(OPTIMIZERS, name) ? OPTIMIZERS[name] : undefined;
   if (!f) throw new Error(`unknown optimizer '${name}'; known: ${Object.keys(OPTIMIZERS).join(', ')}`);
   return f;
 }
 
 export * from './core.js';
-export { adamw, scaleByAdam, adamwTransform, ADAMW_DEFAULTS, type AdamWOptions, type AdamOptions } from './adamw.js';
+export { adamw, scaleByAdam, adamwTransform, adamMoments, ema, auxAdamW, ADAMW_DEFAULTS, type AdamWOptions, type AdamOptions, type AuxAdamOptions, type AuxAdamWOptions } from './adamw.js';
+export { lerp, accumulateMomentum, nesterovDirection, momentumStep, type MomentumForm } from './momentum.js';
 export { sgd, traceMomentum, SGD_DEFAULTS, type SGDOptions } from './sgd.js';
-export { muon, muonMoonlight, scaleByMuon, muonMomentum, MUON_DEFAULTS, MUON_MOONLIGHT_DEFAULTS, type MuonOptions, type MuonMoonlightOptions, type BatchNewtonSchulz } from './muon.js';
+export { muon, muonMoonlight, scaleByMuon, MUON_DEFAULTS, MUON_MOONLIGHT_DEFAULTS, type MuonOptions, type MuonMoonlightOptions, type BatchNewtonSchulz } from './muon.js';
 export { marsM, scaleByMarsM, correctedGradient, clipToUnitNorm, MARS_M_DEFAULTS, type MarsMOptions } from './mars_m.js';
 export { mars, marsTransform, MARS_DEFAULTS, type MarsOptions, type MarsType } from './mars.js';
 export { auon, hybridAuon, coshBrake, AUON_DEFAULTS, HYBRID_AUON_DEFAULTS, type AuonOptions, type HybridAuonOptions } from './auon.js';

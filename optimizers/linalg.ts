@@ -37,20 +37,28 @@ export interface NewtonSchulzOptions {
  */
 export function newtonSchulz(g: tf.Tensor2D, opts: NewtonSchulzOptions = {}): tf.Tensor2D {
   if (g.rank !== 2) throw new Error(`newtonSchulz: expected a 2-D matrix, got shape [${g.shape}]`);
-  const { steps, mode, eps } = nsSettings('newtonSchulz', opts);
-  const tall = g.shape[0] > g.shape[1];
-  let x: tf.Tensor2D = tall ? tf.transpose(g) : g;
+  return quinticIteration(g, nsSettings('newtonSchulz', opts), false) as tf.Tensor2D;
+}
+
+/**
+ * The quintic iteration shared by `newtonSchulz` (one matrix) and `newtonSchulzBatched` (a stack
+ * [k, m, n], each matrix normalized by its own norm): transpose tall inputs to the wide orientation,
+ * normalize, iterate X <- a X + (b A + c A^2) X with A = X X^T, transpose back.
+ */
+function quinticIteration(g: tf.Tensor, ns: { steps: number; mode: 'classic' | 'polar-express'; eps: number }, batched: boolean): tf.Tensor {
+  const t = (x: tf.Tensor) => (batched ? tf.transpose(x, [0, 2, 1]) : tf.transpose(x));
+  const tall = g.shape[g.rank - 2] > g.shape[g.rank - 1];
+  let x = tall ? t(g) : g;
   // Polar Express normalizes by 1.02 * ||X||_F + 1e-6 (modded-nanogpt); classic by ||X||_F + eps.
-  const norm = tf.norm(x);
-  x = tf.div(x, mode === 'polar-express' ? tf.add(tf.mul(norm, 1.02), 1e-6) : tf.add(norm, eps));
-  for (let i = 0; i < steps; i++) {
-    const [a, b, c] = mode === 'polar-express' ? NS_POLAR_EXPRESS[i] : NS_CLASSIC;
-    const xt = tf.transpose(x);
-    const A = tf.matMul(x, xt);
+  const norm = batched ? tf.norm(x, 'euclidean', [1, 2], true) : tf.norm(x);
+  x = tf.div(x, ns.mode === 'polar-express' ? tf.add(tf.mul(norm, 1.02), 1e-6) : tf.add(norm, ns.eps));
+  for (let i = 0; i < ns.steps; i++) {
+    const [a, b, c] = ns.mode === 'polar-express' ? NS_POLAR_EXPRESS[i] : NS_CLASSIC;
+    const A = tf.matMul(x, t(x));
     const B = tf.add(tf.mul(A, b), tf.mul(tf.matMul(A, A), c));
     x = tf.add(tf.mul(x, a), tf.matMul(B, x));
   }
-  return tall ? tf.transpose(x) : x;
+  return tall ? t(x) : x;
 }
 
 function nsSettings(fn: string, opts: NewtonSchulzOptions): { steps: number; mode: 'classic' | 'polar-express'; eps: number } {
@@ -72,19 +80,7 @@ function nsSettings(fn: string, opts: NewtonSchulzOptions): { steps: number; mod
  */
 export function newtonSchulzBatched(g: tf.Tensor3D, opts: NewtonSchulzOptions = {}): tf.Tensor3D {
   if (g.rank !== 3) throw new Error(`newtonSchulzBatched: expected a stack of matrices [k, m, n], got shape [${g.shape}]`);
-  const { steps, mode, eps } = nsSettings('newtonSchulzBatched', opts);
-  const tall = g.shape[1] > g.shape[2];
-  let x: tf.Tensor3D = tall ? tf.transpose(g, [0, 2, 1]) : g;
-  const norm = tf.norm(x, 'euclidean', [1, 2], true);
-  x = tf.div(x, mode === 'polar-express' ? tf.add(tf.mul(norm, 1.02), 1e-6) : tf.add(norm, eps));
-  for (let i = 0; i < steps; i++) {
-    const [a, b, c] = mode === 'polar-express' ? NS_POLAR_EXPRESS[i] : NS_CLASSIC;
-    const xt = tf.transpose(x, [0, 2, 1]);
-    const A = tf.matMul(x, xt);
-    const B = tf.add(tf.mul(A, b), tf.mul(tf.matMul(A, A), c));
-    x = tf.add(tf.mul(x, a), tf.matMul(B, x));
-  }
-  return tall ? tf.transpose(x, [0, 2, 1]) : x;
+  return quinticIteration(g, nsSettings('newtonSchulzBatched', opts), true) as tf.Tensor3D;
 }
 
 /**

@@ -26,7 +26,8 @@
  * scale. The reference training script also clips the global gradient norm at 1.0 (`clipNorm`).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { defineOptimizer, route, type OptimizerDef, type ReferenceCase, type Role, type State, type Transform } from './core.js';
+import { defineOptimizer, route, type OptimizerDef, type State, type Transform } from './core.js';
+import { adamMoments, ema } from './adamw.js';
 import { orthogonalize, shapeScale } from './linalg.js';
 
 /** The update rule MARS applies after the corrected-gradient momentum. */
@@ -138,27 +139,19 @@ export function marsTransform(b: MarsBranch): Transform {
         c = tf.div(c, tf.maximum(tf.norm(c), 1));
         if (keepsLast) s.last_grad.assign(g);
       }
-      const m = tf.add(tf.mul(s.m, b.beta1), tf.mul(c, 1 - b.beta1));
-      s.m.assign(m);
       let d: tf.Tensor;
       if (usesV(p)) {
-        const v = tf.add(tf.mul(s.v, b.beta2), tf.mul(tf.square(c), 1 - b.beta2));
-        s.v.assign(v);
-        let vUse: tf.Tensor = v;
-        if (b.amsgrad) {
-          vUse = tf.maximum(s.v_max, v);
-          s.v_max.assign(vUse);
-        }
+        const { m, v } = adamMoments(s, c, b.beta1, b.beta2, b.amsgrad);
         const bc1 = 1 - Math.pow(b.beta1, ctx.t);
         const bc2 = 1 - Math.pow(b.beta2, ctx.t);
         // The reference's exact denominator: (sqrt(v) * (1/sqrt(bc2)) + eps) * bc1.
-        const denom = tf.mul(tf.add(tf.mul(tf.sqrt(vUse), 1 / Math.sqrt(bc2)), b.eps), bc1);
+        const denom = tf.mul(tf.add(tf.mul(tf.sqrt(v), 1 / Math.sqrt(bc2)), b.eps), bc1);
         d = tf.div(m, denom);
-      } else if (b.marsType === 'mars-lion') {
-        d = tf.sign(m);
       } else {
+        const m = ema(s.m, c, b.beta1);
+        s.m.assign(m);
         // PyTorch's sqrt(max(1, rows/cols)) on an [out, in] weight is the 'keller' fan_out/fan_in factor (spec §0.1).
-        d = tf.mul(orthogonalize(tf.mul(m, 1 / (1 - b.beta1)), { eps: b.eps }), shapeScale(p.variable.shape, 'keller'));
+        d = b.marsType === 'mars-lion' ? tf.sign(m) : tf.mul(orthogonalize(tf.mul(m, 1 / (1 - b.beta1)), { eps: b.eps }), shapeScale(p.variable.shape, 'keller'));
       }
       const dir = b.weightDecay === 0 ? d : tf.add(tf.mul(p.variable, b.weightDecay), d);
       return tf.mul(dir, -b.lr * ctx.lrScale);
@@ -189,38 +182,5 @@ function build(o: Required<MarsOptions>): OptimizerDef {
   );
 }
 
-/** Maps an AGI-Arena/MARS `MARS` fixture (resolved param group and class attributes) onto options. */
-export function marsFromReference(fx: ReferenceCase): { options: Partial<MarsOptions>; roles: Record<string, Role> } {
-  const groups = fx.resolved_param_groups;
-  if (groups.length !== 1) throw new Error(`mars: fixture '${fx.name}' has ${groups.length} param groups; only one is supported`);
-  const g = groups[0];
-  const a = fx.resolved_attributes ?? {};
-  const lr = g.lr as number;
-  const options: Partial<MarsOptions> = {
-    lr,
-    beta1: g.betas[0],
-    beta2: g.betas[1],
-    eps: a.eps ?? g.eps,
-    weightDecay: g.weight_decay,
-    amsgrad: g.amsgrad,
-    gamma: a.gamma ?? g.gamma,
-    mode: a.is_approx === false ? 'exact' : 'approx',
-    marsType: a.mars_type ?? g.mars_type,
-    optimize1d: a.optimize_1d ?? g.optimize_1d,
-    lr1d: lr * (a.lr_1d_factor ?? 1),
-    adamBeta1: (a.betas_1d ?? [0.9, 0.95])[0],
-    adamBeta2: (a.betas_1d ?? [0.9, 0.95])[1],
-    weightDecay1d: a.weight_decay_1d ?? g.weight_decay_1d,
-  };
-  return { options, roles: rolesByRank(fx) };
-}
-
-/** 'matrix' for every 2-D (or higher) fixture parameter, 'vector' otherwise. */
-export function rolesByRank(fx: ReferenceCase): Record<string, Role> {
-  const roles: Record<string, Role> = {};
-  for (const [name, p] of Object.entries(fx.params)) roles[name] = p.shape.length >= 2 ? 'matrix' : 'vector';
-  return roles;
-}
-
 /** MARS (mars-adamw by default) with the reference's routing of non-2-D tensors to an internal AdamW. */
-export const mars = defineOptimizer('mars', MARS_DEFAULTS, build, { fromReference: marsFromReference });
+export const mars = defineOptimizer('mars', MARS_DEFAULTS, build);

@@ -25,13 +25,13 @@
  * often it fires depends on loss scale and tensor size.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { adamwTransform } from './adamw.js';
-import { chain, decoupledWeightDecay, defineOptimizer, scaleByLr, type OptimizerDef, type Parameter, type ReferenceCase, type Role, type State, type StepContext, type Transform } from './core.js';
+import { auxAdamW, ema, type AuxAdamOptions } from './adamw.js';
+import { chain, decoupledWeightDecay, defineOptimizer, scaleByLr, type OptimizerDef, type Parameter, type State, type StepContext, type Transform } from './core.js';
 import { orthogonalize, orthogonalizeMany, shapeScale } from './linalg.js';
-import { batchesNewtonSchulz, checkMuonOptions, muonRoutes, requireMatrix, rolesFromRouting, setOnce, type BatchNewtonSchulz } from './muon.js';
+import { batchesNewtonSchulz, checkMuonOptions, muonRoutes, requireMatrix, type BatchNewtonSchulz } from './muon.js';
 
-/** Options of MARS-M. */
-export interface MarsMOptions {
+/** Options of MARS-M. Its AdamW shares lr and weightDecay: adamBeta1 0.9, adamBeta2 0.95, adamEps 1e-8 (added to the uncorrected sqrt(v)). */
+export interface MarsMOptions extends AuxAdamOptions {
   /** Learning rate of both paths; the matrix path is scaled by 0.2 sqrt(max(fan_in, fan_out)). @default 1e-3 */
   lr?: number;
   /** Decoupled weight decay of both paths, multiplied by the unscaled lr. @default 0.1 */
@@ -52,12 +52,6 @@ export interface MarsMOptions {
   mode?: 'approx' | 'exact';
   /** One-buffer form of mars_m_efficient.py: approximate mode, no clipping, slot `momentum` only. @default false */
   efficient?: boolean;
-  /** @default 0.9 */
-  adamBeta1?: number;
-  /** @default 0.95 */
-  adamBeta2?: number;
-  /** Added to the uncorrected sqrt(v). @default 1e-8 */
-  adamEps?: number;
 }
 
 export const MARS_M_DEFAULTS: Required<MarsMOptions> = {
@@ -90,7 +84,7 @@ export function scaleByMarsM(o: Required<MarsMOptions>): Transform {
     const prev = exact ? previousGrad(p.name, p.variable.shape, ctx) : s.last_grad;
     let c = correctedGradient(g, prev ?? tf.zerosLike(g), o.gamma, b);
     if (o.clipC) c = clipToUnitNorm(c);
-    const dir = tf.add(tf.mul(s.momentum, b), tf.mul(c, 1 - b));
+    const dir = ema(s.momentum, c, b);
     s.momentum.assign(dir);
     if (!exact) s.last_grad.assign(g);
     return dir;
@@ -132,26 +126,9 @@ function buildMarsM(o: Required<MarsMOptions>): OptimizerDef {
   if (o.efficient && o.mode === 'exact') throw new Error("mars-m: the efficient form exists only for mode 'approx'");
   if (o.momentum === 0) throw new Error('mars-m: momentum must be > 0 (the efficient form divides by it)');
   const matrix = chain(scaleByMarsM(o), decoupledWeightDecay(o.weightDecay, o.lr), scaleByLr(o.lr));
-  const aux = adamwTransform({ lr: o.lr, beta1: o.adamBeta1, beta2: o.adamBeta2, eps: o.adamEps, weightDecay: o.weightDecay, epsMode: 'uncorrected' });
+  const aux = auxAdamW(o, o.lr, o.weightDecay, 'uncorrected');
   return muonRoutes('mars-m', matrix, aux);
 }
 
-/** MARS_M(lr, wd, momentum, ns_steps, adamw_betas, adamw_eps, gamma, is_approx) -> options; `clip_c` is not read by the reference, which always clips. */
-function marsMFromReference(fx: ReferenceCase): { options: Partial<MarsMOptions>; roles: Record<string, Role> } {
-  const options: Partial<MarsMOptions> = { clipC: true };
-  for (const g of fx.resolved_param_groups) {
-    setOnce(fx, options, 'lr', g.lr);
-    setOnce(fx, options, 'weightDecay', g.wd);
-    setOnce(fx, options, 'momentum', g.momentum);
-    setOnce(fx, options, 'gamma', g.gamma);
-    setOnce(fx, options, 'nsSteps', g.ns_steps);
-    setOnce(fx, options, 'adamBeta1', g.adamw_betas?.[0]);
-    setOnce(fx, options, 'adamBeta2', g.adamw_betas?.[1]);
-    setOnce(fx, options, 'adamEps', g.adamw_eps);
-    if (g.is_approx !== undefined) setOnce(fx, options, 'mode', g.is_approx ? 'approx' : 'exact');
-  }
-  return { options, roles: rolesFromRouting(fx) };
-}
-
 /** MARS-M with an AdamW (same lr and wd) for non-matrix parameters. */
-export const marsM = defineOptimizer('mars-m', MARS_M_DEFAULTS, buildMarsM, { fromReference: marsMFromReference });
+export const marsM = defineOptimizer('mars-m', MARS_M_DEFAULTS, buildMarsM);

@@ -25,12 +25,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedOps } from '../kernels/fused.js';
-import { adamwTransform } from './adamw.js';
-import { chain, decoupledWeightDecay, defineOptimizer, route, scaleByLr, type OptimizerDef, type Parameter, type ReferenceCase, type Role, type State, type Transform } from './core.js';
+import { auxAdamW, type AuxAdamOptions, type AuxAdamWOptions } from './adamw.js';
+import { chain, decoupledWeightDecay, defineOptimizer, route, scaleByLr, type OptimizerDef, type Parameter, type Role, type State, type Transform } from './core.js';
 import { orthogonalize, orthogonalizeMany, shapeScale, type ShapeScaling } from './linalg.js';
-
-/** EMA momentum (Keller: M <- lerp(M, G, 1-b)) or sum momentum (Moonlight: M <- b M + G). */
-export type MomentumForm = 'ema' | 'sum';
+import { momentumStep, type MomentumForm } from './momentum.js';
 
 /**
  * Whether Muon runs one batched Newton-Schulz over the same-shape matrices of a step (Transform.updateMany)
@@ -49,8 +47,8 @@ export function batchesNewtonSchulz(mode: BatchNewtonSchulz): boolean {
   return mode === 'always' || (mode === 'auto' && fusedOps() !== null);
 }
 
-/** Options of Keller's Muon ('muon'). */
-export interface MuonOptions {
+/** Options of Keller's Muon ('muon'). Auxiliary AdamW: adamLr 3e-4, adamBeta1 0.9, adamBeta2 0.95, adamEps 1e-10 (after the bias-corrected sqrt(v)), adamWeightDecay 0. */
+export interface MuonOptions extends AuxAdamWOptions {
   /** Learning rate of the matrix path, in units of spectral norm per update (Keller scaling). @default 0.02 */
   lr?: number;
   /** Momentum coefficient b. @default 0.95 */
@@ -67,20 +65,10 @@ export interface MuonOptions {
   scaling?: ShapeScaling;
   /** Decoupled weight decay of the matrix path, multiplied by the unscaled lr. @default 0 */
   weightDecay?: number;
-  /** Learning rate of the auxiliary AdamW. @default 3e-4 */
-  adamLr?: number;
-  /** @default 0.9 */
-  adamBeta1?: number;
-  /** @default 0.95 */
-  adamBeta2?: number;
-  /** Added after the bias-corrected sqrt(v). @default 1e-10 */
-  adamEps?: number;
-  /** Decoupled weight decay of the auxiliary AdamW. @default 0 */
-  adamWeightDecay?: number;
 }
 
-/** Options of Moonlight's Muon ('muon-moonlight'); its AdamW shares lr and weightDecay. */
-export interface MuonMoonlightOptions {
+/** Options of Moonlight's Muon ('muon-moonlight'); its AdamW shares lr and weightDecay: adamBeta1 0.9, adamBeta2 0.95, adamEps 1e-8 (added to the uncorrected sqrt(v), Moonlight's AdamW backup). */
+export interface MuonMoonlightOptions extends AuxAdamOptions {
   /** Learning rate of both paths; the matrix path is scaled by 0.2 sqrt(max(fan_in, fan_out)). @default 1e-3 */
   lr?: number;
   /** Decoupled weight decay of both paths, multiplied by the unscaled lr. @default 0.1 */
@@ -95,12 +83,6 @@ export interface MuonMoonlightOptions {
   nsCoefficients?: 'classic' | 'polar-express';
   /** One batched Newton-Schulz over same-shape matrices: 'auto' (where measured faster: native kernels), 'always', 'never'. @default 'auto' */
   batchNewtonSchulz?: BatchNewtonSchulz;
-  /** @default 0.9 */
-  adamBeta1?: number;
-  /** @default 0.95 */
-  adamBeta2?: number;
-  /** Added to the uncorrected sqrt(v) (Moonlight's AdamW backup). @default 1e-8 */
-  adamEps?: number;
 }
 
 export const MUON_DEFAULTS: Required<MuonOptions> = {
@@ -111,21 +93,6 @@ export const MUON_DEFAULTS: Required<MuonOptions> = {
 export const MUON_MOONLIGHT_DEFAULTS: Required<MuonMoonlightOptions> = {
   lr: 1e-3, weightDecay: 0.1, momentum: 0.95, nesterov: true, nsSteps: 5, nsCoefficients: 'classic', batchNewtonSchulz: 'auto', adamBeta1: 0.9, adamBeta2: 0.95, adamEps: 1e-8,
 };
-
-/** torch.lerp's formula (a + w (b - a) for w < 0.5, else b - (b - a)(1 - w)), so float32 rounding follows the reference. */
-export function lerp(a: tf.Tensor, b: tf.Tensor, w: number): tf.Tensor {
-  return w < 0.5 ? tf.add(a, tf.mul(tf.sub(b, a), w)) : tf.sub(b, tf.mul(tf.sub(b, a), 1 - w));
-}
-
-/** One momentum step: the new buffer and the direction to orthogonalize. Pure; call inside tf.tidy. */
-export function muonMomentum(buf: tf.Tensor, g: tf.Tensor, beta: number, form: MomentumForm, nesterov: boolean): { buffer: tf.Tensor; direction: tf.Tensor } {
-  if (form === 'ema') {
-    const m = lerp(buf, g, 1 - beta);
-    return { buffer: m, direction: nesterov ? lerp(g, m, beta) : m };
-  }
-  const m = tf.add(tf.mul(buf, beta), g);
-  return { buffer: m, direction: nesterov ? tf.add(g, tf.mul(m, beta)) : m };
-}
 
 /** Settings of Muon's matrix direction (momentum, NS5, shape factor), without lr or weight decay. */
 export interface MuonDirectionOptions {
@@ -152,7 +119,7 @@ export function scaleByMuon(o: MuonDirectionOptions): Transform {
   const ns = { steps: o.nsSteps, coefficients: o.nsCoefficients };
   const batch = o.batchNewtonSchulz ?? 'auto';
   const direction = (g: tf.Tensor, s: State): tf.Tensor => {
-    const m = muonMomentum(s.momentum, g, o.momentum, o.momentumForm, o.nesterov);
+    const m = momentumStep(s.momentum, g, o.momentum, o.momentumForm, o.nesterov);
     s.momentum.assign(m.buffer);
     return m.direction;
   };
@@ -199,92 +166,19 @@ export function muonRoutes(label: string, matrix: Transform, aux: Transform): Op
 function buildMuon(o: Required<MuonOptions>): OptimizerDef {
   checkMuonOptions('muon', o);
   const matrix = chain(scaleByMuon({ ...o, momentumForm: 'ema' }), decoupledWeightDecay(o.weightDecay, o.lr), scaleByLr(o.lr));
-  const aux = adamwTransform({ lr: o.adamLr, beta1: o.adamBeta1, beta2: o.adamBeta2, eps: o.adamEps, weightDecay: o.adamWeightDecay, epsMode: 'corrected' });
+  const aux = auxAdamW(o, o.adamLr, o.adamWeightDecay, 'corrected');
   return muonRoutes('muon', matrix, aux);
 }
 
 function buildMuonMoonlight(o: Required<MuonMoonlightOptions>): OptimizerDef {
   checkMuonOptions('muon-moonlight', o);
   const matrix = chain(scaleByMuon({ ...o, momentumForm: 'sum', scaling: 'moonlight' }), decoupledWeightDecay(o.weightDecay, o.lr), scaleByLr(o.lr));
-  const aux = adamwTransform({ lr: o.lr, beta1: o.adamBeta1, beta2: o.adamBeta2, eps: o.adamEps, weightDecay: o.weightDecay, epsMode: 'uncorrected' });
+  const aux = auxAdamW(o, o.lr, o.weightDecay, 'uncorrected');
   return muonRoutes('muon-moonlight', matrix, aux);
 }
 
-/** Sets `key` once; a second, different value (two param groups disagreeing) throws. */
-export function setOnce<O extends object>(fx: ReferenceCase, out: Partial<O>, key: keyof O, value: unknown): void {
-  if (value === undefined) return;
-  const prev = out[key];
-  if (prev !== undefined && JSON.stringify(prev) !== JSON.stringify(value)) {
-    throw new Error(`${fx.name}: param groups disagree on ${String(key)} (${JSON.stringify(prev)} vs ${JSON.stringify(value)}); optlab takes one setting per path`);
-  }
-  out[key] = value as O[keyof O];
-}
-
-/** Role of a fixture parameter: the Muon path gets matrix (conv for 4-D), the AdamW path vector (head for >= 2-D). */
-export function referenceRole(fx: ReferenceCase, name: string, onMatrixPath: boolean): Role {
-  const shape = fx.params[name]?.shape;
-  if (!shape) throw new Error(`${fx.name}: param group names '${name}', which the fixture does not have`);
-  if (onMatrixPath) {
-    if (shape.length < 2) throw new Error(`${fx.name}: 1-D parameter '${name}' on the Muon path (the reference would crash)`);
-    return shape.length === 4 ? 'conv' : 'matrix';
-  }
-  return shape.length < 2 ? 'vector' : 'head';
-}
-
-/** Roles from Moonlight/MARS-M's `resolved_attributes.routing` ({name: 'muon' | 'adamw'}). */
-export function rolesFromRouting(fx: ReferenceCase): Record<string, Role> {
-  const routing = fx.resolved_attributes?.routing as Record<string, string> | undefined;
-  if (!routing) throw new Error(`${fx.name}: resolved_attributes.routing is missing`);
-  const roles: Record<string, Role> = {};
-  for (const [name, path] of Object.entries(routing)) {
-    if (path !== 'muon' && path !== 'adamw') throw new Error(`${fx.name}: unknown route '${path}' for '${name}'`);
-    roles[name] = referenceRole(fx, name, path === 'muon');
-  }
-  return roles;
-}
-
-/** KellerJordan/Muon SingleDeviceMuon(WithAuxAdam) param groups -> options; nesterov and 5 NS steps are fixed there. */
-function muonFromReference(fx: ReferenceCase): { options: Partial<MuonOptions>; roles: Record<string, Role> } {
-  const options: Partial<MuonOptions> = {};
-  const roles: Record<string, Role> = {};
-  for (const g of fx.resolved_param_groups) {
-    const onMuon = g.use_muon !== false;
-    if (onMuon) {
-      setOnce(fx, options, 'lr', g.lr);
-      setOnce(fx, options, 'momentum', g.momentum);
-      setOnce(fx, options, 'weightDecay', g.weight_decay);
-      setOnce(fx, options, 'nesterov', g.nesterov);
-      setOnce(fx, options, 'nsSteps', g.ns_steps);
-    } else {
-      setOnce(fx, options, 'adamLr', g.lr);
-      setOnce(fx, options, 'adamBeta1', g.betas?.[0]);
-      setOnce(fx, options, 'adamBeta2', g.betas?.[1]);
-      setOnce(fx, options, 'adamEps', g.eps);
-      setOnce(fx, options, 'adamWeightDecay', g.weight_decay);
-    }
-    for (const name of g.params as string[]) roles[name] = referenceRole(fx, name, onMuon);
-  }
-  return { options, roles };
-}
-
-/** Moonlight Muon(lr, wd, momentum, nesterov, ns_steps, adamw_betas, adamw_eps) -> options; routing from state['use_muon']. */
-function muonMoonlightFromReference(fx: ReferenceCase): { options: Partial<MuonMoonlightOptions>; roles: Record<string, Role> } {
-  const options: Partial<MuonMoonlightOptions> = {};
-  for (const g of fx.resolved_param_groups) {
-    setOnce(fx, options, 'lr', g.lr);
-    setOnce(fx, options, 'weightDecay', g.wd);
-    setOnce(fx, options, 'momentum', g.momentum);
-    setOnce(fx, options, 'nesterov', g.nesterov);
-    setOnce(fx, options, 'nsSteps', g.ns_steps);
-    setOnce(fx, options, 'adamBeta1', g.adamw_betas?.[0]);
-    setOnce(fx, options, 'adamBeta2', g.adamw_betas?.[1]);
-    setOnce(fx, options, 'adamEps', g.adamw_eps);
-  }
-  return { options, roles: rolesFromRouting(fx) };
-}
-
 /** Keller's Muon with an auxiliary AdamW for non-matrix parameters. */
-export const muon = defineOptimizer('muon', MUON_DEFAULTS, buildMuon, { fromReference: muonFromReference });
+export const muon = defineOptimizer('muon', MUON_DEFAULTS, buildMuon);
 
 /** Moonlight's Muon: sum momentum, 0.2 sqrt(max(m, n)) scaling, AdamW sharing lr and wd. */
-export const muonMoonlight = defineOptimizer('muon-moonlight', MUON_MOONLIGHT_DEFAULTS, buildMuonMoonlight, { fromReference: muonMoonlightFromReference });
+export const muonMoonlight = defineOptimizer('muon-moonlight', MUON_MOONLIGHT_DEFAULTS, buildMuonMoonlight);

@@ -21,13 +21,13 @@
  * Use on roles: matrix, conv (as its (kh*kw*in) x out matrix); the rest go to AdamW.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { adamwTransform } from './adamw.js';
-import { decoupledWeightDecay, defineOptimizer, route, type OptimizerDef, type ReferenceCase, type Role, type Transform } from './core.js';
+import { auxAdamW, type AuxAdamOptions } from './adamw.js';
+import { decoupledWeightDecay, defineOptimizer, route, type OptimizerDef, type Transform } from './core.js';
 import { matrixView } from './linalg.js';
-import { rolesByRank } from './mars.js';
+import { momentumStep } from './momentum.js';
 
-/** Options of REG (spec §9.3). */
-export interface RegOptions {
+/** Options of REG (spec §9.3). Its AdamW shares lr and weightDecay: adamBeta1 0.9, adamBeta2 0.95, adamEps 1e-8. */
+export interface RegOptions extends AuxAdamOptions {
   /** Shared with the AdamW of non-matrix roles, so AdamW's tuned lr carries over. @default 1e-3 */
   lr?: number;
   /** @default 0.95 */
@@ -38,16 +38,10 @@ export interface RegOptions {
   racsIters?: number;
   /** RMS of the update before lr (0.2 matches AdamW's typical update RMS, as in Moonlight). @default 0.2 */
   rmsTarget?: number;
-  /** 'sum': M <- mu M + G (Moonlight); 'ema': M <- mu M + (1 - mu) G. Equivalent up to scale after RMS normalization. @default 'sum' */
+  /** 'sum': M <- mu M + G (Moonlight); 'ema': M <- lerp(M, G, 1 - mu) = mu M + (1 - mu) G (optimizers/momentum.ts). Equivalent up to scale after RMS normalization. @default 'sum' */
   momentumForm?: 'sum' | 'ema';
   /** U = G + mu M ('sum') or lerp(G, M, mu) ('ema'); otherwise U = M. @default true */
   nesterov?: boolean;
-  /** @default 0.9 */
-  adamBeta1?: number;
-  /** @default 0.95 */
-  adamBeta2?: number;
-  /** @default 1e-8 */
-  adamEps?: number;
 }
 
 export const REG_DEFAULTS: Required<RegOptions> = {
@@ -87,11 +81,8 @@ function scaleByReg(o: Required<RegOptions>): Transform {
     name: 'reg',
     init: (_p, slot) => ({ momentum: slot('momentum', 'zeros') }),
     update(g, s) {
-      const ema = o.momentumForm === 'ema';
-      const m = ema ? tf.add(tf.mul(s.momentum, mu), tf.mul(g, 1 - mu)) : tf.add(tf.mul(s.momentum, mu), g);
-      s.momentum.assign(m);
-      let u: tf.Tensor = m;
-      if (o.nesterov) u = ema ? tf.add(tf.mul(g, 1 - mu), tf.mul(m, mu)) : tf.add(g, tf.mul(m, mu));
+      const { buffer, direction: u } = momentumStep(s.momentum, g, mu, o.momentumForm, o.nesterov);
+      s.momentum.assign(buffer);
       const r = racs(matrixView(u), o.racsIters);
       const rms = tf.sqrt(tf.div(tf.sum(tf.square(r)), r.size));
       return tf.reshape(tf.div(r, tf.add(rms, 1e-8)), u.shape);
@@ -113,35 +104,9 @@ function build(o: Required<RegOptions>): OptimizerDef {
     decay: wd.decay,
     describe: () => `${core.describe!()} > rms=${o.rmsTarget} > wd=${o.weightDecay} > lr=${o.lr}`,
   };
-  const adam = adamwTransform({ lr: o.lr, beta1: o.adamBeta1, beta2: o.adamBeta2, eps: o.adamEps, weightDecay: o.weightDecay });
+  const adam = auxAdamW(o, o.lr, o.weightDecay);
   return route({ label: 'reg', roles: ['matrix', 'conv'], transform }, { label: 'adamw', fallback: true, transform: adam });
 }
 
-function regFromReference(fx: ReferenceCase): { options: Partial<RegOptions>; roles: Record<string, Role> } {
-  const groups = fx.resolved_param_groups;
-  const main = groups.find((g) => g.optimizer === 'reg');
-  if (!main) throw new Error(`reg: fixture '${fx.name}' has no 'reg' param group`);
-  const a = fx.resolved_attributes ?? {};
-  const options: Partial<RegOptions> = {
-    lr: main.lr,
-    momentum: main.momentum,
-    weightDecay: main.weight_decay,
-    racsIters: main.racs_iters,
-    rmsTarget: main.rms_target,
-    momentumForm: a.momentum_form ?? 'sum',
-    nesterov: a.nesterov ?? true,
-  };
-  const adam = groups.find((g) => g.optimizer === 'adamw');
-  if (adam) {
-    if (adam.lr !== main.lr || adam.weight_decay !== main.weight_decay) {
-      throw new Error(`reg: fixture '${fx.name}' gives AdamW lr/wd ${adam.lr}/${adam.weight_decay}, REG shares ${main.lr}/${main.weight_decay}`);
-    }
-    Object.assign(options, { adamBeta1: adam.betas[0], adamBeta2: adam.betas[1], adamEps: adam.eps });
-  }
-  const roles = rolesByRank(fx);
-  for (const [name, label] of Object.entries(a.routing ?? {})) roles[name] = label === 'reg' ? 'matrix' : 'vector';
-  return { options, roles };
-}
-
 /** REG (derived from spec §9.3; no public reference code). */
-export const reg = defineOptimizer('reg', REG_DEFAULTS, build, { fromReference: regFromReference });
+export const reg = defineOptimizer('reg', REG_DEFAULTS, build);

@@ -10,7 +10,8 @@
  * Use on roles: all.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { addL2, chain, decoupledWeightDecay, defineOptimizer, rolesByRank, scaleByLr, singleReferenceGroup, type State, type Transform } from './core.js';
+import { accumulateMomentum, nesterovDirection } from './momentum.js';
+import { addL2, chain, decoupledWeightDecay, defineOptimizer, scaleByLr, type State, type Transform } from './core.js';
 
 /** Options of SGD with momentum. */
 export interface SGDOptions {
@@ -40,9 +41,10 @@ export function traceMomentum(momentum: number, opts: { nesterov?: boolean; damp
     init: (_p, slot): State => (momentum === 0 ? {} : { momentum_buffer: slot('momentum_buffer', 'zeros') }),
     update(g, s, _p, ctx) {
       if (momentum === 0) return g;
-      const buf = ctx.t === 1 ? g : tf.add(tf.mul(s.momentum_buffer, momentum), dampening === 0 ? g : tf.mul(g, 1 - dampening));
+      // PyTorch starts the buffer at g itself (no dampening on the first step).
+      const buf = ctx.t === 1 ? g : accumulateMomentum(s.momentum_buffer, dampening === 0 ? g : tf.mul(g, 1 - dampening), momentum, 'sum');
       s.momentum_buffer.assign(buf);
-      return nesterov ? tf.add(g, tf.mul(buf, momentum)) : buf;
+      return nesterov ? nesterovDirection(g, buf, momentum, 'sum') : buf;
     },
     describe: () => `momentum(${momentum}${nesterov ? ',nesterov' : ''}${dampening ? `,dampening=${dampening}` : ''})`,
   };
@@ -57,11 +59,4 @@ export const sgd = defineOptimizer('sgd', SGD_DEFAULTS, (o) => {
   if (o.weightDecayMode === 'decoupled' && o.weightDecay !== 0) parts.push(decoupledWeightDecay(o.weightDecay, o.lr));
   parts.push(scaleByLr(o.lr));
   return chain(...parts);
-}, {
-  // torch.optim.SGD kwargs: lr, momentum, dampening, weight_decay (L2), nesterov
-  fromReference(fx) {
-    const g = singleReferenceGroup(fx);
-    if (g.maximize) throw new Error('maximize=True is not supported');
-    return { options: { lr: g.lr, momentum: g.momentum, dampening: g.dampening, weightDecay: g.weight_decay, nesterov: !!g.nesterov, weightDecayMode: 'l2' as const }, roles: rolesByRank(fx) };
-  },
-});
+}, { className: 'SGDOptimizer' });

@@ -24,9 +24,10 @@
  * - 1-D parameters go to AdamW by default (`oneDim: 'full'` gives Meta's single d x d factor).
  * - no trace scaling, no eigenvalue correction (SOAP), no per-dimension exponent overrides beyond
  *   `exponent`; failed roots are counted by nobody (Meta raises after 3).
- * Options that reproduce kozistr/pytorch_optimizer (Shampoo, ScalableShampoo) for `optlab replay` and
- * are not optlab defaults: `sequentialFactors`, `initialRoot: 'zero'`, `rootMethod: 'eigh'`,
- * `momentumStyle: 'kozistr-classic' | 'kozistr-scalable'`, `oneDim: 'graft'`, `newtonMaxIter: 0`.
+ * Options that are not the defaults but reproduce kozistr/pytorch_optimizer's Shampoo and ScalableShampoo
+ * (mapped in parity/shampoo_kozistr.ts): `sequentialFactors`, `initialRoot: 'zero'`, `rootMethod: 'eigh'`,
+ * `oneDim: 'graft'`, `newtonMaxIter: 0`. That code's two momentum quirks are no options here: they live in
+ * parity/shampoo_kozistr.ts.
  * Use on roles: matrix, embedding, head, conv (2-D view (kh*kw*in) x out); vector via `oneDim`.
  *
  * Warnings: `rootMethod: 'eigh'` downloads each factor to run a float64 Jacobi eigensolver in JS (a
@@ -34,8 +35,9 @@
  * runs all `newtonMaxIter` iterations (its stopping rule freezes the iterate without reading data).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { adamwTransform } from './adamw.js';
-import { chain, defineOptimizer, referenceGroupOf, route, scaleByLr, type OptimizerDef, type Parameter, type ReferenceCase, type Role, type SlotMaker, type State, type StepContext, type Transform } from './core.js';
+import { adamwTransform, ema } from './adamw.js';
+import { chain, defineOptimizer, route, scaleByLr, type OptimizerDef, type Parameter, type SlotMaker, type State, type StepContext, type Transform } from './core.js';
+import { momentumStep } from './momentum.js';
 import { conditionNumber, inverseRootEigh, inverseRootNewton, inverseRootResidual, maxEigenvalue } from './linalg.js';
 
 /** Options of Shampoo. Defaults are Meta Distributed Shampoo's class defaults except `epsilon`/`epsilonMode`. */
@@ -74,15 +76,8 @@ export interface ShampooOptions {
   exponent?: 'quarter' | 'half';
   /** Momentum on the preconditioned direction (Meta's classic momentum, dampening 0). @default 0 */
   momentum?: number;
-  /** @default false */
+  /** Step with P + mu M (Nesterov) instead of M. @default false */
   nesterov?: boolean;
-  /**
-   * 'standard': M <- mu M + P. 'kozistr-scalable': ScalableShampoo's Nesterov, which updates the stored
-   * buffer twice (M <- mu M + P; M <- mu M + P; step M). 'kozistr-classic': Shampoo's, which mixes the
-   * raw gradient with the previous direction before preconditioning (G <- (1-mu) G + mu P_prev; P_prev = G
-   * at step 1). @default 'standard'
-   */
-  momentumStyle?: 'standard' | 'kozistr-scalable' | 'kozistr-classic';
   /**
    * 'off': both factors from the gradient. 'right-first': R from G, L from G R_inv (kozistr Shampoo, whose
    * PyTorch-side R is accumulated from the left-preconditioned gradient: sides swap with the [out, in] layout).
@@ -124,7 +119,6 @@ export const SHAMPOO_DEFAULTS: Required<ShampooOptions> = {
   exponent: 'quarter',
   momentum: 0,
   nesterov: false,
-  momentumStyle: 'standard',
   sequentialFactors: 'off',
   initialRoot: 'identity',
   rootMethod: 'newton',
@@ -140,7 +134,6 @@ const CHOICES: Partial<Record<keyof ShampooOptions, readonly string[]>> = {
   weightDecayType: ['decoupled', 'l2'],
   grafting: ['none', 'sgd', 'adagrad', 'rmsprop', 'adam'],
   exponent: ['quarter', 'half'],
-  momentumStyle: ['standard', 'kozistr-scalable', 'kozistr-classic'],
   sequentialFactors: ['off', 'right-first', 'left-first'],
   initialRoot: ['identity', 'zero'],
   rootMethod: ['newton', 'eigh'],
@@ -247,14 +240,11 @@ export function scaleByShampoo(o: Required<ShampooOptions>, precondition = true)
       const t = ctx.t;
       const w = tf.reshape(p.variable, [lay.m, lay.n]) as tf.Tensor2D;
       let g = tf.reshape(u, [lay.m, lay.n]) as tf.Tensor2D;
-      if (o.momentumStyle === 'kozistr-classic' && o.momentum > 0) {
-        g = tf.add(tf.mul(g, 1 - o.momentum), tf.mul(t === 1 ? g : s.momentum, o.momentum)) as tf.Tensor2D;
-      }
       if (o.weightDecayType === 'l2' && o.weightDecay > 0) g = tf.add(g, tf.mul(w, o.weightDecay)) as tf.Tensor2D;
 
       let f: tf.Tensor2D = g;
       if (o.beta1 > 0) {
-        const fNew = tf.add(tf.mul(s.filtered_grad, o.beta1), tf.mul(g, 1 - o.beta1));
+        const fNew = ema(s.filtered_grad, g, o.beta1);
         s.filtered_grad.assign(fNew);
         f = (o.biasCorrection ? tf.div(fNew, 1 - Math.pow(o.beta1, t)) : fNew) as tf.Tensor2D;
       }
@@ -262,7 +252,7 @@ export function scaleByShampoo(o: Required<ShampooOptions>, precondition = true)
       let pg: tf.Tensor2D = f;
       if (s.graft_v) {
         const g2 = tf.square(g);
-        const v = o.grafting === 'adagrad' ? tf.add(s.graft_v, g2) : tf.add(tf.mul(s.graft_v, o.graftBeta2), tf.mul(g2, 1 - o.graftBeta2));
+        const v = o.grafting === 'adagrad' ? tf.add(s.graft_v, g2) : ema(s.graft_v, g2, o.graftBeta2);
         s.graft_v.assign(v);
         const vHat = o.grafting === 'adam' ? tf.div(v, 1 - Math.pow(o.graftBeta2, t)) : v;
         pg = tf.div(f, tf.add(tf.sqrt(vHat), o.graftEps)) as tf.Tensor2D;
@@ -292,13 +282,9 @@ export function scaleByShampoo(o: Required<ShampooOptions>, precondition = true)
 
       if (o.weightDecayType === 'decoupled' && o.weightDecay > 0) dir = tf.add(dir, tf.mul(w, o.weightDecay)) as tf.Tensor2D;
       if (o.momentum > 0) {
-        if (o.momentumStyle === 'kozistr-classic') s.momentum.assign(dir);
-        else {
-          let mNew = tf.add(tf.mul(s.momentum, o.momentum), dir) as tf.Tensor2D;
-          if (o.momentumStyle === 'kozistr-scalable') mNew = tf.add(tf.mul(mNew, o.momentum), dir) as tf.Tensor2D;
-          s.momentum.assign(mNew);
-          dir = o.momentumStyle === 'standard' && o.nesterov ? (tf.add(dir, tf.mul(mNew, o.momentum)) as tf.Tensor2D) : mNew;
-        }
+        const m = momentumStep(s.momentum, dir, o.momentum, 'sum', o.nesterov);
+        s.momentum.assign(m.buffer);
+        dir = m.direction as tf.Tensor2D;
       }
       return tf.reshape(dir, p.variable.shape);
     },
@@ -380,107 +366,8 @@ export function shampooDef(o: Required<ShampooOptions>): OptimizerDef {
 }
 
 
-/**
- * Maps kozistr/pytorch_optimizer Shampoo (variant 'classic') and ScalableShampoo ('scalable') onto
- * options. The reference's choices are reproduced here, not made defaults:
- * classic: exponent -1/order ('half'), SVD roots ('eigh', float64 here), factors starting at
- * matrix_eps*I (an absolute epsilon: the same sum), zero initial roots, PyTorch's R accumulated from
- * the left-preconditioned gradient (optlab's L from the right-preconditioned one, since replay hands
- * optlab the transposed [in, out] matrix: 'right-first'), its momentum mixing, L2 weight decay, no
- * blocking, full-matrix H^{-1} g on 1-D parameters.
- * scalable: SGD grafting, momentum betas[0] with its doubled Nesterov buffer update, start step and
- * frequency as given, block_size blocking, 1-D and merged-to-[1] tensors never preconditioned ('graft').
- * Its roots are scalar in the fixtures: the preconditioned lsq trajectory matches the unpreconditioned
- * (grafted SGD) path to 2.4e-7, against 0.36 with a working coupled Newton (float64 re-run of the update
- * rule). A version of its `compute_power_schur_newton` writes `matmul(..., out=mat_m)` into its own
- * input; the 1.2x error guard then stops before the first update and z^{1/p} I comes back.
- * `newtonMaxIter: 0` reproduces that scalar root, which grafting turns into the gradient's direction.
- */
-function fromReference(fx: ReferenceCase): { options: Partial<ShampooOptions>; roles: Record<string, Role> } {
-  const names = Object.keys(fx.params);
-  const groups = new Set(names.map((n) => referenceGroupOf(fx, n)));
-  if (groups.size !== 1) throw new Error(`expected one param group, found ${groups.size}`);
-  const g = [...groups][0];
-  const a = fx.resolved_attributes ?? {};
-  if (a.maximize || g.maximize) throw new Error('maximize=True is not supported');
-  const roles: Record<string, Role> = {};
-  if (fx.variant === 'classic') {
-    if (g.weight_decouple && g.weight_decay > 0) throw new Error('classic Shampoo with weight_decouple=True is not mapped');
-    for (const n of names) roles[n] = fx.params[n].shape.length >= 2 ? 'matrix' : 'vector';
-    return {
-      roles,
-      options: {
-        lr: g.lr,
-        beta1: 0,
-        beta2: 1,
-        epsilon: g.matrix_eps,
-        epsilonMode: 'absolute',
-        weightDecay: g.weight_decay,
-        weightDecayType: 'l2',
-        maxPreconditionerDim: 1e9,
-        mergeSmallDims: false,
-        preconditionFrequency: a.preconditioning_compute_steps ?? 1,
-        startPreconditioningStep: 1,
-        biasCorrection: false,
-        grafting: 'none',
-        exponent: 'half',
-        momentum: g.momentum,
-        momentumStyle: 'kozistr-classic',
-        sequentialFactors: 'right-first',
-        initialRoot: 'zero',
-        rootMethod: 'eigh',
-        oneDim: 'full',
-      },
-    };
-  }
-  if (fx.variant !== 'scalable') throw new Error(`unknown shampoo variant '${fx.variant}' (expected 'classic' or 'scalable')`);
-  if (g.weight_decay > 0) throw new Error('ScalableShampoo with weight_decay > 0 is not mapped');
-  if (g.moving_average_for_momentum) throw new Error('moving_average_for_momentum=True is not mapped');
-  if (g.decoupled_learning_rate === false) throw new Error('decoupled_learning_rate=False is not mapped');
-  if ((a.pre_conditioner_type ?? 0) !== 0) throw new Error('only pre_conditioner_type=ALL is mapped');
-  if (a.inverse_exponent_override) throw new Error('inverse_exponent_override is not mapped');
-  if (a.use_svd) throw new Error('use_svd=True is not mapped');
-  if ((a.statistics_compute_steps ?? 1) !== 1) throw new Error('statistics_compute_steps != 1 is not mapped');
-  const grafts = ['none', 'sgd', 'adagrad', 'rmsprop'] as const;
-  const graft = grafts[a.graft_type ?? 1];
-  if (!graft) throw new Error(`graft_type ${a.graft_type} is not mapped (SQRT_N)`);
-  const blockSize = a.block_size ?? 512;
-  for (const n of names) {
-    const shape = fx.params[n].shape;
-    const size = shape.reduce((x: number, y: number) => x * y, 1);
-    const collapsed = a.shape_interpretation !== false && size <= blockSize;
-    const tooLarge = shape.some((d: number) => d > (a.no_preconditioning_for_layers_with_dim_gt ?? 8192));
-    roles[n] = shape.length >= 2 && !collapsed && !tooLarge ? 'matrix' : 'vector';
-  }
-  const [b1, b2] = g.betas;
-  return {
-    roles,
-    options: {
-      lr: g.lr,
-      beta1: 0,
-      beta2: b2,
-      epsilon: a.matrix_eps ?? 1e-6,
-      epsilonMode: 'relative',
-      maxPreconditionerDim: blockSize,
-      mergeSmallDims: false,
-      preconditionFrequency: a.preconditioning_compute_steps ?? 1000,
-      startPreconditioningStep: a.start_preconditioning_step ?? 25,
-      biasCorrection: false,
-      grafting: graft,
-      graftBeta2: b2,
-      graftEps: a.diagonal_eps ?? 1e-10,
-      exponent: 'quarter',
-      momentum: b1,
-      nesterov: !!g.nesterov,
-      momentumStyle: g.nesterov ? 'kozistr-scalable' : 'standard',
-      newtonMaxIter: 0,
-      oneDim: 'graft',
-    },
-  };
-}
-
 /** Shampoo (registry name 'shampoo'). */
-export const shampoo = defineOptimizer('shampoo', SHAMPOO_DEFAULTS, shampooDef, { fromReference });
+export const shampoo = defineOptimizer('shampoo', SHAMPOO_DEFAULTS, shampooDef);
 
 /** One factor's diagnostics. */
 export interface FactorDiagnostics {

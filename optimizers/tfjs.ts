@@ -11,16 +11,8 @@
  * `setWeights` matches exact names first, then names with that suffix removed.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { buildOptimizer, type Optimizer, type OptimizerFactory, type Parameter, type Role, ROLES } from './core.js';
-import { getOptimizerFactory } from './index.js';
-import type { AdamWOptions } from './adamw.js';
-import type { SGDOptions } from './sgd.js';
-import type { MuonMoonlightOptions, MuonOptions } from './muon.js';
-import type { MarsMOptions } from './mars_m.js';
-import type { MarsOptions } from './mars.js';
-import type { ShampooOptions } from './shampoo.js';
-import type { AuonOptions, HybridAuonOptions } from './auon.js';
-import type { RegOptions } from './reg.js';
+import { buildOptimizer, type Optimizer, type OptimizerDef, type OptimizerFactory, type Parameter, type Role, ROLES } from './core.js';
+import { getOptimizerFactory, REGISTRY, type MethodName } from './index.js';
 
 /** A named tensor as tfjs passes optimizer weights. */
 export interface NamedTensor {
@@ -169,94 +161,67 @@ function canonicalKey(key: string): string {
   return `${canonicalName(key.slice(0, i))}/${key.slice(i + 1)}`;
 }
 
-/** AdamW (PyTorch semantics) as a tf.Optimizer. */
-export class AdamWOptimizer extends OptlabTfOptimizer<AdamWOptions> {
-  static override className = 'AdamWOptimizer';
-  constructor(config: AdamWOptions & AdapterOptions = {}) {
-    super('adamw', config);
-  }
+/** A generated `<Name>Optimizer` class: `new MuonOptimizer({lr, ...MuonOptions, roles, clipNorm})`. */
+export interface TfOptimizerClass<O extends object = Record<string, unknown>> {
+  new (config?: Partial<O> & AdapterOptions): OptlabTfOptimizer<O>;
+  /** The name tf.serialization stores for saved models, e.g. 'MuonOptimizer'. */
+  readonly className: string;
+  fromConfig<T extends tf.serialization.Serializable>(cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict): T;
 }
-tf.serialization.registerClass(AdamWOptimizer);
 
-/** SGD with momentum (PyTorch semantics) as a tf.Optimizer. */
-export class SGDOptimizer extends OptlabTfOptimizer<SGDOptions> {
-  static override className = 'SGDOptimizer';
-  constructor(config: SGDOptions & AdapterOptions = {}) {
-    super('sgd', config);
-  }
-}
-tf.serialization.registerClass(SGDOptimizer);
+/** A lowerCamel factory: `muon(config)` is `new MuonOptimizer(config)`. */
+export type TfOptimizerFactory<O extends object = Record<string, unknown>> = (config?: Partial<O> & AdapterOptions) => OptlabTfOptimizer<O>;
 
-/** Keller's Muon (matrix and conv kernels) with an auxiliary AdamW for the rest, as a tf.Optimizer. */
-export class MuonOptimizer extends OptlabTfOptimizer<MuonOptions> {
-  static override className = 'MuonOptimizer';
-  constructor(config: MuonOptions & AdapterOptions = {}) {
-    super('muon', config);
-  }
-}
-tf.serialization.registerClass(MuonOptimizer);
+type OptionsOf<F> = F extends OptimizerFactory<infer O> ? O : never;
 
-/** Moonlight's Muon (0.2 sqrt(max(m, n)) scaling, AdamW sharing lr and wd) as a tf.Optimizer. */
-export class MuonMoonlightOptimizer extends OptlabTfOptimizer<MuonMoonlightOptions> {
-  static override className = 'MuonMoonlightOptimizer';
-  constructor(config: MuonMoonlightOptions & AdapterOptions = {}) {
-    super('muon-moonlight', config);
-  }
+/** True when some route of `def` reads StepContext.previousGrads (MARS and MARS-M exact mode). */
+function needsPreviousGrads(def: OptimizerDef): boolean {
+  const transforms = 'routes' in def ? def.routes.map((r) => r.transform) : [def];
+  return transforms.some((t) => t.needsPreviousGrads === true);
 }
-tf.serialization.registerClass(MuonMoonlightOptimizer);
 
-/** MARS-M (approximate mode only: LayersModel.fit cannot supply the exact mode's second gradient) as a tf.Optimizer. */
-export class MarsMOptimizer extends OptlabTfOptimizer<MarsMOptions> {
-  static override className = 'MarsMOptimizer';
-  constructor(config: MarsMOptions & AdapterOptions = {}) {
-    if (config.mode === 'exact') throw new Error("MarsMOptimizer: mode 'exact' needs a gradient at the previous weights, which LayersModel.fit cannot compute; use the optlab runner or mode 'approx'");
-    super('mars-m', config);
-  }
+/**
+ * Makes the tf.Optimizer class of one registry method, named and registered with
+ * tf.serialization under the factory's `className`. Options whose transforms need a gradient at the
+ * previous weights (exact MARS modes) are rejected at construction: LayersModel.fit cannot supply it.
+ */
+function makeTfOptimizerClass<O extends object>(method: string, factory: OptimizerFactory<O>): TfOptimizerClass<O> {
+  const className = factory.className;
+  const cls = class extends OptlabTfOptimizer<O> {
+    static override className = className;
+    constructor(config: Partial<O> & AdapterOptions = {}) {
+      const { roles: _r, clipNorm: _c, ...own } = config;
+      if (needsPreviousGrads(factory(own as Partial<O>))) {
+        throw new Error(`${className}: these options (mode 'exact') need a gradient at the previous weights, which LayersModel.fit cannot compute; use the optlab runner or mode 'approx'`);
+      }
+      super(method, config);
+    }
+  };
+  Object.defineProperty(cls, 'name', { value: className });
+  tf.serialization.registerClass(cls);
+  return cls;
 }
-tf.serialization.registerClass(MarsMOptimizer);
 
-/** MARS (mars-adamw by default; approximate mode only: LayersModel.fit cannot supply the exact mode's second gradient) as a tf.Optimizer. */
-export class MarsOptimizer extends OptlabTfOptimizer<MarsOptions> {
-  static override className = 'MarsOptimizer';
-  constructor(config: MarsOptions & AdapterOptions = {}) {
-    if (config.mode === 'exact') throw new Error("MarsOptimizer: mode 'exact' needs a gradient at the previous weights, which LayersModel.fit cannot compute; use the optlab runner or mode 'approx'");
-    super('mars', config);
+/**
+ * Every registry method as a tf.Optimizer class, keyed by registry name, made and registered with
+ * tf.serialization when this module loads (so `loadLayersModel` finds any of them). Class names are
+ * unique: two methods with one className throw here.
+ */
+export const TF_OPTIMIZER_CLASSES = (() => {
+  const out: Record<string, TfOptimizerClass<any>> = {};
+  const seen = new Map<string, string>();
+  for (const [method, factory] of Object.entries(REGISTRY)) {
+    const other = seen.get(factory.className);
+    if (other) throw new Error(`methods '${other}' and '${method}' both name their tf.Optimizer class '${factory.className}'`);
+    seen.set(factory.className, method);
+    out[method] = makeTfOptimizerClass(method, factory as OptimizerFactory<any>);
   }
-}
-tf.serialization.registerClass(MarsOptimizer);
+  return out as { readonly [K in MethodName]: TfOptimizerClass<OptionsOf<(typeof REGISTRY)[K]>> };
+})();
 
-/** AuON (cosh brake on Nesterov momentum; AdamW for non-matrix roles by default) as a tf.Optimizer. */
-export class AuonOptimizer extends OptlabTfOptimizer<AuonOptions> {
-  static override className = 'AuonOptimizer';
-  constructor(config: AuonOptions & AdapterOptions = {}) {
-    super('auon', config);
-  }
+/** The lowerCamel tf.Optimizer factory of a registry method: `tfOptimizerFactory('muon')({lr: 0.02})`. */
+export function tfOptimizerFactory<K extends MethodName>(method: K): TfOptimizerFactory<OptionsOf<(typeof REGISTRY)[K]>> {
+  const cls = TF_OPTIMIZER_CLASSES[method] as TfOptimizerClass<OptionsOf<(typeof REGISTRY)[K]>>;
+  if (!cls) throw new Error(`unknown optimizer '${method}'; known: ${Object.keys(TF_OPTIMIZER_CLASSES).join(', ')}`);
+  return (config = {}) => new cls(config);
 }
-tf.serialization.registerClass(AuonOptimizer);
-
-/** Hybrid-AuON (Newton-Schulz, then the cosh brake) as a tf.Optimizer. */
-export class HybridAuonOptimizer extends OptlabTfOptimizer<HybridAuonOptions> {
-  static override className = 'HybridAuonOptimizer';
-  constructor(config: HybridAuonOptions & AdapterOptions = {}) {
-    super('hybrid-auon', config);
-  }
-}
-tf.serialization.registerClass(HybridAuonOptimizer);
-
-/** REG (derived from spec §9.3: momentum, row-and-column scaling, RMS 0.2; AdamW for the rest) as a tf.Optimizer. */
-export class RegOptimizer extends OptlabTfOptimizer<RegOptions> {
-  static override className = 'RegOptimizer';
-  constructor(config: RegOptions & AdapterOptions = {}) {
-    super('reg', config);
-  }
-}
-tf.serialization.registerClass(RegOptimizer);
-
-/** Shampoo (Meta Distributed Shampoo defaults, coupled Newton roots; AdamW for 1-D) as a tf.Optimizer. */
-export class ShampooOptimizer extends OptlabTfOptimizer<ShampooOptions> {
-  static override className = 'ShampooOptimizer';
-  constructor(config: ShampooOptions & AdapterOptions = {}) {
-    super('shampoo', config);
-  }
-}
-tf.serialization.registerClass(ShampooOptimizer);

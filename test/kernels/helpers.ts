@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { composedGelu, composedLayerNorm, fusedOps } from '../../kernels/fused.js';
 import { disableNativeKernels, enableNativeKernels, nativeStatus } from '../../kernels/wasm_kernels.js';
 import { seeded } from '../shared/problems.js';
-import '../shared/backends.js';
+import { describeBackends } from '../shared/backends.js';
 
 export interface Case {
   name: string;
@@ -73,21 +73,7 @@ export function fusedModelOps(): ModelOps {
  * leaves the kernels as it found them and the backend on cpu.
  */
 export function describeNative(name: string, fn: () => void): void {
-  describe(name, function () {
-    let wasActive = false;
-    before(async function () {
-      wasActive = nativeStatus().active;
-      await tf.setBackend('wasm');
-      const st = await enableNativeKernels();
-      if (!st.active) {
-        console.log(`      (skipped: ${st.message})`);
-        this.skip();
-      }
-    });
-    after(async () => {
-      if (!wasActive) disableNativeKernels();
-      await tf.setBackend('cpu');
-    });
-    fn();
-  });
+  // The 'wasm-native' configuration of the backend matrix (test/shared/backends.ts): absent, with the
+  // reason in the matrix banner, when the addon is not built or fails its self-test.
+  describeBackends(name, () => fn(), { only: ['wasm-native'] });
 }

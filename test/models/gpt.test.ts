@@ -4,7 +4,7 @@ import { loadShakespeare, textBatches } from '../../models/data.js';
 import { createGPT, GPT_DEFAULTS, type GPTConfig } from '../../models/gpt.js';
 import { lossAndGrads } from '../../models/layers.js';
 import type { Batch } from '../../models/model.js';
-import { describeBackends, testBackends } from '../shared/backends.js';
+import { describeBackends, testBackends, useBackend } from '../shared/backends.js';
 import { adamwLosses, checkGradients, perturb, tensorCounts } from './helpers.js';
 
 const TINY: Partial<GPTConfig> = { vocabSize: 11, contextLength: 8, width: 16, nHead: 2, nLayer: 1 };
@@ -174,27 +174,30 @@ describeBackends('gpt', () => {
   });
 });
 
-describe('gpt: cpu and wasm agree', function () {
-  if (testBackends().length < 2) return;
-  it('loss and gradients within float32 tolerance', async () => {
-    const out: { loss: number; grads: Map<string, Float32Array> }[] = [];
-    for (const backend of ['cpu', 'wasm']) {
-      await tf.setBackend(backend);
-      const m = createGPT({ ...TINY, bias: true, tieEmbeddings: false }, 11);
-      perturb(m, 0.3, 6);
-      const batch = tokenBatch(2, 8, 11);
-      const { loss, grads } = lossAndGrads(m, batch);
-      out.push({ loss: loss.dataSync()[0], grads: new Map([...grads].map(([k, g]) => [k, g.dataSync() as Float32Array])) });
-      loss.dispose();
-      for (const g of grads.values()) g.dispose();
-      tf.dispose([batch.x, batch.y]);
-      m.dispose();
-    }
-    expect(out[1].loss).to.be.closeTo(out[0].loss, 1e-5);
-    for (const [k, g] of out[0].grads) {
-      const w = out[1].grads.get(k)!;
-      const scale = Math.max(...Array.from(g, Math.abs));
-      for (let i = 0; i < g.length; i++) expect(Math.abs(w[i] - g[i]), k).to.be.at.most(1e-4 * scale + 1e-6);
-    }
+// Each configuration other than cpu against cpu (with the native kernels on exactly for wasm-native).
+for (const other of testBackends().includes('cpu') ? testBackends().filter((b) => b !== 'cpu') : []) {
+  describe(`gpt: cpu and ${other} agree`, function () {
+    after(() => useBackend('cpu'));
+    it('loss and gradients within float32 tolerance', async () => {
+      const out: { loss: number; grads: Map<string, Float32Array> }[] = [];
+      for (const backend of ['cpu', other] as const) {
+        await useBackend(backend);
+        const m = createGPT({ ...TINY, bias: true, tieEmbeddings: false }, 11);
+        perturb(m, 0.3, 6);
+        const batch = tokenBatch(2, 8, 11);
+        const { loss, grads } = lossAndGrads(m, batch);
+        out.push({ loss: loss.dataSync()[0], grads: new Map([...grads].map(([k, g]) => [k, g.dataSync() as Float32Array])) });
+        loss.dispose();
+        for (const g of grads.values()) g.dispose();
+        tf.dispose([batch.x, batch.y]);
+        m.dispose();
+      }
+      expect(out[1].loss).to.be.closeTo(out[0].loss, 1e-5);
+      for (const [k, g] of out[0].grads) {
+        const w = out[1].grads.get(k)!;
+        const scale = Math.max(...Array.from(g, Math.abs));
+        for (let i = 0; i < g.length; i++) expect(Math.abs(w[i] - g[i]), k).to.be.at.most(1e-4 * scale + 1e-6);
+      }
+    });
   });
-});
+}

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
 import { adamw } from '../../optimizers/adamw.js';
 import { buildOptimizer } from '../../optimizers/core.js';
-import { AdamWOptimizer } from '../../optimizers/tfjs.js';
+import { AdamWOptimizer } from '../../optimizers/tfjs_classes.js';
 import { describeBackends } from '../shared/backends.js';
 import { itBehavesLikeOptimizer } from '../shared/optimizer_contract.js';
 

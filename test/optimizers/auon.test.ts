@@ -2,11 +2,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
 import { auon, COMPOSED_AUON, composedAuonBrake, coshBrake, hybridAuon, type AuonConstants } from '../../optimizers/auon.js';
 import { buildOptimizer, type Parameter, type Role } from '../../optimizers/core.js';
-import { AuonOptimizer, HybridAuonOptimizer } from '../../optimizers/tfjs.js';
+import { AuonOptimizer, HybridAuonOptimizer } from '../../optimizers/tfjs_classes.js';
 import { describeBackends } from '../shared/backends.js';
 import { itBehavesLikeOptimizer } from '../shared/optimizer_contract.js';
 import { seeded } from '../shared/problems.js';
-import { itReplaysFixtures, itReplaysWideFixtures } from '../shared/replay.js';
+import { itReplaysFixtures, itReplaysWideFixtures } from '../parity/replay_helpers.js';
 
 // Code-mode AuON is Nesterov SGD on the raw momentum (r ~ 1), so Rosenbrock's 100x gradients need a small lr.
 itBehavesLikeOptimizer('auon', {

@@ -134,3 +134,149 @@ describeBackends('core: updateMany', () => {
     for (const p of ps) p.variable.dispose();
   });
 });
+
+/** A transform with one zero-initialized slot named `slotName`, adding the gradient into it. */
+function slotted(name: string, slotName: string): Transform {
+  return {
+    name,
+    init: (_p, slot) => ({ [slotName]: slot(slotName, 'zeros') }),
+    update(u, s) {
+      s[slotName].assign(tf.add(s[slotName], u));
+      return u;
+    },
+  };
+}
+
+// Routing and state guarantees of buildOptimizer, chain and load (optimizers/core.ts). They are plain
+// bookkeeping, the same on every backend, so this suite runs once (on the cpu baseline).
+describe('core: guarantees', () => {
+  const TWO = [{ name: 'w', shape: [2, 3] }, { name: 'b', shape: [3], role: 'vector' as Role }];
+
+  /** Builds over fresh parameters, asserting that a throw allocates nothing; returns the error. */
+  function buildError(specs: { name: string; shape: number[]; role?: Role }[], def: Parameters<typeof buildOptimizer>[1]): Error {
+    const ps = params(specs);
+    const before = tf.memory().numTensors;
+    let err: Error | undefined;
+    try {
+      buildOptimizer(ps, def).dispose();
+    } catch (e) {
+      err = e as Error;
+    }
+    expect(tf.memory().numTensors, 'tensors allocated by a failed build').to.equal(before);
+    for (const p of ps) p.variable.dispose();
+    expect(err, 'buildOptimizer did not throw').to.be.instanceOf(Error);
+    return err!;
+  }
+
+  it('a parameter that two routes match is an error naming it and both routes, thrown before any state exists', () => {
+    // 'w' is a matrix and its name matches /w/: both routes claim it.
+    const err = buildError(TWO, route({ label: 'by-role', roles: ['matrix'], transform: slotted('a', 'm') }, { label: 'by-name', pattern: /^w$/, transform: slotted('b', 'm') }, { label: 'rest', roles: ['vector'], transform: slotted('c', 'm') }));
+    expect(err.message).to.equal("parameter 'w' (role matrix, shape [2,3]) matches 2 routes: by-role, by-name; routes must not overlap");
+  });
+
+  it('two matching fallback routes are an error too', () => {
+    const err = buildError(TWO, route({ label: 'mat', roles: ['matrix'], transform: slotted('a', 'm') }, { label: 'fb1', fallback: true, transform: slotted('b', 'm') }, { label: 'fb2', fallback: true, transform: slotted('c', 'm') }));
+    expect(err.message).to.equal("parameter 'b' matches 2 fallback routes: fb1, fb2");
+  });
+
+  it('a parameter that no route matches is an error naming it and listing the routes', () => {
+    const err = buildError(TWO, route({ label: 'muon', roles: ['matrix'], transform: slotted('a', 'm') }, { label: 'emb', roles: ['embedding', 'head'], transform: slotted('b', 'm') }));
+    expect(err.message).to.equal("parameter 'b' (role vector, shape [3]) matches no route; routes: muon(matrix), emb(embedding|head)");
+  });
+
+  it('a fallback takes exactly the parameters no other route matches', () => {
+    const ps = params(TWO);
+    const opt = buildOptimizer(ps, route({ label: 'mat', roles: ['matrix'], transform: slotted('a', 'm') }, { label: 'fb', fallback: true, transform: slotted('b', 'v') }));
+    const state = opt.state();
+    expect([...state.keys()].sort()).to.deep.equal(['b/step', 'b/v', 'w/m', 'w/step']);
+    tf.dispose([...state.values()]);
+    opt.dispose();
+    for (const p of ps) p.variable.dispose();
+  });
+
+  it('chain rejects two members that use the same state slot name, before any state is kept', () => {
+    const err = buildError(TWO, chain(slotted('first', 'm'), slotted('second', 'v'), slotted('third', 'm')));
+    expect(err.message).to.equal("chain: two transforms use the state slot 'm' (first, second, third)");
+  });
+
+  it("a transform may not use the reserved slot 'step'", () => {
+    const err = buildError(TWO, slotted('counter', 'step'));
+    expect(err.message).to.equal("transform 'counter' may not use the reserved slot 'step'");
+  });
+
+  describe('load()', () => {
+    /** An optimizer over 'w' and 'b' after two steps, its saved state and a fresh twin to load into. */
+    function setup() {
+      const ps = params(TWO);
+      const def = () => chain(slotted('acc', 'm'), scaleByLr(0.1));
+      const opt = buildOptimizer(ps, def());
+      for (let k = 0; k < 2; k++) {
+        const grads = new Map(ps.map((p, i) => [p.name, tf.tensor(seeded(p.variable.size, 70 + 10 * k + i), p.variable.shape)] as [string, tf.Tensor]));
+        opt.step(grads);
+        tf.dispose([...grads.values()]);
+      }
+      const saved = opt.state();
+      const fresh = buildOptimizer(ps, def());
+      const snapshot = () => {
+        const s = fresh.state();
+        const out = Object.fromEntries([...s].map(([k, v]) => [k, Array.from(v.dataSync())]));
+        tf.dispose([...s.values()]);
+        return out;
+      };
+      const cleanup = () => {
+        tf.dispose([...saved.values()]);
+        opt.dispose();
+        fresh.dispose();
+        for (const p of ps) p.variable.dispose();
+      };
+      return { saved, fresh, snapshot, cleanup };
+    }
+
+    it('round trip: loading the saved state restores every slot and the step counts', () => {
+      const { saved, fresh, snapshot, cleanup } = setup();
+      fresh.load(saved);
+      const got = snapshot();
+      expect(Object.keys(got).sort()).to.deep.equal(['b/m', 'b/step', 'w/m', 'w/step']);
+      for (const [k, v] of saved) expect(got[k], k).to.deep.equal(Array.from(v.dataSync()));
+      expect(got['w/step']).to.deep.equal([2]);
+      cleanup();
+    });
+
+    it('rejects an unknown key, changing nothing', () => {
+      const { saved, fresh, snapshot, cleanup } = setup();
+      const before = snapshot();
+      const extra = tf.zeros([2, 3]);
+      const bad = new Map([...saved, ['w/velocity', extra]]);
+      expect(() => fresh.load(bad)).to.throw("optimizer state has unknown key 'w/velocity'");
+      expect(snapshot()).to.deep.equal(before);
+      extra.dispose();
+      cleanup();
+    });
+
+    it('rejects a missing slot and a missing step count, changing nothing', () => {
+      const { saved, fresh, snapshot, cleanup } = setup();
+      const before = snapshot();
+      for (const key of ['b/m', 'b/step']) {
+        const bad = new Map([...saved].filter(([k]) => k !== key));
+        expect(() => fresh.load(bad)).to.throw(`optimizer state lacks key '${key}'`);
+        expect(snapshot(), key).to.deep.equal(before);
+      }
+      cleanup();
+    });
+
+    it('rejects a slot or step count of the wrong shape, changing nothing (not even the parameters checked before it)', () => {
+      const { saved, fresh, snapshot, cleanup } = setup();
+      const before = snapshot();
+      const wrong = tf.zeros([4]);
+      // 'b' comes after 'w': a load that assigned while checking would already have changed 'w'.
+      const bad = new Map([...saved].map(([k, v]) => [k, k === 'b/m' ? wrong : v] as [string, tf.Tensor]));
+      expect(() => fresh.load(bad)).to.throw("state 'b/m' has shape [4], expected [3]");
+      expect(snapshot()).to.deep.equal(before);
+      const badStep = new Map([...saved].map(([k, v]) => [k, k === 'b/step' ? wrong : v] as [string, tf.Tensor]));
+      expect(() => fresh.load(badStep)).to.throw("state 'b/step' has shape [4], expected one value");
+      expect(snapshot()).to.deep.equal(before);
+      wrong.dispose();
+      cleanup();
+    });
+  });
+});

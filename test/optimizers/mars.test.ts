@@ -4,11 +4,11 @@ import { adamw } from '../../optimizers/adamw.js';
 import { buildOptimizer, type OptimizerDef, type Parameter, type Role } from '../../optimizers/core.js';
 import { orthogonalize } from '../../optimizers/linalg.js';
 import { mars } from '../../optimizers/mars.js';
-import { MarsOptimizer } from '../../optimizers/tfjs.js';
+import { MarsOptimizer } from '../../optimizers/tfjs_classes.js';
 import { describeBackends } from '../shared/backends.js';
 import { itBehavesLikeOptimizer } from '../shared/optimizer_contract.js';
 import { seeded } from '../shared/problems.js';
-import { itReplaysFixtures, itReplaysWideFixtures } from '../shared/replay.js';
+import { itReplaysFixtures, itReplaysWideFixtures } from '../parity/replay_helpers.js';
 
 itBehavesLikeOptimizer('mars', { make: () => mars({ lr: 0.05, lr1d: 0.05 }), makeTf: () => new MarsOptimizer({ lr: 0.01, lr1d: 0.01 }) });
 itBehavesLikeOptimizer('mars-lion, conv to MARS', { make: () => mars({ lr: 0.02, lr1d: 0.05, marsType: 'mars-lion', conv: 'mars', weightDecay: 0.01 }) });

@@ -3,11 +3,11 @@ import { expect } from 'chai';
 import { buildOptimizer, type OptimizerDef, type Parameter, type Role } from '../../optimizers/core.js';
 import { marsM } from '../../optimizers/mars_m.js';
 import { muon } from '../../optimizers/muon.js';
-import { MarsMOptimizer } from '../../optimizers/tfjs.js';
+import { MarsMOptimizer } from '../../optimizers/tfjs_classes.js';
 import { describeBackends } from '../shared/backends.js';
 import { itBehavesLikeOptimizer } from '../shared/optimizer_contract.js';
 import { seeded } from '../shared/problems.js';
-import { itReplaysFixtures, itReplaysWideFixtures } from '../shared/replay.js';
+import { itReplaysFixtures, itReplaysWideFixtures } from '../parity/replay_helpers.js';
 
 itBehavesLikeOptimizer('mars-m', { make: () => marsM({ lr: 0.05, weightDecay: 0.01 }), makeTf: () => new MarsMOptimizer({ lr: 0.01, weightDecay: 0 }) });
 itBehavesLikeOptimizer('mars-m efficient', { make: () => marsM({ lr: 0.05, weightDecay: 0.01, efficient: true }) });

@@ -4,12 +4,12 @@ import { buildOptimizer, type OptimizerDef, type Parameter, type Role } from '..
 import { NS_CLASSIC, newtonSchulz } from '../../optimizers/linalg.js';
 import { batchesNewtonSchulz, muon, muonMoonlight } from '../../optimizers/muon.js';
 import { fusedOps } from '../../kernels/fused.js';
-import { MuonMoonlightOptimizer, MuonOptimizer } from '../../optimizers/tfjs.js';
+import { MuonMoonlightOptimizer, MuonOptimizer } from '../../optimizers/tfjs_classes.js';
 import { describeBackends } from '../shared/backends.js';
 import { itBehavesLikeOptimizer } from '../shared/optimizer_contract.js';
 import { seeded } from '../shared/problems.js';
-import type { Fixture } from '../../experiments/replay.js';
-import { itReplaysFixtures, itReplaysWideFixtures, transposedFixture } from '../shared/replay.js';
+import type { Fixture } from '../../parity/fixture.js';
+import { itReplaysFixtures, itReplaysWideFixtures, transposedFixture } from '../parity/replay_helpers.js';
 
 itBehavesLikeOptimizer('muon', {
   make: () => muon({ lr: 0.05, adamLr: 0.05 }),

@@ -3,11 +3,11 @@ import { expect } from 'chai';
 import { adamw } from '../../optimizers/adamw.js';
 import { buildOptimizer, type OptimizerDef, type Parameter, type Role } from '../../optimizers/core.js';
 import { racs, reg } from '../../optimizers/reg.js';
-import { RegOptimizer } from '../../optimizers/tfjs.js';
+import { RegOptimizer } from '../../optimizers/tfjs_classes.js';
 import { describeBackends } from '../shared/backends.js';
 import { itBehavesLikeOptimizer } from '../shared/optimizer_contract.js';
 import { seeded } from '../shared/problems.js';
-import { itReplaysFixtures, itReplaysWideFixtures } from '../shared/replay.js';
+import { itReplaysFixtures, itReplaysWideFixtures } from '../parity/replay_helpers.js';
 
 itBehavesLikeOptimizer('reg', { make: () => reg({ lr: 0.1 }), makeRosenbrock: () => reg({ lr: 0.05, weightDecay: 0 }), makeTf: () => new RegOptimizer({ lr: 0.02, weightDecay: 0 }) });
 itBehavesLikeOptimizer('reg ema momentum, 3 RACS steps, no nesterov', { make: () => reg({ lr: 0.1, momentumForm: 'ema', racsIters: 3, nesterov: false }), makeRosenbrock: () => reg({ lr: 0.05, weightDecay: 0, racsIters: 3 }) });

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
 import { sgd } from '../../optimizers/sgd.js';
 import { buildOptimizer } from '../../optimizers/core.js';
-import { SGDOptimizer } from '../../optimizers/tfjs.js';
+import { SGDOptimizer } from '../../optimizers/tfjs_classes.js';
 import { describeBackends } from '../shared/backends.js';
 import { itBehavesLikeOptimizer } from '../shared/optimizer_contract.js';
 

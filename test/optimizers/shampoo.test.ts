@@ -3,11 +3,11 @@ import { expect } from 'chai';
 import { buildOptimizer, type Parameter } from '../../optimizers/core.js';
 import { conditionNumber, eighJacobi, inverseRootEigh, inverseRootNewton, inverseRootResidual } from '../../optimizers/linalg.js';
 import { shampoo, shampooDiagnostics, shampooLayout, type ShampooOptions } from '../../optimizers/shampoo.js';
-import { ShampooOptimizer } from '../../optimizers/tfjs.js';
+import { ShampooOptimizer } from '../../optimizers/tfjs_classes.js';
 import { describeBackends } from '../shared/backends.js';
 import { itBehavesLikeOptimizer } from '../shared/optimizer_contract.js';
 import { seeded } from '../shared/problems.js';
-import { itReplaysFixtures } from '../shared/replay.js';
+import { itReplaysFixtures } from '../parity/replay_helpers.js';
 
 itBehavesLikeOptimizer('shampoo (adam grafting, two-sided factors)', {
   make: () => shampoo({ lr: 0.05, grafting: 'adam', mergeSmallDims: false }),
@@ -217,5 +217,86 @@ describeBackends('shampoo', () => {
   it('rejects unknown choices naming the option', () => {
     expect(() => shampoo({ grafting: 'lion' } as never)).to.throw(/'grafting' must be one of/);
     expect(() => shampoo({ preconditionFrequency: 0 })).to.throw(/preconditionFrequency/);
+  });
+});
+
+/** Runs Shampoo on one [rows, cols] parameter (role matrix) with the given gradients; returns each step's W_t - W_{t-1}. */
+function steps(opts: Partial<ShampooOptions>, rows: number, cols: number, grads: Float32Array[]): Float64Array[] {
+  const p = param('w', [rows, cols], seeded(rows * cols, 61));
+  const opt = buildOptimizer([p], shampoo(opts));
+  const out: Float64Array[] = [];
+  let prev = Float64Array.from(p.variable.dataSync());
+  for (const g of grads) {
+    const grad = tf.tensor2d(g, [rows, cols]);
+    opt.step(new Map([['w', grad]]));
+    grad.dispose();
+    const now = Float64Array.from(p.variable.dataSync());
+    out.push(now.map((x, i) => x - prev[i]));
+    prev = now;
+  }
+  opt.dispose();
+  p.variable.dispose();
+  return out;
+}
+
+const frobenius = (a: ArrayLike<number>) => Math.sqrt(Array.from(a).reduce((s, x) => s + x * x, 0));
+
+/** max_i |a_i - b_i| / max(1e-3, max_i |b_i|). */
+function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let err = 0;
+  let scale = 1e-3;
+  for (let i = 0; i < b.length; i++) {
+    err = Math.max(err, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return err / scale;
+}
+
+// Every option the derivations read is given explicitly, so these hold whatever the defaults are.
+describeBackends('shampoo: grafting and momentum against hand derivations', () => {
+  it("Adam grafting bias-corrects its second moment: the step's Frobenius norm is lr ||g / (sqrt(v / (1 - b2^t)) + eps)||", () => {
+    // beta1 = 0: the filtered gradient is g itself. Grafting rescales the Shampoo direction
+    // P = L^{-1/4} g R^{-1/4} (one block) to the Frobenius norm of Adam's direction
+    //   v_t = b2 v_{t-1} + (1 - b2) g_t^2,   a_t = g_t / (sqrt(v_t / (1 - b2^t)) + eps),
+    // so ||W_t - W_{t-1}||_F = lr ||a_t||_F whatever the roots are. At t = 1, v_1 / (1 - b2) = g_1^2 and
+    // a_1 = sign(g_1): lr sqrt(12) for a 4x3 parameter; without the correction it would be
+    // lr sqrt(12) / sqrt(1 - b2) (31.6x larger at b2 = 0.999).
+    const [rows, cols, lr, b2, eps] = [4, 3, 0.1, 0.999, 1e-10];
+    const grads = [0, 1, 2].map((k) => seeded(rows * cols, 81 + k));
+    const got = steps({ lr, beta1: 0, beta2: 1, epsilon: 1e-5, grafting: 'adam', graftBeta2: b2, graftEps: eps, biasCorrection: true, momentum: 0, nesterov: false, weightDecay: 0, maxPreconditionerDim: 1024, mergeSmallDims: false, preconditionFrequency: 1, startPreconditioningStep: 1 }, rows, cols, grads);
+    const v = new Float64Array(rows * cols);
+    grads.forEach((g, k) => {
+      const t = k + 1;
+      for (let i = 0; i < v.length; i++) v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+      const a = Array.from(g, (x, i) => x / (Math.sqrt(v[i] / (1 - b2 ** t)) + eps));
+      if (t === 1) expect(frobenius(a)).to.be.closeTo(Math.sqrt(12), 1e-6);
+      expect(frobenius(got[k]) / (lr * frobenius(a)), `step ${t}`).to.be.closeTo(1, 1e-4);
+    });
+  });
+
+  it('Nesterov momentum steps along P_t + mu M_t, plain momentum along M_t (M_t = mu M_{t-1} + P_t)', () => {
+    // SGD grafting, beta1 = 0, preconditioning from step 3: steps 1 and 2 use the grafted method alone,
+    // P_t = g_t, so with mu = 0.9, lr = 0.1:
+    //   plain:    dW_1 = -lr g_1,        dW_2 = -lr (0.9 g_1 + g_2)
+    //   Nesterov: dW_1 = -lr 1.9 g_1,    dW_2 = -lr (g_2 + 0.9 (0.9 g_1 + g_2)) = -lr (1.9 g_2 + 0.81 g_1)
+    // Step 3 is preconditioned; both runs see the same gradients, so the same factors and the same
+    // direction P_3, whose norm grafting sets to ||g_3||_F. With M_2 = 0.9 g_1 + g_2:
+    //   plain:    dW_3 = -lr (0.9 M_2 + P_3)           => P_3 = -dW_3 / lr - 0.9 M_2
+    //   Nesterov: dW_3 = -lr (P_3 + 0.9 (0.9 M_2 + P_3)) = -lr (1.9 P_3 + 0.81 M_2)
+    const [rows, cols, lr, mu] = [4, 3, 0.1, 0.9];
+    const grads = [0, 1, 2].map((k) => seeded(rows * cols, 91 + k));
+    const base: Partial<ShampooOptions> = { lr, beta1: 0, beta2: 1, epsilon: 1e-5, grafting: 'sgd', biasCorrection: true, momentum: mu, weightDecay: 0, maxPreconditionerDim: 1024, mergeSmallDims: false, preconditionFrequency: 1, startPreconditioningStep: 3 };
+    const plain = steps({ ...base, nesterov: false }, rows, cols, grads);
+    const nesterov = steps({ ...base, nesterov: true }, rows, cols, grads);
+    const [g1, g2, g3] = grads;
+    const lin = (f: (i: number) => number) => Float64Array.from(g1, (_, i) => f(i));
+    expect(maxRelErr(plain[0], lin((i) => -lr * g1[i]))).to.be.below(1e-5);
+    expect(maxRelErr(plain[1], lin((i) => -lr * (mu * g1[i] + g2[i])))).to.be.below(1e-5);
+    expect(maxRelErr(nesterov[0], lin((i) => -lr * (1 + mu) * g1[i]))).to.be.below(1e-5);
+    expect(maxRelErr(nesterov[1], lin((i) => -lr * ((1 + mu) * g2[i] + mu * mu * g1[i])))).to.be.below(1e-5);
+    const m2 = lin((i) => mu * g1[i] + g2[i]);
+    const p3 = lin((i) => -plain[2][i] / lr - mu * m2[i]);
+    expect(frobenius(p3) / frobenius(g3)).to.be.closeTo(1, 1e-4);
+    expect(maxRelErr(nesterov[2], lin((i) => -lr * ((1 + mu) * p3[i] + mu * mu * m2[i])))).to.be.below(1e-4);
   });
 });

@@ -1,7 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { expect } from 'chai';
-import { AdamWOptimizer, canonicalName, inferRole, OptlabTfOptimizer, SGDOptimizer } from '../../optimizers/tfjs.js';
+import { canonicalName, inferRole, OptlabTfOptimizer } from '../../optimizers/tfjs.js';
+import { AdamWOptimizer, SGDOptimizer } from '../../optimizers/tfjs_classes.js';
+import { readFileSync } from 'node:fs';
+import { OPTIMIZERS, REGISTRY } from '../../optimizers/index.js';
+import { renderTfClasses, TFJS_CLASSES_PATH } from '../../optimizers/generate_exports.js';
+import { TF_OPTIMIZER_CLASSES, tfOptimizerFactory } from '../../optimizers/tfjs.js';
+import * as generated from '../../optimizers/tfjs_classes.js';
 import { describeBackends } from '../shared/backends.js';
 
 function data() {
@@ -42,6 +48,52 @@ describe('tf.Optimizer adapter', () => {
     expect(() => new SGDOptimizer({ momentun: 0.9 } as never)).to.throw(/unknown option 'momentun'/);
     opt.dispose();
     again.dispose();
+  });
+});
+
+describe('tf.Optimizer classes generated from the registry', () => {
+  // The class names saved models carry (trainingConfig.optimizer_config.class_name): they must not change.
+  const SAVED_CLASS_NAMES: Record<string, string> = {
+    adamw: 'AdamWOptimizer', sgd: 'SGDOptimizer', muon: 'MuonOptimizer', 'muon-moonlight': 'MuonMoonlightOptimizer', 'mars-m': 'MarsMOptimizer',
+    mars: 'MarsOptimizer', auon: 'AuonOptimizer', 'hybrid-auon': 'HybridAuonOptimizer', reg: 'RegOptimizer', shampoo: 'ShampooOptimizer',
+  };
+
+  it('keeps the class name of every method that saved models already name', () => {
+    for (const [method, name] of Object.entries(SAVED_CLASS_NAMES)) {
+      expect(OPTIMIZERS[method]?.className, method).to.equal(name);
+      expect(TF_OPTIMIZER_CLASSES[method as keyof typeof TF_OPTIMIZER_CLASSES].className, method).to.equal(name);
+    }
+  });
+
+  it('gives every registry method a distinct, registered class and a lowerCamel factory', () => {
+    const map = tf.serialization.SerializationMap.getMap().classNameMap;
+    const names = new Set<string>();
+    for (const [method, cls] of Object.entries(TF_OPTIMIZER_CLASSES)) {
+      expect(names.has(cls.className), `duplicate class name ${cls.className}`).to.equal(false);
+      names.add(cls.className);
+      expect(map[cls.className]?.[0], `${cls.className} is registered`).to.equal(cls);
+      expect(cls.name).to.equal(cls.className);
+      expect((generated as Record<string, unknown>)[cls.className], `tfjs_classes.ts exports ${cls.className}`).to.equal(cls);
+      const opt = tfOptimizerFactory(method as keyof typeof TF_OPTIMIZER_CLASSES)();
+      expect(opt).to.be.instanceOf(cls).and.instanceOf(OptlabTfOptimizer);
+      expect(opt.getClassName()).to.equal(cls.className);
+      expect(opt.method).to.equal(method);
+      opt.dispose();
+    }
+    expect([...names].length).to.equal(Object.keys(REGISTRY).length);
+  });
+
+  it('the committed optimizers/tfjs_classes.ts is what the generator writes for the registry (else: npm run generate)', () => {
+    expect(readFileSync(TFJS_CLASSES_PATH, 'utf8')).to.equal(renderTfClasses());
+  });
+
+  it('renders a class, its instance type and a lowerCamel factory per registry line', () => {
+    const text = renderTfClasses({ toy: { className: 'ToyOptimizer' }, 'two-words': { className: 'TwoWordsOptimizer' } });
+    expect(text).to.include("export const ToyOptimizer = TF_OPTIMIZER_CLASSES.toy;");
+    expect(text).to.include('export type ToyOptimizer = InstanceType<typeof ToyOptimizer>;');
+    expect(text).to.include("export const toy = tfOptimizerFactory('toy');");
+    expect(text).to.include("export const TwoWordsOptimizer = TF_OPTIMIZER_CLASSES['two-words'];");
+    expect(text).to.include("export const twoWords = tfOptimizerFactory('two-words');");
   });
 });
 

@@ -2,8 +2,9 @@ import { expect } from 'chai';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FixtureError, loadFixture, replayFixture } from '../../experiments/replay.js';
-import { FIXTURE_DIR, itReplaysFixtures, transposedFixture } from '../shared/replay.js';
+import { FixtureError, loadFixture } from '../../parity/fixture.js';
+import { replayFixture } from '../../parity/replay.js';
+import { FIXTURE_DIR, itReplaysFixtures, transposedFixture } from './replay_helpers.js';
 import { describeBackends } from '../shared/backends.js';
 
 itReplaysFixtures('adamw');

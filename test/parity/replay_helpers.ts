@@ -3,8 +3,9 @@ import { expect } from 'chai';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { formatReplay, loadFixture, replayFixture, type Fixture } from '../../experiments/replay.js';
-import { describeBackends } from './backends.js';
+import { loadFixture, type Fixture } from '../../parity/fixture.js';
+import { formatReplay, replayFixture } from '../../parity/replay.js';
+import { describeBackends } from '../shared/backends.js';
 
 export const FIXTURE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
 

@@ -2,7 +2,8 @@
 import { writeFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { selectBackend } from '../kernels/backend.js';
-import { FixtureError, formatReplay, loadFixture, replayFixture } from './replay.js';
+import { FixtureError, loadFixture } from './fixture.js';
+import { formatReplay, replayFixture } from './replay.js';
 
 interface ReplayArgs {
   fixture: string[];
@@ -10,6 +11,7 @@ interface ReplayArgs {
   backend?: string;
 }
 
+/** The `replay` subcommand (registered by experiments/cli.ts). */
 export const replayCommand: CommandModule<object, ReplayArgs> = {
   command: 'replay <fixture..>',
   describe: 'Replay reference fixtures (official PyTorch trajectories) through optlab and compare step by step',

@@ -1,7 +1,7 @@
 /**
- * Parity replay: runs the optimizer a reference fixture names (../shared/fixtures/reference, format
- * in its README) on the fixture's parameters and gradients, or, for least-squares fixtures, on its
- * X/Y problem with gradients computed here, and compares every step with the reference trajectory.
+ * Parity replay: runs the optimizer a reference fixture names (format in test/fixtures/README.md) on the
+ * fixture's parameters and gradients, or, for least-squares fixtures, on its X/Y problem with gradients
+ * computed here, and compares every step with the reference trajectory.
  *
  * PyTorch stores a Linear weight as [out, in]; optlab's matrices are [in, out] (x @ W). Every 2-D
  * fixture parameter is therefore handed to optlab transposed, and transposed back for comparison, so
@@ -10,20 +10,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core registers no gradients by itself; tfjs-layers' bundle registers all of them on import.
 import '@tensorflow/tfjs-layers';
-import { readFileSync } from 'node:fs';
-import { buildOptimizer, type Parameter, type ReferenceCase } from '../optimizers/core.js';
+import { buildOptimizer, type OptimizerDef, type Parameter } from '../optimizers/core.js';
 import { OPTIMIZERS } from '../optimizers/index.js';
-
-/** A reference fixture as stored on disk. */
-export interface Fixture extends ReferenceCase {
-  tolerance: { atol: number; rtol?: number; basis?: string };
-  params: Record<string, { shape: number[]; data: number[] }>;
-  steps: { grads?: Record<string, number[]>; params_after: Record<string, number[]>; loss?: number | null; loss_before?: number | null }[];
-  data?: { X: { shape: number[]; data: number[] } | number[][]; Y: { shape: number[]; data: number[] } | number[][]; loss_definition?: string };
-}
-
-/** An error that makes `optlab replay` exit 2: the fixture cannot be read or is not supported. */
-export class FixtureError extends Error {}
+import { FixtureError, type Fixture } from './fixture.js';
+import { REFERENCE_MAPPINGS } from './mapping.js';
+import type { ReferenceMapping } from './mapping_helpers.js';
 
 /** Result of one replay. */
 export interface ReplayResult {
@@ -39,23 +30,6 @@ export interface ReplayResult {
   pass: boolean;
   /** What we computed, per step, in the fixture's layout (flat row-major). */
   steps: { params_after: Record<string, number[]>; loss: number | null }[];
-}
-
-/** Reads and checks a fixture file, naming the path and the missing field on failure. */
-export function loadFixture(path: string): Fixture {
-  let fx: Fixture;
-  try {
-    fx = JSON.parse(readFileSync(path, 'utf8')) as Fixture;
-  } catch (e) {
-    throw new FixtureError(`cannot read fixture ${path}: ${(e as Error).message}`);
-  }
-  for (const key of ['optimizer', 'mode', 'params', 'steps', 'tolerance'] as const) {
-    if (fx[key] === undefined) throw new FixtureError(`fixture ${path} has no '${key}' field; not a reference fixture`);
-  }
-  if (fx.mode !== 'replay' && fx.mode !== 'least_squares') throw new FixtureError(`fixture ${path}: unsupported mode '${fx.mode}'`);
-  if (fx.mode === 'least_squares' && !fx.data) throw new FixtureError(`fixture ${path}: least_squares fixture without 'data'`);
-  fx.name ??= path;
-  return fx;
 }
 
 const f32 = (xs: number[]) => Float32Array.from(xs, Math.fround);
@@ -84,14 +58,20 @@ function matrixOf(m: { shape: number[]; data: number[] } | number[][]): tf.Tenso
   return tf.tensor2d(f32(m.data), m.shape as [number, number]);
 }
 
-/** Replays a fixture through optlab and compares with the reference trajectory. */
+/**
+ * Replays a fixture through optlab and compares with the reference trajectory. Throws FixtureError when
+ * optlab has no such method, no mapping for it, or the mapping rejects the fixture's settings.
+ */
 export function replayFixture(fx: Fixture): ReplayResult {
   const factory = OPTIMIZERS[fx.optimizer];
   if (!factory) throw new FixtureError(`fixture ${fx.name}: optlab has no optimizer named '${fx.optimizer}' (known: ${Object.keys(OPTIMIZERS).join(', ')})`);
-  if (!factory.fromReference) throw new FixtureError(`fixture ${fx.name}: optimizer '${fx.optimizer}' has no mapping from reference hyperparameters`);
-  let mapped: ReturnType<NonNullable<typeof factory.fromReference>>;
+  const mapper = REFERENCE_MAPPINGS[fx.optimizer];
+  if (!mapper) throw new FixtureError(`fixture ${fx.name}: optimizer '${fx.optimizer}' has no mapping from reference hyperparameters`);
+  let mapped: ReferenceMapping<any>;
+  let def: OptimizerDef;
   try {
-    mapped = factory.fromReference(fx);
+    mapped = mapper(fx);
+    def = mapped.build ? mapped.build(mapped.options) : factory(mapped.options);
   } catch (e) {
     throw new FixtureError(`fixture ${fx.name}: ${(e as Error).message}`);
   }
@@ -102,7 +82,7 @@ export function replayFixture(fx: Fixture): ReplayResult {
     const { data, shape } = toOptlab(f32(fx.params[n].data), fx.params[n].shape);
     return { name: n, role: mapped.roles[n], variable: tf.variable(tf.tensor(data, shape), true, `replay/${fx.name}/${n}/${Math.random().toString(36).slice(2)}`) };
   });
-  const opt = buildOptimizer(params, factory(mapped.options));
+  const opt = buildOptimizer(params, def);
   let X: tf.Tensor2D | undefined;
   let Y: tf.Tensor2D | undefined;
   if (fx.mode === 'least_squares') {
