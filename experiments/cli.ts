@@ -7,6 +7,7 @@ import { benchCommand } from './bench_command.js';
 import { runCommand } from './sweep.js';
 import { mergeCommand, reportCommand } from './report.js';
 import { kroneckerCommand } from './kronecker_command.js';
+import { claimsCommand } from './claims_command.js';
 
 await yargs(hideBin(process.argv))
   .scriptName('optlab')
@@ -17,6 +18,7 @@ await yargs(hideBin(process.argv))
   .command(reportCommand)
   .command(mergeCommand)
   .command(kroneckerCommand)
+  .command(claimsCommand)
   .demandCommand(1, 'name a command; see --help')
   .strict()
   .help()
