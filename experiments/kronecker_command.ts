@@ -69,7 +69,14 @@ export const kroneckerCommand: CommandModule<object, KroneckerArgs> = {
     }
     const backend = await selectBackend(args.backend);
     console.log(backend.message);
-    const res = runKronecker(opts, (line) => console.log(line));
+    let res;
+    try {
+      res = runKronecker(opts, (line) => console.log(line));
+    } catch (e) {
+      // A bad layer name or too large a layer is found once the model exists, before training.
+      console.error(`error: ${(e as Error).message}`);
+      process.exit(2);
+    }
     const dir = args.out ?? join('results', 'kronecker', opts.task);
     await writeKronecker(dir, opts, res, backend.label);
     console.log(`${res.rows.length} rows in ${(res.wallMs / 1000).toFixed(1)} s${res.unconverged ? `; ${res.unconverged} power iterations hit the cap (their 'optimal' is a lower bound)` : ''}\nwrote ${join(dir, 'kronecker.csv')}, kronecker.svg, kronecker.json`);

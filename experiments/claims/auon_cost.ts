@@ -56,7 +56,7 @@ export const auonCostClaim: Claim = {
     const md = join(dir, 'bench-partial.md');
     const wall = existsSync(md) ? /\(([0-9.]+) s in all\)/.exec(readFileSync(md, 'utf8'))?.[1] : undefined;
     const load = existsSync(md) ? /Load average \(1 min\) ([^.]+\.[0-9]) at the start, ([0-9.]+) at the end/.exec(readFileSync(md, 'utf8')) : null;
-    const machine = existsSync(md) ? /Machine: ([^\n]+)/.exec(readFileSync(md, 'utf8'))?.[1] : undefined;
+    const machine = existsSync(md) ? /Machine: ([^,]+), ([0-9]+) cores/.exec(readFileSync(md, 'utf8')) : null;
     const commit = existsSync(md) ? /at commit ([0-9a-f]+)/.exec(readFileSync(md, 'utf8'))?.[1] : undefined;
     return {
       verdict: combine([linear, slower]),
@@ -65,7 +65,7 @@ export const auonCostClaim: Claim = {
       headline: 2,
       reason: `AuON exponent ${auon.exponent.toFixed(2)} [${auon.lo.toFixed(2)}, ${auon.hi.toFixed(2)}] vs linear (≤ ${LINEAR_MAX}): ${linear}; vs Muon ${muon.exponent.toFixed(2)} [${muon.lo.toFixed(2)}, ${muon.hi.toFixed(2)}]: ${slower}. Intervals over ${auon.points} sizes (not seeds).`,
       wallS: wall ? Number(wall) : undefined,
-      env: { gitCommit: commit ?? null, cpu: machine, backend: 'wasm-native', load: load ? `${load[1]} at the start, ${load[2]} at the end` : undefined },
+      env: { gitCommit: commit ?? null, cpu: machine?.[1], cores: machine ? Number(machine[2]) : undefined, backend: 'wasm-native', load: load ? `${load[1]} at the start, ${load[2]} at the end` : undefined },
     };
   },
 };

@@ -19,6 +19,7 @@ export interface ClaimRun {
   /** 1-minute load average before and after (other processes share the cores). */
   loadBefore: number;
   loadAfter: number;
+  /** When the commands finished (ISO). */
   date: string;
   gitCommit: string | null;
   gitDirty: boolean | null;
@@ -112,7 +113,7 @@ function provenance(e: ClaimEntry): string {
   if (wall !== undefined) parts.push(`${e.run ? 'wall time' : 'summed run time'} ${wall.toFixed(0)} s`);
   if (e.run) parts.push(`load average ${e.run.loadBefore.toFixed(1)} before, ${e.run.loadAfter.toFixed(1)} after`);
   else if (env?.load) parts.push(`load average ${env.load}`);
-  if (e.run?.date) parts.push(e.run.date.slice(0, 16).replace('T', ' ') + ' UTC');
+  if (e.run?.date) parts.push(`finished ${e.run.date.slice(0, 16).replace('T', ' ')} UTC`);
   return parts.join(', ');
 }
 
