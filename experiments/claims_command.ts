@@ -11,6 +11,7 @@ interface ClaimsArgs {
   list: boolean;
 }
 
+/** The `optlab claims` subcommand. */
 export const claimsCommand: CommandModule<object, ClaimsArgs> = {
   command: 'claims [names..]',
   describe: "Run the seed papers' claims (all, or those named) and write results/claims/report.html and claims.md with their verdicts",

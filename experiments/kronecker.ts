@@ -274,6 +274,7 @@ export interface SampledModel extends TrainableModel {
 
 /** The tasks `optlab kronecker` knows. */
 export const KRONECKER_TASKS = ['mnist2-mlp', 'gpt'] as const;
+/** One of KRONECKER_TASKS. */
 export type KroneckerTask = (typeof KRONECKER_TASKS)[number];
 
 /** Options of `runKronecker`; defaults per task in `KRONECKER_DEFAULTS`. */
@@ -365,6 +366,7 @@ export interface KroneckerRow {
   train_loss: number;
 }
 
+/** Columns of kronecker.csv, in order. */
 export const KRONECKER_COLUMNS = ['task', 'seed', 'layer', 'rows', 'cols', 'step', 'matrix', 'optimal', 'shampoo2', 'shampoo', 'power_iterations', 'power_residual', 'converged', 'samples', 'train_loss'] as const;
 
 /** A task's model and data for one seed. */

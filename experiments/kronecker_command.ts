@@ -29,6 +29,7 @@ function parseOptions(text: string | undefined): Record<string, unknown> | undef
   return v as Record<string, unknown>;
 }
 
+/** The `optlab kronecker` subcommand. */
 export const kroneckerCommand: CommandModule<object, KroneckerArgs> = {
   command: 'kronecker',
   describe: "Cosine similarity of Shampoo's and the optimal Kronecker approximation to a layer's Adagrad and Gauss-Newton matrices over training; writes kronecker.csv/.svg/.json",

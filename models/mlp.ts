@@ -30,6 +30,7 @@ export interface MLPConfig {
   bias: boolean;
 }
 
+/** Default MLP shape: the binary-MNIST model of experiments/kronecker.ts. */
 export const MLP_DEFAULTS: Readonly<MLPConfig> = Object.freeze({ inputDim: 49, hidden: 32, depth: 2, numClasses: 2, bias: false });
 
 /** Merges a partial config over the defaults, rejecting unknown keys and non-positive sizes. */

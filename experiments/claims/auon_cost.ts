@@ -21,6 +21,7 @@ export function readBenchCsv(path: string): Measurement[] {
   });
 }
 
+/** Claim 2 (cost): AuON step time against matrix size. */
 export const auonCostClaim: Claim = {
   name: 'auon-cost',
   number: 2,

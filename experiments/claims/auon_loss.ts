@@ -11,6 +11,7 @@ const TASKS = [
   { key: 'vit', config: 'experiments/claims/configs/auon-loss-vit.yaml' },
 ];
 
+/** Claim 2 (loss): AuON and Hybrid-AuON against Muon and AdamW. */
 export const auonLossClaim: Claim = {
   name: 'auon-loss',
   number: 2,

@@ -7,6 +7,7 @@ import { regClaim } from './reg.js';
 import { kroneckerClaim } from './kronecker.js';
 import { muonAdamwClaim } from './muon_adamw.js';
 
+/** Every claim, in the order. */
 export const CLAIMS: readonly Claim[] = [marsMClaim, auonCostClaim, auonLossClaim, regClaim, kroneckerClaim, muonAdamwClaim];
 
 /** A claim by name, with a message listing the known ones. */

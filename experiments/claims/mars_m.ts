@@ -6,6 +6,7 @@ import { bestLr, combine, pairedDifference, readRuns, runsEnvironment, verdictBe
 export const PAPER_MIN_GAP = 0.005;
 const CONFIG = 'experiments/claims/configs/mars-m-vs-muon.yaml';
 
+/** Claim 1: MARS-M against muon-moonlight. */
 export const marsMClaim: Claim = {
   name: 'mars-m-vs-muon',
   number: 1,

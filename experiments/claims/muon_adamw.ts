@@ -6,6 +6,7 @@ import { bestLr, meanCurve, pairedDifference, readRuns, runsEnvironment, stepsTo
 export const MIN_EFFECT = 0.01;
 const CONFIG = 'experiments/claims/configs/muon-vs-adamw.yaml';
 
+/** Claim 5: Muon against AdamW. */
 export const muonAdamwClaim: Claim = {
   name: 'muon-vs-adamw',
   number: 5,

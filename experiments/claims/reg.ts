@@ -10,6 +10,7 @@ const PRETRAIN = 'experiments/claims/configs/reg-pretrain-mnist.yaml';
 /** Why the fine-tuning part cannot run yet. */
 export const FINETUNE_BLOCKED = "fine-tuning part not run: the runner cannot yet start a run from a checkpoint's weights (a model.init key in experiments/config.ts); stage 1 (pretraining) is defined in " + PRETRAIN;
 
+/** Claim 3: REG against AdamW (from scratch) and in fine-tuning. */
 export const regClaim: Claim = {
   name: 'reg',
   number: 3,
