@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import YAML from 'yaml';
 import type { CommandModule } from 'yargs';
-import { selectBackend } from './backend.js';
+import { selectBackend } from '../kernels/backend.js';
 import { KRONECKER_DEFAULTS, KRONECKER_TASKS, resolveKroneckerOptions, runKronecker, writeKronecker, type KroneckerOptions } from './kronecker.js';
 
 interface KroneckerArgs {
