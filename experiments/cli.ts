@@ -6,6 +6,7 @@ import { replayCommand } from './replay_command.js';
 import { benchCommand } from './bench_command.js';
 import { runCommand } from './sweep.js';
 import { mergeCommand, reportCommand } from './report.js';
+import { listCommand } from './list_command.js';
 
 await yargs(hideBin(process.argv))
   .scriptName('optlab')
@@ -15,6 +16,7 @@ await yargs(hideBin(process.argv))
   .command(runCommand)
   .command(reportCommand)
   .command(mergeCommand)
+  .command(listCommand)
   .demandCommand(1, 'name a command; see --help')
   .strict()
   .help()

@@ -555,6 +555,28 @@ export function summarizeCurve(rows: readonly CurveRow[], target: number | undef
   };
 }
 
+const fmt3 = (x: number | null | undefined) => (x === null || x === undefined ? '-' : Number.isFinite(x) ? x.toFixed(3) : String(x));
+
+/** How a run ended, in one line: final figures, where it diverged (and the last finite loss), the error, or the signal. */
+export function describeOutcome(status: RunStatus, rec: RunRecord | undefined, log: string): string {
+  const r = rec?.result;
+  switch (status) {
+    case 'finished':
+      return r ? `finished  final val ${fmt3(r.finalValLoss)}  best ${fmt3(r.bestValLoss)}  ${(r.wallMs / 1000).toFixed(1)} s` : 'finished';
+    case 'diverged': {
+      const lf = rec?.lastFinite;
+      const last = lf ? `; last finite loss: train ${fmt3(lf.trainLoss)}${lf.valLoss !== null ? `, val ${fmt3(lf.valLoss)}` : ''} at step ${lf.step}` : '';
+      return `diverged at step ${rec?.divergedAt ?? '?'} (loss not finite${last})`;
+    }
+    case 'failed':
+      return `failed: ${(rec?.error ?? 'no record written').split('\n')[0]} (log: ${log})`;
+    case 'interrupted':
+      return `interrupted by ${rec?.signal ?? 'a signal'} at step ${rec?.step ?? '?'}${rec?.checkpointStep !== undefined ? ` (resumes from step ${rec.checkpointStep})` : ' (no checkpoint yet: resumes from the start)'}`;
+    default:
+      return status;
+  }
+}
+
 /** Messages a child sends its sweep over IPC. */
 export type ChildMessage = { type: 'row'; id: string; row: CurveRow; steps: number } | { type: 'done'; id: string; status: RunStatus };
 

@@ -17,7 +17,7 @@ import { shardFromEnvironment } from './cluster.js';
 import { ConfigError, configName, defaultOutDir, expandRuns, loadExperiment, type Experiment, type RunSpec } from './config.js';
 import { checkData, checkOutputFolder, checkSameBackend, commandName, nativeHint, probeBackend, runnerCommand } from './preflight.js';
 import { readExperimentRecord, writeReport, type ExperimentRecord } from './report.js';
-import { environment, initRun, readCheckpointMeta, readCurve, readRecord, runPaths, writeAtomic, writeRecord, type ChildMessage, type CurveRow, type RunRecord, type RunStatus } from './runner.js';
+import { describeOutcome, environment, initRun, readCheckpointMeta, readCurve, readRecord, runPaths, writeAtomic, writeRecord, type ChildMessage, type CurveRow, type RunRecord, type RunStatus } from './runner.js';
 
 /** Options of `runSweep`. */
 export interface SweepOptions {
@@ -287,26 +287,6 @@ export function formatDuration(sec: number): string {
   return `${Math.floor(sec / 3600)}h${String(Math.floor((sec % 3600) / 60)).padStart(2, '0')}m`;
 }
 
-/** How a run ended, in one line: final figures, where it diverged, the error, or the signal. */
-export function outcomeText(status: RunStatus, rec: RunRecord | undefined, log: string): string {
-  const r = rec?.result;
-  switch (status) {
-    case 'finished':
-      return r ? `finished  final val ${fmt(r.finalValLoss)}  best ${fmt(r.bestValLoss)}  ${(r.wallMs / 1000).toFixed(1)} s` : 'finished';
-    case 'diverged': {
-      const lf = rec?.lastFinite;
-      const last = lf ? `; last finite loss: train ${fmt(lf.trainLoss)}${lf.valLoss !== null ? `, val ${fmt(lf.valLoss)}` : ''} at step ${lf.step}` : '';
-      return `diverged at step ${rec?.divergedAt ?? '?'} (loss not finite${last})`;
-    }
-    case 'failed':
-      return `failed: ${(rec?.error ?? 'no record written').split('\n')[0]} (log: ${log})`;
-    case 'interrupted':
-      return `interrupted by ${rec?.signal ?? 'a signal'} at step ${rec?.step ?? '?'}${rec?.checkpointStep !== undefined ? ` (resumes from step ${rec.checkpointStep})` : ' (no checkpoint yet: resumes from the start)'}`;
-    default:
-      return status;
-  }
-}
-
 /** Progress: a bar for the sweep and one per active run on a terminal; plain lines otherwise. ETAs appear once they can be estimated. */
 class Progress {
   private readonly multi?: cliProgress.MultiBar;
@@ -369,7 +349,7 @@ class Progress {
     }
     const eta = this.done < this.count ? this.sweepEta() : '';
     this.total?.update(this.done, { eta: eta ? `  ETA ${eta}` : '' });
-    this.line(`[${this.done}/${this.count}] ${name}  ${outcomeText(status, rec, log)}${eta && !this.multi ? `  (sweep ETA ${eta})` : ''}`);
+    this.line(`[${this.done}/${this.count}] ${name}  ${describeOutcome(status, rec, log)}${eta && !this.multi ? `  (sweep ETA ${eta})` : ''}`);
   }
 
   /** Ends the bars and prints how every run of this call ended. */
