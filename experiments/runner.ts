@@ -565,7 +565,8 @@ export function describeOutcome(status: RunStatus, rec: RunRecord | undefined, l
       return r ? `finished  final val ${fmt3(r.finalValLoss)}  best ${fmt3(r.bestValLoss)}  ${(r.wallMs / 1000).toFixed(1)} s` : 'finished';
     case 'diverged': {
       const lf = rec?.lastFinite;
-      const last = lf ? `; last finite loss: train ${fmt3(lf.trainLoss)}${lf.valLoss !== null ? `, val ${fmt3(lf.valLoss)}` : ''} at step ${lf.step}` : '';
+      const losses = lf ? [...(lf.trainLoss !== null ? [`train ${fmt3(lf.trainLoss)}`] : []), ...(lf.valLoss !== null ? [`val ${fmt3(lf.valLoss)}`] : [])] : [];
+      const last = lf && losses.length ? `; last finite loss: ${losses.join(', ')} at step ${lf.step}` : '';
       return `diverged at step ${rec?.divergedAt ?? '?'} (loss not finite${last})`;
     }
     case 'failed':
