@@ -48,6 +48,8 @@ const TrainingSchema = z.strictObject({
   clipNorm: z.number().nonnegative().default(0),
   /** Checkpoint every this many steps (0: only on exit); does not change results, so not part of the run id. */
   checkpointEvery: z.number().int().nonnegative().default(100),
+  /** Characters a finished language model generates into its record and the report (0: none); does not change results, so not part of the run id. */
+  sampleChars: z.number().int().nonnegative().default(300),
 });
 
 const warmup = z.number().int().nonnegative().optional();
@@ -96,7 +98,7 @@ export type TrainingConfig = z.infer<typeof TrainingSchema>;
 export interface RunConfig {
   model: Record<string, unknown> & { kind: string };
   data: Record<string, unknown> & { kind: string };
-  training: Omit<TrainingConfig, 'checkpointEvery'>;
+  training: Omit<TrainingConfig, 'checkpointEvery' | 'sampleChars'>;
   schedule: ScheduleConfig;
   optimizer: { name: string; options: Record<string, unknown> };
 }
@@ -114,6 +116,8 @@ export interface RunSpec {
   seed: number;
   config: RunConfig;
   checkpointEvery: number;
+  /** Characters of the text sample a finished language model writes (training.sampleChars). */
+  sampleChars?: number;
   /** Validation loss target of the experiment, when it has one. */
   targetValLoss?: number;
 }
@@ -387,7 +391,7 @@ function product(entries: [string, unknown[]][]): Record<string, unknown>[] {
  * default explicitly gives the same run id as leaving it out.
  */
 export function expandRuns(exp: Experiment): RunSpec[] {
-  const { checkpointEvery, ...training } = exp.training;
+  const { checkpointEvery, sampleChars, ...training } = exp.training;
   const schedule = (exp.schedule.kind === 'constant' ? exp.schedule : { ...exp.schedule, total: exp.schedule.total ?? exp.training.steps }) as ScheduleConfig;
   const { kind: modelKind, ...modelOpts } = exp.model;
   const model = { kind: modelKind, ...modelDefaults(modelKind), ...modelOpts };
@@ -415,7 +419,7 @@ export function expandRuns(exp: Experiment): RunSpec[] {
         const id = `${name}-${hash}-s${seed}`;
         if (ids.has(id)) throw new ConfigError(`optimizers[${i}]: run ${id} appears twice in the grid (two identical entries?)`, `optimizers[${i}]`);
         ids.add(id);
-        runs.push({ id, hash, label: label ?? name, grid: g, seed, config, checkpointEvery, targetValLoss: exp.target?.valLoss });
+        runs.push({ id, hash, label: label ?? name, grid: g, seed, config, checkpointEvery, sampleChars, targetValLoss: exp.target?.valLoss });
       }
     }
   });

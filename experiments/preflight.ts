@@ -37,6 +37,8 @@ export function runnerCommand(): { file: string; execArgv: string[] } {
  * names where the choice came from in the error (e.g. '--backend tensorflow').
  */
 export function probeBackend(backend: string | undefined, requested: string): BackendProbe & { ok: true; label: string } {
+  // The cpu backend is plain JavaScript inside a dependency: it always loads, so no child process is needed.
+  if ((backend ?? process.env.OPTLAB_BACKEND) === 'cpu') return { ok: true, label: 'cpu', message: 'backend: cpu (requested)' };
   const { file, execArgv } = runnerCommand();
   const r = spawnSync(process.execPath, [...execArgv, file, '--probe-backend', backend ?? ''], { encoding: 'utf8', timeout: 120_000 });
   const line = (r.stdout ?? '').trim().split('\n').at(-1) ?? '';

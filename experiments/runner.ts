@@ -107,6 +107,8 @@ export interface RunRecord extends RunSpec {
   error?: string;
   /** Signal (or reason, e.g. 'sweep exited') that interrupted the run. */
   signal?: string;
+  /** Process id of the run while it trains (to find or stop one run of a sweep). */
+  pid?: number;
   /** Which parameter went to which route of the optimizer. */
   routing?: RoutingRow[];
   /** Text sample of a finished GPT run. */
@@ -384,6 +386,7 @@ export async function trainRun(id: string, opts: TrainOptions): Promise<RunRecor
       append: resumed,
     });
     rec.status = 'running';
+    rec.pid = process.pid;
     delete rec.signal;
     delete rec.error;
     rec.startedAt ??= new Date().toISOString();
@@ -507,7 +510,8 @@ export async function trainRun(id: string, opts: TrainOptions): Promise<RunRecor
       await checkpoint();
       rec.status = 'finished';
       // Generated after the last checkpoint and outside wall_ms: it changes no number of the run.
-      if (task.sample) rec.sample = task.sample();
+      const chars = rec.sampleChars ?? 300;
+      if (task.sample && chars > 0) rec.sample = task.sample(chars);
     }
     rec.step = step;
     rec.result = summarizeCurve(rows, rec.targetValLoss, wallMs, rec.status === 'diverged');

@@ -42,6 +42,8 @@ export interface SweepOptions {
   backend?: string;
   /** Progress bars (default: when stdout is a terminal). */
   tty?: boolean;
+  /** Where progress bars draw (default: cli-progress's, stderr); given, they draw even when it is not a terminal. */
+  progressStream?: NodeJS.WritableStream;
   /** Print the ranking at the end (default true). */
   print?: boolean;
   /** List the runs this call would start, without training or writing anything. */
@@ -169,7 +171,7 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
   }
 
   const tty = opts.tty ?? process.stdout.isTTY === true;
-  const progress = new Progress(tty, mine.length, mine.length - todo.length, Math.min(jobs, todo.length));
+  const progress = new Progress(tty, mine.length, mine.length - todo.length, Math.min(jobs, todo.length), opts.progressStream);
   const skipped = mine.length - todo.length;
   progress.line(probe.message);
   const hint = nativeHint(probe);
@@ -302,12 +304,13 @@ class Progress {
     private readonly count: number,
     done: number,
     private readonly parallel: number,
+    stream?: NodeJS.WritableStream,
   ) {
     this.done = done;
     if (tty) {
       this.multi = new cliProgress.MultiBar(
         // ETA is a payload we compute: cli-progress's own shows 'NFs' until it has a rate.
-        { format: '{name} |{bar}| {value}/{total} {info}{eta}', hideCursor: true, clearOnComplete: false, barsize: 24 },
+        { format: '{name} |{bar}| {value}/{total} {info}{eta}', hideCursor: true, clearOnComplete: false, barsize: 24, ...(stream ? { stream, noTTYOutput: true, notTTYSchedule: 100 } : {}) },
         cliProgress.Presets.shades_classic,
       );
       this.total = this.multi.create(count, done, { name: 'sweep'.padEnd(28), info: 'runs', eta: '' });
