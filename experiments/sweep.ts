@@ -309,11 +309,11 @@ class Progress {
     this.done = done;
     if (tty) {
       this.multi = new cliProgress.MultiBar(
-        // ETA is a payload we compute: cli-progress's own shows 'NFs' until it has a rate.
-        { format: '{name} |{bar}| {value}/{total} {info}{eta}', hideCursor: true, clearOnComplete: false, barsize: 24, ...(stream ? { stream, noTTYOutput: true, notTTYSchedule: 100 } : {}) },
+        // The ETA is a payload we compute (not cli-progress's {eta}/{eta_formatted}, which show 'NFs' until it has a rate).
+        { format: '{name} |{bar}| {value}/{total} {info}{etaText}', hideCursor: true, clearOnComplete: false, barsize: 24, ...(stream ? { stream, noTTYOutput: true, notTTYSchedule: 100 } : {}) },
         cliProgress.Presets.shades_classic,
       );
-      this.total = this.multi.create(count, done, { name: 'sweep'.padEnd(28), info: 'runs', eta: '' });
+      this.total = this.multi.create(count, done, { name: 'sweep'.padEnd(28), info: 'runs', etaText: '' });
     }
   }
 
@@ -330,7 +330,7 @@ class Progress {
   }
 
   start(id: string, name: string, steps: number): void {
-    if (this.multi) this.bars.set(id, this.multi.create(steps, 0, { name: name.slice(0, 28).padEnd(28), info: '', eta: '' }));
+    if (this.multi) this.bars.set(id, this.multi.create(steps, 0, { name: name.slice(0, 28).padEnd(28), info: '', etaText: '' }));
   }
 
   row(id: string, name: string, r: CurveRow, steps: number): void {
@@ -338,7 +338,7 @@ class Progress {
     const info = `train ${fmt(r.train_loss)} val ${fmt(this.lastVal.get(id))}`;
     // Training time per step so far; evaluation and checkpoints add a little on top.
     const eta = r.step > 0 && r.wall_ms > 0 ? formatDuration(((steps - r.step) * r.wall_ms) / r.step / 1000) : '';
-    if (this.multi) this.bars.get(id)?.update(r.step, { info, eta: eta ? `  ETA ${eta}` : '' });
+    if (this.multi) this.bars.get(id)?.update(r.step, { info, etaText: eta ? `  ETA ${eta}` : '' });
     else if (r.val_loss !== null && r.step > 0) console.log(`[${this.done}/${this.count}] ${name}  step ${r.step}/${steps}  ${info}  ${(r.wall_ms / 1000).toFixed(1)} s${eta && r.step < steps ? `  ETA ${eta}` : ''}`);
   }
 
@@ -351,7 +351,7 @@ class Progress {
       this.bars.delete(id);
     }
     const eta = this.done < this.count ? this.sweepEta() : '';
-    this.total?.update(this.done, { eta: eta ? `  ETA ${eta}` : '' });
+    this.total?.update(this.done, { etaText: eta ? `  ETA ${eta}` : '' });
     this.line(`[${this.done}/${this.count}] ${name}  ${describeOutcome(status, rec, log)}${eta && !this.multi ? `  (sweep ETA ${eta})` : ''}`);
   }
 
