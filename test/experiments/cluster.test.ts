@@ -1,11 +1,15 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import YAML from 'yaml';
 import { applyOverrides, ConfigError, expandRuns } from '../../experiments/config.js';
 import { shardFromEnvironment } from '../../experiments/cluster.js';
 import { shardRuns } from '../../experiments/sweep.js';
 import { removeTempDirs, tempDir, tinyExperiment, writeExperiment } from './helpers.js';
 
 const CLI = new URL('../../experiments/cli.ts', import.meta.url).pathname;
+const ROOT = new URL('../../', import.meta.url).pathname;
+const CLUSTER = new URL('../../experiments/cluster/', import.meta.url).pathname;
 
 // (3 adamw lrs + 1 sgd) x 3 seeds = 12 runs: more runs than array tasks, so each task runs several.
 const DOC = tinyExperiment({ optimizers: [{ name: 'adamw', lr: [1e-3, 3e-3, 1e-2] }, { name: 'sgd' }], seeds: 3 });
@@ -73,5 +77,24 @@ describe('--shard auto (cluster schedulers)', () => {
     expect(r.stdout).to.include('shard 2/4 of 12, from SLURM_ARRAY_TASK_ID=1 of 4 tasks');
     const listed = r.stdout.split('\n').filter((l) => /-s\d  /.test(l)).map((l) => l.split(' ')[0]);
     expect(listed).to.deep.equal(shardRuns(RUNS, '2/4').map((x) => x.id));
+  });
+
+  it('experiments/cluster/sweep.sbatch runs its array task\'s shard (dry run, with the built CLI)', function () {
+    this.timeout(300_000);
+    const file = writeExperiment(tempDir(), DOC);
+    const env = { ...process.env, SLURM_ARRAY_TASK_ID: '3', SLURM_ARRAY_TASK_COUNT: '4', SLURM_ARRAY_TASK_MIN: '0', SLURM_ARRAY_TASK_MAX: '3', SLURM_SUBMIT_DIR: ROOT };
+    const r = spawnSync('bash', [`${CLUSTER}sweep.sbatch`, file, '--dry-run'], { env, encoding: 'utf8' });
+    expect(r.status, r.stderr).to.equal(0);
+    expect(r.stdout).to.include('tiny: 3 runs (shard 4/4 of 12, from SLURM_ARRAY_TASK_ID=3 of 4 tasks (SLURM_ARRAY_TASK_COUNT)) -> results/tiny/task-3');
+  });
+
+  it('experiments/cluster/indexed-job.yaml is an Indexed Job whose OPTLAB_SHARDS equals its completions', () => {
+    const job = YAML.parse(readFileSync(`${CLUSTER}indexed-job.yaml`, 'utf8'));
+    expect(job.kind).to.equal('Job');
+    expect(job.spec.completionMode).to.equal('Indexed');
+    const c = job.spec.template.spec.containers[0];
+    const shards = c.env.find((e: { name: string }) => e.name === 'OPTLAB_SHARDS').value;
+    expect(Number(shards)).to.equal(job.spec.completions);
+    expect(c.args.join(' ')).to.include('--shard auto').and.include('task-$JOB_COMPLETION_INDEX');
   });
 });
