@@ -166,4 +166,17 @@ describe('run accounting (optlab run)', function () {
     expect([r2.status, r2.stderr.trim()]).to.deep.equal([2, `error: data.path: text corpus ${join(root, 'corpus.txt')}: no such file`]);
     expect(existsSync(join(root, 'b'))).to.equal(false);
   });
+
+  it('a run that gets another backend than the sweep started on fails instead of joining the comparison', () => {
+    const dir = tempDir();
+    const spec = expandRuns(applyOverrides(tinyExperiment(), []))[0];
+    initRun(dir, spec, 'tiny');
+    const runner = new URL('../../experiments/runner.ts', import.meta.url).pathname;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', runner, dir, spec.id, '--backend', 'cpu', '--expect-backend', 'wasm-native'], { encoding: 'utf8' });
+    expect(r.status).to.equal(1);
+    const rec = readRecord(runPaths(dir, spec.id).json);
+    expect(rec.status).to.equal('failed');
+    expect(rec.error).to.equal('backend changed during the sweep: this run got cpu, the sweep started on wasm-native; runs of one comparison must share a backend (--allow-mixed-backends lifts this)');
+    expect(existsSync(runPaths(dir, spec.id).csv)).to.equal(false);
+  });
 });
