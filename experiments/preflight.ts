@@ -5,8 +5,8 @@
  * The schema and the schedule against the steps are checked by config.ts when the file loads.
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:fs';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, type Experiment } from './config.js';
 import type { BackendProbe } from './runner.js';
@@ -74,7 +74,8 @@ export interface FolderCheck {
 /**
  * Refuses a results folder that already holds results, unless `--resume` (continue them) or
  * `--overwrite` (start over) is given; a shard may join a folder of the same grid as long as none of
- * its runs is there yet. Also checks the folder can be created and written.
+ * its runs is there yet. Also checks the folder (or, before it exists, the folder it will be made in)
+ * can be written; creates nothing.
  */
 export function checkOutputFolder(dir: string, c: FolderCheck, readGrid: (dir: string) => readonly string[] | null): void {
   if (existsSync(dir)) {
@@ -91,9 +92,11 @@ export function checkOutputFolder(dir: string, c: FolderCheck, readGrid: (dir: s
       }
     }
   }
+  let probe = resolve(dir);
+  while (!existsSync(probe) && dirname(probe) !== probe) probe = dirname(probe);
   try {
-    mkdirSync(dir, { recursive: true });
-    accessSync(dir, constants.W_OK);
+    if (!statSync(probe).isDirectory()) throw new Error(`${probe} is not a folder`);
+    accessSync(probe, constants.W_OK);
   } catch (e) {
     throw new ConfigError(`--out ${dir}: cannot write there (${(e as Error).message})`, 'out');
   }

@@ -168,7 +168,7 @@ export function ranked(configs: readonly ConfigSummary[]): ConfigSummary[] {
 const SUMMARY_COLUMNS = [
   'kind', 'optimizer', 'method', 'config', 'hash', 'run_id', 'seed', 'status', 'runs', 'diverged', 'lr',
   'final_val_loss', 'final_val_loss_std', 'best_val_loss', 'best_val_loss_std', 'final_val_acc',
-  'reached_target', 'steps_to_target', 'wall_ms_to_target', 'wall_ms', 'options',
+  'reached_target', 'steps_to_target', 'wall_ms_to_target', 'wall_ms', 'outcome', 'options',
 ] as const;
 
 /** Columns of summary.csv that measure wall-clock time (they differ between otherwise identical sweeps). */
@@ -187,6 +187,7 @@ export function summaryRows(s: Summary): Record<string, unknown>[] {
       status: r.rec.status, runs: 1, diverged: r.rec.status === 'diverged' ? 1 : 0, lr: typeof lr === 'number' ? lr : '',
       final_val_loss: num(res?.finalValLoss), best_val_loss: num(res?.bestValLoss), final_val_acc: num(res?.finalValAcc),
       reached_target: res ? (fin(res.stepsToTarget) ? 1 : 0) : '', steps_to_target: num(res?.stepsToTarget), wall_ms_to_target: num(res?.wallMsToTarget), wall_ms: num(res?.wallMs),
+      outcome: describeOutcome(r.rec.status, r.rec, `logs/${r.id}.log`),
       options: JSON.stringify(r.rec.config.optimizer.options),
     });
   }

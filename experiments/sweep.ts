@@ -127,9 +127,9 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
 
   // Everything that needs no training is checked here, once, before any run starts.
   checkData(exp);
+  checkOutputFolder(dir, { resume: opts.resume, overwrite: opts.overwrite, shard: shard !== undefined, grid, mine: mine.map((r) => r.id) }, (d) => (existsSync(join(d, 'experiment.json')) ? readExperimentRecord(d).grid : null));
   const backend = opts.backend ?? exp.backend;
   const probe = probeBackend(backend, opts.backend ? `--backend ${opts.backend}` : exp.backend ? `backend: ${exp.backend} (in ${file})` : `backend ${process.env.OPTLAB_BACKEND ?? 'auto'}`);
-  checkOutputFolder(dir, { resume: opts.resume, overwrite: opts.overwrite, shard: shard !== undefined, grid, mine: mine.map((r) => r.id) }, (d) => (existsSync(join(d, 'experiment.json')) ? readExperimentRecord(d).grid : null));
   if (opts.resume) {
     // Finished runs kept from earlier calls must share this call's backend.
     const kept = mine.map((r) => runPaths(dir, r.id).json).filter((p) => existsSync(p)).map((p) => readRecord(p)).filter((r) => DONE.includes(r.status));
