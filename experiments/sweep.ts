@@ -400,6 +400,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
   handler: async (args) => {
     try {
       if (args.shard && args.shard.trim() !== 'auto') parseShard(args.shard);
+      if (args.shards !== undefined && args.shard?.trim() !== 'auto') throw new ConfigError('--shards N goes with --shard auto (the count when the scheduler does not give it); with --shard I/N the count is N');
       if (args.resume && args.overwrite) throw new ConfigError('--resume and --overwrite exclude each other: continue the runs there, or start them over');
       const out = await runSweep(args.experiment, {
         out: args.out, sets: args.set, only: args.only, jobs: args.jobs, shard: args.shard, shards: args.shards, resume: args.resume, overwrite: args.overwrite,
