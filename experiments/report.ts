@@ -220,7 +220,8 @@ export async function renderSvg(spec: vl.TopLevelSpec): Promise<string> {
   }
 }
 
-interface CurvePoint {
+/** A point of a plotted series: its x, and the mean and mean ± sd over seeds. */
+export interface CurvePoint {
   optimizer: string;
   x: number;
   mean: number;
@@ -323,7 +324,7 @@ function curveSpec(title: string, xTitle: string, yTitle: string, pts: CurvePoin
 }
 
 /** A point of the lr-sensitivity plot: a configuration's mean final loss, or a learning rate at which every seed diverged. */
-interface LrPoint extends CurvePoint {
+export interface LrPoint extends CurvePoint {
   /** Seeds that finished. */
   n: number;
   /** Seeds that diverged. */
