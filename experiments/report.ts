@@ -187,7 +187,8 @@ export function summaryRows(s: Summary): Record<string, unknown>[] {
       status: r.rec.status, runs: 1, diverged: r.rec.status === 'diverged' ? 1 : 0, lr: typeof lr === 'number' ? lr : '',
       final_val_loss: num(res?.finalValLoss), best_val_loss: num(res?.bestValLoss), final_val_acc: num(res?.finalValAcc),
       reached_target: res ? (fin(res.stepsToTarget) ? 1 : 0) : '', steps_to_target: num(res?.stepsToTarget), wall_ms_to_target: num(res?.wallMsToTarget), wall_ms: num(res?.wallMs),
-      outcome: describeOutcome(r.rec.status, r.rec, `logs/${r.id}.log`),
+      // Without a finished run's figures (they have their own columns, and its time differs between identical sweeps).
+      outcome: r.rec.status === 'finished' ? 'finished' : describeOutcome(r.rec.status, r.rec, `logs/${r.id}.log`),
       options: JSON.stringify(r.rec.config.optimizer.options),
     });
   }
