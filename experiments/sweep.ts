@@ -115,7 +115,7 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
   const jobs = Math.max(1, opts.jobs ?? os.cpus().length);
   const shardNote = shard ? ` (shard ${shard} of ${all.length}${auto ? `, from ${auto.source}` : ''})` : '';
   if (opts.dryRun) {
-    console.log(`${exp.name}: ${mine.length} runs${shardNote} -> ${dir}`);
+    console.log(`${exp.name}: ${plural(mine.length, 'run')}${shardNote} -> ${dir}`);
     for (const r of mine) {
       const p = runPaths(dir, r.id);
       const state = existsSync(p.json) ? readRecord(p.json).status : 'new';
@@ -176,7 +176,7 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
   progress.line(probe.message);
   const hint = nativeHint(probe);
   if (hint) progress.line(hint);
-  progress.line(`${exp.name}: ${mine.length} runs${shardNote}${skipped ? `, ${skipped} already done` : ''}, ${Math.min(jobs, todo.length)} at a time -> ${dir}`);
+  progress.line(`${exp.name}: ${plural(mine.length, 'run')}${shardNote}${skipped ? `, ${skipped} already done` : ''}, ${Math.min(jobs, todo.length)} at a time -> ${dir}`);
   if (replaced) progress.line(`--overwrite: ${replaced} earlier runs in ${dir} are started over`);
 
   const { file: runnerFile, execArgv } = runnerCommand();
@@ -281,6 +281,8 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
   return { dir, statuses, interrupted };
 }
 
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 /** Seconds as '42 s', '3m05s' or '1h02m'. */
 export function formatDuration(sec: number): string {
   if (!Number.isFinite(sec) || sec < 0) return '?';
@@ -358,7 +360,7 @@ class Progress {
   /** Ends the bars and prints how every run of this call ended. */
   stop(statuses: RunStatus[]): void {
     this.multi?.stop();
-    console.log(`sweep: ${statuses.length} runs in ${((Date.now() - this.started) / 1000).toFixed(1)} s: ${statusCounts(statuses)}`);
+    console.log(`sweep: ${plural(statuses.length, 'run')} in ${((Date.now() - this.started) / 1000).toFixed(1)} s: ${statusCounts(statuses)}`);
   }
 }
 
