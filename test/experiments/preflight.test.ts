@@ -125,7 +125,7 @@ describe('checks before any run', () => {
     expect(checkSameBackend(runs.filter((r) => r.backend === 'wasm'), false, 'x')).to.equal(null);
     const e = configError(() => checkSameBackend(runs, false, 'the comparison in r'));
     expect(e.message).to.include('the comparison in r mixes backends (wasm: 2 runs (a, c); wasm-native: 1 run (b))');
-    expect(e.message).to.match(/sgd differed by [\d.e-]+/).and.include('--allow-mixed-backends');
+    expect(e.message).to.match(/sgd differed by up to [\d.e-]+ and of hybrid-auon by up to [\d.e-]+/).and.include('--allow-mixed-backends');
     expect(checkSameBackend(runs, true, 'r')).to.match(/^warning: r mixes backends/);
   });
 });
