@@ -8,6 +8,7 @@ import { runCommand } from './sweep.js';
 import { mergeCommand, reportCommand } from './report.js';
 import { kroneckerCommand } from './kronecker_command.js';
 import { claimsCommand } from './claims_command.js';
+import { listCommand } from './list_command.js';
 
 await yargs(hideBin(process.argv))
   .scriptName('optlab')
@@ -19,6 +20,7 @@ await yargs(hideBin(process.argv))
   .command(mergeCommand)
   .command(kroneckerCommand)
   .command(claimsCommand)
+  .command(listCommand)
   .demandCommand(1, 'name a command; see --help')
   .strict()
   .help()
