@@ -4,6 +4,7 @@
  */
 import { createObjectCsvStringifier } from 'csv-writer';
 import type { Measurement } from './harness.js';
+import { scalingMarkdown } from './scaling.js';
 
 /** Where and how a bench run happened. */
 export interface RunInfo {
@@ -155,6 +156,8 @@ export function formatMarkdown(ms: readonly Measurement[], info: RunInfo): strin
     out.push("`ns-per-matrix`: one linalg.newtonSchulz per matrix (Muon's batchNewtonSchulz 'never'). `ns-batched-rank3`: stacked [n, r, c], rank-3 matmuls (linalg.newtonSchulzBatched is this form). `ns-block-diagonal`: stacked by rows, Gram masked to its diagonal blocks, 2-D matmuls. Stacking is included. `muon-batch-ns-never` / `-always`: a whole Muon step on the GPT's parameters with batchNewtonSchulz 'never' / 'always' (ratio: x never).", '');
     out.push(table(['variant', 'backend', 'matrices', 'median ms', 'min–max ms', 'x per-matrix'], nsb.map((x) => [x.name, x.backend, x.shape, fmt(x.median_ms, 2), x.kind === 'ns-batching-total' ? '—' : spread(x), x.value?.toFixed(2) ?? '—'])), '');
   }
+  const scaling = scalingMarkdown(ms);
+  if (scaling) out.push(scaling);
   out.push('All measurements, with min, max and mean, are in the CSV beside this file.', '');
   return out.join('\n');
 }

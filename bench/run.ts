@@ -59,8 +59,8 @@ export function planFor(backend: string, opts: Pick<BenchOptions, 'only' | 'quic
   const cpu = backend === 'cpu';
   let suites = sel.suites;
   // On cpu (about 100x slower) only the small cases run by default: no steps on the whole GPT (one
-  // Shampoo step there takes minutes), no batching question, no ViT.
-  if (cpu && !opts.only.some((t) => (SUITES as readonly string[]).includes(t))) suites = suites.filter((s) => !['gpt-steps', 'ns-batching', 'vit'].includes(s));
+  // Shampoo step there takes minutes), no batching question, no ViT, no 2048x2048 Newton-Schulz.
+  if (cpu && !opts.only.some((t) => (SUITES as readonly string[]).includes(t))) suites = suites.filter((s) => !['gpt-steps', 'ns-batching', 'vit', 'auon-scaling'].includes(s));
   const quickReps: RepOptions = { warmup: 1, minReps: 3, maxReps: 5, budgetMs: 500 };
   const reps: RepOptions = cpu ? { warmup: 1, minReps: 3, maxReps: 5, budgetMs: 1000 } : opts.quick ? quickReps : { warmup: 2, minReps: 5, maxReps: 21, budgetMs: 1500 };
   const modelReps: RepOptions = cpu ? { warmup: 1, minReps: 2, maxReps: 3, budgetMs: 4000 } : opts.quick ? { warmup: 1, minReps: 3, maxReps: 3 } : { warmup: 2, minReps: 5, maxReps: 9, budgetMs: 4000 };

@@ -7,7 +7,8 @@
  * 'gpt-steps' (one optimizer step on the GPT's full parameter set), 'state' (optimizer state bytes per
  * parameter of the GPT), 'gpt' (forward + backward, and the train step forward + backward + optimizer, with
  * tokens/s), 'ns' (Newton-Schulz alone), 'ns-batching' (per-matrix vs batched Newton-Schulz on the
- * GPT's shapes, and a Muon step with batchNewtonSchulz 'never' vs 'always'), 'inverse-root' (Shampoo's inverse p-th root alone), 'vit' (ViT train step, images/s).
+ * GPT's shapes, and a Muon step with batchNewtonSchulz 'never' vs 'always'), 'inverse-root' (Shampoo's inverse p-th root alone), 'vit' (ViT train step, images/s),
+ * 'auon-scaling' (AuON, Hybrid-AuON, Muon, AdamW steps on n x n matrices, n = 128..2048, and the growth exponent: bench/scaling.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { buildOptimizer, type Optimizer, type Parameter } from '../optimizers/core.js';
@@ -20,9 +21,10 @@ import { lossAndGrads } from '../models/layers.js';
 import type { Batch, TrainableModel } from '../models/model.js';
 import { timeIt, timeRoundRobin, timingMeasurement, valueMeasurement, withAdamwRatios, type Measurement, type RepOptions } from './harness.js';
 import { blockDiagonalMask, nsBatchedRank3, nsBlockDiagonal } from './ns_batching.js';
+import { auonScaling, SCALING_SIZES } from './scaling.js';
 
 /** Every suite, in the order they run. */
-export const SUITES = ['matrix-steps', 'gpt-steps', 'state', 'gpt', 'ns', 'ns-batching', 'inverse-root', 'vit'] as const;
+export const SUITES = ['matrix-steps', 'gpt-steps', 'state', 'gpt', 'ns', 'ns-batching', 'inverse-root', 'vit', 'auon-scaling'] as const;
 export type Suite = (typeof SUITES)[number];
 
 /** Matrix shapes [fan_in, fan_out] of the per-matrix suites. */
@@ -381,6 +383,8 @@ export async function runSuites(suites: readonly Suite[], ctx: BenchContext): Pr
     'ns-batching': nsBatching,
     'inverse-root': inverseRoot,
     vit: vitTrain,
+    // --quick (fewer matrix shapes) stops at 512.
+    'auon-scaling': (c) => auonScaling(c, c.shapes.length < MATRIX_SHAPES.length ? SCALING_SIZES.slice(0, 3) : SCALING_SIZES),
   };
   for (const s of SUITES) {
     if (!suites.includes(s)) continue;

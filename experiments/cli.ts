@@ -6,6 +6,9 @@ import { replayCommand } from '../parity/replay_command.js';
 import { benchCommand } from './bench_command.js';
 import { runCommand } from './sweep.js';
 import { mergeCommand, reportCommand } from './report.js';
+import { kroneckerCommand } from './kronecker_command.js';
+import { claimsCommand } from './claims_command.js';
+import { listCommand } from './list_command.js';
 
 await yargs(hideBin(process.argv))
   .scriptName('optlab')
@@ -15,6 +18,9 @@ await yargs(hideBin(process.argv))
   .command(runCommand)
   .command(reportCommand)
   .command(mergeCommand)
+  .command(kroneckerCommand)
+  .command(claimsCommand)
+  .command(listCommand)
   .demandCommand(1, 'name a command; see --help')
   .strict()
   .help()

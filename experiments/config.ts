@@ -9,11 +9,12 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { OPTIMIZERS } from '../optimizers/index.js';
 import type { BackendName } from '../kernels/backend.js';
-import type { ScheduleConfig } from './schedule.js';
+import { makeSchedule, type ScheduleConfig } from './schedule.js';
 import { DATA_KINDS, MODEL_KINDS, modelDefaults } from './tasks.js';
 
 /** A configuration mistake, with the key path it concerns ('' for the whole file). */
@@ -47,6 +48,8 @@ const TrainingSchema = z.strictObject({
   clipNorm: z.number().nonnegative().default(0),
   /** Checkpoint every this many steps (0: only on exit); does not change results, so not part of the run id. */
   checkpointEvery: z.number().int().nonnegative().default(100),
+  /** Characters a finished language model generates into its record and the report (0: none); does not change results, so not part of the run id. */
+  sampleChars: z.number().int().nonnegative().default(300),
 });
 
 const warmup = z.number().int().nonnegative().optional();
@@ -95,7 +98,7 @@ export type TrainingConfig = z.infer<typeof TrainingSchema>;
 export interface RunConfig {
   model: Record<string, unknown> & { kind: string };
   data: Record<string, unknown> & { kind: string };
-  training: Omit<TrainingConfig, 'checkpointEvery'>;
+  training: Omit<TrainingConfig, 'checkpointEvery' | 'sampleChars'>;
   schedule: ScheduleConfig;
   optimizer: { name: string; options: Record<string, unknown> };
 }
@@ -113,6 +116,8 @@ export interface RunSpec {
   seed: number;
   config: RunConfig;
   checkpointEvery: number;
+  /** Characters of the text sample a finished language model writes (training.sampleChars). */
+  sampleChars?: number;
   /** Validation loss target of the experiment, when it has one. */
   targetValLoss?: number;
 }
@@ -237,7 +242,11 @@ export function validateExperiment(raw: unknown): Experiment {
     throw new ConfigError(`model: ${(e as Error).message}`, 'model');
   }
   const { kind: dataKind, ...dataOpts } = exp.data;
+  if ('path' in dataOpts && !('path' in DATA_KINDS[dataKind].defaults)) {
+    throw new ConfigError(`data.path: kind '${dataKind}' reads its own files; for a text file of your own write data: { kind: text, path: <file> }`, 'data.path');
+  }
   checkOptions('data', dataOpts, DATA_KINDS[dataKind].defaults, false);
+  if (dataKind === 'text' && !dataOpts.path) throw new ConfigError(`data.path: kind 'text' needs the path of a UTF-8 text file`, 'data.path');
   if (MODEL_KINDS[modelKind].data !== DATA_KINDS[dataKind].input) {
     throw new ConfigError(`data.kind: model '${modelKind}' takes ${MODEL_KINDS[modelKind].data} data, '${dataKind}' is ${DATA_KINDS[dataKind].input} data`, 'data.kind');
   }
@@ -247,6 +256,7 @@ export function validateExperiment(raw: unknown): Experiment {
   if (s.kind !== 'constant' && s.total !== undefined && s.total > t.steps) {
     throw new ConfigError(`schedule.total (${s.total}) exceeds training.steps (${t.steps})`, 'schedule.total');
   }
+  checkScheduleAgainstSteps(s, t.steps);
   const labels = new Set<string>();
   exp.optimizers.forEach((o, i) => {
     const path = `optimizers[${i}]`;
@@ -262,6 +272,28 @@ export function validateExperiment(raw: unknown): Experiment {
     labels.add(l);
   });
   return exp;
+}
+
+/**
+ * The schedule must fit the run: a warmup shorter than the decay's total (training.steps when
+ * schedule.total is not set), and makeSchedule's own checks, here rather than when each run starts.
+ */
+function checkScheduleAgainstSteps(s: Experiment['schedule'], steps: number): void {
+  const warm = s.warmup ?? 0;
+  if (s.kind === 'constant') {
+    if (warm > steps) throw new ConfigError(`schedule.warmup (${warm}) exceeds training.steps (${steps}): the learning rate would never reach its peak`, 'schedule.warmup');
+  } else {
+    const total = s.total ?? steps;
+    if (warm >= total) {
+      const what = s.total !== undefined ? `schedule.total (${total})` : `training.steps (${steps}), the schedule's total when schedule.total is not set`;
+      throw new ConfigError(`schedule.warmup (${warm}) must be less than ${what}`, 'schedule.warmup');
+    }
+  }
+  try {
+    makeSchedule((s.kind === 'constant' ? s : { ...s, total: s.total ?? steps }) as ScheduleConfig);
+  } catch (e) {
+    throw new ConfigError((e as Error).message, 'schedule');
+  }
 }
 
 /** Reads and validates an experiment file, then applies `--set` overrides (each validated in turn). */
@@ -359,12 +391,14 @@ function product(entries: [string, unknown[]][]): Record<string, unknown>[] {
  * default explicitly gives the same run id as leaving it out.
  */
 export function expandRuns(exp: Experiment): RunSpec[] {
-  const { checkpointEvery, ...training } = exp.training;
+  const { checkpointEvery, sampleChars, ...training } = exp.training;
   const schedule = (exp.schedule.kind === 'constant' ? exp.schedule : { ...exp.schedule, total: exp.schedule.total ?? exp.training.steps }) as ScheduleConfig;
   const { kind: modelKind, ...modelOpts } = exp.model;
   const model = { kind: modelKind, ...modelDefaults(modelKind), ...modelOpts };
   const { kind: dataKind, ...dataOpts } = exp.data;
-  const data = { kind: dataKind, ...DATA_KINDS[dataKind].defaults, ...dataOpts };
+  const data: RunConfig['data'] = { kind: dataKind, ...DATA_KINDS[dataKind].defaults, ...dataOpts };
+  // A user's text file is named by its absolute path in the run config, so child processes and the record agree.
+  if (typeof data.path === 'string' && data.path) data.path = resolvePath(data.path);
   const runs: RunSpec[] = [];
   const ids = new Set<string>();
   exp.optimizers.forEach((o, i) => {
@@ -385,7 +419,7 @@ export function expandRuns(exp: Experiment): RunSpec[] {
         const id = `${name}-${hash}-s${seed}`;
         if (ids.has(id)) throw new ConfigError(`optimizers[${i}]: run ${id} appears twice in the grid (two identical entries?)`, `optimizers[${i}]`);
         ids.add(id);
-        runs.push({ id, hash, label: label ?? name, grid: g, seed, config, checkpointEvery, targetValLoss: exp.target?.valLoss });
+        runs.push({ id, hash, label: label ?? name, grid: g, seed, config, checkpointEvery, sampleChars, targetValLoss: exp.target?.valLoss });
       }
     }
   });

@@ -9,17 +9,19 @@
  */
 import { createObjectCsvWriter } from 'csv-writer';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import type * as vl from 'vega-lite';
 import type { CommandModule } from 'yargs';
-import { configName, formatNumber, type Experiment } from './config.js';
-import { readCurve, readRecord, runPaths, writeAtomic, type CurveRow, type RunRecord } from './runner.js';
+import { SERIES_COLORS } from './colors.js';
+import { ConfigError, configName, formatNumber, type Experiment } from './config.js';
+import { checkSameBackend } from './preflight.js';
+import { describeOutcome, readCurve, readRecord, runPaths, writeAtomic, type CurveRow, type RunEnvironment, type RunRecord } from './runner.js';
 
 /** `experiment.json` of a results folder. */
 export interface ExperimentRecord {
   name: string;
-  /** The experiment file it came from and the overrides applied. */
-  source: { file: string; sets: string[] };
+  /** The experiment file it came from, the overrides applied and the `--only` selection. */
+  source: { file: string; sets: string[]; only?: string[] };
   experiment: Experiment;
   /** Every run id of the full grid, in grid order. */
   grid: string[];
@@ -27,15 +29,25 @@ export interface ExperimentRecord {
   runs: string[];
   /** 'I/N' for a shard, null otherwise. */
   shard: string | null;
+  /** Where `--shard auto` found the shard, e.g. 'SLURM_ARRAY_TASK_ID=3 of 8 tasks (SLURM_ARRAY_TASK_COUNT)'. */
+  shardSource?: string;
   /** Folders merged into this one. */
   mergedFrom?: string[];
 }
 
-/** Reads `experiment.json` of a results folder. */
+/** Reads `experiment.json` of a results folder; a missing folder or file, or an unreadable one, throws a ConfigError naming it. */
 export function readExperimentRecord(dir: string): ExperimentRecord {
   const path = join(dir, 'experiment.json');
-  if (!existsSync(path)) throw new Error(`${dir} is not a results folder (no experiment.json)`);
-  return JSON.parse(readFileSync(path, 'utf8')) as ExperimentRecord;
+  if (!existsSync(dir)) throw new ConfigError(`${dir}: no such folder`);
+  if (!existsSync(path)) throw new ConfigError(`${dir} is not a results folder (no experiment.json; optlab run writes one)`);
+  let rec: ExperimentRecord;
+  try {
+    rec = JSON.parse(readFileSync(path, 'utf8')) as ExperimentRecord;
+  } catch (e) {
+    throw new ConfigError(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+  if (!rec || !Array.isArray(rec.grid) || !Array.isArray(rec.runs) || !rec.experiment) throw new ConfigError(`${path}: not an optlab experiment record (no grid, runs or experiment)`);
+  return rec;
 }
 
 /** A run as the report sees it. */
@@ -156,7 +168,7 @@ export function ranked(configs: readonly ConfigSummary[]): ConfigSummary[] {
 const SUMMARY_COLUMNS = [
   'kind', 'optimizer', 'method', 'config', 'hash', 'run_id', 'seed', 'status', 'runs', 'diverged', 'lr',
   'final_val_loss', 'final_val_loss_std', 'best_val_loss', 'best_val_loss_std', 'final_val_acc',
-  'reached_target', 'steps_to_target', 'wall_ms_to_target', 'wall_ms', 'options',
+  'reached_target', 'steps_to_target', 'wall_ms_to_target', 'wall_ms', 'outcome', 'options',
 ] as const;
 
 /** Columns of summary.csv that measure wall-clock time (they differ between otherwise identical sweeps). */
@@ -175,6 +187,8 @@ export function summaryRows(s: Summary): Record<string, unknown>[] {
       status: r.rec.status, runs: 1, diverged: r.rec.status === 'diverged' ? 1 : 0, lr: typeof lr === 'number' ? lr : '',
       final_val_loss: num(res?.finalValLoss), best_val_loss: num(res?.bestValLoss), final_val_acc: num(res?.finalValAcc),
       reached_target: res ? (fin(res.stepsToTarget) ? 1 : 0) : '', steps_to_target: num(res?.stepsToTarget), wall_ms_to_target: num(res?.wallMsToTarget), wall_ms: num(res?.wallMs),
+      // Without a finished run's figures (they have their own columns, and its time differs between identical sweeps).
+      outcome: r.rec.status === 'finished' ? 'finished' : describeOutcome(r.rec.status, r.rec, `logs/${r.id}.log`),
       options: JSON.stringify(r.rec.config.optimizer.options),
     });
   }
@@ -207,7 +221,8 @@ export async function renderSvg(spec: vl.TopLevelSpec): Promise<string> {
   }
 }
 
-interface CurvePoint {
+/** A point of a plotted series: its x, and the mean and mean ± sd over seeds. */
+export interface CurvePoint {
   optimizer: string;
   x: number;
   mean: number;
@@ -239,8 +254,11 @@ function meanCurve(c: ConfigSummary, field: 'val_loss' | 'train_loss', xAxis: 's
   return pts;
 }
 
-/** A y range that shows where the curves differ: from the lowest band to the highest value after the first tenth of training. */
-function yDomain(series: CurvePoint[][], steps: number, field: 'val_loss' | 'train_loss', configs: ConfigSummary[]): [number, number] | undefined {
+/**
+ * A y range that shows where the curves differ: from the lowest band to the highest value after the
+ * first tenth of training. `cut` is set when values above the range (the early curve) are hidden.
+ */
+export function yDomain(series: CurvePoint[][], steps: number, field: 'val_loss' | 'train_loss', configs: ConfigSummary[]): { domain: [number, number]; cut?: { at: number; max: number } } | undefined {
   const all = series.flat();
   if (all.length === 0) return undefined;
   const lo = Math.min(...all.map((p) => p.lo));
@@ -252,8 +270,10 @@ function yDomain(series: CurvePoint[][], steps: number, field: 'val_loss' | 'tra
   });
   const max = Math.max(...all.map((p) => p.hi));
   if (!(hi > lo)) hi = max;
-  const pad = (hi - lo) * 0.04;
-  return [Number((lo - pad).toPrecision(4)), Number((Math.min(hi, max) + pad).toPrecision(4))];
+  const pad = (hi - lo) * 0.04 || Math.max(Math.abs(lo) * 0.02, 1e-3);
+  const domain: [number, number] = [Number((lo - pad).toPrecision(4)), Number((Math.min(hi, max) + pad).toPrecision(4))];
+  const maxMean = Math.max(...all.map((p) => p.mean));
+  return maxMean > domain[1] ? { domain, cut: { at: domain[1], max: maxMean } } : { domain };
 }
 
 /** What a plot's colours mean: `domain` fixes one colour per optimizer across all plots, `legend` orders the entries, `names` relabels them. */
@@ -268,18 +288,21 @@ function colorEncoding(c: Colors) {
     field: 'optimizer',
     type: 'nominal' as const,
     title: null,
-    scale: { domain: c.domain, scheme: c.domain.length > 10 ? 'category20' : 'tableau10' },
+    scale: { domain: c.domain, ...(c.domain.length > SERIES_COLORS.length ? { scheme: 'category20' } : { range: [...SERIES_COLORS] }) },
     legend: { values: c.legend, ...(c.names ? { labelExpr: `${JSON.stringify(c.names)}[datum.label]` } : {}) },
   };
 }
 
-function curveSpec(title: string, xTitle: string, yTitle: string, pts: CurvePoint[], colors: Colors, domain?: [number, number], xLog = false): vl.TopLevelSpec {
+function curveSpec(title: string, xTitle: string, yTitle: string, pts: CurvePoint[], colors: Colors, y0?: { domain: [number, number]; cut?: { at: number; max: number } }, xLog = false): vl.TopLevelSpec {
   const color = colorEncoding(colors);
+  const domain = y0?.domain;
   const y = { type: 'quantitative' as const, scale: { zero: false, ...(domain ? { domain } : {}) } };
   const x = { field: 'x', type: 'quantitative' as const, title: xTitle, ...(xLog ? { scale: { type: 'log' as const } } : {}) };
+  const cut = y0?.cut;
+  const cutNote = cut ? `y axis cut at ${formatNumber(cut.at)}: the early curve (up to ${formatNumber(Number(cut.max.toPrecision(4)))}) is above the plot` : undefined;
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title,
+    title: cutNote ? { text: title, subtitle: cutNote, subtitleColor: '#a33' } : title,
     width: 560,
     height: 340,
     background: 'white',
@@ -288,39 +311,79 @@ function curveSpec(title: string, xTitle: string, yTitle: string, pts: CurvePoin
     layer: [
       { mark: { type: 'area', opacity: 0.18, clip: true }, encoding: { color, y: { field: 'lo', ...y, title: yTitle }, y2: { field: 'hi' } } },
       { mark: { type: 'line', strokeWidth: 2, clip: true, point: { size: 18, filled: true } }, encoding: { color, y: { field: 'mean', ...y, title: yTitle } } },
+      // A cut axis says so on the plot too: a dashed top edge and an arrow where the curve leaves it.
+      ...(cut
+        ? [
+            { data: { values: [{}] }, mark: { type: 'rule', strokeDash: [4, 3], color: '#a33' }, encoding: { y: { value: 0 } } },
+            { data: { values: [{}] }, mark: { type: 'text', align: 'left', baseline: 'top', dx: 4, dy: 3, color: '#a33', fontSize: 11 }, encoding: { x: { value: 0 }, y: { value: 0 }, text: { value: `▲ cut at ${formatNumber(cut.at)}` } } },
+          ]
+        : []),
     ],
     // Solid legend symbols: the band's opacity would otherwise make them too pale to match.
     config: { font: 'sans-serif', legend: { labelLimit: 260, symbolOpacity: 1, symbolType: 'stroke', symbolStrokeWidth: 3 } },
   } as vl.TopLevelSpec;
 }
 
-/** Learning-rate sensitivity: mean final validation loss against lr per optimizer (best over other varied keys), ±1 sd. */
-function lrSensitivity(s: Summary, labels: string[]): { spec: vl.TopLevelSpec; points: number } | null {
-  const pts: (CurvePoint & { n: number })[] = [];
+/** A point of the lr-sensitivity plot: a configuration's mean final loss, or a learning rate at which every seed diverged. */
+export interface LrPoint extends CurvePoint {
+  /** Seeds that finished. */
+  n: number;
+  /** Seeds that diverged. */
+  diverged: number;
+  /** Every seed diverged (no loss to plot: marked at the top edge). */
+  allDiverged: boolean;
+  note: string;
+}
+
+/**
+ * Learning-rate sensitivity: mean final validation loss against lr per optimizer (best over other
+ * varied keys), ±1 sd; a learning rate whose runs all diverged is marked × at the top edge, and one
+ * where some seeds diverged is labelled with how many.
+ */
+export function lrSensitivityPoints(s: Summary): LrPoint[] {
+  const pts: LrPoint[] = [];
   for (const label of [...new Set(s.configs.map((c) => c.label))]) {
-    const byLr = new Map<number, ConfigSummary>();
-    for (const c of s.configs) {
-      if (c.label !== label || c.lr === null || c.finalMean === null) continue;
-      const prev = byLr.get(c.lr);
-      if (!prev || c.finalMean < prev.finalMean!) byLr.set(c.lr, c);
+    const mine = s.configs.filter((c) => c.label === label && c.lr !== null);
+    if (new Set(mine.map((c) => c.lr)).size < 2) continue;
+    for (const lr of [...new Set(mine.map((c) => c.lr!))].sort((a, b) => a - b)) {
+      const at = mine.filter((c) => c.lr === lr);
+      const ok = at.filter((c) => c.finalMean !== null).sort((a, b) => a.finalMean! - b.finalMean!);
+      const c = ok[0];
+      if (c) {
+        pts.push({ optimizer: label, x: lr, mean: c.finalMean!, lo: c.finalMean! - c.finalStd!, hi: c.finalMean! + c.finalStd!, n: c.completed - c.diverged, diverged: c.diverged, allDiverged: false, note: c.diverged ? `${c.diverged}/${c.completed} diverged` : '' });
+      } else if (at.some((x) => x.diverged > 0)) {
+        const d = at.reduce((a, x) => a + x.diverged, 0);
+        pts.push({ optimizer: label, x: lr, mean: NaN, lo: NaN, hi: NaN, n: 0, diverged: d, allDiverged: true, note: 'diverged' });
+      }
     }
-    if (new Set(s.configs.filter((c) => c.label === label && c.lr !== null).map((c) => c.lr)).size < 2) continue;
-    for (const [lr, c] of [...byLr].sort((a, b) => a[0] - b[0])) pts.push({ optimizer: label, x: lr, mean: c.finalMean!, lo: c.finalMean! - c.finalStd!, hi: c.finalMean! + c.finalStd!, n: c.runs.length - c.diverged });
   }
+  return pts;
+}
+
+function lrSensitivity(s: Summary, labels: string[]): { spec: vl.TopLevelSpec; points: number } | null {
+  const pts = lrSensitivityPoints(s);
   if (pts.length === 0) return null;
+  const finite = pts.filter((p) => !p.allDiverged);
   const color = colorEncoding({ domain: labels, legend: [...new Set(pts.map((p) => p.optimizer))] });
-  const y = { type: 'quantitative' as const, scale: { zero: false } };
+  // An explicit y range: with one finite point vega would show a single tick.
+  const lo = finite.length ? Math.min(...finite.map((p) => p.lo)) : 0;
+  const hi = finite.length ? Math.max(...finite.map((p) => p.hi)) : 1;
+  const pad = Math.max((hi - lo) * 0.1, Math.abs(hi) * 0.02, 1e-3);
+  const y = { type: 'quantitative' as const, scale: { zero: false, domain: [Number((lo - pad).toPrecision(4)), Number((hi + pad).toPrecision(4))], nice: false }, axis: { tickCount: 5 } };
+  const anyDiverged = pts.some((p) => p.diverged > 0);
   const spec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: 'Learning-rate sensitivity (final validation loss, mean ± sd over seeds; diverged runs left out)',
+    title: { text: 'Learning-rate sensitivity (final validation loss, mean ± sd over finished seeds)', ...(anyDiverged ? { subtitle: '× at the top: every seed diverged at that learning rate; "k/n diverged": k of n seeds diverged and are left out of the mean' } : {}) },
     width: 560,
     height: 340,
     background: 'white',
-    data: { values: pts },
     encoding: { x: { field: 'x', type: 'quantitative', title: 'learning rate', scale: { type: 'log' } }, color },
     layer: [
-      { mark: { type: 'rule', strokeWidth: 1.5 }, encoding: { y: { field: 'lo', ...y, title: 'final validation loss' }, y2: { field: 'hi' } } },
-      { mark: { type: 'line', strokeWidth: 2, point: true }, encoding: { y: { field: 'mean', ...y, title: 'final validation loss' } } },
+      { data: { values: finite }, mark: { type: 'rule', strokeWidth: 1.5 }, encoding: { y: { field: 'lo', ...y, title: 'final validation loss' }, y2: { field: 'hi' } } },
+      { data: { values: finite }, mark: { type: 'line', strokeWidth: 2, point: true }, encoding: { y: { field: 'mean', ...y, title: 'final validation loss' } } },
+      { data: { values: finite.filter((p) => p.note) }, mark: { type: 'text', dy: -10, fontSize: 10 }, encoding: { y: { field: 'mean', ...y }, text: { field: 'note' } } },
+      { data: { values: pts.filter((p) => p.allDiverged) }, mark: { type: 'point', shape: 'cross', size: 140, filled: true, angle: 45 }, encoding: { y: { value: 8 } } },
+      { data: { values: pts.filter((p) => p.allDiverged) }, mark: { type: 'text', dy: 16, fontSize: 10 }, encoding: { y: { value: 8 }, text: { field: 'note' } } },
     ],
     config: { font: 'sans-serif' },
   } as vl.TopLevelSpec;
@@ -396,36 +459,76 @@ function rankingRows(s: Summary): { header: string[]; rows: string[][]; right: b
 }
 
 /** The ranking table printed at the end of a sweep. */
-export function formatRanking(s: Summary): string {
+export function formatRanking(s: Summary, backendWarning?: string | null): string {
   const { header, rows, right } = rankingRows(s);
   const parts = [`${s.exp.name}: ${s.configs.length} configurations, ${s.runs.length} runs (${s.exp.experiment.training.steps} steps each)`, table(header, rows, right)];
   const lrs = s.best.filter((c) => c.lr !== null && s.configs.filter((x) => x.label === c.label).length > 1);
   if (lrs.length) parts.push(`best lr: ${lrs.map((c) => `${c.label} ${formatNumber(c.lr!)}`).join(', ')}`);
-  const backends = [...new Set(s.runs.map((r) => r.rec.env?.backend).filter((b) => b !== undefined))];
-  if (backends.length > 1) parts.push(`warning: runs used different backends (${backends.join(', ')}); their numbers differ in the last bits`);
-  const unfinished = s.runs.filter((r) => r.rec.status !== 'finished' && r.rec.status !== 'diverged');
-  if (unfinished.length || s.missing.length) parts.push(`not finished: ${[...unfinished.map((r) => `${r.id} (${r.rec.status})`), ...s.missing.map((m) => `${m} (not started)`)].join(', ')}`);
+  if (backendWarning) parts.push(backendWarning);
+  const inc = incompleteText(s);
+  if (inc) parts.push(`INCOMPLETE: ${inc}`);
   return parts.join('\n');
+}
+
+/** Runs that are not finished or diverged, and runs of the folder never started; null when the results are complete. */
+export function incompleteText(s: Summary): string | null {
+  const unfinished = s.runs.filter((r) => r.rec.status !== 'finished' && r.rec.status !== 'diverged');
+  if (unfinished.length === 0 && s.missing.length === 0) return null;
+  const total = s.runs.length + s.missing.length;
+  const by = (st: string) => unfinished.filter((r) => r.rec.status === st);
+  const parts = [
+    ...(['failed', 'interrupted', 'running', 'pending'] as const).map((st) => [st === 'pending' ? 'not started' : st, by(st)] as const).filter(([, rs]) => rs.length).map(([name, rs]) => `${rs.length} ${name} (${rs.map((r) => r.id).join(', ')})`),
+    ...(s.missing.length ? [`${s.missing.length} without results (${s.missing.join(', ')})`] : []),
+  ];
+  return `${total - unfinished.length - s.missing.length} of ${total} runs finished or diverged; ${parts.join('; ')}. Statistics use the finished runs only.`;
 }
 
 const esc = (s: unknown) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
-function htmlTable(header: string[], rows: string[][], right: boolean[]): string {
+function htmlTable(header: string[], rows: string[][], right: boolean[], cls = ''): string {
   const th = header.map((h, i) => `<th${right[i] ? ' class="r"' : ''}>${esc(h)}</th>`).join('');
   const tr = rows.map((r) => `<tr>${r.map((c, i) => `<td${right[i] ? ' class="r"' : ''}>${c}</td>`).join('')}</tr>`).join('\n');
-  return `<table><thead><tr>${th}</tr></thead><tbody>\n${tr}\n</tbody></table>`;
+  return `<table${cls ? ` class="${cls}"` : ''}><thead><tr>${th}</tr></thead><tbody>\n${tr}\n</tbody></table>`;
 }
 
-/** A self-contained HTML page: settings, ranking, plots (inline SVG), best learning rates, runs, environment. */
-export function reportHtml(dir: string, s: Summary, plots: Map<string, string>): string {
+/** The distinct environments of the runs (code, versions, machine, backend), each with its runs. */
+export function environments(s: Summary): { env: RunEnvironment; runs: string[] }[] {
+  const out = new Map<string, { env: RunEnvironment; runs: string[] }>();
+  for (const r of s.runs) {
+    const e = r.rec.env;
+    if (!e) continue;
+    const key = JSON.stringify(e);
+    const cur = out.get(key) ?? { env: e, runs: [] };
+    cur.runs.push(r.id);
+    out.set(key, cur);
+  }
+  return [...out.values()];
+}
+
+/** Options of `reportHtml` and `writeReport`. */
+export interface ReportOptions {
+  /** The sweep is still running: the page reloads itself every `refreshSeconds`. */
+  live?: boolean;
+  /** @default 10 */
+  refreshSeconds?: number;
+  /** Compare runs from different backends instead of refusing (ConfigError). */
+  allowMixedBackends?: boolean;
+}
+
+/**
+ * A self-contained HTML page: a banner when runs are missing or unfinished, the settings, ranking,
+ * plots (inline SVG), best learning rates, every run's outcome, the routing tables, a text sample
+ * per GPT run and the environment.
+ */
+export function reportHtml(dir: string, s: Summary, plots: Map<string, string>, opts: ReportOptions & { backendWarning?: string | null } = {}): string {
   const e = s.exp.experiment;
   const rk = rankingRows(s);
   const runRows = s.runs.map((r) => {
     const res = r.rec.result;
-    return [esc(r.id), esc(configName(r.rec)), String(r.rec.seed), esc(r.rec.status), String(r.rec.step), f3(res?.finalValLoss ?? null), f3(res?.bestValLoss ?? null), secs(res?.wallMs ?? null), `<a href="${esc(`${r.id}.csv`)}">csv</a> <a href="${esc(`${r.id}.json`)}">json</a>`];
+    const outcome = describeOutcome(r.rec.status, r.rec, `logs/${r.id}.log`);
+    return [esc(r.id), esc(configName(r.rec)), String(r.rec.seed), `<span class="st ${esc(r.rec.status)}">${esc(outcome)}</span>`, String(r.rec.step), f3(res?.finalValLoss ?? null), f3(res?.bestValLoss ?? null), secs(res?.wallMs ?? null), esc(r.rec.env?.backend ?? '-'), `<a href="${esc(`${r.id}.csv`)}">csv</a> <a href="${esc(`${r.id}.json`)}">json</a> <a href="logs/${esc(r.id)}.log">log</a>`];
   });
-  const env = s.runs.find((r) => r.rec.env)?.rec.env;
-  const settings: [string, unknown][] = [
+  const settings: [string, string][] = [
     ['model', JSON.stringify(e.model)],
     ['data', JSON.stringify(e.data)],
     ['training', JSON.stringify(e.training)],
@@ -433,107 +536,238 @@ export function reportHtml(dir: string, s: Summary, plots: Map<string, string>):
     ['seeds', JSON.stringify(e.seeds)],
     ['optimizers', e.optimizers.map((o) => JSON.stringify(o)).join('\n')],
     ['target', e.target ? `validation loss ${e.target.valLoss}` : 'none'],
-    ['source', `${s.exp.source.file}${s.exp.source.sets.length ? ` --set ${s.exp.source.sets.join(' --set ')}` : ''}`],
-    ...(s.exp.mergedFrom ? [['merged from', s.exp.mergedFrom.join(', ')] as [string, unknown]] : []),
-    ...(env ? [['environment', `optlab ${env.optlabVersion}, git ${env.gitCommit?.slice(0, 10) ?? 'n/a'}${env.gitDirty ? ' (dirty)' : ''}, tfjs ${env.tfjsVersion}, backend ${[...new Set(s.runs.map((r) => r.rec.env?.backend ?? '?'))].join(' + ')}, node ${env.node}, ${env.cpu} x${env.cores}`] as [string, unknown]] : []),
+    ['source', `${s.exp.source.file}${s.exp.source.sets.length ? ` --set ${s.exp.source.sets.join(' --set ')}` : ''}${s.exp.source.only?.length ? ` --only ${s.exp.source.only.join(',')}` : ''}`],
+    ...(s.exp.shard ? [['shard', `${s.exp.shard}${s.exp.shardSource ? ` (${s.exp.shardSource})` : ''}`] as [string, string]] : []),
+    ...(s.exp.mergedFrom ? [['merged from', s.exp.mergedFrom.join(', ')] as [string, string]] : []),
   ];
+  const envs = environments(s);
+  const envRows = envs.map(({ env: v, runs }) => [
+    esc(v.backend ?? '-'), esc(`${v.gitCommit?.slice(0, 10) ?? 'n/a'}${v.gitDirty ? ' (dirty)' : ''}`), esc(v.optlabVersion), esc(v.tfjsVersion), esc(v.node), esc(`${v.cpu} x${v.cores}, ${v.memoryGiB} GiB`), esc(v.platform), esc(v.hostname), String(runs.length),
+  ]);
   const bestRows = s.best.filter((c) => c.lr !== null && s.configs.filter((x) => x.label === c.label).length > 1).map((c) => [esc(c.label), formatNumber(c.lr!), f3(c.finalMean), String(s.configs.filter((x) => x.label === c.label).length)]);
   const figs = [...plots].map(([file, svg]) => `<figure>${svg}<figcaption><a href="plots/${esc(file)}">${esc(file)}</a></figcaption></figure>`).join('\n');
+  // One routing table per distinct routing (configurations of one method usually share it).
+  const routings = new Map<string, { names: string[]; rows: NonNullable<RunRecord['routing']> }>();
+  for (const c of s.configs) {
+    const rt = c.runs.find((r) => r.rec.routing)?.rec.routing;
+    if (!rt) continue;
+    const key = JSON.stringify(rt);
+    const cur = routings.get(key) ?? { names: [], rows: rt };
+    cur.names.push(c.name);
+    routings.set(key, cur);
+  }
+  const routingHtml = [...routings.values()]
+    .map(({ names, rows }) => `<details><summary>${esc(names.join(', '))} <span class="dim">(${rows.length} parameters: ${esc([...new Set(rows.map((r) => r.route))].join(', '))})</span></summary>\n${htmlTable(['parameter', 'role', 'shape', 'route', 'transforms'], rows.map((r) => [esc(r.parameter), esc(r.role), esc(`[${r.shape.join(',')}]`), esc(r.route), `<code>${esc(r.transforms)}</code>`]), [false, false, false, false, false])}</details>`)
+    .join('\n');
+  const samples = s.runs.filter((r) => r.rec.sample);
+  const sample0 = samples[0]?.rec.sample;
+  const samplesHtml = samples.map((r) => `<h3>${esc(configName(r.rec))} s${r.rec.seed} <span class="dim">(final val ${f3(r.rec.result?.finalValLoss ?? null)})</span></h3><pre class="sample">${esc(r.rec.sample!.text)}</pre>`).join('\n');
+  const inc = incompleteText(s);
+  const refresh = opts.refreshSeconds ?? 10;
+  const banner = [
+    ...(opts.live ? [`<div class="banner live">Live: the sweep is running; this page reloads every ${refresh} s (written ${esc(new Date().toLocaleString())}).</div>`] : []),
+    ...(inc ? [`<div class="banner incomplete"><b>Incomplete.</b> ${esc(inc)}</div>`] : []),
+    ...(opts.backendWarning ? [`<div class="banner incomplete">${esc(opts.backendWarning)}</div>`] : []),
+  ].join('\n');
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>${esc(s.exp.name)} — optlab report</title>
+<html lang="en"><head><meta charset="utf-8">${opts.live ? `<meta http-equiv="refresh" content="${refresh}">` : ''}<title>${esc(s.exp.name)} — optlab report</title>
 <style>
 body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{padding:3px 10px;border-bottom:1px solid #ddd;text-align:left}
+table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{padding:3px 10px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
 th{background:#f4f4f4}.r{text-align:right;font-variant-numeric:tabular-nums}figure{display:inline-block;margin:0.5em}
-figcaption{font-size:12px;color:#666}code{background:#f4f4f4;padding:1px 4px}dt{font-weight:bold;float:left;width:8em}dd{margin-left:9em;font-family:monospace;font-size:13px;white-space:pre-wrap}
+figcaption{font-size:12px;color:#666}code{background:#f4f4f4;padding:1px 4px}
+table.settings th{background:none;width:8em;font-weight:bold}table.settings td{font-family:monospace;font-size:13px;white-space:pre-wrap;word-break:break-word}
+.banner{padding:0.6em 1em;margin:1em 0;border-radius:4px}.banner.incomplete{background:#fdecea;border:1px solid #e0a8a0}.banner.live{background:#e8f1fb;border:1px solid #a8c4e0}
+.st.failed,.st.interrupted{color:#a00}.st.diverged{color:#a60}.dim{color:#777;font-weight:normal;font-size:90%}
+pre.sample{background:#f8f8f8;border:1px solid #e4e4e4;padding:0.6em;white-space:pre-wrap;font-size:13px}details{margin:0.4em 0}summary{cursor:pointer}
 </style></head><body>
 <h1>${esc(s.exp.name)}</h1>
+${banner}
 ${e.description ? `<p>${esc(e.description)}</p>` : ''}
-<dl>${settings.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl>
+<table class="settings"><tbody>
+${settings.map(([k, v]) => `<tr><th scope="row">${esc(k)}</th><td>${esc(v)}</td></tr>`).join('\n')}
+</tbody></table>
 <h2>Ranking</h2>
 <p>Configurations by mean final validation loss over seeds (${s.runs.length} runs; summary in <a href="summary.csv">summary.csv</a>).</p>
 ${htmlTable(rk.header, rk.rows.map((r) => r.map(esc)), rk.right)}
-${s.missing.length ? `<p>Not started: ${esc(s.missing.join(', '))}</p>` : ''}
 <h2>Plots</h2>
 ${figs}
 ${bestRows.length ? `<h2>Best learning rate per optimizer</h2>\n${htmlTable(['optimizer', 'lr', 'final val (mean)', 'configurations tried'], bestRows, [false, true, true, true])}` : ''}
 <h2>Runs</h2>
-${htmlTable(['run', 'configuration', 'seed', 'status', 'step', 'final val', 'best val', 'time'], runRows, [false, false, true, false, true, true, true, true])}
+${htmlTable(['run', 'configuration', 'seed', 'outcome', 'step', 'final val', 'best val', 'time', 'backend', 'files'], runRows, [false, false, true, false, true, true, true, true, false, false])}
+${routingHtml ? `<h2>Routing</h2>\n<p>Which part of each optimizer updates which parameter (roles are set by the model).</p>\n${routingHtml}` : ''}
+${samplesHtml ? `<h2>Samples</h2>\n<p>${sample0!.text.length} characters from each finished model after the prompt ${esc(JSON.stringify(sample0!.prompt))}, temperature ${sample0!.temperature}, sampler seed ${sample0!.seed}.</p>\n${samplesHtml}` : ''}
+<h2>Environment</h2>
+${envRows.length ? htmlTable(['backend', 'git', 'optlab', 'tfjs', 'node', 'machine', 'platform', 'host', 'runs'], envRows, [false, false, false, false, false, false, false, false, true]) : '<p>No run has started.</p>'}
 <p style="font-size:12px;color:#666">Generated by optlab report from ${esc(relative(process.cwd(), dir) || '.')}.</p>
 </body></html>
 `;
 }
 
-/** Writes summary.csv, plots/*.svg and report.html; returns the ranking text. */
-export async function writeReport(dir: string): Promise<{ summary: Summary; ranking: string }> {
+/** Writes summary.csv, plots/*.svg and report.html; returns the ranking text. Throws a ConfigError when runs of different backends meet, unless allowed. */
+export async function writeReport(dir: string, opts: ReportOptions = {}): Promise<{ summary: Summary; ranking: string }> {
   const s = summarize(dir);
+  const backendWarning = checkSameBackend(s.runs.map((r) => ({ id: r.id, backend: r.rec.env?.backend })), opts.allowMixedBackends === true, `the comparison in ${dir}`);
   const rows = summaryRows(s);
   const tmp = join(dir, `summary.csv.tmp-${process.pid}`);
   await createObjectCsvWriter({ path: tmp, header: SUMMARY_COLUMNS.map((c) => ({ id: c, title: c })) }).writeRecords(rows);
   writeAtomic(join(dir, 'summary.csv'), readFileSync(tmp));
   rmSync(tmp, { force: true });
   const plots = await writePlots(dir, s);
-  writeAtomic(join(dir, 'report.html'), reportHtml(dir, s, plots));
-  return { summary: s, ranking: formatRanking(s) };
+  writeAtomic(join(dir, 'report.html'), reportHtml(dir, s, plots, { ...opts, backendWarning }));
+  return { summary: s, ranking: formatRanking(s, backendWarning) };
 }
 
 /**
  * Merges result folders of one experiment (its shards, or reruns) into `out`: run files are copied,
- * `experiment.json` lists the union of runs in grid order, then the report is written.
+ * `experiment.json` lists the union of runs in grid order, then the report is written. A run found
+ * in several folders is taken from the one where it got furthest (finished or diverged over
+ * interrupted over the rest; the first folder on a tie), with a warning; so is a folder named twice.
+ * Folders of different grids, or runs of different backends (unless allowed), throw a ConfigError
+ * before anything is written.
  */
-export async function mergeResults(dirs: readonly string[], out: string): Promise<{ summary: Summary; ranking: string }> {
-  if (dirs.length === 0) throw new Error('merge: name at least one results folder');
-  const recs = dirs.map(readExperimentRecord);
+export async function mergeResults(dirs: readonly string[], out: string, opts: { allowMixedBackends?: boolean; warn?: (line: string) => void } = {}): Promise<{ summary: Summary; ranking: string; warnings: string[] }> {
+  if (dirs.length === 0) throw new ConfigError('merge: name at least one results folder');
+  const warnings: string[] = [];
+  const warn = (w: string) => {
+    warnings.push(w);
+    opts.warn?.(w);
+  };
+  const seen = new Map<string, string>();
+  const unique: string[] = [];
+  for (const d of dirs) {
+    const key = resolve(d);
+    if (seen.has(key)) {
+      warn(`warning: merge: ${d} is named twice (as ${seen.get(key)}); its runs are counted once`);
+      continue;
+    }
+    seen.set(key, d);
+    unique.push(d);
+  }
+  const recs = unique.map(readExperimentRecord);
   const grid = recs[0].grid;
   recs.forEach((r, i) => {
-    if (r.grid.join('\n') !== grid.join('\n')) throw new Error(`merge: ${dirs[i]} holds a different experiment grid than ${dirs[0]} (another experiment file or other --set overrides)`);
+    if (r.grid.join('\n') !== grid.join('\n')) {
+      const what = r.name !== recs[0].name ? `experiment '${r.name}', not '${recs[0].name}'` : 'a different grid of the same experiment (other --set, --only or seeds)';
+      throw new ConfigError(`merge: ${unique[i]} holds ${what} (${unique[0]}); only shards or reruns of one experiment grid merge`);
+    }
   });
-  mkdirSync(join(out, 'logs'), { recursive: true });
-  mkdirSync(join(out, 'checkpoints'), { recursive: true });
-  const have = new Map<string, { dir: string; status: string }>();
+  const have = new Map<string, { dir: string; rec: RunRecord }>();
   const rank = (st: string) => (st === 'finished' || st === 'diverged' ? 2 : st === 'interrupted' ? 1 : 0);
-  dirs.forEach((d, i) => {
+  unique.forEach((d, i) => {
     for (const id of recs[i].runs) {
       const p = runPaths(d, id);
       if (!existsSync(p.json)) continue;
-      const st = readRecord(p.json).status;
+      const rec = readRecord(p.json);
       const prev = have.get(id);
-      if (!prev || rank(st) > rank(prev.status)) have.set(id, { dir: d, status: st });
+      if (prev) {
+        const keep = rank(rec.status) > rank(prev.rec.status) ? d : prev.dir;
+        warn(`warning: merge: run ${id} is in both ${prev.dir} (${prev.rec.status}) and ${d} (${rec.status}); keeping the one in ${keep}`);
+        if (keep === prev.dir) continue;
+      }
+      have.set(id, { dir: d, rec });
     }
   });
+  checkSameBackend([...have].map(([id, h]) => ({ id, backend: h.rec.env?.backend })), opts.allowMixedBackends === true, `merging ${unique.join(', ')}`);
+  mkdirSync(join(out, 'logs'), { recursive: true });
+  mkdirSync(join(out, 'checkpoints'), { recursive: true });
   for (const [id, { dir }] of have) {
     const from = runPaths(dir, id);
     const to = runPaths(out, id);
-    if (from.json === to.json) continue;
+    if (resolve(from.json) === resolve(to.json)) continue;
     for (const k of ['json', 'csv', 'ckpt', 'log'] as const) if (existsSync(from[k])) copyFileSync(from[k], to[k]);
   }
   const runs = grid.filter((id) => have.has(id));
-  const merged: ExperimentRecord = { ...recs[0], runs, shard: null, mergedFrom: [...dirs] };
+  const merged: ExperimentRecord = { ...recs[0], runs, shard: null, mergedFrom: [...unique] };
+  delete merged.shardSource;
   writeAtomic(join(out, 'experiment.json'), JSON.stringify(merged, null, 1) + '\n');
-  return writeReport(out);
+  return { ...(await writeReport(out, { allowMixedBackends: opts.allowMixedBackends })), warnings };
 }
 
-/** `optlab report <dir>` */
-export const reportCommand: CommandModule<object, { dir: string }> = {
+/** Runs a report/merge action; a ConfigError (a wrong folder, mixed experiments) prints one line and exits 2. */
+async function oneLineErrors(action: () => Promise<void>): Promise<void> {
+  try {
+    await action();
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    console.error(`error: ${e.message}`);
+    process.exitCode = 2;
+  }
+}
+
+/** True when every run the folder lists has ended (or never will without a new `optlab run`): none is pending or running. */
+function sweepEnded(s: Summary): boolean {
+  return s.missing.length === 0 && s.runs.every((r) => r.rec.status !== 'running' && r.rec.status !== 'pending');
+}
+
+/**
+ * `optlab report --watch`: rewrites the report every `every` seconds while the folder's runs are
+ * pending or running (the page reloads itself meanwhile), then once more as a final report. Waits
+ * for experiment.json when the sweep has not written it yet. Ctrl-C stops watching.
+ */
+export async function watchReport(dir: string, opts: { every?: number; allowMixedBackends?: boolean; log?: (line: string) => void } = {}): Promise<Summary> {
+  const every = Math.max(1, opts.every ?? 10);
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const sleep = () => new Promise((r) => setTimeout(r, every * 1000));
+  let stop = false;
+  const onSigint = () => {
+    stop = true;
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    let waited = false;
+    while (!existsSync(join(dir, 'experiment.json'))) {
+      if (stop) throw new ConfigError(`${dir}: stopped waiting for experiment.json`);
+      if (!waited) log(`waiting for ${join(dir, 'experiment.json')} (optlab run writes it when the sweep starts)`);
+      waited = true;
+      await sleep();
+    }
+    let last = '';
+    for (;;) {
+      const s = summarize(dir);
+      const ended = sweepEnded(s) || stop;
+      await writeReport(dir, { live: !ended, refreshSeconds: every, allowMixedBackends: opts.allowMixedBackends });
+      const counts = [...new Set(s.runs.map((r) => r.rec.status))].map((st) => `${s.runs.filter((r) => r.rec.status === st).length} ${st}`).join(', ');
+      if (counts !== last) log(`${new Date().toLocaleTimeString()} ${dir}: ${counts || 'no runs yet'}`);
+      last = counts;
+      if (ended) return summarize(dir);
+      await sleep();
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+/** `optlab report <dir> [--watch [--every S]] [--allow-mixed-backends]` */
+export const reportCommand: CommandModule<object, { dir: string; watch?: boolean; every?: number; allowMixedBackends?: boolean }> = {
   command: 'report <dir>',
   describe: 'Rewrite summary.csv, plots and report.html of a results folder and print the ranking',
-  builder: (y) => y.positional('dir', { type: 'string', demandOption: true, describe: 'results folder (holds experiment.json)' }) as never,
-  handler: async (args) => {
-    const { ranking } = await writeReport(args.dir);
-    console.log(`${ranking}\n\nreport: ${join(args.dir, 'report.html')}`);
-  },
+  builder: (y) =>
+    y
+      .positional('dir', { type: 'string', demandOption: true, describe: 'results folder (holds experiment.json)' })
+      .option('watch', { type: 'boolean', default: false, describe: 'keep report.html current while a sweep writes into the folder (the page reloads itself)' })
+      .option('every', { type: 'number', default: 10, describe: 'seconds between rewrites with --watch' })
+      .option('allow-mixed-backends', { type: 'boolean', default: false, describe: 'compare runs that used different backends' }) as never,
+  handler: (args) =>
+    oneLineErrors(async () => {
+      if (args.watch) await watchReport(args.dir, { every: args.every, allowMixedBackends: args.allowMixedBackends });
+      const { ranking } = await writeReport(args.dir, { allowMixedBackends: args.allowMixedBackends });
+      console.log(`${ranking}\n\nreport: ${join(args.dir, 'report.html')}`);
+    }),
 };
 
-/** `optlab merge <dir..> --out DIR` */
-export const mergeCommand: CommandModule<object, { dirs: string[]; out: string }> = {
+/** `optlab merge <dir..> --out DIR [--allow-mixed-backends]` */
+export const mergeCommand: CommandModule<object, { dirs: string[]; out: string; allowMixedBackends?: boolean }> = {
   command: 'merge <dirs..>',
   describe: 'Merge result folders of one experiment (e.g. --shard outputs) and write the combined report',
   builder: (y) =>
     y
       .positional('dirs', { type: 'string', array: true, demandOption: true, describe: 'results folders' })
-      .option('out', { type: 'string', demandOption: true, describe: 'folder for the merged results' }) as never,
-  handler: async (args) => {
-    const { ranking } = await mergeResults(args.dirs, args.out);
-    console.log(`${ranking}\n\nreport: ${join(args.out, 'report.html')}`);
-  },
+      .option('out', { type: 'string', demandOption: true, describe: 'folder for the merged results' })
+      .option('allow-mixed-backends', { type: 'boolean', default: false, describe: 'merge runs that used different backends' }) as never,
+  handler: (args) =>
+    oneLineErrors(async () => {
+      const { ranking } = await mergeResults(args.dirs, args.out, { allowMixedBackends: args.allowMixedBackends, warn: (w) => console.error(w) });
+      console.log(`${ranking}\n\nreport: ${join(args.out, 'report.html')}`);
+    }),
 };

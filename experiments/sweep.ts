@@ -11,24 +11,39 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
 import type { CommandModule } from 'yargs';
+import { shardFromEnvironment } from './cluster.js';
 import { ConfigError, configName, defaultOutDir, expandRuns, loadExperiment, type Experiment, type RunSpec } from './config.js';
+import { checkData, checkOutputFolder, checkSameBackend, commandName, nativeHint, probeBackend, runnerCommand } from './preflight.js';
 import { readExperimentRecord, writeReport, type ExperimentRecord } from './report.js';
-import { environment, initRun, readRecord, runPaths, writeAtomic, writeRecord, type ChildMessage, type CurveRow, type RunRecord, type RunStatus } from './runner.js';
+import { describeOutcome, environment, initRun, readCheckpointMeta, readCurve, readRecord, runPaths, writeAtomic, writeRecord, type ChildMessage, type CurveRow, type RunRecord, type RunStatus } from './runner.js';
 
 /** Options of `runSweep`. */
 export interface SweepOptions {
   out?: string;
   sets?: string[];
   jobs?: number;
-  /** 'I/N', 1-based. */
+  /** 'I/N', 1-based, or 'auto' (from the scheduler's environment: cluster.ts). */
   shard?: string;
+  /** Shard count for `--shard auto` under Kubernetes (the Job's completions). */
+  shards?: number;
   resume?: boolean;
+  /** Start over in a results folder that already holds results. */
+  overwrite?: boolean;
+  /** Only these optimizer entries (labels or registry names). */
+  only?: string[];
+  /** Let runs of one comparison use different backends. */
+  allowMixedBackends?: boolean;
+  /** Rewrite report.html while the sweep runs (the page reloads itself). */
+  live?: boolean;
+  /** Seconds between live report rewrites. @default 15 */
+  liveEvery?: number;
   backend?: string;
   /** Progress bars (default: when stdout is a terminal). */
   tty?: boolean;
+  /** Where progress bars draw (default: cli-progress's, stderr); given, they draw even when it is not a terminal. */
+  progressStream?: NodeJS.WritableStream;
   /** Print the ranking at the end (default true). */
   print?: boolean;
   /** List the runs this call would start, without training or writing anything. */
@@ -39,7 +54,31 @@ export interface SweepOptions {
 export interface SweepOutcome {
   dir: string;
   statuses: Record<string, RunStatus>;
+  /** The user stopped the sweep (Ctrl-C or SIGTERM). */
   interrupted: boolean;
+}
+
+/** Exit code of `optlab run`: 130 when the user stopped it, 1 when any run failed or was interrupted, else 0. */
+export function sweepExitCode(o: Pick<SweepOutcome, 'statuses' | 'interrupted'>): number {
+  if (o.interrupted) return 130;
+  return Object.values(o.statuses).some((s) => s === 'failed' || s === 'interrupted') ? 1 : 0;
+}
+
+/** Counts of run statuses in a fixed order, e.g. '3 finished, 1 diverged, 1 failed'. */
+export function statusCounts(statuses: readonly RunStatus[]): string {
+  const order: RunStatus[] = ['finished', 'diverged', 'failed', 'interrupted', 'running', 'pending'];
+  const label: Record<RunStatus, string> = { finished: 'finished', diverged: 'diverged', failed: 'failed', interrupted: 'interrupted', running: 'running', pending: 'not started' };
+  return order.filter((s) => statuses.includes(s)).map((s) => `${statuses.filter((x) => x === s).length} ${label[s]}`).join(', ') || 'no runs';
+}
+
+/** Keeps the optimizer entries named in `only` (labels or registry names); unknown names fail listing the known ones. */
+export function selectOptimizers(exp: Experiment, only: readonly string[] | undefined): Experiment {
+  if (!only || only.length === 0) return exp;
+  const names = only.flatMap((n) => n.split(',')).map((n) => n.trim()).filter(Boolean);
+  const known = exp.optimizers.map((o) => (o.label as string | undefined) ?? o.name);
+  const unknown = names.filter((n) => !exp.optimizers.some((o) => o.label === n || o.name === n));
+  if (unknown.length) throw new ConfigError(`--only ${unknown.join(',')}: no such optimizer entry in ${exp.name}; entries: ${known.join(', ')}`, 'optimizers');
+  return { ...exp, optimizers: exp.optimizers.filter((o) => names.includes(o.name) || (o.label !== undefined && names.includes(o.label as string))) };
 }
 
 /** Parses 'I/N' (1 <= I <= N). */
@@ -58,13 +97,6 @@ export function shardRuns<T>(runs: readonly T[], shard?: string): T[] {
   return runs.filter((_, k) => k % count === index - 1);
 }
 
-/** How to start runner.ts as a child: the compiled .js under node, or the .ts source through tsx. */
-function runnerCommand(): { file: string; execArgv: string[] } {
-  const here = fileURLToPath(import.meta.url);
-  if (here.endsWith('.ts')) return { file: here.replace(/sweep\.ts$/, 'runner.ts'), execArgv: ['--import', 'tsx'] };
-  return { file: here.replace(/sweep\.js$/, 'runner.js'), execArgv: [] };
-}
-
 const DONE: readonly RunStatus[] = ['finished', 'diverged'];
 
 function fmt(x: number | null | undefined, d = 3): string {
@@ -74,13 +106,16 @@ function fmt(x: number | null | undefined, d = 3): string {
 /** Runs an experiment file; writes results and the report into the output folder. */
 export async function runSweep(file: string, opts: SweepOptions = {}): Promise<SweepOutcome> {
   const sets = opts.sets ?? [];
-  const exp = loadExperiment(file, sets);
+  const exp = selectOptimizers(loadExperiment(file, sets), opts.only);
   const all = expandRuns(exp);
-  const mine = shardRuns(all, opts.shard);
+  const auto = opts.shard?.trim() === 'auto' ? shardFromEnvironment(process.env, opts.shards) : null;
+  const shard = auto ? auto.shard : opts.shard;
+  const mine = shardRuns(all, shard);
   const dir = opts.out ?? defaultOutDir(exp);
   const jobs = Math.max(1, opts.jobs ?? os.cpus().length);
+  const shardNote = shard ? ` (shard ${shard} of ${all.length}${auto ? `, from ${auto.source}` : ''})` : '';
   if (opts.dryRun) {
-    console.log(`${exp.name}: ${mine.length} runs${opts.shard ? ` (shard ${opts.shard} of ${all.length})` : ''} -> ${dir}`);
+    console.log(`${exp.name}: ${plural(mine.length, 'run')}${shardNote} -> ${dir}`);
     for (const r of mine) {
       const p = runPaths(dir, r.id);
       const state = existsSync(p.json) ? readRecord(p.json).status : 'new';
@@ -88,16 +123,28 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
     }
     return { dir, statuses: {}, interrupted: false };
   }
-  const backend = opts.backend ?? exp.backend;
-  mkdirSync(join(dir, 'logs'), { recursive: true });
   const grid = all.map((r) => r.id);
+
+  // Everything that needs no training is checked here, once, before any run starts.
+  checkData(exp);
+  checkOutputFolder(dir, { resume: opts.resume, overwrite: opts.overwrite, shard: shard !== undefined, grid, mine: mine.map((r) => r.id) }, (d) => (existsSync(join(d, 'experiment.json')) ? readExperimentRecord(d).grid : null));
+  const backend = opts.backend ?? exp.backend;
+  const probe = probeBackend(backend, opts.backend ? `--backend ${opts.backend}` : exp.backend ? `backend: ${exp.backend} (in ${file})` : `backend ${process.env.OPTLAB_BACKEND ?? 'auto'}`);
+  if (opts.resume) {
+    // Finished runs kept from earlier calls must share this call's backend.
+    const kept = mine.map((r) => runPaths(dir, r.id).json).filter((p) => existsSync(p)).map((p) => readRecord(p)).filter((r) => DONE.includes(r.status));
+    const warn = checkSameBackend([...kept.map((r) => ({ id: r.id, backend: r.env?.backend })), { id: 'this call', backend: probe.label }], opts.allowMixedBackends === true, `resuming ${dir}`);
+    if (warn) console.error(warn);
+  }
+
+  mkdirSync(join(dir, 'logs'), { recursive: true });
   let held = new Set(mine.map((r) => r.id));
-  if (opts.shard && existsSync(join(dir, 'experiment.json'))) {
+  if (shard && existsSync(join(dir, 'experiment.json'))) {
     // Shards of one grid may share a folder (job arrays): keep the runs the others declared.
     const prev = readExperimentRecord(dir);
     if (prev.grid.join('\n') === grid.join('\n')) held = new Set([...prev.runs, ...held]);
   }
-  const record: ExperimentRecord = { name: exp.name, source: { file, sets }, experiment: exp, grid, runs: grid.filter((id) => held.has(id)), shard: opts.shard ?? null };
+  const record: ExperimentRecord = { name: exp.name, source: { file, sets, ...(opts.only?.length ? { only: opts.only } : {}) }, experiment: exp, grid, runs: grid.filter((id) => held.has(id)), shard: shard ?? null, ...(auto ? { shardSource: auto.source } : {}) };
   writeAtomic(join(dir, 'experiment.json'), JSON.stringify(record, null, 1) + '\n');
 
   const env = environment();
@@ -124,33 +171,52 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
   }
 
   const tty = opts.tty ?? process.stdout.isTTY === true;
-  const progress = new Progress(tty, mine.length, mine.length - todo.length);
+  const progress = new Progress(tty, mine.length, mine.length - todo.length, Math.min(jobs, todo.length), opts.progressStream);
   const skipped = mine.length - todo.length;
-  progress.line(`${exp.name}: ${mine.length} runs${opts.shard ? ` (shard ${opts.shard} of ${all.length})` : ''}${skipped ? `, ${skipped} already done` : ''}, ${Math.min(jobs, todo.length)} at a time -> ${dir}`);
-  if (replaced) progress.line(`starting over: ${replaced} earlier runs in ${dir} are replaced (--resume keeps finished runs and continues the others)`);
+  progress.line(probe.message);
+  const hint = nativeHint(probe);
+  if (hint) progress.line(hint);
+  progress.line(`${exp.name}: ${plural(mine.length, 'run')}${shardNote}${skipped ? `, ${skipped} already done` : ''}, ${Math.min(jobs, todo.length)} at a time -> ${dir}`);
+  if (replaced) progress.line(`--overwrite: ${replaced} earlier runs in ${dir} are started over`);
 
   const { file: runnerFile, execArgv } = runnerCommand();
   const active = new Map<string, ChildProcess>();
   let interrupted = false;
   let killed = false;
-  const onSigint = () => {
+  let stopSignal = '';
+  const onSignal = (sig: string) => () => {
     if (interrupted) {
       killed = true;
       for (const c of active.values()) c.kill('SIGKILL');
       return;
     }
     interrupted = true;
-    progress.line('interrupt: letting running runs checkpoint; press Ctrl-C again to kill them');
+    stopSignal = sig;
+    progress.line(`${sig}: letting running runs checkpoint; press Ctrl-C again to kill them`);
     for (const c of active.values()) c.kill('SIGINT');
   };
+  const onSigint = onSignal('SIGINT');
+  const onSigterm = onSignal('SIGTERM');
   process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigint);
+  process.on('SIGTERM', onSigterm);
+
+  // --live: report.html rewritten every few seconds and after each run, one write at a time.
+  let reportChain: Promise<unknown> = Promise.resolve();
+  const liveReport = () => {
+    if (!opts.live) return;
+    reportChain = reportChain.then(() => writeReport(dir, { live: true, allowMixedBackends: true }).catch((e) => progress.line(`live report: ${(e as Error).message}`)));
+  };
+  const liveTimer = opts.live ? setInterval(liveReport, (opts.liveEvery ?? 15) * 1000) : undefined;
+  if (opts.live) {
+    liveReport();
+    progress.line(`live report: ${join(dir, 'report.html')} (reloads itself every ${opts.liveEvery ?? 15} s)`);
+  }
 
   const launch = (spec: RunSpec): Promise<void> =>
     new Promise((resolve) => {
       const p = runPaths(dir, spec.id);
       const log = openSync(p.log, 'a');
-      const args = [...execArgv, runnerFile, dir, spec.id, ...(backend ? ['--backend', backend] : [])];
+      const args = [...execArgv, runnerFile, dir, spec.id, ...(backend ? ['--backend', backend] : []), ...(opts.allowMixedBackends ? [] : ['--expect-backend', probe.label])];
       const child = spawn(process.execPath, args, { stdio: ['ignore', log, log, 'ipc'] });
       closeSync(log);
       active.set(spec.id, child);
@@ -170,11 +236,21 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
           /* unreadable record: counted as failed */
         }
         if (status === 'running' || status === 'pending') {
+          // The child died without writing its end (a signal, or a crash): say so, and how far it got.
           status = signal || code === 130 ? 'interrupted' : 'failed';
-          if (rec) writeRecord(p.json, { ...rec, status, error: rec.error ?? `child exited with ${signal ?? `code ${code}`}; see ${p.log}` });
+          if (rec) {
+            const curve = existsSync(p.csv) ? readCurve(p.csv) : [];
+            const ckpt = existsSync(p.ckpt) ? readCheckpointMeta(p.ckpt).step : undefined;
+            const fix: RunRecord = { ...rec, status, step: curve.at(-1)?.step ?? rec.step, ...(ckpt !== undefined ? { checkpointStep: ckpt } : {}) };
+            if (status === 'interrupted') fix.signal = signal ?? (stopSignal || 'exit code 130');
+            else fix.error = rec.error ?? `the run's process exited with code ${code} before recording an end; see ${p.log}`;
+            writeRecord(p.json, fix);
+            rec = fix;
+          }
         }
         statuses[spec.id] = status;
         progress.finish(spec.id, name, status, rec, p.log);
+        liveReport();
         resolve();
       });
     });
@@ -190,24 +266,38 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
   });
   await Promise.all(workers);
   process.off('SIGINT', onSigint);
-  process.off('SIGTERM', onSigint);
-  progress.stop();
+  process.off('SIGTERM', onSigterm);
+  if (liveTimer) clearInterval(liveTimer);
+  await reportChain;
   for (const spec of queue) statuses[spec.id] ??= 'pending';
+  progress.stop(Object.values(statuses));
 
-  if (interrupted) {
-    console.log(`interrupted${killed ? ' (runs killed)' : ''}; continue with: optlab run ${file} --resume${opts.out ? ` --out ${opts.out}` : ''}${opts.shard ? ` --shard ${opts.shard}` : ''}`);
-  }
-  const { ranking } = await writeReport(dir);
+  const cmd = commandName();
+  const again = `${cmd} run ${file} --resume${opts.out ? ` --out ${opts.out}` : ''}${opts.shard ? ` --shard ${opts.shard}` : ''}${opts.shards ? ` --shards ${opts.shards}` : ''}${opts.only?.length ? ` --only ${opts.only.join(',')}` : ''}${sets.map((x) => ` --set '${x}'`).join('')}${opts.backend ? ` --backend ${opts.backend}` : ''}`;
+  if (interrupted) console.log(`interrupted${killed ? ' (runs killed)' : ''}; continue with: ${again}`);
+  else if (Object.values(statuses).some((s) => s === 'failed' || s === 'interrupted')) console.log(`some runs did not finish (logs in ${join(dir, 'logs')}); after fixing the cause, continue with: ${again}`);
+  const { ranking } = await writeReport(dir, { allowMixedBackends: opts.allowMixedBackends });
   if (opts.print !== false) console.log(`\n${ranking}\n\nreport: ${join(dir, 'report.html')}`);
   return { dir, statuses, interrupted };
 }
 
-/** Progress: a bar for the sweep and one per active run on a terminal; plain lines otherwise. */
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** Seconds as '42 s', '3m05s' or '1h02m'. */
+export function formatDuration(sec: number): string {
+  if (!Number.isFinite(sec) || sec < 0) return '?';
+  if (sec < 60) return `${Math.round(sec)} s`;
+  if (sec < 3600) return `${Math.floor(sec / 60)}m${String(Math.round(sec % 60)).padStart(2, '0')}s`;
+  return `${Math.floor(sec / 3600)}h${String(Math.floor((sec % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** Progress: a bar for the sweep and one per active run on a terminal; plain lines otherwise. ETAs appear once they can be estimated. */
 class Progress {
   private readonly multi?: cliProgress.MultiBar;
   private readonly total?: cliProgress.SingleBar;
   private readonly bars = new Map<string, cliProgress.SingleBar>();
   private done: number;
+  private finishedHere = 0;
   private readonly started = Date.now();
   private readonly lastVal = new Map<string, number>();
 
@@ -215,15 +305,25 @@ class Progress {
     tty: boolean,
     private readonly count: number,
     done: number,
+    private readonly parallel: number,
+    stream?: NodeJS.WritableStream,
   ) {
     this.done = done;
     if (tty) {
       this.multi = new cliProgress.MultiBar(
-        { format: '{name} |{bar}| {value}/{total} {info} ETA {eta_formatted}', hideCursor: true, clearOnComplete: false, etaBuffer: 20, barsize: 24 },
+        // The ETA is a payload we compute (not cli-progress's {eta}/{eta_formatted}, which show 'NFs' until it has a rate).
+        { format: '{name} |{bar}| {value}/{total} {info}{etaText}', hideCursor: true, clearOnComplete: false, barsize: 24, ...(stream ? { stream, noTTYOutput: true, notTTYSchedule: 100 } : {}) },
         cliProgress.Presets.shades_classic,
       );
-      this.total = this.multi.create(count, done, { name: 'sweep'.padEnd(28), info: 'runs' });
+      this.total = this.multi.create(count, done, { name: 'sweep'.padEnd(28), info: 'runs', etaText: '' });
     }
+  }
+
+  /** Remaining time of the sweep from the runs finished by this call; '' until one has. */
+  private sweepEta(): string {
+    if (this.finishedHere === 0) return '';
+    const perRun = (Date.now() - this.started) / 1000 / this.finishedHere;
+    return formatDuration((perRun * (this.count - this.done)) / Math.max(1, this.parallel));
   }
 
   line(s: string): void {
@@ -232,32 +332,35 @@ class Progress {
   }
 
   start(id: string, name: string, steps: number): void {
-    if (this.multi) this.bars.set(id, this.multi.create(steps, 0, { name: name.slice(0, 28).padEnd(28), info: '' }));
+    if (this.multi) this.bars.set(id, this.multi.create(steps, 0, { name: name.slice(0, 28).padEnd(28), info: '', etaText: '' }));
   }
 
   row(id: string, name: string, r: CurveRow, steps: number): void {
     if (r.val_loss !== null) this.lastVal.set(id, r.val_loss);
     const info = `train ${fmt(r.train_loss)} val ${fmt(this.lastVal.get(id))}`;
-    if (this.multi) this.bars.get(id)?.update(r.step, { info });
-    else if (r.val_loss !== null && r.step > 0) console.log(`[${this.done}/${this.count}] ${name}  step ${r.step}/${steps}  ${info}  ${(r.wall_ms / 1000).toFixed(1)} s`);
+    // Training time per step so far; evaluation and checkpoints add a little on top.
+    const eta = r.step > 0 && r.wall_ms > 0 ? formatDuration(((steps - r.step) * r.wall_ms) / r.step / 1000) : '';
+    if (this.multi) this.bars.get(id)?.update(r.step, { info, etaText: eta ? `  ETA ${eta}` : '' });
+    else if (r.val_loss !== null && r.step > 0) console.log(`[${this.done}/${this.count}] ${name}  step ${r.step}/${steps}  ${info}  ${(r.wall_ms / 1000).toFixed(1)} s${eta && r.step < steps ? `  ETA ${eta}` : ''}`);
   }
 
   finish(id: string, name: string, status: RunStatus, rec: RunRecord | undefined, log: string): void {
     this.done += 1;
+    this.finishedHere += 1;
     const bar = this.bars.get(id);
     if (bar) {
       this.multi!.remove(bar);
       this.bars.delete(id);
     }
-    this.total?.update(this.done);
-    const r = rec?.result;
-    const tail = status === 'failed' ? `: ${rec?.error ?? 'see log'} (${log})` : r ? `  final val ${fmt(r.finalValLoss)}  best ${fmt(r.bestValLoss)}  ${(r.wallMs / 1000).toFixed(1)} s` : '';
-    this.line(`[${this.done}/${this.count}] ${name}  ${status}${tail}`);
+    const eta = this.done < this.count ? this.sweepEta() : '';
+    this.total?.update(this.done, { etaText: eta ? `  ETA ${eta}` : '' });
+    this.line(`[${this.done}/${this.count}] ${name}  ${describeOutcome(status, rec, log)}${eta && !this.multi ? `  (sweep ETA ${eta})` : ''}`);
   }
 
-  stop(): void {
+  /** Ends the bars and prints how every run of this call ended. */
+  stop(statuses: RunStatus[]): void {
     this.multi?.stop();
-    if (!this.multi) console.log(`sweep: ${this.done}/${this.count} runs in ${((Date.now() - this.started) / 1000).toFixed(1)} s`);
+    console.log(`sweep: ${plural(statuses.length, 'run')} in ${((Date.now() - this.started) / 1000).toFixed(1)} s: ${statusCounts(statuses)}`);
   }
 }
 
@@ -267,12 +370,17 @@ interface RunArgs {
   set?: string[];
   jobs?: number;
   shard?: string;
+  shards?: number;
   resume?: boolean;
+  overwrite?: boolean;
+  only?: string[];
+  allowMixedBackends?: boolean;
+  live?: boolean;
   backend?: string;
   dryRun?: boolean;
 }
 
-/** `optlab run <experiment.yaml> [--out DIR] [--set key=value ...] [--jobs N] [--shard I/N] [--resume] [--backend NAME]` */
+/** `optlab run <experiment.yaml> [--out DIR] [--set key=value ...] [--only NAMES] [--jobs N] [--shard I/N|auto [--shards N]] [--resume|--overwrite] [--live] [--backend NAME] [--allow-mixed-backends]` */
 export const runCommand: CommandModule<object, RunArgs> = {
   command: 'run <experiment>',
   describe: 'Run an experiment file (optimizers x hyperparameters x seeds) and write curves, summary, plots and report',
@@ -281,17 +389,26 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .positional('experiment', { type: 'string', demandOption: true, describe: 'experiment YAML (see experiments/configs/)' })
       .option('out', { type: 'string', describe: 'results folder (default results/<name>)' })
       .option('set', { type: 'string', array: true, describe: 'override a key, e.g. --set training.steps=100 --set optimizers.adamw.lr=[1e-3,3e-3]' })
+      .option('only', { type: 'string', array: true, describe: 'run only these optimizer entries (labels or names), e.g. --only adamw,muon' })
       .option('jobs', { type: 'number', describe: 'runs at a time (default: one per core)' })
-      .option('shard', { type: 'string', describe: 'run only slice I of N of the grid, e.g. 2/4' })
+      .option('shard', { type: 'string', describe: 'run only slice I of N of the grid, e.g. 2/4; auto: from $SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX' })
+      .option('shards', { type: 'number', describe: 'shard count for --shard auto when the scheduler does not give it (Kubernetes: the Job\'s completions)' })
       .option('resume', { type: 'boolean', default: false, describe: 'skip finished runs, continue unfinished ones from their checkpoints' })
+      .option('overwrite', { type: 'boolean', default: false, describe: 'start over in a results folder that already holds results' })
+      .option('live', { type: 'boolean', default: false, describe: 'keep report.html current while the sweep runs (the page reloads itself)' })
+      .option('allow-mixed-backends', { type: 'boolean', default: false, describe: 'let runs of one comparison come from different backends' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'list the runs (ids, settings, state) without training' })
       .option('backend', { type: 'string', describe: 'auto|tensorflow|webgpu|wasm|cpu (default: the file\'s, then $OPTLAB_BACKEND, then auto)' }) as never,
   handler: async (args) => {
     try {
-      if (args.shard) parseShard(args.shard);
-      const out = await runSweep(args.experiment, { out: args.out, sets: args.set, jobs: args.jobs, shard: args.shard, resume: args.resume, backend: args.backend, dryRun: args.dryRun });
-      const failed = Object.values(out.statuses).filter((s) => s === 'failed').length;
-      process.exitCode = out.interrupted ? 130 : failed > 0 ? 1 : 0;
+      if (args.shard && args.shard.trim() !== 'auto') parseShard(args.shard);
+      if (args.shards !== undefined && args.shard?.trim() !== 'auto') throw new ConfigError('--shards N goes with --shard auto (the count when the scheduler does not give it); with --shard I/N the count is N');
+      if (args.resume && args.overwrite) throw new ConfigError('--resume and --overwrite exclude each other: continue the runs there, or start them over');
+      const out = await runSweep(args.experiment, {
+        out: args.out, sets: args.set, only: args.only, jobs: args.jobs, shard: args.shard, shards: args.shards, resume: args.resume, overwrite: args.overwrite,
+        live: args.live, allowMixedBackends: args.allowMixedBackends, backend: args.backend, dryRun: args.dryRun,
+      });
+      process.exitCode = sweepExitCode(out);
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
       console.error(`error: ${e.message}`);

@@ -3,6 +3,7 @@
  *
  * Text (Tiny Shakespeare, committed as data/tinyshakespeare.txt, checked against its md5 on load):
  *   loadShakespeare(path?) -> {tokenizer, train, val}     character tokenizer, nanoGPT's 90/10 split
+ *   loadTextCorpus(path, {minSplitTokens?}) -> the same for any UTF-8 text file (a user's own corpus)
  *   textBatches(tokens, {batchSize, contextLength, seed}) -> BatchStream   x, y int32 [batch, context]
  *   fixedTextBatches(tokens, {batchSize, contextLength, count, seed}) -> Batch[]   evaluation set
  * Images (28x28 grey, pixels scaled to [0, 1]):
@@ -18,7 +19,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -87,11 +88,42 @@ export function loadShakespeare(path = shakespearePath()): TextCorpus {
   if (md5 !== SHAKESPEARE_MD5) {
     throw new Error(`Tiny Shakespeare at ${path} is corrupt: md5 ${md5}, ${bytes.length} bytes; expected md5 ${SHAKESPEARE_MD5}, ${SHAKESPEARE_BYTES} bytes (see data/README.md)`);
   }
-  const text = bytes.toString('utf8');
+  return splitCorpus(bytes.toString('utf8'));
+}
+
+/** Character vocabulary of a text and nanoGPT's split: first 90% train, last 10% validation. */
+function splitCorpus(text: string): TextCorpus {
   const tokenizer = new CharTokenizer(text);
   const ids = Int32Array.from(tokenizer.encode(text));
   const n = Math.floor(ids.length * 0.9);
   return { tokenizer, train: ids.subarray(0, n), val: ids.subarray(n) };
+}
+
+/**
+ * Loads a user's UTF-8 text file as a character corpus: vocabulary built from its characters, the
+ * same 90/10 split as Tiny Shakespeare. Throws naming the path when the file is missing, not a file,
+ * empty, binary (a NUL byte or invalid UTF-8), or when a split has fewer than `minSplitTokens`
+ * characters (a batch window needs context + 1).
+ */
+export function loadTextCorpus(path: string, opts: { minSplitTokens?: number } = {}): TextCorpus {
+  if (!existsSync(path)) throw new Error(`text corpus ${path}: no such file`);
+  if (!statSync(path).isFile()) throw new Error(`text corpus ${path}: not a regular file`);
+  const bytes = readFileSync(path);
+  if (bytes.length === 0) throw new Error(`text corpus ${path}: the file is empty`);
+  const nul = bytes.indexOf(0);
+  if (nul >= 0) throw new Error(`text corpus ${path}: binary file (a NUL byte at offset ${nul}); expected UTF-8 text`);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new Error(`text corpus ${path}: binary file (not valid UTF-8); expected UTF-8 text`);
+  }
+  const corpus = splitCorpus(text);
+  const need = opts.minSplitTokens ?? 2;
+  if (corpus.val.length < need) {
+    throw new Error(`text corpus ${path}: ${[...text].length} characters give a validation split (last 10%) of ${corpus.val.length}, fewer than the ${need} a window of the model's context needs`);
+  }
+  return corpus;
 }
 
 /** An endless seeded source of batches; every `next()` returns new tensors owned by the caller. */

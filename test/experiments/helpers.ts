@@ -27,7 +27,7 @@ export function tinyExperiment(over: Record<string, unknown> = {}): Record<strin
     name: 'tiny',
     model: TINY_MODEL,
     data: { kind: 'shakespeare' },
-    training: { steps: 12, batchSize: 4, logEvery: 2, evalEvery: 4, evalBatches: 2, checkpointEvery: 4 },
+    training: { steps: 12, batchSize: 4, logEvery: 2, evalEvery: 4, evalBatches: 2, checkpointEvery: 4, sampleChars: 24 },
     schedule: { kind: 'cosine', warmup: 2 },
     seeds: [0],
     optimizers: [{ name: 'adamw', lr: 0.01 }],

@@ -30,7 +30,7 @@ async function waitFor(cond: () => boolean, what: string, ms = 60000): Promise<v
 // Two configurations x two seeds on a tiny GPT: adamw at a working lr and at one that diverges.
 const DOC = tinyExperiment({
   name: 'sweep-test',
-  training: { steps: 40, batchSize: 4, logEvery: 5, evalEvery: 10, evalBatches: 2, checkpointEvery: 5 },
+  training: { steps: 40, batchSize: 4, logEvery: 5, evalEvery: 10, evalBatches: 2, checkpointEvery: 5, sampleChars: 24 },
   seeds: [0, 1],
   target: { valLoss: 3.9 },
   // cpu: pure JS kernels, the same numbers in every process (results of different backends differ in the last bits).
@@ -49,6 +49,8 @@ describe('sweep (child processes)', function () {
   after(removeTempDirs);
 
   before(async function () {
+    // Six processes start before the first run trains: minutes when other jobs load the machine.
+    this.timeout(600_000);
     root = tempDir();
     file = writeExperiment(root, DOC);
     full = join(root, 'full');
@@ -61,7 +63,10 @@ describe('sweep (child processes)', function () {
   it('prints plain progress lines when stdout is not a terminal, then the ranking', () => {
     expect(fullOut).to.not.include('\u001b['); // no terminal control sequences
     expect(fullOut).to.match(/\[\d\/4\] adamw lr=0\.01 s0  step 10\/40  train \d\.\d{3} val \d\.\d{3}/);
-    expect(fullOut).to.match(/\[\d\/4\] adamw lr=1e20 s1  diverged/);
+    // A diverged run says where, and shows no 'final' loss (its last evaluation is the untrained step 0).
+    expect(fullOut).to.match(/\[\d\/4\] adamw lr=1e20 s1  diverged at step 5 \(loss not finite; last finite loss: val \d\.\d{3} at step 0\)/);
+    expect(fullOut.split('\n').filter((l) => l.includes('lr=1e20') && l.includes('final val'))).to.deep.equal([]);
+    expect(fullOut).to.include('backend: cpu (requested)').and.include('sweep: 4 runs in').and.include(': 2 finished, 2 diverged');
     expect(fullOut).to.match(/\n#  optimizer +final val \(mean ± sd\)[^\n]*\n[- ]+\n1  adamw lr=0\.01 +\d\.\d{3} ± \d\.\d{3}/);
   });
 
@@ -88,6 +93,7 @@ describe('sweep (child processes)', function () {
   });
 
   it('the command fails on a misspelled key before creating any results, naming the key', async function () {
+    this.timeout(600_000);
     const doc = structuredClone(DOC) as { training: Record<string, unknown> };
     doc.training.evalEvry = 10;
     const bad = writeExperiment(root, doc, 'typo.yaml');
@@ -98,6 +104,7 @@ describe('sweep (child processes)', function () {
   });
 
   it('kill -9 mid-sweep, then --resume, gives the same curves and summary as an uninterrupted sweep', async function () {
+    this.timeout(600_000);
     const dir = join(root, 'killed');
     const { child, done } = optlab(['run', file, '--out', dir, '--jobs', '1']);
     const first = runPaths(dir, ids[0]);
@@ -113,6 +120,7 @@ describe('sweep (child processes)', function () {
   });
 
   it('Ctrl-C checkpoints running runs and exits; --resume completes them identically', async function () {
+    this.timeout(600_000);
     const dir = join(root, 'sigint');
     const { child, done } = optlab(['run', file, '--out', dir, '--jobs', '1']);
     await waitFor(() => existsSync(runPaths(dir, ids[0]).ckpt), 'the first checkpoint');
@@ -127,6 +135,7 @@ describe('sweep (child processes)', function () {
   });
 
   it('--shard 1/2 and 2/2 merged give the same summary as the unsharded sweep', async function () {
+    this.timeout(600_000);
     const [a, b, merged] = ['shard1', 'shard2', 'merged'].map((d) => join(root, d));
     const [ra, rb] = await Promise.all([optlab(['run', file, '--out', a, '--shard', '1/2', '--jobs', '1']).done, optlab(['run', file, '--out', b, '--shard', '2/2', '--jobs', '1']).done]);
     expect(ra.code, ra.out).to.equal(0);

@@ -1,0 +1,194 @@
+/**
+ * `optlab claims`: runs the claims' commands and writes the claims report, results/claims/report.html
+ * and results/claims/claims.md (one table row per claim: statement, setup, measured numbers with
+ * intervals, verdict, command), from whatever results are present. A claim without results is
+ * listed as not run, with the command that produces them.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join, relative } from 'node:path';
+import { environment } from '../runner.js';
+import { Blocked, MissingResults, type Claim, type Evaluation, type Figure } from './claim.js';
+
+/** `<dir>/run.json`: how the claim's commands ran. */
+export interface ClaimRun {
+  commands: string[][];
+  exitCodes: number[];
+  wallS: number;
+  /** 1-minute load average before and after (other processes share the cores). */
+  loadBefore: number;
+  loadAfter: number;
+  /** When the commands finished (ISO). */
+  date: string;
+  gitCommit: string | null;
+  gitDirty: boolean | null;
+  cpu: string;
+  cores: number;
+}
+
+/** What the report knows about one claim. */
+export interface ClaimEntry {
+  claim: Claim;
+  dir: string;
+  state: 'evaluated' | 'not run' | 'blocked' | 'error';
+  evaluation?: Evaluation;
+  run?: ClaimRun;
+  note?: string;
+}
+
+/** The shell line of an optlab argument list. */
+export function commandLine(args: readonly string[]): string {
+  return `npx optlab ${args.map((a) => (/^[\w./,=:-]+$/.test(a) ? a : `'${a}'`)).join(' ')}`;
+}
+
+/**
+ * Runs a claim's commands as child processes of this CLI (same node, same loader), in order, and
+ * writes `<dir>/run.json`. Stops at the first failing command.
+ */
+export function runClaim(claim: Claim, dir: string, log: (line: string) => void = console.error): ClaimRun {
+  mkdirSync(dir, { recursive: true });
+  const commands = claim.commands(dir);
+  const env = environment();
+  const loadBefore = loadavg()[0];
+  const t0 = performance.now();
+  const exitCodes: number[] = [];
+  for (const args of commands) {
+    log(`[claims] ${claim.name}: ${commandLine(args)}`);
+    const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1], ...args], { stdio: 'inherit' });
+    exitCodes.push(r.status ?? 1);
+    if (r.status !== 0) {
+      log(`[claims] ${claim.name}: command exited with ${r.status ?? r.signal}`);
+      break;
+    }
+  }
+  const run: ClaimRun = { commands, exitCodes, wallS: (performance.now() - t0) / 1000, loadBefore, loadAfter: loadavg()[0], date: new Date().toISOString(), gitCommit: env.gitCommit, gitDirty: env.gitDirty, cpu: env.cpu, cores: env.cores };
+  writeFileSync(join(dir, 'run.json'), JSON.stringify(run, null, 1) + '\n');
+  return run;
+}
+
+/** Applies each claim's rule to the results under `root` (results/claims). */
+export function evaluateClaims(claims: readonly Claim[], root: string): ClaimEntry[] {
+  return claims.map((claim) => {
+    const dir = join(root, claim.name);
+    const runPath = join(dir, 'run.json');
+    const run = existsSync(runPath) ? (JSON.parse(readFileSync(runPath, 'utf8')) as ClaimRun) : undefined;
+    try {
+      return { claim, dir, state: 'evaluated', evaluation: claim.evaluate(dir), run };
+    } catch (e) {
+      if (e instanceof MissingResults) return { claim, dir, state: 'not run', note: e.message, run };
+      if (e instanceof Blocked) return { claim, dir, state: 'blocked', note: e.message, run };
+      return { claim, dir, state: 'error', note: (e as Error).message, run };
+    }
+  });
+}
+
+/** 'reproduced', 'not reproduced at this scale', or 'undecided with n seeds'. */
+export function verdictText(e: ClaimEntry): string {
+  if (e.state === 'not run') return 'not run yet';
+  if (e.state === 'blocked') return 'blocked';
+  if (e.state === 'error') return 'error';
+  const ev = e.evaluation!;
+  return ev.verdict === 'undecided' ? `undecided with ${ev.seeds} ${e.claim.name === 'auon-cost' ? 'sizes' : 'seeds'}` : ev.verdict;
+}
+
+const num = (x: number) => (!Number.isFinite(x) ? String(x) : Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 1 ? x.toFixed(2) : x.toPrecision(3));
+
+/** "value [lo, hi] unit (n)". */
+export function figureText(f: Figure): string {
+  const ci = f.lo !== undefined && f.hi !== undefined && !Number.isNaN(f.lo) ? ` [${num(f.lo)}, ${num(f.hi)}]` : '';
+  return `${num(f.value)}${ci}${f.unit ? ` ${f.unit}` : ''}${f.n !== undefined ? ` (n=${f.n})` : ''}`;
+}
+
+/** Where and when a claim's results came from. */
+function provenance(e: ClaimEntry): string {
+  const parts: string[] = [];
+  const env = e.evaluation?.env;
+  const commit = e.run?.gitCommit ?? env?.gitCommit;
+  if (commit) parts.push(`commit ${commit.slice(0, 10)}${e.run?.gitDirty || env?.gitDirty ? ' (dirty)' : ''}`);
+  const cpu = e.run?.cpu ?? env?.cpu;
+  if (cpu) parts.push(`${cpu}${e.run?.cores ? ` x${e.run.cores}` : env?.cores ? ` x${env.cores}` : ''}`);
+  if (env?.backend) parts.push(`backend ${env.backend}`);
+  const wall = e.run?.wallS ?? e.evaluation?.wallS;
+  if (wall !== undefined) parts.push(`${e.run ? 'wall time' : 'summed run time'} ${wall.toFixed(0)} s`);
+  if (e.run) parts.push(`load average ${e.run.loadBefore.toFixed(1)} before, ${e.run.loadAfter.toFixed(1)} after`);
+  else if (env?.load) parts.push(`load average ${env.load}`);
+  if (e.run?.date) parts.push(`finished ${e.run.date.slice(0, 16).replace('T', ' ')} UTC`);
+  return parts.join(', ');
+}
+
+const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+/** The markdown table (README and results/claims/claims.md). */
+export function claimsMarkdown(entries: readonly ClaimEntry[]): string {
+  const rows = entries.map((e) => {
+    const ev = e.evaluation;
+    const figs = ev ? ev.figures.slice(0, ev.headline ?? ev.figures.length).map((f) => `${f.label}: ${figureText(f)}`).join('; ') : e.note ?? '';
+    return `| ${e.claim.number} | ${cell(`${e.claim.name} (arXiv ${e.claim.arxiv})`)} | ${cell(e.claim.statement)} | ${cell(e.claim.setup)} | ${cell(figs)} | **${verdictText(e)}** | ${cell(e.claim.commands(e.dir).map((c) => `\`${commandLine(c)}\``).join('<br>'))} |`;
+  });
+  const prov = entries.filter((e) => e.state === 'evaluated').map((e) => `- ${e.claim.name}: ${provenance(e)}. ${e.evaluation!.reason}`);
+  return [
+    '| # | claim | statement (our words) | setup | measured (95% interval) | verdict | command |',
+    '|---|---|---|---|---|---|---|',
+    ...rows,
+    '',
+    ...(prov.length ? ['Where the numbers come from:', '', ...prov, ''] : []),
+  ].join('\n');
+}
+
+const esc = (s: unknown) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+
+/** SVG plots in a claim's results folder (one level deep), file -> text. */
+function plotsOf(dir: string): [string, string][] {
+  if (!existsSync(dir)) return [];
+  const out: [string, string][] = [];
+  for (const sub of ['', ...readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name)]) {
+    const d = join(dir, sub);
+    for (const f of readdirSync(d)) if (f.endsWith('.svg')) out.push([join(sub, f), readFileSync(join(d, f), 'utf8')]);
+  }
+  return out;
+}
+
+/** The self-contained HTML report. */
+export function claimsHtml(entries: readonly ClaimEntry[], root: string): string {
+  const summary = entries.map((e) => `<tr><td>${e.claim.number}</td><td><a href="#${esc(e.claim.name)}">${esc(e.claim.name)}</a></td><td>${esc(e.claim.statement)}</td><td class="v ${esc(e.state === 'evaluated' ? e.evaluation!.verdict.split(' ')[0] : e.state.replace(' ', '-'))}">${esc(verdictText(e))}</td></tr>`).join('\n');
+  const sections = entries.map((e) => {
+    const ev = e.evaluation;
+    const figs = ev ? `<table><thead><tr><th>figure</th><th class="r">value [95% interval]</th></tr></thead><tbody>${ev.figures.map((f) => `<tr><td>${esc(f.label)}</td><td class="r">${esc(figureText(f))}</td></tr>`).join('')}</tbody></table>` : '';
+    const plots = plotsOf(e.dir).map(([f, svg]) => `<figure>${svg}<figcaption>${esc(join(relative(root, e.dir), f))}</figcaption></figure>`).join('\n');
+    return `<section id="${esc(e.claim.name)}"><h2>${e.claim.number}. ${esc(e.claim.name)}: ${esc(verdictText(e))}</h2>
+<p><b>Paper:</b> ${esc(e.claim.paper)}, arXiv ${esc(e.claim.arxiv)}.</p>
+<p><b>Statement (our words):</b> ${esc(e.claim.statement)}</p>
+<p><b>Setup:</b> ${esc(e.claim.setup)}</p>
+<p><b>Differences from the paper:</b> ${esc(e.claim.differences)}</p>
+<p><b>Rule:</b> ${esc(e.claim.rule)}</p>
+${ev ? `<p><b>Verdict:</b> ${esc(verdictText(e))}. ${esc(ev.reason)}</p>${figs}<p class="p">${esc(provenance(e))}</p>` : `<p><b>Not evaluated:</b> ${esc(e.note ?? '')}</p><p>Estimated cost: ${esc(e.claim.estimate)}.</p>`}
+<p><b>Command${e.claim.commands(e.dir).length > 1 ? 's' : ''}:</b></p><pre>${esc(e.claim.commands(e.dir).map(commandLine).join('\n'))}</pre>
+${plots}</section>`;
+  });
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>optlab: the seed papers' claims at CPU scale</title>
+<style>
+body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{padding:3px 10px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
+th{background:#f4f4f4}.r{text-align:right;font-variant-numeric:tabular-nums}.v{font-weight:bold}.reproduced{color:#080}.not{color:#a00}.undecided{color:#a60}
+pre{background:#f4f4f4;padding:6px;white-space:pre-wrap}.p{font-size:12px;color:#666}figure{display:inline-block;margin:0.5em}figcaption{font-size:12px;color:#666}
+</style></head><body>
+<h1>The seed papers' claims at CPU scale</h1>
+<p>Each claim: the paper's statement in our words, what runs here, a decision rule fixed before measuring, and the verdict it gives on the committed results ("reproduced", "not reproduced at this scale", or "undecided with n seeds"). Rerun a claim with <code>npx optlab claims &lt;name&gt;</code>; <code>--report-only</code> recomputes this page from the results.</p>
+<table><thead><tr><th>#</th><th>claim</th><th>statement</th><th>verdict</th></tr></thead><tbody>
+${summary}
+</tbody></table>
+${sections.join('\n')}
+</body></html>
+`;
+}
+
+/** Writes report.html and claims.md into `root`; returns the markdown. */
+export function writeClaimsReport(entries: readonly ClaimEntry[], root: string): string {
+  mkdirSync(root, { recursive: true });
+  const md = claimsMarkdown(entries);
+  writeFileSync(join(root, 'claims.md'), `# The seed papers' claims at CPU scale\n\nWritten by \`npx optlab claims\` (experiments/claims/); details, rules and plots in report.html.\n\n${md}`);
+  writeFileSync(join(root, 'report.html'), claimsHtml(entries, root));
+  return md;
+}

@@ -1,0 +1,115 @@
+/**
+ * `optlab list`: every optimizer of the registry with its options and defaults, one line of doc each.
+ *
+ * Options and defaults are `OPTIMIZERS[name].defaults`, the object the experiment schema validates
+ * against (config.ts), so the list cannot disagree with what a file may set. The doc lines are the
+ * JSDoc the optimizer files already carry: the comment above the `defineOptimizer` export, the arXiv
+ * ids of the file's header, and the comment above each option in the method file's interfaces (read
+ * from the .ts sources, or from the .js and .d.ts files tsc emits into dist/). An option documented
+ * only by its `@default` shows no doc line.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { CommandModule } from 'yargs';
+import { OPTIMIZERS } from '../optimizers/index.js';
+
+/** One optimizer as `optlab list` shows it. */
+export interface OptimizerListing {
+  name: string;
+  /** One line: what the method is, with its arXiv ids. */
+  doc: string;
+  options: { name: string; default: unknown; doc: string }[];
+}
+
+/** First sentence of a JSDoc body, without tags and line breaks. */
+function docLine(body: string): string {
+  const text = body
+    .split('\n')
+    .map((l) => l.replace(/^\s*\*\s?/, '').trim())
+    .join(' ')
+    .replace(/@default\s+\S+.*$/, '')
+    .replace(/\s+/g, ' ')
+    .trim();
+  // The first full stop that ends a sentence (not 'et al.', 'e.g.', 'i.e.', 'cf.').
+  const end = [...text.matchAll(/\.(\s|$)/g)].find((m) => !/(\bal|\be\.g|\bi\.e|\bcf)$/.test(text.slice(0, m.index)));
+  return end ? text.slice(0, end.index + 1) : text;
+}
+
+/** The optimizer sources next to this module: .ts when running from source, .js + .d.ts from dist/. */
+function optimizerSources(): { code: Map<string, string>; decls: Map<string, string> } {
+  const here = fileURLToPath(import.meta.url);
+  const dir = join(dirname(here), '..', 'optimizers');
+  const code = new Map<string, string>();
+  const decls = new Map<string, string>();
+  if (!existsSync(dir)) return { code, decls };
+  const fromSource = here.endsWith('.ts');
+  for (const f of readdirSync(dir)) {
+    const path = join(dir, f);
+    if (fromSource ? f.endsWith('.ts') && !f.endsWith('.d.ts') : f.endsWith('.js')) code.set(f, readFileSync(path, 'utf8'));
+    if (fromSource ? f.endsWith('.ts') && !f.endsWith('.d.ts') : f.endsWith('.d.ts')) decls.set(f, readFileSync(path, 'utf8'));
+  }
+  return { code, decls };
+}
+
+/** The registry with options, defaults and doc lines. */
+export function listOptimizers(): OptimizerListing[] {
+  const { code, decls } = optimizerSources();
+  const methodDoc = new Map<string, { doc: string; file: string }>();
+  for (const [file, text] of code) {
+    for (const m of text.matchAll(/\/\*\*((?:(?!\*\/)[^])*)\*\/\s*export const \w+ = defineOptimizer(?:<[^(]*>)?\(\s*'([^']+)'/g)) {
+      methodDoc.set(m[2], { doc: docLine(m[1]), file: file.replace(/\.(ts|js)$/, '') });
+    }
+  }
+  // Option docs from the method's own file only: another file's option of the same name may mean something else.
+  const optionDocs = new Map<string, Map<string, string>>();
+  for (const [file, text] of decls) {
+    const docs = new Map<string, string>();
+    for (const m of text.matchAll(/\/\*\*((?:(?!\*\/)[^])*)\*\/\s*(?:readonly\s+)?(\w+)\??\s*:/g)) {
+      const line = docLine(m[1]);
+      if (line && !docs.has(m[2])) docs.set(m[2], line);
+    }
+    optionDocs.set(file.replace(/\.d\.ts$|\.ts$/, ''), docs);
+  }
+  return Object.entries(OPTIMIZERS).map(([name, factory]) => {
+    const md = methodDoc.get(name);
+    const header = md ? (code.get(`${md.file}.ts`) ?? code.get(`${md.file}.js`) ?? '') : '';
+    const arxiv = [...new Set([...(/^\/\*\*((?:(?!\*\/)[^])*)\*\//.exec(header)?.[1] ?? '').matchAll(/arXiv (\d{4}\.\d{4,5})/g)].map((m) => m[1]))];
+    const doc = `${md?.doc ?? ''}${arxiv.length ? ` (arXiv ${arxiv.join(', ')})` : ''}`.trim();
+    const own = md ? optionDocs.get(md.file) : undefined;
+    const options = Object.entries(factory.defaults as Record<string, unknown>).map(([k, v]) => ({ name: k, default: v, doc: own?.get(k) ?? '' }));
+    return { name, doc, options };
+  });
+}
+
+/** The listing as text: a header line per optimizer, then `  option = default  doc` lines. */
+export function formatListing(list: readonly OptimizerListing[], only?: readonly string[]): string {
+  const shown = only?.length ? list.filter((o) => only.includes(o.name)) : list;
+  return shown
+    .map((o) => {
+      const width = Math.max(...o.options.map((p) => `${p.name} = ${JSON.stringify(p.default)}`.length));
+      const lines = o.options.map((p) => `  ${`${p.name} = ${JSON.stringify(p.default)}`.padEnd(width)}  ${p.doc}`.trimEnd());
+      return [`${o.name}: ${o.doc}`, ...lines].join('\n');
+    })
+    .join('\n\n');
+}
+
+/** `optlab list [names..] [--json]` */
+export const listCommand: CommandModule<object, { names?: string[]; json?: boolean }> = {
+  command: 'list [names..]',
+  describe: 'List the optimizers with their options, defaults and a line of doc each',
+  builder: (y) =>
+    y
+      .positional('names', { type: 'string', array: true, describe: 'only these optimizers' })
+      .option('json', { type: 'boolean', default: false, describe: 'print JSON' }) as never,
+  handler: (args) => {
+    const list = listOptimizers();
+    const unknown = (args.names ?? []).filter((n) => !OPTIMIZERS[n]);
+    if (unknown.length) {
+      console.error(`error: unknown optimizer ${unknown.map((n) => `'${n}'`).join(', ')}; known: ${Object.keys(OPTIMIZERS).join(', ')}`);
+      process.exitCode = 2;
+      return;
+    }
+    console.log(args.json ? JSON.stringify(list.filter((o) => !args.names?.length || args.names.includes(o.name)), null, 1) : formatListing(list, args.names));
+  },
+};
