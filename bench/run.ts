@@ -21,12 +21,15 @@ import type { Measurement, RepOptions } from './harness.js';
 import { formatCsv, formatMarkdown, type RunInfo } from './report.js';
 import { BENCH_GPT, BENCH_GPT_BATCH, MATRIX_SHAPES, runSuites, SUITES, type BenchContext, type Suite } from './suites.js';
 
-/** Backends `optlab bench` measures unless told otherwise. */
-export const DEFAULT_BACKENDS = ['cpu', 'wasm', 'wasm-native'] as const;
+/**
+ * Backends `optlab bench` measures unless told otherwise. `tensorflow` (tfjs-node, set up offline by
+ * `npm run setup:tensorflow`) is measured when installed and reported as not installed otherwise.
+ */
+export const DEFAULT_BACKENDS = ['cpu', 'wasm', 'wasm-native', 'tensorflow'] as const;
 
 /** Options of `optlab bench`. */
 export interface BenchOptions {
-  /** Backend labels: cpu, wasm, wasm-native, webgpu, tensorflow. @default cpu, wasm, wasm-native */
+  /** Backend labels: cpu, wasm, wasm-native, webgpu, tensorflow. @default cpu, wasm, wasm-native, tensorflow */
   backends: string[];
   /** Suite names and/or optimizer names to restrict the run to (empty: everything). @default [] */
   only: string[];
@@ -93,7 +96,7 @@ export async function activateBackend(label: string): Promise<{ ok: true; note: 
       return { ok: true, note: 'plain wasm (tfjs-backend-wasm, XNNPACK, one thread)' };
     }
     const c = await selectBackend(label, { quiet: true });
-    return { ok: true, note: c.label };
+    return { ok: true, note: c.libtensorflow ? `${c.label}, libtensorflow ${c.libtensorflow}` : c.label };
   } catch (e) {
     return { ok: false, reason: String((e as Error).message ?? e).split('\n')[0] };
   }

@@ -30,6 +30,9 @@ export interface Addon {
   setThreads(n: number): void;
   getThreads(): number;
   blasConfig(): string;
+  /** Points file descriptor 2 at /dev/null until stderrRestore (native/stdio.c); false when it could not. */
+  stderrMute(): boolean;
+  stderrRestore(): void;
 }
 
 /** The parts of tfjs-backend-wasm 4.22.0's BackendWasm the kernels use (private fields: docs/backends.md). */

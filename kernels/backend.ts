@@ -1,7 +1,15 @@
 /**
- * Picks the fastest tfjs backend that loads here and says which one, and why the faster ones were
- * skipped. Order for `auto`: tfjs-node-gpu (CUDA), tfjs-node, wasm, cpu. `webgpu` is tried only when
- * asked for: it needs the npm `webgpu` package (Dawn) and a Vulkan-capable GPU.
+ * Picks the fastest tfjs backend that loads here and says which one, and why the others were skipped.
+ * Order for `auto`, from what bench/results measured on the 2-core machines this project runs on:
+ * tfjs-node-gpu (CUDA), wasm with optlab's native kernels, tfjs-node (libtensorflow on the CPU), plain
+ * wasm, cpu. wasm+native comes before tfjs-node because it trains the GPT faster (the `gpt-train-step`
+ * row of the benchmark table in the README), although libtensorflow's multi-threaded kernels win on
+ * large single products such as Newton-Schulz on 512x512; `--backend tensorflow` picks it explicitly.
+ * `webgpu` is tried only when asked for: it needs the npm `webgpu` package (Dawn) and a Vulkan GPU.
+ *
+ * tfjs-node loads libtensorflow, which prints absl and oneDNN start-up lines on standard error before
+ * its log settings apply: they are muted while it loads when the native addon is built (native/stdio.c),
+ * and TF_CPP_MIN_LOG_LEVEL defaults to 2 (warnings and errors only) unless set.
  */
 import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core registers no gradients by itself; tfjs-layers' bundle registers all of them on import.
@@ -9,6 +17,7 @@ import '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
+import { loadAddon } from './addon.js';
 import { enableNativeKernels } from './wasm_kernels.js';
 
 /** A backend `selectBackend` accepts; 'auto' tries them fastest first. */
@@ -24,18 +33,24 @@ export interface BackendChoice {
   label: string;
   /** One line: the choice and why faster ones were skipped. */
   message: string;
+  /** libtensorflow's version when the backend is 'tensorflow' (e.g. '2.21.0'). */
+  libtensorflow?: string;
 }
 
 const require = createRequire(import.meta.url);
 
 const INSTALL_HINT: Record<string, string> = {
-  '@tensorflow/tfjs-node-gpu': 'npm i @tensorflow/tfjs-node-gpu@4.22.0 (needs CUDA 11.2 + cuDNN 8.1)',
-  '@tensorflow/tfjs-node': 'npm i @tensorflow/tfjs-node@4.22.0',
+  '@tensorflow/tfjs-node-gpu': 'npm i @tensorflow/tfjs-node-gpu@4.22.0 in your project (its install script downloads libtensorflow 2.9.1, which needs CUDA 11.2 + cuDNN 8.1)',
+  '@tensorflow/tfjs-node': 'npm run setup:tensorflow in an optlab clone (offline), or npm i @tensorflow/tfjs-node@4.22.0 in your project',
   webgpu: 'npm i @tensorflow/tfjs-backend-webgpu@4.22.0 webgpu (needs a GPU with a Vulkan driver)',
 };
 
 /** Loads a CommonJS backend package, turning "not installed" and "native addon missing" into one short reason. */
 function tryRequire(pkg: string): string | null {
+  const quiet = pkg.startsWith('@tensorflow/tfjs-node');
+  if (quiet) process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+  const addon = quiet && !process.env.OPTLAB_TF_VERBOSE ? loadAddon() : null;
+  const muted = addon?.stderrMute?.() === true;
   try {
     require(pkg);
     return null;
@@ -43,7 +58,15 @@ function tryRequire(pkg: string): string | null {
     const msg = (e as Error).message ?? String(e);
     if (/Cannot find module/.test(msg) && msg.includes(pkg)) return `${pkg} not installed`;
     return `${pkg} failed to load (${msg.split('\n')[0].slice(0, 160)})`;
+  } finally {
+    if (muted) addon!.stderrRestore();
   }
+}
+
+/** libtensorflow's version as the tensorflow backend's binding reports it, or undefined. */
+export function libtensorflowVersion(): string | undefined {
+  const b = tf.findBackend('tensorflow') as unknown as { binding?: { TF_Version?: string } } | null;
+  return b?.binding?.TF_Version;
 }
 
 async function tryTensorflow(which: '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node'): Promise<string | null> {
@@ -69,6 +92,24 @@ async function tryWebgpu(): Promise<string | null> {
   }
 }
 
+/** wasm with optlab's native kernels; a reason when the addon is missing or fails its self-test. */
+async function wasmNative(): Promise<string | null> {
+  const why = await setSimple('wasm');
+  if (why) return why;
+  const native = await enableNativeKernels();
+  return native.active ? null : `wasm+native: ${native.message}`;
+}
+
+/** Whether a package can be resolved (installed), without loading it. */
+function installed(pkg: string): boolean {
+  try {
+    require.resolve(pkg);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function setSimple(name: 'wasm' | 'cpu'): Promise<string | null> {
   try {
     return (await tf.setBackend(name)) ? null : `${name} backend did not initialize`;
@@ -90,6 +131,7 @@ export async function selectBackend(requested?: string, opts: { quiet?: boolean 
     const skipped: string[] = [];
     const attempts: [string, () => Promise<string | null>][] = [
       ['tensorflow (tfjs-node-gpu)', () => tryTensorflow('@tensorflow/tfjs-node-gpu')],
+      ['wasm-native', wasmNative],
       ['tensorflow (tfjs-node)', () => tryTensorflow('@tensorflow/tfjs-node')],
       ['wasm', () => setSimple('wasm')],
       ['cpu', () => setSimple('cpu')],
@@ -104,7 +146,11 @@ export async function selectBackend(requested?: string, opts: { quiet?: boolean 
       skipped.push(why);
     }
     if (!picked) throw new Error(`no tfjs backend could be initialized: ${skipped.join('; ')}`);
-    choice = { name: tf.getBackend(), label: picked, message: `backend: ${picked}${skipped.length ? ` (skipped: ${skipped.join('; ')})` : ''}` };
+    if (picked === 'wasm-native' && installed('@tensorflow/tfjs-node')) {
+      skipped.push('tensorflow (tfjs-node) is installed but wasm+native trains the GPT faster here (README, Benchmarks); --backend tensorflow uses it');
+    }
+    const label = picked === 'wasm-native' ? 'wasm' : picked;
+    choice = { name: tf.getBackend(), label, message: `backend: ${label}${skipped.length ? ` (skipped: ${skipped.join('; ')})` : ''}` };
   } else {
     let why: string | null;
     let label: string = want;
@@ -133,6 +179,10 @@ export async function selectBackend(requested?: string, opts: { quiet?: boolean 
     choice = native.active
       ? { ...choice, label: 'wasm-native', message: choice.message.replace(/^backend: wasm/, `backend: wasm+native, ${native.blas}`) }
       : { ...choice, message: `${choice.message}; ${native.message}` };
+  }
+  if (choice.name === 'tensorflow') {
+    const version = libtensorflowVersion();
+    choice = { ...choice, libtensorflow: version, message: choice.message.replace(/^backend: tensorflow( \([^)]*\))?/, (m) => `${m}, libtensorflow ${version ?? 'unknown'}`) };
   }
   if (!opts.quiet) console.error(choice.message);
   return choice;

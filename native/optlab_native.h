@@ -117,5 +117,8 @@ napi_value optlab_layer_norm_grad(napi_env env, napi_callback_info info);
 /* optimizer.c */
 napi_value optlab_adam(napi_env env, napi_callback_info info);
 napi_value optlab_auon(napi_env env, napi_callback_info info);
+/* stdio.c */
+napi_value optlab_stderr_mute(napi_env env, napi_callback_info info);
+napi_value optlab_stderr_restore(napi_env env, napi_callback_info info);
 
 #endif

@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
-import { selectBackend } from '../../kernels/backend.js';
+import { libtensorflowVersion, selectBackend } from '../../kernels/backend.js';
+import { nativeStatus } from '../../kernels/wasm_kernels.js';
+import { describeBackends } from '../shared/backends.js';
 
 describe('backend picker', () => {
   after(async () => {
@@ -9,18 +11,24 @@ describe('backend picker', () => {
 
   it('auto picks the fastest backend that loads and says why faster ones were skipped', async () => {
     const c = await selectBackend('auto', { quiet: true });
-    // On machines without tfjs-node(-gpu) installed, auto lands on wasm; where they are installed, on tensorflow.
-    let nodeInstalled = true;
-    try {
-      await import('@tensorflow/tfjs-node' as string);
-    } catch {
-      nodeInstalled = false;
+    // Order: tfjs-node-gpu, wasm with the native kernels, tfjs-node, plain wasm, cpu (kernels/backend.ts).
+    const nodeInstalled = await import('@tensorflow/tfjs-node' as string).then(
+      () => true,
+      () => false,
+    );
+    const native = nativeStatus().active;
+    expect(c.message).to.include('@tensorflow/tfjs-node-gpu not installed');
+    if (native) {
+      expect(c.label).to.equal('wasm-native');
+      expect(c.message).to.match(/^backend: wasm\+native, OpenBLAS/);
+      if (nodeInstalled) expect(c.message).to.include('tensorflow (tfjs-node) is installed but wasm+native trains the GPT faster here');
+    } else if (nodeInstalled) {
+      expect(c.name).to.equal('tensorflow');
+      expect(c.message).to.match(/^backend: tensorflow \(tfjs-node\), libtensorflow \d+\.\d+/);
+    } else {
+      expect(c.label).to.equal('wasm');
+      expect(c.message).to.match(/^backend: wasm \(skipped/);
     }
-    if (!nodeInstalled) {
-      expect(c.name).to.match(/^wasm/);
-      expect(c.message).to.match(/^backend: wasm/);
-      expect(c.message).to.include('@tensorflow/tfjs-node-gpu not installed');
-    } else expect(c.name).to.equal('tensorflow');
     expect(tf.getBackend()).to.equal(c.name);
   });
 
@@ -62,3 +70,21 @@ describe('backend picker', () => {
     expect(err?.message).to.equal("unknown backend 'tpu'; expected one of auto, tensorflow, webgpu, wasm, cpu");
   });
 });
+
+// Differences of the tensorflow backend (tfjs-node 4.22.0 built against libtensorflow 2.21.0 by
+// `npm run setup:tensorflow`) from the other backends, pinned so that a change shows up here. optlab
+// itself uses none of these ops; docs/backends.md lists them.
+describeBackends(
+  'tensorflow backend: known differences',
+  () => {
+    it('reports the libtensorflow it loaded', () => {
+      expect(libtensorflowVersion()).to.match(/^\d+\.\d+\.\d+/);
+    });
+
+    it('tf.round on int32 returns zeros (the binding passes int32 to a float-only Round); float32 rounds half to even', () => {
+      expect(Array.from(tf.round(tf.tensor([1, 2, -3], [3], 'int32')).dataSync())).to.deep.equal([0, 0, 0]);
+      expect(Array.from(tf.round(tf.tensor([1.4, 2.5, -3.6])).dataSync())).to.deep.equal([1, 2, -4]);
+    });
+  },
+  { only: ['tensorflow'] },
+);
