@@ -915,6 +915,10 @@ static napi_value BlasConfig(napi_env env, napi_callback_info info) {
   return v;
 }
 
+/* native/lapack.c */
+napi_value LapackEigh(napi_env env, napi_callback_info info);
+napi_value LapackInverseRoot(napi_env env, napi_callback_info info);
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"gemm", NULL, GemmFtz, NULL, NULL, NULL, napi_default, NULL},
@@ -934,6 +938,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"setThreads", NULL, SetThreadsFtz, NULL, NULL, NULL, napi_default, NULL},
       {"getThreads", NULL, GetThreads, NULL, NULL, NULL, napi_default, NULL},
       {"blasConfig", NULL, BlasConfig, NULL, NULL, NULL, napi_default, NULL},
+      {"eigh", NULL, LapackEigh, NULL, NULL, NULL, napi_default, NULL},
+      {"inverseRoot", NULL, LapackInverseRoot, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
   return exports;
