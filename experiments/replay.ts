@@ -13,6 +13,7 @@ import '@tensorflow/tfjs-layers';
 import { readFileSync } from 'node:fs';
 import { buildOptimizer, type Parameter, type ReferenceCase } from '../optimizers/core.js';
 import { OPTIMIZERS } from '../optimizers/index.js';
+import { shampooMetaMapping } from '../parity/shampoo_meta.js';
 
 /** A reference fixture as stored on disk. */
 export interface Fixture extends ReferenceCase {
@@ -88,10 +89,11 @@ function matrixOf(m: { shape: number[]; data: number[] } | number[][]): tf.Tenso
 export function replayFixture(fx: Fixture): ReplayResult {
   const factory = OPTIMIZERS[fx.optimizer];
   if (!factory) throw new FixtureError(`fixture ${fx.name}: optlab has no optimizer named '${fx.optimizer}' (known: ${Object.keys(OPTIMIZERS).join(', ')})`);
-  if (!factory.fromReference) throw new FixtureError(`fixture ${fx.name}: optimizer '${fx.optimizer}' has no mapping from reference hyperparameters`);
+  const fromReference = fx.optimizer === 'shampoo' && fx.variant === 'meta' ? shampooMetaMapping : factory.fromReference;
+  if (!fromReference) throw new FixtureError(`fixture ${fx.name}: optimizer '${fx.optimizer}' has no mapping from reference hyperparameters`);
   let mapped: ReturnType<NonNullable<typeof factory.fromReference>>;
   try {
-    mapped = factory.fromReference(fx);
+    mapped = fromReference(fx);
   } catch (e) {
     throw new FixtureError(`fixture ${fx.name}: ${(e as Error).message}`);
   }

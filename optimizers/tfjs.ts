@@ -252,7 +252,7 @@ export class RegOptimizer extends OptlabTfOptimizer<RegOptions> {
 }
 tf.serialization.registerClass(RegOptimizer);
 
-/** Shampoo (Meta Distributed Shampoo defaults, coupled Newton roots; AdamW for 1-D) as a tf.Optimizer. */
+/** Shampoo (Meta Distributed Shampoo defaults: eigendecomposition roots, 1-D parameters with their own factor) as a tf.Optimizer. */
 export class ShampooOptimizer extends OptlabTfOptimizer<ShampooOptions> {
   static override className = 'ShampooOptimizer';
   constructor(config: ShampooOptions & AdapterOptions = {}) {
