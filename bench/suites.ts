@@ -7,7 +7,9 @@
  * 'gpt-steps' (one optimizer step on the GPT's full parameter set), 'state' (optimizer state bytes per
  * parameter of the GPT), 'gpt' (forward + backward, and the train step forward + backward + optimizer, with
  * tokens/s), 'ns' (Newton-Schulz alone), 'ns-batching' (per-matrix vs batched Newton-Schulz on the
- * GPT's shapes, and a Muon step with batchNewtonSchulz 'never' vs 'always'), 'inverse-root' (Shampoo's inverse p-th root alone), 'vit' (ViT train step, images/s).
+ * GPT's shapes, and a Muon step with batchNewtonSchulz 'never' vs 'always'), 'inverse-root' (Shampoo's inverse p-th root alone),
+ * 'shampoo-cost' (Shampoo's root costs: GPT steps at its defaults and preconditionFrequency 10, the roots' share,
+ * eigh at 1024, model.fit of a small MLP; bench/shampoo_cost.ts), 'vit' (ViT train step, images/s).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { buildOptimizer, type Optimizer, type Parameter } from '../optimizers/core.js';
@@ -20,9 +22,10 @@ import { lossAndGrads } from '../models/layers.js';
 import type { Batch, TrainableModel } from '../models/model.js';
 import { timeIt, timeRoundRobin, timingMeasurement, valueMeasurement, withAdamwRatios, type Measurement, type RepOptions } from './harness.js';
 import { blockDiagonalMask, nsBatchedRank3, nsBlockDiagonal } from './ns_batching.js';
+import { shampooCost } from './shampoo_cost.js';
 
 /** Every suite, in the order they run. */
-export const SUITES = ['matrix-steps', 'gpt-steps', 'state', 'gpt', 'ns', 'ns-batching', 'inverse-root', 'vit'] as const;
+export const SUITES = ['matrix-steps', 'gpt-steps', 'state', 'gpt', 'ns', 'ns-batching', 'inverse-root', 'shampoo-cost', 'vit'] as const;
 export type Suite = (typeof SUITES)[number];
 
 /** Matrix shapes [fan_in, fan_out] of the per-matrix suites. */
@@ -380,6 +383,7 @@ export async function runSuites(suites: readonly Suite[], ctx: BenchContext): Pr
     ns: nsAlone,
     'ns-batching': nsBatching,
     'inverse-root': inverseRoot,
+    'shampoo-cost': shampooCost,
     vit: vitTrain,
   };
   for (const s of SUITES) {

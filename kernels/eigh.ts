@@ -5,8 +5,9 @@
  * `preconditionFrequency` steps (optimizers/eigh.ts picks this or the JavaScript solver).
  *
  * The addon is the one `npm install` builds (native/build/Release/optlab_native.node); it is loaded
- * here on first use, independently of the wasm kernels. `OPTLAB_NATIVE=0` turns it off here too, so
- * the JavaScript eigensolver can be tested and compared on a machine with the addon.
+ * here on first use, independently of the wasm kernels: `OPTLAB_NATIVE=0` (plain wasm) leaves LAPACK on,
+ * so the cpu and plain-wasm backends use it too. `OPTLAB_LAPACK=0` turns it off, leaving the JavaScript
+ * eigensolver (optimizers/eigh.ts).
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -34,8 +35,8 @@ function findUp(rel: string): string | null {
 function load(): LapackAddon | null {
   if (state.tried) return state.addon;
   state.tried = true;
-  if (process.env.OPTLAB_NATIVE === '0') {
-    state.why = 'LAPACK off (OPTLAB_NATIVE=0)';
+  if (process.env.OPTLAB_LAPACK === '0') {
+    state.why = 'LAPACK off (OPTLAB_LAPACK=0)';
     return null;
   }
   const path = findUp(join('native', 'build', 'Release', 'optlab_native.node'));
@@ -58,7 +59,7 @@ function load(): LapackAddon | null {
   return state.addon;
 }
 
-/** Whether LAPACK's eigensolvers can be called (the addon is built, loads, and OPTLAB_NATIVE is not 0). */
+/** Whether LAPACK's eigensolvers can be called (the addon is built and loads, and OPTLAB_LAPACK is not 0). */
 export function lapackAvailable(): boolean {
   return load() !== null;
 }
