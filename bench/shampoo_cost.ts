@@ -70,7 +70,7 @@ async function gptSteps(ctx: BenchContext): Promise<void> {
 }
 
 async function eigh1024(ctx: BenchContext): Promise<void> {
-  const n = 1024;
+  const n = ctx.eighSize ?? 1024;
   const g = new Float64Array(n * n);
   let s = 12345;
   for (let i = 0; i < g.length; i++) {
@@ -105,9 +105,9 @@ async function eigh1024(ctx: BenchContext): Promise<void> {
 }
 
 async function mlpFit(ctx: BenchContext): Promise<void> {
-  const steps = 160;
+  const steps = ctx.mlpSteps ?? 160;
   const batchSize = 32;
-  const samples = 1280;
+  const samples = steps % 4 === 0 ? steps * 8 : steps * batchSize;
   ctx.progress(`  model.fit of a 16-32-4 MLP, batch ${batchSize}, ${steps} steps, ShampooOptimizer() defaults`);
   const x = tf.randomNormal([samples, 16], 0, 1, 'float32', 11);
   const labels = tf.tidy(() => tf.cast(tf.oneHot(tf.argMax(tf.matMul(x, tf.randomNormal([16, 4], 0, 1, 'float32', 12)), 1), 4), 'float32'));

@@ -59,6 +59,10 @@ export interface BenchContext {
   /** GPT config and batch (the defaults are issue 5's; tests shrink them). */
   gpt: Partial<GPTConfig>;
   gptBatch: number;
+  /** 'shampoo-cost': size of the eigh benchmark matrix. @default 1024 */
+  eighSize?: number;
+  /** 'shampoo-cost': steps of the MLP fit (batch 32). @default 160 */
+  mlpSteps?: number;
   /** Receives each measurement as soon as its group is done. */
   emit(m: Measurement): void;
   /** One progress line (stderr). */
