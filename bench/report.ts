@@ -1,6 +1,6 @@
 /**
  * The files `optlab bench` writes: a CSV with one row per measurement and a markdown page with the
- * targets of issue 7 marked met or not met, the step-time table and the model throughput.
+ * targets of issues 7 and 14 marked met or not met, the step-time table and the model throughput.
  */
 import { createObjectCsvStringifier } from 'csv-writer';
 import type { Measurement } from './harness.js';
@@ -87,10 +87,34 @@ export function evaluateTargets(ms: readonly Measurement[]): TargetRow[] {
         status: best.name === 'ns-per-matrix' ? 'met' : 'not met',
       });
     }
+    rows.push(...shampooTargets(ms, b));
     if (fb && (b === 'wasm' || b === 'wasm-native')) {
       rows.push({ target: `GPT forward+backward against the probe (${PROBE_GPT_WASM_MS} ms on wasm, NOTES-tfjs.md)`, backend: b, measured: `${fmt(fb.median_ms)} ms = ${(fb.median_ms! / PROBE_GPT_WASM_MS).toFixed(2)}x the probe`, status: 'report' });
     }
   }
+  return rows;
+}
+
+/** Issue 14's Shampoo cost targets on one backend (suite 'shampoo-cost', bench/shampoo_cost.ts). */
+function shampooTargets(ms: readonly Measurement[], b: string): TargetRow[] {
+  const rows: TargetRow[] = [];
+  const step = (name: string) => find(ms, { kind: 'shampoo-gpt-step', backend: b, name });
+  const def = step('shampoo-default');
+  const f10 = step('shampoo-f10-per-step');
+  const share = find(ms, { kind: 'shampoo-root-share', backend: b });
+  const strict = b === 'wasm-native';
+  if (def?.ratio_to_adamw != null) {
+    rows.push({ target: "Shampoo step, defaults, <= 60x AdamW's (GPT parameters; stated for wasm-native)", backend: b, measured: `${fmt(def.median_ms)} ms = ${def.ratio_to_adamw.toFixed(1)}x AdamW${share ? `; roots ${(100 * share.value!).toFixed(0)}% of the step` : ''}`, status: strict ? (def.ratio_to_adamw <= 60 ? 'met' : 'not met') : 'report' });
+  }
+  if (f10?.ratio_to_adamw != null) {
+    rows.push({ target: "Shampoo step, preconditionFrequency 10, mean of 10 steps, <= 8x AdamW's (stated for wasm-native)", backend: b, measured: `${fmt(f10.median_ms)} ms = ${f10.ratio_to_adamw.toFixed(1)}x AdamW`, status: strict ? (f10.ratio_to_adamw <= 8 ? 'met' : 'not met') : 'report' });
+  }
+  const fit = find(ms, { kind: 'mlp-fit', backend: b });
+  if (fit) {
+    rows.push({ target: 'model.fit 16-32-4 MLP, batch 32, 160 steps, shampoo() defaults, < 30 s (stated for cpu)', backend: b, measured: `${fmt(fit.median_ms! / 1000)} s`, status: b === 'cpu' ? (fit.median_ms! < 30000 ? 'met' : 'not met') : 'report' });
+  }
+  const eigh = ms.filter((m) => m.kind === 'eigh' && m.backend === b);
+  if (eigh.length) rows.push({ target: 'eigh of a 1024x1024 PSD matrix (host)', backend: b, measured: eigh.map((m) => `${m.name} ${fmt(m.median_ms)} ms`).join(', '), status: 'report' });
   return rows;
 }
 
@@ -129,7 +153,7 @@ export function formatMarkdown(ms: readonly Measurement[], info: RunInfo): strin
   out.push('- `webgpu`: not measured (no GPU on this machine; the path is untested). `tensorflow`: tfjs-node 4.22.0 with libtensorflow from the tensorflow-cpu wheel, set up offline by `npm run setup:tensorflow` (not measured when it is not installed; the table says so).', '');
   const targets = evaluateTargets(ms);
   if (targets.length) {
-    out.push('## Targets (issue 7)', '');
+    out.push('## Targets (issues 7, 14)', '');
     out.push(table(['target', 'backend', 'measured', 'status'], targets.map((t) => [t.target, t.backend, t.measured, t.status === 'met' ? '**met**' : t.status === 'not met' ? '**not met**' : 'reported'])), '');
   }
   const backends = [...new Set(ms.map((x) => x.backend))];

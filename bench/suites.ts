@@ -7,7 +7,9 @@
  * 'gpt-steps' (one optimizer step on the GPT's full parameter set), 'state' (optimizer state bytes per
  * parameter of the GPT), 'gpt' (forward + backward, and the train step forward + backward + optimizer, with
  * tokens/s), 'ns' (Newton-Schulz alone), 'ns-batching' (per-matrix vs batched Newton-Schulz on the
- * GPT's shapes, and a Muon step with batchNewtonSchulz 'never' vs 'always'), 'inverse-root' (Shampoo's inverse p-th root alone), 'vit' (ViT train step, images/s),
+ * GPT's shapes, and a Muon step with batchNewtonSchulz 'never' vs 'always'), 'inverse-root' (Shampoo's inverse p-th root alone),
+ * 'shampoo-cost' (Shampoo's root costs: GPT steps at its defaults and preconditionFrequency 10, the roots' share,
+ * eigh at 1024, model.fit of a small MLP; bench/shampoo_cost.ts), 'vit' (ViT train step, images/s),
  * 'auon-scaling' (AuON, Hybrid-AuON, Muon, AdamW steps on n x n matrices, n = 128..2048, and the growth exponent: bench/scaling.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -22,9 +24,10 @@ import type { Batch, TrainableModel } from '../models/model.js';
 import { timeIt, timeRoundRobin, timingMeasurement, valueMeasurement, withAdamwRatios, type Measurement, type RepOptions } from './harness.js';
 import { blockDiagonalMask, nsBatchedRank3, nsBlockDiagonal } from './ns_batching.js';
 import { auonScaling, SCALING_SIZES } from './scaling.js';
+import { shampooCost } from './shampoo_cost.js';
 
 /** Every suite, in the order they run. */
-export const SUITES = ['matrix-steps', 'gpt-steps', 'state', 'gpt', 'ns', 'ns-batching', 'inverse-root', 'vit', 'auon-scaling'] as const;
+export const SUITES = ['matrix-steps', 'gpt-steps', 'state', 'gpt', 'ns', 'ns-batching', 'inverse-root', 'shampoo-cost', 'vit', 'auon-scaling'] as const;
 export type Suite = (typeof SUITES)[number];
 
 /** Matrix shapes [fan_in, fan_out] of the per-matrix suites. */
@@ -58,6 +61,10 @@ export interface BenchContext {
   /** GPT config and batch (the defaults are issue 5's; tests shrink them). */
   gpt: Partial<GPTConfig>;
   gptBatch: number;
+  /** 'shampoo-cost': size of the eigh benchmark matrix. @default 1024 */
+  eighSize?: number;
+  /** 'shampoo-cost': steps of the MLP fit (batch 32). @default 160 */
+  mlpSteps?: number;
   /** Receives each measurement as soon as its group is done. */
   emit(m: Measurement): void;
   /** One progress line (stderr). */
@@ -382,6 +389,7 @@ export async function runSuites(suites: readonly Suite[], ctx: BenchContext): Pr
     ns: nsAlone,
     'ns-batching': nsBatching,
     'inverse-root': inverseRoot,
+    'shampoo-cost': shampooCost,
     vit: vitTrain,
     // --quick (fewer matrix shapes) stops at 512.
     'auon-scaling': (c) => auonScaling(c, c.shapes.length < MATRIX_SHAPES.length ? SCALING_SIZES.slice(0, 3) : SCALING_SIZES),

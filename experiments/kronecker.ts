@@ -32,7 +32,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildOptimizer, type Optimizer } from '../optimizers/core.js';
 import { getOptimizerFactory } from '../optimizers/index.js';
-import { eighJacobi } from '../optimizers/linalg.js';
+import { eighTridiagonalQL } from '../optimizers/eigh.js';
 import { createGPT, type GPTConfig } from '../models/gpt.js';
 import { createMLP, type MLPConfig } from '../models/mlp.js';
 import { lossAndGrads, Rng } from '../models/layers.js';
@@ -167,13 +167,14 @@ export function kroneckerCosine(h: Float64Array, m: number, n: number, a: ArrayL
 
 /** A^p of a symmetric PSD matrix [k, k] through its float64 eigendecomposition (negative rounding eigenvalues clamp to 0). */
 export function psdPower(a: ArrayLike<number>, k: number, p: number): Float64Array {
-  const { values, vectors } = eighJacobi(a, k);
+  // Eigenvector q is row q of `vectors` (optimizers/eigh.ts).
+  const { values, vectors } = eighTridiagonalQL(a, k);
   const f = Array.from(values, (l) => Math.pow(Math.max(l, 0), p));
   const out = new Float64Array(k * k);
   for (let i = 0; i < k; i++) {
     for (let j = i; j < k; j++) {
       let s = 0;
-      for (let q = 0; q < k; q++) s += vectors[i * k + q] * f[q] * vectors[j * k + q];
+      for (let q = 0; q < k; q++) s += vectors[q * k + i] * f[q] * vectors[q * k + j];
       out[i * k + j] = out[j * k + i] = s;
     }
   }

@@ -65,6 +65,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"setThreads", NULL, optlab_set_threadsFtz, NULL, NULL, NULL, napi_default, NULL},
       {"getThreads", NULL, optlab_get_threads, NULL, NULL, NULL, napi_default, NULL},
       {"blasConfig", NULL, optlab_blas_config, NULL, NULL, NULL, napi_default, NULL},
+      {"eigh", NULL, LapackEigh, NULL, NULL, NULL, napi_default, NULL},
+      {"inverseRoot", NULL, LapackInverseRoot, NULL, NULL, NULL, napi_default, NULL},
       {"stderrMute", NULL, optlab_stderr_mute, NULL, NULL, NULL, napi_default, NULL},
       {"stderrRestore", NULL, optlab_stderr_restore, NULL, NULL, NULL, napi_default, NULL},
   };

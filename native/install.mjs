@@ -68,8 +68,13 @@ function main() {
   const src = join(dir, 'probe.c');
   writeFileSync(src, 'void openblas_set_num_threads(int);\nint main(void) { openblas_set_num_threads(1); return 0; }\n');
   const linked = runs(cc, [src, '-o', join(dir, 'probe'), `-l${blas}`]);
+  // native/lapack.c calls LAPACK's ssyevd_/dsyevd_, which Debian's OpenBLAS exports with its BLAS.
+  const lapackSrc = join(dir, 'lapack.c');
+  writeFileSync(lapackSrc, 'void ssyevd_(void);\nvoid dsyevd_(void);\nint main(int c, char **v) { (void)v; if (c > 99) { ssyevd_(); dsyevd_(); } return 0; }\n');
+  const lapack = linked && runs(cc, [lapackSrc, '-o', join(dir, 'lapack'), `-l${blas}`]);
   rmSync(dir, { recursive: true, force: true });
   if (!linked) skip(`OpenBLAS not found (-l${blas}; on Debian: apt-get install libopenblas-dev)`);
+  if (!lapack) skip(`-l${blas} has no LAPACK (ssyevd_, dsyevd_; Debian's libopenblas-dev exports them)`);
 
   const nodeGyp = findNodeGyp();
   if (!nodeGyp) skip('node-gyp not found (it ships with npm)');

@@ -49,4 +49,5 @@ export { marsM, scaleByMarsM, correctedGradient, clipToUnitNorm, MARS_M_DEFAULTS
 export { mars, marsTransform, MARS_DEFAULTS, type MarsOptions, type MarsType } from './mars.js';
 export { auon, hybridAuon, coshBrake, AUON_DEFAULTS, HYBRID_AUON_DEFAULTS, type AuonOptions, type HybridAuonOptions } from './auon.js';
 export { reg, racs, REG_DEFAULTS, type RegOptions } from './reg.js';
-export { shampoo, scaleByShampoo, shampooDef, shampooLayout, shampooDiagnostics, SHAMPOO_DEFAULTS, type ShampooOptions, type FactorDiagnostics } from './shampoo.js';
+export { shampoo, scaleByShampoo, shampooDef, shampooLayout, shampooDiagnostics, shampooMonitor, shampooRootExponent, SHAMPOO_DEFAULTS, type ShampooOptions, type FactorDiagnostics, type ShampooFactorReport, type ShampooMonitor, type ShampooTransform } from './shampoo.js';
+export { eighTridiagonalQL, inverseRootFromEigh, eighSolver, type Eigh, type EighRoot, type EighRootOptions, type EighSolver } from './eigh.js';

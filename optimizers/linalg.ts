@@ -6,17 +6,23 @@
  * transposeA/transposeB flags take a path 10-30x slower (NOTES-tfjs.md, trap 1).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { lapackEigh } from '../kernels/eigh.js';
+import { eighSolver, eighTridiagonalQL, inverseRootFromEigh, type EighRootOptions, type EighSolver } from './eigh.js';
 
 /** Classic Muon coefficients (KellerJordan/Muon `zeropower_via_newtonschulz5`). */
 export const NS_CLASSIC: readonly [number, number, number] = [3.4445, -4.775, 2.0315];
 
-/** Polar Express per-iteration coefficients for 5 iterations (modded-nanogpt `train_gpt.py`). */
+/**
+ * Polar Express per-iteration coefficients for 5 iterations (Amsel, Persson, Musco & Gower, arXiv
+ * 2505.16932; "computed for num_iters=5, safety_factor=2e-2, cushion=2"), at the full double precision
+ * published in `KellerJordan/modded-nanogpt: train_gpt.py` (`polar_express_coeffs`, commit 0016a3c).
+ */
 export const NS_POLAR_EXPRESS: readonly (readonly [number, number, number])[] = [
-  [8.15655, -22.48329, 15.87877],
-  [4.04293, -2.80892, 0.50002],
-  [3.89167, -2.77248, 0.50606],
-  [3.28575, -2.36813, 0.46449],
-  [2.34654, -1.70978, 0.42324],
+  [8.156554524902461, -22.48329292557795, 15.878769915207462],
+  [4.042929935166739, -2.808917465908714, 0.5000178451051316],
+  [3.8916678022926607, -2.772484153217685, 0.5060648178503393],
+  [3.285753657755655, -2.3681294933425376, 0.46449024233003106],
+  [2.3465413258596377, -1.7097828382687081, 0.42323551169305323],
 ];
 
 /** Options of Newton-Schulz orthogonalization. */
@@ -171,10 +177,15 @@ export function maxEigenvalue(a: tf.Tensor2D, iters = 30): tf.Scalar {
 export interface InverseRootOptions {
   /** Ridge added to the diagonal: a number (absolute) or a scalar tensor (e.g. eps * lambda_max). @default 0 */
   ridge?: number | tf.Scalar;
-  /** Iterations run (all of them: the stopping rule freezes the iterate without reading data). @default 30 */
+  /** Most iterations. @default 30 */
   maxIter?: number;
-  /** Stop once max|M - I| <= tol. @default 1e-6 */
+  /** Converged once max|M - I| <= tol. @default 1e-6 */
   tol?: number;
+  /**
+   * Read the error back every this many iterations and stop early once converged or rejected; 0 never
+   * reads (all `maxIter` iterations run, the stopping rule then only freezes the iterate). @default 4
+   */
+  checkEvery?: number;
 }
 
 /** X^p by repeated squaring (p >= 1). */
@@ -188,23 +199,38 @@ function matPow(x: tf.Tensor2D, p: number): tf.Tensor2D {
   return result!;
 }
 
+/** Result of `inverseRootNewton`. */
+export interface NewtonRoot {
+  /** The last accepted iterate X ~ A_e^{-1/p}. */
+  root: tf.Tensor2D;
+  /** Its true residual max|X^p A_e - I| (NaN or large when the iteration failed). */
+  residual: tf.Scalar;
+  /** Iterations computed (with `checkEvery` > 0, fewer than `maxIter` when it stopped early). */
+  iterations: number;
+}
+
 /**
- * A^{-1/p} of a symmetric PSD matrix by the coupled Newton iteration (spec §11.2; Guo & Higham 2006,
+ * A^{-1/p} of a symmetric PSD matrix by the coupled Newton iteration (docs/optimizers/shampoo.md; Guo & Higham 2006,
  * Meta `matrix_inverse_root_newton`, Google `ComputePower`): A_e = sym(A) + ridge*I,
  * z = (p+1) / (2 ||A_e||_F), X_0 = z^{1/p} I, M_0 = z A_e, then T = ((p+1) I - M) / p,
  * X <- X T, M <- T^p M, so that M = X^p A_e -> I.
  *
- * The loop never reads data back (no dataSync in a step): every one of `maxIter` iterations is
- * computed, and an iterate is taken only while the error max|M - I| is finite, at most 1.2x the
- * previous one (the guard of Google's and Meta's code), and above `tol` before it. Returns the last
- * accepted X and its true residual max|X^p A_e - I| (NaN or large when the iteration failed); the
- * caller decides whether to keep it (spec: accept below 0.1). `maxIter = 0` returns X_0.
- * Call inside tf.tidy.
+ * Guard: in exact arithmetic M_k is a polynomial in A_e whose eigenvalues lie in (0, 1] from k = 1 on,
+ * so max|M_k - I| < 1; the elementwise error may still rise in the first iterations (0.58 -> 0.76 on an
+ * 8x8 factor of condition number 160), which the 1.2x rule of Google's code mistook for divergence. An
+ * iterate is rejected, and the iteration stops, when its error is not finite, is >= 1 after the first
+ * iteration (float32 has left the convergent region), or grows by more than 1.2x once the error is below
+ * 0.1 (rounding noise in the quadratically convergent phase). Converged at error <= `tol`. With
+ * `checkEvery` > 0 the error is read back every that many iterations and the loop exits early; between
+ * reads, rejected or converged iterates are frozen with `tf.where`, so the result does not depend on
+ * `checkEvery`. The caller decides whether to keep the root (Shampoo: residual below its
+ * `rootFailureThreshold`). `maxIter = 0` returns X_0. Call inside tf.tidy.
  */
-export function inverseRootNewton(a: tf.Tensor2D, p: number, opts: InverseRootOptions = {}): { root: tf.Tensor2D; residual: tf.Scalar } {
+export function inverseRootNewton(a: tf.Tensor2D, p: number, opts: InverseRootOptions = {}): NewtonRoot {
   if (!Number.isInteger(p) || p < 1) throw new Error(`inverseRootNewton: p must be a positive integer, got ${p}`);
   const maxIter = opts.maxIter ?? 30;
   const tol = opts.tol ?? 1e-6;
+  const checkEvery = opts.checkEvery ?? 4;
   const n = a.shape[0];
   const eye = tf.eye(n);
   const ae = tf.add(symmetrize(a), tf.mul(eye, opts.ridge ?? 0)) as tf.Tensor2D;
@@ -212,20 +238,25 @@ export function inverseRootNewton(a: tf.Tensor2D, p: number, opts: InverseRootOp
   let x = tf.mul(eye, tf.pow(z, 1 / p)) as tf.Tensor2D;
   let m = tf.mul(ae, z) as tf.Tensor2D;
   let err = tf.max(tf.abs(tf.sub(m, eye)));
-  let active = tf.scalar(true, 'bool');
-  for (let k = 0; k < maxIter; k++) {
+  let active = tf.greater(err, tol);
+  let k = 0;
+  while (k < maxIter) {
+    k++;
     const t = tf.div(tf.sub(tf.mul(eye, p + 1), m), p) as tf.Tensor2D;
     const xNew = tf.matMul(x, t);
     const mNew = tf.matMul(matPow(t, p), m);
     const errNew = tf.max(tf.abs(tf.sub(mNew, eye)));
     // NaN compares false, so a non-finite error is never accepted.
-    const accept = tf.logicalAnd(active, tf.lessEqual(errNew, tf.mul(err, 1.2)));
+    const bounded = k === 1 ? tf.lessEqual(errNew, Infinity) : tf.less(errNew, 1);
+    const noisy = tf.logicalAnd(tf.less(err, 0.1), tf.greater(errNew, tf.mul(err, 1.2)));
+    const accept = tf.logicalAnd(active, tf.logicalAnd(bounded, tf.logicalNot(noisy)));
     x = tf.where(accept, xNew, x) as tf.Tensor2D;
     m = tf.where(accept, mNew, m) as tf.Tensor2D;
     err = tf.where(accept, errNew, err);
     active = tf.logicalAnd(accept, tf.greater(errNew, tol));
+    if (checkEvery > 0 && k % checkEvery === 0 && active.dataSync()[0] === 0) break;
   }
-  return { root: x, residual: inverseRootResidual(ae, x, p) };
+  return { root: x, residual: inverseRootResidual(ae, x, p), iterations: k };
 }
 
 /**
@@ -239,91 +270,43 @@ export function inverseRootResidual(a: tf.Tensor2D, x: tf.Tensor2D, p: number, r
 }
 
 /**
- * Condition-number estimate lambda_max / lambda_min of sym(A) + ridge I by two power iterations (on A,
- * then on lambda_max I - A). float32 resolves lambda_min only down to ~1e-7 * lambda_max, so larger
- * condition numbers read as "about 1e7 or more" (Infinity when lambda_min rounds to 0). Call inside tf.tidy.
+ * Eigenvalue summary of a symmetric matrix (row-major host data) by a float64 eigendecomposition
+ * (optimizers/eigh.ts: LAPACK `dsyevd` through the addon, else the JavaScript solver), for diagnostics:
+ * smallest and largest eigenvalue and lambda_max / lambda_min (Infinity when lambda_min <= 0).
+ * The eigenvalues are those of the matrix given; add any damping first.
  */
-export function conditionNumber(a: tf.Tensor2D, ridge: number | tf.Scalar = 0, iters = 100): tf.Scalar {
-  const eye = tf.eye(a.shape[0]);
-  const ae = tf.add(symmetrize(a), tf.mul(eye, ridge)) as tf.Tensor2D;
-  const lmax = maxEigenvalue(ae, iters);
-  const shifted = tf.sub(tf.mul(eye, lmax), ae) as tf.Tensor2D;
-  const lmin = tf.relu(tf.sub(lmax, maxEigenvalue(shifted, iters)));
-  return tf.div(lmax, lmin) as tf.Scalar;
+export function eigenvalueRange(a: ArrayLike<number>, n: number): { min: number; max: number; conditionNumber: number } {
+  if (n === 0) return { min: NaN, max: NaN, conditionNumber: NaN };
+  const values = symmetricEigenvalues(a, n);
+  const min = values[0];
+  const max = values[n - 1];
+  return { min, max, conditionNumber: min > 0 ? max / min : Infinity };
 }
 
-/**
- * Eigendecomposition of a symmetric n x n matrix (row-major Float64Array) by cyclic Jacobi rotations,
- * in float64 on the CPU: tfjs has no eigh. For blocks up to a few hundred, off the hot path.
- * Returns eigenvalues and eigenvectors (column k of the row-major `vectors` belongs to `values[k]`).
- */
-export function eighJacobi(a: ArrayLike<number>, n: number): { values: Float64Array; vectors: Float64Array } {
-  const A = Float64Array.from(a);
-  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) A[i * n + j] = A[j * n + i] = 0.5 * (A[i * n + j] + A[j * n + i]);
-  const V = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) V[i * n + i] = 1;
-  let scale = 0;
-  for (let i = 0; i < n * n; i++) scale += A[i] * A[i];
-  for (let sweep = 0; sweep < 100; sweep++) {
-    let off = 0;
-    for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) off += A[i * n + j] * A[i * n + j];
-    if (off <= 1e-32 * scale || off === 0) break;
-    for (let p = 0; p < n - 1; p++) {
-      for (let q = p + 1; q < n; q++) {
-        const apq = A[p * n + q];
-        if (apq === 0) continue;
-        const theta = (A[q * n + q] - A[p * n + p]) / (2 * apq);
-        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const c = 1 / Math.sqrt(t * t + 1);
-        const s = t * c;
-        for (let k = 0; k < n; k++) {
-          const akp = A[k * n + p];
-          const akq = A[k * n + q];
-          A[k * n + p] = c * akp - s * akq;
-          A[k * n + q] = s * akp + c * akq;
-        }
-        for (let k = 0; k < n; k++) {
-          const apk = A[p * n + k];
-          const aqk = A[q * n + k];
-          A[p * n + k] = c * apk - s * aqk;
-          A[q * n + k] = s * apk + c * aqk;
-        }
-        for (let k = 0; k < n; k++) {
-          const vkp = V[k * n + p];
-          const vkq = V[k * n + q];
-          V[k * n + p] = c * vkp - s * vkq;
-          V[k * n + q] = s * vkp + c * vkq;
-        }
-      }
-    }
+/** Ascending eigenvalues of a symmetric matrix in float64 (LAPACK `dsyevd` when available, else JavaScript). */
+export function symmetricEigenvalues(a: ArrayLike<number>, n: number): Float64Array {
+  if (eighSolver().solver === 'lapack') {
+    const r = lapackEigh(Float64Array.from(a), n);
+    if ('values' in r) return r.values;
   }
-  const values = new Float64Array(n);
-  for (let i = 0; i < n; i++) values[i] = A[i * n + i];
-  return { values, vectors: V };
+  return eighTridiagonalQL(a, n).values;
+}
+
+/** Options of `inverseRootEigh`. */
+export interface InverseRootEighOptions extends EighRootOptions {
+  /** The matrix's host data when the caller already read it (saves a second download). */
+  data?: ArrayLike<number>;
 }
 
 /**
- * A^{-1/p} through a float64 Jacobi eigendecomposition (spec §11.1): (max(lambda, 0) + ridge)^{-1/p}
- * on each eigenvalue, with `ridge` absolute or relative to lambda_max. Reads the matrix back from the
- * backend (a synchronous download): a reference route for small blocks, not for the training loop.
- * Eigenvalues that stay 0 (ridge 0 on a singular matrix) map to 0 rather than Infinity.
+ * (A + eps I)^(-exponent) of a symmetric PSD matrix through an eigendecomposition on the host, Meta's
+ * default route (optimizers/eigh.ts `inverseRootFromEigh`: eigenvalues shifted by -min + eps when
+ * min < eps). Reads A back from the backend (a synchronous download) and uploads the root. Returns the
+ * root as a tensor, or null with the reason when the computation failed (never throws for numerical
+ * trouble). Call inside tf.tidy.
  */
-export function inverseRootEigh(a: tf.Tensor2D, p: number, ridge: number, ridgeMode: 'absolute' | 'relative' = 'absolute'): tf.Tensor2D {
+export function inverseRootEigh(a: tf.Tensor2D, exponent: number, eps: number, opts: InverseRootEighOptions = {}): { root: tf.Tensor2D | null; values: Float64Array; failure: string | null; solver: EighSolver } {
   const n = a.shape[0];
-  const { values, vectors } = eighJacobi(a.dataSync(), n);
-  const lmax = Math.max(0, ...values);
-  const r = ridgeMode === 'relative' ? ridge * lmax : ridge;
-  const f = Array.from(values, (l) => {
-    const v = Math.max(l, 0) + r;
-    return v > 0 ? Math.pow(v, -1 / p) : 0;
-  });
-  const out = new Float32Array(n * n);
-  for (let i = 0; i < n; i++) {
-    for (let j = i; j < n; j++) {
-      let s = 0;
-      for (let k = 0; k < n; k++) s += vectors[i * n + k] * f[k] * vectors[j * n + k];
-      out[i * n + j] = out[j * n + i] = s;
-    }
-  }
-  return tf.tensor2d(out, [n, n]);
+  const r = inverseRootFromEigh(opts.data ?? a.dataSync(), n, exponent, eps, opts);
+  return { root: r.root ? tf.tensor2d(r.root, [n, n]) : null, values: r.values, failure: r.failure, solver: r.solver };
 }

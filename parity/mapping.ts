@@ -13,6 +13,7 @@ import type { Role } from '../optimizers/core.js';
 import type { ReferenceCase } from './fixture.js';
 import { referenceRole, rolesByRank, rolesFromRouting, setOnce, singleReferenceGroup, type ReferenceMapper, type ReferenceMapping } from './mapping_helpers.js';
 import { shampooKozistrFromReference } from './shampoo_kozistr.js';
+import { shampooMetaMapping } from './shampoo_meta.js';
 
 /** torch.optim.AdamW kwargs: lr, betas, eps, weight_decay, amsgrad (maximize/foreach/capturable unsupported). */
 export function adamwFromReference(fx: ReferenceCase): ReferenceMapping<AdamWOptions> {
@@ -158,6 +159,7 @@ export function regFromReference(fx: ReferenceCase): ReferenceMapping<RegOptions
 const SHAMPOO_VARIANTS: Record<string, ReferenceMapper<any>> = {
   classic: shampooKozistrFromReference,
   scalable: shampooKozistrFromReference,
+  meta: shampooMetaMapping,
 };
 
 /** Shampoo: dispatches on the fixture's `variant`. */

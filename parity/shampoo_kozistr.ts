@@ -116,13 +116,25 @@ export function shampooKozistrFromReference(fx: ReferenceCase): ReferenceMapping
       sequentialFactors: 'right-first',
       initialRoot: 'zero',
       rootMethod: 'eigh',
+      // kozistr's SVD roots run in float64; optlab's eigh default is Meta's float32.
+      rootPrecision: 'float64',
       oneDim: 'full',
     };
     const quirk: KozistrMomentum = g.momentum > 0 ? { style: 'classic', momentum: g.momentum } : null;
     return { roles, options, build: (opts) => kozistrShampoo(opts, quirk) };
   }
   if (fx.variant !== 'scalable') throw new Error(`unknown shampoo variant '${fx.variant}' (expected 'classic' or 'scalable')`);
-  if (g.weight_decay > 0) throw new Error('ScalableShampoo with weight_decay > 0 is not mapped');
+  // weight_decay (decoupled_weight_decay=False) adds weight_decay * p to the grafted direction before
+  // momentum: optlab's 'decoupled' type. Mapped where that is the whole story, start_preconditioning_step
+  // 1; before a later start step the reference steps along its graft momentum of the raw gradient.
+  const wd = g.weight_decay ?? 0;
+  const startStep = a.start_preconditioning_step ?? 25;
+  if (wd > 0 && g.decoupled_weight_decay) {
+    throw new Error('ScalableShampoo weight_decay with decoupled_weight_decay=True is not mapped: its loop over the graft and Shampoo directions applies p *= 1 - lr*weight_decay twice per step');
+  }
+  if (wd > 0 && startStep > 1) {
+    throw new Error(`ScalableShampoo weight_decay > 0 with start_preconditioning_step=${startStep} is not mapped: before the start step its update is the graft momentum of the raw gradient, which weight decay enters only through the Nesterov term`);
+  }
   if (g.moving_average_for_momentum) throw new Error('moving_average_for_momentum=True is not mapped');
   if (g.decoupled_learning_rate === false) throw new Error('decoupled_learning_rate=False is not mapped');
   if ((a.pre_conditioner_type ?? 0) !== 0) throw new Error('only pre_conditioner_type=ALL is mapped');
@@ -148,10 +160,12 @@ export function shampooKozistrFromReference(fx: ReferenceCase): ReferenceMapping
     beta2: b2,
     epsilon: a.matrix_eps ?? 1e-6,
     epsilonMode: 'relative',
+    weightDecay: wd,
+    weightDecayType: 'decoupled',
     maxPreconditionerDim: blockSize,
     mergeSmallDims: false,
     preconditionFrequency: a.preconditioning_compute_steps ?? 1000,
-    startPreconditioningStep: a.start_preconditioning_step ?? 25,
+    startPreconditioningStep: startStep,
     biasCorrection: false,
     grafting: graft,
     graftBeta2: b2,
@@ -160,7 +174,10 @@ export function shampooKozistrFromReference(fx: ReferenceCase): ReferenceMapping
     // Without Nesterov the reference's M <- mu M + P is optlab's own (standard) momentum.
     momentum: nesterov ? 0 : b1,
     nesterov: false,
+    rootMethod: 'newton',
     newtonMaxIter: 0,
+    // kozistr keeps every root it computes (no acceptance test).
+    rootFailureThreshold: Number.MAX_VALUE,
     oneDim: 'graft',
   };
   const quirk: KozistrMomentum = nesterov ? { style: 'scalable-nesterov', momentum: b1 } : null;

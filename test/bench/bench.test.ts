@@ -94,6 +94,24 @@ describeBackends('bench harness', (backend) => {
       });
     }
   });
+
+  it("shampoo-cost: Shampoo's GPT steps with AdamW ratios, the roots' share, eigh and the MLP fit", async () => {
+    const lines: string[] = [];
+    await runSuites(['shampoo-cost'], { ...tinyContext(backend === 'wasm' ? 'wasm-native' : backend, lines), eighSize: 24, mlpSteps: 8 });
+    const ms = lines.map((l) => JSON.parse(l) as Measurement);
+    const kinds = [...new Set(ms.map((m) => m.kind))].sort();
+    const gpt = backend !== 'cpu';
+    expect(kinds).to.deep.equal([...(gpt ? ['shampoo-gpt-step', 'shampoo-root-share'] : []), 'eigh', 'mlp-fit'].sort());
+    if (gpt) {
+      const steps = ms.filter((m) => m.kind === 'shampoo-gpt-step');
+      expect(steps.map((m) => m.name)).to.deep.equal(['adamw', 'shampoo-default', 'shampoo-f10-per-step', 'shampoo-roots-frozen']);
+      for (const m of steps) expect(m.ratio_to_adamw).to.be.closeTo(m.median_ms! / steps[0].median_ms!, 1e-2 * m.ratio_to_adamw!);
+      const share = ms.find((m) => m.kind === 'shampoo-root-share')!.value!;
+      expect(share).to.be.within(0, 1);
+    }
+    expect(ms.filter((m) => m.kind === 'eigh').map((m) => m.name)).to.include('js-householder-ql');
+    expect(ms.find((m) => m.kind === 'mlp-fit')!.shape).to.equal('16-32-4 b32x8');
+  });
 });
 
 describe('bench timing and report', () => {
@@ -155,6 +173,19 @@ describe('bench timing and report', () => {
     expect(met[0].measured).to.match(/never 20\.0 ms, muon-batch-ns-always 18\.0 ms \(0\.90x\); 'auto' uses always/);
     expect(run(20, 18, 'muon-batch-ns-never')[0].status).to.equal('not met');
     expect(run(70, 470, 'muon-batch-ns-never')[0].status).to.equal('met');
+  });
+
+  it("marks issue 14's Shampoo targets from one run", () => {
+    const t = evaluateTargets([
+      measurement({ kind: 'shampoo-gpt-step', name: 'adamw', optimizer: 'adamw', backend: 'wasm-native', median_ms: 2, ratio_to_adamw: 1 }),
+      measurement({ kind: 'shampoo-gpt-step', name: 'shampoo-default', optimizer: 'shampoo', backend: 'wasm-native', median_ms: 100, ratio_to_adamw: 50 }),
+      measurement({ kind: 'shampoo-gpt-step', name: 'shampoo-f10-per-step', optimizer: 'shampoo', backend: 'wasm-native', median_ms: 18, ratio_to_adamw: 9 }),
+      measurement({ kind: 'shampoo-root-share', name: 'shampoo-default', optimizer: 'shampoo', backend: 'wasm-native', value: 0.8 }),
+      measurement({ kind: 'mlp-fit', name: 'shampoo-default', optimizer: 'shampoo', backend: 'cpu', median_ms: 31000 }),
+    ]);
+    // 50x <= 60x: met; 9x > 8x: not met; 31 s >= 30 s on cpu: not met.
+    expect(t.map((r) => [r.backend, r.status])).to.deep.equal([['wasm-native', 'met'], ['wasm-native', 'not met'], ['cpu', 'not met']]);
+    expect(t[0].measured).to.equal('100 ms = 50.0x AdamW; roots 80% of the step');
   });
 
   it('--only takes suite and optimizer names and rejects anything else', () => {
