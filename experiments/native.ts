@@ -37,6 +37,9 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { installLayersSupport } from '../kernels/layers_support.js';
+
+installLayersSupport();
 
 /** The functions of native/optlab_native.c; offsets are bytes into `heap`, sizes are elements. */
 interface Addon {
