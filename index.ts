@@ -15,6 +15,8 @@ export { buildOptimizer, chain, route, scaleByLr, decoupledWeightDecay, clipByGl
 export type { Parameter, Role, Transform, Optimizer, OptimizerDef, StepContext } from './optimizers/index.js';
 export * from './optimizers/tfjs.js';
 export { selectBackend, type BackendName } from './experiments/backend.js';
+export { scheduleCallback, type Schedulable, type FitCallback } from './experiments/fit_callbacks.js';
+export { warmupCosine, wsd, linearDecay, constant, makeSchedule, type Schedule, type ScheduleConfig } from './experiments/schedule.js';
 export { enableNativeKernels, disableNativeKernels, nativeStatus, type NativeStatus } from './experiments/native.js';
 export { loadExperiment, applyOverrides, expandRuns, ConfigError, type Experiment, type RunSpec } from './experiments/config.js';
 export { runSweep, type SweepOptions } from './experiments/sweep.js';

@@ -137,12 +137,14 @@ function router(kind: 'save' | 'load'): IORouter {
   }) as IORouter;
 }
 
-let registered = false;
+/** Process-wide mark: this module may be loaded twice (ESM and CommonJS), its routers must not be. */
+const REGISTERED = Symbol.for('optlab.io_node_fs.registered');
 
-/** Registers the `file://` save and load routers once (see the module comment). */
+/** Registers the `file://` save and load routers once per process (see the module comment). */
 export function registerNodeFileSystem(): void {
-  if (registered) return;
-  registered = true;
+  const g = globalThis as Record<symbol, unknown>;
+  if (g[REGISTERED]) return;
+  g[REGISTERED] = true;
   tf.io.registerSaveRouter(router('save'));
   tf.io.registerLoadRouter(router('load'));
 }

@@ -46,18 +46,20 @@ export function removeWasmProcessHandlers(candidates?: Record<Event, Listener[]>
   return removed;
 }
 
-let installed = false;
+/** Process-wide mark: this module may be loaded twice (ESM and CommonJS); the factory is wrapped once. */
+const INSTALLED = Symbol.for('optlab.wasm_handlers.installed');
 
 /**
  * Makes every start of the wasm backend remove the listeners it adds (see the module comment).
  * Idempotent; a no-op when tfjs-backend-wasm is not registered.
  */
 export function installWasmHandlerRemoval(): void {
-  if (installed) return;
+  const g = globalThis as Record<symbol, unknown>;
+  if (g[INSTALLED]) return;
   const engine = tf.engine() as unknown as { registry: Record<string, unknown>; registryFactory: Record<string, { factory: () => tf.KernelBackend | Promise<tf.KernelBackend>; priority: number }> };
   const entry = engine.registryFactory.wasm;
   if (!entry) return;
-  installed = true;
+  g[INSTALLED] = true;
   if (engine.registry.wasm) removeWasmProcessHandlers();
   const { factory, priority } = entry;
   // Replacing the factory entry keeps an already started backend (tf.removeBackend would dispose it).
