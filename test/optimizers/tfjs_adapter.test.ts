@@ -12,7 +12,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { nativeStatus } from '../../experiments/native.js';
 import { scheduleCallback } from '../../experiments/fit_callbacks.js';
 import { linearDecay } from '../../experiments/schedule.js';
 import { OptlabTfOptimizer } from '../../optimizers/tfjs.js';
@@ -106,7 +105,11 @@ describeBackends('tf.Optimizer adapter: state across save/load', () => {
         `  await model.save(\`file://${dir}/\${method}-2\`, { includeOptimizer: true });`,
         `}`,
       ].join('\n'));
-      const env = { ...process.env, OPTLAB_NATIVE: nativeStatus().active ? '1' : '0' };
+      // The child runs the same configuration: native kernels exactly when they are registered here
+      // (read from the kernel registry: this file's copy of experiments/native.ts may not be the one
+      // the mocha root hook switched on).
+      const native = tf.getBackend() === 'wasm' && tf.getKernel('OptlabAdam', 'wasm') !== undefined;
+      const env = { ...process.env, OPTLAB_NATIVE: native ? '1' : '0' };
       const r = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd: ROOT, encoding: 'utf8', env });
       expect(r.status, r.stderr).to.equal(0);
       for (const [k, method] of methods.entries()) {
