@@ -47,12 +47,14 @@ function expectedBytes(specs: readonly tf.io.WeightsManifestEntry[]): number | n
 
 /** tfjs-node's file layout on the local file system; `path` is a directory (save) or model.json (load). */
 export class NodeFileSystemHandler implements tf.io.IOHandler {
+  /** Absolute path. */
   readonly path: string;
 
   constructor(path: string) {
     this.path = resolve(path);
   }
 
+  /** Writes `path/model.json` and `path/weights.bin`, creating the directory; throws if `path` is a file. */
   async save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
     if (artifacts.modelTopology instanceof ArrayBuffer) throw new Error(`save to ${SCHEME}${this.path}: a binary model topology cannot be saved as model.json`);
     let isFile = false;
@@ -80,6 +82,7 @@ export class NodeFileSystemHandler implements tf.io.IOHandler {
     return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
   }
 
+  /** Reads model.json (`path`, or `path/model.json` for a directory) and the weight files it lists. */
   async load(): Promise<tf.io.ModelArtifacts> {
     let modelPath = this.path;
     try {

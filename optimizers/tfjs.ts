@@ -195,6 +195,10 @@ export class OptlabTfOptimizer<O extends object = Record<string, unknown>> exten
     return fromModel ?? inferRole(name, shape, this.config.roles);
   }
 
+  /**
+   * One step of the method on the given gradients (keyed by variable name; null entries are skipped),
+   * binding variables seen for the first time. Prints the routing table at the first call.
+   */
   applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
     const list: [string, tf.Tensor][] = Array.isArray(variableGradients)
       ? variableGradients.map((v) => [v.name, v.tensor])
@@ -338,17 +342,20 @@ export class OptlabTfOptimizer<O extends object = Record<string, unknown>> exten
     this.restoring = true;
   }
 
+  /** The options given, with the current `learningRate` and `lrScale` (saved by `model.save`). */
   getConfig(): tf.serialization.ConfigDict {
     const own = JSON.parse(JSON.stringify(this.config)) as tf.serialization.ConfigDict;
     return { ...own, learningRate: this.learningRate_, lrScale: this.lrScale_ };
   }
 
+  /** Rebuilds an optimizer from `getConfig()`'s output (used by `tf.loadLayersModel`). */
   static fromConfig<T extends tf.serialization.Serializable>(cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict): T {
     // tfjs-layers' deserializer adds `customObjects` to the saved config; it is not an option.
     const { customObjects: _ignored, ...own } = config as tf.serialization.ConfigDict & { customObjects?: unknown };
     return new (cls as unknown as new (c: tf.serialization.ConfigDict) => T)(own);
   }
 
+  /** Frees every state variable, restored slots and tensors handed out by `getWeights`. */
   dispose(): void {
     this.part?.dispose();
     for (const slots of this.pending.values()) for (const t of slots.values()) t.dispose();
