@@ -8,3 +8,5 @@ export * from './optimizers/api.js';
 export { selectBackend, type BackendName } from './kernels/backend.js';
 export { enableNativeKernels, disableNativeKernels, nativeStatus, type NativeStatus } from './kernels/wasm_kernels.js';
 export * from './experiments/index.js';
+export { scheduleCallback, type Schedulable, type FitCallback } from './experiments/fit_callbacks.js';
+export { warmupCosine, wsd, linearDecay, constant, makeSchedule, type Schedule, type ScheduleConfig } from './experiments/schedule.js';

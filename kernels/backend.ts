@@ -18,7 +18,10 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
 import { loadAddon } from './addon.js';
+import { installLayersSupport } from './layers_support.js';
 import { enableNativeKernels } from './wasm_kernels.js';
+
+installLayersSupport();
 
 /** A backend `selectBackend` accepts; 'auto' tries them fastest first. */
 export type BackendName = 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';

@@ -26,8 +26,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { version_wasm } from '@tensorflow/tfjs-backend-wasm';
 import { blasThreads, loadAddon, state, TFJS_VERSION, type KernelArgs, type KernelFn } from './addon.js';
 import { FUSED_KERNELS } from './fused.js';
+import { installLayersSupport } from './layers_support.js';
 import { selfTestCases } from './self_test.js';
 import { NATIVE_KERNELS } from './wasm_replacements.js';
+
+// Kernels and handlers the common tfjs-layers layers need on every backend (kernels/layers_support.ts).
+installLayersSupport();
 
 /** Options of `enableNativeKernels`. */
 export interface NativeOptions {

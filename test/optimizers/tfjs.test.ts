@@ -31,6 +31,7 @@ describe('tf.Optimizer adapter', () => {
     expect(inferRole('dense_Dense1/kernel', [16, 4])).to.equal('matrix');
     expect(inferRole('dense_Dense1/bias', [4])).to.equal('vector');
     expect(inferRole('conv2d_Conv2D1/kernel', [3, 3, 1, 8])).to.equal('conv');
+    expect(inferRole('conv1d_Conv1D1/kernel', [3, 2, 8])).to.equal('conv');
     expect(inferRole('dense_Dense9/kernel', [16, 10], { 'Dense9/kernel$': 'head' })).to.equal('head');
     expect(() => inferRole('x', [2, 2], { x: 'bogus' as never })).to.throw(/unknown role 'bogus'/);
     expect(canonicalName('mlp_a/kernel_3')).to.equal('mlp_a/kernel');
@@ -39,7 +40,8 @@ describe('tf.Optimizer adapter', () => {
   it('round-trips its config through tf.serialization and rejects bad options at construction', () => {
     const opt = new AdamWOptimizer({ lr: 0.02, beta2: 0.95, roles: { 'head$': 'head' } });
     const cfg = opt.getConfig();
-    expect(cfg).to.deep.equal({ lr: 0.02, beta2: 0.95, roles: { 'head$': 'head' } });
+    // learningRate starts at lr; learningRate and lrScale are saved with the options given.
+    expect(cfg).to.deep.equal({ lr: 0.02, beta2: 0.95, roles: { 'head$': 'head' }, learningRate: 0.02, lrScale: 1 });
     const back = tf.serialization.SerializationMap.getMap().classNameMap.AdamWOptimizer;
     expect(back, 'AdamWOptimizer is registered').to.not.equal(undefined);
     const again = OptlabTfOptimizer.fromConfig(AdamWOptimizer as never, cfg) as AdamWOptimizer;
