@@ -51,7 +51,7 @@ export function nsBatchedRank3(gs: readonly tf.Tensor2D[], steps = 5): tf.Tensor
   return unstackWide(x, s.tall);
 }
 
-/** 0/1 float mask of the n diagonal blocks of size r in an [n r, n r] matrix (float, not bool: NOTES-tfjs trap 3). */
+/** 0/1 float mask of the n diagonal blocks of size r in an [n r, n r] matrix (float, not bool: docs/backends.md, trap 3). */
 export function blockDiagonalMask(n: number, r: number): tf.Tensor2D {
   const m = new Float32Array(n * r * n * r);
   for (let k = 0; k < n; k++) for (let i = 0; i < r; i++) for (let j = 0; j < r; j++) m[(k * r + i) * n * r + k * r + j] = 1;

@@ -17,7 +17,7 @@ export interface RunInfo {
   wallS: number;
 }
 
-/** GPT forward + backward on wasm in ../shared/NOTES-tfjs.md (custom-grad 2-D matmul), ms. */
+/** GPT forward + backward on wasm in docs/backends.md ("Reference figures") (custom-grad 2-D matmul), ms. */
 export const PROBE_GPT_WASM_MS = 203;
 
 const COLUMNS: (keyof Measurement)[] = ['kind', 'name', 'optimizer', 'backend', 'shape', 'median_ms', 'min_ms', 'max_ms', 'mean_ms', 'reps', 'ratio_to_adamw', 'value', 'unit'];
@@ -89,7 +89,7 @@ export function evaluateTargets(ms: readonly Measurement[]): TargetRow[] {
     }
     rows.push(...shampooTargets(ms, b));
     if (fb && (b === 'wasm' || b === 'wasm-native')) {
-      rows.push({ target: `GPT forward+backward against the probe (${PROBE_GPT_WASM_MS} ms on wasm, NOTES-tfjs.md)`, backend: b, measured: `${fmt(fb.median_ms)} ms = ${(fb.median_ms! / PROBE_GPT_WASM_MS).toFixed(2)}x the probe`, status: 'report' });
+      rows.push({ target: `GPT forward+backward against the probe (${PROBE_GPT_WASM_MS} ms on wasm, docs/backends.md)`, backend: b, measured: `${fmt(fb.median_ms)} ms = ${(fb.median_ms! / PROBE_GPT_WASM_MS).toFixed(2)}x the probe`, status: 'report' });
     }
   }
   return rows;

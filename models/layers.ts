@@ -1,5 +1,5 @@
 /**
- * Building blocks of the models, written around the wasm backend's traps (../shared/NOTES-tfjs.md):
+ * Building blocks of the models, written around the wasm backend's traps (docs/backends.md, "Traps of the wasm backend"):
  *
  * - `matMul2d`: a 2-D matmul whose gradients use explicit `tf.transpose` instead of the
  *   transposeA/transposeB flags, which take a 12-30x slower path on wasm; dense layers reshape

@@ -1,6 +1,6 @@
 /**
  * AuON and Hybrid-AuON: Nesterov EMA momentum scaled by a cosh "brake" (arXiv 2509.24320;
- * ryyzn9/AuON `auon/optimizer.py`, classes `AuON` and `HybridAuON`, commit bba2e82), spec §8.
+ * ryyzn9/AuON `auon/optimizer.py`, classes `AuON` and `HybridAuON`, commit bba2e82), docs/optimizers/auon.md.
  *
  * mode 'code' (the current official code, default):
  *   W <- W (1 - lr wd);  M <- lerp(M, G, 1 - mu);  U = lerp(G, M, mu)        (Nesterov, always on)

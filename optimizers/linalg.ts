@@ -1,9 +1,9 @@
 /**
  * Matrix functions built from matmuls only (tfjs has no SVD or eigh): quintic Newton-Schulz
- * orthogonalization (spec §1.1) and the 2-D views of conv kernels (spec §0.1).
+ * orthogonalization (docs/linalg.md, "Newton-Schulz") and the 2-D views of conv kernels (docs/linalg.md, "Matrix views and the PyTorch layout").
  *
  * Every product is a flag-free 2-D `tf.matMul` with explicit `tf.transpose`: on the wasm backend the
- * transposeA/transposeB flags take a path 10-30x slower (NOTES-tfjs.md, trap 1).
+ * transposeA/transposeB flags take a path 10-30x slower (docs/backends.md, trap 1).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { lapackEigh } from '../kernels/eigh.js';
@@ -132,7 +132,7 @@ export function orthogonalizeMany(xs: readonly tf.Tensor[], opts: NewtonSchulzOp
 export type ShapeScaling = 'keller' | 'moonlight';
 
 /**
- * Shape factor of an orthogonalized update (spec §1.2), from the `matrixView` fans:
+ * Shape factor of an orthogonalized update (docs/linalg.md, "Shape factors"), from the `matrixView` fans:
  * 'keller' = sqrt(max(1, fan_out / fan_in)) (KellerJordan/Muon's sqrt(max(1, rows/cols)) on a PyTorch
  * [out, in] weight), 'moonlight' = 0.2 * sqrt(max(fan_in, fan_out)) (update RMS ~0.2, as AdamW's).
  */
@@ -144,7 +144,7 @@ export function shapeScale(shape: readonly number[], rule: ShapeScaling): number
 }
 
 // ---------------------------------------------------------------------------------------------
-// Inverse p-th roots of symmetric PSD matrices (Shampoo, spec §11) and their diagnostics.
+// Inverse p-th roots of symmetric PSD matrices (Shampoo, docs/linalg.md, "Inverse p-th roots") and their diagnostics.
 // ---------------------------------------------------------------------------------------------
 
 /** (A + A^T) / 2: factors are symmetric in exact arithmetic; float32 products drift apart. */
@@ -260,7 +260,7 @@ export function inverseRootNewton(a: tf.Tensor2D, p: number, opts: InverseRootOp
 }
 
 /**
- * Inverse-root residual max|X^p (A + ridge I) - I| (spec §10.6): 0 for the exact root, NaN when X or A
+ * Inverse-root residual max|X^p (A + ridge I) - I| (docs/optimizers/shampoo.md, "Pitfalls and diagnostics"): 0 for the exact root, NaN when X or A
  * is not finite. Call inside tf.tidy.
  */
 export function inverseRootResidual(a: tf.Tensor2D, x: tf.Tensor2D, p: number, ridge: number | tf.Scalar = 0): tf.Scalar {

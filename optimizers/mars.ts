@@ -1,6 +1,6 @@
 /**
  * MARS: variance reduction by scaled stochastic recursive momentum (Yuan et al., arXiv 2411.10438),
- * the `MARS` class of AGI-Arena/MARS (`MARS/optimizers/mars.py`, commit 4831e28), spec §6.
+ * the `MARS` class of AGI-Arena/MARS (`MARS/optimizers/mars.py`, commit 4831e28), docs/optimizers/mars.md.
  *
  *   c_t = g_t + gamma * (b1 / (1 - b1)) * (g_t - g_prev);  c_t <- c_t / ||c_t|| if ||c_t|| > 1
  *   m <- b1 m + (1 - b1) c_t;  v <- b2 v + (1 - b2) c_t^2                         (mars-adamw)
@@ -19,7 +19,7 @@
  * Differs from reference: mars-shampoo's Newton-Schulz runs in float32 with the classic quintic
  * (linalg.newtonSchulz), not bf16 with the reference's algebraically equal 4-matmul form. Exact mode
  * reads g_prev from the step context instead of a `last_grad` copy made between steps. `conv: 'mars'`
- * (not in the reference) sends 4-D kernels to MARS, as the spec suggests for CNNs.
+ * (not in the reference) sends 4-D kernels to MARS, as docs/optimizers/mars.md suggests for CNNs.
  * Use on roles: all; routing is by rank (exactly 2-D -> MARS, embeddings and head included), not role.
  *
  * Warnings: the clip threshold 1 is absolute, so how often it fires depends on tensor size and loss
@@ -150,7 +150,7 @@ export function marsTransform(b: MarsBranch): Transform {
       } else {
         const m = ema(s.m, c, b.beta1);
         s.m.assign(m);
-        // PyTorch's sqrt(max(1, rows/cols)) on an [out, in] weight is the 'keller' fan_out/fan_in factor (spec §0.1).
+        // PyTorch's sqrt(max(1, rows/cols)) on an [out, in] weight is the 'keller' fan_out/fan_in factor (docs/linalg.md, "Matrix views and the PyTorch layout").
         d = b.marsType === 'mars-lion' ? tf.sign(m) : tf.mul(orthogonalize(tf.mul(m, 1 / (1 - b.beta1)), { eps: b.eps }), shapeScale(p.variable.shape, 'keller'));
       }
       const dir = b.weightDecay === 0 ? d : tf.add(tf.mul(p.variable, b.weightDecay), d);

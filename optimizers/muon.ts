@@ -20,7 +20,7 @@
  * skips it, as optlab does). Routing is by role, where the references take hand-made parameter groups.
  * Use on roles: matrix and conv (Muon); embedding, head, vector (auxiliary AdamW).
  *
- * Warnings: NS output singular values lie in about [0.68, 1.13], not exactly 1 (spec §1.1). Keller's lr
+ * Warnings: NS output singular values lie in about [0.68, 1.13], not exactly 1 (docs/linalg.md, "Newton-Schulz"). Keller's lr
  * is in units of spectral norm per update, so it does not transfer from AdamW; Moonlight's does.
  */
 import * as tf from '@tensorflow/tfjs-core';

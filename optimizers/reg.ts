@@ -1,6 +1,6 @@
 /**
  * REG: Muon's structure with the matrix sign replaced by Row-and-Column Scaling (RACS) (Liu et al.,
- * arXiv 2510.03691). Derived; paper code unavailable: this is the reconstruction of spec §9.3, to be
+ * arXiv 2510.03691). Derived; paper code unavailable: this is the reconstruction of docs/optimizers/reg.md, to be
  * checked against the paper's method text or code when either becomes available.
  *
  *   M <- mu M + G;  U = G + mu M                                 (sum form, Nesterov; the defaults)
@@ -16,7 +16,7 @@
  * betas (0.9, 0.95) and eps 1e-8 (choices of the fixture generator, README-reg-moonlight.md).
  *
  * Differs from reference: there is no reference. The RACS eps is floored at 1e-30, so an all-zero U
- * gives a zero update (the spec's formula would give 0/0); for any U whose largest row or column
+ * gives a zero update (the formula of docs/optimizers/reg.md would give 0/0); for any U whose largest row or column
  * norm exceeds 1e-22 nothing changes.
  * Use on roles: matrix, conv (as its (kh*kw*in) x out matrix); the rest go to AdamW.
  */
@@ -26,7 +26,7 @@ import { decoupledWeightDecay, defineOptimizer, route, type OptimizerDef, type T
 import { matrixView } from './linalg.js';
 import { momentumStep } from './momentum.js';
 
-/** Options of REG (spec §9.3). Its AdamW shares lr and weightDecay: adamBeta1 0.9, adamBeta2 0.95, adamEps 1e-8. */
+/** Options of REG (docs/optimizers/reg.md). Its AdamW shares lr and weightDecay: adamBeta1 0.9, adamBeta2 0.95, adamEps 1e-8. */
 export interface RegOptions extends AuxAdamOptions {
   /** Shared with the AdamW of non-matrix roles, so AdamW's tuned lr carries over. @default 1e-3 */
   lr?: number;
@@ -108,5 +108,5 @@ function build(o: Required<RegOptions>): OptimizerDef {
   return route({ label: 'reg', roles: ['matrix', 'conv'], transform }, { label: 'adamw', fallback: true, transform: adam });
 }
 
-/** REG (derived from spec §9.3; no public reference code). */
+/** REG (derived from docs/optimizers/reg.md; no public reference code). */
 export const reg = defineOptimizer('reg', REG_DEFAULTS, build);

@@ -60,7 +60,7 @@ describeBackends('auon', () => {
       // ||U|| + 1e-7 makes |X| slightly below 1, so the spike sits just under the bound.
       if (c.name.startsWith('spike')) expect(r * r, c.name).to.be.closeTo(bound, 1e-5 * bound);
     }
-    // the spec's numbers for gamma 1.5: r - 1 <= 5.6e-4 at 64x64
+    // docs/optimizers/auon.md's numbers for gamma 1.5: r - 1 <= 5.6e-4 at 64x64
     expect(Math.sqrt(1 + Math.sinh(1.5) ** 2 / 4096) - 1).to.be.closeTo(5.6e-4, 1e-5);
   });
 

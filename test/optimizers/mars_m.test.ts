@@ -86,7 +86,7 @@ describeBackends('mars-m', () => {
   });
 
   it('gamma = 1 - b (unclipped) is Keller nesterov Muon with Moonlight scaling', () => {
-    // c_t = (1+b) g_t - b g_{t-1}; b M_{t-1} + (1-b) c_t = lerp(g_t, EMA_t, b) (spec §7).
+    // c_t = (1+b) g_t - b g_{t-1}; b M_{t-1} + (1-b) c_t = lerp(g_t, EMA_t, b) (docs/optimizers/mars_m.md).
     const gs = gradSeq(8, 0.3);
     const marsAsMuon = runMatrix(marsM({ lr: 0.01, weightDecay: 0.1, momentum: 0.9, gamma: 0.1, clipC: false }), gs);
     const kellerInput = runMatrix(muon({ lr: 0.01, weightDecay: 0.1, momentum: 0.9, scaling: 'moonlight', nesterov: true }), gs);

@@ -142,7 +142,7 @@ describeBackends('shampoo', () => {
   });
 
   it('with beta2 = 1 and no grafting, a constant gradient gives the polar factor of G times t^{-1/2} (spectral descent)', () => {
-    // L = t G G^T, R = t G^T G  =>  L^{-1/4} G R^{-1/4} = t^{-1/2} U V^T (spec §12); F^ = G for a constant G.
+    // L = t G G^T, R = t G^T G  =>  L^{-1/4} G R^{-1/4} = t^{-1/2} U V^T (docs/optimizers/shampoo.md, "Hand-derivable checks"); F^ = G for a constant G.
     for (const [rows, cols] of [[6, 6], [8, 5]]) {
       const g = seeded(rows * cols, 40 + rows);
       const expected = polar(g, rows, cols);
