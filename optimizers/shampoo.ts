@@ -36,6 +36,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { adamwTransform } from './adamw.js';
 import { chain, defineOptimizer, referenceGroupOf, route, scaleByLr, type OptimizerDef, type Parameter, type ReferenceCase, type Role, type SlotMaker, type State, type StepContext, type Transform } from './core.js';
+import type { DiagnosticsProbe } from './diagnostics.js';
 import { conditionNumber, inverseRootEigh, inverseRootNewton, inverseRootResidual, maxEigenvalue } from './linalg.js';
 
 /** Options of Shampoo. Defaults are Meta Distributed Shampoo's class defaults except `epsilon`/`epsilonMode`. */
@@ -300,13 +301,27 @@ export function scaleByShampoo(o: Required<ShampooOptions>, precondition = true)
           dir = o.momentumStyle === 'standard' && o.nesterov ? (tf.add(dir, tf.mul(mNew, o.momentum)) as tf.Tensor2D) : mNew;
         }
       }
+      if (ctx.probe && precondition) probeFactors(ctx.probe, p, s, lay, t);
       return tf.reshape(dir, p.variable.shape);
     },
+    diagnostics: precondition ? ['cond_max'] : [],
     describe: () =>
       precondition
         ? `shampoo(exp=${o.exponent},b1=${o.beta1},b2=${o.beta2},eps=${o.epsilon}${o.epsilonMode === 'relative' ? '*lmax' : ''},f=${o.preconditionFrequency},start=${start},graft=${o.grafting},maxdim=${o.maxPreconditionerDim}${o.rootMethod === 'eigh' ? ',eigh' : ''})`
         : `graft(${o.grafting},b1=${o.beta1})`,
   };
+
+  /** Diagnostics: condition number of every damped factor (as the root sees it) of a parameter, by power iteration. */
+  function probeFactors(probe: DiagnosticsProbe, p: Parameter, s: State, lay: Layout, t: number): void {
+    for (const b of lay.blocks) {
+      for (const side of lay.right ? ['L', 'R'] : ['L']) {
+        const fac = s[`${side}${b.suffix}`] as tf.Tensor2D;
+        const a = o.beta2 < 1 && o.biasCorrection ? (tf.div(fac, 1 - Math.pow(o.beta2, t)) as tf.Tensor2D) : fac;
+        const ridge = o.epsilonMode === 'relative' ? (tf.maximum(tf.mul(maxEigenvalue(a, o.powerIterations), o.epsilon), 1e-30) as tf.Scalar) : o.epsilon;
+        probe.scalar(p, 'cond_max', conditionNumber(a, ridge));
+      }
+    }
+  }
 
   /**
    * Updates the factors of one block with the gradient block and, when `compute`, their inverse roots;

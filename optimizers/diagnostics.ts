@@ -1,0 +1,250 @@
+/**
+ * Update diagnostics: what an optimizer did to the weights at one step, per route, as host numbers
+ * keyed `<route>/<metric>` (`muon/ns_orth_error`, `adamw/update_rms`).
+ *
+ * A training loop asks for them on log steps only (`Optimizer.step(grads, {diagnose: true})`, then
+ * `Optimizer.diagnostics()`); other steps run exactly as without diagnostics. On a diagnosed step the
+ * optimizer measures every parameter's actual change and gives transforms a probe
+ * (`StepContext.probe`) to report what only they see (the Newton-Schulz output, MARS's correction
+ * norm, AuON's brake). Measurements are reduced inside the step's tf.tidy to scalars or small Gram
+ * matrices, kept until `diagnostics()` reads them in one download and frees them.
+ *
+ * Metrics (METRICS below lists each with how parameters of a route combine):
+ *   update_rms            sqrt(sum ||dW||^2 / sum size) over the route, dW = W_after - W_before (wd included)
+ *   update_weight_ratio   sqrt(sum ||dW||_F^2) / sqrt(sum ||W_before||_F^2) over the route
+ *   update_spectral_norm  largest ||dW||_2 of the route's parameters (matrix view; a vector's L2 norm)
+ *   ns_sv_min, ns_sv_max  smallest / largest singular value of the orthogonalized direction (Muon,
+ *                         Moonlight, MARS-M, Hybrid-AuON, mars-shampoo), over the route
+ *   ns_orth_error         largest max(sigma_max - 1, 1 - sigma_min) of a parameter's orthogonalized direction
+ *   correction_norm       mean ||c_t||_F of MARS / MARS-M's corrected gradient before clipping
+ *   clip_fraction         fraction of the route's parameters whose c_t was clipped (||c_t|| > 1) at the step
+ *   auon_scale            mean 1 / (r + 1e-8), the factor AuON's cosh brake r applies to the direction
+ *   reg_row_spread, reg_col_spread  largest max/min ratio of row (column) norms of REG's RACS output
+ *   cond_max              largest condition number of Shampoo's damped factors (linalg.conditionNumber)
+ *   shampoo_root_failures rejected inverse roots so far, summed over the route (reported by Shampoo
+ *                         once it counts them)
+ *
+ * Singular values and spectral norms come from the Gram matrix of the smaller side, read to the host,
+ * by power iteration (POWER_ITERATIONS from a fixed start; the largest from below, the smallest from
+ * a second iteration on lambda_max I - G), so they are estimates: exact for well separated spectra,
+ * within a few percent where the extreme singular values cluster.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Parameter } from './core.js';
+
+/** How the values of a route's parameters combine into the route's number. */
+export type Aggregate = 'max' | 'min' | 'mean' | 'sum';
+
+/** Every metric a transform may report through the probe, with its aggregation over a route. */
+export const METRICS: Readonly<Record<string, { aggregate: Aggregate; doc: string }>> = {
+  ns_sv_min: { aggregate: 'min', doc: 'smallest singular value of the orthogonalized direction' },
+  ns_sv_max: { aggregate: 'max', doc: 'largest singular value of the orthogonalized direction' },
+  ns_orth_error: { aggregate: 'max', doc: 'max(sigma_max - 1, 1 - sigma_min) of the orthogonalized direction' },
+  correction_norm: { aggregate: 'mean', doc: "Frobenius norm of MARS's corrected gradient before clipping" },
+  clip_fraction: { aggregate: 'mean', doc: 'fraction of parameters whose corrected gradient was clipped' },
+  auon_scale: { aggregate: 'mean', doc: "1 / (r + 1e-8), AuON's brake factor on the direction" },
+  reg_row_spread: { aggregate: 'max', doc: 'max / min row norm of the RACS output' },
+  reg_col_spread: { aggregate: 'max', doc: 'max / min column norm of the RACS output' },
+  cond_max: { aggregate: 'max', doc: "largest condition number of Shampoo's damped factors (power iteration)" },
+  shampoo_root_failures: { aggregate: 'sum', doc: 'inverse roots Shampoo rejected (residual above rootFailureThreshold) so far' },
+};
+
+/** Metrics the optimizer itself measures on every route. */
+export const UPDATE_METRICS = ['update_rms', 'update_weight_ratio', 'update_spectral_norm'] as const;
+
+/** Metric names a `singularValues` probe produces for a prefix. */
+export const svMetrics = (prefix: string) => [`${prefix}_sv_min`, `${prefix}_sv_max`, `${prefix}_orth_error`];
+
+/** Power iterations of the host eigenvalue estimates. */
+export const POWER_ITERATIONS = 50;
+
+/** What a transform may report on a diagnosed step (`StepContext.probe`); call inside the step's tidy. */
+export interface DiagnosticsProbe {
+  /** A scalar measurement of parameter p; `metric` must be a key of METRICS. */
+  scalar(p: Parameter, metric: string, value: tf.Scalar): void;
+  /** Singular-value extremes of `m` (matrix view of any rank >= 2 tensor) as `${prefix}_sv_min`, `_sv_max`, `_orth_error`. */
+  singularValues(p: Parameter, prefix: 'ns', m: tf.Tensor): void;
+}
+
+/** Gram matrix of the smaller side of a matrix view: m^T m or m m^T, whichever is smaller. */
+export function smallGram(m: tf.Tensor): tf.Tensor2D {
+  return tf.tidy(() => {
+    const x = (m.rank === 2 ? m : tf.reshape(m, [-1, m.shape[m.rank - 1]])) as tf.Tensor2D;
+    const [r, c] = x.shape;
+    return c <= r ? tf.matMul(tf.transpose(x), x) : tf.matMul(x, tf.transpose(x));
+  });
+}
+
+/** Largest eigenvalue of a symmetric PSD n x n matrix (row-major) by power iteration from a fixed start; clamped at 0. */
+export function hostMaxEigenvalue(a: ArrayLike<number>, n: number, iters = POWER_ITERATIONS): number {
+  let v = new Float64Array(n);
+  for (let i = 0; i < n; i++) v[i] = 1.1 + Math.cos(1.7 * i + 0.3);
+  let lambda = 0;
+  for (let it = 0; it <= iters; it++) {
+    const w = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (let j = 0; j < n; j++) s += a[i * n + j] * v[j];
+      w[i] = s;
+    }
+    let vv = 0;
+    let vw = 0;
+    let ww = 0;
+    for (let i = 0; i < n; i++) {
+      vv += v[i] * v[i];
+      vw += v[i] * w[i];
+      ww += w[i] * w[i];
+    }
+    lambda = vv > 0 ? vw / vv : 0;
+    if (ww === 0) return 0;
+    const norm = Math.sqrt(ww);
+    for (let i = 0; i < n; i++) w[i] /= norm;
+    v = w;
+  }
+  return Math.max(lambda, 0);
+}
+
+/** Extreme singular values of a matrix from its Gram matrix G (n x n, row-major): sqrt of G's extreme eigenvalues. */
+export function singularValueRange(gram: ArrayLike<number>, n: number, iters = POWER_ITERATIONS): { min: number; max: number } {
+  const lmax = hostMaxEigenvalue(gram, n, iters);
+  const shifted = new Float64Array(n * n);
+  for (let i = 0; i < n * n; i++) shifted[i] = -gram[i];
+  for (let i = 0; i < n; i++) shifted[i * n + i] += lmax;
+  const lmin = Math.max(lmax - hostMaxEigenvalue(shifted, n, iters), 0);
+  return { min: Math.sqrt(lmin), max: Math.sqrt(lmax) };
+}
+
+interface RouteAcc {
+  sqDelta: tf.Scalar[];
+  sqWeight: tf.Scalar[];
+  size: number;
+  grams: tf.Tensor2D[];
+  scalars: Map<string, tf.Scalar[]>;
+  svGrams: Map<string, tf.Tensor2D[]>;
+}
+
+/**
+ * Collects one diagnosed step's measurements (the optimizer owns it; transforms see it as a
+ * DiagnosticsProbe). Everything it keeps is freed by `read()` or `dispose()`.
+ */
+export class DiagnosticsRecorder implements DiagnosticsProbe {
+  private readonly routes = new Map<string, RouteAcc>();
+
+  constructor(private readonly routeOf: (p: Parameter) => string) {}
+
+  private acc(p: Parameter): RouteAcc {
+    const label = this.routeOf(p);
+    let a = this.routes.get(label);
+    if (!a) {
+      a = { sqDelta: [], sqWeight: [], size: 0, grams: [], scalars: new Map(), svGrams: new Map() };
+      this.routes.set(label, a);
+    }
+    return a;
+  }
+
+  /** The optimizer's measurement of one parameter's change dW = after - before (inside the step's tidy). */
+  change(p: Parameter, before: tf.Tensor, delta: tf.Tensor): void {
+    const a = this.acc(p);
+    a.sqDelta.push(tf.keep(tf.sum(tf.square(delta))));
+    a.sqWeight.push(tf.keep(tf.sum(tf.square(before))));
+    a.size += delta.size;
+    a.grams.push(tf.keep(delta.rank >= 2 ? smallGram(delta) : (tf.reshape(tf.sum(tf.square(delta)), [1, 1]) as tf.Tensor2D)));
+  }
+
+  scalar(p: Parameter, metric: string, value: tf.Scalar): void {
+    if (!(metric in METRICS)) throw new Error(`diagnostics: unknown metric '${metric}' from parameter '${p.name}'; add it to METRICS in optimizers/diagnostics.ts`);
+    const a = this.acc(p);
+    const list = a.scalars.get(metric) ?? [];
+    list.push(tf.keep(tf.reshape(value, []) as tf.Scalar));
+    a.scalars.set(metric, list);
+  }
+
+  singularValues(p: Parameter, prefix: 'ns', m: tf.Tensor): void {
+    if (m.rank < 2) return;
+    const a = this.acc(p);
+    const list = a.svGrams.get(prefix) ?? [];
+    list.push(tf.keep(smallGram(m)));
+    a.svGrams.set(prefix, list);
+  }
+
+  /** Reads every measurement (one download), reduces each route's values and frees the tensors. */
+  read(): Record<string, number> {
+    const parts: tf.Tensor[] = [];
+    const slots: { take: (values: Float32Array, at: number) => void; size: number }[] = [];
+    const out: Record<string, number> = {};
+    for (const [label, a] of this.routes) {
+      const sums = { delta: 0, weight: 0 };
+      const specs: number[] = [];
+      const push = (t: tf.Tensor, take: (v: Float32Array, at: number) => void) => {
+        parts.push(t);
+        slots.push({ take, size: t.size });
+      };
+      for (const s of a.sqDelta) push(s, (v, at) => (sums.delta += v[at]));
+      for (const s of a.sqWeight) push(s, (v, at) => (sums.weight += v[at]));
+      for (const g of a.grams) push(g, (v, at) => specs.push(Math.sqrt(hostMaxEigenvalue(v.subarray(at, at + g.size), g.shape[0]))));
+      for (const [metric, list] of a.scalars) {
+        const values: number[] = [];
+        for (const s of list) push(s, (v, at) => values.push(v[at]));
+        slots.push({ take: () => (out[`${label}/${metric}`] = aggregate(values, METRICS[metric].aggregate)), size: 0 });
+      }
+      for (const [prefix, list] of a.svGrams) {
+        const mins: number[] = [];
+        const maxs: number[] = [];
+        const errs: number[] = [];
+        for (const g of list) {
+          push(g, (v, at) => {
+            const r = singularValueRange(v.subarray(at, at + g.size), g.shape[0]);
+            mins.push(r.min);
+            maxs.push(r.max);
+            errs.push(Math.max(r.max - 1, 1 - r.min));
+          });
+        }
+        slots.push({
+          take: () => {
+            out[`${label}/${prefix}_sv_min`] = Math.min(...mins);
+            out[`${label}/${prefix}_sv_max`] = Math.max(...maxs);
+            out[`${label}/${prefix}_orth_error`] = Math.max(...errs);
+          },
+          size: 0,
+        });
+      }
+      slots.push({
+        take: () => {
+          out[`${label}/update_rms`] = Math.sqrt(sums.delta / Math.max(a.size, 1));
+          out[`${label}/update_weight_ratio`] = Math.sqrt(sums.delta) / Math.sqrt(sums.weight);
+          out[`${label}/update_spectral_norm`] = specs.length ? Math.max(...specs) : NaN;
+        },
+        size: 0,
+      });
+    }
+    let values: Float32Array = new Float32Array(0);
+    if (parts.length) {
+      const all = tf.tidy(() => tf.concat(parts.map((t) => tf.reshape(t, [-1]))));
+      values = all.dataSync() as Float32Array;
+      all.dispose();
+    }
+    let at = 0;
+    for (const s of slots) {
+      s.take(values, at);
+      at += s.size;
+    }
+    this.dispose();
+    return out;
+  }
+
+  /** Frees every kept tensor. */
+  dispose(): void {
+    for (const a of this.routes.values()) {
+      tf.dispose([...a.sqDelta, ...a.sqWeight, ...a.grams, ...[...a.scalars.values()].flat(), ...[...a.svGrams.values()].flat()]);
+    }
+    this.routes.clear();
+  }
+}
+
+function aggregate(values: number[], how: Aggregate): number {
+  if (values.length === 0) return NaN;
+  if (how === 'max') return Math.max(...values);
+  if (how === 'min') return Math.min(...values);
+  if (how === 'sum') return values.reduce((a, b) => a + b, 0);
+  return values.reduce((a, b) => a + b, 0) / values.length;
+}
