@@ -12,6 +12,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSyn
 import { join, relative } from 'node:path';
 import type * as vl from 'vega-lite';
 import type { CommandModule } from 'yargs';
+import { compare, diagnosticsSpecs, tunedSensitivitySpec, verdictNotes, verdictTable, writeComparisonFiles, tuningSection, type Comparison } from './comparison.js';
 import { configName, formatNumber, type Experiment } from './config.js';
 import { readCurve, readRecord, runPaths, writeAtomic, type CurveRow, type RunRecord } from './runner.js';
 
@@ -77,7 +78,10 @@ export interface Summary {
   runs: LoadedRun[];
   missing: string[];
   configs: ConfigSummary[];
-  /** Best configuration per optimizer label (lowest mean final validation loss among non-diverged). */
+  /**
+   * The compared configuration per optimizer label: its final-stage configuration when the experiment
+   * tunes, else the lowest mean final validation loss among non-diverged (tuning trials never count).
+   */
   best: ConfigSummary[];
 }
 
@@ -140,7 +144,8 @@ export function summarize(dir: string): Summary {
   }
   const best: ConfigSummary[] = [];
   for (const label of [...new Set(configs.map((c) => c.label))]) {
-    const cands = configs.filter((c) => c.label === label && c.finalMean !== null);
+    const finals = configs.filter((c) => c.label === label && c.runs.some((r) => r.rec.stage === 'final'));
+    const cands = (finals.length ? finals : configs.filter((c) => c.label === label && !c.runs.some((r) => r.rec.stage === 'tune'))).filter((c) => c.finalMean !== null);
     const pool = cands.filter((c) => c.diverged === 0).length ? cands.filter((c) => c.diverged === 0) : cands;
     const b = pool.reduce<ConfigSummary | null>((a, c) => (a === null || c.finalMean! < a.finalMean! ? c : a), null);
     if (b) best.push(b);
@@ -357,11 +362,17 @@ export async function writePlots(dir: string, s: Summary): Promise<Map<string, s
     writeFileSync(join(dir, 'plots', file), svg);
     out.set(file, svg);
   }
-  const lr = lrSensitivity(s, labels);
+  const tuned = s.exp.experiment.tuning ? tunedSensitivitySpec(s, labels) : null;
+  const lr = tuned ? { spec: tuned } : lrSensitivity(s, labels);
   if (lr) {
     const svg = await renderSvg(lr.spec);
     writeFileSync(join(dir, 'plots', 'lr-sensitivity.svg'), svg);
     out.set('lr-sensitivity.svg', svg);
+  }
+  for (const [file, spec] of diagnosticsSpecs(s)) {
+    const svg = await renderSvg(spec);
+    writeFileSync(join(dir, 'plots', file), svg);
+    out.set(file, svg);
   }
   return out;
 }
@@ -396,9 +407,14 @@ function rankingRows(s: Summary): { header: string[]; rows: string[][]; right: b
 }
 
 /** The ranking table printed at the end of a sweep. */
-export function formatRanking(s: Summary): string {
+export function formatRanking(s: Summary, cmp: Comparison = compare(s)): string {
   const { header, rows, right } = rankingRows(s);
-  const parts = [`${s.exp.name}: ${s.configs.length} configurations, ${s.runs.length} runs (${s.exp.experiment.training.steps} steps each)`, table(header, rows, right)];
+  const v = verdictTable(cmp, s.exp.experiment);
+  const parts = [
+    ...(cmp.rows.length > 1 ? [`${s.exp.name}: verdicts${cmp.baseline ? ` against ${cmp.baseline}` : ''}`, table(v.header, v.rows, v.right), ...verdictNotes(cmp, s.exp.experiment), ''] : []),
+    `${s.exp.name}: ${s.configs.length} configurations, ${s.runs.length} runs (${s.exp.experiment.training.steps} steps each)`,
+    table(header, rows, right),
+  ];
   const lrs = s.best.filter((c) => c.lr !== null && s.configs.filter((x) => x.label === c.label).length > 1);
   if (lrs.length) parts.push(`best lr: ${lrs.map((c) => `${c.label} ${formatNumber(c.lr!)}`).join(', ')}`);
   const backends = [...new Set(s.runs.map((r) => r.rec.env?.backend).filter((b) => b !== undefined))];
@@ -417,7 +433,7 @@ function htmlTable(header: string[], rows: string[][], right: boolean[]): string
 }
 
 /** A self-contained HTML page: settings, ranking, plots (inline SVG), best learning rates, runs, environment. */
-export function reportHtml(dir: string, s: Summary, plots: Map<string, string>): string {
+export function reportHtml(dir: string, s: Summary, plots: Map<string, string>, cmp: Comparison = compare(s)): string {
   const e = s.exp.experiment;
   const rk = rankingRows(s);
   const runRows = s.runs.map((r) => {
@@ -438,17 +454,21 @@ export function reportHtml(dir: string, s: Summary, plots: Map<string, string>):
     ...(env ? [['environment', `optlab ${env.optlabVersion}, git ${env.gitCommit?.slice(0, 10) ?? 'n/a'}${env.gitDirty ? ' (dirty)' : ''}, tfjs ${env.tfjsVersion}, backend ${[...new Set(s.runs.map((r) => r.rec.env?.backend ?? '?'))].join(' + ')}, node ${env.node}, ${env.cpu} x${env.cores}`] as [string, unknown]] : []),
   ];
   const bestRows = s.best.filter((c) => c.lr !== null && s.configs.filter((x) => x.label === c.label).length > 1).map((c) => [esc(c.label), formatNumber(c.lr!), f3(c.finalMean), String(s.configs.filter((x) => x.label === c.label).length)]);
-  const figs = [...plots].map(([file, svg]) => `<figure>${svg}<figcaption><a href="plots/${esc(file)}">${esc(file)}</a></figcaption></figure>`).join('\n');
+  const fig = ([file, svg]: [string, string]) => `<figure>${svg}<figcaption><a href="plots/${esc(file)}">${esc(file)}</a></figcaption></figure>`;
+  const figs = [...plots].filter(([f]) => !f.startsWith('diag-')).map(fig).join('\n');
+  const diagFigs = [...plots].filter(([f]) => f.startsWith('diag-')).map(fig).join('\n');
+  const vt = verdictTable(cmp, e);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(s.exp.name)} — optlab report</title>
 <style>
 body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{padding:3px 10px;border-bottom:1px solid #ddd;text-align:left}
 th{background:#f4f4f4}.r{text-align:right;font-variant-numeric:tabular-nums}figure{display:inline-block;margin:0.5em}
-figcaption{font-size:12px;color:#666}code{background:#f4f4f4;padding:1px 4px}dt{font-weight:bold;float:left;width:8em}dd{margin-left:9em;font-family:monospace;font-size:13px;white-space:pre-wrap}
+figcaption{font-size:12px;color:#666}.small figure svg{max-width:380px;height:auto}code{background:#f4f4f4;padding:1px 4px}dt{font-weight:bold;float:left;width:8em}dd{margin-left:9em;font-family:monospace;font-size:13px;white-space:pre-wrap}
 </style></head><body>
 <h1>${esc(s.exp.name)}</h1>
 ${e.description ? `<p>${esc(e.description)}</p>` : ''}
+${cmp.rows.length > 1 ? `<h2>Verdicts${cmp.baseline ? ` against ${esc(cmp.baseline)}` : ''}</h2>\n${htmlTable(vt.header, vt.rows.map((r) => r.map(esc)), vt.right)}\n${verdictNotes(cmp, e).map((l) => `<p>${esc(l)}</p>`).join('\n')}\n<p>Per optimizer in <a href="verdicts.csv">verdicts.csv</a>; tuning trials in <a href="tuning.csv">tuning.csv</a>.</p>` : ''}
 <dl>${settings.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl>
 <h2>Ranking</h2>
 <p>Configurations by mean final validation loss over seeds (${s.runs.length} runs; summary in <a href="summary.csv">summary.csv</a>).</p>
@@ -456,6 +476,8 @@ ${htmlTable(rk.header, rk.rows.map((r) => r.map(esc)), rk.right)}
 ${s.missing.length ? `<p>Not started: ${esc(s.missing.join(', '))}</p>` : ''}
 <h2>Plots</h2>
 ${figs}
+${diagFigs ? `<h2>Diagnostics</h2>\n<p>Per route, mean over the compared configuration's seeds at each logged step (optimizers/diagnostics.ts).</p>\n<div class="small">${diagFigs}</div>` : ''}
+${tuningSection(s, cmp, esc, htmlTable)}
 ${bestRows.length ? `<h2>Best learning rate per optimizer</h2>\n${htmlTable(['optimizer', 'lr', 'final val (mean)', 'configurations tried'], bestRows, [false, true, true, true])}` : ''}
 <h2>Runs</h2>
 ${htmlTable(['run', 'configuration', 'seed', 'status', 'step', 'final val', 'best val', 'time'], runRows, [false, false, true, false, true, true, true, true])}
@@ -473,8 +495,10 @@ export async function writeReport(dir: string): Promise<{ summary: Summary; rank
   writeAtomic(join(dir, 'summary.csv'), readFileSync(tmp));
   rmSync(tmp, { force: true });
   const plots = await writePlots(dir, s);
-  writeAtomic(join(dir, 'report.html'), reportHtml(dir, s, plots));
-  return { summary: s, ranking: formatRanking(s) };
+  const cmp = compare(s);
+  writeComparisonFiles(dir, s, cmp);
+  writeAtomic(join(dir, 'report.html'), reportHtml(dir, s, plots, cmp));
+  return { summary: s, ranking: formatRanking(s, cmp) };
 }
 
 /**
@@ -485,8 +509,12 @@ export async function mergeResults(dirs: readonly string[], out: string): Promis
   if (dirs.length === 0) throw new Error('merge: name at least one results folder');
   const recs = dirs.map(readExperimentRecord);
   const grid = recs[0].grid;
+  // A tuned experiment's grid grows stage by stage: folders at different stages agree on a prefix.
+  const longest = recs.reduce((a, r) => (r.grid.length > a.length ? r.grid : a), grid);
   recs.forEach((r, i) => {
-    if (r.grid.join('\n') !== grid.join('\n')) throw new Error(`merge: ${dirs[i]} holds a different experiment grid than ${dirs[0]} (another experiment file or other --set overrides)`);
+    const prefix = r.grid.length <= longest.length && r.grid.every((id, k) => longest[k] === id);
+    const staged = r.experiment.tuning !== undefined && JSON.stringify(r.experiment) === JSON.stringify(recs[0].experiment);
+    if (r.grid.join('\n') !== grid.join('\n') && !(staged && prefix)) throw new Error(`merge: ${dirs[i]} holds a different experiment grid than ${dirs[0]} (another experiment file or other --set overrides)`);
   });
   mkdirSync(join(out, 'logs'), { recursive: true });
   mkdirSync(join(out, 'checkpoints'), { recursive: true });
@@ -507,8 +535,8 @@ export async function mergeResults(dirs: readonly string[], out: string): Promis
     if (from.json === to.json) continue;
     for (const k of ['json', 'csv', 'ckpt', 'log'] as const) if (existsSync(from[k])) copyFileSync(from[k], to[k]);
   }
-  const runs = grid.filter((id) => have.has(id));
-  const merged: ExperimentRecord = { ...recs[0], runs, shard: null, mergedFrom: [...dirs] };
+  const runs = longest.filter((id) => have.has(id));
+  const merged: ExperimentRecord = { ...recs[0], grid: longest, runs, shard: null, mergedFrom: [...dirs] };
   writeAtomic(join(out, 'experiment.json'), JSON.stringify(merged, null, 1) + '\n');
   return writeReport(out);
 }

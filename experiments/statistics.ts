@@ -129,7 +129,7 @@ export function quantileSorted(sorted: readonly number[], p: number): number {
 export interface BootstrapOptions {
   /** Resamples. @default 2000 */
   resamples?: number;
-  /** Seed of the MT19937 generator. @default 0 */
+  /** Seed of the MT19937 generator, a positive 32-bit integer (numpy's RandomState(seed) gives the same stream). @default 1 */
   seed?: number;
   /** @default 0.95 */
   level?: number;
@@ -150,7 +150,9 @@ export function bootstrap(groups: readonly (readonly number[])[], statistic: (gr
   const estimate = statistic(groups.map((g) => [...g]));
   const n = Math.min(...groups.map((g) => g.length));
   if (groups.some((g) => g.length === 0)) return { estimate, lo: null, hi: null, level, n: 0, dropped: 0 };
-  const rand = mt19937.factory({ seed: opts.seed ?? 0 });
+  const seed = opts.seed ?? 1;
+  if (!Number.isInteger(seed) || seed < 1 || seed > 4294967295) throw new Error(`bootstrap: seed must be an integer in [1, 2^32 - 1], got ${seed}`);
+  const rand = mt19937.factory({ seed });
   const draw = (len: number) => Math.floor((rand() * len) / 4294967296);
   const stats: number[] = [];
   for (let r = 0; r < resamples; r++) {

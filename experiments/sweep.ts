@@ -33,6 +33,16 @@ export interface SweepOptions {
   print?: boolean;
   /** List the runs this call would start, without training or writing anything. */
   dryRun?: boolean;
+  /** Add seeds to optimizers whose verdict against the baseline is undecided, until decided or `maxSeeds` (experiments/tuning.ts). */
+  untilDecided?: boolean;
+  /** Most final seeds per optimizer with `untilDecided`. @default 10 */
+  maxSeeds?: number;
+  /** Run exactly these runs (one batch of a tuned experiment) instead of the file's grid. */
+  runs?: RunSpec[];
+  /** The experiment's grid so far, for experiment.json (with `runs`). */
+  grid?: string[];
+  /** Write the report at the end (default true). */
+  report?: boolean;
 }
 
 /** What a sweep did. */
@@ -75,7 +85,12 @@ function fmt(x: number | null | undefined, d = 3): string {
 export async function runSweep(file: string, opts: SweepOptions = {}): Promise<SweepOutcome> {
   const sets = opts.sets ?? [];
   const exp = loadExperiment(file, sets);
-  const all = expandRuns(exp);
+  if (!opts.runs && (exp.tuning || opts.untilDecided)) {
+    // Tuning and --until-decided plan batch by batch from results; loaded here because tuning.ts imports this module.
+    const { runStaged } = await import('./tuning.js');
+    return runStaged(file, exp, opts);
+  }
+  const all = opts.runs ?? expandRuns(exp);
   const mine = shardRuns(all, opts.shard);
   const dir = opts.out ?? defaultOutDir(exp);
   const jobs = Math.max(1, opts.jobs ?? os.cpus().length);
@@ -90,12 +105,14 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
   }
   const backend = opts.backend ?? exp.backend;
   mkdirSync(join(dir, 'logs'), { recursive: true });
-  const grid = all.map((r) => r.id);
+  const grid = opts.grid ?? all.map((r) => r.id);
   let held = new Set(mine.map((r) => r.id));
-  if (opts.shard && existsSync(join(dir, 'experiment.json'))) {
-    // Shards of one grid may share a folder (job arrays): keep the runs the others declared.
+  if ((opts.shard || opts.runs) && existsSync(join(dir, 'experiment.json'))) {
+    // Shards of one grid may share a folder (job arrays): keep the runs the others declared; a batch
+    // of a tuned experiment keeps the earlier batches' runs (its grid extends theirs).
     const prev = readExperimentRecord(dir);
-    if (prev.grid.join('\n') === grid.join('\n')) held = new Set([...prev.runs, ...held]);
+    const inGrid = new Set(grid);
+    if (prev.grid.join('\n') === grid.join('\n') || (opts.runs && prev.grid.every((id) => inGrid.has(id)))) held = new Set([...prev.runs, ...held]);
   }
   const record: ExperimentRecord = { name: exp.name, source: { file, sets }, experiment: exp, grid, runs: grid.filter((id) => held.has(id)), shard: opts.shard ?? null };
   writeAtomic(join(dir, 'experiment.json'), JSON.stringify(record, null, 1) + '\n');
@@ -197,6 +214,7 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
   if (interrupted) {
     console.log(`interrupted${killed ? ' (runs killed)' : ''}; continue with: optlab run ${file} --resume${opts.out ? ` --out ${opts.out}` : ''}${opts.shard ? ` --shard ${opts.shard}` : ''}`);
   }
+  if (opts.report === false) return { dir, statuses, interrupted };
   const { ranking } = await writeReport(dir);
   if (opts.print !== false) console.log(`\n${ranking}\n\nreport: ${join(dir, 'report.html')}`);
   return { dir, statuses, interrupted };
@@ -270,6 +288,8 @@ interface RunArgs {
   resume?: boolean;
   backend?: string;
   dryRun?: boolean;
+  untilDecided?: boolean;
+  maxSeeds?: number;
 }
 
 /** `optlab run <experiment.yaml> [--out DIR] [--set key=value ...] [--jobs N] [--shard I/N] [--resume] [--backend NAME]` */
@@ -285,11 +305,13 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('shard', { type: 'string', describe: 'run only slice I of N of the grid, e.g. 2/4' })
       .option('resume', { type: 'boolean', default: false, describe: 'skip finished runs, continue unfinished ones from their checkpoints' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'list the runs (ids, settings, state) without training' })
+      .option('until-decided', { type: 'boolean', default: false, describe: 'add seeds to optimizers whose verdict against the baseline is undecided, until decided or --max-seeds' })
+      .option('max-seeds', { type: 'number', describe: 'most final seeds per optimizer with --until-decided (default 10)' })
       .option('backend', { type: 'string', describe: 'auto|tensorflow|webgpu|wasm|cpu (default: the file\'s, then $OPTLAB_BACKEND, then auto)' }) as never,
   handler: async (args) => {
     try {
       if (args.shard) parseShard(args.shard);
-      const out = await runSweep(args.experiment, { out: args.out, sets: args.set, jobs: args.jobs, shard: args.shard, resume: args.resume, backend: args.backend, dryRun: args.dryRun });
+      const out = await runSweep(args.experiment, { out: args.out, sets: args.set, jobs: args.jobs, shard: args.shard, resume: args.resume, backend: args.backend, dryRun: args.dryRun, untilDecided: args.untilDecided, maxSeeds: args.maxSeeds });
       const failed = Object.values(out.statuses).filter((s) => s === 'failed').length;
       process.exitCode = out.interrupted ? 130 : failed > 0 ? 1 : 0;
     } catch (e) {

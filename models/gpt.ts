@@ -113,7 +113,7 @@ export class GPT implements TrainableModel {
   }
 
   /** Logits [B, T, vocab] for int32 tokens [B, T] (T <= contextLength). */
-  logits(x: tf.Tensor, opts: { training?: boolean } = {}): tf.Tensor3D {
+  logits(x: tf.Tensor, opts: { training?: boolean; onScores?: (scores: tf.Tensor) => void } = {}): tf.Tensor3D {
     const c = this.config;
     const [b, t] = x.shape;
     if (x.rank !== 2) throw new Error(`GPT: tokens must be [batch, T], got [${x.shape}]`);
@@ -132,6 +132,7 @@ export class GPT implements TrainableModel {
         c.nHead,
         this.mask,
         opts.training && c.dropout > 0 ? drop : undefined,
+        opts.onScores,
       );
       h = tf.add(h, drop(attn));
       const m = layerNorm(h, s.get(`${p}.ln2.g`), opt(`${p}.ln2.b`));
@@ -142,6 +143,24 @@ export class GPT implements TrainableModel {
     const flat = tf.reshape(h, [b * t, c.width]) as tf.Tensor2D;
     const head = c.tieEmbeddings ? (tf.transpose(s.get('wte')) as tf.Tensor2D) : (s.get('head') as tf.Tensor2D);
     return tf.reshape(matMul2d(flat, head), [b, t, c.vocabSize]) as tf.Tensor3D;
+  }
+
+  /**
+   * 'model/attn_logit_max': the largest attention logit q.k / sqrt(head dim) over every layer, head and
+   * allowed (causal) position on the batch, in inference mode: a growing maximum is the logit growth
+   * that QK-norm and logit soft-capping guard against. One forward pass.
+   */
+  diagnostics(batch: Batch): Record<string, tf.Scalar> {
+    return tf.tidy(() => {
+      const maxes: tf.Tensor[] = [];
+      this.logits(batch.x, { onScores: (s) => maxes.push(tf.max(s)) });
+      return { 'model/attn_logit_max': tf.max(tf.stack(maxes)) as tf.Scalar };
+    });
+  }
+
+  /** The keys of `diagnostics`. */
+  diagnosticKeys(): string[] {
+    return ['model/attn_logit_max'];
   }
 
   /** Mean next-token cross-entropy; x, y int32 [B, T]. */

@@ -16,6 +16,13 @@ export interface TrainableModel {
   loss(batch: Batch, opts?: { training?: boolean }): tf.Scalar;
   /** Accuracy on the batch in [0, 1], for classifiers (undefined for language models). */
   accuracy?(batch: Batch): tf.Scalar;
+  /**
+   * Optional diagnostics of the model on a batch (no gradients), as scalar tensors the caller disposes,
+   * keyed as `diagnosticKeys()` lists them (e.g. 'model/attn_logit_max'). For log intervals only.
+   */
+  diagnostics?(batch: Batch): Record<string, tf.Scalar>;
+  /** The keys `diagnostics` returns. */
+  diagnosticKeys?(): string[];
   /** Number of trainable scalars. */
   numParams(): number;
   /** Frees every variable. */

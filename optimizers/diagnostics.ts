@@ -13,9 +13,13 @@
  *   update_rms            sqrt(sum ||dW||^2 / sum size) over the route, dW = W_after - W_before (wd included)
  *   update_weight_ratio   sqrt(sum ||dW||_F^2) / sqrt(sum ||W_before||_F^2) over the route
  *   update_spectral_norm  largest ||dW||_2 of the route's parameters (matrix view; a vector's L2 norm)
- *   ns_sv_min, ns_sv_max  smallest / largest singular value of the orthogonalized direction (Muon,
- *                         Moonlight, MARS-M, Hybrid-AuON, mars-shampoo), over the route
- *   ns_orth_error         largest max(sigma_max - 1, 1 - sigma_min) of a parameter's orthogonalized direction
+ *   ns_sv_min, ns_sv_max  smallest / largest singular value of the orthogonalized direction O (Muon,
+ *                         Moonlight, MARS-M, Hybrid-AuON, mars-shampoo), over the route. A rank-deficient
+ *                         momentum gives sigma_min = 0: matrices fed by a LayerNorm with equal gains
+ *                         have a structural null direction (LN outputs sum to 0), so read sv_min with it.
+ *   ns_orth_error         how far O's nonzero singular values are from 1: sqrt(sum s^4 (s^2 - 1)^2 / sum s^4)
+ *                         = ||G^2 - G||_F / ||G||_F for G = O^T O (0 exactly when O = U V^T on its row
+ *                         space; null directions do not count); exact (no eigenvalues); largest over the route
  *   correction_norm       mean ||c_t||_F of MARS / MARS-M's corrected gradient before clipping
  *   clip_fraction         fraction of the route's parameters whose c_t was clipped (||c_t|| > 1) at the step
  *   auon_scale            mean 1 / (r + 1e-8), the factor AuON's cosh brake r applies to the direction
@@ -39,7 +43,7 @@ export type Aggregate = 'max' | 'min' | 'mean' | 'sum';
 export const METRICS: Readonly<Record<string, { aggregate: Aggregate; doc: string }>> = {
   ns_sv_min: { aggregate: 'min', doc: 'smallest singular value of the orthogonalized direction' },
   ns_sv_max: { aggregate: 'max', doc: 'largest singular value of the orthogonalized direction' },
-  ns_orth_error: { aggregate: 'max', doc: 'max(sigma_max - 1, 1 - sigma_min) of the orthogonalized direction' },
+  ns_orth_error: { aggregate: 'max', doc: '||G^2 - G||_F / ||G||_F, G = O^T O: spread of the nonzero singular values of the orthogonalized direction from 1' },
   correction_norm: { aggregate: 'mean', doc: "Frobenius norm of MARS's corrected gradient before clipping" },
   clip_fraction: { aggregate: 'mean', doc: 'fraction of parameters whose corrected gradient was clipped' },
   auon_scale: { aggregate: 'mean', doc: "1 / (r + 1e-8), AuON's brake factor on the direction" },
@@ -120,7 +124,7 @@ interface RouteAcc {
   size: number;
   grams: tf.Tensor2D[];
   scalars: Map<string, tf.Scalar[]>;
-  svGrams: Map<string, tf.Tensor2D[]>;
+  svGrams: Map<string, { gram: tf.Tensor2D; err2: tf.Scalar; norm2: tf.Scalar }[]>;
 }
 
 /**
@@ -163,7 +167,9 @@ export class DiagnosticsRecorder implements DiagnosticsProbe {
     if (m.rank < 2) return;
     const a = this.acc(p);
     const list = a.svGrams.get(prefix) ?? [];
-    list.push(tf.keep(smallGram(m)));
+    const gram = tf.keep(smallGram(m));
+    const [err2, norm2] = tf.tidy(() => [tf.sum(tf.square(tf.sub(tf.matMul(gram, gram), gram))), tf.sum(tf.square(gram))]) as tf.Scalar[];
+    list.push({ gram, err2: tf.keep(err2), norm2: tf.keep(norm2) });
     a.svGrams.set(prefix, list);
   }
 
@@ -191,13 +197,15 @@ export class DiagnosticsRecorder implements DiagnosticsProbe {
         const mins: number[] = [];
         const maxs: number[] = [];
         const errs: number[] = [];
-        for (const g of list) {
+        for (const { gram: g, err2, norm2 } of list) {
           push(g, (v, at) => {
             const r = singularValueRange(v.subarray(at, at + g.size), g.shape[0]);
             mins.push(r.min);
             maxs.push(r.max);
-            errs.push(Math.max(r.max - 1, 1 - r.min));
           });
+          const e = { err2: 0 };
+          push(err2, (v, at) => (e.err2 = v[at]));
+          push(norm2, (v, at) => errs.push(v[at] > 0 ? Math.sqrt(e.err2 / v[at]) : 0));
         }
         slots.push({
           take: () => {
@@ -235,7 +243,7 @@ export class DiagnosticsRecorder implements DiagnosticsProbe {
   /** Frees every kept tensor. */
   dispose(): void {
     for (const a of this.routes.values()) {
-      tf.dispose([...a.sqDelta, ...a.sqWeight, ...a.grams, ...[...a.scalars.values()].flat(), ...[...a.svGrams.values()].flat()]);
+      tf.dispose([...a.sqDelta, ...a.sqWeight, ...a.grams, ...[...a.scalars.values()].flat(), ...[...a.svGrams.values()].flat().flatMap((x) => [x.gram, x.err2, x.norm2])]);
     }
     this.routes.clear();
   }

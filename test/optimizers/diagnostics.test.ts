@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
 import { buildOptimizer, type Parameter } from '../../optimizers/core.js';
-import { hostMaxEigenvalue, singularValueRange } from '../../optimizers/diagnostics.js';
+import { DiagnosticsRecorder, hostMaxEigenvalue, singularValueRange } from '../../optimizers/diagnostics.js';
 import { OPTIMIZERS } from '../../optimizers/index.js';
 import { eighJacobi, orthogonalize } from '../../optimizers/linalg.js';
 import { coshBrake } from '../../optimizers/auon.js';
@@ -37,6 +37,22 @@ describe('diagnostics: host power iteration', () => {
     const r = singularValueRange(a, 3);
     expect(rel(r.max, 2)).to.be.lessThan(1e-9);
     expect(rel(r.min, 0.5)).to.be.lessThan(1e-6);
+  });
+});
+
+describe('diagnostics: orthogonality error', () => {
+  it('is 0 for a rank-deficient partial isometry, whose smallest singular value is 0', () => {
+    // O = first two columns of I_4 as a 4x3 matrix with a zero third column: singular values 1, 1, 0.
+    const p = oneParam('w', [4, 3], 'matrix', 1);
+    const rec = new DiagnosticsRecorder(() => 'r');
+    const o = tf.tensor2d([1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0], [4, 3]);
+    rec.singularValues(p, 'ns', o);
+    const d = rec.read();
+    expect(d['r/ns_orth_error']).to.equal(0);
+    expect(d['r/ns_sv_min']).to.be.lessThan(1e-6);
+    expect(Math.abs(d['r/ns_sv_max'] - 1)).to.be.lessThan(1e-6);
+    o.dispose();
+    p.variable.dispose();
   });
 });
 
@@ -112,7 +128,10 @@ describeBackends('diagnostics', () => {
     const d = opt.diagnostics();
     expect(Math.abs(d['muon/ns_sv_min'] - sv[0])).to.be.lessThan(2e-3);
     expect(Math.abs(d['muon/ns_sv_max'] - sv[4])).to.be.lessThan(2e-3);
-    expect(Math.abs(d['muon/ns_orth_error'] - Math.max(sv[4] - 1, 1 - sv[0]))).to.be.lessThan(2e-3);
+    // ||G^2 - G||_F / ||G||_F with G = O^T O, from the exact singular values: sqrt(sum s^4 (s^2 - 1)^2 / sum s^4).
+    const num = sv.reduce((a, s) => a + s ** 4 * (s * s - 1) ** 2, 0);
+    const den = sv.reduce((a, s) => a + s ** 4, 0);
+    expect(rel(d['muon/ns_orth_error'], Math.sqrt(num / den))).to.be.lessThan(1e-3);
     // NS5's output singular values lie in about [0.68, 1.13] (spec), so the error is well away from 0.
     expect(d['muon/ns_orth_error']).to.be.greaterThan(0.01);
     tf.dispose([g, o]);
