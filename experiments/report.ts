@@ -346,7 +346,7 @@ export async function writePlots(dir: string, s: Summary): Promise<Map<string, s
     names: byLabel && shown.some((c) => c.name !== c.label) ? Object.fromEntries(shown.map((c) => [c.label, c.name])) : undefined,
   };
   const steps = s.exp.experiment.training.steps;
-  const what = s.configs.length > shown.length ? 'best configuration per optimizer, ' : '';
+  const what = s.exp.experiment.tuning ? 'tuned setting per optimizer, ' : s.configs.length > shown.length ? 'best configuration per optimizer, ' : '';
   const nSeeds = Math.max(0, ...shown.map((c) => c.runs.length));
   const seeds = nSeeds > 1 ? `mean ± sd over ${nSeeds} seeds` : 'one seed';
   const plots: [string, string, string, 'val_loss' | 'train_loss', 'step' | 'wall'][] = [
@@ -392,9 +392,10 @@ const secs = (ms: number | null) => (ms === null ? '-' : `${(ms / 1000).toFixed(
 function rankingRows(s: Summary): { header: string[]; rows: string[][]; right: boolean[] } {
   const target = s.exp.experiment.target?.valLoss;
   const header = ['#', 'optimizer', 'final val (mean ± sd)', 'best val', ...(s.configs.some((c) => c.accMean !== null) ? ['val acc'] : []), ...(target !== undefined ? [`steps to ${target}`, `time to ${target}`] : []), 'time/run', 'seeds', 'diverged'];
+  const tuning = (c: ConfigSummary) => c.runs.some((r) => r.rec.stage === 'tune');
   const rows = ranked(s.configs).map((c, i) => [
     String(i + 1),
-    c.name,
+    tuning(c) ? `${c.name} (tuning trial, ${c.runs[0].rec.config.training.steps} steps)` : c.name,
     c.finalMean === null ? '-' : c.completed - c.diverged > 1 ? `${f3(c.finalMean)} ± ${f3(c.finalStd)}` : f3(c.finalMean),
     f3(c.bestMean),
     ...(s.configs.some((x) => x.accMean !== null) ? [c.accMean === null ? '-' : `${(100 * c.accMean).toFixed(1)}%`] : []),
@@ -415,7 +416,7 @@ export function formatRanking(s: Summary, cmp: Comparison = compare(s)): string 
     `${s.exp.name}: ${s.configs.length} configurations, ${s.runs.length} runs (${s.exp.experiment.training.steps} steps each)`,
     table(header, rows, right),
   ];
-  const lrs = s.best.filter((c) => c.lr !== null && s.configs.filter((x) => x.label === c.label).length > 1);
+  const lrs = s.exp.experiment.tuning ? [] : s.best.filter((c) => c.lr !== null && s.configs.filter((x) => x.label === c.label).length > 1);
   if (lrs.length) parts.push(`best lr: ${lrs.map((c) => `${c.label} ${formatNumber(c.lr!)}`).join(', ')}`);
   const backends = [...new Set(s.runs.map((r) => r.rec.env?.backend).filter((b) => b !== undefined))];
   if (backends.length > 1) parts.push(`warning: runs used different backends (${backends.join(', ')}); their numbers differ in the last bits`);
@@ -453,7 +454,7 @@ export function reportHtml(dir: string, s: Summary, plots: Map<string, string>, 
     ...(s.exp.mergedFrom ? [['merged from', s.exp.mergedFrom.join(', ')] as [string, unknown]] : []),
     ...(env ? [['environment', `optlab ${env.optlabVersion}, git ${env.gitCommit?.slice(0, 10) ?? 'n/a'}${env.gitDirty ? ' (dirty)' : ''}, tfjs ${env.tfjsVersion}, backend ${[...new Set(s.runs.map((r) => r.rec.env?.backend ?? '?'))].join(' + ')}, node ${env.node}, ${env.cpu} x${env.cores}`] as [string, unknown]] : []),
   ];
-  const bestRows = s.best.filter((c) => c.lr !== null && s.configs.filter((x) => x.label === c.label).length > 1).map((c) => [esc(c.label), formatNumber(c.lr!), f3(c.finalMean), String(s.configs.filter((x) => x.label === c.label).length)]);
+  const bestRows = s.best.filter((c) => !e.tuning && c.lr !== null && s.configs.filter((x) => x.label === c.label).length > 1).map((c) => [esc(c.label), formatNumber(c.lr!), f3(c.finalMean), String(s.configs.filter((x) => x.label === c.label).length)]);
   const fig = ([file, svg]: [string, string]) => `<figure>${svg}<figcaption><a href="plots/${esc(file)}">${esc(file)}</a></figcaption></figure>`;
   const figs = [...plots].filter(([f]) => !f.startsWith('diag-')).map(fig).join('\n');
   const diagFigs = [...plots].filter(([f]) => f.startsWith('diag-')).map(fig).join('\n');

@@ -396,8 +396,10 @@ export async function trainRun(id: string, opts: TrainOptions): Promise<RunRecor
       const lrScale = schedule(s);
       const t0 = performance.now();
       const batch = task.nextBatch();
-      const { loss, grads } = lossAndGrads(task.model, batch, { training: true });
-      const modelDiag = diagOn && logNow ? task.model.diagnostics?.(batch) : undefined;
+      // The model's diagnostics (the GPT's largest attention logit) come from this training forward pass.
+      const modelDiag: Record<string, tf.Scalar> = {};
+      const record = diagOn && logNow ? (k: string, v: tf.Scalar) => (modelDiag[k] = tf.keep(v)) : undefined;
+      const { loss, grads } = lossAndGrads(task.model, batch, { training: true, ...(record ? { record } : {}) });
       let previousGrads: Map<string, tf.Tensor> | undefined;
       if (exact && prevParams) {
         // MARS exact mode: the gradient at the previous step's weights on this batch.
@@ -435,9 +437,9 @@ export async function trainRun(id: string, opts: TrainOptions): Promise<RunRecor
       if (before) tf.dispose(before);
       step = s;
       if (logNow) {
-        const modelKeys = Object.keys(modelDiag ?? {});
+        const modelKeys = Object.keys(modelDiag);
         const [lossSum, gn, ur, ...md] = await Promise.all([lossAcc.data(), gradNorm!.data(), updateRms!.data(), ...modelKeys.map((k) => modelDiag![k].data())]);
-        tf.dispose([gradNorm!, updateRms!, ...Object.values(modelDiag ?? {})]);
+        tf.dispose([gradNorm!, updateRms!, ...Object.values(modelDiag)]);
         const diag = diagOn ? Object.fromEntries(diagKeys.map((k) => [k, optDiag?.[k] ?? null])) : undefined;
         modelKeys.forEach((k, i) => diag && (diag[k] = md[i][0]));
         wallMs += performance.now() - t0;

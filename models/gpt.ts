@@ -23,7 +23,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Parameter } from '../optimizers/core.js';
 import { causalMask, selfAttention, crossEntropy, dense, dropout, embed, gelu, layerNorm, matMul2d, ParamStore, Rng } from './layers.js';
-import type { Batch, TrainableModel } from './model.js';
+import type { Batch, LossOptions, TrainableModel } from './model.js';
 
 /** Shape of a GPT. */
 export interface GPTConfig {
@@ -146,26 +146,19 @@ export class GPT implements TrainableModel {
   }
 
   /**
-   * 'model/attn_logit_max': the largest attention logit q.k / sqrt(head dim) over every layer, head and
-   * allowed (causal) position on the batch, in inference mode: a growing maximum is the logit growth
-   * that QK-norm and logit soft-capping guard against. One forward pass.
+   * Diagnostics a `loss` call with `record` reports: 'model/attn_logit_max', the largest attention
+   * logit q.k / sqrt(head dim) over every layer, head and allowed (causal) position of the batch (a
+   * growing maximum is the logit growth that QK-norm and logit soft-capping guard against).
    */
-  diagnostics(batch: Batch): Record<string, tf.Scalar> {
-    return tf.tidy(() => {
-      const maxes: tf.Tensor[] = [];
-      this.logits(batch.x, { onScores: (s) => maxes.push(tf.max(s)) });
-      return { 'model/attn_logit_max': tf.max(tf.stack(maxes)) as tf.Scalar };
-    });
-  }
-
-  /** The keys of `diagnostics`. */
   diagnosticKeys(): string[] {
     return ['model/attn_logit_max'];
   }
 
   /** Mean next-token cross-entropy; x, y int32 [B, T]. */
-  loss(batch: Batch, opts: { training?: boolean } = {}): tf.Scalar {
-    const logits = this.logits(batch.x, opts);
+  loss(batch: Batch, opts: LossOptions = {}): tf.Scalar {
+    const maxes: tf.Tensor[] = [];
+    const logits = this.logits(batch.x, { training: opts.training, ...(opts.record ? { onScores: (s: tf.Tensor) => maxes.push(tf.max(s)) } : {}) });
+    if (opts.record) opts.record('model/attn_logit_max', tf.max(tf.stack(maxes)) as tf.Scalar);
     return crossEntropy(tf.reshape(logits, [-1, this.config.vocabSize]), batch.y);
   }
 

@@ -17,7 +17,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedOps } from '../experiments/native.js';
 import type { Parameter, Role } from '../optimizers/core.js';
-import type { Batch, TrainableModel } from './model.js';
+import type { Batch, LossOptions, TrainableModel } from './model.js';
 
 /** The body of a custom-gradient op: inputs then the save function, value and gradient out. */
 type CustomBody = (...args: never[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[] };
@@ -293,7 +293,7 @@ export class ParamStore {
  * Loss and gradients of a model on a batch, gradients keyed by parameter name (as `Optimizer.step`
  * takes them). The caller disposes the loss and every gradient.
  */
-export function lossAndGrads(model: TrainableModel, batch: Batch, opts: { training?: boolean } = {}): { loss: tf.Scalar; grads: Map<string, tf.Tensor> } {
+export function lossAndGrads(model: TrainableModel, batch: Batch, opts: LossOptions = {}): { loss: tf.Scalar; grads: Map<string, tf.Tensor> } {
   const vars = model.params.map((p) => p.variable);
   const { value, grads } = tf.variableGrads(() => model.loss(batch, opts), vars);
   const out = new Map<string, tf.Tensor>();

@@ -29,12 +29,12 @@
  *                         once it counts them)
  *
  * Singular values and spectral norms come from the Gram matrix of the smaller side, read to the host,
- * by power iteration (POWER_ITERATIONS from a fixed start; the largest from below, the smallest from
- * a second iteration on lambda_max I - G), so they are estimates: exact for well separated spectra,
- * within a few percent where the extreme singular values cluster.
+ * by LANCZOS_STEPS Lanczos iterations (exact for matrices with at most that many rows or columns;
+ * otherwise the extreme Ritz values, which approach the extreme eigenvalues from inside the spectrum).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Parameter } from './core.js';
+import { eighJacobi } from './linalg.js';
 
 /** How the values of a route's parameters combine into the route's number. */
 export type Aggregate = 'max' | 'min' | 'mean' | 'sum';
@@ -59,9 +59,6 @@ export const UPDATE_METRICS = ['update_rms', 'update_weight_ratio', 'update_spec
 /** Metric names a `singularValues` probe produces for a prefix. */
 export const svMetrics = (prefix: string) => [`${prefix}_sv_min`, `${prefix}_sv_max`, `${prefix}_orth_error`];
 
-/** Power iterations of the host eigenvalue estimates. */
-export const POWER_ITERATIONS = 50;
-
 /** What a transform may report on a diagnosed step (`StepContext.probe`); call inside the step's tidy. */
 export interface DiagnosticsProbe {
   /** A scalar measurement of parameter p; `metric` must be a key of METRICS. */
@@ -79,43 +76,78 @@ export function smallGram(m: tf.Tensor): tf.Tensor2D {
   });
 }
 
-/** Largest eigenvalue of a symmetric PSD n x n matrix (row-major) by power iteration from a fixed start; clamped at 0. */
-export function hostMaxEigenvalue(a: ArrayLike<number>, n: number, iters = POWER_ITERATIONS): number {
+/**
+ * Extreme eigenvalues of a symmetric n x n matrix (row-major) by `steps` Lanczos iterations from a
+ * fixed start, with full reorthogonalization (so the Krylov basis stays orthogonal in float64); the
+ * extreme Ritz values (eigenvalues of the tridiagonal matrix, float64 Jacobi) converge to the extreme
+ * eigenvalues much faster than power iteration. Exact (up to rounding) when steps >= n.
+ */
+export function lanczosExtremes(matrix: ArrayLike<number>, n: number, steps = LANCZOS_STEPS): { min: number; max: number } {
+  // One element type for the hot loops (callers pass Float32Array or Float64Array views).
+  const a = Float64Array.from(matrix);
+  const m = Math.min(steps, n);
+  const basis: Float64Array[] = [];
   let v = new Float64Array(n);
   for (let i = 0; i < n; i++) v[i] = 1.1 + Math.cos(1.7 * i + 0.3);
-  let lambda = 0;
-  for (let it = 0; it <= iters; it++) {
-    const w = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      let s = 0;
-      for (let j = 0; j < n; j++) s += a[i * n + j] * v[j];
-      w[i] = s;
-    }
-    let vv = 0;
-    let vw = 0;
-    let ww = 0;
-    for (let i = 0; i < n; i++) {
-      vv += v[i] * v[i];
-      vw += v[i] * w[i];
-      ww += w[i] * w[i];
-    }
-    lambda = vv > 0 ? vw / vv : 0;
-    if (ww === 0) return 0;
-    const norm = Math.sqrt(ww);
-    for (let i = 0; i < n; i++) w[i] /= norm;
-    v = w;
+  scaleInPlace(v, 1 / Math.sqrt(dot(v, v, n)), n);
+  const alpha: number[] = [];
+  const beta: number[] = [];
+  let scale = 0;
+  for (let i = 0; i < n * n; i++) scale = Math.max(scale, Math.abs(a[i]));
+  if (scale === 0) return { min: 0, max: 0 };
+  const w = new Float64Array(n);
+  for (let j = 0; j < m; j++) {
+    basis.push(v);
+    matVec(a, v, w, n);
+    alpha.push(dot(w, v, n));
+    // Full reorthogonalization against every basis vector (twice is enough in float64).
+    for (let pass = 0; pass < 2; pass++) for (const q of basis) axpy(-dot(w, q, n), q, w, n);
+    const norm = Math.sqrt(dot(w, w, n));
+    if (j === m - 1 || norm <= 1e-12 * scale * n) break;
+    beta.push(norm);
+    v = new Float64Array(n);
+    for (let i = 0; i < n; i++) v[i] = w[i] / norm;
   }
-  return Math.max(lambda, 0);
+  const k = alpha.length;
+  const t = new Float64Array(k * k);
+  for (let i = 0; i < k; i++) {
+    t[i * k + i] = alpha[i];
+    if (i + 1 < k) t[i * k + i + 1] = t[(i + 1) * k + i] = beta[i];
+  }
+  const values = eighJacobi(t, k).values;
+  return { min: Math.min(...values), max: Math.max(...values) };
 }
 
-/** Extreme singular values of a matrix from its Gram matrix G (n x n, row-major): sqrt of G's extreme eigenvalues. */
-export function singularValueRange(gram: ArrayLike<number>, n: number, iters = POWER_ITERATIONS): { min: number; max: number } {
-  const lmax = hostMaxEigenvalue(gram, n, iters);
-  const shifted = new Float64Array(n * n);
-  for (let i = 0; i < n * n; i++) shifted[i] = -gram[i];
-  for (let i = 0; i < n; i++) shifted[i * n + i] += lmax;
-  const lmin = Math.max(lmax - hostMaxEigenvalue(shifted, n, iters), 0);
-  return { min: Math.sqrt(lmin), max: Math.sqrt(lmax) };
+function matVec(a: Float64Array, x: Float64Array, out: Float64Array, n: number): void {
+  for (let r = 0; r < n; r++) {
+    let s = 0;
+    const row = r * n;
+    for (let c = 0; c < n; c++) s += a[row + c] * x[c];
+    out[r] = s;
+  }
+}
+
+function dot(x: Float64Array, y: Float64Array, n: number): number {
+  let s = 0;
+  for (let i = 0; i < n; i++) s += x[i] * y[i];
+  return s;
+}
+
+function axpy(alpha: number, x: Float64Array, y: Float64Array, n: number): void {
+  for (let i = 0; i < n; i++) y[i] += alpha * x[i];
+}
+
+function scaleInPlace(x: Float64Array, alpha: number, n: number): void {
+  for (let i = 0; i < n; i++) x[i] *= alpha;
+}
+
+/** Lanczos iterations of the diagnostics' eigenvalue estimates. */
+export const LANCZOS_STEPS = 16;
+
+/** Extreme singular values of a matrix from its Gram matrix G (n x n, row-major): square roots of G's extreme eigenvalues (clamped at 0). */
+export function singularValueRange(gram: ArrayLike<number>, n: number, steps = LANCZOS_STEPS): { min: number; max: number } {
+  const e = lanczosExtremes(gram, n, steps);
+  return { min: Math.sqrt(Math.max(e.min, 0)), max: Math.sqrt(Math.max(e.max, 0)) };
 }
 
 interface RouteAcc {
@@ -187,7 +219,7 @@ export class DiagnosticsRecorder implements DiagnosticsProbe {
       };
       for (const s of a.sqDelta) push(s, (v, at) => (sums.delta += v[at]));
       for (const s of a.sqWeight) push(s, (v, at) => (sums.weight += v[at]));
-      for (const g of a.grams) push(g, (v, at) => specs.push(Math.sqrt(hostMaxEigenvalue(v.subarray(at, at + g.size), g.shape[0]))));
+      for (const g of a.grams) push(g, (v, at) => specs.push(singularValueRange(v.subarray(at, at + g.size), g.shape[0]).max));
       for (const [metric, list] of a.scalars) {
         const values: number[] = [];
         for (const s of list) push(s, (v, at) => values.push(v[at]));
