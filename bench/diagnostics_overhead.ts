@@ -1,24 +1,25 @@
 /**
- * The cost of update diagnostics (optimizers/diagnostics.ts) at an experiment's log interval: the
- * same runs with `diagnostics: true` and `false`, interleaved in one process (on, off, off, on, ...),
- * comparing the training time the runner records (wall_ms: steps, and the log rows' reads and
- * diagnostics; no evaluation) and the process CPU time of each run (model set-up, one evaluation
- * batch at start and end, training). On a machine shared with other jobs wall time swings by tens of
- * percent between identical runs; CPU time of this single-threaded process is the steadier figure.
- * A figure a person reads, not a pass/fail test.
+ * The cost of update diagnostics (optimizers/diagnostics.ts) at an experiment's log interval, on its
+ * model, data and optimizer settings: training steps (forward, backward, optimizer step) alternate
+ * between plain and diagnosed (the model records its attention logit, the optimizer measures every
+ * route, `diagnostics()` reads them back) in one process on one model; the overhead is
+ *
+ *   (median diagnosed step - median plain step) / (logEvery * median plain step),
+ *
+ * the extra time of the one diagnosed step per log interval over the interval's training time.
+ * Medians of interleaved steps hold up on a machine shared with other jobs, where whole runs timed
+ * on and off differ by tens of percent from load alone. A figure a person reads, not a pass/fail test.
  *
  *   npx tsx bench/diagnostics_overhead.ts [--config experiments/configs/shakespeare-char.yaml]
- *       [--optimizers adamw,muon] [--steps 100] [--reps 2] [--backend auto]
- *
- * Prints one line per optimizer: median process CPU time and median training wall time, off and on,
- * over the repetitions, and the overhead (on - off) / off of the medians.
+ *       [--optimizers adamw,muon] [--steps 60] [--warmup 6] [--backend auto]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs-core';
 import os from 'node:os';
-import { join } from 'node:path';
 import { selectBackend } from '../experiments/backend.js';
 import { expandRuns, loadExperiment } from '../experiments/config.js';
-import { initRun, trainRun } from '../experiments/runner.js';
+import { createTask } from '../experiments/tasks.js';
+import { lossAndGrads } from '../models/layers.js';
+import { buildOptimizer, getOptimizerFactory } from '../optimizers/index.js';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -33,39 +34,41 @@ const median = (xs: number[]) => {
 async function main(): Promise<void> {
   const file = arg('config', 'experiments/configs/shakespeare-char.yaml');
   const names = arg('optimizers', 'adamw,muon').split(',');
-  const steps = Number(arg('steps', '100'));
-  const reps = Number(arg('reps', '2'));
+  const steps = Number(arg('steps', '60'));
+  const warmup = Number(arg('warmup', '6'));
   const choice = await selectBackend(arg('backend', 'auto'));
-  const dir = mkdtempSync(join(os.tmpdir(), 'optlab-diag-overhead-'));
-  const base = loadExperiment(file, [`training.steps=${steps}`, `training.evalEvery=${steps}`, 'training.evalBatches=1', 'training.checkpointEvery=0', 'seeds=[0]']);
-  const logEvery = base.training.logEvery;
-  console.log(`${file}: ${steps} steps, log every ${logEvery}, ${reps} repetitions, backend ${choice.label}, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
-  const times = new Map<string, { on: number[]; off: number[]; cpuOn: number[]; cpuOff: number[] }>();
-  try {
-    for (let rep = 0; rep < reps; rep++) {
-      for (const name of names) {
-        const order = rep % 2 === 0 ? [true, false] : [false, true];
-        for (const on of order) {
-          const exp = { ...base, diagnostics: on, optimizers: base.optimizers.filter((o) => (o.label ?? o.name) === name) };
-          if (exp.optimizers.length === 0) throw new Error(`${file} has no optimizer '${name}'`);
-          const spec = expandRuns(exp)[0];
-          initRun(dir, spec, 'overhead');
-          const cpu0 = process.cpuUsage();
-          const rec = await trainRun(spec.id, { dir });
-          const cpu = process.cpuUsage(cpu0);
-          const t = times.get(name) ?? { on: [], off: [], cpuOn: [], cpuOff: [] };
-          (on ? t.on : t.off).push(rec.result!.wallMs);
-          (on ? t.cpuOn : t.cpuOff).push((cpu.user + cpu.system) / 1000);
-          times.set(name, t);
-        }
-      }
+  const exp = loadExperiment(file, ['seeds=[0]']);
+  const logEvery = exp.training.logEvery;
+  console.log(`${file}: log every ${logEvery}; ${steps} steps per optimizer, diagnosed and plain alternating after ${warmup} warm-up steps; backend ${choice.label}; load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  for (const name of names) {
+    const spec = expandRuns({ ...exp, optimizers: exp.optimizers.filter((o) => (o.label ?? o.name) === name) })[0];
+    if (!spec) throw new Error(`${file} has no optimizer '${name}'`);
+    const cfg = spec.config;
+    const task = createTask(cfg, 0, cfg.training.batchSize, 1);
+    const opt = buildOptimizer(task.model.params, getOptimizerFactory(cfg.optimizer.name)(cfg.optimizer.options), { clipNorm: cfg.training.clipNorm });
+    const plain: number[] = [];
+    const diag: number[] = [];
+    let keys = 0;
+    for (let i = 0; i < warmup + steps; i++) {
+      const on = i % 2 === 1;
+      const t0 = performance.now();
+      const batch = task.nextBatch();
+      const recorded: tf.Scalar[] = [];
+      const { loss, grads } = lossAndGrads(task.model, batch, { training: true, ...(on ? { record: (_k: string, v: tf.Scalar) => recorded.push(tf.keep(v)) } : {}) });
+      opt.step(grads, { diagnose: on });
+      const d = on ? opt.diagnostics() : {};
+      await Promise.all([loss.data(), ...recorded.map((r) => r.data())]);
+      const dt = performance.now() - t0;
+      tf.dispose([loss, batch.x, batch.y, ...grads.values(), ...recorded]);
+      if (i >= warmup) (on ? diag : plain).push(dt);
+      if (on) keys = Object.keys(d).length + recorded.length;
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+    opt.dispose();
+    task.dispose();
+    const p = median(plain);
+    const q = median(diag);
+    console.log(`${name.padEnd(14)} plain step ${p.toFixed(1)} ms, diagnosed step ${q.toFixed(1)} ms (${keys} diagnostics): overhead ${((100 * (q - p)) / (logEvery * p)).toFixed(1)}% of the log interval`);
   }
-  const line = (what: string, off: number[], on: number[]) =>
-    `${what} off ${(median(off) / 1000).toFixed(2)} s, on ${(median(on) / 1000).toFixed(2)} s: ${((100 * (median(on) - median(off))) / median(off)).toFixed(1)}% (off ${off.map((x) => (x / 1000).toFixed(2)).join(' ')}; on ${on.map((x) => (x / 1000).toFixed(2)).join(' ')})`;
-  for (const [name, t] of times) console.log(`${name.padEnd(12)} cpu ${line('', t.cpuOff, t.cpuOn)} | wall_ms ${line('', t.off, t.on)}`);
   console.log(`load average at the end ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
 }
 

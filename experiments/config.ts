@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { OPTIMIZERS } from '../optimizers/index.js';
@@ -111,6 +112,12 @@ export const ExperimentSchema = z.strictObject({
   baseline: z.string().optional(),
   /** Tune every optimizer's `search` space with one budget, then run the selected settings with `seeds`. */
   tuning: TuningSchema.optional(),
+  /**
+   * A JSON file of tuned settings (experiments/tuned/*.json, written from a tuning run, with its
+   * command, budget and machine): `settings.<label>` fills that optimizer entry's options. Relative to
+   * the experiment file. An option set both there and in the entry is an error.
+   */
+  tuned: z.string().optional(),
   /** Tfjs backend for the runs ('auto', 'wasm', 'cpu', ...); --backend overrides it, $OPTLAB_BACKEND applies when neither is set. */
   backend: z.enum(BACKEND_NAMES).optional(),
   optimizers: z.array(OptimizerEntrySchema).min(1),
@@ -302,11 +309,46 @@ export function validateExperiment(raw: unknown): Experiment {
     if (labels.has(l)) throw new ConfigError(`${path}.label: two optimizer entries are called '${l}'; give one a distinct label`, `${path}.label`);
     labels.add(l);
   });
+  if (exp.tuned !== undefined) applyTuned(exp);
   if (exp.baseline !== undefined && !labels.has(exp.baseline)) {
     throw new ConfigError(`baseline: '${exp.baseline}' is not an optimizer of this experiment; labels: ${[...labels].join(', ')}`, 'baseline');
   }
   if (exp.tuning) checkTuning(exp);
   return exp;
+}
+
+/** A tuned-settings file (experiments/tuned/*.json): the selected options per optimizer label and where they came from. */
+export interface TunedFile {
+  /** Selected options by optimizer label. */
+  settings: Record<string, Record<string, unknown>>;
+  /** How they were selected: command, budget, machine, commit, date, results. */
+  provenance: Record<string, unknown>;
+}
+
+/** Reads `exp.tuned` and fills the optimizer entries with its settings (checked like entry options). */
+function applyTuned(exp: Experiment): void {
+  const path = exp.tuned!;
+  let doc: TunedFile;
+  try {
+    doc = JSON.parse(readFileSync(path, 'utf8')) as TunedFile;
+  } catch (e) {
+    throw new ConfigError(`tuned: cannot read tuned settings ${path} (${(e as Error).message.split('\n')[0]})`, 'tuned');
+  }
+  if (!doc || typeof doc.settings !== 'object' || doc.settings === null || typeof doc.provenance !== 'object') {
+    throw new ConfigError(`tuned: ${path} needs 'settings' (options by optimizer label) and 'provenance'`, 'tuned');
+  }
+  const labels = exp.optimizers.map((o) => o.label ?? o.name);
+  for (const [label, values] of Object.entries(doc.settings)) {
+    const i = labels.indexOf(label);
+    if (i < 0) throw new ConfigError(`tuned: ${path} has settings for '${label}', which is not an optimizer of this experiment; labels: ${labels.join(', ')}`, 'tuned');
+    const o = exp.optimizers[i];
+    checkOptions(`tuned (${path}) settings.${label}`, values, OPTIMIZERS[o.name].defaults as Record<string, unknown>, false);
+    for (const k of Object.keys(values)) {
+      if (k in o) throw new ConfigError(`optimizers[${i}].${k}: also set by the tuned settings in ${path}; keep one`, `optimizers[${i}].${k}`);
+      if (o.search && k in (o.search as object)) throw new ConfigError(`optimizers[${i}].search.${k}: also set by the tuned settings in ${path}; keep one`, `optimizers[${i}].search.${k}`);
+    }
+    exp.optimizers[i] = { ...o, ...values };
+  }
 }
 
 /** Checks an optimizer entry's `search` (needs a tuning block; keys are options of the method, not also fixed). */
@@ -380,6 +422,10 @@ export function loadExperiment(file: string, sets: readonly string[] = []): Expe
     raw = YAML.parse(text);
   } catch (e) {
     throw new ConfigError(`${file}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
+  // A tuned-settings file is named relative to the experiment file.
+  if (raw && typeof raw === 'object' && typeof (raw as Record<string, unknown>).tuned === 'string') {
+    (raw as Record<string, unknown>).tuned = resolve(dirname(file), (raw as Record<string, string>).tuned);
   }
   try {
     validateExperiment(raw);

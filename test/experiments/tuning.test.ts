@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { applyOverrides, ConfigError, type Experiment } from '../../experiments/config.js';
+import { writeFileSync } from 'node:fs';
+import { applyOverrides, ConfigError, expandRuns, loadExperiment, type Experiment } from '../../experiments/config.js';
 import { readCurve, readRecord, runPaths } from '../../experiments/runner.js';
 import { coordinateDescent, gridTrials, halton, planExperiment, quasiRandomTrials, searchDims, type RunState } from '../../experiments/tuning.js';
 import { removeTempDirs, tempDir, tinyExperiment, writeExperiment } from './helpers.js';
@@ -103,6 +104,27 @@ describe('tuning: bad input fails before any run, naming the key', () => {
     // A grid that cannot hold the budget fails at planning, before any run.
     const grid = applyOverrides(tunedDoc({ tuning: { method: 'grid', trials: 3, steps: 6 }, optimizers: [{ name: 'adamw', search: { lr: [0.01, 0.02] } }] }), []);
     expect(() => planExperiment(grid, () => undefined)).to.throw(ConfigError, /tuning.trials \(3\)/);
+  });
+});
+
+describe('tuning: tuned settings files', () => {
+  after(removeTempDirs);
+
+  it('fill the optimizer entries from a JSON file next to the experiment, and reject conflicts and unknown labels', () => {
+    const dir = tempDir('optlab-tunedfile-');
+    const settings = { settings: { adamw: { lr: 0.004 } }, provenance: { command: 'optlab run x.yaml' } };
+    writeFileSync(join(dir, 'tuned.json'), JSON.stringify(settings));
+    const file = writeExperiment(dir, tinyExperiment({ tuned: 'tuned.json', optimizers: [{ name: 'adamw', beta2: 0.99 }] }));
+    const exp = loadExperiment(file);
+    expect(exp.optimizers[0]).to.deep.include({ name: 'adamw', beta2: 0.99, lr: 0.004 });
+    expect(expandRuns(exp)[0].config.optimizer.options.lr).to.equal(0.004);
+    const conflict = writeExperiment(dir, tinyExperiment({ tuned: 'tuned.json', optimizers: [{ name: 'adamw', lr: 0.01 }] }), 'conflict.yaml');
+    expect(() => loadExperiment(conflict)).to.throw(ConfigError, /optimizers\[0\]\.lr: also set by the tuned settings/);
+    writeFileSync(join(dir, 'other.json'), JSON.stringify({ settings: { muon: { lr: 0.02 } }, provenance: {} }));
+    const unknown = writeExperiment(dir, tinyExperiment({ tuned: 'other.json' }), 'unknown.yaml');
+    expect(() => loadExperiment(unknown)).to.throw(ConfigError, /tuned: .*'muon', which is not an optimizer of this experiment/);
+    const missing = writeExperiment(dir, tinyExperiment({ tuned: 'nope.json' }), 'missing.yaml');
+    expect(() => loadExperiment(missing)).to.throw(ConfigError, /tuned: cannot read tuned settings/);
   });
 });
 
