@@ -363,7 +363,12 @@ export function verdictRows(c: Comparison, exp: Experiment): Record<string, unkn
   }));
 }
 
-/** Writes verdicts.csv, tuning.csv (every trial of every optimizer; empty without tuning) and comparison.json. */
+/**
+ * Writes verdicts.csv, tuning.csv (every trial of every optimizer; empty without tuning),
+ * comparison.json and, for a tuned experiment, tuned.json: the selected settings by label with their
+ * provenance (experiment, budget, scale, machine, commit, cost, verdicts), the format an experiment's
+ * `tuned:` key reads (experiments/tuned/).
+ */
 export function writeComparisonFiles(dir: string, s: Summary, c: Comparison): void {
   const exp = s.exp.experiment;
   const vr = verdictRows(c, exp);
@@ -384,6 +389,27 @@ export function writeComparisonFiles(dir: string, s: Summary, c: Comparison): vo
     optimizers: c.rows.map((r) => ({ label: r.label, hash: r.config.hash, seeds: r.seeds, diverged: r.diverged, final: r.final, best: r.best, diff: r.diff ?? null, verdict: r.verdict ?? null, speedup: r.speedup ?? null, target: r.target ?? null, tuning: r.tuning ?? null })),
   };
   writeAtomic(join(dir, 'comparison.json'), JSON.stringify(json, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v), 1) + '\n');
+  if (exp.tuning) {
+    const env = s.runs.find((r) => r.rec.env)?.rec.env;
+    const settings = Object.fromEntries(c.rows.filter((r) => r.tuning?.selected).map((r) => [r.label, r.tuning!.selected!]));
+    const tuned = {
+      settings,
+      provenance: {
+        experiment: s.exp.name,
+        command: `optlab run ${s.exp.source.file}${s.exp.source.sets.map((x) => ` --set ${x}`).join('')}`,
+        tuning: exp.tuning,
+        scale: { model: exp.model, data: exp.data, training: exp.training, schedule: exp.schedule, finalSeeds: exp.seeds },
+        fixed: Object.fromEntries(exp.optimizers.map((o) => [o.label ?? o.name, Object.fromEntries(Object.entries(o).filter(([k]) => k !== 'search' && k !== 'label'))])),
+        cost: Object.fromEntries(c.rows.filter((r) => r.tuning).map((r) => [r.label, { trials: r.tuning!.used, runs: r.tuning!.runs, trainingSeconds: Number((r.tuning!.wallMs / 1000).toFixed(1)) }])),
+        verdicts: verdictRows(c, exp).map((v) => ({ optimizer: v.optimizer, setting: v.setting, final_val_loss: v.final_val_loss, final_lo: v.final_lo, final_hi: v.final_hi, diff: v.diff, diff_lo: v.diff_lo, diff_hi: v.diff_hi, verdict: v.verdict, seeds: v.seeds })),
+        machine: env ? { cpu: env.cpu, cores: env.cores, backend: [...new Set(s.runs.map((r) => r.rec.env?.backend).filter(Boolean))].join(' + '), node: env.node, tfjs: env.tfjsVersion } : null,
+        commit: env?.gitCommit ?? null,
+        dirty: env?.gitDirty ?? null,
+        finishedAt: s.runs.map((r) => r.rec.finishedAt ?? '').sort().at(-1) ?? null,
+      },
+    };
+    writeAtomic(join(dir, 'tuned.json'), JSON.stringify(tuned, null, 1) + '\n');
+  }
 }
 
 /** The report's tuning section: per optimizer its budget, cost, selection and every trial. */

@@ -508,6 +508,7 @@ function product(entries: [string, unknown[]][]): Record<string, unknown>[] {
  * default explicitly gives the same run id as leaving it out.
  */
 export function expandRuns(exp: Experiment): RunSpec[] {
+  if (exp.tuning) throw new ConfigError(`${exp.name}: a tuned experiment's runs are planned stage by stage from its results (experiments/tuning.ts planExperiment), not expanded up front`, 'tuning');
   const runs: RunSpec[] = [];
   const ids = new Set<string>();
   exp.optimizers.forEach((o, i) => {
