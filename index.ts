@@ -20,6 +20,9 @@ export { loadExperiment, applyOverrides, expandRuns, ConfigError, type Experimen
 export { runSweep, type SweepOptions } from './experiments/sweep.js';
 export { trainRun, readCurve, type RunRecord, type CurveRow } from './experiments/runner.js';
 export { writeReport, mergeResults, summarize } from './experiments/report.js';
+export * as statistics from './experiments/statistics.js';
+export { compare, type Comparison, type OptimizerComparison } from './experiments/comparison.js';
+export { planExperiment, type Plan } from './experiments/tuning.js';
 
 /** AdamW as a tf.Optimizer for `model.compile({optimizer: adamw({lr: 1e-3})})`. */
 export const adamw = (config: AdamWOptions & AdapterOptions = {}) => new AdamWOptimizer(config);

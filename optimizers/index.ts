@@ -30,6 +30,7 @@ export function getOptimizerFactory(name: string): OptimizerFactory<any> {
 }
 
 export * from './core.js';
+export { DiagnosticsRecorder, METRICS, UPDATE_METRICS, lanczosExtremes, singularValueRange, type DiagnosticsProbe } from './diagnostics.js';
 export { adamw, scaleByAdam, adamwTransform, ADAMW_DEFAULTS, type AdamWOptions, type AdamOptions } from './adamw.js';
 export { sgd, traceMomentum, SGD_DEFAULTS, type SGDOptions } from './sgd.js';
 export { muon, muonMoonlight, scaleByMuon, muonMomentum, MUON_DEFAULTS, MUON_MOONLIGHT_DEFAULTS, type MuonOptions, type MuonMoonlightOptions, type BatchNewtonSchulz } from './muon.js';
