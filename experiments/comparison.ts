@@ -12,10 +12,11 @@
  * and the model, steps and seeds of the final runs are in the same table.
  */
 import { createObjectCsvStringifier } from 'csv-writer';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import type * as vl from 'vega-lite';
 import type { Experiment } from './config.js';
-import { describeValues, formatNumber } from './config.js';
+import { describeValues, formatNumber, type TunedFile } from './config.js';
 import type { ConfigSummary, Summary } from './report.js';
 import { writeAtomic, type CurveRow } from './runner.js';
 import { bootstrap, difference, mean, rankingFlips, speedup, stepsToReach, tInterval, verdictOf, type CurvePoint, type Difference, type Estimate, type MeanSummary, type RankingFlip, type Verdict } from './statistics.js';
@@ -203,9 +204,18 @@ function interval(e: Pick<Estimate, 'lo' | 'hi'> | null | undefined, f: (x: numb
   return e && fin(e.lo) && fin(e.hi) ? `[${f(e.lo)}, ${f(e.hi)}]` : '-';
 }
 
+/** The budget of a label's settings taken from the experiment's tuned-settings file, when they are. */
+function tunedFileBudget(exp: Experiment, label: string): string | null {
+  if (!exp.tuned || !existsSync(exp.tuned)) return null;
+  const doc = JSON.parse(readFileSync(exp.tuned, 'utf8')) as TunedFile;
+  if (!doc.settings?.[label]) return null;
+  const t = doc.provenance?.tuning as { method?: string; trials?: number; steps?: number } | undefined;
+  return `${basename(exp.tuned)}: ${t?.method ?? '?'} ${t?.trials ?? '?'} trials @ ${t?.steps ?? '?'} steps`;
+}
+
 /** What a tuning budget was, in one cell. */
-export function budgetCell(t: TuningInfo | undefined, exp: Experiment): string {
-  if (!t) return exp.tuning ? 'not tuned' : 'hand-set (no tuning budget)';
+export function budgetCell(t: TuningInfo | undefined, exp: Experiment, label = ''): string {
+  if (!t) return exp.tuning ? 'not tuned' : (tunedFileBudget(exp, label) ?? 'hand-set (no tuning budget)');
   return `${t.method} ${t.used}/${t.budget} trials x ${t.seeds.length} seed${t.seeds.length === 1 ? '' : 's'} @ ${t.steps} steps`;
 }
 
@@ -229,7 +239,7 @@ export function verdictTable(c: Comparison, exp: Experiment): { header: string[]
       : []),
     ...(target !== undefined ? [r.target && r.target.reached ? `${Math.round(r.target.steps!.estimate)} ${interval(r.target.steps, (x) => String(Math.round(x)))}${r.target.reached < r.target.of ? ` (${r.target.reached}/${r.target.of})` : ''}` : 'never'] : []),
     `${r.seeds.length}${r.diverged ? ` (+${r.diverged} diverged)` : ''}`,
-    budgetCell(r.tuning, exp),
+    budgetCell(r.tuning, exp, r.label),
   ]);
   return { header, rows, right: header.map((h) => !['optimizer', 'setting', 'verdict', 'tuning budget'].includes(h)) };
 }
