@@ -110,9 +110,13 @@ export function tuningInfo(s: Summary, label: string): TuningInfo | undefined {
       };
     })
     .sort((a, b) => a.trial - b.trial);
+  // The final runs name the selected trial; before they exist, the selection rule of experiments/tuning.ts
+  // (lowest finite score, ties to the earlier trial) applies once every trial has its score.
   const final = s.configs.find((c) => c.label === label && c.runs.some((r) => r.rec.stage === 'final'));
   const selectedTrial = final?.runs.find((r) => r.rec.stage === 'final')?.rec.trial;
-  const sel = trials.find((x) => x.trial === selectedTrial);
+  const complete = trials.length > 0 && trials.every((x) => x.score !== null);
+  const argmin = complete ? trials.reduce<(typeof trials)[number] | undefined>((b, x) => (Number.isFinite(x.score!) && (!b || x.score! < b.score!) ? x : b), undefined) : undefined;
+  const sel = selectedTrial !== undefined ? trials.find((x) => x.trial === selectedTrial) : argmin;
   const steps = tune[0]?.runs[0]?.rec.config.training.steps ?? t.steps ?? s.exp.experiment.training.steps;
   return {
     method: t.method,
@@ -401,7 +405,8 @@ export function writeComparisonFiles(dir: string, s: Summary, c: Comparison): vo
   writeAtomic(join(dir, 'comparison.json'), JSON.stringify(json, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v), 1) + '\n');
   if (exp.tuning) {
     const env = s.runs.find((r) => r.rec.env)?.rec.env;
-    const settings = Object.fromEntries(c.rows.filter((r) => r.tuning?.selected).map((r) => [r.label, r.tuning!.selected!]));
+    const infos = exp.optimizers.map((o) => [o.label ?? o.name, tuningInfo(s, o.label ?? o.name)] as const);
+    const settings = Object.fromEntries(infos.filter(([, t]) => t?.selected).map(([l, t]) => [l, t!.selected!]));
     const tuned = {
       settings,
       provenance: {
@@ -410,7 +415,8 @@ export function writeComparisonFiles(dir: string, s: Summary, c: Comparison): vo
         tuning: exp.tuning,
         scale: { model: exp.model, data: exp.data, training: exp.training, schedule: exp.schedule, finalSeeds: exp.seeds },
         fixed: Object.fromEntries(exp.optimizers.map((o) => [o.label ?? o.name, Object.fromEntries(Object.entries(o).filter(([k]) => k !== 'search' && k !== 'label'))])),
-        cost: Object.fromEntries(c.rows.filter((r) => r.tuning).map((r) => [r.label, { trials: r.tuning!.used, runs: r.tuning!.runs, trainingSeconds: Number((r.tuning!.wallMs / 1000).toFixed(1)) }])),
+        cost: Object.fromEntries(infos.filter(([, t]) => t).map(([l, t]) => [l, { trials: t!.used, runs: t!.runs, trainingSeconds: Number((t!.wallMs / 1000).toFixed(1)), selectedScore: t!.selectedScore }])),
+        finalStage: c.rows.length ? `${c.rows.length} optimizers with final runs` : 'not run: no final runs in this folder (no verdicts)',
         verdicts: verdictRows(c, exp).map((v) => ({ optimizer: v.optimizer, setting: v.setting, final_val_loss: v.final_val_loss, final_lo: v.final_lo, final_hi: v.final_hi, diff: v.diff, diff_lo: v.diff_lo, diff_hi: v.diff_hi, verdict: v.verdict, seeds: v.seeds })),
         machine: env ? { cpu: env.cpu, cores: env.cores, backend: [...new Set(s.runs.map((r) => r.rec.env?.backend).filter(Boolean))].join(' + '), node: env.node, tfjs: env.tfjsVersion } : null,
         commit: env?.gitCommit ?? null,
@@ -427,8 +433,9 @@ export function tuningSection(s: Summary, c: Comparison, esc: (x: unknown) => st
   const t = s.exp.experiment.tuning;
   if (!t) return '';
   const parts = [`<h2>Tuning</h2>\n<p>Every optimizer: ${esc(t.method)}, ${t.trials} trials, ${esc(c.rows[0]?.tuning?.steps ?? t.steps ?? s.exp.experiment.training.steps)} steps, tuning seeds ${esc(c.rows[0]?.tuning?.seeds.join(', ') ?? '')}; selected by the mean final validation loss over the tuning seeds, then run with the final seeds at ${s.exp.experiment.training.steps} steps.</p>`];
-  for (const r of c.rows) {
-    const tu = r.tuning;
+  for (const o of s.exp.experiment.optimizers) {
+    const r = { label: o.label ?? o.name };
+    const tu = tuningInfo(s, r.label);
     if (!tu) continue;
     const rows = tu.trials.map((x) => {
       const sel = tu.selected !== null && JSON.stringify(tu.selected) === JSON.stringify(x.values);

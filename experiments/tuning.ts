@@ -292,7 +292,8 @@ export async function runStaged(file: string, exp: Experiment, opts: SweepOption
   const base = folderLookup(dir);
   const lookup = opts.resume ? base : (id: string) => (ran.has(id) ? base(id) : undefined);
   const extra = prev ? extraSeedsIn(dir, prev.grid) : new Map<string, number[]>();
-  let grid: string[] = prev ? [...prev.grid] : [];
+  // The grid is what the current plan knows (an edited search leaves its old trials out of the report).
+  const grid: string[] = [];
   const extend = (ids: readonly string[]) => {
     const have = new Set(grid);
     for (const id of ids) if (!have.has(id)) grid.push(id);
