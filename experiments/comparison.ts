@@ -389,12 +389,14 @@ export function writeComparisonFiles(dir: string, s: Summary, c: Comparison): vo
   const vcols = Object.keys(vr[0] ?? { optimizer: '' });
   const vs = createObjectCsvStringifier({ header: vcols.map((k) => ({ id: k, title: k })) });
   writeAtomic(join(dir, 'verdicts.csv'), vs.getHeaderString()! + vs.stringifyRecords(vr));
-  const tr = c.rows.flatMap((r) =>
-    (r.tuning?.trials ?? []).map((t) => ({
-      optimizer: r.label, trial: t.trial, values: JSON.stringify(t.values), score: num(t.score), status: t.status, seeds: t.seeds, wall_ms: num(t.wallMs),
-      selected: r.tuning!.selected !== null && JSON.stringify(r.tuning!.selected) === JSON.stringify(t.values) ? 1 : 0,
-    })),
-  );
+  const tr = exp.optimizers.flatMap((o) => {
+    const label = o.label ?? o.name;
+    const info = tuningInfo(s, label);
+    return (info?.trials ?? []).map((t) => ({
+      optimizer: label, trial: t.trial, values: JSON.stringify(t.values), score: num(t.score), status: t.status, seeds: t.seeds, wall_ms: num(t.wallMs),
+      selected: info!.selected !== null && JSON.stringify(info!.selected) === JSON.stringify(t.values) ? 1 : 0,
+    }));
+  });
   const tcols = ['optimizer', 'trial', 'values', 'score', 'status', 'seeds', 'wall_ms', 'selected'];
   const ts = createObjectCsvStringifier({ header: tcols.map((k) => ({ id: k, title: k })) });
   writeAtomic(join(dir, 'tuning.csv'), ts.getHeaderString()! + ts.stringifyRecords(tr));
@@ -416,7 +418,7 @@ export function writeComparisonFiles(dir: string, s: Summary, c: Comparison): vo
         scale: { model: exp.model, data: exp.data, training: exp.training, schedule: exp.schedule, finalSeeds: exp.seeds },
         fixed: Object.fromEntries(exp.optimizers.map((o) => [o.label ?? o.name, Object.fromEntries(Object.entries(o).filter(([k]) => k !== 'search' && k !== 'label'))])),
         cost: Object.fromEntries(infos.filter(([, t]) => t).map(([l, t]) => [l, { trials: t!.used, runs: t!.runs, trainingSeconds: Number((t!.wallMs / 1000).toFixed(1)), selectedScore: t!.selectedScore }])),
-        finalStage: c.rows.length ? `${c.rows.length} optimizers with final runs` : 'not run: no final runs in this folder (no verdicts)',
+        finalStage: c.rows.length ? `${c.rows.length} optimizers with finished final runs` : 'not finished: no finished final runs in this folder (no verdicts)',
         verdicts: verdictRows(c, exp).map((v) => ({ optimizer: v.optimizer, setting: v.setting, final_val_loss: v.final_val_loss, final_lo: v.final_lo, final_hi: v.final_hi, diff: v.diff, diff_lo: v.diff_lo, diff_hi: v.diff_hi, verdict: v.verdict, seeds: v.seeds })),
         machine: env ? { cpu: env.cpu, cores: env.cores, backend: [...new Set(s.runs.map((r) => r.rec.env?.backend).filter(Boolean))].join(' + '), node: env.node, tfjs: env.tfjsVersion } : null,
         commit: env?.gitCommit ?? null,
