@@ -10,3 +10,6 @@ export { enableNativeKernels, disableNativeKernels, nativeStatus, type NativeSta
 export * from './experiments/index.js';
 export { scheduleCallback, type Schedulable, type FitCallback } from './experiments/fit_callbacks.js';
 export { warmupCosine, wsd, linearDecay, constant, makeSchedule, type Schedule, type ScheduleConfig } from './experiments/schedule.js';
+export * as statistics from './experiments/statistics.js';
+export { compare, type Comparison, type OptimizerComparison } from './experiments/comparison.js';
+export { planExperiment, type Plan } from './experiments/tuning.js';

@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { resolve as resolvePath } from 'node:path';
+import { dirname, resolve, resolve as resolvePath } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { OPTIMIZERS } from '../optimizers/index.js';
@@ -62,6 +62,30 @@ const ScheduleSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('linear'), warmup, total, floor }),
 ]);
 
+/** A searched hyperparameter: a list of values, or a range (log scale by default for learning rates). */
+const SearchRangeSchema = z.strictObject({
+  low: z.number(),
+  high: z.number(),
+  /** 'log' (default for keys ending in lr/Lr) or 'linear' (default otherwise). */
+  scale: z.enum(['log', 'linear']).optional(),
+  /** Round sampled values to integers. */
+  integer: z.boolean().optional(),
+});
+
+/** Equal-budget tuning of every optimizer before the final runs (experiments/tuning.ts). */
+const TuningSchema = z.strictObject({
+  /** 'grid', 'quasi-random' (Halton) or 'coordinate-descent'. */
+  method: z.enum(['grid', 'quasi-random', 'coordinate-descent']).default('quasi-random'),
+  /** Trials per optimizer: the same budget for every one. */
+  trials: posInt,
+  /** Tuning horizon in steps (default training.steps); the schedule is compressed to it. */
+  steps: posInt.optional(),
+  /** Tuning seeds, or a count n meaning 1000..1000+n-1 (kept apart from the final seeds). */
+  seeds: z.union([z.array(z.number().int().nonnegative()).min(1), posInt]).default(1),
+  /** Coordinate descent: values per range axis. */
+  points: z.number().int().min(2).default(5),
+});
+
 const OptimizerEntrySchema = z
   .object({
     /** Registry name ('adamw', 'mars-m', ...). */
@@ -84,6 +108,18 @@ export const ExperimentSchema = z.strictObject({
   seeds: z.union([z.array(z.number().int().nonnegative()).min(1), posInt]).default([0]),
   /** Optional target: steps and wall time to reach this validation loss are reported. */
   target: z.strictObject({ valLoss: z.number().positive() }).optional(),
+  /** Per-route update diagnostics and model diagnostics as CSV columns at every log row (optimizers/diagnostics.ts). */
+  diagnostics: z.boolean().default(true),
+  /** Label of the optimizer every other one is compared with (verdicts, speed-ups); default 'adamw' when present. */
+  baseline: z.string().optional(),
+  /** Tune every optimizer's `search` space with one budget, then run the selected settings with `seeds`. */
+  tuning: TuningSchema.optional(),
+  /**
+   * A JSON file of tuned settings (experiments/tuned/*.json, written from a tuning run, with its
+   * command, budget and machine): `settings.<label>` fills that optimizer entry's options. Relative to
+   * the experiment file. An option set both there and in the entry is an error.
+   */
+  tuned: z.string().optional(),
   /** Tfjs backend for the runs ('auto', 'wasm', 'cpu', ...); --backend overrides it, $OPTLAB_BACKEND applies when neither is set. */
   backend: z.enum(BACKEND_NAMES).optional(),
   optimizers: z.array(OptimizerEntrySchema).min(1),
@@ -93,6 +129,10 @@ export const ExperimentSchema = z.strictObject({
 export type Experiment = z.infer<typeof ExperimentSchema>;
 /** Training settings after defaults. */
 export type TrainingConfig = z.infer<typeof TrainingSchema>;
+/** The tuning block after defaults. */
+export type TuningConfig = z.infer<typeof TuningSchema>;
+/** One searched hyperparameter as written: a list of values or a range. */
+export type SearchSpec = unknown[] | z.infer<typeof SearchRangeSchema>;
 
 /** Everything that determines one run's numbers except its seed; hashed into the run id. */
 export interface RunConfig {
@@ -120,6 +160,12 @@ export interface RunSpec {
   sampleChars?: number;
   /** Validation loss target of the experiment, when it has one. */
   targetValLoss?: number;
+  /** False when the experiment switched diagnostics off; not part of the hash (they do not change results). */
+  diagnostics?: boolean;
+  /** 'tune' for a tuning trial, 'final' for a run of the selected settings (experiments with a tuning block). */
+  stage?: 'tune' | 'final';
+  /** Index of the tuning trial within its optimizer's search (tuning runs and the final runs of the selected trial). */
+  trial?: number;
 }
 
 /** JSON with sorted keys, so equal configs hash equally whatever the key order in the file. */
@@ -265,12 +311,18 @@ export function validateExperiment(raw: unknown): Experiment {
       const near = nearest(o.name, Object.keys(OPTIMIZERS));
       throw new ConfigError(`${path}.name: unknown optimizer '${o.name}'${near ? ` (did you mean '${near}'?)` : ''}; known: ${Object.keys(OPTIMIZERS).join(', ')}`, `${path}.name`);
     }
-    const { name: _n, label, ...opts } = o;
+    const { name: _n, label, search, ...opts } = o;
     checkOptions(path, opts, factory.defaults as Record<string, unknown>, true);
+    checkSearch(path, exp, search, opts, factory.defaults as Record<string, unknown>);
     const l = label ?? o.name;
     if (labels.has(l)) throw new ConfigError(`${path}.label: two optimizer entries are called '${l}'; give one a distinct label`, `${path}.label`);
     labels.add(l);
   });
+  if (exp.tuned !== undefined) applyTuned(exp);
+  if (exp.baseline !== undefined && !labels.has(exp.baseline)) {
+    throw new ConfigError(`baseline: '${exp.baseline}' is not an optimizer of this experiment; labels: ${[...labels].join(', ')}`, 'baseline');
+  }
+  if (exp.tuning) checkTuning(exp);
   return exp;
 }
 
@@ -296,6 +348,98 @@ function checkScheduleAgainstSteps(s: Experiment['schedule'], steps: number): vo
   }
 }
 
+/** A tuned-settings file (experiments/tuned/*.json): the selected options per optimizer label and where they came from. */
+export interface TunedFile {
+  /** Selected options by optimizer label. */
+  settings: Record<string, Record<string, unknown>>;
+  /** How they were selected: command, budget, machine, commit, date, results. */
+  provenance: Record<string, unknown>;
+}
+
+/** Reads `exp.tuned` and fills the optimizer entries with its settings (checked like entry options). */
+function applyTuned(exp: Experiment): void {
+  const path = exp.tuned!;
+  let doc: TunedFile;
+  try {
+    doc = JSON.parse(readFileSync(path, 'utf8')) as TunedFile;
+  } catch (e) {
+    throw new ConfigError(`tuned: cannot read tuned settings ${path} (${(e as Error).message.split('\n')[0]})`, 'tuned');
+  }
+  if (!doc || typeof doc.settings !== 'object' || doc.settings === null || typeof doc.provenance !== 'object') {
+    throw new ConfigError(`tuned: ${path} needs 'settings' (options by optimizer label) and 'provenance'`, 'tuned');
+  }
+  const labels = exp.optimizers.map((o) => o.label ?? o.name);
+  for (const [label, values] of Object.entries(doc.settings)) {
+    const i = labels.indexOf(label);
+    if (i < 0) throw new ConfigError(`tuned: ${path} has settings for '${label}', which is not an optimizer of this experiment; labels: ${labels.join(', ')}`, 'tuned');
+    const o = exp.optimizers[i];
+    checkOptions(`tuned (${path}) settings.${label}`, values, OPTIMIZERS[o.name].defaults as Record<string, unknown>, false);
+    for (const k of Object.keys(values)) {
+      if (k in o) throw new ConfigError(`optimizers[${i}].${k}: also set by the tuned settings in ${path}; keep one`, `optimizers[${i}].${k}`);
+      if (o.search && k in (o.search as object)) throw new ConfigError(`optimizers[${i}].search.${k}: also set by the tuned settings in ${path}; keep one`, `optimizers[${i}].search.${k}`);
+    }
+    exp.optimizers[i] = { ...o, ...values };
+  }
+}
+
+/** Checks an optimizer entry's `search` (needs a tuning block; keys are options of the method, not also fixed). */
+function checkSearch(path: string, exp: Experiment, search: unknown, opts: Record<string, unknown>, defaults: Record<string, unknown>): void {
+  const p = `${path}.search`;
+  if (search === undefined) {
+    if (exp.tuning) throw new ConfigError(`${p}: empty search space; with a tuning block every optimizer needs a search (e.g. search: { lr: { low: 1e-4, high: 1e-2 } })`, p);
+    return;
+  }
+  if (!exp.tuning) throw new ConfigError(`${p}: a search space needs a tuning block (tuning: { trials: N, ... })`, p);
+  if (!search || typeof search !== 'object' || Array.isArray(search)) throw new ConfigError(`${p}: expected a mapping from option to a list or a range {low, high}`, p);
+  const entries = Object.entries(search as Record<string, unknown>);
+  if (entries.length === 0) throw new ConfigError(`${p}: empty search space`, p);
+  for (const [k, v] of entries) {
+    const kp = `${p}.${k}`;
+    if (!(k in defaults)) throw unknownKey(p, k, Object.keys(defaults));
+    if (k in opts) throw new ConfigError(`${kp}: '${k}' is both fixed in the entry and searched; keep one`, kp);
+    if (Array.isArray(v)) {
+      if (v.length === 0) throw new ConfigError(`${kp}: empty list`, kp);
+      checkOptions(p, { [k]: v }, defaults, true);
+      continue;
+    }
+    const r = SearchRangeSchema.safeParse(v);
+    if (!r.success) {
+      const issue = r.error.issues[0];
+      throw new ConfigError(`${kp}${issue.path.length ? `.${fmtPath(issue.path)}` : ''}: expected a list of values or a range {low, high, scale?: log|linear, integer?}: ${issue.message.replace(/^Invalid input: /, '')}`, kp);
+    }
+    if (typeof defaults[k] !== 'number') throw new ConfigError(`${kp}: a range needs a numeric option; '${k}' is a ${typeName(defaults[k])}: give a list`, kp);
+    const { low, high, scale } = r.data;
+    if (!Number.isFinite(low) || !Number.isFinite(high)) throw new ConfigError(`${kp}: low and high must be finite`, kp);
+    if (!(low < high)) throw new ConfigError(`${kp}: low (${low}) must be below high (${high})`, kp);
+    if ((scale ?? defaultScale(k)) === 'log' && !(low > 0)) throw new ConfigError(`${kp}: a log-scale range needs low > 0, got ${low}`, kp);
+  }
+}
+
+/** The scale of a range that does not name one: log for learning rates (keys ending in lr or Lr), linear otherwise. */
+export function defaultScale(key: string): 'log' | 'linear' {
+  return /(^|[a-z0-9])(lr|Lr)$/.test(key) ? 'log' : 'linear';
+}
+
+/** Checks the tuning block against the optimizers (no list-valued options, which would be a second, unbudgeted grid). */
+function checkTuning(exp: Experiment): void {
+  const t = exp.tuning!;
+  if (t.steps !== undefined && t.steps > exp.training.steps) throw new ConfigError(`tuning.steps (${t.steps}) exceeds training.steps (${exp.training.steps})`, 'tuning.steps');
+  if (t.steps !== undefined && t.steps % exp.training.logEvery !== 0) throw new ConfigError(`tuning.steps (${t.steps}) must be a multiple of training.logEvery (${exp.training.logEvery})`, 'tuning.steps');
+  exp.optimizers.forEach((o, i) => {
+    const defaults = OPTIMIZERS[o.name].defaults as Record<string, unknown>;
+    for (const [k, v] of Object.entries(o)) {
+      if (k !== 'search' && Array.isArray(v) && !Array.isArray(defaults[k])) {
+        throw new ConfigError(`optimizers[${i}].${k}: a list of values is a grid outside the tuning budget; move it to optimizers[${i}].search.${k}`, `optimizers[${i}].${k}`);
+      }
+    }
+  });
+}
+
+/** The tuning seeds of an experiment as a list (a count n means 1000..1000+n-1). */
+export function tuningSeedList(t: TuningConfig): number[] {
+  return typeof t.seeds === 'number' ? Array.from({ length: t.seeds }, (_, i) => 1000 + i) : t.seeds;
+}
+
 /** Reads and validates an experiment file, then applies `--set` overrides (each validated in turn). */
 export function loadExperiment(file: string, sets: readonly string[] = []): Experiment {
   let text: string;
@@ -309,6 +453,10 @@ export function loadExperiment(file: string, sets: readonly string[] = []): Expe
     raw = YAML.parse(text);
   } catch (e) {
     throw new ConfigError(`${file}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
+  // A tuned-settings file is named relative to the experiment file.
+  if (raw && typeof raw === 'object' && typeof (raw as Record<string, unknown>).tuned === 'string') {
+    (raw as Record<string, unknown>).tuned = resolve(dirname(file), (raw as Record<string, string>).tuned);
   }
   try {
     validateExperiment(raw);
@@ -391,45 +539,72 @@ function product(entries: [string, unknown[]][]): Record<string, unknown>[] {
  * default explicitly gives the same run id as leaving it out.
  */
 export function expandRuns(exp: Experiment): RunSpec[] {
-  const { checkpointEvery, sampleChars, ...training } = exp.training;
-  const schedule = (exp.schedule.kind === 'constant' ? exp.schedule : { ...exp.schedule, total: exp.schedule.total ?? exp.training.steps }) as ScheduleConfig;
-  const { kind: modelKind, ...modelOpts } = exp.model;
-  const model = { kind: modelKind, ...modelDefaults(modelKind), ...modelOpts };
-  const { kind: dataKind, ...dataOpts } = exp.data;
-  const data: RunConfig['data'] = { kind: dataKind, ...DATA_KINDS[dataKind].defaults, ...dataOpts };
-  // A user's text file is named by its absolute path in the run config, so child processes and the record agree.
-  if (typeof data.path === 'string' && data.path) data.path = resolvePath(data.path);
+  if (exp.tuning) throw new ConfigError(`${exp.name}: a tuned experiment's runs are planned stage by stage from its results (experiments/tuning.ts planExperiment), not expanded up front`, 'tuning');
   const runs: RunSpec[] = [];
   const ids = new Set<string>();
   exp.optimizers.forEach((o, i) => {
-    const factory = OPTIMIZERS[o.name];
-    const defaults = factory.defaults as Record<string, unknown>;
-    const { name, label, ...opts } = o;
+    const defaults = OPTIMIZERS[o.name].defaults as Record<string, unknown>;
+    const { name: _n, label: _l, search: _s, ...opts } = o;
     const varied = Object.entries(opts).filter(([k, v]) => Array.isArray(v) && !Array.isArray(defaults[k])) as [string, unknown[]][];
     for (const g of product(varied)) {
-      const options = { ...defaults, ...opts, ...g };
-      try {
-        factory(options);
-      } catch (e) {
-        throw new ConfigError(`optimizers[${i}] (${name}${Object.keys(g).length ? ` ${JSON.stringify(g)}` : ''}): ${(e as Error).message}`, `optimizers[${i}]`);
-      }
-      const config: RunConfig = { model, data, training, schedule, optimizer: { name, options } };
-      const hash = shortHash(config);
-      for (const seed of seedList(exp)) {
-        const id = `${name}-${hash}-s${seed}`;
-        if (ids.has(id)) throw new ConfigError(`optimizers[${i}]: run ${id} appears twice in the grid (two identical entries?)`, `optimizers[${i}]`);
-        ids.add(id);
-        runs.push({ id, hash, label: label ?? name, grid: g, seed, config, checkpointEvery, sampleChars, targetValLoss: exp.target?.valLoss });
+      for (const r of entryRuns(exp, i, g, seedList(exp))) {
+        if (ids.has(r.id)) throw new ConfigError(`optimizers[${i}]: run ${r.id} appears twice in the grid (two identical entries?)`, `optimizers[${i}]`);
+        ids.add(r.id);
+        runs.push(r);
       }
     }
   });
   return runs;
 }
 
+/**
+ * The runs of optimizer entry `i` with the values `g` (grid or search values) over `seeds`, at
+ * `opts.steps` (default training.steps; a shorter horizon compresses the schedule: warmup, total and
+ * decay scale by steps / training.steps). Throws ConfigError when the method rejects the options.
+ */
+export function entryRuns(exp: Experiment, i: number, g: Record<string, unknown>, seeds: readonly number[], opts: { steps?: number; stage?: 'tune' | 'final'; trial?: number } = {}): RunSpec[] {
+  const { checkpointEvery, sampleChars, ...fullTraining } = exp.training;
+  const steps = opts.steps ?? fullTraining.steps;
+  const training = { ...fullTraining, steps };
+  const f = steps / fullTraining.steps;
+  const scaled = (x: number | undefined) => (x === undefined ? undefined : Math.max(f === 1 ? x : Math.round(x * f), 0));
+  const s = exp.schedule;
+  const schedule = (s.kind === 'constant' ? { ...s, warmup: scaled(s.warmup) } : { ...s, warmup: scaled(s.warmup), total: Math.max(scaled(s.total ?? fullTraining.steps)!, 1), ...('decay' in s ? { decay: Math.max(scaled(s.decay)!, 1) } : {}) }) as ScheduleConfig;
+  if (schedule.warmup === undefined) delete (schedule as { warmup?: number }).warmup;
+  const { kind: modelKind, ...modelOpts } = exp.model;
+  const model = { kind: modelKind, ...modelDefaults(modelKind), ...modelOpts };
+  const { kind: dataKind, ...dataOpts } = exp.data;
+  const data: RunConfig['data'] = { kind: dataKind, ...DATA_KINDS[dataKind].defaults, ...dataOpts };
+  // A user's text file is named by its absolute path in the run config, so child processes and the record agree.
+  if (typeof data.path === 'string' && data.path) data.path = resolvePath(data.path);
+  const o = exp.optimizers[i];
+  const factory = OPTIMIZERS[o.name];
+  const { name, label, search: _s, ...fixed } = o;
+  const options = { ...(factory.defaults as Record<string, unknown>), ...fixed, ...g };
+  try {
+    factory(options);
+  } catch (e) {
+    throw new ConfigError(`optimizers[${i}] (${name}${Object.keys(g).length ? ` ${JSON.stringify(g)}` : ''}): ${(e as Error).message}`, `optimizers[${i}]`);
+  }
+  const config: RunConfig = { model, data, training, schedule, optimizer: { name, options } };
+  const hash = shortHash(config);
+  return seeds.map((seed) => ({
+    id: `${name}-${hash}-s${seed}`, hash, label: label ?? name, grid: g, seed, config, checkpointEvery, sampleChars, targetValLoss: exp.target?.valLoss,
+    ...(exp.diagnostics === false ? { diagnostics: false } : {}),
+    ...(opts.stage ? { stage: opts.stage } : {}),
+    ...(opts.trial !== undefined ? { trial: opts.trial } : {}),
+  }));
+}
+
 /** A stable display name for a configuration: the label plus the values it varies, e.g. 'muon lr=0.02'. */
 export function configName(r: Pick<RunSpec, 'label' | 'grid'>): string {
   const parts = Object.entries(r.grid).map(([k, v]) => `${k}=${typeof v === 'number' ? formatNumber(v) : JSON.stringify(v)}`);
   return [r.label, ...parts].join(' ');
+}
+
+/** A one-line description of hyperparameter values ('lr=3e-3 weightDecay=0.1'). */
+export function describeValues(values: Record<string, unknown>): string {
+  return Object.entries(values).map(([k, v]) => `${k}=${typeof v === 'number' ? formatNumber(v) : JSON.stringify(v)}`).join(' ');
 }
 
 /** Short number formatting for labels: 0.001 -> 1e-3, 0.02 -> 0.02. */

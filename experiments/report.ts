@@ -12,6 +12,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSyn
 import { join, relative, resolve } from 'node:path';
 import type * as vl from 'vega-lite';
 import type { CommandModule } from 'yargs';
+import { compare, diagnosticsSpecs, tunedSensitivitySpec, verdictNotes, verdictTable, writeComparisonFiles, tuningSection, type Comparison } from './comparison.js';
 import { SERIES_COLORS } from './colors.js';
 import { ConfigError, configName, formatNumber, type Experiment } from './config.js';
 import { checkSameBackend } from './preflight.js';
@@ -89,7 +90,10 @@ export interface Summary {
   runs: LoadedRun[];
   missing: string[];
   configs: ConfigSummary[];
-  /** Best configuration per optimizer label (lowest mean final validation loss among non-diverged). */
+  /**
+   * The compared configuration per optimizer label: its final-stage configuration when the experiment
+   * tunes, else the lowest mean final validation loss among non-diverged (tuning trials never count).
+   */
   best: ConfigSummary[];
 }
 
@@ -152,7 +156,8 @@ export function summarize(dir: string): Summary {
   }
   const best: ConfigSummary[] = [];
   for (const label of [...new Set(configs.map((c) => c.label))]) {
-    const cands = configs.filter((c) => c.label === label && c.finalMean !== null);
+    const finals = configs.filter((c) => c.label === label && c.runs.some((r) => r.rec.stage === 'final'));
+    const cands = (finals.length ? finals : configs.filter((c) => c.label === label && !c.runs.some((r) => r.rec.stage === 'tune'))).filter((c) => c.finalMean !== null);
     const pool = cands.filter((c) => c.diverged === 0).length ? cands.filter((c) => c.diverged === 0) : cands;
     const b = pool.reduce<ConfigSummary | null>((a, c) => (a === null || c.finalMean! < a.finalMean! ? c : a), null);
     if (b) best.push(b);
@@ -404,7 +409,7 @@ export async function writePlots(dir: string, s: Summary): Promise<Map<string, s
     names: byLabel && shown.some((c) => c.name !== c.label) ? Object.fromEntries(shown.map((c) => [c.label, c.name])) : undefined,
   };
   const steps = s.exp.experiment.training.steps;
-  const what = s.configs.length > shown.length ? 'best configuration per optimizer, ' : '';
+  const what = s.exp.experiment.tuning ? 'tuned setting per optimizer, ' : s.configs.length > shown.length ? 'best configuration per optimizer, ' : '';
   const nSeeds = Math.max(0, ...shown.map((c) => c.runs.length));
   const seeds = nSeeds > 1 ? `mean ± sd over ${nSeeds} seeds` : 'one seed';
   const plots: [string, string, string, 'val_loss' | 'train_loss', 'step' | 'wall'][] = [
@@ -420,11 +425,17 @@ export async function writePlots(dir: string, s: Summary): Promise<Map<string, s
     writeFileSync(join(dir, 'plots', file), svg);
     out.set(file, svg);
   }
-  const lr = lrSensitivity(s, labels);
+  const tuned = s.exp.experiment.tuning ? tunedSensitivitySpec(s, labels) : null;
+  const lr = tuned ? { spec: tuned } : lrSensitivity(s, labels);
   if (lr) {
     const svg = await renderSvg(lr.spec);
     writeFileSync(join(dir, 'plots', 'lr-sensitivity.svg'), svg);
     out.set('lr-sensitivity.svg', svg);
+  }
+  for (const [file, spec] of diagnosticsSpecs(s)) {
+    const svg = await renderSvg(spec);
+    writeFileSync(join(dir, 'plots', file), svg);
+    out.set(file, svg);
   }
   return out;
 }
@@ -444,9 +455,10 @@ const secs = (ms: number | null) => (ms === null ? '-' : `${(ms / 1000).toFixed(
 function rankingRows(s: Summary): { header: string[]; rows: string[][]; right: boolean[] } {
   const target = s.exp.experiment.target?.valLoss;
   const header = ['#', 'optimizer', 'final val (mean ± sd)', 'best val', ...(s.configs.some((c) => c.accMean !== null) ? ['val acc'] : []), ...(target !== undefined ? [`steps to ${target}`, `time to ${target}`] : []), 'time/run', 'seeds', 'diverged'];
+  const tuning = (c: ConfigSummary) => c.runs.some((r) => r.rec.stage === 'tune');
   const rows = ranked(s.configs).map((c, i) => [
     String(i + 1),
-    c.name,
+    tuning(c) ? `${c.name} (tuning trial, ${c.runs[0].rec.config.training.steps} steps)` : c.name,
     c.finalMean === null ? '-' : c.completed - c.diverged > 1 ? `${f3(c.finalMean)} ± ${f3(c.finalStd)}` : f3(c.finalMean),
     f3(c.bestMean),
     ...(s.configs.some((x) => x.accMean !== null) ? [c.accMean === null ? '-' : `${(100 * c.accMean).toFixed(1)}%`] : []),
@@ -459,10 +471,15 @@ function rankingRows(s: Summary): { header: string[]; rows: string[][]; right: b
 }
 
 /** The ranking table printed at the end of a sweep. */
-export function formatRanking(s: Summary, backendWarning?: string | null): string {
+export function formatRanking(s: Summary, backendWarning?: string | null, cmp: Comparison = compare(s)): string {
   const { header, rows, right } = rankingRows(s);
-  const parts = [`${s.exp.name}: ${s.configs.length} configurations, ${s.runs.length} runs (${s.exp.experiment.training.steps} steps each)`, table(header, rows, right)];
-  const lrs = s.best.filter((c) => c.lr !== null && s.configs.filter((x) => x.label === c.label).length > 1);
+  const v = verdictTable(cmp, s.exp.experiment);
+  const parts = [
+    ...(cmp.rows.length > 1 ? [`${s.exp.name}: verdicts${cmp.baseline ? ` against ${cmp.baseline}` : ''}`, table(v.header, v.rows, v.right), ...verdictNotes(cmp, s.exp.experiment), ''] : []),
+    `${s.exp.name}: ${s.configs.length} configurations, ${s.runs.length} runs (${s.exp.experiment.training.steps} steps each)`,
+    table(header, rows, right),
+  ];
+  const lrs = s.exp.experiment.tuning ? [] : s.best.filter((c) => c.lr !== null && s.configs.filter((x) => x.label === c.label).length > 1);
   if (lrs.length) parts.push(`best lr: ${lrs.map((c) => `${c.label} ${formatNumber(c.lr!)}`).join(', ')}`);
   if (backendWarning) parts.push(backendWarning);
   const inc = incompleteText(s);
@@ -520,7 +537,7 @@ export interface ReportOptions {
  * plots (inline SVG), best learning rates, every run's outcome, the routing tables, a text sample
  * per GPT run and the environment.
  */
-export function reportHtml(dir: string, s: Summary, plots: Map<string, string>, opts: ReportOptions & { backendWarning?: string | null } = {}): string {
+export function reportHtml(dir: string, s: Summary, plots: Map<string, string>, opts: ReportOptions & { backendWarning?: string | null } = {}, cmp: Comparison = compare(s)): string {
   const e = s.exp.experiment;
   const rk = rankingRows(s);
   const runRows = s.runs.map((r) => {
@@ -544,8 +561,6 @@ export function reportHtml(dir: string, s: Summary, plots: Map<string, string>, 
   const envRows = envs.map(({ env: v, runs }) => [
     esc(v.backend ?? '-'), esc(`${v.gitCommit?.slice(0, 10) ?? 'n/a'}${v.gitDirty ? ' (dirty)' : ''}`), esc(v.optlabVersion), esc(v.tfjsVersion), esc(v.node), esc(`${v.cpu} x${v.cores}, ${v.memoryGiB} GiB`), esc(v.platform), esc(v.hostname), String(runs.length),
   ]);
-  const bestRows = s.best.filter((c) => c.lr !== null && s.configs.filter((x) => x.label === c.label).length > 1).map((c) => [esc(c.label), formatNumber(c.lr!), f3(c.finalMean), String(s.configs.filter((x) => x.label === c.label).length)]);
-  const figs = [...plots].map(([file, svg]) => `<figure>${svg}<figcaption><a href="plots/${esc(file)}">${esc(file)}</a></figcaption></figure>`).join('\n');
   // One routing table per distinct routing (configurations of one method usually share it).
   const routings = new Map<string, { names: string[]; rows: NonNullable<RunRecord['routing']> }>();
   for (const c of s.configs) {
@@ -569,6 +584,11 @@ export function reportHtml(dir: string, s: Summary, plots: Map<string, string>, 
     ...(inc ? [`<div class="banner incomplete"><b>Incomplete.</b> ${esc(inc)}</div>`] : []),
     ...(opts.backendWarning ? [`<div class="banner incomplete">${esc(opts.backendWarning)}</div>`] : []),
   ].join('\n');
+  const bestRows = s.best.filter((c) => !e.tuning && c.lr !== null && s.configs.filter((x) => x.label === c.label).length > 1).map((c) => [esc(c.label), formatNumber(c.lr!), f3(c.finalMean), String(s.configs.filter((x) => x.label === c.label).length)]);
+  const fig = ([file, svg]: [string, string]) => `<figure>${svg}<figcaption><a href="plots/${esc(file)}">${esc(file)}</a></figcaption></figure>`;
+  const figs = [...plots].filter(([f]) => !f.startsWith('diag-')).map(fig).join('\n');
+  const diagFigs = [...plots].filter(([f]) => f.startsWith('diag-')).map(fig).join('\n');
+  const vt = verdictTable(cmp, e);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">${opts.live ? `<meta http-equiv="refresh" content="${refresh}">` : ''}<title>${esc(s.exp.name)} — optlab report</title>
 <style>
@@ -580,10 +600,12 @@ table.settings th{background:none;width:8em;font-weight:bold}table.settings td{f
 .banner{padding:0.6em 1em;margin:1em 0;border-radius:4px}.banner.incomplete{background:#fdecea;border:1px solid #e0a8a0}.banner.live{background:#e8f1fb;border:1px solid #a8c4e0}
 .st.failed,.st.interrupted{color:#a00}.st.diverged{color:#a60}.dim{color:#777;font-weight:normal;font-size:90%}
 pre.sample{background:#f8f8f8;border:1px solid #e4e4e4;padding:0.6em;white-space:pre-wrap;font-size:13px}details{margin:0.4em 0}summary{cursor:pointer}
+.small figure svg{max-width:380px;height:auto}
 </style></head><body>
 <h1>${esc(s.exp.name)}</h1>
 ${banner}
 ${e.description ? `<p>${esc(e.description)}</p>` : ''}
+${cmp.rows.length > 1 ? `<h2>Verdicts${cmp.baseline ? ` against ${esc(cmp.baseline)}` : ''}</h2>\n${htmlTable(vt.header, vt.rows.map((r) => r.map(esc)), vt.right)}\n${verdictNotes(cmp, e).map((l) => `<p>${esc(l)}</p>`).join('\n')}\n<p>Per optimizer in <a href="verdicts.csv">verdicts.csv</a>; tuning trials in <a href="tuning.csv">tuning.csv</a>.</p>` : ''}
 <table class="settings"><tbody>
 ${settings.map(([k, v]) => `<tr><th scope="row">${esc(k)}</th><td>${esc(v)}</td></tr>`).join('\n')}
 </tbody></table>
@@ -592,6 +614,8 @@ ${settings.map(([k, v]) => `<tr><th scope="row">${esc(k)}</th><td>${esc(v)}</td>
 ${htmlTable(rk.header, rk.rows.map((r) => r.map(esc)), rk.right)}
 <h2>Plots</h2>
 ${figs}
+${diagFigs ? `<h2>Diagnostics</h2>\n<p>Per route, mean over the compared configuration's seeds at each logged step (optimizers/diagnostics.ts).</p>\n<div class="small">${diagFigs}</div>` : ''}
+${tuningSection(s, cmp, esc, htmlTable)}
 ${bestRows.length ? `<h2>Best learning rate per optimizer</h2>\n${htmlTable(['optimizer', 'lr', 'final val (mean)', 'configurations tried'], bestRows, [false, true, true, true])}` : ''}
 <h2>Runs</h2>
 ${htmlTable(['run', 'configuration', 'seed', 'outcome', 'step', 'final val', 'best val', 'time', 'backend', 'files'], runRows, [false, false, true, false, true, true, true, true, false, false])}
@@ -614,8 +638,10 @@ export async function writeReport(dir: string, opts: ReportOptions = {}): Promis
   writeAtomic(join(dir, 'summary.csv'), readFileSync(tmp));
   rmSync(tmp, { force: true });
   const plots = await writePlots(dir, s);
-  writeAtomic(join(dir, 'report.html'), reportHtml(dir, s, plots, { ...opts, backendWarning }));
-  return { summary: s, ranking: formatRanking(s, backendWarning) };
+  const cmp = compare(s);
+  writeComparisonFiles(dir, s, cmp);
+  writeAtomic(join(dir, 'report.html'), reportHtml(dir, s, plots, { ...opts, backendWarning }, cmp));
+  return { summary: s, ranking: formatRanking(s, backendWarning, cmp) };
 }
 
 /**
@@ -646,8 +672,12 @@ export async function mergeResults(dirs: readonly string[], out: string, opts: {
   }
   const recs = unique.map(readExperimentRecord);
   const grid = recs[0].grid;
+  // A tuned experiment's grid grows stage by stage: folders at different stages agree on a prefix.
+  const longest = recs.reduce((a, r) => (r.grid.length > a.length ? r.grid : a), grid);
   recs.forEach((r, i) => {
-    if (r.grid.join('\n') !== grid.join('\n')) {
+    const prefix = r.grid.length <= longest.length && r.grid.every((id, k) => longest[k] === id);
+    const staged = r.experiment.tuning !== undefined && JSON.stringify(r.experiment) === JSON.stringify(recs[0].experiment);
+    if (r.grid.join('\n') !== grid.join('\n') && !(staged && prefix)) {
       const what = r.name !== recs[0].name ? `experiment '${r.name}', not '${recs[0].name}'` : 'a different grid of the same experiment (other --set, --only or seeds)';
       throw new ConfigError(`merge: ${unique[i]} holds ${what} (${unique[0]}); only shards or reruns of one experiment grid merge`);
     }
@@ -677,8 +707,8 @@ export async function mergeResults(dirs: readonly string[], out: string, opts: {
     if (resolve(from.json) === resolve(to.json)) continue;
     for (const k of ['json', 'csv', 'ckpt', 'log'] as const) if (existsSync(from[k])) copyFileSync(from[k], to[k]);
   }
-  const runs = grid.filter((id) => have.has(id));
-  const merged: ExperimentRecord = { ...recs[0], runs, shard: null, mergedFrom: [...unique] };
+  const runs = longest.filter((id) => have.has(id));
+  const merged: ExperimentRecord = { ...recs[0], grid: longest, runs, shard: null, mergedFrom: [...unique] };
   delete merged.shardSource;
   writeAtomic(join(out, 'experiment.json'), JSON.stringify(merged, null, 1) + '\n');
   return { ...(await writeReport(out, { allowMixedBackends: opts.allowMixedBackends })), warnings };

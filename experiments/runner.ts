@@ -14,6 +14,10 @@
  * at step 0 and at the end; accuracy only for classifiers); lr_scale, the schedule's multiplier on
  * every learning rate; grad_norm, the global gradient norm before clipping; update_rms, the RMS of
  * W_after - W_before over all weights (weight decay included); wall_ms, training time so far.
+ * Then, unless the experiment sets `diagnostics: false`, one column per update diagnostic
+ * `<route>/<metric>` (optimizers/diagnostics.ts: update RMS, update-to-weight ratio and spectral norm
+ * per route, Newton-Schulz singular values, MARS clipping, AuON's brake, ...) and per model diagnostic
+ * (`model/attn_logit_max` for the GPT), measured at the logged step.
  * Tensors are read once per row (await data()), never inside a step.
  *
  * A resumed run is bit-identical to an uninterrupted one: the checkpoint holds everything the next
@@ -66,6 +70,8 @@ export interface RunResult {
   stepsToTarget: number | null;
   wallMsToTarget: number | null;
   wallMs: number;
+  /** Each diagnostics column over the run's rows: mean, last and largest finite value. */
+  diagnostics?: Record<string, { mean: number; last: number; max: number }>;
 }
 
 /** One row of a run's routing table: which method's transforms update which parameter. */
@@ -131,6 +137,8 @@ export interface CurveRow {
   grad_norm: number | null;
   update_rms: number | null;
   wall_ms: number;
+  /** Diagnostics columns (`<route>/<metric>`) of the row; absent when diagnostics are off. */
+  diag?: Record<string, number | null>;
 }
 
 /** Paths of a run's files. */
@@ -179,9 +187,12 @@ export function readCurve(path: string): CurveRow[] {
   const idx = (c: string) => header.indexOf(c);
   const seenCol = idx('tokens') >= 0 ? idx('tokens') : idx('samples');
   const num = (s: string | undefined) => (s === undefined || s === '' ? null : Number(s));
+  const fixed = new Set<string>([...CURVE_COLUMNS, 'samples']);
+  const extra = header.map((c, i) => [c, i] as const).filter(([c]) => !fixed.has(c));
   return lines.slice(1).map((l) => {
     const f = l.split(',');
     return {
+      ...(extra.length ? { diag: Object.fromEntries(extra.map(([c, i]) => [c, num(f[i])])) } : {}),
       step: Number(f[idx('step')]),
       seen: Number(f[seenCol]),
       train_loss: num(f[idx('train_loss')]),
@@ -343,6 +354,8 @@ export async function trainRun(id: string, opts: TrainOptions): Promise<RunRecor
     });
     const schedule = makeSchedule(cfg.schedule);
     const exact = opt.needsPreviousGrads;
+    const diagOn = rec.diagnostics !== false;
+    const diagKeys = diagOn ? [...opt.diagnosticKeys(), ...(task.model.diagnosticKeys?.() ?? [])] : [];
 
     // Resume or start fresh.
     let step = 0;
@@ -378,11 +391,11 @@ export async function trainRun(id: string, opts: TrainOptions): Promise<RunRecor
       // Rows after the checkpoint were written by the interrupted process and will be written again.
       const kept = existsSync(paths.csv) ? readCurve(paths.csv).filter((r) => r.step <= step) : [];
       rows.push(...kept);
-      writeCurve(paths.csv, task.unit, kept);
+      writeCurve(paths.csv, task.unit, kept, diagKeys);
     }
     const csv = createObjectCsvWriter({
       path: paths.csv,
-      header: CURVE_COLUMNS.map((c) => ({ id: c === 'tokens' ? 'seen' : c, title: c === 'tokens' ? task.unit : c })),
+      header: [...CURVE_COLUMNS.map((c) => ({ id: c === 'tokens' ? 'seen' : c, title: c === 'tokens' ? task.unit : c })), ...diagKeys.map((k) => ({ id: k, title: k }))],
       append: resumed,
     });
     rec.status = 'running';
@@ -395,7 +408,7 @@ export async function trainRun(id: string, opts: TrainOptions): Promise<RunRecor
 
     const writeRow = async (row: CurveRow) => {
       rows.push(row);
-      await csv.writeRecords([row]);
+      await csv.writeRecords([{ ...row, ...row.diag }]);
       opts.onRow?.(row, rec);
     };
     const checkpoint = async () => {
@@ -431,7 +444,10 @@ export async function trainRun(id: string, opts: TrainOptions): Promise<RunRecor
       const lrScale = schedule(s);
       const t0 = performance.now();
       const batch = task.nextBatch();
-      const { loss, grads } = lossAndGrads(task.model, batch, { training: true });
+      // The model's diagnostics (the GPT's largest attention logit) come from this training forward pass.
+      const modelDiag: Record<string, tf.Scalar> = {};
+      const record = diagOn && logNow ? (k: string, v: tf.Scalar) => (modelDiag[k] = tf.keep(v)) : undefined;
+      const { loss, grads } = lossAndGrads(task.model, batch, { training: true, ...(record ? { record } : {}) });
       let previousGrads: Map<string, tf.Tensor> | undefined;
       if (exact && prevParams) {
         // MARS exact mode: the gradient at the previous step's weights on this batch.
@@ -450,7 +466,8 @@ export async function trainRun(id: string, opts: TrainOptions): Promise<RunRecor
         if (prevParams) tf.dispose([...prevParams.values()]);
         prevParams = new Map(params.map((p) => [p.name, p.variable.clone()]));
       }
-      opt.step(grads, { lrScale, previousGrads });
+      opt.step(grads, { lrScale, previousGrads, diagnose: diagOn && logNow });
+      const optDiag = diagOn && logNow ? opt.diagnostics() : undefined;
       tf.dispose([...grads.values()]);
       if (previousGrads) tf.dispose([...previousGrads.values()]);
       const nextAcc = tf.add(lossAcc, loss) as tf.Scalar;
@@ -468,8 +485,11 @@ export async function trainRun(id: string, opts: TrainOptions): Promise<RunRecor
       if (before) tf.dispose(before);
       step = s;
       if (logNow) {
-        const [lossSum, gn, ur] = await Promise.all([lossAcc.data(), gradNorm!.data(), updateRms!.data()]);
-        tf.dispose([gradNorm!, updateRms!]);
+        const modelKeys = Object.keys(modelDiag);
+        const [lossSum, gn, ur, ...md] = await Promise.all([lossAcc.data(), gradNorm!.data(), updateRms!.data(), ...modelKeys.map((k) => modelDiag![k].data())]);
+        tf.dispose([gradNorm!, updateRms!, ...Object.values(modelDiag)]);
+        const diag = diagOn ? Object.fromEntries(diagKeys.map((k) => [k, optDiag?.[k] ?? null])) : undefined;
+        modelKeys.forEach((k, i) => diag && (diag[k] = md[i][0]));
         wallMs += performance.now() - t0;
         const trainLoss = lossSum[0] / lossCount;
         lossAcc.dispose();
@@ -482,7 +502,7 @@ export async function trainRun(id: string, opts: TrainOptions): Promise<RunRecor
           valLoss = ev.loss;
           valAcc = ev.accuracy ?? null;
         }
-        await writeRow({ step: s, seen: s * task.unitsPerStep, train_loss: trainLoss, val_loss: valLoss, val_acc: valAcc, lr_scale: lrScale, grad_norm: gn[0], update_rms: ur[0], wall_ms: Math.round(wallMs) });
+        await writeRow({ step: s, seen: s * task.unitsPerStep, train_loss: trainLoss, val_loss: valLoss, val_acc: valAcc, lr_scale: lrScale, grad_norm: gn[0], update_rms: ur[0], wall_ms: Math.round(wallMs), ...(diag ? { diag } : {}) });
         if (!Number.isFinite(trainLoss) || (valLoss !== null && !Number.isFinite(valLoss))) {
           diverged = true;
           break;
@@ -527,10 +547,10 @@ export async function trainRun(id: string, opts: TrainOptions): Promise<RunRecor
 }
 
 /** Rewrites a curve CSV with the given rows (header included), atomically. */
-function writeCurve(path: string, unit: Task['unit'], rows: CurveRow[]): void {
-  const cell = (v: number | null) => (v === null ? '' : String(v));
-  const lines = [CURVE_COLUMNS.map((c) => (c === 'tokens' ? unit : c)).join(',')];
-  for (const r of rows) lines.push([r.step, r.seen, r.train_loss, r.val_loss, r.val_acc, r.lr_scale, r.grad_norm, r.update_rms, r.wall_ms].map(cell).join(','));
+function writeCurve(path: string, unit: Task['unit'], rows: CurveRow[], diagKeys: readonly string[] = []): void {
+  const cell = (v: number | null | undefined) => (v === null || v === undefined ? '' : String(v));
+  const lines = [[...CURVE_COLUMNS.map((c) => (c === 'tokens' ? unit : c)), ...diagKeys].join(',')];
+  for (const r of rows) lines.push([r.step, r.seen, r.train_loss, r.val_loss, r.val_acc, r.lr_scale, r.grad_norm, r.update_rms, r.wall_ms, ...diagKeys.map((k) => r.diag?.[k])].map(cell).join(','));
   writeAtomic(path, lines.join('\n') + '\n');
 }
 
@@ -556,6 +576,7 @@ export function summarizeCurve(rows: readonly CurveRow[], target: number | undef
     stepsToTarget: hit ? hit.step : null,
     wallMsToTarget: hit ? hit.wall_ms : null,
     wallMs: Math.round(wallMs ?? lastRow?.wall_ms ?? 0),
+    ...(rows.some((r) => r.diag) ? { diagnostics: summarizeDiagnostics(rows) } : {}),
   };
 }
 
@@ -580,6 +601,17 @@ export function describeOutcome(status: RunStatus, rec: RunRecord | undefined, l
     default:
       return status;
   }
+}
+
+/** Mean, last and largest finite value of every diagnostics column. */
+function summarizeDiagnostics(rows: readonly CurveRow[]): Record<string, { mean: number; last: number; max: number }> {
+  const out: Record<string, { mean: number; last: number; max: number }> = {};
+  const keys = [...new Set(rows.flatMap((r) => Object.keys(r.diag ?? {})))];
+  for (const k of keys) {
+    const xs = rows.map((r) => r.diag?.[k]).filter((v): v is number => v !== null && v !== undefined && Number.isFinite(v));
+    if (xs.length) out[k] = { mean: xs.reduce((a, b) => a + b, 0) / xs.length, last: xs[xs.length - 1], max: Math.max(...xs) };
+  }
+  return out;
 }
 
 /** Messages a child sends its sweep over IPC. */

@@ -48,6 +48,16 @@ export interface SweepOptions {
   print?: boolean;
   /** List the runs this call would start, without training or writing anything. */
   dryRun?: boolean;
+  /** Add seeds to optimizers whose verdict against the baseline is undecided, until decided or `maxSeeds` (experiments/tuning.ts). */
+  untilDecided?: boolean;
+  /** Most final seeds per optimizer with `untilDecided`. @default 10 */
+  maxSeeds?: number;
+  /** Run exactly these runs (one batch of a tuned experiment) instead of the file's grid. */
+  runs?: RunSpec[];
+  /** The experiment's grid so far, for experiment.json (with `runs`). */
+  grid?: string[];
+  /** Write the report at the end (default true). */
+  report?: boolean;
 }
 
 /** What a sweep did. */
@@ -107,9 +117,20 @@ function fmt(x: number | null | undefined, d = 3): string {
 export async function runSweep(file: string, opts: SweepOptions = {}): Promise<SweepOutcome> {
   const sets = opts.sets ?? [];
   const exp = selectOptimizers(loadExperiment(file, sets), opts.only);
-  const all = expandRuns(exp);
   const auto = opts.shard?.trim() === 'auto' ? shardFromEnvironment(process.env, opts.shards) : null;
   const shard = auto ? auto.shard : opts.shard;
+  if (!opts.runs && (exp.tuning || opts.untilDecided)) {
+    // Tuning and --until-decided plan batch by batch from results; loaded here because tuning.ts imports
+    // this module. The checks that need no training run once, before the first batch.
+    if (!opts.dryRun) {
+      checkData(exp);
+      const dir0 = opts.out ?? defaultOutDir(exp);
+      checkOutputFolder(dir0, { resume: opts.resume, overwrite: opts.overwrite, shard: shard !== undefined, grid: [], mine: [] }, (d) => (existsSync(join(d, 'experiment.json')) ? readExperimentRecord(d).grid : null));
+    }
+    const { runStaged } = await import('./tuning.js');
+    return runStaged(file, exp, { ...opts, shard, shards: undefined });
+  }
+  const all = opts.runs ?? expandRuns(exp);
   const mine = shardRuns(all, shard);
   const dir = opts.out ?? defaultOutDir(exp);
   const jobs = Math.max(1, opts.jobs ?? os.cpus().length);
@@ -123,11 +144,15 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
     }
     return { dir, statuses: {}, interrupted: false };
   }
-  const grid = all.map((r) => r.id);
+  const grid = opts.grid ?? all.map((r) => r.id);
+  // A batch of a tuned experiment (opts.runs) was checked before its first batch (above).
+  const batch = opts.runs !== undefined;
 
   // Everything that needs no training is checked here, once, before any run starts.
-  checkData(exp);
-  checkOutputFolder(dir, { resume: opts.resume, overwrite: opts.overwrite, shard: shard !== undefined, grid, mine: mine.map((r) => r.id) }, (d) => (existsSync(join(d, 'experiment.json')) ? readExperimentRecord(d).grid : null));
+  if (!batch) {
+    checkData(exp);
+    checkOutputFolder(dir, { resume: opts.resume, overwrite: opts.overwrite, shard: shard !== undefined, grid, mine: mine.map((r) => r.id) }, (d) => (existsSync(join(d, 'experiment.json')) ? readExperimentRecord(d).grid : null));
+  }
   const backend = opts.backend ?? exp.backend;
   const probe = probeBackend(backend, opts.backend ? `--backend ${opts.backend}` : exp.backend ? `backend: ${exp.backend} (in ${file})` : `backend ${process.env.OPTLAB_BACKEND ?? 'auto'}`);
   if (opts.resume) {
@@ -139,10 +164,12 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
 
   mkdirSync(join(dir, 'logs'), { recursive: true });
   let held = new Set(mine.map((r) => r.id));
-  if (shard && existsSync(join(dir, 'experiment.json'))) {
-    // Shards of one grid may share a folder (job arrays): keep the runs the others declared.
+  if ((shard || batch) && existsSync(join(dir, 'experiment.json'))) {
+    // Shards of one grid may share a folder (job arrays): keep the runs the others declared; a batch
+    // of a tuned experiment keeps the earlier batches' runs (its grid extends theirs).
     const prev = readExperimentRecord(dir);
-    if (prev.grid.join('\n') === grid.join('\n')) held = new Set([...prev.runs, ...held]);
+    const inGrid = new Set(grid);
+    if (prev.grid.join('\n') === grid.join('\n') || (opts.runs && prev.grid.every((id) => inGrid.has(id)))) held = new Set([...prev.runs, ...held]);
   }
   const record: ExperimentRecord = { name: exp.name, source: { file, sets, ...(opts.only?.length ? { only: opts.only } : {}) }, experiment: exp, grid, runs: grid.filter((id) => held.has(id)), shard: shard ?? null, ...(auto ? { shardSource: auto.source } : {}) };
   writeAtomic(join(dir, 'experiment.json'), JSON.stringify(record, null, 1) + '\n');
@@ -276,6 +303,7 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
   const again = `${cmd} run ${file} --resume${opts.out ? ` --out ${opts.out}` : ''}${opts.shard ? ` --shard ${opts.shard}` : ''}${opts.shards ? ` --shards ${opts.shards}` : ''}${opts.only?.length ? ` --only ${opts.only.join(',')}` : ''}${sets.map((x) => ` --set '${x}'`).join('')}${opts.backend ? ` --backend ${opts.backend}` : ''}`;
   if (interrupted) console.log(`interrupted${killed ? ' (runs killed)' : ''}; continue with: ${again}`);
   else if (Object.values(statuses).some((s) => s === 'failed' || s === 'interrupted')) console.log(`some runs did not finish (logs in ${join(dir, 'logs')}); after fixing the cause, continue with: ${again}`);
+  if (opts.report === false) return { dir, statuses, interrupted };
   const { ranking } = await writeReport(dir, { allowMixedBackends: opts.allowMixedBackends });
   if (opts.print !== false) console.log(`\n${ranking}\n\nreport: ${join(dir, 'report.html')}`);
   return { dir, statuses, interrupted };
@@ -378,6 +406,8 @@ interface RunArgs {
   live?: boolean;
   backend?: string;
   dryRun?: boolean;
+  untilDecided?: boolean;
+  maxSeeds?: number;
 }
 
 /** `optlab run <experiment.yaml> [--out DIR] [--set key=value ...] [--only NAMES] [--jobs N] [--shard I/N|auto [--shards N]] [--resume|--overwrite] [--live] [--backend NAME] [--allow-mixed-backends]` */
@@ -398,6 +428,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('live', { type: 'boolean', default: false, describe: 'keep report.html current while the sweep runs (the page reloads itself)' })
       .option('allow-mixed-backends', { type: 'boolean', default: false, describe: 'let runs of one comparison come from different backends' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'list the runs (ids, settings, state) without training' })
+      .option('until-decided', { type: 'boolean', default: false, describe: 'add seeds to optimizers whose verdict against the baseline is undecided, until decided or --max-seeds' })
+      .option('max-seeds', { type: 'number', describe: 'most final seeds per optimizer with --until-decided (default 10)' })
       .option('backend', { type: 'string', describe: 'auto|tensorflow|webgpu|wasm|cpu (default: the file\'s, then $OPTLAB_BACKEND, then auto)' }) as never,
   handler: async (args) => {
     try {
@@ -407,6 +439,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       const out = await runSweep(args.experiment, {
         out: args.out, sets: args.set, only: args.only, jobs: args.jobs, shard: args.shard, shards: args.shards, resume: args.resume, overwrite: args.overwrite,
         live: args.live, allowMixedBackends: args.allowMixedBackends, backend: args.backend, dryRun: args.dryRun,
+        untilDecided: args.untilDecided, maxSeeds: args.maxSeeds,
       });
       process.exitCode = sweepExitCode(out);
     } catch (e) {

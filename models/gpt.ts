@@ -23,7 +23,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Parameter } from '../optimizers/core.js';
 import { causalMask, selfAttention, crossEntropy, dense, dropout, embed, gelu, layerNorm, matMul2d, ParamStore, Rng } from './layers.js';
-import type { Batch, TrainableModel } from './model.js';
+import type { Batch, LossOptions, TrainableModel } from './model.js';
 
 /** Shape of a GPT. */
 export interface GPTConfig {
@@ -113,7 +113,7 @@ export class GPT implements TrainableModel {
   }
 
   /** Logits [B, T, vocab] for int32 tokens [B, T] (T <= contextLength). */
-  logits(x: tf.Tensor, opts: { training?: boolean } = {}): tf.Tensor3D {
+  logits(x: tf.Tensor, opts: { training?: boolean; onScores?: (scores: tf.Tensor) => void } = {}): tf.Tensor3D {
     const c = this.config;
     const [b, t] = x.shape;
     if (x.rank !== 2) throw new Error(`GPT: tokens must be [batch, T], got [${x.shape}]`);
@@ -132,6 +132,7 @@ export class GPT implements TrainableModel {
         c.nHead,
         this.mask,
         opts.training && c.dropout > 0 ? drop : undefined,
+        opts.onScores,
       );
       h = tf.add(h, drop(attn));
       const m = layerNorm(h, s.get(`${p}.ln2.g`), opt(`${p}.ln2.b`));
@@ -144,9 +145,20 @@ export class GPT implements TrainableModel {
     return tf.reshape(matMul2d(flat, head), [b, t, c.vocabSize]) as tf.Tensor3D;
   }
 
+  /**
+   * Diagnostics a `loss` call with `record` reports: 'model/attn_logit_max', the largest attention
+   * logit q.k / sqrt(head dim) over every layer, head and allowed (causal) position of the batch (a
+   * growing maximum is the logit growth that QK-norm and logit soft-capping guard against).
+   */
+  diagnosticKeys(): string[] {
+    return ['model/attn_logit_max'];
+  }
+
   /** Mean next-token cross-entropy; x, y int32 [B, T]. */
-  loss(batch: Batch, opts: { training?: boolean } = {}): tf.Scalar {
-    const logits = this.logits(batch.x, opts);
+  loss(batch: Batch, opts: LossOptions = {}): tf.Scalar {
+    const maxes: tf.Tensor[] = [];
+    const logits = this.logits(batch.x, { training: opts.training, ...(opts.record ? { onScores: (s: tf.Tensor) => maxes.push(tf.max(s)) } : {}) });
+    if (opts.record) opts.record('model/attn_logit_max', tf.max(tf.stack(maxes)) as tf.Scalar);
     return crossEntropy(tf.reshape(logits, [-1, this.config.vocabSize]), batch.y);
   }
 

@@ -17,7 +17,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedOps } from '../kernels/fused.js';
 import type { Parameter, Role } from '../optimizers/core.js';
-import type { Batch, TrainableModel } from './model.js';
+import type { Batch, LossOptions, TrainableModel } from './model.js';
 
 /** The body of a custom-gradient op: inputs then the save function, value and gradient out. */
 type CustomBody = (...args: never[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[] };
@@ -99,7 +99,8 @@ export function causalMask(t: number): tf.Tensor2D {
  * Multi-head self-attention on x [B, T, C] given the fused projection weight wQkv [C, 3C] (columns
  * q | k | v, heads contiguous inside each, as nanoGPT's c_attn) and the output projection wProj
  * [C, C]. `mask` is additive, float32 [T', T'] with T' >= T (its top-left block is used):
- * `causalMask(T')` for a language model, omitted for a ViT.
+ * `causalMask(T')` for a language model, omitted for a ViT. `onScores`, when given, receives the
+ * attention logits [B*H, T, T] (scaled, mask added) before the softmax, for diagnostics.
  *
  * The per-(batch, head) products are one rank-3 batchMatMul. On plain wasm that kernel runs at a
  * few GFLOP/s, but bench/model_speed.ts measured it faster than the alternatives, whose per-op
@@ -116,6 +117,7 @@ export function selfAttention(
   nHead: number,
   mask?: tf.Tensor,
   dropout?: (t: tf.Tensor) => tf.Tensor,
+  onScores?: (scores: tf.Tensor) => void,
 ): tf.Tensor {
   const [b, t, c] = x.shape;
   const hd = c / nHead;
@@ -126,6 +128,7 @@ export function selfAttention(
   // Scale q (size T*hd) rather than the scores (T*T): the same product in exact arithmetic, fewer flops.
   const raw = batchMatMul(tf.mul(q, 1 / Math.sqrt(hd)) as tf.Tensor3D, tf.transpose(k, [0, 2, 1]));
   const scores = m ? tf.add(raw, m) : raw;
+  onScores?.(scores);
   let att = tf.softmax(scores);
   if (dropout) att = dropout(att);
   const y = batchMatMul(att as tf.Tensor3D, v); // [B*H, T, hd]
@@ -253,7 +256,7 @@ export class ParamStore {
  * Loss and gradients of a model on a batch, gradients keyed by parameter name (as `Optimizer.step`
  * takes them). The caller disposes the loss and every gradient.
  */
-export function lossAndGrads(model: TrainableModel, batch: Batch, opts: { training?: boolean } = {}): { loss: tf.Scalar; grads: Map<string, tf.Tensor> } {
+export function lossAndGrads(model: TrainableModel, batch: Batch, opts: LossOptions = {}): { loss: tf.Scalar; grads: Map<string, tf.Tensor> } {
   const vars = model.params.map((p) => p.variable);
   const { value, grads } = tf.variableGrads(() => model.loss(batch, opts), vars);
   const out = new Map<string, tf.Tensor>();

@@ -27,6 +27,7 @@ import { fusedOps, type AuonKernelConstants, type FusedOps } from '../kernels/fu
 import { addSelfTestCase, selfTestValues } from '../kernels/self_test.js';
 import { auxAdamW, type AuxAdamWOptions } from './adamw.js';
 import { chain, decoupledWeightDecay, defineOptimizer, route, scaleByLr, type OptimizerDef, type Parameter, type Transform } from './core.js';
+import { svMetrics, type DiagnosticsProbe } from './diagnostics.js';
 import { orthogonalize, orthogonalizeMany, shapeScale } from './linalg.js';
 import { batchesNewtonSchulz, checkBatchNewtonSchulz, type BatchNewtonSchulz } from './muon.js';
 
@@ -248,14 +249,19 @@ function scaleByAuon(o: Required<AuonOptions>, nsSteps: number, batch: BatchNewt
   const t: Transform = {
     name: nsSteps > 0 ? 'hybrid-auon' : 'auon',
     init: (_p, slot) => ({ momentum: slot('momentum', 'zeros') }),
-    update(g, s, p) {
+    diagnostics: nsSteps > 0 ? ['auon_scale', ...svMetrics('ns')] : ['auon_scale'],
+    update(g, s, p, ctx) {
       const ops = auonOps();
       const c = constants(p);
       if (nsSteps > 0 && g.rank >= 2) {
         const { m, u } = ops.auonMomentum(g, s.momentum, mu);
         s.momentum.assign(m);
-        return ops.auonBrake(orthogonalize(u, { steps: nsSteps }), c);
+        const x = orthogonalize(u, { steps: nsSteps });
+        if (ctx.probe) probeAuon(ctx.probe, p, x, o, true);
+        return ops.auonBrake(x, c);
       }
+      // The fused kernel does not return the direction; on a diagnosed step it is recomputed from the old momentum.
+      if (ctx.probe) probeAuon(ctx.probe, p, ops.auonMomentum(g, s.momentum, mu).u, o, false);
       const { m, update } = ops.auon(g, s.momentum, c);
       s.momentum.assign(m);
       return update;
@@ -272,9 +278,18 @@ function scaleByAuon(o: Required<AuonOptions>, nsSteps: number, batch: BatchNewt
       i.s.momentum.assign(m);
       return u;
     });
-    return orthogonalizeMany(us, { steps: nsSteps }).map((x, k) => ops.auonBrake(x, constants(items[k].p)));
+    return orthogonalizeMany(us, { steps: nsSteps }).map((x, k) => {
+      if (ctx.probe) probeAuon(ctx.probe, items[k].p, x, o, true);
+      return ops.auonBrake(x, constants(items[k].p));
+    });
   };
   return t;
+}
+
+/** Diagnostics of one AuON direction u: the brake's factor 1 / (r + 1e-8) (paper mode: gamma 1) and, after Newton-Schulz, u's singular values. */
+function probeAuon(probe: DiagnosticsProbe, p: Parameter, u: tf.Tensor, o: Required<AuonOptions>, orthogonalized: boolean): void {
+  probe.scalar(p, 'auon_scale', tf.div(1, tf.add(coshBrake(u, o.mode === 'paper' ? 1 : o.gamma), 1e-8)) as tf.Scalar);
+  if (orthogonalized) probe.singularValues(p, 'ns', u);
 }
 
 function buildAuon(o: Required<AuonOptions>, nsSteps: number, method: string): OptimizerDef {

@@ -6,6 +6,7 @@
  * `assign()`: tfjs runs eagerly, so fresh state every step would be allocation churn.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { DiagnosticsRecorder, UPDATE_METRICS, type DiagnosticsProbe } from './diagnostics.js';
 
 /** How the owner of a parameter says what it is; optimizers route by it. */
 export type Role = 'matrix' | 'embedding' | 'head' | 'vector' | 'conv';
@@ -29,6 +30,11 @@ export interface StepContext {
    * "exact" mode. Present only when the caller computed them (`Optimizer.needsPreviousGrads`).
    */
   previousGrads?: ReadonlyMap<string, tf.Tensor>;
+  /**
+   * Present only on a diagnosed step (`step(grads, {diagnose: true})`): transforms report what only
+   * they see (optimizers/diagnostics.ts). Reporting must not change the update.
+   */
+  probe?: DiagnosticsProbe;
 }
 
 /** Allocates one state slot; the optimizer names it `${param.name}/${slot}` and owns it. */
@@ -76,6 +82,8 @@ export interface Transform {
   describe?(): string;
   /** True when `update` reads `ctx.previousGrads` (MARS exact mode); the training loop must supply them. */
   readonly needsPreviousGrads?: boolean;
+  /** Metric names this transform reports through `ctx.probe` (keys of METRICS in optimizers/diagnostics.ts). */
+  readonly diagnostics?: readonly string[];
 }
 
 /**
@@ -97,6 +105,7 @@ export function chain(...transforms: Transform[]): Transform {
     ...(transforms.some((t) => t.updateMany) ? { updateMany } : {}),
     name: transforms.map((t) => t.name).join(' > '),
     needsPreviousGrads: transforms.some((t) => t.needsPreviousGrads === true),
+    diagnostics: [...new Set(transforms.flatMap((t) => t.diagnostics ?? []))],
     init(p, slot) {
       const state: State = {};
       for (const t of transforms) {
@@ -203,7 +212,15 @@ export interface Optimizer {
    * Updates every parameter that has a gradient in `grads` (keyed by parameter name). Parameters
    * without a gradient keep their state and their step count. `lrScale` defaults to 1.
    */
-  step(grads: ReadonlyMap<string, tf.Tensor>, opts?: { lrScale?: number; previousGrads?: ReadonlyMap<string, tf.Tensor> }): void;
+  step(grads: ReadonlyMap<string, tf.Tensor>, opts?: { lrScale?: number; previousGrads?: ReadonlyMap<string, tf.Tensor>; diagnose?: boolean }): void;
+  /**
+   * Update diagnostics of the most recent step when it ran with `diagnose: true` ({} otherwise), keyed `<route>/<metric>`
+   * (optimizers/diagnostics.ts), as host numbers; reads them once (a download) and frees them, so a
+   * second call returns {}. Call at log intervals, never per step.
+   */
+  diagnostics(): Record<string, number>;
+  /** The keys `diagnostics()` returns for a step that updates every parameter, sorted. */
+  diagnosticKeys(): string[];
   /** Copies of every state slot, keyed `${param}/${slot}` (including `${param}/step`). Caller disposes. */
   state(): Map<string, tf.Tensor>;
   /** Restores state saved by `state()`; unknown or missing keys and shape mismatches throw before anything changes. */
@@ -274,6 +291,9 @@ export function buildOptimizer(params: readonly Parameter[], def: OptimizerDef, 
     throw e;
   }
   const needsPreviousGrads = routed.some((r) => r.transform.needsPreviousGrads === true);
+  // Diagnostics keys are `<route>/<metric>`; a single transform for every parameter is the route 'all'.
+  const routeLabel = new Map(routed.map((r) => [r.p.name, isRouteTable(def) ? r.label : 'all']));
+  let recorder: DiagnosticsRecorder | null = null;
 
   function allocate(p: Parameter, label: string, transform: Transform, sink: tf.Variable[]): Slotted {
     const slot: SlotMaker = (name, init, shape) => {
@@ -313,10 +333,13 @@ export function buildOptimizer(params: readonly Parameter[], def: OptimizerDef, 
         g = clipped;
       }
       const lrScale = stepOpts.lrScale ?? 1;
+      recorder?.dispose();
+      recorder = stepOpts.diagnose ? new DiagnosticsRecorder((p) => routeLabel.get(p.name)!) : null;
+      const probe = recorder ?? undefined;
       const due = [...entries.values()].filter((e) => g.has(e.p.name));
       for (const group of updateGroups(due)) {
         for (const e of group) e.t += 1;
-        const ctx: StepContext = { t: group[0].t, lrScale, previousGrads: stepOpts.previousGrads };
+        const ctx: StepContext = { t: group[0].t, lrScale, previousGrads: stepOpts.previousGrads, ...(probe ? { probe } : {}) };
         const tr = group[0].transform;
         tf.tidy(() => {
           const items = group.map((e) => ({ u: g.get(e.p.name)!, s: e.state, p: e.p }));
@@ -325,7 +348,9 @@ export function buildOptimizer(params: readonly Parameter[], def: OptimizerDef, 
           group.forEach((e, k) => {
             const d = tr.decay ? tr.decay(e.p, ctx) : 1;
             const w = e.p.variable;
-            w.assign(d === 1 ? tf.add(w, us[k]) : tf.add(tf.mul(w, d), us[k]));
+            const next = d === 1 ? tf.add(w, us[k]) : tf.add(tf.mul(w, d), us[k]);
+            if (recorder) recorder.change(e.p, w, tf.sub(next, w));
+            w.assign(next);
           });
         });
       }
@@ -365,10 +390,27 @@ export function buildOptimizer(params: readonly Parameter[], def: OptimizerDef, 
         }
       }
     },
+    diagnostics() {
+      if (!recorder) return {};
+      const out = recorder.read();
+      recorder = null;
+      return out;
+    },
+    diagnosticKeys() {
+      const keys = new Set<string>();
+      for (const r of routed) {
+        const label = routeLabel.get(r.p.name)!;
+        for (const m of UPDATE_METRICS) keys.add(`${label}/${m}`);
+        for (const m of r.transform.diagnostics ?? []) keys.add(`${label}/${m}`);
+      }
+      return [...keys].sort();
+    },
     describe() {
       return formatRoutingTable(routed.map((r) => ({ name: r.p.name, role: r.p.role, shape: r.p.variable.shape, label: r.label, detail: r.transform.describe ? r.transform.describe() : r.transform.name })));
     },
     dispose() {
+      recorder?.dispose();
+      recorder = null;
       for (const v of allocated) v.dispose();
       allocated.length = 0;
       entries.clear();

@@ -41,6 +41,7 @@ export function getOptimizerFactory(name: string): OptimizerFactory<any> {
 }
 
 export * from './core.js';
+export { DiagnosticsRecorder, METRICS, UPDATE_METRICS, lanczosExtremes, singularValueRange, type DiagnosticsProbe } from './diagnostics.js';
 export { adamw, scaleByAdam, adamwTransform, adamMoments, ema, auxAdamW, ADAMW_DEFAULTS, type AdamWOptions, type AdamOptions, type AuxAdamOptions, type AuxAdamWOptions } from './adamw.js';
 export { lerp, accumulateMomentum, nesterovDirection, momentumStep, type MomentumForm } from './momentum.js';
 export { sgd, traceMomentum, SGD_DEFAULTS, type SGDOptions } from './sgd.js';

@@ -28,6 +28,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { defineOptimizer, route, type OptimizerDef, type State, type Transform } from './core.js';
 import { adamMoments, ema } from './adamw.js';
+import { svMetrics } from './diagnostics.js';
 import { orthogonalize, shapeScale } from './linalg.js';
 
 /** The update rule MARS applies after the corrected-gradient momentum. */
@@ -116,6 +117,7 @@ export function marsTransform(b: MarsBranch): Transform {
   return {
     name: b.correct ? 'mars' : 'adamw-1d',
     needsPreviousGrads: b.correct && exact,
+    diagnostics: b.correct ? ['correction_norm', 'clip_fraction', ...(b.marsType === 'mars-shampoo' ? svMetrics('ns') : [])] : [],
     init(p, slot) {
       const s: State = { m: slot('m', 'zeros') };
       if (usesV(p)) {
@@ -135,8 +137,13 @@ export function marsTransform(b: MarsBranch): Transform {
           prev = tf.zerosLike(g);
         }
         c = tf.add(tf.mul(tf.sub(g, prev), scale), g);
+        const norm = tf.norm(c) as tf.Scalar;
+        if (ctx.probe) {
+          ctx.probe.scalar(p, 'correction_norm', norm);
+          ctx.probe.scalar(p, 'clip_fraction', tf.cast(tf.greater(norm, 1), 'float32') as tf.Scalar);
+        }
         // ||c|| > 1 -> c / ||c||; dividing by max(||c||, 1) is the same without reading the norm back.
-        c = tf.div(c, tf.maximum(tf.norm(c), 1));
+        c = tf.div(c, tf.maximum(norm, 1));
         if (keepsLast) s.last_grad.assign(g);
       }
       let d: tf.Tensor;
@@ -150,8 +157,13 @@ export function marsTransform(b: MarsBranch): Transform {
       } else {
         const m = ema(s.m, c, b.beta1);
         s.m.assign(m);
-        // PyTorch's sqrt(max(1, rows/cols)) on an [out, in] weight is the 'keller' fan_out/fan_in factor (docs/linalg.md, "Matrix views and the PyTorch layout").
-        d = b.marsType === 'mars-lion' ? tf.sign(m) : tf.mul(orthogonalize(tf.mul(m, 1 / (1 - b.beta1)), { eps: b.eps }), shapeScale(p.variable.shape, 'keller'));
+        if (b.marsType === 'mars-lion') d = tf.sign(m);
+        else {
+          // PyTorch's sqrt(max(1, rows/cols)) on an [out, in] weight is the 'keller' fan_out/fan_in factor (docs/linalg.md, "Matrix views and the PyTorch layout").
+          const o = orthogonalize(tf.mul(m, 1 / (1 - b.beta1)), { eps: b.eps });
+          ctx.probe?.singularValues(p, 'ns', o);
+          d = tf.mul(o, shapeScale(p.variable.shape, 'keller'));
+        }
       }
       const dir = b.weightDecay === 0 ? d : tf.add(tf.mul(p.variable, b.weightDecay), d);
       return tf.mul(dir, -b.lr * ctx.lrScale);

@@ -27,6 +27,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { auxAdamW, ema, type AuxAdamOptions } from './adamw.js';
 import { chain, decoupledWeightDecay, defineOptimizer, scaleByLr, type OptimizerDef, type Parameter, type State, type StepContext, type Transform } from './core.js';
+import { svMetrics } from './diagnostics.js';
 import { orthogonalize, orthogonalizeMany, shapeScale } from './linalg.js';
 import { batchesNewtonSchulz, checkMuonOptions, muonRoutes, requireMatrix, type BatchNewtonSchulz } from './muon.js';
 
@@ -83,15 +84,25 @@ export function scaleByMarsM(o: Required<MarsMOptions>): Transform {
     }
     const prev = exact ? previousGrad(p.name, p.variable.shape, ctx) : s.last_grad;
     let c = correctedGradient(g, prev ?? tf.zerosLike(g), o.gamma, b);
+    if (ctx.probe) {
+      const norm = tf.norm(c) as tf.Scalar;
+      ctx.probe.scalar(p, 'correction_norm', norm);
+      ctx.probe.scalar(p, 'clip_fraction', o.clipC ? (tf.cast(tf.greater(norm, 1), 'float32') as tf.Scalar) : tf.scalar(0));
+    }
     if (o.clipC) c = clipToUnitNorm(c);
     const dir = ema(s.momentum, c, b);
     s.momentum.assign(dir);
     if (!exact) s.last_grad.assign(g);
     return dir;
   };
-  const update: Transform['update'] = (g, s, p, ctx) => tf.mul(orthogonalize(direction(g, s, p, ctx), ns), shapeScale(p.variable.shape, 'moonlight'));
+  const update: Transform['update'] = (g, s, p, ctx) => {
+    const u = orthogonalize(direction(g, s, p, ctx), ns);
+    ctx.probe?.singularValues(p, 'ns', u);
+    return tf.mul(u, shapeScale(p.variable.shape, 'moonlight'));
+  };
   return {
     name: 'mars-m',
+    diagnostics: [...svMetrics('ns'), ...(o.efficient ? [] : ['correction_norm', 'clip_fraction'])],
     needsPreviousGrads: exact,
     init(p, slot) {
       requireMatrix('mars-m', p);
@@ -103,7 +114,10 @@ export function scaleByMarsM(o: Required<MarsMOptions>): Transform {
     updateMany(items, ctx) {
       if (!batchesNewtonSchulz(o.batchNewtonSchulz)) return items.map((i) => update(i.u, i.s, i.p, ctx));
       const scale = shapeScale(items[0].p.variable.shape, 'moonlight'); // one shape per group
-      return orthogonalizeMany(items.map((i) => direction(i.u, i.s, i.p, ctx)), ns).map((u) => tf.mul(u, scale));
+      return orthogonalizeMany(items.map((i) => direction(i.u, i.s, i.p, ctx)), ns).map((u, k) => {
+        ctx.probe?.singularValues(items[k].p, 'ns', u);
+        return tf.mul(u, scale);
+      });
     },
     describe: () => `mars-m(b=${b},gamma=${o.gamma},${o.efficient ? 'efficient' : `${o.mode}${o.clipC ? ',clip' : ''}`},ns=${o.nsSteps})`,
   };

@@ -27,6 +27,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { fusedOps } from '../kernels/fused.js';
 import { auxAdamW, type AuxAdamOptions, type AuxAdamWOptions } from './adamw.js';
 import { chain, decoupledWeightDecay, defineOptimizer, route, scaleByLr, type OptimizerDef, type Parameter, type Role, type State, type Transform } from './core.js';
+import { svMetrics } from './diagnostics.js';
 import { orthogonalize, orthogonalizeMany, shapeScale, type ShapeScaling } from './linalg.js';
 import { momentumStep, type MomentumForm } from './momentum.js';
 
@@ -123,9 +124,14 @@ export function scaleByMuon(o: MuonDirectionOptions): Transform {
     s.momentum.assign(m.buffer);
     return m.direction;
   };
-  const update: Transform['update'] = (g, s, p) => tf.mul(orthogonalize(direction(g, s), ns), shapeScale(p.variable.shape, o.scaling));
+  const update: Transform['update'] = (g, s, p, ctx) => {
+    const u = orthogonalize(direction(g, s), ns);
+    ctx.probe?.singularValues(p, 'ns', u);
+    return tf.mul(u, shapeScale(p.variable.shape, o.scaling));
+  };
   return {
     name: 'muon',
+    diagnostics: svMetrics('ns'),
     init(p, slot) {
       requireMatrix('muon', p);
       return { momentum: slot('momentum', 'zeros') };
@@ -135,7 +141,10 @@ export function scaleByMuon(o: MuonDirectionOptions): Transform {
       if (!batchesNewtonSchulz(batch)) return items.map((i) => update(i.u, i.s, i.p, ctx));
       // Items share one shape (buildOptimizer groups them so), hence one shape factor.
       const scale = shapeScale(items[0].p.variable.shape, o.scaling);
-      return orthogonalizeMany(items.map((i) => direction(i.u, i.s)), ns).map((u) => tf.mul(u, scale));
+      return orthogonalizeMany(items.map((i) => direction(i.u, i.s)), ns).map((u, k) => {
+        ctx.probe?.singularValues(items[k].p, 'ns', u);
+        return tf.mul(u, scale);
+      });
     },
     describe: () => `muon(b=${o.momentum},${o.momentumForm}${o.nesterov ? ',nesterov' : ''},ns=${o.nsSteps}${o.nsCoefficients === 'classic' ? '' : `,${o.nsCoefficients}`},scale=${o.scaling})`,
   };

@@ -80,10 +80,16 @@ function scaleByReg(o: Required<RegOptions>): Transform {
   return {
     name: 'reg',
     init: (_p, slot) => ({ momentum: slot('momentum', 'zeros') }),
-    update(g, s) {
+    diagnostics: ['reg_row_spread', 'reg_col_spread'],
+    update(g, s, p, ctx) {
       const { buffer, direction: u } = momentumStep(s.momentum, g, mu, o.momentumForm, o.nesterov);
       s.momentum.assign(buffer);
       const r = racs(matrixView(u), o.racsIters);
+      if (ctx.probe) {
+        const spread = (norms: tf.Tensor) => tf.div(tf.max(norms), tf.min(norms)) as tf.Scalar;
+        ctx.probe.scalar(p, 'reg_row_spread', spread(tf.norm(r, 'euclidean', 1)));
+        ctx.probe.scalar(p, 'reg_col_spread', spread(tf.norm(r, 'euclidean', 0)));
+      }
       const rms = tf.sqrt(tf.div(tf.sum(tf.square(r)), r.size));
       return tf.reshape(tf.div(r, tf.add(rms, 1e-8)), u.shape);
     },
@@ -99,6 +105,7 @@ function build(o: Required<RegOptions>): OptimizerDef {
   const transform: Transform = {
     name: 'reg',
     init: core.init,
+    diagnostics: core.diagnostics,
     // The fixture generator forms lr * rmsTarget first, then scales D: W -= (lr rho) D.
     update: (u, s, p, ctx) => tf.mul(core.update(u, s, p, ctx), -(o.lr * o.rmsTarget) * ctx.lrScale),
     decay: wd.decay,

@@ -24,7 +24,7 @@
  * Failed roots: a root that cannot be computed (non-finite factor, eigh not converging, non-finite root,
  * or a Newton residual above `rootFailureThreshold`) keeps the previous root, as Meta does; it is
  * counted per factor, the first failure of each factor prints a warning naming the parameter and the
- * factor, and `shampooMonitor(def)` (or the route transform's `diagnostics()`) reports the counts, the
+ * factor, and `shampooMonitor(def)` (or the route transform's `rootReport()`) reports the counts, the
  * factors on stale roots and the condition numbers from the eigenvalues.
  *
  * Differs from reference (each an option whose default is Meta's):
@@ -54,6 +54,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { adamwTransform, ema } from './adamw.js';
 import { chain, defineOptimizer, route, scaleByLr, type OptimizerDef, type Parameter, type Role, type SlotMaker, type State, type StepContext, type Transform } from './core.js';
+import type { DiagnosticsProbe } from './diagnostics.js';
 import { momentumStep } from './momentum.js';
 import { eigenvalueRange, inverseRootEigh, inverseRootNewton, inverseRootResidual, maxEigenvalue } from './linalg.js';
 
@@ -299,7 +300,7 @@ function summarize(reports: readonly ShampooFactorReport[]): Record<string, numb
 }
 
 /** A Shampoo transform with its root bookkeeping. */
-export type ShampooTransform = Transform & ShampooMonitor;
+export type ShampooTransform = Transform & { factors: ShampooMonitor['factors']; rootReport: ShampooMonitor['diagnostics'] };
 
 /**
  * The Shampoo direction as a transform (no learning rate). With `precondition` false it is the grafted
@@ -471,6 +472,7 @@ export function scaleByShampoo(o: Required<ShampooOptions>, precondition = true)
         s.momentum.assign(m.buffer);
         dir = m.direction as tf.Tensor2D;
       }
+      if (ctx.probe && precondition) probeFactors(ctx.probe, p);
       return tf.reshape(dir, p.variable.shape);
     },
     describe: () => {
@@ -480,9 +482,23 @@ export function scaleByShampoo(o: Required<ShampooOptions>, precondition = true)
       return `shampoo(exp=${o.exponent}${ov ? `,override=${ov}` : ''},b1=${o.beta1},b2=${o.beta2},eps=${o.epsilon}${o.epsilonMode === 'relative' ? '*lmax' : ''},f=${o.preconditionFrequency},start=${start},graft=${o.grafting},maxdim=${o.maxPreconditionerDim},${root})`;
     },
     factors: () => [...records.values()].map((r) => ({ ...r })),
-    diagnostics: () => summarize([...records.values()]),
+    rootReport: () => summarize([...records.values()]),
+    diagnostics: precondition ? ['cond_max', 'shampoo_root_failures'] : [],
   };
   return transform;
+
+  /**
+   * Diagnostics of a parameter's factors from the root bookkeeping (host numbers, no tensor read):
+   * `cond_max`, the condition number of each factor's last root from its eigenvalues (NaN, and so not
+   * reported, on the Newton route), and `shampoo_root_failures`, its failed root computations so far.
+   */
+  function probeFactors(probe: DiagnosticsProbe, p: Parameter): void {
+    for (const r of records.values()) {
+      if (r.param !== p.name) continue;
+      if (Number.isFinite(r.conditionNumber)) probe.scalar(p, 'cond_max', tf.scalar(r.conditionNumber));
+      probe.scalar(p, 'shampoo_root_failures', tf.scalar(r.failures));
+    }
+  }
 
   /**
    * Updates the factors of one block with the gradient block and, when `compute`, their inverse roots;
@@ -563,7 +579,7 @@ const MONITOR = Symbol('shampoo.monitor');
 export function shampooDef(o: Required<ShampooOptions>): OptimizerDef {
   validate(o);
   const core = scaleByShampoo(o);
-  const withMonitor = (t: Transform, m: ShampooMonitor) => Object.assign(t, { factors: m.factors, diagnostics: m.diagnostics });
+  const withMonitor = (t: Transform, m: ShampooTransform) => Object.assign(t, { factors: m.factors, rootReport: m.rootReport });
   const main = withMonitor(chain(core, scaleByLr(o.lr)), core);
   const isVector = (p: Parameter) => p.variable.rank < 2 || p.role === 'vector';
   const vecCore = o.oneDim === 'adamw' ? null : scaleByShampoo(o, o.oneDim === 'full');

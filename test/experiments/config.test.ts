@@ -3,6 +3,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { applyOverrides, ConfigError, expandRuns, loadExperiment } from '../../experiments/config.js';
 import { shardRuns } from '../../experiments/sweep.js';
+import { planExperiment } from '../../experiments/tuning.js';
 import { removeTempDirs, tempDir, tinyExperiment, writeExperiment } from './helpers.js';
 
 const CONFIGS = new URL('../../experiments/configs/', import.meta.url).pathname;
@@ -20,10 +21,13 @@ function configError(fn: () => unknown): ConfigError {
 
 describe('experiment config', () => {
   after(removeTempDirs);
-  it('every shipped experiment file validates and expands into runs', () => {
+  it('every shipped experiment file validates and expands into runs (a tuned one plans its first batch)', () => {
     const files = readdirSync(CONFIGS).filter((f) => f.endsWith('.yaml'));
-    expect(files).to.include.members(['quick.yaml', 'shakespeare-char.yaml', 'mnist-vit.yaml', 'lr-sweep.yaml']);
-    for (const f of files) expect(expandRuns(loadExperiment(join(CONFIGS, f))).length, f).to.be.above(0);
+    expect(files).to.include.members(['quick.yaml', 'shakespeare-char.yaml', 'mnist-vit.yaml', 'lr-sweep.yaml', 'tune-quick.yaml', 'tune-shakespeare-char.yaml']);
+    for (const f of files) {
+      const exp = loadExperiment(join(CONFIGS, f));
+      expect((exp.tuning ? planExperiment(exp, () => undefined).needed : expandRuns(exp)).length, f).to.be.above(0);
+    }
   });
 
   it('a misspelled key fails in under a second, naming the key path and the nearest valid key', () => {

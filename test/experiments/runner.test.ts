@@ -22,7 +22,8 @@ describeBackends('runner', () => {
     const rec = await trainRun(id, { dir });
     expect(tf.memory().numTensors).to.equal(before);
     const p = runPaths(dir, id);
-    expect(readFileSync(p.csv, 'utf8').split('\n')[0]).to.equal(CURVE_COLUMNS.join(','));
+    // The fixed columns, then the diagnostics (AdamW is one transform for every parameter: route 'all'; the GPT adds its attention logit).
+    expect(readFileSync(p.csv, 'utf8').split('\n')[0]).to.equal([...CURVE_COLUMNS, 'all/update_rms', 'all/update_spectral_norm', 'all/update_weight_ratio', 'model/attn_logit_max'].join(','));
     const rows = readCurve(p.csv);
     expect(rows.map((r) => r.step)).to.deep.equal([0, 1, 2, 3]);
     // context 16 x batch 2 tokens per step
@@ -34,6 +35,20 @@ describeBackends('runner', () => {
     expect(rec.result!.finalValLoss).to.equal(rows[3].val_loss);
     expect(rec.env!.tfjsVersion).to.equal(tf.version_core);
     expect(existsSync(p.ckpt)).to.equal(true);
+  });
+
+  it('diagnostics: false leaves the fixed columns only and the same losses', async () => {
+    const over = { optimizers: [{ name: 'muon' }], training: { steps: 4, batchSize: 2, logEvery: 2, evalEvery: 2, evalBatches: 1 } };
+    const on = prepare(over);
+    const off = prepare({ ...over, diagnostics: false });
+    expect(off.id).to.equal(on.id);
+    await trainRun(on.id, { dir: on.dir });
+    await trainRun(off.id, { dir: off.dir });
+    expect(readFileSync(runPaths(off.dir, off.id).csv, 'utf8').split('\n')[0]).to.equal(CURVE_COLUMNS.join(','));
+    const keys = Object.keys(readCurve(runPaths(on.dir, on.id).csv)[1].diag!);
+    expect(keys).to.include.members(['muon/ns_orth_error', 'muon/update_rms', 'adamw/update_rms', 'model/attn_logit_max']);
+    const losses = (dir: string, id: string) => readCurve(runPaths(dir, id).csv).map((r) => [r.train_loss, r.val_loss, r.grad_norm, r.update_rms]);
+    expect(losses(off.dir, off.id)).to.deep.equal(losses(on.dir, on.id));
   });
 
   for (const opt of [{ name: 'adamw', lr: 0.01 }, { name: 'mars-m', mode: 'exact' }]) {

@@ -73,10 +73,14 @@ describe('sweep (child processes)', function () {
   it('writes curves, summary.csv, SVG plots and report.html, and records diverged runs without stopping', () => {
     for (const id of ids) expect(existsSync(runPaths(full, id).csv), id).to.equal(true);
     const plots = readdirSync(join(full, 'plots')).sort();
-    expect(plots).to.deep.equal(['lr-sensitivity.svg', 'train-loss-vs-step.svg', 'val-loss-vs-step.svg', 'val-loss-vs-time.svg']);
+    // The curves, then one small plot per diagnostics metric (AdamW's update metrics, the GPT's attention logit).
+    expect(plots).to.deep.equal([
+      'diag-attn_logit_max.svg', 'diag-update_rms.svg', 'diag-update_spectral_norm.svg', 'diag-update_weight_ratio.svg',
+      'lr-sensitivity.svg', 'train-loss-vs-step.svg', 'val-loss-vs-step.svg', 'val-loss-vs-time.svg',
+    ]);
     for (const p of plots) expect(readFileSync(join(full, 'plots', p), 'utf8')).to.match(/^<svg[^]*<path[^]*<\/svg>$/);
     const html = readFileSync(join(full, 'report.html'), 'utf8');
-    expect((html.match(/<svg/g) ?? []).length).to.equal(4);
+    expect((html.match(/<svg/g) ?? []).length).to.equal(8);
     for (const id of ids) expect(html).to.include(id);
     const statuses = ids.map((id) => readRecord(runPaths(full, id).json).status);
     expect(statuses).to.deep.equal(['finished', 'finished', 'diverged', 'diverged']);

@@ -1,0 +1,240 @@
+/**
+ * Statistics that decide a comparison: mean, sample standard deviation and Student-t confidence
+ * intervals over seeds; the difference of an optimizer to a baseline with its interval, paired by
+ * seed when the seeds share data order (a paired t-interval) and Welch's interval otherwise; the
+ * verdict better / worse / undecided; a seeded percentile bootstrap for figures without a
+ * closed-form interval (steps and time to a target loss, speed-ups); interpolation on loss curves;
+ * ranking flips between evaluations.
+ *
+ * Lower is better everywhere (losses, steps). t quantiles come from
+ * `@stdlib/stats-base-dists-t-quantile`; the bootstrap draws from `@stdlib/random-base-mt19937`,
+ * whose stream equals numpy's `RandomState(seed)` (the test recomputes a bootstrap with numpy).
+ *
+ * Warnings: with 3 seeds a t-interval has 2 degrees of freedom (t = 4.30), so only gaps of a few
+ * standard deviations are decided; a percentile bootstrap over 3 values has at most 10 distinct
+ * resample means and understates the spread. Both are reported with the number of seeds used.
+ */
+import mt19937 from '@stdlib/random-base-mt19937';
+import tQuantileLib from '@stdlib/stats-base-dists-t-quantile';
+
+/** Default confidence level of every interval. */
+export const CONFIDENCE = 0.95;
+
+/** Arithmetic mean; NaN for an empty list. */
+export function mean(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  let s = 0;
+  for (const x of xs) s += x;
+  return s / xs.length;
+}
+
+/** Sample standard deviation (n - 1 in the denominator); NaN for fewer than two values. */
+export function sampleSd(xs: readonly number[]): number {
+  if (xs.length < 2) return NaN;
+  const m = mean(xs);
+  let s = 0;
+  for (const x of xs) s += (x - m) ** 2;
+  return Math.sqrt(s / (xs.length - 1));
+}
+
+/** Quantile p of Student's t distribution with `df` degrees of freedom (df > 0, may be fractional). */
+export function tQuantile(p: number, df: number): number {
+  if (!(p > 0 && p < 1)) throw new Error(`tQuantile: p must lie in (0, 1), got ${p}`);
+  if (!(df > 0)) throw new Error(`tQuantile: degrees of freedom must be positive, got ${df}`);
+  return tQuantileLib(p, df);
+}
+
+/** A point estimate with a two-sided interval at `level`; lo and hi are null when it cannot be formed (too few values). */
+export interface Estimate {
+  estimate: number;
+  lo: number | null;
+  hi: number | null;
+  level: number;
+  /** Values it rests on (seeds, or pairs of seeds). */
+  n: number;
+}
+
+/** Mean, sample sd and the Student-t interval of the mean over seeds. */
+export interface MeanSummary extends Estimate {
+  sd: number;
+}
+
+/** mean ± t_{(1+level)/2, n-1} sd / sqrt(n): the t-interval of a mean (no interval for n < 2). */
+export function tInterval(xs: readonly number[], level = CONFIDENCE): MeanSummary {
+  const n = xs.length;
+  const m = mean(xs);
+  const sd = sampleSd(xs);
+  if (n < 2) return { estimate: m, sd, lo: null, hi: null, level, n };
+  const half = tQuantile((1 + level) / 2, n - 1) * (sd / Math.sqrt(n));
+  return { estimate: m, sd, lo: m - half, hi: m + half, level, n };
+}
+
+/** How a difference was estimated. */
+export type DifferenceMethod = 'paired-t' | 'welch-t';
+
+/** An optimizer minus its baseline, with the interval, the method and the seeds used. */
+export interface Difference extends Estimate {
+  method: DifferenceMethod;
+  /** Seeds in the paired difference (paired-t), or the seeds of each side (welch-t). */
+  seeds: number[];
+  baselineSeeds: number[];
+}
+
+/**
+ * The difference `a - b` of two sets of per-seed values with an interval. Paired (a t-interval of the
+ * per-seed differences over the seeds both have) when `paired` and at least two seeds are shared;
+ * otherwise Welch's interval with Welch-Satterthwaite degrees of freedom.
+ */
+export function difference(a: ReadonlyMap<number, number>, b: ReadonlyMap<number, number>, paired: boolean, level = CONFIDENCE): Difference {
+  const shared = [...a.keys()].filter((s) => b.has(s)).sort((x, y) => x - y);
+  if (paired && shared.length >= 2) {
+    const d = tInterval(shared.map((s) => a.get(s)! - b.get(s)!), level);
+    return { estimate: d.estimate, lo: d.lo, hi: d.hi, level, n: d.n, method: 'paired-t', seeds: shared, baselineSeeds: shared };
+  }
+  const xa = [...a.values()];
+  const xb = [...b.values()];
+  const est = mean(xa) - mean(xb);
+  const base = { estimate: est, level, n: Math.min(xa.length, xb.length), method: 'welch-t' as const, seeds: [...a.keys()].sort((x, y) => x - y), baselineSeeds: [...b.keys()].sort((x, y) => x - y) };
+  if (xa.length < 2 || xb.length < 2) return { ...base, lo: null, hi: null };
+  const va = sampleSd(xa) ** 2 / xa.length;
+  const vb = sampleSd(xb) ** 2 / xb.length;
+  const se = Math.sqrt(va + vb);
+  if (se === 0) return { ...base, lo: est, hi: est };
+  const df = (va + vb) ** 2 / (va ** 2 / (xa.length - 1) + vb ** 2 / (xb.length - 1));
+  const half = tQuantile((1 + level) / 2, df) * se;
+  return { ...base, lo: est - half, hi: est + half };
+}
+
+/** Better, worse or undecided against the baseline. */
+export type Verdict = 'better' | 'worse' | 'undecided';
+
+/** 'better' when the whole interval of (optimizer - baseline) lies below 0, 'worse' above 0, else (or without an interval) 'undecided'. */
+export function verdictOf(d: Pick<Estimate, 'lo' | 'hi'>): Verdict {
+  if (d.lo === null || d.hi === null) return 'undecided';
+  if (d.hi < 0) return 'better';
+  if (d.lo > 0) return 'worse';
+  return 'undecided';
+}
+
+/** Quantile p of sorted values with linear interpolation between order statistics (Hyndman-Fan type 7, numpy's default). */
+export function quantileSorted(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const h = (sorted.length - 1) * p;
+  const lo = Math.floor(h);
+  const hi = Math.min(lo + 1, sorted.length - 1);
+  return sorted[lo] + (h - lo) * (sorted[hi] - sorted[lo]);
+}
+
+/** Options of `bootstrap`. */
+export interface BootstrapOptions {
+  /** Resamples. @default 2000 */
+  resamples?: number;
+  /** Seed of the MT19937 generator, a positive 32-bit integer (numpy's RandomState(seed) gives the same stream). @default 1 */
+  seed?: number;
+  /** @default 0.95 */
+  level?: number;
+}
+
+/**
+ * Percentile bootstrap of `statistic` over `groups` of values resampled with replacement, all groups
+ * with the same index draws when `paired` (groups then have equal length: values of one seed share an
+ * index). Index i of a group of n is floor(u n / 2^32) for the generator's next 32-bit output u. The
+ * estimate is the statistic on the data; resamples where it is not finite are dropped (counted in
+ * `dropped`); the interval is the type-7 quantiles (1-level)/2 and (1+level)/2 of the rest.
+ */
+export function bootstrap(groups: readonly (readonly number[])[], statistic: (groups: number[][]) => number, opts: BootstrapOptions & { paired?: boolean } = {}): Estimate & { dropped: number } {
+  const resamples = opts.resamples ?? 2000;
+  const level = opts.level ?? CONFIDENCE;
+  if (!Number.isInteger(resamples) || resamples < 1) throw new Error(`bootstrap: resamples must be a positive integer, got ${resamples}`);
+  if (opts.paired && new Set(groups.map((g) => g.length)).size > 1) throw new Error(`bootstrap: paired groups must have equal lengths, got ${groups.map((g) => g.length).join(', ')}`);
+  const estimate = statistic(groups.map((g) => [...g]));
+  const n = Math.min(...groups.map((g) => g.length));
+  if (groups.some((g) => g.length === 0)) return { estimate, lo: null, hi: null, level, n: 0, dropped: 0 };
+  const seed = opts.seed ?? 1;
+  if (!Number.isInteger(seed) || seed < 1 || seed > 4294967295) throw new Error(`bootstrap: seed must be an integer in [1, 2^32 - 1], got ${seed}`);
+  const rand = mt19937.factory({ seed });
+  const draw = (len: number) => Math.floor((rand() * len) / 4294967296);
+  const stats: number[] = [];
+  for (let r = 0; r < resamples; r++) {
+    let sample: number[][];
+    if (opts.paired) {
+      const idx = Array.from({ length: groups[0].length }, () => draw(groups[0].length));
+      sample = groups.map((g) => idx.map((i) => g[i]));
+    } else {
+      sample = groups.map((g) => Array.from({ length: g.length }, () => g[draw(g.length)]));
+    }
+    const v = statistic(sample);
+    if (Number.isFinite(v)) stats.push(v);
+  }
+  stats.sort((a, b) => a - b);
+  const dropped = resamples - stats.length;
+  if (stats.length === 0 || n < 2) return { estimate, lo: null, hi: null, level, n, dropped };
+  return { estimate, lo: quantileSorted(stats, (1 - level) / 2), hi: quantileSorted(stats, (1 + level) / 2), level, n, dropped };
+}
+
+/** A point of a loss curve. */
+export interface CurvePoint {
+  step: number;
+  loss: number;
+}
+
+/**
+ * The first step at which a curve reaches `loss` (value <= loss), interpolated linearly between the
+ * two evaluations around the crossing; the first point's step when it already is at or below; null
+ * when the curve never reaches it. Non-finite points end the curve (divergence).
+ */
+export function stepsToReach(curve: readonly CurvePoint[], loss: number): number | null {
+  let prev: CurvePoint | undefined;
+  for (const p of curve) {
+    if (!Number.isFinite(p.loss)) return null;
+    if (p.loss <= loss) {
+      if (!prev) return p.step;
+      return prev.step + ((prev.loss - loss) / (prev.loss - p.loss)) * (p.step - prev.step);
+    }
+    prev = p;
+  }
+  return null;
+}
+
+/** Mean of curves at the steps every one of them has (a finite value at that step). */
+export function meanCurve(curves: readonly (readonly CurvePoint[])[]): CurvePoint[] {
+  if (curves.length === 0) return [];
+  const maps = curves.map((c) => new Map(c.filter((p) => Number.isFinite(p.loss)).map((p) => [p.step, p.loss])));
+  const steps = [...maps[0].keys()].filter((s) => maps.every((m) => m.has(s))).sort((a, b) => a - b);
+  return steps.map((step) => ({ step, loss: mean(maps.map((m) => m.get(step)!)) }));
+}
+
+/**
+ * Speed-up of an optimizer over the baseline as Marin's optimizer study reports it: the steps the
+ * baseline's mean curve needs to reach the optimizer's mean final loss (interpolated), divided by the
+ * optimizer's steps. Null when the baseline never reaches that loss within its curve (the speed-up
+ * then exceeds baselineSteps / steps).
+ */
+export function speedup(baselineCurves: readonly (readonly CurvePoint[])[], finalLosses: readonly number[], steps: number): number | null {
+  const reach = stepsToReach(meanCurve(baselineCurves), mean(finalLosses));
+  return reach === null ? null : reach / steps;
+}
+
+/** One evaluation step whose ranking differs from the ranking at the last evaluation. */
+export interface RankingFlip {
+  step: number;
+  /** Labels best first at that step. */
+  ranking: string[];
+}
+
+/**
+ * Rankings (by mean loss, lower first) at every evaluation step all entries share, compared with the
+ * ranking at the last shared step; returns the earlier steps whose order differs (Marin's
+ * observation that rankings flip during the learning-rate decay) and the final ranking.
+ */
+export function rankingFlips(curves: ReadonlyMap<string, readonly CurvePoint[]>): { final: string[]; flips: RankingFlip[] } {
+  const labels = [...curves.keys()];
+  if (labels.length < 2) return { final: labels, flips: [] };
+  const maps = labels.map((l) => new Map(curves.get(l)!.filter((p) => Number.isFinite(p.loss)).map((p) => [p.step, p.loss])));
+  const steps = [...maps[0].keys()].filter((s) => s > 0 && maps.every((m) => m.has(s))).sort((a, b) => a - b);
+  if (steps.length === 0) return { final: labels, flips: [] };
+  const order = (s: number) => labels.map((l, i) => ({ l, v: maps[i].get(s)! })).sort((a, b) => a.v - b.v || a.l.localeCompare(b.l)).map((x) => x.l);
+  const final = order(steps[steps.length - 1]);
+  const flips = steps.slice(0, -1).map((s) => ({ step: s, ranking: order(s) })).filter((f) => f.ranking.join('\n') !== final.join('\n'));
+  return { final, flips };
+}
