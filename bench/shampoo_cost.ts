@@ -11,7 +11,7 @@
  * - `mlp-fit`: `model.fit` of a 16-32-4 tfjs-layers MLP, batch 32, 160 steps, with `ShampooOptimizer()`
  *   at its defaults: wall seconds.
  * The GPT groups are skipped on the cpu backend (a GPT step there is dominated by tfjs's JavaScript
- * kernels, not by Shampoo); `eigh` runs on the host, so only with the cpu and wasm-native backends;
+ * kernels, not by Shampoo); `eigh` runs on the host, so only with the cpu, wasm-native and tensorflow backends;
  * `mlp-fit` runs on every backend, its target is stated for cpu.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -32,7 +32,7 @@ const per = (t: Timing, k: number): Timing => ({ median: t.median / k, min: t.mi
 export async function shampooCost(ctx: BenchContext): Promise<void> {
   if (ctx.backend !== 'cpu') await gptSteps(ctx);
   // The eigensolvers run on the host whatever the backend: measured once per run, not per backend.
-  if (ctx.backend === 'cpu' || ctx.backend === 'wasm-native') await eigh1024(ctx);
+  if (ctx.backend === 'cpu' || ctx.backend === 'wasm-native' || ctx.backend === 'tensorflow') await eigh1024(ctx);
   await mlpFit(ctx);
 }
 

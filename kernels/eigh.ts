@@ -44,7 +44,7 @@ function load(): LapackAddon | null {
     state.why = 'LAPACK unavailable: the native addon is not built (npm install builds it with a C compiler and libopenblas-dev)';
     return null;
   }
-  // As experiments/native.ts: OpenBLAS starts its threads when it loads; one unless told otherwise.
+  // As kernels/addon.ts: OpenBLAS starts its threads when it loads; one unless told otherwise.
   process.env.OPENBLAS_NUM_THREADS ??= '1';
   try {
     const addon = createRequire(import.meta.url)(path) as Partial<LapackAddon>;

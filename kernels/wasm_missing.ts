@@ -6,7 +6,7 @@
  * fails with "Kernel '...' not registered for backend 'wasm'".
  *
  * The convolution gradients are composed from kernels the wasm backend has (pad, strided slice,
- * concat, transpose, matmul, multiply, sum), so with optlab's native kernels (experiments/native.ts)
+ * concat, transpose, matmul, multiply, sum), so with optlab's native kernels (kernels/wasm_kernels.ts)
  * their matmuls and reductions run in OpenBLAS and C. `UnsortedSegmentSum` is one pass over the
  * data on the host (JavaScript over the wasm heap), the loop of TensorFlow's CPU kernel.
  *

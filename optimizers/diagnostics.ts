@@ -114,6 +114,8 @@ export function lanczosExtremes(matrix: ArrayLike<number>, n: number, steps = LA
     t[i * k + i] = alpha[i];
     if (i + 1 < k) t[i * k + i + 1] = t[(i + 1) * k + i] = beta[i];
   }
+  // A non-finite update (a diverging run) has no spectrum: report NaN, never throw from a diagnostic.
+  if (!t.every(Number.isFinite)) return { min: NaN, max: NaN };
   const values = eighTridiagonalQL(t, k).values;
   return { min: Math.min(...values), max: Math.max(...values) };
 }

@@ -389,7 +389,8 @@ function makeTfOptimizerClass<O extends object>(method: string, factory: Optimiz
   const cls = class extends OptlabTfOptimizer<O> {
     static override className = className;
     constructor(config: Partial<O> & AdapterOptions = {}) {
-      const { roles: _r, clipNorm: _c, ...own } = config;
+      const own: Record<string, unknown> = { ...config };
+      for (const k of ADAPTER_KEYS) delete own[k];
       if (needsPreviousGrads(factory(own as Partial<O>))) {
         throw new Error(`${className}: these options (mode 'exact') need a gradient at the previous weights, which LayersModel.fit cannot compute; use the optlab runner or mode 'approx'`);
       }

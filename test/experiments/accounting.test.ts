@@ -156,10 +156,10 @@ describe('run accounting (optlab run)', function () {
     const root = tempDir();
     const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], { encoding: 'utf8' });
     const file = writeExperiment(root, tinyExperiment());
-    const r1 = cli('run', file, '--out', join(root, 'a'), '--backend', 'tensorflow');
+    const r1 = cli('run', file, '--out', join(root, 'a'), '--backend', 'webgpu');
     expect(r1.status).to.equal(2);
     expect(r1.stderr.trim().split('\n')).to.have.length(1);
-    expect(r1.stderr).to.match(/^error: --backend tensorflow: backend 'tensorflow' is not available: @tensorflow\/tfjs-node-gpu not installed.*npm i @tensorflow\/tfjs-node@4\.22\.0/);
+    expect(r1.stderr).to.match(/^error: --backend webgpu: backend 'webgpu' is not available: webgpu packages not installed.*npm i @tensorflow\/tfjs-backend-webgpu@4\.22\.0/);
     expect(existsSync(join(root, 'a'))).to.equal(false);
     const missing = writeExperiment(root, tinyExperiment({ data: { kind: 'text', path: join(root, 'corpus.txt') } }), 'text.yaml');
     const r2 = cli('run', missing, '--out', join(root, 'b'));

@@ -13,7 +13,7 @@ import type { Measurement } from '../../bench/harness.js';
 function fakeSweep(dir: string, runs: { label: string; method?: string; lr: number; seed: number; final: number; status?: string }[]): void {
   mkdirSync(dir, { recursive: true });
   const ids = runs.map((r) => `${r.label}-${String(r.lr).replace('.', '')}-s${r.seed}`);
-  writeFileSync(join(dir, 'experiment.json'), JSON.stringify({ name: 'fake', grid: ids, runs: ids, shard: null }));
+  writeFileSync(join(dir, 'experiment.json'), JSON.stringify({ name: 'fake', source: { file: 'fake.yaml', sets: [] }, experiment: { name: 'fake' }, grid: ids, runs: ids, shard: null }));
   runs.forEach((r, i) => {
     const rec = { id: ids[i], hash: `${r.label}${r.lr}`, label: r.label, seed: r.seed, status: r.status ?? 'finished', step: 300, config: { optimizer: { name: r.method ?? r.label, options: { lr: r.lr } } }, result: { finalValLoss: r.final, finalValAcc: null, wallMs: 1000 }, env: { gitCommit: 'abc', cpu: 'test cpu', cores: 2 } };
     writeFileSync(join(dir, `${ids[i]}.json`), JSON.stringify(rec));

@@ -28,7 +28,7 @@ function runScript(body: string, ext = 'ts'): { status: number | null; stderr: s
   }
 }
 
-const backendModule = pathToFileURL(join(ROOT, 'experiments', 'backend.ts')).href;
+const backendModule = pathToFileURL(join(ROOT, 'kernels', 'backend.ts')).href;
 
 describe('wasm backend process handlers', function () {
   this.timeout(60000);

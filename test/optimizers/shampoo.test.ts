@@ -490,8 +490,8 @@ describeBackends('shampoo', () => {
     expect(d.shampoo_stale_factors).to.equal(0);
     expect(d.cond_max).to.equal(Math.max(...monitor.factors().map((f) => f.conditionNumber)));
     expect(d.cond_max).to.be.greaterThan(1);
-    const routes = (def as unknown as { routes: { transform: { diagnostics?: () => Record<string, number> } }[] }).routes;
-    expect(routes[0].transform.diagnostics!().cond_max).to.be.at.most(d.cond_max);
+    const routes = (def as unknown as { routes: { transform: { rootReport?: () => Record<string, number> } }[] }).routes;
+    expect(routes[0].transform.rootReport!().cond_max).to.be.at.most(d.cond_max);
     expect(shampooMonitor(adamw())).to.equal(null);
     opt.dispose();
     w.variable.dispose();

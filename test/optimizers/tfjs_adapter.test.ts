@@ -94,7 +94,7 @@ describeBackends('tf.Optimizer adapter: state across save/load', () => {
       // The child loads each checkpoint, trains one hop and saves it again, as a user's second script would.
       writeFileSync(script, [
         `import * as tfl from '@tensorflow/tfjs-layers';`,
-        `import { selectBackend } from '${url('experiments/backend.ts')}';`,
+        `import { selectBackend } from '${url('kernels/backend.ts')}';`,
         `import '${url('optimizers/tfjs.ts')}';`,
         `import { HOP, regressionData } from '${url('test/optimizers/tfjs_helpers.ts')}';`,
         `await selectBackend('${tf.getBackend()}', { quiet: true });`,
@@ -106,7 +106,7 @@ describeBackends('tf.Optimizer adapter: state across save/load', () => {
         `}`,
       ].join('\n'));
       // The child runs the same configuration: native kernels exactly when they are registered here
-      // (read from the kernel registry: this file's copy of experiments/native.ts may not be the one
+      // (read from the kernel registry: this file's copy of kernels/wasm_kernels.ts may not be the one
       // the mocha root hook switched on).
       const native = tf.getBackend() === 'wasm' && tf.getKernel('OptlabAdam', 'wasm') !== undefined;
       const env = { ...process.env, OPTLAB_NATIVE: native ? '1' : '0' };
