@@ -71,7 +71,7 @@ async function probe(b: TestBackend, detail: Map<TestBackend, string>): Promise<
       }
       case 'tensorflow': {
         const choice = await selectBackend('tensorflow', { quiet: true });
-        detail.set(b, choice.label);
+        detail.set(b, `${choice.label.replace(/^tensorflow \(|\)$/g, '')}${choice.libtensorflow ? `, libtensorflow ${choice.libtensorflow}` : ''}`);
         return null;
       }
     }
