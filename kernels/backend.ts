@@ -1,10 +1,12 @@
 /**
  * Picks the fastest tfjs backend that loads here and says which one, and why the others were skipped.
- * Order for `auto`, from what bench/results measured on the 2-core machines this project runs on:
- * tfjs-node-gpu (CUDA), wasm with optlab's native kernels, tfjs-node (libtensorflow on the CPU), plain
- * wasm, cpu. wasm+native comes before tfjs-node because it trains the GPT faster (the `gpt-train-step`
- * row of the benchmark table in the README), although libtensorflow's multi-threaded kernels win on
- * large single products such as Newton-Schulz on 512x512; `--backend tensorflow` picks it explicitly.
+ * Order for `auto`, from what was measured on the 2-core machines this project runs on: tfjs-node-gpu
+ * (CUDA), wasm with optlab's native kernels, tfjs-node (libtensorflow on the CPU), plain wasm, cpu.
+ * wasm+native comes before tfjs-node because it trains the GPT faster: one forward+backward of the
+ * bench GPT took 451 ms on wasm-native against 709 ms on tensorflow in one `optlab bench --quick
+ * --backends tensorflow,wasm-native` run on a loaded machine (43 against 53 ms in an earlier quiet
+ * measurement), although libtensorflow's multi-threaded kernels win on large single products such as
+ * Newton-Schulz on 512x512; `--backend tensorflow` picks it explicitly.
  * `webgpu` is tried only when asked for: it needs the npm `webgpu` package (Dawn) and a Vulkan GPU.
  *
  * tfjs-node loads libtensorflow, which prints absl and oneDNN start-up lines on standard error before
@@ -150,7 +152,7 @@ export async function selectBackend(requested?: string, opts: { quiet?: boolean 
     }
     if (!picked) throw new Error(`no tfjs backend could be initialized: ${skipped.join('; ')}`);
     if (picked === 'wasm-native' && installed('@tensorflow/tfjs-node')) {
-      skipped.push('tensorflow (tfjs-node) is installed but wasm+native trains the GPT faster here (README, Benchmarks); --backend tensorflow uses it');
+      skipped.push('tensorflow (tfjs-node) is installed but wasm+native trains the GPT faster here (README, Backends); --backend tensorflow uses it');
     }
     const label = picked === 'wasm-native' ? 'wasm' : picked;
     choice = { name: tf.getBackend(), label, message: `backend: ${label}${skipped.length ? ` (skipped: ${skipped.join('; ')})` : ''}` };
