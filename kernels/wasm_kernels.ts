@@ -121,9 +121,16 @@ export function withOriginals<T>(fn: () => T): T {
   }
 }
 
+/** 'OpenBLAS 0.3.21 (SkylakeX kernels)' from OpenBLAS's config string ('OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY SkylakeX MAX_THREADS=64'). */
+export function describeBlas(config: string): string {
+  const words = config.trim().split(/\s+/);
+  const core = words.slice(2).filter((w) => !/^(NO_|USE_|DYNAMIC_|SMP|MAX_)/.test(w) && !w.includes('='));
+  return `${words.slice(0, 2).join(' ')}${core.length ? ` (${core.join(' ')} kernels)` : ''}`;
+}
+
 function status(active: boolean, message: string): NativeStatus {
   state.message = message;
-  const blas = active && state.addon ? `${state.addon.blasConfig().split(' ').slice(0, 2).join(' ')}, ${state.threads} thread${state.threads === 1 ? '' : 's'}` : '';
+  const blas = active && state.addon ? `${describeBlas(state.addon.blasConfig())}, ${state.threads} thread${state.threads === 1 ? '' : 's'}` : '';
   return { available: state.addon !== null, active, threads: state.threads, blas, kernels: active ? [...state.originals.keys()] : [], message };
 }
 
@@ -163,7 +170,7 @@ export async function enableNativeKernels(opts: NativeOptions = {}): Promise<Nat
   }
   if (active) return status(true, state.message);
   const on = status(true, '');
-  return status(true, `native kernels on (${on.blas})`);
+  return status(true, `native kernels on (${on.blas})${state.blasNote ? `; ${state.blasNote}` : ''}`);
 }
 
 /** Puts the wasm backend's original kernels back. */

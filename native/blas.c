@@ -74,7 +74,7 @@ napi_value optlab_bias_act(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
-/* setThreads(n): OpenBLAS threads for later calls. */
+/* setThreads(n): threads for later calls, OpenBLAS's and the pool's of threads.c. */
 napi_value optlab_set_threads(napi_env env, napi_callback_info info) {
   Args a;
   if (!read_args(env, info, &a, 1, 0)) return NULL;
@@ -82,13 +82,15 @@ napi_value optlab_set_threads(napi_env env, napi_callback_info info) {
   if (a.failed) return NULL;
   if (n < 1 || n > 1024) return fail(&a, "optlab_native: thread count must be in 1..1024"), NULL;
   openblas_set_num_threads((int)n);
+  optlab_pool_set_threads((int)n);
   return undefined(env);
 }
 
 napi_value optlab_get_threads(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value v;
-  CHECK(napi_create_int32(env, openblas_get_num_threads(), &v));
+  int blas = openblas_get_num_threads(), pool = optlab_pool_threads();
+  CHECK(napi_create_int32(env, blas < pool ? blas : pool, &v));
   return v;
 }
 

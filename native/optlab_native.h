@@ -117,5 +117,15 @@ napi_value optlab_layer_norm_grad(napi_env env, napi_callback_info info);
 /* optimizer.c */
 napi_value optlab_adam(napi_env env, napi_callback_info info);
 napi_value optlab_auon(napi_env env, napi_callback_info info);
+/* attention.c */
+napi_value optlab_attention(napi_env env, napi_callback_info info);
+napi_value optlab_attention_grad(napi_env env, napi_callback_info info);
+
+/* threads.c: fn(ctx, begin, end) runs items [begin, end); parallel_for splits [0, n) into at most one
+   share per thread, each of at least min_per_share items, and returns when all are done. */
+typedef void (*optlab_task_fn)(void *ctx, int64_t begin, int64_t end);
+void optlab_parallel_for(int64_t n, int64_t min_per_share, optlab_task_fn fn, void *ctx);
+int optlab_pool_set_threads(int n);
+int optlab_pool_threads(void);
 
 #endif
