@@ -8,6 +8,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -78,9 +79,25 @@ export function findUp(rel: string): string | null {
   return null;
 }
 
-/** OpenBLAS threads: `requested`, else $OPTLAB_BLAS_THREADS, else 1. Throws on anything but a positive integer. */
+/** Most threads the native kernels take by default: the products of optlab's models are small (C of 128-512 wide). */
+export const MAX_DEFAULT_THREADS = 4;
+
+/**
+ * Threads each of `parallelRuns` processes should give its native kernels so that together they use
+ * the cores once: floor(cores / parallelRuns), at least 1, at most MAX_DEFAULT_THREADS. A single run
+ * on the project's 2-core machine gets 2; `optlab run --jobs 2` runs get 1 each.
+ */
+export function threadsPerRun(parallelRuns = 1, cores = availableParallelism()): number {
+  return Math.max(1, Math.min(MAX_DEFAULT_THREADS, Math.floor(cores / Math.max(1, parallelRuns))));
+}
+
+/**
+ * Threads of the native kernels (products split over them, attention heads; OpenBLAS itself runs at one
+ * thread): `requested`, else $OPTLAB_BLAS_THREADS, else `threadsPerRun()`. Throws on anything but a
+ * positive integer.
+ */
 export function blasThreads(requested?: number): number {
-  const raw = requested ?? (process.env.OPTLAB_BLAS_THREADS ? Number(process.env.OPTLAB_BLAS_THREADS) : 1);
+  const raw = requested ?? (process.env.OPTLAB_BLAS_THREADS ? Number(process.env.OPTLAB_BLAS_THREADS) : threadsPerRun());
   if (!Number.isInteger(raw) || raw < 1) throw new Error(`OPTLAB_BLAS_THREADS: expected a positive integer, got '${requested ?? process.env.OPTLAB_BLAS_THREADS}'`);
   return raw;
 }
@@ -139,8 +156,8 @@ export function loadAddon(): Addon | null {
     state.loadError = `addon not built (npm install builds it when a C compiler and libopenblas-dev are present${script ? `; or run node ${script}` : ''})`;
     return null;
   }
-  // OpenBLAS starts its worker threads when it loads, as many as OPENBLAS_NUM_THREADS says. Load it
-  // with one and let setThreads start the others: they then inherit the denormal flush of the call.
+  // OpenBLAS starts its worker threads when it loads, as many as OPENBLAS_NUM_THREADS says; optlab's
+  // products split over the addon's own threads (native/threads.c) and keep OpenBLAS at one.
   process.env.OPENBLAS_NUM_THREADS ??= '1';
   // OpenBLAS reads OPENBLAS_CORETYPE once, when the library loads with the addon.
   const core = blasCoreChoice(cpuFlags());

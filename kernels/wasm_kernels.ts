@@ -7,9 +7,9 @@
  * may grow and replace it), and no tensor is copied (docs/backends.md).
  *
  * The addon (native/*.c) is built by `npm install` when a C compiler and OpenBLAS (`libopenblas-dev`)
- * are present. `OPTLAB_NATIVE=0` keeps plain wasm; `OPTLAB_BLAS_THREADS` sets OpenBLAS threads
- * (default 1: one thread beat two on the tiny GPT, and parallel sweep runs must not oversubscribe the
- * cores).
+ * are present. `OPTLAB_NATIVE=0` keeps plain wasm; `OPTLAB_BLAS_THREADS` sets the native kernels'
+ * threads (default: the cores, at most 4, `threadsPerRun` in kernels/addon.ts; `optlab run --jobs N`
+ * gives each run its share so that parallel runs do not oversubscribe the cores).
  *
  * Warnings:
  * - This reads private fields of tfjs-backend-wasm 4.22.0 (`dataIdMap`, `wasm.HEAPU8`, `makeOutput`,
@@ -18,9 +18,8 @@
  * - Results match plain wasm to float rounding, not bit for bit: OpenBLAS sums in another order,
  *   reductions accumulate in double, tanh is Cephes' polynomial. They are deterministic for a given
  *   thread count.
- * - Kernels flush float32 denormals to zero, as TensorFlow's CPU kernels do (OpenBLAS worker threads
- *   too, unless OPENBLAS_NUM_THREADS > 1 was set before start-up: they then keep denormals and
- *   denormal-heavy products, such as Newton iterations near convergence, run slower).
+ * - Kernels flush float32 denormals to zero, as TensorFlow's CPU kernels do, on the calling thread and
+ *   on the addon's worker threads (native/threads.c); OpenBLAS runs at one thread inside them.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { version_wasm } from '@tensorflow/tfjs-backend-wasm';
@@ -31,7 +30,7 @@ import { NATIVE_KERNELS } from './wasm_replacements.js';
 
 /** Options of `enableNativeKernels`. */
 export interface NativeOptions {
-  /** OpenBLAS threads. @default $OPTLAB_BLAS_THREADS, else 1 */
+  /** Threads of the native kernels. @default $OPTLAB_BLAS_THREADS, else the cores (at most 4; kernels/addon.ts threadsPerRun) */
   threads?: number;
   /** Largest accepted max |native - original| / max(1, |original|) in the self-test. @default 1e-5 */
   selfTestTolerance?: number;
@@ -43,7 +42,7 @@ export interface NativeStatus {
   available: boolean;
   /** The native kernels are registered for the wasm backend now. */
   active: boolean;
-  /** OpenBLAS threads. */
+  /** Threads of the native kernels. */
   threads: number;
   /** The BLAS and its threads, e.g. 'OpenBLAS 0.3.21, 1 thread'; '' when inactive. */
   blas: string;

@@ -21,8 +21,6 @@
 enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
 extern void cblas_sgemm(int order, int transA, int transB, int m, int n, int k, float alpha,
                         const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
-extern void openblas_set_num_threads(int n);
-extern int openblas_get_num_threads(void);
 
 /* exp(y) for y <= 0 (Cephes expf as simd.h's exp16_small, with floor for negative arguments); 0 below -87, where float32 leaves the normal range. */
 static inline __attribute__((always_inline)) v16f exp16_nonpositive(v16f y) {
@@ -114,14 +112,8 @@ static void backward_pairs(void *ctx, int64_t begin, int64_t end) {
   free(dp);
 }
 
-/* Runs fn over the B H pairs on the pool, OpenBLAS at one thread meanwhile (the pairs are the parallelism). */
-static void over_pairs(Attn *s, int64_t pairs, optlab_task_fn fn) {
-  int blas = openblas_get_num_threads();
-  int pooled = optlab_pool_threads() > 1 && pairs > 1;
-  if (pooled && blas != 1) openblas_set_num_threads(1);
-  optlab_parallel_for(pairs, 1, fn, s);
-  if (pooled && blas != 1) openblas_set_num_threads(blas);
-}
+/* Runs fn over the B H pairs on the pool (OpenBLAS itself runs at one thread: blas.c setThreads). */
+static void over_pairs(Attn *s, int64_t pairs, optlab_task_fn fn) { optlab_parallel_for(pairs, 1, fn, s); }
 
 static int read_dims(Args *a, int first, Attn *s, int64_t *bsz) {
   *bsz = arg_int(a, first);

@@ -1,13 +1,11 @@
 /*
- * Threads: a small pool that splits a loop of independent items (attention heads, blocks of an
- * elementwise loop) over the native kernels' threads, and the one thread setting of the addon:
- * setThreads(n) sets both this pool and OpenBLAS (kernels/addon.ts `blasThreads`).
+ * Threads: a small pool that splits a loop of independent items (attention heads, blocks of rows of a
+ * product) over the native kernels' threads; blas.c's setThreads sets its size (kernels/addon.ts
+ * `blasThreads`) and keeps OpenBLAS at one thread, so that no second set of threads competes.
  *
- * The pool has n - 1 workers; the calling thread (Node's main thread) runs the first share itself.
- * Workers spin briefly on a generation counter before sleeping on a condition variable, so the
- * back-to-back kernels of one training step wake them in microseconds, while an idle process
- * sleeps. Every share runs with denormals flushed to zero, as the caller does (addon.c), and with
- * OpenBLAS at one thread: products inside a share must not start threads of their own.
+ * The pool has n - 1 workers; the calling thread (Node's main thread) takes shares too. Workers
+ * spin briefly on a generation counter before sleeping on a condition variable, so the back-to-back
+ * kernels of one training step wake them in microseconds, while an idle process sleeps. Every share runs with denormals flushed to zero, as the caller does (addon.c).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -24,15 +22,22 @@
 #define FTZ_ON() ((void)0)
 #endif
 
-enum { MAX_POOL = 64, SPIN_ROUNDS = 20000 };
+enum { MAX_POOL = 64, SPIN_ROUNDS = 20000, MAX_SHARES = 4096 };
 
 typedef struct {
   optlab_task_fn fn;
   void *ctx;
   int64_t n;
-  int shares;
 } Job;
 
+/*
+ * Shares are claimed, not assigned: the caller and every awake worker take the next unclaimed share
+ * until none is left, so a worker that the OS does not schedule (a machine busy with other
+ * processes) costs nothing: the caller runs its shares itself. `claim` packs the job's generation
+ * (high 32 bits), its share count and the next share (16 bits each); a claim is a compare-and-swap
+ * that fails once the caller has posted another job, so a late worker never runs a share with the
+ * fields of the wrong job.
+ */
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t pool_wake = PTHREAD_COND_INITIALIZER;
 static pthread_t workers[MAX_POOL];
@@ -40,20 +45,37 @@ static int n_workers = 0;           /* started workers */
 static int pool_threads = 1;        /* threads a parallel loop uses, the caller included */
 static Job job;
 static atomic_long generation = 0;  /* bumped once per job */
-static atomic_int pending = 0;      /* shares not finished yet */
-
-static void run_share(int share) {
-  int64_t begin = job.n * share / job.shares, end = job.n * (share + 1) / job.shares;
-  if (begin < end) job.fn(job.ctx, begin, end);
-}
-
+static _Atomic uint64_t claim = 0;
+static atomic_int done = 0;         /* shares of the current job finished */
 static long start_generation[MAX_POOL + 1];
 
+#define CLAIM(g, shares, next) (((uint64_t)(uint32_t)(g) << 32) | ((uint64_t)(shares) << 16) | (uint64_t)(next))
+
+/* The next share of job `g`, or -1 when it has none left or another job was posted. */
+static int claim_share(long g) {
+  uint64_t c = atomic_load(&claim);
+  for (;;) {
+    if ((uint32_t)(c >> 32) != (uint32_t)g) return -1;
+    int shares = (int)((c >> 16) & 0xffff), next = (int)(c & 0xffff);
+    if (next >= shares) return -1;
+    if (atomic_compare_exchange_weak(&claim, &c, c + 1)) return next;
+  }
+}
+
+static void run_shares(long g, optlab_task_fn fn, void *ctx, int64_t n) {
+  int share;
+  while ((share = claim_share(g)) >= 0) {
+    int shares = (int)((atomic_load(&claim) >> 16) & 0xffff);
+    int64_t begin = n * share / shares, end = n * (share + 1) / shares;
+    if (begin < end) fn(ctx, begin, end);
+    atomic_fetch_add(&done, 1);
+  }
+}
+
 static void *worker_main(void *arg) {
-  int id = (int)(intptr_t)arg; /* 1-based: share 0 is the caller's */
+  int id = (int)(intptr_t)arg;
   FTZ_ON();
-  /* The generation when this worker was created, not when it first runs: a job posted in between
-     counts on it. */
+  /* The generation when this worker was created, not when it first runs: a job posted in between is still its to help with. */
   long seen = start_generation[id];
   for (;;) {
     int spins = 0;
@@ -67,8 +89,8 @@ static void *worker_main(void *arg) {
       pthread_mutex_unlock(&pool_lock);
     }
     seen = atomic_load_explicit(&generation, memory_order_acquire);
-    if (id < job.shares) run_share(id);
-    atomic_fetch_sub_explicit(&pending, 1, memory_order_acq_rel);
+    Job j = job; /* valid for job `seen` only if a claim below succeeds */
+    run_shares(seen, j.fn, j.ctx, j.n);
   }
   return NULL;
 }
@@ -93,19 +115,85 @@ int optlab_pool_set_threads(int n) {
 
 void optlab_parallel_for(int64_t n, int64_t min_per_share, optlab_task_fn fn, void *ctx) {
   int64_t most = min_per_share > 0 ? n / min_per_share : n;
-  int shares = pool_threads < most ? pool_threads : (int)(most < 1 ? 1 : most);
-  if (shares <= 1) {
+  /* Up to four shares per thread: a share of a worker that is descheduled holds back less. */
+  int64_t want = 4 * (int64_t)pool_threads;
+  int shares = (int)(most < want ? (most < 1 ? 1 : most) : want);
+  if (shares > MAX_SHARES) shares = MAX_SHARES;
+  if (pool_threads <= 1 || shares <= 1) {
     if (n > 0) fn(ctx, 0, n);
     return;
   }
-  job = (Job){fn, ctx, n, shares};
-  /* Every started worker wakes per job (those beyond `shares` just count down): one counter, no
-     per-worker bookkeeping. */
-  atomic_store(&pending, n_workers);
+  long g = atomic_load(&generation) + 1;
+  /* Close claims before the fields change (a late worker's claim on the old job then fails). */
+  atomic_store(&claim, CLAIM(g, 0, 0));
+  atomic_thread_fence(memory_order_seq_cst);
+  job = (Job){fn, ctx, n};
+  atomic_store(&done, 0);
+  atomic_store(&claim, CLAIM(g, shares, 0));
   pthread_mutex_lock(&pool_lock);
-  atomic_fetch_add_explicit(&generation, 1, memory_order_acq_rel);
+  atomic_store_explicit(&generation, g, memory_order_release);
   pthread_cond_broadcast(&pool_wake);
   pthread_mutex_unlock(&pool_lock);
-  run_share(0);
-  while (atomic_load_explicit(&pending, memory_order_acquire) > 0) CPU_RELAX();
+  run_shares(g, fn, ctx, n);
+  while (atomic_load_explicit(&done, memory_order_acquire) < shares) CPU_RELAX();
+}
+
+/*
+ * Parallel products: sgemm calls split over the pool, OpenBLAS itself at one thread (setThreads),
+ * so one set of threads serves products, attention heads and loops alike. A batch of products with
+ * at least one per thread is split by products; otherwise each product is split into one block of
+ * rows of C per thread (columns when C is wider than tall), each block one sgemm on a view of the
+ * operands: for op(A) = A^T, rows of op(A) are columns of A, at A + first row, same leading dimension.
+ * Products under 2^18 multiply-adds (OpenBLAS's own threshold for threads) run on the caller.
+ */
+enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
+extern void cblas_sgemm(int order, int transA, int transB, int m, int n, int k, float alpha,
+                        const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
+
+typedef struct {
+  int ta, tb, m, n, k, lda, ldb, ldc, shares, by_rows;
+  float alpha, beta;
+  const float *a, *b;
+  float *c;
+  int64_t a_stride, b_stride, c_stride;
+} Gemm;
+
+static void gemm_items(void *ctx, int64_t begin, int64_t end) {
+  const Gemm *g = ctx;
+  for (int64_t item = begin; item < end; item++) {
+    int64_t i = item / g->shares, share = item % g->shares;
+    const float *a = g->a + i * g->a_stride, *b = g->b + i * g->b_stride;
+    float *c = g->c + i * g->c_stride;
+    int m = g->m, n = g->n;
+    if (g->shares > 1 && g->by_rows) {
+      int r0 = (int)((int64_t)g->m * share / g->shares), r1 = (int)((int64_t)g->m * (share + 1) / g->shares);
+      a += g->ta == CBLAS_TRANS ? r0 : (int64_t)r0 * g->lda;
+      c += (int64_t)r0 * g->ldc;
+      m = r1 - r0;
+    } else if (g->shares > 1) {
+      int c0 = (int)((int64_t)g->n * share / g->shares), c1 = (int)((int64_t)g->n * (share + 1) / g->shares);
+      b += g->tb == CBLAS_TRANS ? (int64_t)c0 * g->ldb : c0;
+      c += c0;
+      n = c1 - c0;
+    }
+    if (m > 0 && n > 0) cblas_sgemm(CBLAS_ROW_MAJOR, g->ta, g->tb, m, n, g->k, g->alpha, a, g->lda, b, g->ldb, g->beta, c, g->ldc);
+  }
+}
+
+void optlab_sgemm_batch(int64_t batch, int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda, int64_t a_stride,
+                        const float *b, int ldb, int64_t b_stride, float beta, float *c, int ldc, int64_t c_stride) {
+  Gemm g = {ta ? CBLAS_TRANS : CBLAS_NO_TRANS, tb ? CBLAS_TRANS : CBLAS_NO_TRANS, m, n, k, lda, ldb, ldc, 1, 1, alpha, beta, a, b, c, a_stride, b_stride, c_stride};
+  int threads = optlab_pool_threads();
+  double work = (double)m * n * k;
+  if (threads > 1 && work >= 262144.0 && batch < threads) {
+    g.by_rows = m >= n;
+    int span = g.by_rows ? m : n;
+    /* Two blocks per thread (claimed as they come: threads.c), at least 16 rows (columns) each:
+       OpenBLAS's microkernels are 16 wide. */
+    int blocks = 2 * threads;
+    g.shares = blocks < span / 16 ? blocks : (span / 16 > 1 ? span / 16 : 1);
+  }
+  int64_t items = batch * g.shares;
+  if (threads > 1 && work * batch >= 262144.0 && items > 1) optlab_parallel_for(items, 1, gemm_items, &g);
+  else gemm_items(&g, 0, items);
 }
