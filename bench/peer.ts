@@ -35,6 +35,7 @@ export interface PeerResult {
   samples: number;
   loss: number;
   median_ms: { data: number; forward: number; backward: number; optimizer: number; readback: number; total: number };
+  mean_ms: number;
   min_ms: number;
   max_ms: number;
 }

@@ -198,6 +198,7 @@ def main():
         "samples": len(phases["total"]),
         "loss": loss_value,
         "median_ms": {k: statistics.median(v) for k, v in phases.items()},
+        "mean_ms": statistics.fmean(phases["total"]),
         "min_ms": min(phases["total"]),
         "max_ms": max(phases["total"]),
     }
