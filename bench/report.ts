@@ -187,7 +187,7 @@ export function formatMarkdown(ms: readonly Measurement[], info: RunInfo): strin
   out.push('- `webgpu`: not measured (no GPU on this machine; the path is untested). `tensorflow` (tfjs-node/-gpu): not installed (cannot install offline).', '');
   const targets = [...evaluateTargets(ms), ...peerTargets(ms)];
   if (targets.length) {
-    out.push('## Targets (issue 7)', '');
+    out.push('## Targets (issues 7 and 19)', '');
     out.push(table(['target', 'backend', 'measured', 'status'], targets.map((t) => [t.target, t.backend, t.measured, t.status === 'met' ? '**met**' : t.status === 'not met' ? '**not met**' : 'reported'])), '');
   }
   const backends = [...new Set(ms.map((x) => x.backend))];
