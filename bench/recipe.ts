@@ -10,7 +10,6 @@
  *   gradient clipping at global norm 1.0 (karpathy/nanoGPT README, "I only have a macbook").
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { warmupCosine, type Schedule } from '../experiments/schedule.js';
 import { loadShakespeare, textBatches, type BatchStream, type TextCorpus } from '../models/data.js';
 import { createGPT, type GPT, type GPTConfig } from '../models/gpt.js';
 import { adamw } from '../optimizers/adamw.js';
@@ -18,6 +17,26 @@ import { buildOptimizer, type Optimizer } from '../optimizers/core.js';
 
 /** The recipe's model (vocabSize comes from the corpus). */
 export const RECIPE_GPT: Omit<GPTConfig, 'vocabSize'> = { contextLength: 64, width: 128, nHead: 4, nLayer: 4, dropout: 0, bias: false, tieEmbeddings: true };
+/** A learning-rate multiplier by 1-based step (experiments/schedule.ts's Schedule). */
+export type Schedule = (step: number) => number;
+
+/**
+ * The recipe's learning-rate multiplier: linear warmup over 100 steps (step / 100, 1-based), then cosine
+ * from 1 to 0.1 at `total` (lr 1e-3 to 1e-4), 0.1 after: experiments/schedule.ts warmupCosine({ warmup:
+ * 100, total, floor: 0.1 }), written out here because bench/ files that experiments/bench_command.ts
+ * reaches may not import experiments/ (test/layout.test.ts); test/bench/peer.test.ts checks they agree.
+ */
+export function recipeSchedule(total: number): Schedule {
+  const warmup = 100;
+  const floor = 0.1;
+  return (step) => {
+    if (step <= warmup) return step / warmup;
+    if (step >= total) return floor;
+    const ratio = (step - warmup) / Math.max(1, total - warmup);
+    return floor + 0.5 * (1 + Math.cos(Math.PI * ratio)) * (1 - floor);
+  };
+}
+
 /** Sequences per batch. */
 export const RECIPE_BATCH = 12;
 /** Peak learning rate. */
@@ -79,7 +98,7 @@ export function createRecipe(opts: RecipeOptions = {}): Recipe {
   const corpus = opts.corpus ?? loadShakespeare();
   const model = createGPT({ ...RECIPE_GPT, vocabSize: corpus.tokenizer.vocabSize }, seed);
   const opt = buildOptimizer(model.params, adamw({ lr: RECIPE_LR, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1, decayOn: opts.decayEmbeddings ? 'rank2' : 'matrix' }), { clipNorm: 1.0 });
-  const schedule = warmupCosine({ warmup: 100, total: iters, floor: 0.1 });
+  const schedule = recipeSchedule(iters);
   const train: BatchStream = textBatches(corpus.train, { batchSize: RECIPE_BATCH, contextLength: RECIPE_GPT.contextLength, seed: seed + 1 });
   const vars = model.params.map((p) => p.variable);
   let done = 0;

@@ -7,7 +7,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
 import type { Measurement } from '../../bench/harness.js';
 import { findPeers, runPeer } from '../../bench/peer.js';
-import { gptTrainFlops } from '../../bench/recipe.js';
+import { gptTrainFlops, recipeSchedule } from '../../bench/recipe.js';
+import { warmupCosine } from '../../experiments/schedule.js';
 import { formatMarkdown, peerTargets } from '../../bench/report.js';
 import { nanogptRecipe, type BenchContext } from '../../bench/suites.js';
 import '../shared/backends.js';
@@ -22,6 +23,14 @@ describe('PyTorch peer and nanogpt-recipe rows (issue 19)', () => {
     expect(gptTrainFlops({ vocabSize: 3, contextLength: 4, width: 2, nLayer: 1 }, 1)).to.equal(1680);
     // The recipe: 4 layers, width 128, vocab 65, context 64, batch 12.
     expect(gptTrainFlops({ vocabSize: 65, contextLength: 64, width: 128, nLayer: 4 }, 12) / 1e9).to.be.closeTo(3.9642, 1e-4);
+  });
+
+  it("recipeSchedule is experiments/schedule.ts's warmupCosine with warmup 100 and floor 0.1 at every step", () => {
+    for (const total of [2000, 300]) {
+      const ours = recipeSchedule(total);
+      const theirs = warmupCosine({ warmup: 100, total, floor: 0.1 });
+      for (let step = 1; step <= total + 5; step++) expect(ours(step), `step ${step} of ${total}`).to.equal(theirs(step));
+    }
   });
 
   it('peerTargets: each wasm-native row against the fastest PyTorch set-up of the same kind, met at <= 1.0x', () => {
