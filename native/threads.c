@@ -4,10 +4,12 @@
  * `blasThreads`) and keeps OpenBLAS at one thread, so that no second set of threads competes.
  *
  * The pool has n - 1 workers; the calling thread (Node's main thread) takes shares too. Workers
- * spin briefly on a generation counter before sleeping on a condition variable, so the back-to-back
- * kernels of one training step wake them in microseconds, while an idle process sleeps. Every share runs with denormals flushed to zero, as the caller does (addon.c).
+ * wait on a generation counter, briefly spinning and then yielding the core, before sleeping on a
+ * condition variable, so the back-to-back kernels of one training step wake them in microseconds,
+ * while an idle process sleeps. Every share runs with denormals flushed to zero, as the caller does (addon.c).
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include "optlab_native.h"
@@ -22,7 +24,15 @@
 #define FTZ_ON() ((void)0)
 #endif
 
-enum { MAX_POOL = 64, SPIN_ROUNDS = 20000, MAX_SHARES = 4096 };
+/* Waiting threads pause PAUSE_ROUNDS times, then yield the core up to YIELD_ROUNDS times (so that on a
+   machine with fewer free cores than threads a waiting thread does not hold the core the thread it
+   waits for needs), and idle workers then sleep. */
+enum { MAX_POOL = 64, PAUSE_ROUNDS = 1000, YIELD_ROUNDS = 200, MAX_SHARES = 4096 };
+
+static inline void relax(int round) {
+  if (round < PAUSE_ROUNDS) CPU_RELAX();
+  else sched_yield();
+}
 
 typedef struct {
   optlab_task_fn fn;
@@ -79,10 +89,7 @@ static void *worker_main(void *arg) {
   long seen = start_generation[id];
   for (;;) {
     int spins = 0;
-    while (atomic_load_explicit(&generation, memory_order_acquire) == seen && spins < SPIN_ROUNDS) {
-      CPU_RELAX();
-      spins++;
-    }
+    while (atomic_load_explicit(&generation, memory_order_acquire) == seen && spins < PAUSE_ROUNDS + YIELD_ROUNDS) relax(spins++);
     if (atomic_load_explicit(&generation, memory_order_acquire) == seen) {
       pthread_mutex_lock(&pool_lock);
       while (atomic_load(&generation) == seen) pthread_cond_wait(&pool_wake, &pool_lock);
@@ -135,7 +142,7 @@ void optlab_parallel_for(int64_t n, int64_t min_per_share, optlab_task_fn fn, vo
   pthread_cond_broadcast(&pool_wake);
   pthread_mutex_unlock(&pool_lock);
   run_shares(g, fn, ctx, n);
-  while (atomic_load_explicit(&done, memory_order_acquire) < shares) CPU_RELAX();
+  for (int spins = 0; atomic_load_explicit(&done, memory_order_acquire) < shares; spins++) relax(spins);
 }
 
 /*
