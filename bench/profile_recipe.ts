@@ -19,6 +19,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { selectBackend } from '../kernels/backend.js';
+import { nativeStatus } from '../kernels/wasm_kernels.js';
 import { findPeers, runPeer, type PeerResult } from './peer.js';
 import { createRecipe, gptTrainFlops, peakGflops, RECIPE_BATCH, RECIPE_GPT, type RecipePhase } from './recipe.js';
 
@@ -127,7 +128,7 @@ async function main(): Promise<void> {
   const inKernels = (ph: string) => [...costs].filter(([k]) => k.startsWith(`${ph} `)).reduce((a, [, e]) => ({ wall: a.wall + e.wall, cpu: a.cpu + e.cpu }), { wall: 0, cpu: 0 });
   const lines: string[] = [];
   lines.push(`# Profile of one nanoGPT recipe iteration`, '');
-  lines.push(`\`npx tsx bench/profile_recipe.ts --warmup ${warmup} --iters ${iters}\` on ${choice.label}: iterations ${warmup + 1}-${warmup + iters}, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, load average ${load0.toFixed(1)} -> ${loadavg()[0].toFixed(1)} on ${availableParallelism()} cores.`);
+  lines.push(`\`npx tsx bench/profile_recipe.ts --warmup ${warmup} --iters ${iters}\` on ${choice.label}${nativeStatus().active ? ` (${nativeStatus().blas})` : ''}: iterations ${warmup + 1}-${warmup + iters}, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, load average ${load0.toFixed(1)} -> ${loadavg()[0].toFixed(1)} on ${availableParallelism()} cores.`);
   lines.push(`Per iteration: ${f1(wall)} ms wall, ${f1(cpu)} ms of process CPU time (every thread of the process, the garbage collector's included). ${(flops / 1e9).toFixed(2)} GFLOP per iteration (bench/recipe.ts gptTrainFlops) = ${f1(flops / 1e6 / wall)} GFLOP/s of wall time, ${((100 * flops) / 1e6 / wall / peak).toFixed(1)}% of the ${peak} GFLOP/s peak.`);
   lines.push('CPU time counts the work done; wall time also counts waiting for a core, so on a shared machine (load above the core count) the CPU columns are the ones to read. Kernel times are of the kernel function alone; the rest of a phase is JavaScript (tfjs op wrappers, engine bookkeeping, the gradient tape, tidy, optlab code).', '');
   lines.push('## By phase', '');
