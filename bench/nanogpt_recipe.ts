@@ -12,16 +12,13 @@
  * Differs from reference: nanoGPT decays every 2-D tensor, embeddings included; `--decay-embeddings`
  * does that here (decayOn 'rank2'). Warmup is step/100 (1-based) against nanoGPT's (it+1)/101. Eval batches are 20
  * fixed batches of 12 per split (nanoGPT draws 20 fresh random ones per evaluation).
- * Prints progress every 100 iterations and, at the end, the validation loss and the wall time.
+ * Prints progress every 100 iterations and, at the end, the validation loss, the wall time and the
+ * median ms per iteration over iterations 101-300 (evaluations excluded). The loop is bench/recipe.ts.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../kernels/backend.js';
-import { warmupCosine } from '../experiments/schedule.js';
-import { disposeBatches, evaluate, fixedTextBatches, loadShakespeare, textBatches } from '../models/data.js';
-import { createGPT } from '../models/gpt.js';
-import { lossAndGrads } from '../models/layers.js';
-import { adamw } from '../optimizers/adamw.js';
-import { buildOptimizer } from '../optimizers/core.js';
+import { disposeBatches, evaluate, fixedTextBatches } from '../models/data.js';
+import { createRecipe, median, RECIPE_BATCH, RECIPE_GPT, RECIPE_LR } from './recipe.js';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -33,19 +30,12 @@ async function main(): Promise<void> {
   const iters = Number(arg('iters', '2000'));
   const seed = Number(arg('seed', '0'));
   const decayEmbeddings = process.argv.includes('--decay-embeddings');
-  const batchSize = 12;
-  const contextLength = 64;
-  const lr = 1e-3;
-
-  const corpus = loadShakespeare();
-  const model = createGPT({ vocabSize: corpus.tokenizer.vocabSize, contextLength, width: 128, nHead: 4, nLayer: 4, dropout: 0, bias: false, tieEmbeddings: true }, seed);
-  const adam = { lr, beta1: 0.9, beta2: 0.99, eps: 1e-8 };
-  const opt = buildOptimizer(model.params, adamw({ ...adam, weightDecay: 0.1, decayOn: decayEmbeddings ? 'rank2' : 'matrix' }), { clipNorm: 1.0 });
-  const schedule = warmupCosine({ warmup: 100, total: iters, floor: 0.1 });
-  const train = textBatches(corpus.train, { batchSize, contextLength, seed: seed + 1 });
-  const evalTrain = fixedTextBatches(corpus.train, { batchSize, contextLength, count: 20, seed: 1000 });
-  const evalVal = fixedTextBatches(corpus.val, { batchSize, contextLength, count: 20, seed: 1001 });
-  console.log(`nanoGPT recipe: ${model.numParams()} parameters, ${iters} iterations, batch ${batchSize}, context ${contextLength}, seed ${seed}${decayEmbeddings ? ', embeddings decayed' : ''}`);
+  const r = createRecipe({ iters, seed, decayEmbeddings });
+  const { model, opt, corpus } = r;
+  const contextLength = RECIPE_GPT.contextLength;
+  const evalTrain = fixedTextBatches(corpus.train, { batchSize: RECIPE_BATCH, contextLength, count: 20, seed: 1000 });
+  const evalVal = fixedTextBatches(corpus.val, { batchSize: RECIPE_BATCH, contextLength, count: 20, seed: 1001 });
+  console.log(`nanoGPT recipe: ${model.numParams()} parameters, ${iters} iterations, batch ${RECIPE_BATCH}, context ${contextLength}, seed ${seed}${decayEmbeddings ? ', embeddings decayed' : ''}`);
   console.log(opt.describe());
 
   const t0 = performance.now();
@@ -57,31 +47,28 @@ async function main(): Promise<void> {
     return va;
   };
   report(0);
+  // Iterations 101..300 (evaluations excluded): the figure nanoGPT's train.py prints as time per iter.
+  const window: number[] = [];
   for (let it = 0; it < iters; it++) {
-    const lrScale = schedule(it + 1);
-    const batch = train.next();
-    const { loss, grads } = lossAndGrads(model, batch, { training: true });
-    opt.step(grads, { lrScale });
-    for (const g of grads.values()) g.dispose();
-    tf.dispose([batch.x, batch.y]);
-    if ((it + 1) % 100 === 0) {
-      const l = (await loss.data())[0];
+    const logNow = (it + 1) % 100 === 0;
+    const { loss, times } = await r.iteration(logNow);
+    if (it >= 100 && it < 300) window.push(times.total);
+    if (logNow) {
       const now = performance.now();
-      console.log(`iter ${it + 1}: loss ${l.toFixed(4)}, lr ${(lr * lrScale).toExponential(2)}, ${((now - tLog) / 100).toFixed(1)} ms/iter, tensors ${tf.memory().numTensors}`);
+      console.log(`iter ${it + 1}: loss ${loss.toFixed(4)}, lr ${(RECIPE_LR * r.schedule(it + 1)).toExponential(2)}, ${((now - tLog) / 100).toFixed(1)} ms/iter, tensors ${tf.memory().numTensors}`);
       tLog = now;
     }
-    loss.dispose();
     if ((it + 1) % 500 === 0 && it + 1 < iters) report(it + 1);
   }
   const trainMs = performance.now() - t0;
   const val = report(iters);
   const sample = model.generate(corpus.tokenizer.encode('\n'), 200, { seed, temperature: 0.8 });
   console.log(`sample:\n${corpus.tokenizer.decode(sample)}\n`);
-  console.log(`final val loss ${val.toFixed(4)} (20 batches of ${batchSize}x${contextLength}); wall ${(trainMs / 1000).toFixed(1)} s for ${iters} iterations (${(trainMs / iters).toFixed(1)} ms/iter incl. evals) on ${backend.label}`);
+  const med = window.length ? `; median ${median(window).toFixed(1)} ms/iter over iterations 101-${100 + window.length} (evaluations excluded)` : '';
+  console.log(`final val loss ${val.toFixed(4)} (20 batches of ${RECIPE_BATCH}x${contextLength}); wall ${(trainMs / 1000).toFixed(1)} s for ${iters} iterations (${(trainMs / iters).toFixed(1)} ms/iter incl. evals)${med} on ${backend.label}`);
   disposeBatches(evalTrain);
   disposeBatches(evalVal);
-  opt.dispose();
-  model.dispose();
+  r.dispose();
 }
 
 main().catch((e) => {

@@ -5,6 +5,8 @@
 import { createObjectCsvStringifier } from 'csv-writer';
 import type { Measurement } from './harness.js';
 import { scalingMarkdown } from './scaling.js';
+import { gptTrainFlops, peakGflops } from './recipe.js';
+import { BENCH_GPT, BENCH_GPT_BATCH } from './suites.js';
 
 /** Where and how a bench run happened. */
 export interface RunInfo {
@@ -139,6 +141,63 @@ export function stepTable(ms: readonly Measurement[], backend: string): string {
   return table(['optimizer', ...shapes.map((s) => `${s} ms`), ...(bytes.length ? ['state bytes/param (GPT)'] : [])], rows);
 }
 
+/** Peak float32 GFLOP/s the GFLOP/s columns are compared with (bench/recipe.ts peakGflops). */
+const peak = (): number => peakGflops();
+
+/**
+ * Targets of issue 19, from one run: the nanoGPT recipe and the GPT train step (AdamW) on wasm-native
+ * at most 1.0x the fastest PyTorch set-up's ms per iteration; each optlab row against that set-up.
+ */
+export function peerTargets(ms: readonly Measurement[]): TargetRow[] {
+  const rows: TargetRow[] = [];
+  for (const kind of ['nanogpt-recipe', 'gpt-train-step'] as const) {
+    const all = ms.filter((m) => m.kind === kind && m.optimizer === 'adamw' && m.median_ms !== null);
+    const peers = all.filter((m) => m.backend.startsWith('pytorch'));
+    if (peers.length === 0) continue;
+    const fastest = [...peers].sort((a, b) => a.median_ms! - b.median_ms!)[0];
+    for (const m of all.filter((x) => x.backend.startsWith('wasm-native'))) {
+      const r = m.median_ms! / fastest.median_ms!;
+      rows.push({
+        target: `${kind} <= 1.0x the fastest PyTorch set-up (issue 19)`,
+        backend: m.backend,
+        measured: `${fmt(m.median_ms)} ms vs ${fmt(fastest.median_ms)} ms (${fastest.backend}) = ${r.toFixed(2)}x`,
+        status: r <= 1 ? 'met' : 'not met',
+      });
+    }
+  }
+  return rows;
+}
+
+/** The GPT rows with their PyTorch peers: ms, phases, GFLOP/s against the peak, ratio to the fastest peer. */
+export function peerTable(ms: readonly Measurement[], kind: 'nanogpt-recipe' | 'gpt-train-step'): string | null {
+  const rows = ms.filter((m) => m.kind === kind && m.optimizer === 'adamw' && m.median_ms !== null);
+  const peers = rows.filter((m) => m.backend.startsWith('pytorch'));
+  if (rows.length === 0) return null;
+  const fastest = peers.length ? [...peers].sort((a, b) => a.median_ms! - b.median_ms!)[0] : null;
+  const phase = (m: Measurement, ph: string) => find(ms, { kind: `${kind}-phase`, backend: m.backend, name: ph })?.median_ms;
+  // optlab's gpt-train-step rows carry tokens/s: their GFLOP/s comes from the step's matmul count.
+  const tinyFlops = gptTrainFlops({ vocabSize: BENCH_GPT.vocabSize!, contextLength: BENCH_GPT.contextLength!, width: BENCH_GPT.width!, nLayer: BENCH_GPT.nLayer! }, BENCH_GPT_BATCH);
+  const gflops = (m: Measurement) => (m.unit === 'GFLOP/s' ? m.value : m.shape === `b${BENCH_GPT_BATCH}xT${BENCH_GPT.contextLength}` ? tinyFlops / 1e6 / m.median_ms! : null);
+  return table(
+    ['set-up', 'median ms', 'min–max ms', 'samples', 'forward', 'backward', 'optimizer', 'GFLOP/s', '% of peak', 'x fastest PyTorch'],
+    rows.map((m) => {
+      const gf = gflops(m);
+      return [
+        m.backend,
+        fmt(m.median_ms),
+        spread(m),
+        String(m.reps),
+        fmt(phase(m, 'forward')),
+        fmt(phase(m, 'backward')),
+        fmt(phase(m, 'optimizer')),
+        fmt(gf),
+        gf === null ? '—' : `${((100 * gf) / peak()).toFixed(1)}%`,
+        fastest ? `${(m.median_ms! / fastest.median_ms!).toFixed(2)}x` : '—',
+      ];
+    }),
+  );
+}
+
 /** The markdown page of one bench run. */
 export function formatMarkdown(ms: readonly Measurement[], info: RunInfo): string {
   const out: string[] = [];
@@ -151,9 +210,9 @@ export function formatMarkdown(ms: readonly Measurement[], info: RunInfo): strin
   out.push('Backends:', '');
   for (const b of info.backends) out.push(`- \`${b.label}\`: ${b.ok ? `${b.note} (${b.wallS.toFixed(0)} s)` : `not measured: ${b.note}`}`);
   out.push('- `webgpu`: not measured (no GPU on this machine; the path is untested). `tensorflow`: tfjs-node 4.22.0 with libtensorflow from the tensorflow-cpu wheel, set up offline by `npm run setup:tensorflow` (not measured when it is not installed; the table says so).', '');
-  const targets = evaluateTargets(ms);
+  const targets = [...evaluateTargets(ms), ...peerTargets(ms)];
   if (targets.length) {
-    out.push('## Targets (issues 7, 14)', '');
+    out.push('## Targets (issues 7, 14 and 19)', '');
     out.push(table(['target', 'backend', 'measured', 'status'], targets.map((t) => [t.target, t.backend, t.measured, t.status === 'met' ? '**met**' : t.status === 'not met' ? '**not met**' : 'reported'])), '');
   }
   const backends = [...new Set(ms.map((x) => x.backend))];
@@ -167,6 +226,14 @@ export function formatMarkdown(ms: readonly Measurement[], info: RunInfo): strin
     out.push('## Models', '');
     out.push('GPT of issue 5: vocab 65, context 64, width 128, 4 heads, 2 layers, batch 16. `gpt-train-step` = forward + backward + one step of the optimizer named.', '');
     out.push(table(['measure', 'optimizer', 'backend', 'shape', 'median ms', 'min–max ms', 'reps', 'throughput', 'ratio to AdamW'], model.map((x) => [x.name, x.optimizer ?? '—', x.backend, x.shape, fmt(x.median_ms), spread(x), String(x.reps), `${fmt(x.value, 0)} ${x.unit ?? ''}`, x.ratio_to_adamw?.toFixed(2) ?? '—'])), '');
+  }
+  const recipe = peerTable(ms, 'nanogpt-recipe');
+  const tiny = ms.some((x) => x.kind === 'gpt-train-step' && x.backend.startsWith('pytorch')) ? peerTable(ms, 'gpt-train-step') : null;
+  if (recipe || tiny) {
+    out.push('## Against PyTorch on the same CPU (issue 19)', '');
+    out.push(`\`nanogpt-recipe\`: nanoGPT's CPU recipe (4 layers, width 128, batch 12, context 64, AdamW with clipping; bench/recipe.ts and bench/peer_torch.py), median ms per iteration over iterations 101-300 (plain wasm: 101-130), evaluation excluded, from a fresh model. \`gpt-train-step\`: the GPT above, forward + backward + AdamW. PyTorch rows come from bench/peer_torch.py in the same run (its own model code, the same shapes). Phases are medians of their own. GFLOP/s counts the matmuls of a training step (bench/recipe.ts gptTrainFlops) against the ${peak()} GFLOP/s float32 peak of the 2-core machine (OPTLAB_PEAK_GFLOPS overrides).`, '');
+    if (recipe) out.push('### nanogpt-recipe', '', recipe, '');
+    if (tiny) out.push('### gpt-train-step (AdamW)', '', tiny, '');
   }
   const linalg = ms.filter((x) => x.kind === 'newton-schulz' || x.kind === 'inverse-root');
   if (linalg.length) {

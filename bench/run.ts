@@ -17,15 +17,19 @@ import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../kernels/backend.js';
 import { disableNativeKernels, enableNativeKernels, nativeStatus } from '../kernels/wasm_kernels.js';
 import { OPTIMIZERS } from '../optimizers/index.js';
-import type { Measurement, RepOptions } from './harness.js';
+import { timingMeasurement, type Measurement, type RepOptions } from './harness.js';
+import { findPeers, peerCandidates, peerLabel, runPeer } from './peer.js';
+import { gptTrainFlops } from './recipe.js';
 import { formatCsv, formatMarkdown, type RunInfo } from './report.js';
 import { BENCH_GPT, BENCH_GPT_BATCH, MATRIX_SHAPES, runSuites, SUITES, type BenchContext, type Suite } from './suites.js';
 
 /**
  * Backends `optlab bench` measures unless told otherwise. `tensorflow` (tfjs-node, set up offline by
  * `npm run setup:tensorflow`) is measured when installed and reported as not installed otherwise.
+ * 'pytorch' is the PyTorch peer of the GPT rows (bench/peer.ts): every Python with torch found, at 1 and
+ * 2 threads; "not installed" without one.
  */
-export const DEFAULT_BACKENDS = ['cpu', 'wasm', 'wasm-native', 'tensorflow'] as const;
+export const DEFAULT_BACKENDS = ['cpu', 'wasm', 'wasm-native', 'tensorflow', 'pytorch'] as const;
 
 /** Options of `optlab bench`. */
 export interface BenchOptions {
@@ -60,7 +64,9 @@ export function planFor(backend: string, opts: Pick<BenchOptions, 'only' | 'quic
   let suites = sel.suites;
   // On cpu (about 100x slower) only the small cases run by default: no steps on the whole GPT (one
   // Shampoo step there takes minutes), no batching question, no ViT, no 2048x2048 Newton-Schulz.
-  if (cpu && !opts.only.some((t) => (SUITES as readonly string[]).includes(t))) suites = suites.filter((s) => !['gpt-steps', 'ns-batching', 'vit', 'auon-scaling'].includes(s));
+  if (cpu && !opts.only.some((t) => (SUITES as readonly string[]).includes(t))) suites = suites.filter((s) => !['gpt-steps', 'ns-batching', 'vit', 'auon-scaling', 'nanogpt-recipe'].includes(s));
+  // The recipe's iterations 101-300 as nanoGPT times them; plain wasm (about 7x slower) stops at 130.
+  const recipeIters = opts.quick ? (backend === 'wasm-native' ? 150 : 110) : backend === 'wasm-native' ? 300 : 130;
   const quickReps: RepOptions = { warmup: 1, minReps: 3, maxReps: 5, budgetMs: 500 };
   const reps: RepOptions = cpu ? { warmup: 1, minReps: 3, maxReps: 5, budgetMs: 1000 } : opts.quick ? quickReps : { warmup: 2, minReps: 5, maxReps: 21, budgetMs: 1500 };
   const modelReps: RepOptions = cpu ? { warmup: 1, minReps: 2, maxReps: 3, budgetMs: 4000 } : opts.quick ? { warmup: 1, minReps: 3, maxReps: 3 } : { warmup: 2, minReps: 5, maxReps: 9, budgetMs: 4000 };
@@ -78,6 +84,8 @@ export function planFor(backend: string, opts: Pick<BenchOptions, 'only' | 'quic
       modelReps,
       gpt: BENCH_GPT,
       gptBatch: BENCH_GPT_BATCH,
+      recipeIters,
+      recipeFrom: 100,
     },
   };
 }
@@ -125,6 +133,45 @@ export async function runWorker(label: string, opts: Pick<BenchOptions, 'only' |
   console.log(JSON.stringify({ meta: { backend: label, ok: true, note: act.note, wallS: (performance.now() - t0) / 1000 } } satisfies MetaLine));
 }
 
+/**
+ * The PyTorch peers (bench/peer.ts) in this process: the tiny GPT train step for suite 'gpt' and the
+ * recipe for 'nanogpt-recipe', every torch found at 1 and 2 threads; measurements labelled
+ * 'pytorch <version>, <n> threads', split by phase like the recipe's.
+ */
+export function runPeers(opts: Pick<BenchOptions, 'only' | 'quick'>, emit: (m: Measurement) => void, progress: (line: string) => void): { ok: boolean; note: string } {
+  const { suites } = parseOnly(opts.only);
+  const cases = [...(suites.includes('gpt') ? (['tiny'] as const) : []), ...(suites.includes('nanogpt-recipe') ? (['recipe'] as const) : [])];
+  if (cases.length === 0) return { ok: false, note: 'no suite with a PyTorch peer selected (gpt, nanogpt-recipe)' };
+  const peers = findPeers();
+  if (peers.length === 0) return { ok: false, note: `no Python with torch found (tried ${peerCandidates().join(', ')}; OPTLAB_PEER_PYTHON names others)` };
+  const iters = opts.quick ? 150 : 300;
+  const notes: string[] = [];
+  for (const p of peers) {
+    for (const threads of [1, 2]) {
+      for (const c of cases) {
+        progress(`  ${p.label} (${p.executable}), ${threads} thread${threads === 1 ? '' : 's'}: ${c === 'tiny' ? 'GPT train step' : 'nanoGPT recipe'}, ${iters} iterations`);
+        const r = runPeer(p, c, threads, { iters, from: 100 });
+        if (typeof r === 'string') {
+          notes.push(`${p.label} ${c}: ${r}`);
+          continue;
+        }
+        const label = peerLabel(r.torch, r.threads);
+        const shape = `b${r.batch}xT${r.context}`;
+        const t = { median: r.median_ms.total, min: r.min_ms, max: r.max_ms, mean: r.mean_ms, reps: r.samples };
+        const vocab = c === 'tiny' ? (BENCH_GPT.vocabSize ?? 65) : 65;
+        const flops = gptTrainFlops({ vocabSize: vocab, contextLength: r.context, width: 128, nLayer: r.layers }, r.batch);
+        const kind = c === 'tiny' ? 'gpt-train-step' : 'nanogpt-recipe';
+        emit(timingMeasurement(kind, kind, label, shape, t, { optimizer: 'adamw', value: flops / 1e6 / t.median, unit: 'GFLOP/s' }));
+        for (const ph of ['data', 'forward', 'backward', 'optimizer', 'readback'] as const) {
+          const v = r.median_ms[ph];
+          emit(timingMeasurement(`${kind}-phase`, ph, label, shape, { median: v, min: v, max: v, mean: v, reps: r.samples }));
+        }
+      }
+    }
+  }
+  return { ok: true, note: `${peers.map((p) => `${p.label} (${p.executable})`).join(', ')}; bench/peer_torch.py, median over iterations 101-${iters}${notes.length ? `; failed: ${notes.join('; ')}` : ''}` };
+}
+
 /** Runs one backend in a child process (same script, `bench --worker <label>`), streaming its lines. */
 function runChild(label: string, opts: BenchOptions, onLine: (line: Measurement | MetaLine) => void): Promise<number> {
   const args = [...process.execArgv, process.argv[1], 'bench', '--worker', label];
@@ -168,6 +215,16 @@ export async function runBench(opts: BenchOptions): Promise<Measurement[]> {
     const tb = performance.now();
     let note = '';
     let ok = false;
+    if (label === 'pytorch') {
+      const r = runPeers(opts, (m) => {
+        all.push(m);
+        if (opts.json) console.log(JSON.stringify(m));
+      }, (line) => console.error(line));
+      const wallS = (performance.now() - tb) / 1000;
+      backends.push({ label, ok: r.ok, note: r.note, wallS });
+      console.error(`== backend ${label}: ${r.ok ? `done in ${wallS.toFixed(1)} s` : `not measured: ${r.note}`}`);
+      continue;
+    }
     const code = await runChild(label, opts, (line) => {
       if ('meta' in line) {
         ok = line.meta.ok;

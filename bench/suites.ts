@@ -10,7 +10,10 @@
  * GPT's shapes, and a Muon step with batchNewtonSchulz 'never' vs 'always'), 'inverse-root' (Shampoo's inverse p-th root alone),
  * 'shampoo-cost' (Shampoo's root costs: GPT steps at its defaults and preconditionFrequency 10, the roots' share,
  * eigh at 1024, model.fit of a small MLP; bench/shampoo_cost.ts), 'vit' (ViT train step, images/s),
- * 'auon-scaling' (AuON, Hybrid-AuON, Muon, AdamW steps on n x n matrices, n = 128..2048, and the growth exponent: bench/scaling.ts).
+ * 'auon-scaling' (AuON, Hybrid-AuON, Muon, AdamW steps on n x n matrices, n = 128..2048, and the growth exponent: bench/scaling.ts),
+ * 'nanogpt-recipe' (nanoGPT's recipe, bench/recipe.ts: median ms per iteration over iterations 101-300,
+ * evaluation excluded, split by phase, at one thread and at the default thread count). The PyTorch peers of
+ * 'gpt' and 'nanogpt-recipe' run in bench/run.ts.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { buildOptimizer, type Optimizer, type Parameter } from '../optimizers/core.js';
@@ -21,13 +24,18 @@ import { newtonSchulz } from '../optimizers/linalg.js';
 import { createGPT, type GPTConfig } from '../models/gpt.js';
 import { lossAndGrads } from '../models/layers.js';
 import type { Batch, TrainableModel } from '../models/model.js';
-import { timeIt, timeRoundRobin, timingMeasurement, valueMeasurement, withAdamwRatios, type Measurement, type RepOptions } from './harness.js';
+import { summarize, timeIt, timeRoundRobin, timingMeasurement, valueMeasurement, withAdamwRatios, type Measurement, type RepOptions } from './harness.js';
 import { blockDiagonalMask, nsBatchedRank3, nsBlockDiagonal } from './ns_batching.js';
 import { auonScaling, SCALING_SIZES } from './scaling.js';
 import { shampooCost } from './shampoo_cost.js';
 
+import { nativeStatus, enableNativeKernels } from '../kernels/wasm_kernels.js';
+import { threadsPerRun } from '../kernels/addon.js';
+import { loadShakespeare } from '../models/data.js';
+import { createRecipe, gptTrainFlops, RECIPE_BATCH, RECIPE_GPT } from './recipe.js';
+
 /** Every suite, in the order they run. */
-export const SUITES = ['matrix-steps', 'gpt-steps', 'state', 'gpt', 'ns', 'ns-batching', 'inverse-root', 'shampoo-cost', 'vit', 'auon-scaling'] as const;
+export const SUITES = ['matrix-steps', 'gpt-steps', 'state', 'gpt', 'ns', 'ns-batching', 'inverse-root', 'shampoo-cost', 'vit', 'auon-scaling', 'nanogpt-recipe'] as const;
 export type Suite = (typeof SUITES)[number];
 
 /** Matrix shapes [fan_in, fan_out] of the per-matrix suites. */
@@ -65,6 +73,9 @@ export interface BenchContext {
   eighSize?: number;
   /** 'shampoo-cost': steps of the MLP fit (batch 32). @default 160 */
   mlpSteps?: number;
+  /** 'nanogpt-recipe': iterations run, and the first (0-based) whose time counts. @default 300 and 100 */
+  recipeIters?: number;
+  recipeFrom?: number;
   /** Receives each measurement as soon as its group is done. */
   emit(m: Measurement): void;
   /** One progress line (stderr). */
@@ -379,6 +390,57 @@ export async function vitTrain(ctx: BenchContext): Promise<void> {
   }
 }
 
+/** Backend label of a measurement at `threads` native threads, e.g. 'wasm-native, 2 threads'. */
+export const threadLabel = (backend: string, threads: number): string => `${backend}, ${threads} thread${threads === 1 ? '' : 's'}`;
+
+/**
+ * 'nanogpt-recipe': nanoGPT's recipe through optlab (bench/recipe.ts), `recipeIters` iterations from a
+ * fresh model, the median ms per iteration over iterations from `recipeFrom` on (1-based 101-300 by
+ * default: nanoGPT's time per iter, evaluation excluded), with GFLOP/s and the median of each phase
+ * (data, forward, backward, optimizer with clipping, read-back). With the native kernels it runs at one
+ * thread and at the default count (kernels/addon.ts threadsPerRun), each labelled with its threads.
+ */
+export async function nanogptRecipe(ctx: BenchContext): Promise<void> {
+  const iters = ctx.recipeIters ?? 300;
+  const from = ctx.recipeFrom ?? 100;
+  if (!(Number.isInteger(iters) && Number.isInteger(from) && from >= 0 && from < iters)) throw new Error(`nanogpt-recipe: need 0 <= recipeFrom < recipeIters, got ${from} and ${iters}`);
+  const corpus = loadShakespeare();
+  const native = nativeStatus().active;
+  const before = nativeStatus().threads;
+  const counts = native ? [...new Set([1, threadsPerRun()])] : [0];
+  const flops = gptTrainFlops({ ...RECIPE_GPT, vocabSize: corpus.tokenizer.vocabSize }, RECIPE_BATCH);
+  try {
+    for (const threads of counts) {
+      if (native) await enableNativeKernels({ threads });
+      const label = native ? threadLabel(ctx.backend, threads) : ctx.backend;
+      ctx.progress(`  nanoGPT recipe, ${iters} iterations, median over ${from + 1}-${iters} (${label})`);
+      const r = createRecipe({ iters: 2000, corpus });
+      const phases = { data: [] as number[], forward: [] as number[], backward: [] as number[], optimizer: [] as number[], readback: [] as number[], total: [] as number[] };
+      try {
+        for (let it = 0; it < iters; it++) {
+          const { times } = await r.iteration((it + 1) % 100 === 0);
+          if (it < from) continue;
+          phases.data.push(times.data);
+          phases.forward.push(times.forward);
+          phases.backward.push(times.fwdBwd - times.forward);
+          phases.optimizer.push(times.optimizer);
+          phases.readback.push(times.readback);
+          phases.total.push(times.total);
+        }
+      } finally {
+        r.dispose();
+      }
+      const t = summarize(phases.total);
+      ctx.emit(timingMeasurement('nanogpt-recipe', 'nanogpt-recipe', label, `b${RECIPE_BATCH}xT${RECIPE_GPT.contextLength}`, t, { optimizer: 'adamw', value: flops / 1e6 / t.median, unit: 'GFLOP/s' }));
+      for (const ph of ['data', 'forward', 'backward', 'optimizer', 'readback'] as const) {
+        ctx.emit(timingMeasurement('nanogpt-recipe-phase', ph, label, `b${RECIPE_BATCH}xT${RECIPE_GPT.contextLength}`, summarize(phases[ph])));
+      }
+    }
+  } finally {
+    if (native) await enableNativeKernels({ threads: before });
+  }
+}
+
 /** Runs the selected suites in order on the active backend. */
 export async function runSuites(suites: readonly Suite[], ctx: BenchContext): Promise<void> {
   const table: Record<Suite, (c: BenchContext) => Promise<void>> = {
@@ -393,6 +455,7 @@ export async function runSuites(suites: readonly Suite[], ctx: BenchContext): Pr
     vit: vitTrain,
     // --quick (fewer matrix shapes) stops at 512.
     'auon-scaling': (c) => auonScaling(c, c.shapes.length < MATRIX_SHAPES.length ? SCALING_SIZES.slice(0, 3) : SCALING_SIZES),
+    'nanogpt-recipe': nanogptRecipe,
   };
   for (const s of SUITES) {
     if (!suites.includes(s)) continue;

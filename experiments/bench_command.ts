@@ -17,8 +17,8 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
   builder: (y) =>
     y
       .option('json', { type: 'boolean', default: false, describe: 'print one JSON object per measurement on stdout' })
-      .option('only', { type: 'string', array: true, default: [], describe: 'suites (matrix-steps, gpt-steps, state, gpt, ns, ns-batching, inverse-root, shampoo-cost, vit, auon-scaling) and/or optimizer names, comma-separated' })
-      .option('backends', { type: 'string', array: true, default: [...DEFAULT_BACKENDS], describe: 'cpu, wasm, wasm-native (wasm with the OpenBLAS kernels), webgpu, tensorflow' })
+      .option('only', { type: 'string', array: true, default: [], describe: 'suites (matrix-steps, gpt-steps, state, gpt, ns, ns-batching, inverse-root, shampoo-cost, vit, auon-scaling, nanogpt-recipe) and/or optimizer names, comma-separated' })
+      .option('backends', { type: 'string', array: true, default: [...DEFAULT_BACKENDS], describe: 'cpu, wasm, wasm-native (wasm with the OpenBLAS kernels), pytorch (the PyTorch peers of the GPT rows, when torch is installed), webgpu, tensorflow' })
       .option('quick', { type: 'boolean', default: false, describe: 'fewer shapes and repetitions' })
       .option('out', { type: 'string', default: 'bench/results', describe: "folder for the CSV and markdown ('none' writes nothing)" })
       .option('worker', { type: 'string', hidden: true, describe: 'internal: measure one backend in this process' }) as never,

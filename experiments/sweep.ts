@@ -8,6 +8,7 @@
  * mix old runs into the summary.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { threadsPerRun } from '../kernels/addon.js';
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -244,7 +245,9 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
       const p = runPaths(dir, spec.id);
       const log = openSync(p.log, 'a');
       const args = [...execArgv, runnerFile, dir, spec.id, ...(backend ? ['--backend', backend] : []), ...(opts.allowMixedBackends ? [] : ['--expect-backend', probe.label])];
-      const child = spawn(process.execPath, args, { stdio: ['ignore', log, log, 'ipc'] });
+      // Parallel runs share the cores: each gets its part of the native kernels' threads (kernels/addon.ts).
+      const childEnv = process.env.OPTLAB_BLAS_THREADS ? process.env : { ...process.env, OPTLAB_BLAS_THREADS: String(threadsPerRun(Math.min(jobs, todo.length))) };
+      const child = spawn(process.execPath, args, { stdio: ['ignore', log, log, 'ipc'], env: childEnv });
       closeSync(log);
       active.set(spec.id, child);
       const name = `${configName(spec)} s${spec.seed}`;

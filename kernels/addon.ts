@@ -6,8 +6,9 @@
  * byte offsets read from the wasm backend's `dataIdMap`, so no tensor is copied (docs/backends.md).
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,6 +28,8 @@ export interface Addon {
   layerNorm(heap: ArrayBuffer, xOff: number, gOff: number, bOff: number, yOff: number, meanOff: number, rstdOff: number, rows: number, cols: number, eps: number): void;
   layerNormGrad(heap: ArrayBuffer, dyOff: number, xOff: number, gOff: number, meanOff: number, rstdOff: number, dxOff: number, dgOff: number, dbOff: number, rows: number, cols: number): void;
   binary(heap: ArrayBuffer, op: number, aOff: number, aMode: number, bOff: number, bMode: number, outOff: number, outer: number, inner: number): void;
+  attention(heap: ArrayBuffer, qkvOff: number, yOff: number, pOff: number, b: number, t: number, c: number, h: number, causal: number, scale: number): void;
+  attentionGrad(heap: ArrayBuffer, dyOff: number, qkvOff: number, pOff: number, dqkvOff: number, b: number, t: number, c: number, h: number, causal: number, scale: number): void;
   setThreads(n: number): void;
   getThreads(): number;
   blasConfig(): string;
@@ -62,6 +65,8 @@ export const state = {
   originals: new Map<string, tf.KernelConfig>(),
   threads: 0,
   message: '',
+  /** Why OpenBLAS runs slower kernels than the CPU allows ('' when it does not; `blasCoreChoice`). */
+  blasNote: '',
 };
 
 const ADDON_PATH = join('native', 'build', 'Release', 'optlab_native.node');
@@ -77,11 +82,71 @@ export function findUp(rel: string): string | null {
   return null;
 }
 
-/** OpenBLAS threads: `requested`, else $OPTLAB_BLAS_THREADS, else 1. Throws on anything but a positive integer. */
+/** Most threads the native kernels take by default: the products of optlab's models are small (C of 128-512 wide). */
+export const MAX_DEFAULT_THREADS = 4;
+
+/**
+ * Threads each of `parallelRuns` processes should give its native kernels so that together they use
+ * the cores once: floor(cores / parallelRuns), at least 1, at most MAX_DEFAULT_THREADS. A single run
+ * on the project's 2-core machine gets 2; `optlab run --jobs 2` runs get 1 each.
+ */
+export function threadsPerRun(parallelRuns = 1, cores = availableParallelism()): number {
+  return Math.max(1, Math.min(MAX_DEFAULT_THREADS, Math.floor(cores / Math.max(1, parallelRuns))));
+}
+
+/**
+ * Threads of the native kernels (products split over them, attention heads; OpenBLAS itself runs at one
+ * thread): `requested`, else $OPTLAB_BLAS_THREADS, else `threadsPerRun()`. Throws on anything but a
+ * positive integer.
+ */
 export function blasThreads(requested?: number): number {
-  const raw = requested ?? (process.env.OPTLAB_BLAS_THREADS ? Number(process.env.OPTLAB_BLAS_THREADS) : 1);
+  const raw = requested ?? (process.env.OPTLAB_BLAS_THREADS ? Number(process.env.OPTLAB_BLAS_THREADS) : threadsPerRun());
   if (!Number.isInteger(raw) || raw < 1) throw new Error(`OPTLAB_BLAS_THREADS: expected a positive integer, got '${requested ?? process.env.OPTLAB_BLAS_THREADS}'`);
   return raw;
+}
+
+/** The x86 flags OpenBLAS's AVX-512 (SkylakeX) kernels need. */
+const AVX512_FLAGS = ['avx512f', 'avx512dq', 'avx512cd', 'avx512bw', 'avx512vl'];
+
+/** Which OpenBLAS kernel set the addon asks for, and why (`blasCoreChoice`). */
+export interface BlasCoreChoice {
+  /** Value to put in OPENBLAS_CORETYPE before the library loads; null leaves the environment as it is. */
+  set: string | null;
+  /** A note for the status line when the kernels are slower than this CPU allows; '' otherwise. */
+  note: string;
+}
+
+/**
+ * The OpenBLAS kernel set for this process, from the CPU's flags (/proc/cpuinfo) and the environment.
+ * OpenBLAS picks its kernels by CPU model when it loads; 0.3.21 (Debian 12) does not know AMD Zen 4 and
+ * 5 and falls back to its AVX2 'Haswell' kernels there, at about half the sgemm speed of its AVX-512
+ * 'SkylakeX' kernels on the same core (docs/backends.md). So:
+ * - $OPTLAB_BLAS_CORE set: that kernel set, for optlab's process only (it overrides OPENBLAS_CORETYPE).
+ * - else OPENBLAS_CORETYPE set: respected as given; when it names a non-AVX-512 set on a CPU with
+ *   AVX-512, `note` says so and how to change it.
+ * - else, on a CPU with AVX-512 (F, DQ, CD, BW, VL: what the SkylakeX kernels use): 'SkylakeX'. On an
+ *   Intel CPU with AVX-512 OpenBLAS picks SkylakeX or a descendant with the same sgemm kernels anyway.
+ */
+export function blasCoreChoice(flags: ReadonlySet<string>, env: NodeJS.ProcessEnv = process.env): BlasCoreChoice {
+  const avx512 = AVX512_FLAGS.every((f) => flags.has(f));
+  const own = env.OPTLAB_BLAS_CORE?.trim();
+  if (own) return { set: own, note: '' };
+  const given = env.OPENBLAS_CORETYPE?.trim();
+  if (given) {
+    const slow = avx512 && !/skylakex|cooperlake|sapphirerapids|zen4|zen5/i.test(given);
+    return { set: null, note: slow ? `OPENBLAS_CORETYPE=${given} in the environment; this CPU has AVX-512: OPTLAB_BLAS_CORE=SkylakeX gives optlab about 2x faster matmuls` : '' };
+  }
+  return { set: avx512 ? 'SkylakeX' : null, note: '' };
+}
+
+/** The CPU flags of the first processor in /proc/cpuinfo (an empty set elsewhere). */
+export function cpuFlags(): Set<string> {
+  try {
+    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => /^flags\s*:/.test(l));
+    return new Set(line ? line.replace(/^flags\s*:\s*/, '').split(/\s+/) : []);
+  } catch {
+    return new Set();
+  }
 }
 
 /** Loads the addon once; null (reason in `state.loadError`) when it is not built or does not load. */
@@ -94,9 +159,13 @@ export function loadAddon(): Addon | null {
     state.loadError = `addon not built (npm install builds it when a C compiler and libopenblas-dev are present${script ? `; or run node ${script}` : ''})`;
     return null;
   }
-  // OpenBLAS starts its worker threads when it loads, as many as OPENBLAS_NUM_THREADS says. Load it
-  // with one and let setThreads start the others: they then inherit the denormal flush of the call.
+  // OpenBLAS starts its worker threads when it loads, as many as OPENBLAS_NUM_THREADS says; optlab's
+  // products split over the addon's own threads (native/threads.c) and keep OpenBLAS at one.
   process.env.OPENBLAS_NUM_THREADS ??= '1';
+  // OpenBLAS reads OPENBLAS_CORETYPE once, when the library loads with the addon.
+  const core = blasCoreChoice(cpuFlags());
+  if (core.set) process.env.OPENBLAS_CORETYPE = core.set;
+  state.blasNote = core.note;
   try {
     state.addon = createRequire(import.meta.url)(path) as Addon;
   } catch (e) {

@@ -19,7 +19,7 @@ import '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
-import { loadAddon } from './addon.js';
+import { loadAddon, state } from './addon.js';
 import { installLayersSupport } from './layers_support.js';
 import { enableNativeKernels } from './wasm_kernels.js';
 
@@ -182,7 +182,7 @@ export async function selectBackend(requested?: string, opts: { quiet?: boolean 
     // OpenBLAS kernels inside the wasm backend when the addon was built (kernels/wasm_kernels.ts).
     const native = await enableNativeKernels();
     choice = native.active
-      ? { ...choice, label: 'wasm-native', message: choice.message.replace(/^backend: wasm/, `backend: wasm+native, ${native.blas}`) }
+      ? { ...choice, label: 'wasm-native', message: `${choice.message.replace(/^backend: wasm/, `backend: wasm+native, ${native.blas}`)}${state.blasNote ? `; ${state.blasNote}` : ''}` }
       : { ...choice, message: `${choice.message}; ${native.message}` };
   }
   if (choice.name === 'tensorflow') {

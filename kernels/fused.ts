@@ -1,7 +1,8 @@
 /**
  * Fused ops: single native kernels for work that tfjs runs as 5-20 elementwise kernels. GELU and layer
  * norm forward and backward (with their composed fallbacks, which every backend without the native
- * kernels runs), and the optimizer kernels 'OptlabAdam' and 'OptlabAuon', whose formulas live in their
+ * kernels runs), multi-head self-attention (its composed form is models/layers.ts selfAttention's),
+ * and the optimizer kernels 'OptlabAdam' and 'OptlabAuon', whose formulas live in their
  * method files (optimizers/adamw.ts, optimizers/auon.ts): here they are only run. The kernels are
  * registered for the wasm backend by kernels/wasm_kernels.ts together with the replaced wasm kernels
  * (docs/backends.md).
@@ -47,7 +48,16 @@ export interface FusedOps {
   gelu(x: tf.Tensor): tf.Tensor;
   /** Layer norm over the last axis, one kernel each way (see `layerNorm`). */
   layerNorm(x: tf.Tensor, gain?: tf.Tensor, bias?: tf.Tensor, eps?: number): tf.Tensor;
+  /**
+   * Multi-head self-attention, one kernel each way (native/attention.c): qkv [B, T, 3C] (columns
+   * q | k | v, heads contiguous inside each) to y [B, T, C] = softmax(Q K^T / sqrt(C / nHead) + mask) V
+   * per head, heads merged; `causal` masks key j > query i. Throws on a shape that does not fit.
+   */
+  attention(qkv: tf.Tensor, nHead: number, causal: boolean): tf.Tensor;
 }
+
+/** OptlabAttention's attributes. */
+type AttentionAttrs = { nHead: number; causal: number; scale: number };
 
 /** OptlabAuon's attributes: the constants and the stage, 1 = momentum, 2 = brake, 3 = both. */
 type AuonAttrs = AuonKernelConstants & { stage: number };
@@ -99,6 +109,24 @@ export const FUSED_KERNELS: Readonly<Record<string, KernelFn>> = {
     state.addon!.layerNorm(heapOf(backend), off(x), off(gain), off(bias), off(y), off(mean), off(rstd), sizeOf(lead), cols, attrs.eps as number);
     return [y, mean, rstd];
   },
+  OptlabAttention: ({ inputs, backend, attrs }: KernelArgs) => {
+    const { qkv } = inputs as { qkv: tf.TensorInfo };
+    const a = attrs as unknown as AttentionAttrs;
+    const [b, t, c3] = qkv.shape;
+    const c = c3 / 3;
+    const y = backend.makeOutput([b, t, c], 'float32');
+    const p = backend.makeOutput([b, a.nHead, t, t], 'float32');
+    state.addon!.attention(heapOf(backend), offsetOf(backend, qkv), offsetOf(backend, y), offsetOf(backend, p), b, t, c, a.nHead, a.causal, a.scale);
+    return [y, p];
+  },
+  OptlabAttentionGrad: ({ inputs, backend, attrs }: KernelArgs) => {
+    const { dy, qkv, p } = inputs as { dy: tf.TensorInfo; qkv: tf.TensorInfo; p: tf.TensorInfo };
+    const a = attrs as unknown as AttentionAttrs;
+    const [b, t, c3] = qkv.shape;
+    const dqkv = backend.makeOutput(qkv.shape, 'float32');
+    state.addon!.attentionGrad(heapOf(backend), offsetOf(backend, dy), offsetOf(backend, qkv), offsetOf(backend, p), offsetOf(backend, dqkv), b, t, c3 / 3, a.nHead, a.causal, a.scale);
+    return dqkv;
+  },
   OptlabLayerNormGrad: ({ inputs, backend }: KernelArgs) => {
     const { dy, x, gain, mean, rstd } = inputs as Record<string, tf.TensorInfo | undefined>;
     const cols = x!.shape[x!.shape.length - 1];
@@ -145,6 +173,25 @@ function fusedLayerNorm(x: tf.Tensor, gain?: tf.Tensor, bias?: tf.Tensor, eps = 
   return f(...[x, gain, bias].filter((t): t is tf.Tensor => t !== undefined));
 }
 
+/** Checks the shapes `FusedOps.attention` takes (before any kernel runs: a throwing gradient leaks its tape, docs/backends.md). */
+function checkAttention(qkv: tf.Tensor, nHead: number): void {
+  const width = qkv.shape[2] ?? 0;
+  if (qkv.dtype !== 'float32' || qkv.rank !== 3 || width % 3 !== 0 || width === 0) throw new Error(`attention: qkv must be float32 [B, T, 3C], got ${qkv.dtype} [${qkv.shape}]`);
+  const c = width / 3;
+  if (!Number.isInteger(nHead) || nHead < 1 || c % nHead !== 0) throw new Error(`attention: nHead ${nHead} does not divide the width ${c}`);
+}
+
+function fusedAttention(qkv: tf.Tensor, nHead: number, causal: boolean): tf.Tensor {
+  checkAttention(qkv, nHead);
+  const attrs: AttentionAttrs = { nHead, causal: causal ? 1 : 0, scale: 1 / Math.sqrt(qkv.shape[2]! / 3 / nHead) };
+  const f = customOp<(z: tf.Tensor) => tf.Tensor>((z: tf.Tensor, save: tf.GradSaveFunc) => {
+    const [y, p] = run('OptlabAttention', { qkv: z }, attrs) as tf.Tensor[];
+    save([z, p]);
+    return { value: y, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => run('OptlabAttentionGrad', { dy, qkv: saved[0], p: saved[1] }, attrs) as tf.Tensor };
+  });
+  return f(qkv);
+}
+
 const runAuon = (inputs: tf.NamedTensorMap, attrs: AuonAttrs) => tf.engine().runKernel('OptlabAuon', inputs, attrs as unknown as tf.NamedAttrMap);
 
 const FUSED: FusedOps = {
@@ -163,6 +210,7 @@ const FUSED: FusedOps = {
   },
   gelu: fusedGelu,
   layerNorm: fusedLayerNorm,
+  attention: fusedAttention,
 };
 
 /**

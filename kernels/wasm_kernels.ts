@@ -7,9 +7,9 @@
  * may grow and replace it), and no tensor is copied (docs/backends.md).
  *
  * The addon (native/*.c) is built by `npm install` when a C compiler and OpenBLAS (`libopenblas-dev`)
- * are present. `OPTLAB_NATIVE=0` keeps plain wasm; `OPTLAB_BLAS_THREADS` sets OpenBLAS threads
- * (default 1: one thread beat two on the tiny GPT, and parallel sweep runs must not oversubscribe the
- * cores).
+ * are present. `OPTLAB_NATIVE=0` keeps plain wasm; `OPTLAB_BLAS_THREADS` sets the native kernels'
+ * threads (default: the cores, at most 4, `threadsPerRun` in kernels/addon.ts; `optlab run --jobs N`
+ * gives each run its share so that parallel runs do not oversubscribe the cores).
  *
  * Warnings:
  * - This reads private fields of tfjs-backend-wasm 4.22.0 (`dataIdMap`, `wasm.HEAPU8`, `makeOutput`,
@@ -18,9 +18,8 @@
  * - Results match plain wasm to float rounding, not bit for bit: OpenBLAS sums in another order,
  *   reductions accumulate in double, tanh is Cephes' polynomial. They are deterministic for a given
  *   thread count.
- * - Kernels flush float32 denormals to zero, as TensorFlow's CPU kernels do (OpenBLAS worker threads
- *   too, unless OPENBLAS_NUM_THREADS > 1 was set before start-up: they then keep denormals and
- *   denormal-heavy products, such as Newton iterations near convergence, run slower).
+ * - Kernels flush float32 denormals to zero, as TensorFlow's CPU kernels do, on the calling thread and
+ *   on the addon's worker threads (native/threads.c); OpenBLAS runs at one thread inside them.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { version_wasm } from '@tensorflow/tfjs-backend-wasm';
@@ -35,7 +34,7 @@ installLayersSupport();
 
 /** Options of `enableNativeKernels`. */
 export interface NativeOptions {
-  /** OpenBLAS threads. @default $OPTLAB_BLAS_THREADS, else 1 */
+  /** Threads of the native kernels. @default $OPTLAB_BLAS_THREADS, else the cores (at most 4; kernels/addon.ts threadsPerRun) */
   threads?: number;
   /** Largest accepted max |native - original| / max(1, |original|) in the self-test. @default 1e-5 */
   selfTestTolerance?: number;
@@ -47,7 +46,7 @@ export interface NativeStatus {
   available: boolean;
   /** The native kernels are registered for the wasm backend now. */
   active: boolean;
-  /** OpenBLAS threads. */
+  /** Threads of the native kernels. */
   threads: number;
   /** The BLAS and its threads, e.g. 'OpenBLAS 0.3.21, 1 thread'; '' when inactive. */
   blas: string;
@@ -125,9 +124,16 @@ export function withOriginals<T>(fn: () => T): T {
   }
 }
 
+/** 'OpenBLAS 0.3.21 (SkylakeX kernels)' from OpenBLAS's config string ('OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY SkylakeX MAX_THREADS=64'). */
+export function describeBlas(config: string): string {
+  const words = config.trim().split(/\s+/);
+  const core = words.slice(2).filter((w) => !/^(NO_|USE_|DYNAMIC_|SMP|MAX_)/.test(w) && !w.includes('='));
+  return `${words.slice(0, 2).join(' ')}${core.length ? ` (${core.join(' ')} kernels)` : ''}`;
+}
+
 function status(active: boolean, message: string): NativeStatus {
   state.message = message;
-  const blas = active && state.addon ? `${state.addon.blasConfig().split(' ').slice(0, 2).join(' ')}, ${state.threads} thread${state.threads === 1 ? '' : 's'}` : '';
+  const blas = active && state.addon ? `${describeBlas(state.addon.blasConfig())}, ${state.threads} thread${state.threads === 1 ? '' : 's'}` : '';
   return { available: state.addon !== null, active, threads: state.threads, blas, kernels: active ? [...state.originals.keys()] : [], message };
 }
 
@@ -167,7 +173,7 @@ export async function enableNativeKernels(opts: NativeOptions = {}): Promise<Nat
   }
   if (active) return status(true, state.message);
   const on = status(true, '');
-  return status(true, `native kernels on (${on.blas})`);
+  return status(true, `native kernels on (${on.blas})${state.blasNote ? `; ${state.blasNote}` : ''}`);
 }
 
 /** Puts the wasm backend's original kernels back. */

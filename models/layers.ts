@@ -7,8 +7,9 @@
  * - `embed`: one-hot matmul embedding, because the gradient of `tf.gather` (UnsortedSegmentSum) does
  *   not exist on wasm; the one-hot is built in int32 then cast (float32 oneHot gives denormals).
  * - `causalMask`: an additive float mask; select on bool tensors corrupts the wasm heap.
- * - `selfAttention`: per-batch-and-head products as one rank-3 batched matmul with
- *   flag-free custom gradients (bench/model_speed.ts measured it against a loop of 2-D matmuls).
+ * - `selfAttention`: one fused native kernel each way with the native kernels; elsewhere per-batch-and-head
+ *   products as one rank-3 batched matmul with flag-free custom gradients (bench/model_speed.ts
+ *   measured it against a loop of 2-D matmuls).
  * - `crossEntropy`: softmax cross-entropy with the closed-form gradient (softmax - onehot) / N.
  *
  * Parameters live in `ParamStore`, which seeds their initial values from a JS generator so that a
@@ -16,6 +17,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedOps } from '../kernels/fused.js';
+import { addSelfTestCase, selfTestValues } from '../kernels/self_test.js';
 import type { Parameter, Role } from '../optimizers/core.js';
 import type { Batch, LossOptions, TrainableModel } from './model.js';
 
@@ -88,11 +90,16 @@ export function embed(indices: tf.Tensor, table: tf.Tensor): tf.Tensor {
 /** Layer norm and GELU (tanh form): one native kernel each way on wasm with native kernels, else tfjs ops (kernels/fused.ts). */
 export { gelu, layerNorm } from '../kernels/fused.js';
 
+/** Masks made by `causalMask`: selfAttention lets the fused kernel apply them by index instead of reading them. */
+const CAUSAL_MASKS = new WeakSet<tf.Tensor>();
+
 /** Additive causal mask [T, T]: 0 on and below the diagonal, -1e9 above (float32; no bool select). Caller disposes. */
 export function causalMask(t: number): tf.Tensor2D {
   const m = new Float32Array(t * t);
   for (let i = 0; i < t; i++) for (let j = i + 1; j < t; j++) m[i * t + j] = -1e9;
-  return tf.tensor2d(m, [t, t]);
+  const mask = tf.tensor2d(m, [t, t]);
+  CAUSAL_MASKS.add(mask);
+  return mask;
 }
 
 /**
@@ -101,6 +108,37 @@ export function causalMask(t: number): tf.Tensor2D {
  * [C, C]. `mask` is additive, float32 [T', T'] with T' >= T (its top-left block is used):
  * `causalMask(T')` for a language model, omitted for a ViT. `onScores`, when given, receives the
  * attention logits [B*H, T, T] (scaled, mask added) before the softmax, for diagnostics.
+ *
+ * With the native kernels, and without attention dropout, the heads run as one fused kernel each way
+ * (kernels/fused.ts `attention`: the products on strided views of qkv, no head transposed) when the
+ * mask is a `causalMask` or absent; any other mask, or dropout, takes the composed form
+ * (`attentionHeads`), which every other backend runs, and so does a call with `onScores`.
+ */
+export function selfAttention(
+  x: tf.Tensor,
+  p: { wQkv: tf.Tensor; bQkv?: tf.Tensor; wProj: tf.Tensor; bProj?: tf.Tensor },
+  nHead: number,
+  mask?: tf.Tensor,
+  dropout?: (t: tf.Tensor) => tf.Tensor,
+  onScores?: (scores: tf.Tensor) => void,
+): tf.Tensor {
+  const qkv = dense(x, p.wQkv, p.bQkv); // [B, T, 3C]
+  // The fused kernel never materializes the scores: a step that records them takes the composed form.
+  const y = onScores ? attentionHeads(qkv, nHead, mask, dropout, onScores) : attend(qkv, nHead, mask, dropout);
+  return dense(y, p.wProj, p.bProj);
+}
+
+/** The heads of selfAttention on qkv [B, T, 3C] to y [B, T, C]: the fused kernel where it applies, else `attentionHeads`. */
+export function attend(qkv: tf.Tensor, nHead: number, mask?: tf.Tensor, dropout?: (t: tf.Tensor) => tf.Tensor): tf.Tensor {
+  const fused = fusedOps();
+  const causal = mask !== undefined && CAUSAL_MASKS.has(mask);
+  if (fused && !dropout && (mask === undefined || causal)) return fused.attention(qkv, nHead, causal);
+  return attentionHeads(qkv, nHead, mask, dropout);
+}
+
+/**
+ * The heads of selfAttention from tfjs ops: qkv [B, T, 3C] to y [B, T, C], softmax(q k^T / sqrt(D) +
+ * mask) v per head (D = C / nHead), dropout on the attention weights when given.
  *
  * The per-(batch, head) products are one rank-3 batchMatMul. On plain wasm that kernel runs at a
  * few GFLOP/s, but bench/model_speed.ts measured it faster than the alternatives, whose per-op
@@ -111,17 +149,16 @@ export function causalMask(t: number): tf.Tensor2D {
  * once per piece (and Gather costs ~85 us a call), and XNNPACK repacks a fresh right operand on
  * every 2-D matmul (~150 us for a 64x32 @ 32x64 product).
  */
-export function selfAttention(
-  x: tf.Tensor,
-  p: { wQkv: tf.Tensor; bQkv?: tf.Tensor; wProj: tf.Tensor; bProj?: tf.Tensor },
+export function attentionHeads(
+  qkv: tf.Tensor,
   nHead: number,
   mask?: tf.Tensor,
   dropout?: (t: tf.Tensor) => tf.Tensor,
   onScores?: (scores: tf.Tensor) => void,
 ): tf.Tensor {
-  const [b, t, c] = x.shape;
+  const [b, t, c3] = qkv.shape;
+  const c = c3 / 3;
   const hd = c / nHead;
-  const qkv = dense(x, p.wQkv, p.bQkv); // [B, T, 3C]
   const heads = (z: tf.Tensor) => tf.reshape(tf.transpose(tf.reshape(z, [b, t, nHead, hd]), [0, 2, 1, 3]), [b * nHead, t, hd]) as tf.Tensor3D;
   const [q, k, v] = tf.split(qkv, 3, 2).map(heads);
   const m = !mask || mask.shape[0] === t ? mask : tf.slice(mask, [0, 0], [t, t]);
@@ -132,9 +169,17 @@ export function selfAttention(
   let att = tf.softmax(scores);
   if (dropout) att = dropout(att);
   const y = batchMatMul(att as tf.Tensor3D, v); // [B*H, T, hd]
-  const merged = tf.reshape(tf.transpose(tf.reshape(y, [b, nHead, t, hd]), [0, 2, 1, 3]), [b, t, c]);
-  return dense(merged, p.wProj, p.bProj);
+  return tf.reshape(tf.transpose(tf.reshape(y, [b, nHead, t, hd]), [0, 2, 1, 3]), [b, t, c]);
 }
+
+// The fused attention kernel against attentionHeads at start-up (kernels/self_test.ts): causal, and unmasked.
+addSelfTestCase('fused attention', () => {
+  const qkv = tf.mul(selfTestValues([2, 7, 12], 1), 3);
+  const mask = causalMask(7);
+  const causal = attend(qkv, 2, mask);
+  const full = attend(qkv, 2);
+  return tf.concat([tf.reshape(causal, [-1]), tf.reshape(full, [-1])]);
+});
 
 /**
  * Mean softmax cross-entropy of logits [N, V] against int32 targets [N], with the closed-form

@@ -1,7 +1,7 @@
 /*
  * optlab's native addon for the tfjs wasm backend: the N-API module and its table of kernels
  * (kernels/addon.ts loads it, kernels/wasm_kernels.ts registers the kernels). The kernels live in
- * blas.c, elementwise.c, norms.c and optimizer.c, declared in optlab_native.h; adding one is a line
+ * blas.c, elementwise.c, norms.c, optimizer.c, attention.c and threads.c, declared in optlab_native.h; adding one is a line
  * in the table below.
  */
 #include "optlab_native.h"
@@ -44,6 +44,8 @@ FTZ(optlab_gelu_grad)
 FTZ(optlab_layer_norm)
 FTZ(optlab_layer_norm_grad)
 FTZ(optlab_set_threads)
+FTZ(optlab_attention)
+FTZ(optlab_attention_grad)
 
 /* Adam and AuON keep denormals (optimizer.c says why); copies, transposes and tiles do no arithmetic. */
 static napi_value Init(napi_env env, napi_value exports) {
@@ -62,6 +64,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"geluGrad", NULL, optlab_gelu_gradFtz, NULL, NULL, NULL, napi_default, NULL},
       {"layerNorm", NULL, optlab_layer_normFtz, NULL, NULL, NULL, napi_default, NULL},
       {"layerNormGrad", NULL, optlab_layer_norm_gradFtz, NULL, NULL, NULL, napi_default, NULL},
+      {"attention", NULL, optlab_attentionFtz, NULL, NULL, NULL, napi_default, NULL},
+      {"attentionGrad", NULL, optlab_attention_gradFtz, NULL, NULL, NULL, napi_default, NULL},
       {"setThreads", NULL, optlab_set_threadsFtz, NULL, NULL, NULL, napi_default, NULL},
       {"getThreads", NULL, optlab_get_threads, NULL, NULL, NULL, napi_default, NULL},
       {"blasConfig", NULL, optlab_blas_config, NULL, NULL, NULL, napi_default, NULL},

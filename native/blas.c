@@ -1,6 +1,6 @@
 /*
  * BLAS: matrix products through OpenBLAS `cblas_sgemm` (BatchMatMul, _FusedMatMul with its bias and
- * relu epilogue) and OpenBLAS's thread control.
+ * relu epilogue), split over the native kernels' threads by threads.c, and the thread setting.
  */
 #include <string.h>
 #include "optlab_native.h"
@@ -11,7 +11,6 @@ enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
 extern void cblas_sgemm(int order, int transA, int transB, int m, int n, int k, float alpha,
                         const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
 extern void openblas_set_num_threads(int n);
-extern int openblas_get_num_threads(void);
 extern char *openblas_get_config(void);
 
 /*
@@ -40,16 +39,13 @@ napi_value optlab_gemm(napi_env env, napi_callback_info info) {
     return undefined(env);
   }
   int lda = ta ? (int)m : (int)k, ldb = tb ? (int)k : (int)n;
-  int tA = ta ? CBLAS_TRANS : CBLAS_NO_TRANS, tB = tb ? CBLAS_TRANS : CBLAS_NO_TRANS;
   /* One shared B under untransposed, contiguous A_i: the batch is one taller product. */
   if (batch > 1 && b_stride == 0 && !ta && a_stride == m * k && batch * m <= INT32_MAX) {
-    cblas_sgemm(CBLAS_ROW_MAJOR, tA, tB, (int)(batch * m), (int)n, (int)k, 1.0f, A, lda, B, ldb, 0.0f, C, (int)n);
+    optlab_sgemm_batch(1, 0, (int)tb, (int)(batch * m), (int)n, (int)k, 1.0f, A, lda, 0, B, ldb, 0, 0.0f, C, (int)n, 0);
     return undefined(env);
   }
-  for (int64_t i = 0; i < batch; i++) {
-    cblas_sgemm(CBLAS_ROW_MAJOR, tA, tB, (int)m, (int)n, (int)k, 1.0f, A + i * a_stride, lda, B + i * b_stride, ldb,
-                0.0f, C + i * m * n, (int)n);
-  }
+  /* threads.c splits the products over the native kernels' threads. */
+  optlab_sgemm_batch(batch, (int)ta, (int)tb, (int)m, (int)n, (int)k, 1.0f, A, lda, a_stride, B, ldb, b_stride, 0.0f, C, (int)n, m * n);
   return undefined(env);
 }
 
@@ -74,21 +70,22 @@ napi_value optlab_bias_act(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
-/* setThreads(n): OpenBLAS threads for later calls. */
+/* setThreads(n): threads of later calls: the pool's of threads.c, which splits products itself; OpenBLAS stays at one. */
 napi_value optlab_set_threads(napi_env env, napi_callback_info info) {
   Args a;
   if (!read_args(env, info, &a, 1, 0)) return NULL;
   int64_t n = arg_int(&a, 0);
   if (a.failed) return NULL;
   if (n < 1 || n > 1024) return fail(&a, "optlab_native: thread count must be in 1..1024"), NULL;
-  openblas_set_num_threads((int)n);
+  openblas_set_num_threads(1);
+  optlab_pool_set_threads((int)n);
   return undefined(env);
 }
 
 napi_value optlab_get_threads(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value v;
-  CHECK(napi_create_int32(env, openblas_get_num_threads(), &v));
+  CHECK(napi_create_int32(env, optlab_pool_threads(), &v));
   return v;
 }
 

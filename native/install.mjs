@@ -1,7 +1,9 @@
 /**
  * `npm install` hook: builds optlab's native kernels (native/*.c, linked against OpenBLAS)
  * with node-gyp. It never fails the install: when something is missing it prints one line saying what,
- * and optlab runs on plain wasm (kernels/addon.ts finds no addon).
+ * and optlab runs on plain wasm (kernels/addon.ts finds no addon). That line is also kept in
+ * native/build-status.log; `node native/install.mjs --status` prints it again (npm install's last
+ * script, prepare, ends with it), or says the build has not run.
  *
  * Environment:
  *   OPTLAB_NATIVE_BUILD=0   skip the build
@@ -10,7 +12,7 @@
  *   CC                      the C compiler (default cc)
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -18,17 +20,19 @@ import { fileURLToPath } from 'node:url';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const LOG = join(HERE, 'build.log');
+const STATUS = join(HERE, 'build-status.log');
 const ADDON = join(HERE, 'build', 'Release', 'optlab_native.node');
 const PLAIN = 'optlab runs on plain wasm';
 
 function say(line) {
   console.log(`optlab: ${line}`);
+  writeFileSync(STATUS, `optlab: ${line}\n`);
 }
 
 function skip(reason) {
   // No stale addon from an earlier build: after install it exists exactly when this build succeeded.
   rmSync(join(HERE, 'build'), { recursive: true, force: true });
-  say(`native kernels not built: ${reason}; ${PLAIN}.`);
+  say(`native kernels not built: ${reason}; ${PLAIN} (npm run setup installs what they need where it can).`);
   process.exit(0);
 }
 
@@ -90,6 +94,11 @@ function main() {
   const probe = spawnSync(process.execPath, ['-e', `process.stdout.write(require(${JSON.stringify(ADDON)}).blasConfig())`], { encoding: 'utf8' });
   if (probe.status !== 0) skip(`the addon was built but does not load (${(probe.stderr || '').split('\n').find((l) => l.includes('Error')) ?? 'unknown error'})`);
   say(`native kernels built (${probe.stdout.trim()}); the wasm backend uses them unless OPTLAB_NATIVE=0.`);
+}
+
+if (process.argv.includes('--status')) {
+  console.log(existsSync(STATUS) ? readFileSync(STATUS, 'utf8').trim() : 'optlab: native kernels: the build has not run (node native/install.mjs builds them)');
+  process.exit(0);
 }
 
 try {

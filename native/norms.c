@@ -30,6 +30,25 @@ MULTIVERSION static void gelu_grad_loop(const float *DY, const float *X, float *
   FOR_EACH_16(n, store16(DX + i0, gelu_grad16(load16(DY + i0, cnt), load16(X + i0, cnt)), cnt));
 }
 
+/* Elementwise work split over the native kernels' threads (threads.c) in blocks of at least this many
+   elements; each element's value does not depend on the split. */
+enum { PAR_ELEMENTS = 16384, PAR_ROWS = 64 };
+
+typedef struct {
+  const float *x, *dy;
+  float *y;
+} Ew;
+
+static void gelu_task(void *ctx, int64_t begin, int64_t end) {
+  const Ew *e = ctx;
+  gelu_loop(e->x + begin, e->y + begin, end - begin);
+}
+
+static void gelu_grad_task(void *ctx, int64_t begin, int64_t end) {
+  const Ew *e = ctx;
+  gelu_grad_loop(e->dy + begin, e->x + begin, e->y + begin, end - begin);
+}
+
 /* gelu(heap, xOff, yOff, n): y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), GPT-2's form. */
 napi_value optlab_gelu(napi_env env, napi_callback_info info) {
   Args a;
@@ -39,7 +58,8 @@ napi_value optlab_gelu(napi_env env, napi_callback_info info) {
   const float *X = heap_f32(&a, x_off, n);
   float *Y = heap_f32(&a, y_off, n);
   if (a.failed) return NULL;
-  gelu_loop(X, Y, n);
+  Ew e = {X, NULL, Y};
+  optlab_parallel_for(n, PAR_ELEMENTS, gelu_task, &e);
   return undefined(env);
 }
 
@@ -53,8 +73,43 @@ napi_value optlab_gelu_grad(napi_env env, napi_callback_info info) {
   const float *X = heap_f32(&a, x_off, n);
   float *DX = heap_f32(&a, dx_off, n);
   if (a.failed) return NULL;
-  gelu_grad_loop(DY, X, DX, n);
+  Ew e = {X, DY, DX};
+  optlab_parallel_for(n, PAR_ELEMENTS, gelu_grad_task, &e);
   return undefined(env);
+}
+
+typedef struct {
+  const float *X, *G, *Bv;
+  float *Y, *M, *R;
+  int64_t cols;
+  double eps;
+} Ln;
+
+/* Rows [begin, end) of the layer norm (rows are independent: the split does not change a value). */
+static void layer_norm_rows(void *ctx, int64_t begin, int64_t end) {
+  const Ln *l = ctx;
+  const float *X = l->X, *G = l->G, *Bv = l->Bv;
+  float *Y = l->Y, *M = l->M, *R = l->R;
+  const int64_t cols = l->cols;
+  const double eps = l->eps;
+  for (int64_t r = begin; r < end; r++) {
+    const float *x = X + r * cols;
+    float *y = Y + r * cols;
+    double s = 0;
+    for (int64_t j = 0; j < cols; j++) s += x[j];
+    double mu = s / (double)cols, v = 0;
+    for (int64_t j = 0; j < cols; j++) v += ((double)x[j] - mu) * ((double)x[j] - mu);
+    float rstd = (float)(1.0 / sqrt(v / (double)cols + eps));
+    float m = (float)mu;
+    M[r] = m;
+    R[r] = rstd;
+    for (int64_t j = 0; j < cols; j++) {
+      float h = (x[j] - m) * rstd;
+      if (G) h *= G[j];
+      if (Bv) h += Bv[j];
+      y[j] = h;
+    }
+  }
 }
 
 /*
@@ -78,24 +133,8 @@ napi_value optlab_layer_norm(napi_env env, napi_callback_info info) {
   float *M = heap_f32(&a, mean_off, rows);
   float *R = heap_f32(&a, rstd_off, rows);
   if (a.failed) return NULL;
-  for (int64_t r = 0; r < rows; r++) {
-    const float *x = X + r * cols;
-    float *y = Y + r * cols;
-    double s = 0;
-    for (int64_t j = 0; j < cols; j++) s += x[j];
-    double mu = s / (double)cols, v = 0;
-    for (int64_t j = 0; j < cols; j++) v += ((double)x[j] - mu) * ((double)x[j] - mu);
-    float rstd = (float)(1.0 / sqrt(v / (double)cols + eps));
-    float m = (float)mu;
-    M[r] = m;
-    R[r] = rstd;
-    for (int64_t j = 0; j < cols; j++) {
-      float h = (x[j] - m) * rstd;
-      if (G) h *= G[j];
-      if (Bv) h += Bv[j];
-      y[j] = h;
-    }
-  }
+  Ln ln = {X, G, Bv, Y, M, R, cols, eps};
+  optlab_parallel_for(rows, PAR_ROWS, layer_norm_rows, &ln);
   return undefined(env);
 }
 

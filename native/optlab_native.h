@@ -123,5 +123,19 @@ napi_value LapackInverseRoot(napi_env env, napi_callback_info info);
 /* stdio.c */
 napi_value optlab_stderr_mute(napi_env env, napi_callback_info info);
 napi_value optlab_stderr_restore(napi_env env, napi_callback_info info);
+/* attention.c */
+napi_value optlab_attention(napi_env env, napi_callback_info info);
+napi_value optlab_attention_grad(napi_env env, napi_callback_info info);
+
+/* threads.c: fn(ctx, begin, end) runs items [begin, end); parallel_for splits [0, n) into at most one
+   share per thread, each of at least min_per_share items, and returns when all are done. */
+typedef void (*optlab_task_fn)(void *ctx, int64_t begin, int64_t end);
+void optlab_parallel_for(int64_t n, int64_t min_per_share, optlab_task_fn fn, void *ctx);
+int optlab_pool_set_threads(int n);
+int optlab_pool_threads(void);
+/* C_i = alpha op(A_i) op(B_i) + beta C_i for i < batch, row-major, A_i at a + i a_stride (likewise B, C),
+   split over the pool's threads (OpenBLAS itself runs at one thread). */
+void optlab_sgemm_batch(int64_t batch, int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda, int64_t a_stride,
+                        const float *b, int ldb, int64_t b_stride, float beta, float *c, int ldc, int64_t c_stride);
 
 #endif
