@@ -16,7 +16,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type * as vl from 'vega-lite';
 import type { Experiment } from './config.js';
-import { describeValues, formatNumber, type TunedFile } from './config.js';
+import { describeValues, formatNumber, settingsSource, type TunedFile } from './config.js';
 import type { ConfigSummary, Summary } from './report.js';
 import { writeAtomic, type CurveRow } from './runner.js';
 import { bootstrap, difference, mean, rankingFlips, speedup, stepsToReach, tInterval, verdictOf, type CurvePoint, type Difference, type Estimate, type MeanSummary, type RankingFlip, type Verdict } from './statistics.js';
@@ -40,6 +40,8 @@ export interface TuningInfo {
   runs: number;
   wallMs: number;
   trials: { trial: number; values: Record<string, unknown>; score: number | null; status: string; seeds: number; wallMs: number }[];
+  /** The entry whose selected setting this one runs (`settingsFrom`); it then has no trials or tuning cost of its own. */
+  settingsFrom?: string;
 }
 
 /** One optimizer in the verdict table. */
@@ -94,6 +96,13 @@ export function reachTarget(curve: readonly CurveRow[], target: number): { step:
 export function tuningInfo(s: Summary, label: string): TuningInfo | undefined {
   const t = s.exp.experiment.tuning;
   if (!t) return undefined;
+  const exp = s.exp.experiment;
+  const i = exp.optimizers.findIndex((o) => (o.label ?? o.name) === label);
+  if (i >= 0 && exp.optimizers[i].settingsFrom !== undefined) {
+    const src = exp.optimizers[settingsSource(exp, i)];
+    const from = tuningInfo(s, src.label ?? src.name);
+    return from && { ...from, used: 0, runs: 0, wallMs: 0, trials: [], settingsFrom: src.label ?? src.name };
+  }
   const tune = s.configs.filter((c) => c.label === label && c.runs.some((r) => r.rec.stage === 'tune'));
   const trials = tune
     .map((c) => {
@@ -220,6 +229,7 @@ function tunedFileBudget(exp: Experiment, label: string): string | null {
 /** What a tuning budget was, in one cell. */
 export function budgetCell(t: TuningInfo | undefined, exp: Experiment, label = ''): string {
   if (!t) return exp.tuning ? 'not tuned' : (tunedFileBudget(exp, label) ?? 'hand-set (no tuning budget)');
+  if (t.settingsFrom) return `none of its own: ${t.settingsFrom}'s selected setting (settingsFrom)`;
   return `${t.method} ${t.used}/${t.budget} trials x ${t.seeds.length} seed${t.seeds.length === 1 ? '' : 's'} @ ${t.steps} steps`;
 }
 
@@ -439,6 +449,10 @@ export function tuningSection(s: Summary, c: Comparison, esc: (x: unknown) => st
     const r = { label: o.label ?? o.name };
     const tu = tuningInfo(s, r.label);
     if (!tu) continue;
+    if (tu.settingsFrom) {
+      parts.push(`<h3>${esc(r.label)}</h3><p>No trials of its own: its final runs use the setting selected for ${esc(tu.settingsFrom)} (${esc(tu.selected ? describeValues(tu.selected) : 'not selected yet')}) with its own fixed options (settingsFrom).</p>`);
+      continue;
+    }
     const rows = tu.trials.map((x) => {
       const sel = tu.selected !== null && JSON.stringify(tu.selected) === JSON.stringify(x.values);
       return [String(x.trial), esc(describeValues(x.values)), x.score === null ? '-' : Number.isFinite(x.score) ? x.score.toFixed(4) : 'diverged', esc(x.status), `${(x.wallMs / 1000).toFixed(1)} s`, sel ? '<b>selected</b>' : ''];

@@ -50,6 +50,12 @@ const TrainingSchema = z.strictObject({
   checkpointEvery: z.number().int().nonnegative().default(100),
   /** Characters a finished language model generates into its record and the report (0: none); does not change results, so not part of the run id. */
   sampleChars: z.number().int().nonnegative().default(300),
+  /**
+   * Keep a finished run's last checkpoint (weights and optimizer state) in the results folder. False
+   * deletes it when the run finishes, which keeps a folder of many runs small; a run another
+   * experiment starts from (`init.from`) needs it. Does not change results, so not part of the run id.
+   */
+  keepCheckpoints: z.boolean().default(true),
 });
 
 const warmup = z.number().int().nonnegative().optional();
@@ -92,8 +98,30 @@ const OptimizerEntrySchema = z
     name: z.string(),
     /** Display name in plots and tables; defaults to the registry name. */
     label: z.string().regex(/^[A-Za-z0-9_.+-]+$/, 'letters, digits and _ . + - only').optional(),
+    /**
+     * Label of another entry of a tuned experiment whose selected setting this entry's final runs use
+     * (plus this entry's own fixed options); the entry gets no trials of its own, as MARS-M reuses
+     * Muon's tuned settings (arXiv 2510.21800). Excludes `search`.
+     */
+    settingsFrom: z.string().optional(),
   })
   .catchall(z.unknown());
+
+/**
+ * Initial weights of every run from a checkpoint instead of the model's random initialization
+ * (fine-tuning): `from`, the results folder of another experiment, picks its finished run of entry
+ * `optimizer` (default: its only entry) with seed `seed` ('same': the run's own seed, so seed s
+ * fine-tunes the model pretrained with seed s); or `checkpoint`, a checkpoint file. Parameter names
+ * and shapes must match; the optimizer state starts fresh. Paths are relative to the working folder.
+ */
+const InitSchema = z.union([
+  z.strictObject({
+    from: z.string().min(1),
+    optimizer: z.string().optional(),
+    seed: z.union([z.literal('same'), z.number().int().nonnegative()]).default('same'),
+  }),
+  z.strictObject({ checkpoint: z.string().min(1) }),
+]);
 
 /** Schema of an experiment file (options of models and optimizers are checked against their defaults). */
 export const ExperimentSchema = z.strictObject({
@@ -122,6 +150,8 @@ export const ExperimentSchema = z.strictObject({
   tuned: z.string().optional(),
   /** Tfjs backend for the runs ('auto', 'wasm', 'cpu', ...); --backend overrides it, $OPTLAB_BACKEND applies when neither is set. */
   backend: z.enum(BACKEND_NAMES).optional(),
+  /** Start every run from a checkpoint's weights (fine-tuning); see InitSchema. */
+  init: InitSchema.optional(),
   optimizers: z.array(OptimizerEntrySchema).min(1),
 });
 
@@ -133,14 +163,18 @@ export type TrainingConfig = z.infer<typeof TrainingSchema>;
 export type TuningConfig = z.infer<typeof TuningSchema>;
 /** One searched hyperparameter as written: a list of values or a range. */
 export type SearchSpec = unknown[] | z.infer<typeof SearchRangeSchema>;
+/** The `init` block after defaults: a results folder (with entry and seed) or a checkpoint file. */
+export type InitConfig = z.infer<typeof InitSchema>;
 
 /** Everything that determines one run's numbers except its seed; hashed into the run id. */
 export interface RunConfig {
   model: Record<string, unknown> & { kind: string };
   data: Record<string, unknown> & { kind: string };
-  training: Omit<TrainingConfig, 'checkpointEvery' | 'sampleChars'>;
+  training: Omit<TrainingConfig, 'checkpointEvery' | 'sampleChars' | 'keepCheckpoints'>;
   schedule: ScheduleConfig;
   optimizer: { name: string; options: Record<string, unknown> };
+  /** Where the initial weights come from, as written (absent: the model's random initialization). */
+  init?: InitConfig;
 }
 
 /** One run of a sweep. */
@@ -166,6 +200,10 @@ export interface RunSpec {
   stage?: 'tune' | 'final';
   /** Index of the tuning trial within its optimizer's search (tuning runs and the final runs of the selected trial). */
   trial?: number;
+  /** Final runs of an entry with `settingsFrom`: the label whose selected setting they use (`trial` is that entry's trial). */
+  settingsFrom?: string;
+  /** False: the runner deletes the checkpoint when the run finishes (training.keepCheckpoints). */
+  keepCheckpoint?: boolean;
 }
 
 /** JSON with sorted keys, so equal configs hash equally whatever the key order in the file. */
@@ -248,6 +286,9 @@ function describeIssue(issue: z.core.$ZodIssue): ConfigError {
   if (issue.code === 'invalid_union' && issue.path.at(-1) === 'schedule') {
     return new ConfigError(`${path}: expected a schedule with kind constant, cosine, wsd or linear`, path);
   }
+  if (issue.code === 'invalid_union' && path === 'init') {
+    return new ConfigError(`init: expected { from: <results folder>, optimizer?: <entry label there>, seed?: same | <seed> } or { checkpoint: <file> }`, path);
+  }
   return new ConfigError(`${path || '(file)'}: ${issue.message.replace(/^Invalid input: /, '')}`, path);
 }
 
@@ -311,9 +352,14 @@ export function validateExperiment(raw: unknown): Experiment {
       const near = nearest(o.name, Object.keys(OPTIMIZERS));
       throw new ConfigError(`${path}.name: unknown optimizer '${o.name}'${near ? ` (did you mean '${near}'?)` : ''}; known: ${Object.keys(OPTIMIZERS).join(', ')}`, `${path}.name`);
     }
-    const { name: _n, label, search, ...opts } = o;
+    const { name: _n, label, search, settingsFrom, ...opts } = o;
     checkOptions(path, opts, factory.defaults as Record<string, unknown>, true);
-    checkSearch(path, exp, search, opts, factory.defaults as Record<string, unknown>);
+    if (settingsFrom !== undefined) {
+      if (!exp.tuning) throw new ConfigError(`${path}.settingsFrom: takes the setting another entry's tuning selected; it needs a tuning block (tuning: { trials: N, ... })`, `${path}.settingsFrom`);
+      if (search !== undefined) throw new ConfigError(`${path}.search: this entry takes its settings from '${settingsFrom}' (settingsFrom); it cannot also search its own`, `${path}.search`);
+    } else {
+      checkSearch(path, exp, search, opts, factory.defaults as Record<string, unknown>);
+    }
     const l = label ?? o.name;
     if (labels.has(l)) throw new ConfigError(`${path}.label: two optimizer entries are called '${l}'; give one a distinct label`, `${path}.label`);
     labels.add(l);
@@ -433,6 +479,42 @@ function checkTuning(exp: Experiment): void {
       }
     }
   });
+  checkSettingsFrom(exp);
+}
+
+/**
+ * The entry whose search supplies entry `i`'s setting: `settingsFrom` followed to an entry that
+ * searches (chains allowed); throws ConfigError naming optimizers[i].settingsFrom for an unknown
+ * label or a cycle.
+ */
+export function settingsSource(exp: Experiment, i: number): number {
+  const labels = exp.optimizers.map((o) => o.label ?? o.name);
+  const path = `optimizers[${i}].settingsFrom`;
+  const seen = [i];
+  let k = i;
+  while (exp.optimizers[k].settingsFrom !== undefined) {
+    const from = exp.optimizers[k].settingsFrom!;
+    const next = labels.indexOf(from);
+    if (next < 0) throw new ConfigError(`${path}: '${from}' is not an optimizer of this experiment; labels: ${labels.join(', ')}`, path);
+    if (seen.includes(next)) throw new ConfigError(`${path}: a cycle: ${[...seen, next].map((x) => labels[x]).join(' -> ')}; one entry of the chain must search`, path);
+    seen.push(next);
+    k = next;
+  }
+  return k;
+}
+
+/** Every `settingsFrom` resolves to a searching entry whose searched keys this entry's method takes and does not fix. */
+function checkSettingsFrom(exp: Experiment): void {
+  exp.optimizers.forEach((o, i) => {
+    if (o.settingsFrom === undefined) return;
+    const src = exp.optimizers[settingsSource(exp, i)];
+    const path = `optimizers[${i}].settingsFrom`;
+    const defaults = OPTIMIZERS[o.name].defaults as Record<string, unknown>;
+    for (const k of Object.keys((src.search as Record<string, unknown> | undefined) ?? {})) {
+      if (!(k in defaults)) throw new ConfigError(`${path}: '${src.label ?? src.name}' searches '${k}', which ${o.name} has no option for`, path);
+      if (k in o) throw new ConfigError(`optimizers[${i}].${k}: also comes from '${src.label ?? src.name}' (settingsFrom), which searches it; keep one`, `optimizers[${i}].${k}`);
+    }
+  });
 }
 
 /** The tuning seeds of an experiment as a list (a count n means 1000..1000+n-1). */
@@ -544,7 +626,7 @@ export function expandRuns(exp: Experiment): RunSpec[] {
   const ids = new Set<string>();
   exp.optimizers.forEach((o, i) => {
     const defaults = OPTIMIZERS[o.name].defaults as Record<string, unknown>;
-    const { name: _n, label: _l, search: _s, ...opts } = o;
+    const { name: _n, label: _l, search: _s, settingsFrom: _f, ...opts } = o;
     const varied = Object.entries(opts).filter(([k, v]) => Array.isArray(v) && !Array.isArray(defaults[k])) as [string, unknown[]][];
     for (const g of product(varied)) {
       for (const r of entryRuns(exp, i, g, seedList(exp))) {
@@ -562,8 +644,8 @@ export function expandRuns(exp: Experiment): RunSpec[] {
  * `opts.steps` (default training.steps; a shorter horizon compresses the schedule: warmup, total and
  * decay scale by steps / training.steps). Throws ConfigError when the method rejects the options.
  */
-export function entryRuns(exp: Experiment, i: number, g: Record<string, unknown>, seeds: readonly number[], opts: { steps?: number; stage?: 'tune' | 'final'; trial?: number } = {}): RunSpec[] {
-  const { checkpointEvery, sampleChars, ...fullTraining } = exp.training;
+export function entryRuns(exp: Experiment, i: number, g: Record<string, unknown>, seeds: readonly number[], opts: { steps?: number; stage?: 'tune' | 'final'; trial?: number; settingsFrom?: string } = {}): RunSpec[] {
+  const { checkpointEvery, sampleChars, keepCheckpoints, ...fullTraining } = exp.training;
   const steps = opts.steps ?? fullTraining.steps;
   const training = { ...fullTraining, steps };
   const f = steps / fullTraining.steps;
@@ -579,20 +661,22 @@ export function entryRuns(exp: Experiment, i: number, g: Record<string, unknown>
   if (typeof data.path === 'string' && data.path) data.path = resolvePath(data.path);
   const o = exp.optimizers[i];
   const factory = OPTIMIZERS[o.name];
-  const { name, label, search: _s, ...fixed } = o;
+  const { name, label, search: _s, settingsFrom: _f, ...fixed } = o;
   const options = { ...(factory.defaults as Record<string, unknown>), ...fixed, ...g };
   try {
     factory(options);
   } catch (e) {
     throw new ConfigError(`optimizers[${i}] (${name}${Object.keys(g).length ? ` ${JSON.stringify(g)}` : ''}): ${(e as Error).message}`, `optimizers[${i}]`);
   }
-  const config: RunConfig = { model, data, training, schedule, optimizer: { name, options } };
+  const config: RunConfig = { model, data, training, schedule, optimizer: { name, options }, ...(exp.init ? { init: exp.init } : {}) };
   const hash = shortHash(config);
   return seeds.map((seed) => ({
     id: `${name}-${hash}-s${seed}`, hash, label: label ?? name, grid: g, seed, config, checkpointEvery, sampleChars, targetValLoss: exp.target?.valLoss,
     ...(exp.diagnostics === false ? { diagnostics: false } : {}),
     ...(opts.stage ? { stage: opts.stage } : {}),
     ...(opts.trial !== undefined ? { trial: opts.trial } : {}),
+    ...(opts.settingsFrom !== undefined ? { settingsFrom: opts.settingsFrom } : {}),
+    ...(keepCheckpoints === false ? { keepCheckpoint: false } : {}),
   }));
 }
 

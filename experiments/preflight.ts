@@ -9,7 +9,7 @@ import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:f
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, type Experiment } from './config.js';
-import type { BackendProbe } from './runner.js';
+import { resolveInit, type BackendProbe } from './runner.js';
 import { DATA_KINDS } from './tasks.js';
 
 /** Reads the experiment's data files once (md5 of Tiny Shakespeare, the IDX files, a user's text file); throws ConfigError naming the file. */
@@ -23,6 +23,16 @@ export function checkData(exp: Experiment): void {
     const key = kind === 'text' ? 'data.path' : 'data.kind';
     throw new ConfigError(`${key}: ${(e as Error).message}`, key);
   }
+}
+
+/**
+ * Resolves `init` for every seed the runs will use (the results folder, its finished run per seed,
+ * the checkpoint file); throws ConfigError naming the init key. Shapes are checked when each run loads
+ * the weights, before its first step.
+ */
+export function checkInit(exp: Experiment, seeds: readonly number[]): void {
+  if (!exp.init) return;
+  for (const s of new Set(seeds)) resolveInit(exp.init, s);
 }
 
 /** How to start runner.ts as a child: the compiled .js under node, or the .ts source through tsx. */

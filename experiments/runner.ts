@@ -37,7 +37,8 @@ import { fileURLToPath } from 'node:url';
 import { evaluate } from '../models/data.js';
 import { lossAndGrads } from '../models/layers.js';
 import { buildOptimizer, getOptimizerFactory, globalNorm, resolveRoute, type Optimizer } from '../optimizers/index.js';
-import type { RunSpec } from './config.js';
+import { ConfigError, type InitConfig, type RunSpec } from './config.js';
+import type { Parameter } from '../optimizers/core.js';
 import { makeSchedule } from './schedule.js';
 import { createTask, type Task } from './tasks.js';
 
@@ -121,6 +122,8 @@ export interface RunRecord extends RunSpec {
   sample?: TextSample;
   startedAt?: string;
   finishedAt?: string;
+  /** Where the initial weights came from, for a run with `init` (experiments/config.ts). */
+  initFrom?: InitSource;
 }
 
 /** The columns of every curve CSV, in order; the second is `tokens` for text and `samples` for images. */
@@ -314,6 +317,84 @@ export function loadCheckpoint(path: string): { meta: CheckpointMeta; tensors: M
 }
 
 // ---------------------------------------------------------------------------------------------
+// Initial weights from another run's checkpoint (`init` of an experiment: fine-tuning).
+
+/** The checkpoint a run's initial weights come from, as its record states it. */
+export interface InitSource {
+  /** Checkpoint file, as the path was written (relative to the working folder) or resolved from `init.from`. */
+  checkpoint: string;
+  /** For `init.from`: the results folder, its experiment name, and the run whose final checkpoint it is. */
+  folder?: string;
+  experiment?: string;
+  run?: string;
+  label?: string;
+  seed?: number;
+  /** Step and configuration hash stored in the checkpoint. */
+  step: number;
+  hash: string;
+  /** Commit the pretraining run recorded, when known. */
+  gitCommit?: string | null;
+}
+
+/**
+ * Resolves `init` for a run of seed `seed` to one checkpoint file: `checkpoint` as given, or the
+ * final checkpoint of the finished run of entry `init.optimizer` with seed `init.seed` ('same': `seed`)
+ * in the results folder `init.from` (tuning trials there are never used). Throws ConfigError naming
+ * the init key when the folder, the run or its checkpoint is missing or ambiguous.
+ */
+export function resolveInit(init: InitConfig, seed: number): InitSource {
+  if ('checkpoint' in init) {
+    if (!existsSync(init.checkpoint)) throw new ConfigError(`init.checkpoint: ${init.checkpoint}: no such file`, 'init.checkpoint');
+    const meta = readCheckpointMeta(init.checkpoint);
+    return { checkpoint: init.checkpoint, step: meta.step, hash: meta.hash };
+  }
+  const folder = init.from;
+  const recordFile = join(folder, 'experiment.json');
+  if (!existsSync(recordFile)) throw new ConfigError(`init.from: ${folder} is not a results folder (no experiment.json); run the pretraining experiment into it first`, 'init.from');
+  const exp = JSON.parse(readFileSync(recordFile, 'utf8')) as { name: string; grid: string[]; experiment: { optimizers: { name: string; label?: string }[] } };
+  const labels = exp.experiment.optimizers.map((o) => o.label ?? o.name);
+  if (init.optimizer !== undefined && !labels.includes(init.optimizer)) throw new ConfigError(`init.optimizer: '${init.optimizer}' is not an entry of ${folder} (${exp.name}); entries: ${labels.join(', ')}`, 'init.optimizer');
+  if (init.optimizer === undefined && labels.length !== 1) throw new ConfigError(`init.optimizer: ${folder} has ${labels.length} entries (${labels.join(', ')}); name the one to start from`, 'init.optimizer');
+  const label = init.optimizer ?? labels[0];
+  const want = init.seed === 'same' ? seed : init.seed;
+  const recs = exp.grid.map((id) => runPaths(folder, id).json).filter((p) => existsSync(p)).map(readRecord).filter((r) => r.label === label && r.stage !== 'tune');
+  const hits = recs.filter((r) => r.seed === want && r.status === 'finished');
+  if (hits.length === 0) {
+    const have = recs.filter((r) => r.status === 'finished').map((r) => r.seed);
+    throw new ConfigError(`init.from: ${folder} has no finished run of '${label}' with seed ${want}${init.seed === 'same' ? ' (init.seed: same, the seed of this run)' : ''}; finished seeds there: ${have.length ? [...new Set(have)].sort((a, b) => a - b).join(', ') : 'none'}`, 'init.from');
+  }
+  if (hits.length > 1) throw new ConfigError(`init.from: ${folder} has ${hits.length} finished runs of '${label}' with seed ${want} (${hits.map((r) => r.id).join(', ')}); start from a folder with one configuration per entry, or name a checkpoint (init.checkpoint)`, 'init.from');
+  const run = hits[0];
+  const ckpt = runPaths(folder, run.id).ckpt;
+  if (!existsSync(ckpt)) throw new ConfigError(`init.from: run ${run.id} in ${folder} has no checkpoint (${ckpt}); its experiment must keep them (training.keepCheckpoints: true)`, 'init.from');
+  const meta = readCheckpointMeta(ckpt);
+  return { checkpoint: ckpt, folder, experiment: exp.name, run: run.id, label, seed: want, step: meta.step, hash: meta.hash, gitCommit: run.env?.gitCommit ?? null };
+}
+
+/**
+ * Assigns a checkpoint's parameters to a model's: every parameter by name, with equal shapes, and
+ * no parameter left over on either side (checked for all before any is assigned). The optimizer
+ * state, previous weights and accumulators in the checkpoint are ignored: fine-tuning starts them fresh.
+ */
+export function loadInitialWeights(params: readonly Parameter[], checkpoint: string): void {
+  const { tensors } = loadCheckpoint(checkpoint);
+  try {
+    const stored = new Map([...tensors].filter(([k]) => k.startsWith('param/')).map(([k, v]) => [k.slice(6), v]));
+    for (const p of params) {
+      const t = stored.get(p.name);
+      if (!t) throw new Error(`init: ${checkpoint} has no parameter '${p.name}' (it has ${[...stored.keys()].slice(0, 6).join(', ')}${stored.size > 6 ? ', ...' : ''})`);
+      if (t.shape.join(',') !== p.variable.shape.join(',')) throw new Error(`init: parameter '${p.name}' has shape [${p.variable.shape.join(', ')}] in this model but [${t.shape.join(', ')}] in ${checkpoint}`);
+    }
+    const names = new Set(params.map((p) => p.name));
+    const extra = [...stored.keys()].filter((k) => !names.has(k));
+    if (extra.length) throw new Error(`init: ${checkpoint} has parameters this model lacks: ${extra.slice(0, 6).join(', ')}${extra.length > 6 ? ', ...' : ''}`);
+    for (const p of params) p.variable.assign(stored.get(p.name)!);
+  } finally {
+    tf.dispose([...tensors.values()]);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 
 /** Options of `trainRun`. */
 export interface TrainOptions {
@@ -392,6 +473,10 @@ export async function trainRun(id: string, opts: TrainOptions): Promise<RunRecor
       const kept = existsSync(paths.csv) ? readCurve(paths.csv).filter((r) => r.step <= step) : [];
       rows.push(...kept);
       writeCurve(paths.csv, task.unit, kept, diagKeys);
+    } else if (cfg.init) {
+      const src = resolveInit(cfg.init, rec.seed);
+      loadInitialWeights(params, src.checkpoint);
+      rec.initFrom = src;
     }
     const csv = createObjectCsvWriter({
       path: paths.csv,
@@ -527,11 +612,15 @@ export async function trainRun(id: string, opts: TrainOptions): Promise<RunRecor
       rec.status = 'interrupted';
       rec.signal = stopped;
     } else {
-      await checkpoint();
+      if (rec.keepCheckpoint !== false) await checkpoint();
       rec.status = 'finished';
       // Generated after the last checkpoint and outside wall_ms: it changes no number of the run.
       const chars = rec.sampleChars ?? 300;
       if (task.sample && chars > 0) rec.sample = task.sample(chars);
+    }
+    if (rec.keepCheckpoint === false && rec.status !== 'interrupted') {
+      rmSync(paths.ckpt, { force: true });
+      delete rec.checkpointStep;
     }
     rec.step = step;
     rec.result = summarizeCurve(rows, rec.targetValLoss, wallMs, rec.status === 'diverged');

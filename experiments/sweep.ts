@@ -15,8 +15,8 @@ import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { CommandModule } from 'yargs';
 import { shardFromEnvironment } from './cluster.js';
-import { ConfigError, configName, defaultOutDir, expandRuns, loadExperiment, type Experiment, type RunSpec } from './config.js';
-import { checkData, checkOutputFolder, checkSameBackend, commandName, nativeHint, probeBackend, runnerCommand } from './preflight.js';
+import { ConfigError, configName, defaultOutDir, expandRuns, loadExperiment, seedList, tuningSeedList, type Experiment, type RunSpec } from './config.js';
+import { checkData, checkInit, checkOutputFolder, checkSameBackend, commandName, nativeHint, probeBackend, runnerCommand } from './preflight.js';
 import { readExperimentRecord, writeReport, type ExperimentRecord } from './report.js';
 import { describeOutcome, environment, initRun, readCheckpointMeta, readCurve, readRecord, runPaths, writeAtomic, writeRecord, type ChildMessage, type CurveRow, type RunRecord, type RunStatus } from './runner.js';
 
@@ -89,7 +89,11 @@ export function selectOptimizers(exp: Experiment, only: readonly string[] | unde
   const known = exp.optimizers.map((o) => (o.label as string | undefined) ?? o.name);
   const unknown = names.filter((n) => !exp.optimizers.some((o) => o.label === n || o.name === n));
   if (unknown.length) throw new ConfigError(`--only ${unknown.join(',')}: no such optimizer entry in ${exp.name}; entries: ${known.join(', ')}`, 'optimizers');
-  return { ...exp, optimizers: exp.optimizers.filter((o) => names.includes(o.name) || (o.label !== undefined && names.includes(o.label as string))) };
+  const kept = exp.optimizers.filter((o) => names.includes(o.name) || (o.label !== undefined && names.includes(o.label as string)));
+  const keptLabels = kept.map((o) => o.label ?? o.name);
+  const orphan = kept.find((o) => o.settingsFrom !== undefined && !keptLabels.includes(o.settingsFrom));
+  if (orphan) throw new ConfigError(`--only ${names.join(',')}: '${orphan.label ?? orphan.name}' takes its settings from '${orphan.settingsFrom}' (settingsFrom); select that entry too`, 'optimizers');
+  return { ...exp, optimizers: kept };
 }
 
 /** Parses 'I/N' (1 <= I <= N). */
@@ -125,6 +129,7 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
     // this module. The checks that need no training run once, before the first batch.
     if (!opts.dryRun) {
       checkData(exp);
+      checkInit(exp, [...seedList(exp), ...(exp.tuning ? tuningSeedList(exp.tuning) : [])]);
       const dir0 = opts.out ?? defaultOutDir(exp);
       checkOutputFolder(dir0, { resume: opts.resume, overwrite: opts.overwrite, shard: shard !== undefined, grid: [], mine: [] }, (d) => (existsSync(join(d, 'experiment.json')) ? readExperimentRecord(d).grid : null));
     }
@@ -152,6 +157,7 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
   // Everything that needs no training is checked here, once, before any run starts.
   if (!batch) {
     checkData(exp);
+    checkInit(exp, mine.map((r) => r.seed));
     checkOutputFolder(dir, { resume: opts.resume, overwrite: opts.overwrite, shard: shard !== undefined, grid, mine: mine.map((r) => r.id) }, (d) => (existsSync(join(d, 'experiment.json')) ? readExperimentRecord(d).grid : null));
   }
   const backend = opts.backend ?? exp.backend;

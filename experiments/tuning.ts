@@ -21,11 +21,14 @@
  * when the budget is spent or a full cycle over the axes brings no improvement (fewer trials then).
  * A trial's score is its mean final validation loss over the tuning seeds, +Infinity when a seed
  * diverged or has none; ties go to the earlier trial.
+ *
+ * An entry with `settingsFrom: <label>` has no trials: once that entry's tuning is done, its final
+ * runs use the selected values (with its own fixed options), as MARS-M reuses Muon's tuned settings.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { compare, baselineLabel } from './comparison.js';
-import { ConfigError, configName, defaultOutDir, defaultScale, entryRuns, expandRuns, seedList, tuningSeedList, type Experiment, type RunSpec, type SearchSpec } from './config.js';
+import { ConfigError, configName, defaultOutDir, defaultScale, entryRuns, expandRuns, seedList, settingsSource, tuningSeedList, type Experiment, type RunSpec, type SearchSpec } from './config.js';
 import { readExperimentRecord, summarize, writeReport, type ExperimentRecord, type Summary } from './report.js';
 import { readRecord, runPaths, writeAtomic, type RunStatus } from './runner.js';
 import { runSweep, shardRuns, type SweepOptions, type SweepOutcome } from './sweep.js';
@@ -163,6 +166,8 @@ export interface EntryPlan {
   /** Why there is no selection although tuning is done. */
   note?: string;
   finalRuns: RunSpec[];
+  /** Label of the entry whose selected setting this one runs (its `settingsFrom`, followed to the entry that searches). */
+  settingsFrom?: string;
 }
 
 /** The plan of a whole experiment given the results so far. */
@@ -206,7 +211,8 @@ export function planExperiment(exp: Experiment, lookup: (id: string) => RunState
   const t = exp.tuning;
   const tuneSeeds = tuningSeedList(t);
   const steps = t.steps ?? exp.training.steps;
-  const entries: EntryPlan[] = exp.optimizers.map((o, i) => {
+  const own: (EntryPlan | null)[] = exp.optimizers.map((o, i) => {
+    if (o.settingsFrom !== undefined) return null;
     const label = o.label ?? o.name;
     const path = `optimizers[${i}].search`;
     const dims = searchDims(o.search as Record<string, SearchSpec>);
@@ -241,6 +247,20 @@ export function planExperiment(exp: Experiment, lookup: (id: string) => RunState
         plan.finalRuns = [...base, ...entryRuns(exp, i, best.values, more(base[0].hash), { stage: 'final', trial: best.trial })];
       }
     }
+    return plan;
+  });
+  // Entries that borrow a setting: no trials; final runs once the source's tuning is done.
+  const entries: EntryPlan[] = own.map((p, i) => {
+    if (p) return p;
+    const o = exp.optimizers[i];
+    const src = own[settingsSource(exp, i)]!;
+    const plan: EntryPlan = { index: i, label: o.label ?? o.name, trials: [], tuned: src.tuned, finalRuns: [], settingsFrom: src.label };
+    if (src.tuned && src.selected) {
+      plan.selected = src.selected;
+      const at = { stage: 'final' as const, trial: src.selected.trial, settingsFrom: src.label };
+      const base = entryRuns(exp, i, src.selected.values, seedList(exp), at);
+      plan.finalRuns = [...base, ...entryRuns(exp, i, src.selected.values, more(base[0].hash), at)];
+    } else if (src.tuned) plan.note = `no setting to run: ${src.label}, whose setting it takes, has none (${src.note ?? 'no selection'})`;
     return plan;
   });
   const known = entries.flatMap((e) => [...e.trials.flatMap((x) => x.runs), ...e.finalRuns]);

@@ -5,14 +5,15 @@
  * Verdicts are computed from result files; nothing here knows an expected outcome.
  *
  * The claims that compare training runs read them through `readRuns` only (one small function over the
- * runner's run JSONs and curves), so they can move to the fair-comparison tuning machinery by
- * replacing that function and the commands.
+ * runner's run JSONs and curves) and compare each optimizer's final runs (`finalRuns`): the setting
+ * the tuning machinery selected (experiments/tuning.ts), run with the experiment's seeds.
  */
 import quantile from '@stdlib/stats-base-dists-t-quantile';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readExperimentRecord } from '../report.js';
 import { readCurve, readRecord, runPaths, type RunEnvironment } from '../runner.js';
+import { extraSeedsIn, folderLookup, planExperiment } from '../tuning.js';
 
 /** The three verdicts. */
 export type Verdict = 'reproduced' | 'not reproduced at this scale' | 'undecided';
@@ -77,9 +78,12 @@ export interface Claim {
   differences: string;
   /** The decision rule, stated before measuring. */
   rule: string;
-  /** Estimated wall time on the project's 2-core machine, before it is measured. */
-  estimate: string;
-  /** True for claims that compare tuned training runs (they will move to the tuning machinery). */
+  /**
+   * Estimated wall time on the project's 2-core machine, for claims whose commands are not `optlab
+   * run` experiments (the others' estimate is computed from their files: experiments/claims/cost.ts).
+   */
+  estimate?: string;
+  /** True for claims that compare tuned training runs (tuning machinery, experiments/tuning.ts). */
   needsTuning: boolean;
   /** `optlab` argument lists that produce the results in `dir`. */
   commands(dir: string): string[][];
@@ -120,16 +124,24 @@ export function combine(verdicts: readonly Verdict[]): Verdict {
 /** One finished (or diverged) training run as the claims read it. */
 export interface RunRow {
   id: string;
+  /** Configuration hash (runs that differ only in seed share it). */
+  hash: string;
   /** Optimizer entry label ('muon-moonlight', 'mars-m-exact'). */
   label: string;
   method: string;
   lr: number | null;
   seed: number;
   status: string;
+  /** 'tune' (a tuning trial), 'final' (the selected setting), or absent (an experiment without tuning). */
+  stage?: 'tune' | 'final';
+  /** For final runs of an entry with settingsFrom: the entry whose selected setting they run. */
+  settingsFrom?: string;
   finalValLoss: number | null;
   finalValAcc: number | null;
-  /** Validation loss by step. */
+  /** Validation loss by step (step 0: before training). */
   curve: { step: number; valLoss: number }[];
+  /** Training loss by logged step (the mean since the previous logged step). */
+  trainCurve: { step: number; trainLoss: number }[];
   env?: RunEnvironment;
   wallMs: number | null;
 }
@@ -137,11 +149,16 @@ export interface RunRow {
 /**
  * The runs of a results folder written by `optlab run` (experiment.json, <id>.json, <id>.csv): the
  * one place claims read training results. Throws MissingResults when the folder or a run is absent
- * or unfinished.
+ * or unfinished, and for a tuned experiment when the plan from its results still needs runs (tuning
+ * or final runs not yet started).
  */
 export function readRuns(dir: string): RunRow[] {
   if (!existsSync(join(dir, 'experiment.json'))) throw new MissingResults(`no results in ${dir} (experiment.json missing)`);
   const exp = readExperimentRecord(dir);
+  if (exp.experiment.tuning) {
+    const plan = planExperiment(exp.experiment, folderLookup(dir), extraSeedsIn(dir, exp.grid));
+    if (plan.needed.length) throw new MissingResults(`${dir}: the tuned experiment still needs ${plan.needed.length} runs (${plan.needed.slice(0, 3).map((r) => `${r.id} (${r.stage})`).join(', ')}${plan.needed.length > 3 ? ', ...' : ''}); continue it with --resume`);
+  }
   const rows: RunRow[] = [];
   const unfinished: string[] = [];
   for (const id of exp.grid) {
@@ -156,25 +173,39 @@ export function readRuns(dir: string): RunRow[] {
       continue;
     }
     const lr = rec.config.optimizer.options.lr;
-    const curve = existsSync(p.csv) ? readCurve(p.csv).filter((r) => r.val_loss !== null && Number.isFinite(r.val_loss)).map((r) => ({ step: r.step, valLoss: r.val_loss as number })) : [];
+    const rowsCsv = existsSync(p.csv) ? readCurve(p.csv) : [];
+    const curve = rowsCsv.filter((r) => r.val_loss !== null && Number.isFinite(r.val_loss)).map((r) => ({ step: r.step, valLoss: r.val_loss as number }));
+    const trainCurve = rowsCsv.filter((r) => r.train_loss !== null).map((r) => ({ step: r.step, trainLoss: r.train_loss as number }));
     rows.push({
-      id, label: rec.label, method: rec.config.optimizer.name, lr: typeof lr === 'number' ? lr : null, seed: rec.seed, status: rec.status,
-      finalValLoss: rec.result?.finalValLoss ?? null, finalValAcc: rec.result?.finalValAcc ?? null, curve, env: rec.env, wallMs: rec.result?.wallMs ?? null,
+      id, hash: rec.hash, label: rec.label, method: rec.config.optimizer.name, lr: typeof lr === 'number' ? lr : null, seed: rec.seed, status: rec.status,
+      ...(rec.stage ? { stage: rec.stage } : {}), ...(rec.settingsFrom ? { settingsFrom: rec.settingsFrom } : {}),
+      finalValLoss: rec.result?.finalValLoss ?? null, finalValAcc: rec.result?.finalValAcc ?? null, curve, trainCurve, env: rec.env, wallMs: rec.result?.wallMs ?? null,
     });
   }
   if (unfinished.length) throw new MissingResults(`${dir}: ${unfinished.length} of ${exp.grid.length} runs not finished: ${unfinished.slice(0, 3).join(', ')}${unfinished.length > 3 ? ', ...' : ''}`);
   return rows;
 }
 
-/** Runs of one label grouped by learning rate; the lr with the lowest mean final validation loss (diverged runs count as +Infinity). */
-export function bestLr(rows: readonly RunRow[], label: string): { lr: number | null; runs: RunRow[]; tried: number } {
+/**
+ * The compared runs of one optimizer entry: its final-stage runs (the selected setting with the
+ * experiment's seeds), or, in an experiment without tuning, its runs when they share one
+ * configuration. Throws MissingResults when there are none, Error when an untuned entry has several
+ * configurations (a grid chosen on the seeds it is scored on is what the tuning machinery replaces).
+ */
+export function finalRuns(rows: readonly RunRow[], label: string): RunRow[] {
   const mine = rows.filter((r) => r.label === label);
   if (mine.length === 0) throw new MissingResults(`no runs labelled '${label}'`);
-  const byLr = new Map<number | null, RunRow[]>();
-  for (const r of mine) byLr.set(r.lr, [...(byLr.get(r.lr) ?? []), r]);
-  const score = (rs: RunRow[]) => rs.reduce((a, r) => a + (r.status === 'finished' && r.finalValLoss !== null ? r.finalValLoss : Infinity), 0) / rs.length;
-  const [lr, runs] = [...byLr].reduce((a, b) => (score(b[1]) < score(a[1]) ? b : a));
-  return { lr, runs, tried: byLr.size };
+  const finals = mine.filter((r) => r.stage === 'final');
+  if (finals.length) return finals;
+  if (mine.some((r) => r.stage === 'tune')) throw new MissingResults(`'${label}' has tuning runs but no final runs yet`);
+  if (new Set(mine.map((r) => r.hash)).size > 1) throw new Error(`'${label}' has ${new Set(mine.map((r) => r.hash)).size} configurations and no tuning stage; a claim compares one setting per optimizer (use a tuning block)`);
+  return mine;
+}
+
+/** The learning rate of a label's final runs ('lr=...' for labels), or '?' when it has none. */
+export function lrOf(runs: readonly RunRow[]): string {
+  const lr = runs[0]?.lr;
+  return lr === null || lr === undefined ? '?' : Number(lr.toPrecision(3)).toString();
 }
 
 /**

@@ -2,13 +2,13 @@
 import type { Claim } from './claim.js';
 import { marsMClaim } from './mars_m.js';
 import { auonCostClaim } from './auon_cost.js';
-import { auonLossClaim } from './auon_loss.js';
-import { regClaim } from './reg.js';
+import { auonLossGptClaim, auonLossVitClaim } from './auon_loss.js';
+import { regClaim, regScratchClaim } from './reg.js';
 import { kroneckerClaim } from './kronecker.js';
 import { muonAdamwClaim } from './muon_adamw.js';
 
 /** Every claim, in the order. */
-export const CLAIMS: readonly Claim[] = [marsMClaim, auonCostClaim, auonLossClaim, regClaim, kroneckerClaim, muonAdamwClaim];
+export const CLAIMS: readonly Claim[] = [marsMClaim, auonCostClaim, auonLossGptClaim, auonLossVitClaim, regScratchClaim, regClaim, kroneckerClaim, muonAdamwClaim];
 
 /** A claim by name, with a message listing the known ones. */
 export function getClaim(name: string): Claim {

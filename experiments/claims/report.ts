@@ -10,6 +10,7 @@ import { loadavg } from 'node:os';
 import { join, relative } from 'node:path';
 import { environment } from '../runner.js';
 import { Blocked, MissingResults, type Claim, type Evaluation, type Figure } from './claim.js';
+import { estimateText } from './cost.js';
 
 /** `<dir>/run.json`: how the claim's commands ran. */
 export interface ClaimRun {
@@ -44,11 +45,12 @@ export function commandLine(args: readonly string[]): string {
 
 /**
  * Runs a claim's commands as child processes of this CLI (same node, same loader), in order, and
- * writes `<dir>/run.json`. Stops at the first failing command.
+ * writes `<dir>/run.json`. `runArgs` (e.g. --jobs 16 --resume) are appended to its `optlab run`
+ * commands. Stops at the first failing command.
  */
-export function runClaim(claim: Claim, dir: string, log: (line: string) => void = console.error): ClaimRun {
+export function runClaim(claim: Claim, dir: string, log: (line: string) => void = console.error, runArgs: readonly string[] = []): ClaimRun {
   mkdirSync(dir, { recursive: true });
-  const commands = claim.commands(dir);
+  const commands = claim.commands(dir).map((a) => (a[0] === 'run' ? [...a, ...runArgs] : a));
   const env = environment();
   const loadBefore = loadavg()[0];
   const t0 = performance.now();
@@ -162,7 +164,7 @@ export function claimsHtml(entries: readonly ClaimEntry[], root: string): string
 <p><b>Setup:</b> ${esc(e.claim.setup)}</p>
 <p><b>Differences from the paper:</b> ${esc(e.claim.differences)}</p>
 <p><b>Rule:</b> ${esc(e.claim.rule)}</p>
-${ev ? `<p><b>Verdict:</b> ${esc(verdictText(e))}. ${esc(ev.reason)}</p>${figs}<p class="p">${esc(provenance(e))}</p>` : `<p><b>Not evaluated:</b> ${esc(e.note ?? '')}</p><p>Estimated cost: ${esc(e.claim.estimate)}.</p>`}
+${ev ? `<p><b>Verdict:</b> ${esc(verdictText(e))}. ${esc(ev.reason)}</p>${figs}<p class="p">${esc(provenance(e))}</p>` : `<p><b>Not evaluated:</b> ${esc(e.note ?? '')}</p><p>Estimated cost: ${esc(estimateText(e.claim, e.dir))}.</p>`}
 <p><b>Command${e.claim.commands(e.dir).length > 1 ? 's' : ''}:</b></p><pre>${esc(e.claim.commands(e.dir).map(commandLine).join('\n'))}</pre>
 ${plots}</section>`;
   });
