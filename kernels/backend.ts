@@ -45,7 +45,7 @@ export interface BackendChoice {
 const require = createRequire(import.meta.url);
 
 const INSTALL_HINT: Record<string, string> = {
-  '@tensorflow/tfjs-node-gpu': 'npm i @tensorflow/tfjs-node-gpu@4.22.0 in your project (its install script downloads libtensorflow 2.9.1, which needs CUDA 11.2 + cuDNN 8.1)',
+  '@tensorflow/tfjs-node-gpu': 'npm i @tensorflow/tfjs-node-gpu@4.22.0 in your project, or npm i --no-save --save-optional @tensorflow/tfjs-node-gpu@4.22.0 in an optlab clone (its install script downloads libtensorflow 2.9.1, which needs CUDA 11.2 + cuDNN 8.1)',
   '@tensorflow/tfjs-node': 'npm run setup:tensorflow in an optlab clone (offline), or npm i @tensorflow/tfjs-node@4.22.0 in your project',
   webgpu: 'npm i @tensorflow/tfjs-backend-webgpu@4.22.0 webgpu (needs a GPU with a Vulkan driver)',
 };
