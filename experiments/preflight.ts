@@ -44,13 +44,15 @@ export function runnerCommand(): { file: string; execArgv: string[] } {
 
 /**
  * Selects the backend in a child process, as each run will, and returns what it got. `requested`
- * names where the choice came from in the error (e.g. '--backend tensorflow').
+ * names where the choice came from in the error (e.g. '--backend tensorflow'). With `tensorboard`,
+ * the child also loads tfjs-node's TensorBoard writer (experiments/tensorboard.ts) and a failure
+ * throws a ConfigError on key 'tensorboard' saying what to install.
  */
-export function probeBackend(backend: string | undefined, requested: string): BackendProbe & { ok: true; label: string } {
+export function probeBackend(backend: string | undefined, requested: string, opts: { tensorboard?: boolean } = {}): BackendProbe & { ok: true; label: string } {
   // The cpu backend is plain JavaScript inside a dependency: it always loads, so no child process is needed.
-  if ((backend ?? process.env.OPTLAB_BACKEND) === 'cpu') return { ok: true, label: 'cpu', message: 'backend: cpu (requested)' };
+  if ((backend ?? process.env.OPTLAB_BACKEND) === 'cpu' && !opts.tensorboard) return { ok: true, label: 'cpu', message: 'backend: cpu (requested)' };
   const { file, execArgv } = runnerCommand();
-  const r = spawnSync(process.execPath, [...execArgv, file, '--probe-backend', backend ?? ''], { encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, [...execArgv, file, '--probe-backend', backend ?? '', ...(opts.tensorboard ? ['--tensorboard'] : [])], { encoding: 'utf8', timeout: 120_000 });
   const line = (r.stdout ?? '').trim().split('\n').at(-1) ?? '';
   let probe: BackendProbe | undefined;
   try {
@@ -60,6 +62,7 @@ export function probeBackend(backend: string | undefined, requested: string): Ba
   }
   if (!probe) throw new ConfigError(`${requested}: the backend check did not answer (${r.error?.message ?? `exit ${r.status}`}): ${(r.stderr ?? '').trim().split('\n').at(-1) ?? ''}`, 'backend');
   if (!probe.ok || !probe.label) throw new ConfigError(`${requested}: ${probe.message}`, 'backend');
+  if (opts.tensorboard && !probe.tensorboard?.ok) throw new ConfigError(`--tensorboard needs @tensorflow/tfjs-node or @tensorflow/tfjs-node-gpu: ${probe.tensorboard?.message ?? 'the check did not answer'}`, 'tensorboard');
   return probe as BackendProbe & { ok: true; label: string };
 }
 

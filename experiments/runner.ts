@@ -408,6 +408,11 @@ export interface TrainOptions {
   stopAfter?: number;
   /** Backend label for the record (default: the active tfjs backend's name). */
   backendLabel?: string;
+  /**
+   * Also write the curve as TensorBoard scalars into `<tensorboard>/<id>` (experiments/tensorboard.ts);
+   * needs @tensorflow/tfjs-node or -gpu, loaded only when set. @default undefined (off)
+   */
+  tensorboard?: string;
 }
 
 const finite = (x: number | null) => x !== null && Number.isFinite(x);
@@ -426,6 +431,7 @@ export async function trainRun(id: string, opts: TrainOptions): Promise<RunRecor
   let opt: Optimizer | undefined;
   let prevParams: Map<string, tf.Tensor> | null = null;
   let lossAcc: tf.Scalar = tf.scalar(0);
+  let tb: import('./tensorboard.js').TensorboardWriter | undefined;
   try {
     const def = getOptimizerFactory(cfg.optimizer.name)(cfg.optimizer.options);
     opt = buildOptimizer(params, def, { clipNorm: t.clipNorm });
@@ -490,10 +496,16 @@ export async function trainRun(id: string, opts: TrainOptions): Promise<RunRecor
     rec.startedAt ??= new Date().toISOString();
     rec.env = { ...(rec.env ?? environment()), backend: opts.backendLabel ?? tf.getBackend() };
     writeRecord(paths.json, rec);
+    if (opts.tensorboard !== undefined) {
+      // Imported here: without --tensorboard neither this module nor tfjs-node is loaded.
+      const { TensorboardWriter } = await import('./tensorboard.js');
+      tb = await TensorboardWriter.open(join(opts.tensorboard, id), { fresh: !resumed });
+    }
 
     const writeRow = async (row: CurveRow) => {
       rows.push(row);
       await csv.writeRecords([{ ...row, ...row.diag }]);
+      await tb?.write(row, row.val_loss !== null);
       opts.onRow?.(row, rec);
     };
     const checkpoint = async () => {
@@ -628,6 +640,12 @@ export async function trainRun(id: string, opts: TrainOptions): Promise<RunRecor
     writeRecord(paths.json, rec);
     return rec;
   } finally {
+    try {
+      await tb?.flush();
+    } catch (e) {
+      // Reported, not thrown: an error of the run itself is the one to see.
+      console.error(`TensorBoard: flushing ${tb!.logdir} failed: ${(e as Error).message}`);
+    }
     opt?.dispose();
     lossAcc.dispose();
     if (prevParams) tf.dispose([...prevParams.values()]);
@@ -713,17 +731,20 @@ export interface BackendProbe {
   label?: string;
   /** selectBackend's one line: the choice and why faster ones were skipped. */
   message: string;
+  /** With `--tensorboard`: whether tfjs-node's TensorBoard writer loads, and which package or why not. */
+  tensorboard?: { ok: boolean; message: string };
 }
 
 /**
- * Child-process entry: `runner.js <dir> <id> [--backend NAME] [--expect-backend LABEL]`, exit 0
- * finished/diverged, 130 interrupted, 1 failed; or `runner.js --probe-backend [NAME]`, which selects
- * the backend as a run would, prints a BackendProbe as JSON and exits 0 (2 when it cannot load).
+ * Child-process entry: `runner.js <dir> <id> [--backend NAME] [--expect-backend LABEL] [--tensorboard DIR]`,
+ * exit 0 finished/diverged, 130 interrupted, 1 failed; or `runner.js --probe-backend [NAME] [--tensorboard]`,
+ * which selects the backend as a run would (and loads tfjs-node's TensorBoard writer), prints a
+ * BackendProbe as JSON and exits 0 (2 when either cannot load).
  */
 async function childMain(argv: string[]): Promise<void> {
   const arg = (flag: string) => (argv.indexOf(flag) >= 0 ? argv[argv.indexOf(flag) + 1] : undefined);
   if (argv[0] === '--probe-backend') {
-    const { selectBackend } = await import('../kernels/backend.js');
+    const { selectBackend, loadTfjsNode } = await import('../kernels/backend.js');
     let probe: BackendProbe;
     try {
       const c = await selectBackend(argv[1] || undefined, { quiet: true });
@@ -731,13 +752,21 @@ async function childMain(argv: string[]): Promise<void> {
     } catch (e) {
       probe = { ok: false, message: String((e as Error).message ?? e) };
     }
+    if (probe.ok && argv.includes('--tensorboard')) {
+      try {
+        probe.tensorboard = { ok: true, message: `written by ${(await loadTfjsNode()).package}` };
+      } catch (e) {
+        probe.tensorboard = { ok: false, message: String((e as Error).message ?? e) };
+      }
+    }
     process.stdout.write(JSON.stringify(probe) + '\n');
-    process.exitCode = probe.ok ? 0 : 2;
+    process.exitCode = probe.ok && probe.tensorboard?.ok !== false ? 0 : 2;
     return;
   }
   const [dir, id] = argv;
   const backend = arg('--backend');
   const expected = arg('--expect-backend');
+  const tensorboard = arg('--tensorboard');
   let stop: string | false = false;
   const onSignal = (sig: string) => () => {
     stop ||= sig;
@@ -759,6 +788,7 @@ async function childMain(argv: string[]): Promise<void> {
     const rec = await trainRun(id, {
       dir,
       backendLabel: choice.label,
+      ...(tensorboard !== undefined ? { tensorboard } : {}),
       shouldStop: () => stop,
       onRow: (row, r) => {
         send({ type: 'row', id, row, steps: r.config.training.steps });

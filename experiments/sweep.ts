@@ -59,6 +59,12 @@ export interface SweepOptions {
   grid?: string[];
   /** Write the report at the end (default true). */
   report?: boolean;
+  /**
+   * Also write each run's curve as TensorBoard scalars into `<tensorboard>/<run id>` ('' means
+   * `<out>/tensorboard`); needs @tensorflow/tfjs-node or -gpu, checked before any run starts
+   * (experiments/tensorboard.ts). @default undefined (off)
+   */
+  tensorboard?: string;
 }
 
 /** What a sweep did. */
@@ -161,7 +167,8 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
     checkOutputFolder(dir, { resume: opts.resume, overwrite: opts.overwrite, shard: shard !== undefined, grid, mine: mine.map((r) => r.id) }, (d) => (existsSync(join(d, 'experiment.json')) ? readExperimentRecord(d).grid : null));
   }
   const backend = opts.backend ?? exp.backend;
-  const probe = probeBackend(backend, opts.backend ? `--backend ${opts.backend}` : exp.backend ? `backend: ${exp.backend} (in ${file})` : `backend ${process.env.OPTLAB_BACKEND ?? 'auto'}`);
+  const tensorboard = opts.tensorboard === undefined ? undefined : opts.tensorboard || join(dir, 'tensorboard');
+  const probe = probeBackend(backend, opts.backend ? `--backend ${opts.backend}` : exp.backend ? `backend: ${exp.backend} (in ${file})` : `backend ${process.env.OPTLAB_BACKEND ?? 'auto'}`, { tensorboard: tensorboard !== undefined });
   if (opts.resume) {
     // Finished runs kept from earlier calls must share this call's backend.
     const kept = mine.map((r) => runPaths(dir, r.id).json).filter((p) => existsSync(p)).map((p) => readRecord(p)).filter((r) => DONE.includes(r.status));
@@ -212,6 +219,7 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
   if (hint) progress.line(hint);
   progress.line(`${exp.name}: ${plural(mine.length, 'run')}${shardNote}${skipped ? `, ${skipped} already done` : ''}, ${Math.min(jobs, todo.length)} at a time -> ${dir}`);
   if (replaced) progress.line(`--overwrite: ${replaced} earlier runs in ${dir} are started over`);
+  if (tensorboard !== undefined) progress.line(`tensorboard: scalars in ${tensorboard}/<run id>, ${probe.tensorboard?.message} (view: tensorboard --logdir ${tensorboard})`);
 
   const { file: runnerFile, execArgv } = runnerCommand();
   const active = new Map<string, ChildProcess>();
@@ -250,7 +258,7 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
     new Promise((resolve) => {
       const p = runPaths(dir, spec.id);
       const log = openSync(p.log, 'a');
-      const args = [...execArgv, runnerFile, dir, spec.id, ...(backend ? ['--backend', backend] : []), ...(opts.allowMixedBackends ? [] : ['--expect-backend', probe.label])];
+      const args = [...execArgv, runnerFile, dir, spec.id, ...(backend ? ['--backend', backend] : []), ...(tensorboard !== undefined ? ['--tensorboard', tensorboard] : []), ...(opts.allowMixedBackends ? [] : ['--expect-backend', probe.label])];
       // Parallel runs share the cores: each gets its part of the native kernels' threads (kernels/addon.ts).
       const childEnv = process.env.OPTLAB_BLAS_THREADS ? process.env : { ...process.env, OPTLAB_BLAS_THREADS: String(threadsPerRun(Math.min(jobs, todo.length))) };
       const child = spawn(process.execPath, args, { stdio: ['ignore', log, log, 'ipc'], env: childEnv });
@@ -309,7 +317,7 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
   progress.stop(Object.values(statuses));
 
   const cmd = commandName();
-  const again = `${cmd} run ${file} --resume${opts.out ? ` --out ${opts.out}` : ''}${opts.shard ? ` --shard ${opts.shard}` : ''}${opts.shards ? ` --shards ${opts.shards}` : ''}${opts.only?.length ? ` --only ${opts.only.join(',')}` : ''}${sets.map((x) => ` --set '${x}'`).join('')}${opts.backend ? ` --backend ${opts.backend}` : ''}`;
+  const again = `${cmd} run ${file} --resume${opts.out ? ` --out ${opts.out}` : ''}${opts.shard ? ` --shard ${opts.shard}` : ''}${opts.shards ? ` --shards ${opts.shards}` : ''}${opts.only?.length ? ` --only ${opts.only.join(',')}` : ''}${sets.map((x) => ` --set '${x}'`).join('')}${opts.backend ? ` --backend ${opts.backend}` : ''}${opts.tensorboard !== undefined ? ` --tensorboard${opts.tensorboard ? ` ${opts.tensorboard}` : ''}` : ''}`;
   if (interrupted) console.log(`interrupted${killed ? ' (runs killed)' : ''}; continue with: ${again}`);
   else if (Object.values(statuses).some((s) => s === 'failed' || s === 'interrupted')) console.log(`some runs did not finish (logs in ${join(dir, 'logs')}); after fixing the cause, continue with: ${again}`);
   if (opts.report === false) return { dir, statuses, interrupted };
@@ -417,9 +425,10 @@ interface RunArgs {
   dryRun?: boolean;
   untilDecided?: boolean;
   maxSeeds?: number;
+  tensorboard?: string;
 }
 
-/** `optlab run <experiment.yaml> [--out DIR] [--set key=value ...] [--only NAMES] [--jobs N] [--shard I/N|auto [--shards N]] [--resume|--overwrite] [--live] [--backend NAME] [--allow-mixed-backends]` */
+/** `optlab run <experiment.yaml> [--out DIR] [--set key=value ...] [--only NAMES] [--jobs N] [--shard I/N|auto [--shards N]] [--resume|--overwrite] [--live] [--backend NAME] [--allow-mixed-backends] [--tensorboard [DIR]]` */
 export const runCommand: CommandModule<object, RunArgs> = {
   command: 'run <experiment>',
   describe: 'Run an experiment file (optimizers x hyperparameters x seeds) and write curves, summary, plots and report',
@@ -439,7 +448,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('dry-run', { type: 'boolean', default: false, describe: 'list the runs (ids, settings, state) without training' })
       .option('until-decided', { type: 'boolean', default: false, describe: 'add seeds to optimizers whose verdict against the baseline is undecided, until decided or --max-seeds' })
       .option('max-seeds', { type: 'number', describe: 'most final seeds per optimizer with --until-decided (default 10)' })
-      .option('backend', { type: 'string', describe: 'auto|tensorflow|webgpu|wasm|cpu (default: the file\'s, then $OPTLAB_BACKEND, then auto)' }) as never,
+      .option('backend', { type: 'string', describe: 'auto|tensorflow|webgpu|wasm|cpu (default: the file\'s, then $OPTLAB_BACKEND, then auto)' })
+      .option('tensorboard', { type: 'string', describe: 'also write TensorBoard scalars of every curve into DIR/<run id> (DIR default: <out>/tensorboard); needs tfjs-node (npm run setup:tensorflow)' }) as never,
   handler: async (args) => {
     try {
       if (args.shard && args.shard.trim() !== 'auto') parseShard(args.shard);
@@ -448,7 +458,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       const out = await runSweep(args.experiment, {
         out: args.out, sets: args.set, only: args.only, jobs: args.jobs, shard: args.shard, shards: args.shards, resume: args.resume, overwrite: args.overwrite,
         live: args.live, allowMixedBackends: args.allowMixedBackends, backend: args.backend, dryRun: args.dryRun,
-        untilDecided: args.untilDecided, maxSeeds: args.maxSeeds,
+        untilDecided: args.untilDecided, maxSeeds: args.maxSeeds, tensorboard: args.tensorboard,
       });
       process.exitCode = sweepExitCode(out);
     } catch (e) {

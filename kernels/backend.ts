@@ -45,7 +45,7 @@ export interface BackendChoice {
 const require = createRequire(import.meta.url);
 
 const INSTALL_HINT: Record<string, string> = {
-  '@tensorflow/tfjs-node-gpu': 'npm i @tensorflow/tfjs-node-gpu@4.22.0 in your project (its install script downloads libtensorflow 2.9.1, which needs CUDA 11.2 + cuDNN 8.1)',
+  '@tensorflow/tfjs-node-gpu': 'npm i @tensorflow/tfjs-node-gpu@4.22.0 in your project, or npm i --no-save --save-optional @tensorflow/tfjs-node-gpu@4.22.0 in an optlab clone (its install script downloads libtensorflow 2.9.1, which needs CUDA 11.2 + cuDNN 8.1)',
   '@tensorflow/tfjs-node': 'npm run setup:tensorflow in an optlab clone (offline), or npm i @tensorflow/tfjs-node@4.22.0 in your project',
   webgpu: 'npm i @tensorflow/tfjs-backend-webgpu@4.22.0 webgpu (needs a GPU with a Vulkan driver)',
 };
@@ -72,6 +72,66 @@ function tryRequire(pkg: string): string | null {
 export function libtensorflowVersion(): string | undefined {
   const b = tf.findBackend('tensorflow') as unknown as { binding?: { TF_Version?: string } } | null;
   return b?.binding?.TF_Version;
+}
+
+/** The packages that provide the tensorflow backend, in the order `selectBackend` tries them. */
+export const TFJS_NODE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
+
+/** The part of tfjs-node's TensorBoard writer (`tf.node.SummaryFileWriter`, tfjs-node 4.22.0 src/tensorboard.ts) optlab uses. */
+export interface SummaryFileWriter {
+  /** Appends one scalar event; throws unless the tensorflow backend is active. */
+  scalar(name: string, value: number, step: number): void;
+  /** Appends one histogram event (see experiments/tensorboard.ts for what fails). */
+  histogram(name: string, data: tf.Tensor, step: number, buckets?: number): void;
+  /** Writes buffered events to the file. */
+  flush(): void;
+  /** The writer's resource on the tensorflow backend, kept by tfjs-node for the life of the process. */
+  readonly resourceHandle: tf.Tensor;
+}
+
+/** tfjs-node's `node` namespace, as far as optlab uses it. */
+export interface TfjsNode {
+  /** The package it came from ('@tensorflow/tfjs-node' or '@tensorflow/tfjs-node-gpu'). */
+  package: (typeof TFJS_NODE_PACKAGES)[number];
+  /**
+   * One writer per folder (tfjs-node caches them by `logdir`); events files are named
+   * `events.out.tfevents.*<suffix>`. Needs the tensorflow backend active, as every method of the writer.
+   */
+  summaryFileWriter(logdir: string, maxQueue?: number, flushMillis?: number, filenameSuffix?: string): SummaryFileWriter;
+}
+
+/**
+ * Loads @tensorflow/tfjs-node-gpu, else @tensorflow/tfjs-node (the order of `selectBackend`; a package
+ * already loaded comes back from Node's module cache) and returns its `node` namespace. Loading the
+ * package makes its tensorflow backend the active one (its index.js calls setBackend): the backend that
+ * was active before is made active again. Throws, naming both reasons and what to install, when neither loads.
+ */
+export async function loadTfjsNode(): Promise<TfjsNode> {
+  const before = tf.engine().backendName;
+  const reasons: string[] = [];
+  try {
+    for (const pkg of TFJS_NODE_PACKAGES) {
+      const why = tryRequire(pkg);
+      if (why) {
+        reasons.push(why);
+        continue;
+      }
+      const node = (require(pkg) as { node: Omit<TfjsNode, 'package'> }).node;
+      return {
+        package: pkg,
+        // tfjs-node 4.22.0 leaves the four scalar inputs of CreateSummaryFileWriter undisposed; the tidy frees
+        // them and keeps the writer's resource, which tfjs-node's cache holds for the process's life.
+        summaryFileWriter: (...a) => {
+          let w!: SummaryFileWriter;
+          tf.tidy(() => (w = node.summaryFileWriter(...a)).resourceHandle);
+          return w;
+        },
+      };
+    }
+  } finally {
+    if (before && tf.engine().backendName !== before) await tf.setBackend(before);
+  }
+  throw new Error(`neither tfjs-node package loads here (${reasons.join('; ')}). Install one: ${INSTALL_HINT['@tensorflow/tfjs-node']}, or for CUDA ${INSTALL_HINT['@tensorflow/tfjs-node-gpu']}`);
 }
 
 async function tryTensorflow(which: '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node'): Promise<string | null> {
