@@ -55,7 +55,7 @@ export interface AuonOptions extends AuxAdamWOptions {
 export interface HybridAuonOptions extends AuonOptions {
   /** Newton-Schulz iterations on tensors of rank >= 2 (the paper uses 1). @default 5 */
   nsSteps?: number;
-  /** One batched Newton-Schulz over same-shape matrices, as Muon's option: 'auto' (native kernels only, where it measured faster), 'always', 'never'. @default 'auto' */
+  /** One batched Newton-Schulz over same-shape matrices, as Muon's option: 'auto' (the tensorflow backend only, where it measured faster), 'always', 'never'. @default 'auto' */
   batchNewtonSchulz?: BatchNewtonSchulz;
 }
 

@@ -45,7 +45,7 @@ export interface MarsMOptions extends AuxAdamOptions {
   nsSteps?: number;
   /** Newton-Schulz coefficients (linalg.ts). @default 'classic' */
   nsCoefficients?: 'classic' | 'polar-express';
-  /** One batched Newton-Schulz over same-shape matrices: 'auto' (where measured faster: native kernels), 'always', 'never' (muon.ts). @default 'auto' */
+  /** One batched Newton-Schulz over same-shape matrices: 'auto' (where measured faster: the tensorflow backend), 'always', 'never' (muon.ts). @default 'auto' */
   batchNewtonSchulz?: BatchNewtonSchulz;
   /** Rescale c_t to Frobenius norm 1 when it is larger (ignored by `efficient`, which never clips). @default true */
   clipC?: boolean;

@@ -24,7 +24,6 @@
  * is in units of spectral norm per update, so it does not transfer from AdamW; Moonlight's does.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { fusedOps } from '../kernels/fused.js';
 import { auxAdamW, type AuxAdamOptions, type AuxAdamWOptions } from './adamw.js';
 import { chain, decoupledWeightDecay, defineOptimizer, route, scaleByLr, type OptimizerDef, type Parameter, type Role, type State, type Transform } from './core.js';
 import { svMetrics } from './diagnostics.js';
@@ -33,19 +32,20 @@ import { momentumStep, type MomentumForm } from './momentum.js';
 
 /**
  * Whether Muon runs one batched Newton-Schulz over the same-shape matrices of a step (Transform.updateMany)
- * instead of one per matrix. 'auto' batches only where it measured faster: the wasm backend with optlab's
- * native kernels (kernels/fused.ts), where rank-3 BatchMatMul is OpenBLAS. Plain wasm's rank-3
- * BatchMatMul is a slow path; the cpu backend was not measured, so 'auto' leaves it per matrix.
- * `optlab bench --only ns-batching` (2 shared cores, 4 runs): a Muon step on the 2-layer GPT's parameters
- * took 0.83-0.91x the per-matrix time batched on wasm-native, 5.5-6.5x on plain wasm.
+ * instead of one per matrix. 'auto' batches only where it measured faster: the tensorflow backend
+ * (tfjs-node), whose rank-3 BatchMatMul is multi-threaded. On wasm with optlab's native kernels the
+ * per-matrix products are split over the kernels' own threads and beat the batched form; plain wasm's
+ * rank-3 BatchMatMul is a slow path; the cpu backend was not measured, so 'auto' leaves it per matrix.
+ * `optlab bench --only ns-batching` (2 cores, load average 0-1.5, 2026-11-30), a Muon step on the
+ * 2-layer GPT's parameters batched against per matrix: 1.16x on wasm-native, 8.4x on plain wasm,
+ * 0.60x on tensorflow (bench/results/bench-partial.md). Batched and per-matrix results differ by rounding only.
  */
 export type BatchNewtonSchulz = 'auto' | 'always' | 'never';
 const BATCH_MODES: readonly BatchNewtonSchulz[] = ['auto', 'always', 'never'];
 
 /** Resolves a BatchNewtonSchulz setting on the backend active now. */
 export function batchesNewtonSchulz(mode: BatchNewtonSchulz): boolean {
-  // fusedOps() is non-null exactly when the native kernels are registered and wasm is the current backend.
-  return mode === 'always' || (mode === 'auto' && fusedOps() !== null);
+  return mode === 'always' || (mode === 'auto' && tf.getBackend() === 'tensorflow');
 }
 
 /** Options of Keller's Muon ('muon'). Auxiliary AdamW: adamLr 3e-4, adamBeta1 0.9, adamBeta2 0.95, adamEps 1e-10 (after the bias-corrected sqrt(v)), adamWeightDecay 0. */
@@ -60,7 +60,7 @@ export interface MuonOptions extends AuxAdamWOptions {
   nsSteps?: number;
   /** Newton-Schulz coefficients (linalg.ts). @default 'classic' */
   nsCoefficients?: 'classic' | 'polar-express';
-  /** One batched Newton-Schulz over same-shape matrices: 'auto' (where measured faster: native kernels), 'always', 'never'. @default 'auto' */
+  /** One batched Newton-Schulz over same-shape matrices: 'auto' (where measured faster: the tensorflow backend), 'always', 'never'. @default 'auto' */
   batchNewtonSchulz?: BatchNewtonSchulz;
   /** Shape factor: 'keller' sqrt(max(1, fan_out/fan_in)) or 'moonlight' 0.2 sqrt(max(fan_in, fan_out)). @default 'keller' */
   scaling?: ShapeScaling;
@@ -82,7 +82,7 @@ export interface MuonMoonlightOptions extends AuxAdamOptions {
   nsSteps?: number;
   /** Newton-Schulz coefficients (linalg.ts). @default 'classic' */
   nsCoefficients?: 'classic' | 'polar-express';
-  /** One batched Newton-Schulz over same-shape matrices: 'auto' (where measured faster: native kernels), 'always', 'never'. @default 'auto' */
+  /** One batched Newton-Schulz over same-shape matrices: 'auto' (where measured faster: the tensorflow backend), 'always', 'never'. @default 'auto' */
   batchNewtonSchulz?: BatchNewtonSchulz;
 }
 

@@ -3,7 +3,6 @@ import { expect } from 'chai';
 import { buildOptimizer, type OptimizerDef, type Parameter, type Role } from '../../optimizers/core.js';
 import { NS_CLASSIC, newtonSchulz } from '../../optimizers/linalg.js';
 import { batchesNewtonSchulz, muon, muonMoonlight } from '../../optimizers/muon.js';
-import { fusedOps } from '../../kernels/fused.js';
 import { MuonMoonlightOptimizer, MuonOptimizer } from '../../optimizers/tfjs_classes.js';
 import { describeBackends } from '../shared/backends.js';
 import { itBehavesLikeOptimizer } from '../shared/optimizer_contract.js';
@@ -258,11 +257,12 @@ describeBackends('muon: batched Newton-Schulz over same-shape matrices', () => {
     });
   }
 
-  it("'auto' batches exactly when the native kernels run the wasm backend", async () => {
+  it("'auto' batches exactly on the tensorflow backend (where it measured faster)", async () => {
     expect(batchesNewtonSchulz('always')).to.equal(true);
     expect(batchesNewtonSchulz('never')).to.equal(false);
-    expect(batchesNewtonSchulz('auto')).to.equal(fusedOps() !== null);
+    const onTensorflow = tf.getBackend() === 'tensorflow';
+    expect(batchesNewtonSchulz('auto')).to.equal(onTensorflow);
     const auto = await train(muon({ lr: 0.05 }));
-    expect(auto.matmulRanks.has(3)).to.equal(fusedOps() !== null);
+    expect(auto.matmulRanks.has(3)).to.equal(onTensorflow);
   });
 });
