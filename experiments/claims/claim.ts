@@ -41,7 +41,7 @@ export interface Evaluation {
   reason: string;
   /** Wall time of the commands (s), commit and machine of the results, when recorded. */
   wallS?: number;
-  env?: Partial<RunEnvironment> & { backend?: string; load?: string };
+  env?: Partial<RunEnvironment> & { backend?: string; load?: string; machines?: string; commits?: string };
 }
 
 /** A result folder a claim needs is missing; the report lists the claim as not run with its commands. */
@@ -253,5 +253,21 @@ export function stepsToReach(curve: readonly { step: number; valLoss: number }[]
 /** Environment of the first run, with the summed wall time of all runs (s). */
 export function runsEnvironment(rows: readonly RunRow[]): Pick<Evaluation, 'env' | 'wallS'> {
   const env = rows.find((r) => r.env)?.env;
-  return { env, wallS: rows.reduce((a, r) => a + (r.wallMs ?? 0), 0) / 1000 };
+  // Runs of one claim may come from several machines and commits (a sweep split over a cluster, or
+  // resumed elsewhere): name each with its run count rather than the first run's alone.
+  const count = (key: (e: RunEnvironment) => string | null) => {
+    const m = new Map<string, number>();
+    for (const r of rows) if (r.env) {
+      const k = key(r.env);
+      if (k) m.set(k, (m.get(k) ?? 0) + 1);
+    }
+    return m;
+  };
+  const machines = count((e) => `${e.cpu} x${e.cores}`);
+  const commits = count((e) => (e.gitCommit ? `${e.gitCommit.slice(0, 10)}${e.gitDirty ? ' (dirty)' : ''}` : null));
+  const list = (m: Map<string, number>) => [...m].map(([k, n]) => `${k} (${n} run${n === 1 ? '' : 's'})`).join(', ');
+  return {
+    env: env && { ...env, ...(machines.size > 1 ? { machines: list(machines) } : {}), ...(commits.size > 1 ? { commits: list(commits) } : {}) },
+    wallS: rows.reduce((a, r) => a + (r.wallMs ?? 0), 0) / 1000,
+  };
 }

@@ -107,16 +107,21 @@ function provenance(e: ClaimEntry): string {
   const parts: string[] = [];
   const env = e.evaluation?.env;
   const commit = e.run?.gitCommit ?? env?.gitCommit;
-  if (commit) parts.push(`commit ${commit.slice(0, 10)}${e.run?.gitDirty || env?.gitDirty ? ' (dirty)' : ''}`);
+  if (env?.commits) parts.push(`runs by commit: ${env.commits}`);
+  else if (commit) parts.push(`commit ${commit.slice(0, 10)}${e.run?.gitDirty || env?.gitDirty ? ' (dirty)' : ''}`);
   const cpu = e.run?.cpu ?? env?.cpu;
-  if (cpu) parts.push(`${cpu}${e.run?.cores ? ` x${e.run.cores}` : env?.cores ? ` x${env.cores}` : ''}`);
+  if (env?.machines) parts.push(`runs by machine: ${env.machines}${e.run ? `; last command on ${e.run.cpu} x${e.run.cores}` : ''}`);
+  else if (cpu) parts.push(`${cpu}${e.run?.cores ? ` x${e.run.cores}` : env?.cores ? ` x${env.cores}` : ''}`);
   if (env?.backend) parts.push(`backend ${env.backend}`);
   const wall = e.run?.wallS ?? e.evaluation?.wallS;
   if (wall !== undefined) parts.push(`${e.run ? 'wall time' : 'summed run time'} ${wall.toFixed(0)} s`);
   if (e.run) parts.push(`load average ${e.run.loadBefore.toFixed(1)} before, ${e.run.loadAfter.toFixed(1)} after`);
   else if (env?.load) parts.push(`load average ${env.load}`);
   if (e.run?.date) parts.push(`finished ${e.run.date.slice(0, 16).replace('T', ' ')} UTC`);
-  return parts.join(', ');
+  // A claim folder's NOTE.md says, in words, what the files cannot (how runs were split, what was lost).
+  const note = join(e.dir, 'NOTE.md');
+  const text = existsSync(note) ? readFileSync(note, 'utf8').trim().replace(/\s+/g, ' ') : '';
+  return parts.join(', ') + (text ? `. ${text}` : '');
 }
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { combine, finalRuns, MissingResults, pairedDifference, readRuns, stepsToReach, tInterval, verdictBelow, type RunRow } from '../../experiments/claims/claim.js';
+import { combine, finalRuns, MissingResults, pairedDifference, readRuns, runsEnvironment, stepsToReach, tInterval, verdictBelow, type RunRow } from '../../experiments/claims/claim.js';
 import { earlySpike, EARLY_STEPS } from '../../experiments/claims/reg.js';
 import { stepsForAdamw } from '../../experiments/claims/muon_adamw.js';
 import { claimCost } from '../../experiments/claims/cost.js';
@@ -98,6 +98,22 @@ describe('claims: statistics and verdict rules (experiments/claims/claim.ts)', (
     expect(() => readRuns(dir)).to.throw(MissingResults);
     fakeSweep(dir, [{ label: 'a', lr: 0.1, seed: 0, final: 1, status: 'running' }]);
     expect(() => readRuns(dir)).to.throw(MissingResults, /1 of 1 runs not finished/);
+  });
+});
+
+describe('claims: provenance of runs from several machines', () => {
+  const env = (cpu: string, cores: number, gitCommit: string) => ({ gitCommit, gitDirty: false, optlabVersion: '0', tfjsVersion: '4.22.0', node: 'v20', platform: 'linux', cpu, cores, memoryGiB: 1, hostname: 'h' });
+  const row = (id: string, e: ReturnType<typeof env>): RunRow => ({ id, hash: 'h', label: 'adamw', method: 'adamw', lr: 1e-3, seed: 0, status: 'finished', finalValLoss: 1, finalValAcc: null, curve: [], trainCurve: [], env: e, wallMs: 1000 });
+
+  it('names every machine and commit with its run count, and only the first when all agree', () => {
+    const mixed = runsEnvironment([row('a', env('Intel Xeon', 16, 'aaaaaaaaaaaa')), row('b', env('Intel Xeon', 16, 'aaaaaaaaaaaa')), row('c', env('AMD EPYC', 2, 'bbbbbbbbbbbb'))]);
+    expect(mixed.env!.machines).to.equal('Intel Xeon x16 (2 runs), AMD EPYC x2 (1 run)');
+    expect(mixed.env!.commits).to.equal('aaaaaaaaaa (2 runs), bbbbbbbbbb (1 run)');
+    expect(mixed.wallS).to.equal(3);
+    const same = runsEnvironment([row('a', env('AMD EPYC', 2, 'bbbbbbbbbbbb')), row('b', env('AMD EPYC', 2, 'bbbbbbbbbbbb'))]);
+    expect(same.env!.machines).to.equal(undefined);
+    expect(same.env!.commits).to.equal(undefined);
+    expect(same.env!.cpu).to.equal('AMD EPYC');
   });
 });
 
