@@ -112,7 +112,9 @@ export function causalMask(t: number): tf.Tensor2D {
  * With the native kernels, and without attention dropout, the heads run as one fused kernel each way
  * (kernels/fused.ts `attention`: the products on strided views of qkv, no head transposed) when the
  * mask is a `causalMask` or absent; any other mask, or dropout, takes the composed form
- * (`attentionHeads`), which every other backend runs, and so does a call with `onScores`.
+ * (`attentionHeads`), which every other backend runs. The fused kernel never materializes the scores,
+ * so with `onScores` they are computed beside it (`attentionScores`, outside the loss): recording
+ * diagnostics costs one more product on those steps and never changes the step's values.
  */
 export function selfAttention(
   x: tf.Tensor,
@@ -123,17 +125,41 @@ export function selfAttention(
   onScores?: (scores: tf.Tensor) => void,
 ): tf.Tensor {
   const qkv = dense(x, p.wQkv, p.bQkv); // [B, T, 3C]
-  // The fused kernel never materializes the scores: a step that records them takes the composed form.
-  const y = onScores ? attentionHeads(qkv, nHead, mask, dropout, onScores) : attend(qkv, nHead, mask, dropout);
-  return dense(y, p.wProj, p.bProj);
+  return dense(attend(qkv, nHead, mask, dropout, onScores), p.wProj, p.bProj);
 }
 
 /** The heads of selfAttention on qkv [B, T, 3C] to y [B, T, C]: the fused kernel where it applies, else `attentionHeads`. */
-export function attend(qkv: tf.Tensor, nHead: number, mask?: tf.Tensor, dropout?: (t: tf.Tensor) => tf.Tensor): tf.Tensor {
+export function attend(qkv: tf.Tensor, nHead: number, mask?: tf.Tensor, dropout?: (t: tf.Tensor) => tf.Tensor, onScores?: (scores: tf.Tensor) => void): tf.Tensor {
   const fused = fusedOps();
   const causal = mask !== undefined && CAUSAL_MASKS.has(mask);
-  if (fused && !dropout && (mask === undefined || causal)) return fused.attention(qkv, nHead, causal);
-  return attentionHeads(qkv, nHead, mask, dropout);
+  if (fused && !dropout && (mask === undefined || causal)) {
+    if (onScores) onScores(attentionScores(qkv, nHead, mask));
+    return fused.attention(qkv, nHead, causal);
+  }
+  return attentionHeads(qkv, nHead, mask, dropout, onScores);
+}
+
+/** Split of qkv [B, T, 3C] into q, k, v [B*H, T, D] (D = C / nHead), heads contiguous as in nanoGPT's c_attn. */
+function splitHeads(qkv: tf.Tensor, nHead: number): tf.Tensor3D[] {
+  const [b, t, c3] = qkv.shape;
+  const hd = c3 / 3 / nHead;
+  const heads = (z: tf.Tensor) => tf.reshape(tf.transpose(tf.reshape(z, [b, t, nHead, hd]), [0, 2, 1, 3]), [b * nHead, t, hd]) as tf.Tensor3D;
+  return tf.split(qkv, 3, 2).map(heads);
+}
+
+/** Scaled attention logits q k^T / sqrt(D) + mask [B*H, T, T] from q, k [B*H, T, D]; the mask's top-left T x T block is used. */
+function scoresOf(q: tf.Tensor3D, k: tf.Tensor3D, mask?: tf.Tensor): tf.Tensor {
+  const [, t, hd] = q.shape;
+  const m = !mask || mask.shape[0] === t ? mask : tf.slice(mask, [0, 0], [t, t]);
+  // Scale q (size T*hd) rather than the scores (T*T): the same product in exact arithmetic, fewer flops.
+  const raw = batchMatMul(tf.mul(q, 1 / Math.sqrt(hd)) as tf.Tensor3D, tf.transpose(k, [0, 2, 1]));
+  return m ? tf.add(raw, m) : raw;
+}
+
+/** The attention logits [B*H, T, T] (scaled, mask added, before the softmax) of qkv [B, T, 3C], as `attentionHeads` forms them. */
+export function attentionScores(qkv: tf.Tensor, nHead: number, mask?: tf.Tensor): tf.Tensor {
+  const [q, k] = splitHeads(qkv, nHead);
+  return scoresOf(q, k, mask);
 }
 
 /**
@@ -159,12 +185,8 @@ export function attentionHeads(
   const [b, t, c3] = qkv.shape;
   const c = c3 / 3;
   const hd = c / nHead;
-  const heads = (z: tf.Tensor) => tf.reshape(tf.transpose(tf.reshape(z, [b, t, nHead, hd]), [0, 2, 1, 3]), [b * nHead, t, hd]) as tf.Tensor3D;
-  const [q, k, v] = tf.split(qkv, 3, 2).map(heads);
-  const m = !mask || mask.shape[0] === t ? mask : tf.slice(mask, [0, 0], [t, t]);
-  // Scale q (size T*hd) rather than the scores (T*T): the same product in exact arithmetic, fewer flops.
-  const raw = batchMatMul(tf.mul(q, 1 / Math.sqrt(hd)) as tf.Tensor3D, tf.transpose(k, [0, 2, 1]));
-  const scores = m ? tf.add(raw, m) : raw;
+  const [q, k, v] = splitHeads(qkv, nHead);
+  const scores = scoresOf(q, k, mask);
   onScores?.(scores);
   let att = tf.softmax(scores);
   if (dropout) att = dropout(att);
