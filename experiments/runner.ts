@@ -106,7 +106,10 @@ export interface RunRecord extends RunSpec {
   step: number;
   /** Step of the checkpoint a resume starts from (absent: none yet). */
   checkpointStep?: number;
+  /** Where the run started (a run started again from step 0 records where it started last). */
   env?: RunEnvironment;
+  /** Each process that continued the run from a checkpoint on another machine, commit or backend: that environment and the checkpoint's step. */
+  resumedOn?: (RunEnvironment & { step: number })[];
   result?: RunResult;
   divergedAt?: number;
   /** Last logged step with finite losses before divergence, and those losses. */
@@ -494,7 +497,16 @@ export async function trainRun(id: string, opts: TrainOptions): Promise<RunRecor
     delete rec.signal;
     delete rec.error;
     rec.startedAt ??= new Date().toISOString();
-    rec.env = { ...(rec.env ?? environment()), backend: opts.backendLabel ?? tf.getBackend() };
+    const here: RunEnvironment = { ...environment(), backend: opts.backendLabel ?? tf.getBackend() };
+    if (!resumed) rec.env = here;
+    else if (!rec.env) rec.env = here;
+    else {
+      // Continued from a checkpoint: the start's environment stays, and a different place is recorded beside it.
+      const last = rec.resumedOn?.at(-1) ?? rec.env;
+      if (last.hostname !== here.hostname || last.cpu !== here.cpu || last.gitCommit !== here.gitCommit || last.gitDirty !== here.gitDirty || last.backend !== here.backend) {
+        rec.resumedOn = [...(rec.resumedOn ?? []), { ...here, step }];
+      }
+    }
     writeRecord(paths.json, rec);
     if (opts.tensorboard !== undefined) {
       // Imported here: without --tensorboard neither this module nor tfjs-node is loaded.

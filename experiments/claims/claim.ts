@@ -41,7 +41,7 @@ export interface Evaluation {
   reason: string;
   /** Wall time of the commands (s), commit and machine of the results, when recorded. */
   wallS?: number;
-  env?: Partial<RunEnvironment> & { backend?: string; load?: string; machines?: string; commits?: string };
+  env?: Partial<RunEnvironment> & { backend?: string; load?: string; machines?: string; commits?: string; resumed?: string };
 }
 
 /** A result folder a claim needs is missing; the report lists the claim as not run with its commands. */
@@ -143,6 +143,8 @@ export interface RunRow {
   /** Training loss by logged step (the mean since the previous logged step). */
   trainCurve: { step: number; trainLoss: number }[];
   env?: RunEnvironment;
+  /** Machines, commits or backends that continued the run from a checkpoint (runner.ts RunRecord.resumedOn). */
+  resumedOn?: RunEnvironment[];
   wallMs: number | null;
 }
 
@@ -179,7 +181,7 @@ export function readRuns(dir: string): RunRow[] {
     rows.push({
       id, hash: rec.hash, label: rec.label, method: rec.config.optimizer.name, lr: typeof lr === 'number' ? lr : null, seed: rec.seed, status: rec.status,
       ...(rec.stage ? { stage: rec.stage } : {}), ...(rec.settingsFrom ? { settingsFrom: rec.settingsFrom } : {}),
-      finalValLoss: rec.result?.finalValLoss ?? null, finalValAcc: rec.result?.finalValAcc ?? null, curve, trainCurve, env: rec.env, wallMs: rec.result?.wallMs ?? null,
+      finalValLoss: rec.result?.finalValLoss ?? null, finalValAcc: rec.result?.finalValAcc ?? null, curve, trainCurve, env: rec.env, resumedOn: rec.resumedOn, wallMs: rec.result?.wallMs ?? null,
     });
   }
   if (unfinished.length) throw new MissingResults(`${dir}: ${unfinished.length} of ${exp.grid.length} runs not finished: ${unfinished.slice(0, 3).join(', ')}${unfinished.length > 3 ? ', ...' : ''}`);
@@ -264,10 +266,16 @@ export function runsEnvironment(rows: readonly RunRow[]): Pick<Evaluation, 'env'
     return m;
   };
   const machines = count((e) => `${e.cpu} x${e.cores}`);
+  const resumed = rows.filter((r) => r.resumedOn?.length).length;
   const commits = count((e) => (e.gitCommit ? `${e.gitCommit.slice(0, 10)}${e.gitDirty ? ' (dirty)' : ''}` : null));
   const list = (m: Map<string, number>) => [...m].map(([k, n]) => `${k} (${n} run${n === 1 ? '' : 's'})`).join(', ');
   return {
-    env: env && { ...env, ...(machines.size > 1 ? { machines: list(machines) } : {}), ...(commits.size > 1 ? { commits: list(commits) } : {}) },
+    env: env && {
+      ...env,
+      ...(machines.size > 1 ? { machines: list(machines) } : {}),
+      ...(commits.size > 1 ? { commits: list(commits) } : {}),
+      ...(resumed ? { resumed: `${resumed} run${resumed === 1 ? '' : 's'} continued elsewhere from a checkpoint (run JSON resumedOn)` } : {}),
+    },
     wallS: rows.reduce((a, r) => a + (r.wallMs ?? 0), 0) / 1000,
   };
 }

@@ -107,10 +107,10 @@ function provenance(e: ClaimEntry): string {
   const parts: string[] = [];
   const env = e.evaluation?.env;
   const commit = e.run?.gitCommit ?? env?.gitCommit;
-  if (env?.commits) parts.push(`runs by commit: ${env.commits}`);
+  if (env?.commits) parts.push(`runs by the commit they started at: ${env.commits}`);
   else if (commit) parts.push(`commit ${commit.slice(0, 10)}${e.run?.gitDirty || env?.gitDirty ? ' (dirty)' : ''}`);
   const cpu = e.run?.cpu ?? env?.cpu;
-  if (env?.machines) parts.push(`runs by machine: ${env.machines}${e.run ? `; last command on ${e.run.cpu} x${e.run.cores}` : ''}`);
+  if (env?.machines) parts.push(`runs by the machine they started on: ${env.machines}${env.resumed ? ` (${env.resumed})` : ''}${e.run ? `; last command on ${e.run.cpu} x${e.run.cores}` : ''}`);
   else if (cpu) parts.push(`${cpu}${e.run?.cores ? ` x${e.run.cores}` : env?.cores ? ` x${env.cores}` : ''}`);
   if (env?.backend) parts.push(`backend ${env.backend}`);
   const wall = e.run?.wallS ?? e.evaluation?.wallS;

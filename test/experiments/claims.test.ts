@@ -114,6 +114,9 @@ describe('claims: provenance of runs from several machines', () => {
     expect(same.env!.machines).to.equal(undefined);
     expect(same.env!.commits).to.equal(undefined);
     expect(same.env!.cpu).to.equal('AMD EPYC');
+    expect(same.env!.resumed).to.equal(undefined);
+    const moved = runsEnvironment([{ ...row('a', env('Intel Xeon', 16, 'aaaaaaaaaaaa')), resumedOn: [env('AMD EPYC', 2, 'bbbbbbbbbbbb')] }]);
+    expect(moved.env!.resumed).to.match(/^1 run continued elsewhere/);
   });
 });
 

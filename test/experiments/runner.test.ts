@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs-core';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { applyOverrides, expandRuns } from '../../experiments/config.js';
 import { CURVE_COLUMNS, initRun, readCurve, runPaths, trainRun } from '../../experiments/runner.js';
@@ -69,6 +69,30 @@ describeBackends('runner', () => {
       expect(curveWithoutWall(runPaths(split.dir, split.id).csv)).to.deep.equal(a);
     });
   }
+
+  it('a run continued from a checkpoint on another machine keeps where it started and records where it went on', async () => {
+    const over = { optimizers: [{ name: 'adamw', lr: 0.01 }], training: { steps: 10, batchSize: 2, logEvery: 2, evalEvery: 4, evalBatches: 1, checkpointEvery: 4 } };
+    const here = prepare(over);
+    await trainRun(here.id, { dir: here.dir, stopAfter: 5 });
+    await trainRun(here.id, { dir: here.dir });
+    const same = JSON.parse(readFileSync(join(here.dir, `${here.id}.json`), 'utf8'));
+    expect(same.status).to.equal('finished');
+    expect(same.resumedOn).to.equal(undefined);
+    const moved = prepare(over);
+    await trainRun(moved.id, { dir: moved.dir, stopAfter: 5 });
+    const path = join(moved.dir, `${moved.id}.json`);
+    const rec = JSON.parse(readFileSync(path, 'utf8'));
+    rec.env.hostname = 'elsewhere';
+    writeFileSync(path, JSON.stringify(rec));
+    await trainRun(moved.id, { dir: moved.dir });
+    const after = JSON.parse(readFileSync(path, 'utf8'));
+    expect(after.status).to.equal('finished');
+    expect(after.env.hostname).to.equal('elsewhere');
+    expect(after.resumedOn).to.have.length(1);
+    expect(after.resumedOn[0].step).to.equal(rec.checkpointStep);
+    expect(rec.checkpointStep).to.be.greaterThan(0);
+    expect(after.resumedOn[0].hostname).to.not.equal('elsewhere');
+  });
 
   it('a loss that becomes NaN or infinite marks the run diverged', async () => {
     const { dir, id } = prepare({ optimizers: [{ name: 'sgd', lr: 1e30, momentum: 0 }], training: { steps: 8, batchSize: 2, logEvery: 2, evalEvery: 4, evalBatches: 1 } });
