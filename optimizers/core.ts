@@ -198,7 +198,7 @@ export function resolveRoute(def: OptimizerDef, p: Parameter): { label: string; 
 
 /** Options of a built optimizer that do not belong to any one method. */
 export interface BuildOptions {
-  /** Global-norm gradient clipping threshold applied before any transform; 0 or undefined disables it. */
+  /** Global-norm gradient clipping threshold applied before any transform, to the gradients and (each set by its own norm) to `previousGrads` alike; 0 or undefined disables it. */
   clipNorm?: number;
 }
 
@@ -328,9 +328,18 @@ export function buildOptimizer(params: readonly Parameter[], def: OptimizerDef, 
       let g = grads;
       let clipped: Map<string, tf.Tensor> | undefined;
       let norm: tf.Scalar | undefined;
+      let previousGrads = stepOpts.previousGrads;
+      let prevClipped: Map<string, tf.Tensor> | undefined;
+      let prevNorm: tf.Scalar | undefined;
       if (opts.clipNorm && opts.clipNorm > 0) {
         ({ grads: clipped, norm } = clipByGlobalNorm(grads, opts.clipNorm));
         g = clipped;
+        // MARS exact mode differences g(x_t) - g(x_{t-1}) on one batch: both gradients get the same
+        // preprocessing, or the difference mixes a clipped and an unclipped gradient.
+        if (previousGrads) {
+          ({ grads: prevClipped, norm: prevNorm } = clipByGlobalNorm(previousGrads, opts.clipNorm));
+          previousGrads = prevClipped;
+        }
       }
       const lrScale = stepOpts.lrScale ?? 1;
       recorder?.dispose();
@@ -339,7 +348,7 @@ export function buildOptimizer(params: readonly Parameter[], def: OptimizerDef, 
       const due = [...entries.values()].filter((e) => g.has(e.p.name));
       for (const group of updateGroups(due)) {
         for (const e of group) e.t += 1;
-        const ctx: StepContext = { t: group[0].t, lrScale, previousGrads: stepOpts.previousGrads, ...(probe ? { probe } : {}) };
+        const ctx: StepContext = { t: group[0].t, lrScale, previousGrads, ...(probe ? { probe } : {}) };
         const tr = group[0].transform;
         tf.tidy(() => {
           const items = group.map((e) => ({ u: g.get(e.p.name)!, s: e.state, p: e.p }));
@@ -355,7 +364,9 @@ export function buildOptimizer(params: readonly Parameter[], def: OptimizerDef, 
         });
       }
       if (clipped) for (const t of clipped.values()) t.dispose();
+      if (prevClipped) for (const t of prevClipped.values()) t.dispose();
       norm?.dispose();
+      prevNorm?.dispose();
     },
     state() {
       const out = new Map<string, tf.Tensor>();

@@ -125,6 +125,36 @@ describeBackends('mars-m', () => {
     expect(buildOptimizer([], marsM()).needsPreviousGrads).to.equal(false);
   });
 
+  it('with clipNorm, exact mode clips the previous gradients as it clips the current ones (it still reproduces approx mode)', () => {
+    // Gradients well above the clipping threshold: a difference of a clipped and an unclipped gradient
+    // would point the correction the wrong way.
+    const gs = gradSeq(5, 0.3).map((g) => g.map((v) => v * 40));
+    const run = (mode: 'exact' | 'approx') => {
+      const [p] = params([{ name: 'W', role: 'matrix', shape: SHAPE, data: W0 }]);
+      const opt = buildOptimizer([p], marsM({ lr: 0.01, mode }), { clipNorm: 0.5 });
+      gs.forEach((g, k) => {
+        const grads = new Map([['W', tf.tensor2d(g, SHAPE)]]);
+        const previousGrads = mode === 'exact' && k > 0 ? new Map([['W', tf.tensor2d(gs[k - 1], SHAPE)]]) : undefined;
+        opt.step(grads, { previousGrads });
+        for (const t of [...grads.values(), ...(previousGrads?.values() ?? [])]) t.dispose();
+      });
+      const out = p.variable.dataSync().slice();
+      opt.dispose();
+      p.variable.dispose();
+      return out;
+    };
+    const counted = (mode: 'exact' | 'approx') => {
+      const before = tf.memory().numTensors;
+      const w = run(mode);
+      return { w, added: tf.memory().numTensors - before };
+    };
+    const exact = counted('exact');
+    const approx = counted('approx');
+    expect(maxAbsDiff(exact.w, approx.w)).to.be.lessThan(1e-6);
+    // The clipped previous gradients are freed with the step (the helper's own tensors count alike in both modes).
+    expect(exact.added).to.equal(approx.added);
+  });
+
   it('non-matrix parameters get AdamW with the same lr and wd, eps on the uncorrected sqrt(v)', () => {
     // t = 1: m = 0.1 g, v = 0.05 g^2; step = lr sqrt(0.05)/0.1 * m / (sqrt(v) + eps) = lr g / (|g| + eps/sqrt(0.05))
     const [b] = params([{ name: 'b', role: 'vector', shape: [3], data: [1, -1, 0.5] }]);
