@@ -116,6 +116,29 @@ describeBackends('mars', () => {
     expect(() => new MarsOptimizer({ mode: 'exact' })).to.throw(/LayersModel.fit/);
   });
 
+  it('with clipNorm, exact mode clips the previous gradients by their own global norm, as the current ones', () => {
+    const w = param('w', 'matrix', [2, 3], seeded(6, 1));
+    const opt = buildOptimizer([w], mars({ mode: 'exact' }), { clipNorm: 0.5 });
+    const g1 = seeded(6, 2).map((x) => 10 * x);
+    const g2 = seeded(6, 3).map((x) => 10 * x);
+    const prev = seeded(6, 4).map((x) => 10 * x);
+    const clip = (v: number[]) => {
+      const n = Math.hypot(...v);
+      return v.map((x) => (x * 0.5) / Math.max(n, 0.5));
+    };
+    const [c1, c2, cp] = [g1, g2, prev].map(clip);
+    const [t1, t2, tp] = [g1, g2, prev].map((x) => tf.tensor(x, [2, 3]));
+    opt.step(new Map([['w', t1]]));
+    opt.step(new Map([['w', t2]]), { previousGrads: new Map([['w', tp]]) });
+    // As the unclipped test above, on the clipped gradients (each set by its own norm; norms of c stay <= 1).
+    const s = opt.state();
+    const m = s.get('w/m')!.dataSync();
+    for (let i = 0; i < 6; i++) expect(m[i]).to.be.closeTo(0.95 * 0.05 * 1.475 * c1[i] + 0.05 * (c2[i] + 0.475 * (c2[i] - cp[i])), 1e-6);
+    for (const t of [...s.values(), t1, t2, tp]) t.dispose();
+    opt.dispose();
+    w.variable.dispose();
+  });
+
   it('routes by rank: exactly-2-D tensors (embeddings too) to MARS, 1-D and 4-D to the internal AdamW with lr1d and weightDecay1d', () => {
     const ps = [
       param('emb', 'embedding', [5, 3], seeded(15, 1)),
