@@ -382,19 +382,28 @@ export function resolveInit(init: InitConfig, seed: number): InitSource {
 export function loadInitialWeights(params: readonly Parameter[], checkpoint: string): void {
   const { tensors } = loadCheckpoint(checkpoint);
   try {
-    const stored = new Map([...tensors].filter(([k]) => k.startsWith('param/')).map(([k, v]) => [k.slice(6), v]));
-    for (const p of params) {
-      const t = stored.get(p.name);
-      if (!t) throw new Error(`init: ${checkpoint} has no parameter '${p.name}' (it has ${[...stored.keys()].slice(0, 6).join(', ')}${stored.size > 6 ? ', ...' : ''})`);
-      if (t.shape.join(',') !== p.variable.shape.join(',')) throw new Error(`init: parameter '${p.name}' has shape [${p.variable.shape.join(', ')}] in this model but [${t.shape.join(', ')}] in ${checkpoint}`);
-    }
-    const names = new Set(params.map((p) => p.name));
-    const extra = [...stored.keys()].filter((k) => !names.has(k));
-    if (extra.length) throw new Error(`init: ${checkpoint} has parameters this model lacks: ${extra.slice(0, 6).join(', ')}${extra.length > 6 ? ', ...' : ''}`);
-    for (const p of params) p.variable.assign(stored.get(p.name)!);
+    assignCheckpointParams(params, tensors, checkpoint, 'init');
   } finally {
     tf.dispose([...tensors.values()]);
   }
+}
+
+/**
+ * Assigns the `param/<name>` tensors of a loaded checkpoint to `params`: every parameter by name with
+ * equal shapes and none left over on either side, all checked before any is assigned. `what` prefixes
+ * the errors ('init', 'resume'). The caller disposes `tensors`.
+ */
+function assignCheckpointParams(params: readonly Parameter[], tensors: ReadonlyMap<string, tf.Tensor>, checkpoint: string, what: string): void {
+  const stored = new Map([...tensors].filter(([k]) => k.startsWith('param/')).map(([k, v]) => [k.slice(6), v]));
+  for (const p of params) {
+    const t = stored.get(p.name);
+    if (!t) throw new Error(`${what}: ${checkpoint} has no parameter '${p.name}' (it has ${[...stored.keys()].slice(0, 6).join(', ')}${stored.size > 6 ? ', ...' : ''})`);
+    if (t.shape.join(',') !== p.variable.shape.join(',')) throw new Error(`${what}: parameter '${p.name}' has shape [${p.variable.shape.join(', ')}] in this model but [${t.shape.join(', ')}] in ${checkpoint}`);
+  }
+  const names = new Set(params.map((p) => p.name));
+  const extra = [...stored.keys()].filter((k) => !names.has(k));
+  if (extra.length) throw new Error(`${what}: ${checkpoint} has parameters this model lacks: ${extra.slice(0, 6).join(', ')}${extra.length > 6 ? ', ...' : ''}`);
+  for (const p of params) p.variable.assign(stored.get(p.name)!);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -456,11 +465,7 @@ export async function trainRun(id: string, opts: TrainOptions): Promise<RunRecor
     if (existsSync(paths.ckpt)) {
       const { meta, tensors } = loadCheckpoint(paths.ckpt);
       if (meta.hash !== rec.hash) throw new Error(`${paths.ckpt} belongs to config ${meta.hash}, not ${rec.hash}`);
-      for (const p of params) {
-        const v = tensors.get(`param/${p.name}`);
-        if (!v) throw new Error(`${paths.ckpt} lacks parameter '${p.name}'`);
-        p.variable.assign(v);
-      }
+      assignCheckpointParams(params, tensors, paths.ckpt, 'resume');
       const optState = new Map([...tensors].filter(([k]) => k.startsWith('opt/')).map(([k, v]) => [k.slice(4), v]));
       opt.load(optState);
       if (exact && meta.step > 0) {
@@ -498,8 +503,7 @@ export async function trainRun(id: string, opts: TrainOptions): Promise<RunRecor
     delete rec.error;
     rec.startedAt ??= new Date().toISOString();
     const here: RunEnvironment = { ...environment(), backend: opts.backendLabel ?? tf.getBackend() };
-    if (!resumed) rec.env = here;
-    else if (!rec.env) rec.env = here;
+    if (!resumed || !rec.env) rec.env = here;
     else {
       // Continued from a checkpoint: the start's environment stays, and a different place is recorded beside it.
       const last = rec.resumedOn?.at(-1) ?? rec.env;

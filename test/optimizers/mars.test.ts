@@ -122,9 +122,10 @@ describeBackends('mars', () => {
     const g1 = seeded(6, 2).map((x) => 10 * x);
     const g2 = seeded(6, 3).map((x) => 10 * x);
     const prev = seeded(6, 4).map((x) => 10 * x);
-    const clip = (v: number[]) => {
-      const n = Math.hypot(...v);
-      return v.map((x) => (x * 0.5) / Math.max(n, 0.5));
+    const clip = (v: ArrayLike<number>) => {
+      const a = Array.from(v);
+      const n = Math.hypot(...a);
+      return a.map((x) => (x * 0.5) / Math.max(n, 0.5));
     };
     const [c1, c2, cp] = [g1, g2, prev].map(clip);
     const [t1, t2, tp] = [g1, g2, prev].map((x) => tf.tensor(x, [2, 3]));
