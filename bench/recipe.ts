@@ -17,13 +17,13 @@ import { buildOptimizer, type Optimizer } from '../optimizers/core.js';
 
 /** The recipe's model (vocabSize comes from the corpus). */
 export const RECIPE_GPT: Omit<GPTConfig, 'vocabSize'> = { contextLength: 64, width: 128, nHead: 4, nLayer: 4, dropout: 0, bias: false, tieEmbeddings: true };
-/** A learning-rate multiplier by 1-based step (experiments/schedule.ts's Schedule). */
+/** A learning-rate multiplier by 1-based step (experiments/runner/schedule.ts's Schedule). */
 export type Schedule = (step: number) => number;
 
 /**
  * The recipe's learning-rate multiplier: linear warmup over 100 steps (step / 100, 1-based), then cosine
- * from 1 to 0.1 at `total` (lr 1e-3 to 1e-4), 0.1 after: experiments/schedule.ts warmupCosine({ warmup:
- * 100, total, floor: 0.1 }), written out here because bench/ files that experiments/bench_command.ts
+ * from 1 to 0.1 at `total` (lr 1e-3 to 1e-4), 0.1 after: experiments/runner/schedule.ts warmupCosine({ warmup:
+ * 100, total, floor: 0.1 }), written out here because bench/ files that cli/bench_command.ts
  * reaches may not import experiments/ (test/layout.test.ts); test/bench/peer.test.ts checks they agree.
  */
 export function recipeSchedule(total: number): Schedule {

@@ -81,7 +81,7 @@ export const TFJS_NODE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfj
 export interface SummaryFileWriter {
   /** Appends one scalar event; throws unless the tensorflow backend is active. */
   scalar(name: string, value: number, step: number): void;
-  /** Appends one histogram event (see experiments/tensorboard.ts for what fails). */
+  /** Appends one histogram event (see experiments/runner/tensorboard.ts for what fails). */
   histogram(name: string, data: tf.Tensor, step: number, buckets?: number): void;
   /** Writes buffered events to the file. */
   flush(): void;

@@ -1,6 +1,6 @@
 /**
  * A multilayer perceptron classifier on flat inputs: `depth` hidden layers of `hidden` units with ReLU,
- * then a linear head. The small model of the Kronecker-approximation experiment (experiments/kronecker.ts),
+ * then a linear head. The small model of the Kronecker-approximation experiment (experiments/claims/kronecker_experiment.ts),
  * where a 32 x 32 weight has a 1024 x 1024 Adagrad matrix that fits in memory.
  *
  *   createMLP(config: Partial<MLPConfig> = {}, seed = 0): MLP     // a TrainableModel
@@ -30,7 +30,7 @@ export interface MLPConfig {
   bias: boolean;
 }
 
-/** Default MLP shape: the binary-MNIST model of experiments/kronecker.ts. */
+/** Default MLP shape: the binary-MNIST model of experiments/claims/kronecker_experiment.ts. */
 export const MLP_DEFAULTS: Readonly<MLPConfig> = Object.freeze({ inputDim: 49, hidden: 32, depth: 2, numClasses: 2, bias: false });
 
 /** Merges a partial config over the defaults, rejecting unknown keys and non-positive sizes. */

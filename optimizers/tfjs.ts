@@ -18,7 +18,7 @@
  * Learning rate: `learningRate` (saved with the config) starts at the method's `lr`; setting it scales
  * every learning rate of the method by learningRate / lr from the next step on, auxiliary AdamW's
  * included, as a PyTorch scheduler scales each param group; `lrScale` multiplies on top (the
- * schedule's factor, set per batch by `scheduleCallback` in experiments/fit_callbacks.ts) and is saved
+ * schedule's factor, set per batch by `scheduleCallback` in experiments/runner/fit_callbacks.ts) and is saved
  * too. Decoupled weight decay follows the scaled rate, as in every method here.
  *
  * Warnings:

@@ -1,9 +1,11 @@
 /**
- * The layering of the source tree (docs/backends.md and the house style's "Layout"): imports point
- * down only, kernels <- optimizers <- models <- experiments, bench; parity sits beside experiments and
- * may import optimizers and kernels; only experiments/cli.ts imports parity; experiments/ imports no
- * bench/ file whose imports lead back into experiments/ (no cycle). Reads the import statements of
- * every .ts file under those folders, type-only and dynamic imports included.
+ * The layering of the source tree (docs/README.md "Layout" and the house style's "Layout"): imports
+ * point down only, kernels <- optimizers <- models <- bench <- experiments <- cli; parity sits beside
+ * models and may import optimizers and kernels; only cli/ imports parity; bench/ imports no experiments/.
+ * Inside experiments/ the concerns are floors too: runner <- analysis <- sweep <- claims (runner/ runs
+ * one training and owns the experiment file; analysis/ reads results; sweep/ schedules many runs and
+ * tunes; claims/ are experiments built on all three). Reads the import statements of every .ts file
+ * under those folders, type-only and dynamic imports included.
  */
 import { expect } from 'chai';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -11,7 +13,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const LAYERS = ['kernels', 'optimizers', 'models', 'parity', 'experiments', 'bench'] as const;
+const LAYERS = ['kernels', 'optimizers', 'models', 'parity', 'bench', 'experiments', 'cli'] as const;
 type Layer = (typeof LAYERS)[number];
 
 /** Which layers each layer may import (besides itself); the parity and cycle rules are checked apart. */
@@ -20,9 +22,13 @@ const MAY_IMPORT: Record<Layer, readonly Layer[]> = {
   optimizers: ['kernels'],
   models: ['kernels', 'optimizers'],
   parity: ['kernels', 'optimizers'],
-  experiments: ['kernels', 'optimizers', 'models', 'parity', 'bench'],
-  bench: ['kernels', 'optimizers', 'models', 'experiments'],
+  bench: ['kernels', 'optimizers', 'models'],
+  experiments: ['kernels', 'optimizers', 'models', 'bench'],
+  cli: ['kernels', 'optimizers', 'models', 'parity', 'bench', 'experiments'],
 };
+
+/** The floors inside experiments/, lowest first: a file may import its own floor and those below it. */
+const EXPERIMENT_FLOORS = ['runner', 'analysis', 'sweep', 'claims'] as const;
 
 /** Packages kernels/ may load: tfjs, node builtins, and the webgpu backend's Dawn bindings (loaded on request). */
 const KERNEL_PACKAGES = [/^@tensorflow\//, /^node:/, /^webgpu$/];
@@ -110,7 +116,7 @@ describe('source layout: imports point down', () => {
     expect(FILES).to.include('kernels/backend.ts');
   });
 
-  it('every import between layers points down (kernels <- optimizers <- models <- experiments, bench; parity beside experiments)', () => {
+  it('every import between layers points down (kernels <- optimizers <- models <- bench <- experiments <- cli; parity beside models)', () => {
     const up = EDGES.filter(({ from, to }) => {
       const a = layerOf(from);
       const b = layerOf(to);
@@ -126,13 +132,29 @@ describe('source layout: imports point down', () => {
     expect(bad).to.deep.equal([]);
   });
 
-  it('only experiments/cli.ts imports parity/', () => {
-    const bad = EDGES.filter(({ from, to }) => layerOf(to) === 'parity' && layerOf(from) !== 'parity' && from !== 'experiments/cli.ts');
+  it('only cli/ imports parity/', () => {
+    const bad = EDGES.filter(({ from, to }) => layerOf(to) === 'parity' && layerOf(from) !== 'parity' && layerOf(from) !== 'cli');
     expect(show(bad)).to.deep.equal([]);
   });
 
-  it('experiments/ imports no bench/ file whose imports lead back into experiments/', () => {
-    const bad = EDGES.filter(({ from, to }) => layerOf(from) === 'experiments' && layerOf(to) === 'bench').filter(({ to }) => [...closure(to)].some((f) => layerOf(f) === 'experiments'));
+  it('bench/ reaches no experiments/ or cli/ file, directly or through another file (no cycle with experiments/)', () => {
+    const bad = FILES.filter((f) => layerOf(f) === 'bench').filter((f) => [...closure(f)].some((g) => layerOf(g) === 'experiments' || layerOf(g) === 'cli'));
+    expect(bad).to.deep.equal([]);
+  });
+
+  it('experiments/ is grouped by concern: every source file sits in runner/, analysis/, sweep/ or claims/ (index.ts re-exports)', () => {
+    const loose = FILES.filter((f) => layerOf(f) === 'experiments' && f !== 'experiments/index.ts' && !(EXPERIMENT_FLOORS as readonly string[]).includes(f.split('/')[1]));
+    expect(loose).to.deep.equal([]);
+  });
+
+  it('inside experiments/ imports point down: runner <- analysis <- sweep <- claims', () => {
+    const floor = (f: string) => (EXPERIMENT_FLOORS as readonly string[]).indexOf(f.split('/')[1]);
+    const up = EDGES.filter(({ from, to }) => layerOf(from) === 'experiments' && layerOf(to) === 'experiments' && from !== 'experiments/index.ts' && floor(to) > floor(from));
+    expect(show(up)).to.deep.equal([]);
+  });
+
+  it('the command line is the top floor: only cli/ files and the package root import cli/', () => {
+    const bad = EDGES.filter(({ from, to }) => layerOf(to) === 'cli' && layerOf(from) !== 'cli');
     expect(show(bad)).to.deep.equal([]);
   });
 });

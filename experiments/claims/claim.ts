@@ -6,14 +6,14 @@
  *
  * The claims that compare training runs read them through `readRuns` only (one small function over the
  * runner's run JSONs and curves) and compare each optimizer's final runs (`finalRuns`): the setting
- * the tuning machinery selected (experiments/tuning.ts), run with the experiment's seeds.
+ * the tuning machinery selected (experiments/sweep/tuning.ts), run with the experiment's seeds.
  */
 import quantile from '@stdlib/stats-base-dists-t-quantile';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { readExperimentRecord } from '../report.js';
-import { readCurve, readRecord, runPaths, type RunEnvironment } from '../runner.js';
-import { extraSeedsIn, folderLookup, planExperiment } from '../tuning.js';
+import { readExperimentRecord } from '../analysis/report.js';
+import { readCurve, readRecord, runPaths, type RunEnvironment } from '../runner/runner.js';
+import { extraSeedsIn, folderLookup, planExperiment } from '../sweep/tuning.js';
 
 /** The three verdicts. */
 export type Verdict = 'reproduced' | 'not reproduced at this scale' | 'undecided';
@@ -83,7 +83,7 @@ export interface Claim {
    * run` experiments (the others' estimate is computed from their files: experiments/claims/cost.ts).
    */
   estimate?: string;
-  /** True for claims that compare tuned training runs (tuning machinery, experiments/tuning.ts). */
+  /** True for claims that compare tuned training runs (tuning machinery, experiments/sweep/tuning.ts). */
   needsTuning: boolean;
   /** `optlab` argument lists that produce the results in `dir`. */
   commands(dir: string): string[][];

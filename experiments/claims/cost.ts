@@ -4,7 +4,7 @@
  * horizon for every entry that searches, final seeds at the full horizon for every entry), and an
  * estimate of its wall time on the project's 2-core machine.
  */
-import { entryRuns, expandRuns, loadExperiment, seedList, tuningSeedList } from '../config.js';
+import { entryRuns, expandRuns, loadExperiment, seedList, tuningSeedList } from '../runner/config.js';
 import type { Claim } from './claim.js';
 
 /**

@@ -1,7 +1,7 @@
-/** Claim 4: Shampoo² is close to the optimal Kronecker approximation, and closer than Shampoo (experiments/kronecker.ts). */
+/** Claim 4: Shampoo² is close to the optimal Kronecker approximation, and closer than Shampoo (experiments/claims/kronecker_experiment.ts). */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseKroneckerCsv, type KroneckerRow } from '../kronecker.js';
+import { parseKroneckerCsv, type KroneckerRow } from './kronecker_experiment.js';
 import { combine, MissingResults, tInterval, verdictBelow, type Claim, type Evaluation, type Figure, type Verdict } from './claim.js';
 
 /** "Close": Shampoo²'s cosine at most this far below the optimal one (mean over the evaluations of a run). */

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, relative } from 'node:path';
-import { environment } from '../runner.js';
+import { environment } from '../runner/runner.js';
 import { Blocked, MissingResults, type Claim, type Evaluation, type Figure } from './claim.js';
 import { estimateText } from './cost.js';
 

@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import type { Measurement } from '../../bench/harness.js';
 import { findPeers, runPeer } from '../../bench/peer.js';
 import { gptTrainFlops, recipeSchedule } from '../../bench/recipe.js';
-import { warmupCosine } from '../../experiments/schedule.js';
+import { warmupCosine } from '../../experiments/runner/schedule.js';
 import { formatMarkdown, peerTargets } from '../../bench/report.js';
 import { nanogptRecipe, type BenchContext } from '../../bench/suites.js';
 import '../shared/backends.js';
@@ -25,7 +25,7 @@ describe('PyTorch peer and nanogpt-recipe rows (issue 19)', () => {
     expect(gptTrainFlops({ vocabSize: 65, contextLength: 64, width: 128, nLayer: 4 }, 12) / 1e9).to.be.closeTo(3.9642, 1e-4);
   });
 
-  it("recipeSchedule is experiments/schedule.ts's warmupCosine with warmup 100 and floor 0.1 at every step", () => {
+  it("recipeSchedule is experiments/runner/schedule.ts's warmupCosine with warmup 100 and floor 0.1 at every step", () => {
     for (const total of [2000, 300]) {
       const ours = recipeSchedule(total);
       const theirs = warmupCosine({ warmup: 100, total, floor: 0.1 });

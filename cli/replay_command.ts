@@ -1,0 +1,44 @@
+/** `optlab replay <fixture.json> [--out trajectory.json]`: exit 0 within tolerance, 1 outside, 2 unreadable/unsupported. */
+import { writeFileSync } from 'node:fs';
+import type { CommandModule } from 'yargs';
+import { selectBackend } from '../kernels/backend.js';
+import { FixtureError, loadFixture } from '../parity/fixture.js';
+import { formatReplay, replayFixture } from '../parity/replay.js';
+
+interface ReplayArgs {
+  fixture: string[];
+  out?: string;
+  backend?: string;
+}
+
+/** The `replay` subcommand (registered by cli/cli.ts). */
+export const replayCommand: CommandModule<object, ReplayArgs> = {
+  command: 'replay <fixture..>',
+  describe: 'Replay reference fixtures (official PyTorch trajectories) through optlab and compare step by step',
+  builder: (y) =>
+    y
+      .positional('fixture', { type: 'string', array: true, demandOption: true, describe: 'fixture JSON file(s)' })
+      .option('out', { type: 'string', describe: 'write the trajectory optlab computed (one fixture only)' })
+      .option('backend', { type: 'string', describe: 'auto|tensorflow|webgpu|wasm|cpu (default $OPTLAB_BACKEND or auto)' }) as never,
+  handler: async (args) => {
+    if (args.out && args.fixture.length > 1) {
+      console.error('--out takes a single fixture');
+      process.exit(2);
+    }
+    await selectBackend(args.backend);
+    let code = 0;
+    for (const path of args.fixture) {
+      try {
+        const r = replayFixture(loadFixture(path));
+        console.log(formatReplay(r));
+        if (args.out) writeFileSync(args.out, JSON.stringify({ steps: r.steps }) + '\n');
+        if (!r.pass) code = Math.max(code, 1);
+      } catch (e) {
+        if (!(e instanceof FixtureError)) throw e;
+        console.error(`error: ${e.message}`);
+        code = 2;
+      }
+    }
+    process.exitCode = code;
+  },
+};

@@ -1,0 +1,463 @@
+/**
+ * The comparison a report opens with: each optimizer's compared configuration (the tuned selection,
+ * or the best grid configuration without tuning) against the baseline (`baseline:` of the
+ * experiment, default 'adamw'): final and best validation loss with t-intervals over seeds; the
+ * difference in final validation loss with its 95% interval, paired by seed (runs of one seed share
+ * initial weights and data order, experiments/runner/tasks.ts) and Welch's otherwise; the verdict better /
+ * worse / undecided; steps and time to the target loss with bootstrap intervals; the speed-up as the
+ * baseline's steps to reach the optimizer's final loss over the optimizer's steps (Marin); and the
+ * evaluation steps at which the ranking differed from the final one.
+ *
+ * Every "beats" here carries its budget and scale: the tuning budget (method, trials, horizon, seeds)
+ * and the model, steps and seeds of the final runs are in the same table.
+ */
+import { createObjectCsvStringifier } from 'csv-writer';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import type * as vl from 'vega-lite';
+import type { Experiment } from '../runner/config.js';
+import { describeValues, formatNumber, settingsSource, type TunedFile } from '../runner/config.js';
+import type { ConfigSummary, Summary } from './report.js';
+import { writeAtomic, type CurveRow } from '../runner/runner.js';
+import { bootstrap, difference, mean, rankingFlips, speedup, stepsToReach, tInterval, verdictOf, type CurvePoint, type Difference, type Estimate, type MeanSummary, type RankingFlip, type Verdict } from './statistics.js';
+
+/** Seed of every bootstrap in a report (reports are reproducible). */
+export const REPORT_BOOTSTRAP_SEED = 1;
+/** Resamples of every bootstrap in a report. */
+export const REPORT_RESAMPLES = 2000;
+
+/** How an optimizer's compared setting was chosen, and what that cost. */
+export interface TuningInfo {
+  method: string;
+  /** Trials per optimizer allowed / used. */
+  budget: number;
+  used: number;
+  steps: number;
+  seeds: number[];
+  selected: Record<string, unknown> | null;
+  selectedScore: number | null;
+  /** Tuning runs and their summed training time. */
+  runs: number;
+  wallMs: number;
+  trials: { trial: number; values: Record<string, unknown>; score: number | null; status: string; seeds: number; wallMs: number }[];
+  /** The entry whose selected setting this one runs (`settingsFrom`); it then has no trials or tuning cost of its own. */
+  settingsFrom?: string;
+}
+
+/** One optimizer in the verdict table. */
+export interface OptimizerComparison {
+  label: string;
+  config: ConfigSummary;
+  seeds: number[];
+  diverged: number;
+  final: MeanSummary;
+  best: MeanSummary;
+  /** Against the baseline; absent for the baseline itself or when there is none. */
+  diff?: Difference;
+  verdict?: Verdict;
+  /** Seeds that reached the target / that finished, and the mean steps and seconds with bootstrap intervals. */
+  target?: { reached: number; of: number; steps: Estimate | null; wallSec: Estimate | null };
+  /** Baseline steps to reach this optimizer's mean final loss / this optimizer's steps. */
+  speedup?: Estimate & { beyondBaseline: boolean; bound: number };
+  tuning?: TuningInfo;
+}
+
+/** The whole comparison of a results folder. */
+export interface Comparison {
+  baseline: string | null;
+  /** Why there are no verdicts, when there are none. */
+  note?: string;
+  rows: OptimizerComparison[];
+  finalRanking: string[];
+  flips: RankingFlip[];
+  steps: number;
+}
+
+const fin = (x: number | null | undefined): x is number => x !== null && x !== undefined && Number.isFinite(x);
+
+/** Validation-loss points of a run's curve. */
+function valPoints(curve: readonly CurveRow[]): CurvePoint[] {
+  return curve.filter((r) => r.val_loss !== null).map((r) => ({ step: r.step, loss: r.val_loss! }));
+}
+
+/** Step and training time at which a curve first reaches `target` (both interpolated between evaluations). */
+export function reachTarget(curve: readonly CurveRow[], target: number): { step: number; wallMs: number } | null {
+  const evals = curve.filter((r) => r.val_loss !== null);
+  const step = stepsToReach(evals.map((r) => ({ step: r.step, loss: r.val_loss! })), target);
+  if (step === null) return null;
+  const k = evals.findIndex((r) => r.step >= step);
+  if (k <= 0) return { step, wallMs: evals[Math.max(k, 0)].wall_ms };
+  const a = evals[k - 1];
+  const b = evals[k];
+  return { step, wallMs: a.wall_ms + ((step - a.step) / (b.step - a.step)) * (b.wall_ms - a.wall_ms) };
+}
+
+/** Tuning trials, selection and cost of one optimizer from the tuning-stage runs in a summary. */
+export function tuningInfo(s: Summary, label: string): TuningInfo | undefined {
+  const t = s.exp.experiment.tuning;
+  if (!t) return undefined;
+  const exp = s.exp.experiment;
+  const i = exp.optimizers.findIndex((o) => (o.label ?? o.name) === label);
+  if (i >= 0 && exp.optimizers[i].settingsFrom !== undefined) {
+    const src = exp.optimizers[settingsSource(exp, i)];
+    const from = tuningInfo(s, src.label ?? src.name);
+    return from && { ...from, used: 0, runs: 0, wallMs: 0, trials: [], settingsFrom: src.label ?? src.name };
+  }
+  const tune = s.configs.filter((c) => c.label === label && c.runs.some((r) => r.rec.stage === 'tune'));
+  const trials = tune
+    .map((c) => {
+      const runs = c.runs.filter((r) => r.rec.stage === 'tune');
+      const done = runs.every((r) => r.rec.status === 'finished' || r.rec.status === 'diverged');
+      const losses = runs.map((r) => (r.rec.status === 'finished' && fin(r.rec.result?.finalValLoss) ? r.rec.result!.finalValLoss! : Infinity));
+      return {
+        trial: runs[0].rec.trial ?? -1,
+        values: runs[0].rec.grid,
+        score: done ? mean(losses) : null,
+        status: done ? (losses.every(Number.isFinite) ? 'finished' : 'diverged') : 'unfinished',
+        seeds: runs.length,
+        wallMs: runs.reduce((a, r) => a + (r.rec.result?.wallMs ?? 0), 0),
+      };
+    })
+    .sort((a, b) => a.trial - b.trial);
+  // The final runs name the selected trial; before they exist, the selection rule of experiments/sweep/tuning.ts
+  // (lowest finite score, ties to the earlier trial) applies once every trial has its score.
+  const final = s.configs.find((c) => c.label === label && c.runs.some((r) => r.rec.stage === 'final'));
+  const selectedTrial = final?.runs.find((r) => r.rec.stage === 'final')?.rec.trial;
+  const complete = trials.length > 0 && trials.every((x) => x.score !== null);
+  const argmin = complete ? trials.reduce<(typeof trials)[number] | undefined>((b, x) => (Number.isFinite(x.score!) && (!b || x.score! < b.score!) ? x : b), undefined) : undefined;
+  const sel = selectedTrial !== undefined ? trials.find((x) => x.trial === selectedTrial) : argmin;
+  const steps = tune[0]?.runs[0]?.rec.config.training.steps ?? t.steps ?? s.exp.experiment.training.steps;
+  return {
+    method: t.method,
+    budget: t.trials,
+    used: trials.length,
+    steps,
+    seeds: [...new Set(tune.flatMap((c) => c.runs.map((r) => r.rec.seed)))].sort((a, b) => a - b),
+    selected: sel?.values ?? null,
+    selectedScore: sel?.score ?? null,
+    runs: tune.reduce((a, c) => a + c.runs.length, 0),
+    wallMs: trials.reduce((a, x) => a + x.wallMs, 0),
+    trials,
+  };
+}
+
+/** The baseline label: the experiment's `baseline`, else 'adamw' when an optimizer has that label, else none. */
+export function baselineLabel(exp: Experiment): string | null {
+  if (exp.baseline) return exp.baseline;
+  return exp.optimizers.some((o) => (o.label ?? o.name) === 'adamw') ? 'adamw' : null;
+}
+
+/** Computes the verdict table of a summary (its `best` configurations: one per optimizer label). */
+export function compare(s: Summary): Comparison {
+  const exp = s.exp.experiment;
+  const baseline = baselineLabel(exp);
+  const target = exp.target?.valLoss;
+  const opts = { resamples: REPORT_RESAMPLES, seed: REPORT_BOOTSTRAP_SEED };
+  const finished = (c: ConfigSummary) => c.runs.filter((r) => r.rec.status === 'finished' && fin(r.rec.result?.finalValLoss));
+  const finalsBySeed = (c: ConfigSummary) => new Map(finished(c).map((r) => [r.rec.seed, r.rec.result!.finalValLoss!]));
+  const base = baseline === null ? undefined : s.best.find((c) => c.label === baseline);
+  const rows: OptimizerComparison[] = s.best.map((c) => {
+    const ok = finished(c);
+    const row: OptimizerComparison = {
+      label: c.label,
+      config: c,
+      seeds: ok.map((r) => r.rec.seed).sort((a, b) => a - b),
+      diverged: c.diverged,
+      final: tInterval(ok.map((r) => r.rec.result!.finalValLoss!)),
+      best: tInterval(ok.map((r) => r.rec.result!.bestValLoss).filter(fin)),
+      tuning: tuningInfo(s, c.label),
+    };
+    if (target !== undefined) {
+      const hits = ok.map((r) => reachTarget(r.curve, target)).filter((h): h is { step: number; wallMs: number } => h !== null);
+      row.target = {
+        reached: hits.length,
+        of: ok.length,
+        steps: hits.length ? bootstrap([hits.map((h) => h.step)], ([g]) => mean(g), opts) : null,
+        wallSec: hits.length ? bootstrap([hits.map((h) => h.wallMs / 1000)], ([g]) => mean(g), opts) : null,
+      };
+    }
+    if (base && c !== base) {
+      row.diff = difference(finalsBySeed(c), finalsBySeed(base), true);
+      row.verdict = verdictOf(row.diff);
+      const baseRuns = finished(base);
+      const steps = ok[0]?.rec.result?.steps ?? exp.training.steps;
+      if (ok.length && baseRuns.length) {
+        // Resample seeds: jointly over shared seeds when both have the same seeds (paired), else each side on its own.
+        const shared = row.diff.method === 'paired-t';
+        const mine = shared ? row.diff.seeds.map((sd) => ok.find((r) => r.rec.seed === sd)!) : ok;
+        const theirs = shared ? row.diff.seeds.map((sd) => baseRuns.find((r) => r.rec.seed === sd)!) : baseRuns;
+        const stat = ([a, b]: number[][]) => speedup(b.map((k) => valPoints(theirs[k].curve)), a.map((k) => mine[k].rec.result!.finalValLoss!), steps) ?? NaN;
+        const idx = (n: number) => Array.from({ length: n }, (_, k) => k);
+        const est = bootstrap([idx(mine.length), idx(theirs.length)], stat, { ...opts, paired: shared });
+        const point = speedup(theirs.map((r) => valPoints(r.curve)), mine.map((r) => r.rec.result!.finalValLoss!), steps);
+        const baseSteps = baseRuns[0].rec.result?.steps ?? steps;
+        row.speedup = { ...est, estimate: point ?? NaN, beyondBaseline: point === null, bound: baseSteps / steps };
+      }
+    }
+    return row;
+  });
+  const curves = new Map<string, CurvePoint[]>();
+  for (const c of s.best) {
+    const ok = finished(c);
+    if (!ok.length) continue;
+    const per = ok.map((r) => valPoints(r.curve));
+    const steps = [...new Set(per.flatMap((p) => p.map((q) => q.step)))].filter((st) => per.every((p) => p.some((q) => q.step === st))).sort((a, b) => a - b);
+    curves.set(c.label, steps.map((st) => ({ step: st, loss: mean(per.map((p) => p.find((q) => q.step === st)!.loss)) })));
+  }
+  const { final, flips } = rankingFlips(curves);
+  const note = baseline === null ? "no baseline: set `baseline:` to an optimizer's label (default 'adamw' when present)" : !base ? `baseline '${baseline}' has no finished configuration yet` : undefined;
+  return { baseline, note, rows, finalRanking: final, flips, steps: exp.training.steps };
+}
+
+const f3 = (x: number | null | undefined) => (fin(x) ? x.toFixed(3) : '-');
+const f4s = (x: number | null | undefined) => (fin(x) ? `${x >= 0 ? '+' : ''}${x.toFixed(4)}` : '-');
+
+/** The interval of an estimate as '[lo, hi]'. */
+function interval(e: Pick<Estimate, 'lo' | 'hi'> | null | undefined, f: (x: number) => string): string {
+  return e && fin(e.lo) && fin(e.hi) ? `[${f(e.lo)}, ${f(e.hi)}]` : '-';
+}
+
+/** The budget of a label's settings taken from the experiment's tuned-settings file, when they are. */
+function tunedFileBudget(exp: Experiment, label: string): string | null {
+  if (!exp.tuned || !existsSync(exp.tuned)) return null;
+  const doc = JSON.parse(readFileSync(exp.tuned, 'utf8')) as TunedFile;
+  if (!doc.settings?.[label]) return null;
+  const t = doc.provenance?.tuning as { method?: string; trials?: number; steps?: number } | undefined;
+  return `${basename(exp.tuned)}: ${t?.method ?? '?'} ${t?.trials ?? '?'} trials @ ${t?.steps ?? '?'} steps`;
+}
+
+/** What a tuning budget was, in one cell. */
+export function budgetCell(t: TuningInfo | undefined, exp: Experiment, label = ''): string {
+  if (!t) return exp.tuning ? 'not tuned' : (tunedFileBudget(exp, label) ?? 'hand-set (no tuning budget)');
+  if (t.settingsFrom) return `none of its own: ${t.settingsFrom}'s selected setting (settingsFrom)`;
+  return `${t.method} ${t.used}/${t.budget} trials x ${t.seeds.length} seed${t.seeds.length === 1 ? '' : 's'} @ ${t.steps} steps`;
+}
+
+/** Rows of the verdict table (header first), as plain strings. */
+export function verdictTable(c: Comparison, exp: Experiment): { header: string[]; rows: string[][]; right: boolean[] } {
+  const target = exp.target?.valLoss;
+  const header = [
+    'optimizer', 'setting', `final val (mean, 95% CI)`, 'best val (mean)', ...(c.baseline ? [`diff vs ${c.baseline}`, '95% CI', 'verdict', 'speed-up'] : []),
+    ...(target !== undefined ? [`steps to ${target}`] : []), 'seeds', 'tuning budget',
+  ];
+  const order = [...c.rows].sort((a, b) => (a.label === c.baseline ? -1 : b.label === c.baseline ? 1 : (a.final.estimate || Infinity) - (b.final.estimate || Infinity)));
+  const rows = order.map((r) => [
+    r.label,
+    r.tuning?.selected ? describeValues(r.tuning.selected) : settingOf(r.config),
+    `${f3(r.final.estimate)} ${interval(r.final, (x) => x.toFixed(3))}`,
+    f3(r.best.estimate),
+    ...(c.baseline
+      ? r.label === c.baseline
+        ? ['baseline', '', '', '']
+        : [f4s(r.diff?.estimate), interval(r.diff, (x) => f4s(x)), `${r.verdict ?? 'undecided'}${r.diff?.method === 'welch-t' ? ' (unpaired)' : ''}`,  r.speedup ? (r.speedup.beyondBaseline ? `> ${r.speedup.bound.toFixed(2)}x (baseline never reaches it)` : `${r.speedup.estimate.toFixed(2)}x ${interval(r.speedup, (x) => x.toFixed(2))}`) : '-']
+      : []),
+    ...(target !== undefined ? [r.target && r.target.reached ? `${Math.round(r.target.steps!.estimate)} ${interval(r.target.steps, (x) => String(Math.round(x)))}${r.target.reached < r.target.of ? ` (${r.target.reached}/${r.target.of})` : ''}` : 'never'] : []),
+    `${r.seeds.length}${r.diverged ? ` (+${r.diverged} diverged)` : ''}`,
+    budgetCell(r.tuning, exp, r.label),
+  ]);
+  return { header, rows, right: header.map((h) => !['optimizer', 'setting', 'verdict', 'tuning budget'].includes(h)) };
+}
+
+/** The compared setting of an untuned configuration: its grid values, or 'as written'. */
+function settingOf(c: ConfigSummary): string {
+  const g = c.runs[0]?.rec.grid ?? {};
+  return Object.keys(g).length ? describeValues(g) : typeof c.lr === 'number' ? `lr=${formatNumber(c.lr)}` : 'as written';
+}
+
+/** Text lines under the verdict table: scale, pairing, flips. */
+export function verdictNotes(c: Comparison, exp: Experiment): string[] {
+  const lines: string[] = [];
+  if (c.note) lines.push(c.note);
+  const m = exp.model as Record<string, unknown>;
+  lines.push(
+    `scale: ${m.kind} ${JSON.stringify(Object.fromEntries(Object.entries(m).filter(([k]) => k !== 'kind')))}, ${exp.data.kind}, ${exp.training.steps} steps of batch ${exp.training.batchSize}; ` +
+      `a verdict holds for this budget and scale only. Intervals: 95% t-intervals over seeds (differences paired by seed: a seed fixes initial weights and data order); steps to target and speed-up: percentile bootstrap (${REPORT_RESAMPLES} resamples, seed ${REPORT_BOOTSTRAP_SEED}).`,
+  );
+  if (!exp.tuning) lines.push('no tuning block: settings are as written (or the best of a grid chosen on the same seeds that score it, which favours grids)');
+  if (c.flips.length) {
+    const last = c.flips[c.flips.length - 1];
+    lines.push(`ranking flip: at step ${last.step} the order was ${last.ranking.join(' < ')}; at the end ${c.finalRanking.join(' < ')} (${c.flips.length} of the earlier evaluations differ)`);
+  }
+  return lines;
+}
+
+/** One trial of one optimizer for the lr-sensitivity plot. */
+interface SensitivityPoint {
+  optimizer: string;
+  lr: number;
+  loss: number;
+  selected: boolean;
+}
+
+/**
+ * Learning-rate sensitivity of a tuned experiment: every tuning trial's score against its lr (trials
+ * that diverged are left out), the selected trial of each optimizer ringed.
+ */
+export function tunedSensitivitySpec(s: Summary, colors: string[]): vl.TopLevelSpec | null {
+  const pts: SensitivityPoint[] = [];
+  for (const label of colors) {
+    const t = tuningInfo(s, label);
+    if (!t) continue;
+    for (const x of t.trials) {
+      const lr = (x.values.lr as number | undefined) ?? (s.configs.find((c) => c.label === label && c.runs.some((r) => r.rec.trial === x.trial))?.lr ?? undefined);
+      if (typeof lr !== 'number' || !fin(x.score)) continue;
+      pts.push({ optimizer: label, lr, loss: x.score, selected: t.selected !== null && JSON.stringify(t.selected) === JSON.stringify(x.values) });
+    }
+  }
+  if (pts.length === 0) return null;
+  const color = { field: 'optimizer', type: 'nominal' as const, title: null, scale: { domain: colors, scheme: colors.length > 10 ? 'category20' : 'tableau10' } };
+  const x = { field: 'lr', type: 'quantitative' as const, title: 'learning rate', scale: { type: 'log' as const } };
+  const y = { field: 'loss', type: 'quantitative' as const, title: 'final validation loss at the tuning horizon (mean over tuning seeds)', scale: { zero: false } };
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: 'Learning-rate sensitivity: every tuning trial; ringed: the selected setting',
+    width: 560,
+    height: 340,
+    background: 'white',
+    data: { values: pts },
+    layer: [
+      { mark: { type: 'point', filled: true, size: 40 }, encoding: { x, y, color } },
+      { transform: [{ filter: 'datum.selected' }], mark: { type: 'point', filled: false, size: 260, strokeWidth: 2.5 }, encoding: { x, y, color } },
+    ],
+    config: { font: 'sans-serif', legend: { labelLimit: 260 } },
+  } as vl.TopLevelSpec;
+}
+
+/**
+ * Small plots of the diagnostics: one per metric name, each series an optimizer's route (mean over
+ * the compared configuration's seeds at each logged step). Returns file name -> spec.
+ */
+export function diagnosticsSpecs(s: Summary): Map<string, vl.TopLevelSpec> {
+  const byMetric = new Map<string, { series: string; step: number; value: number }[]>();
+  for (const c of s.best) {
+    const runs = c.runs.filter((r) => r.rec.status === 'finished');
+    const keys = [...new Set(runs.flatMap((r) => r.curve.flatMap((row) => Object.keys(row.diag ?? {}))))];
+    for (const k of keys) {
+      const slash = k.indexOf('/');
+      const route = k.slice(0, slash);
+      const metric = k.slice(slash + 1);
+      const at = new Map<number, number[]>();
+      for (const r of runs) for (const row of r.curve) if (fin(row.diag?.[k])) at.set(row.step, [...(at.get(row.step) ?? []), row.diag![k]!]);
+      const list = byMetric.get(metric) ?? [];
+      for (const [step, vs] of [...at].sort((a, b) => a[0] - b[0])) list.push({ series: `${c.label} · ${route}`, step, value: mean(vs) });
+      byMetric.set(metric, list);
+    }
+  }
+  const out = new Map<string, vl.TopLevelSpec>();
+  for (const [metric, values] of [...byMetric].sort((a, b) => a[0].localeCompare(b[0]))) {
+    const series = [...new Set(values.map((v) => v.series))];
+    const positive = values.every((v) => v.value > 0);
+    const spread = positive ? Math.max(...values.map((v) => v.value)) / Math.min(...values.map((v) => v.value)) : 1;
+    out.set(`diag-${metric}.svg`, {
+      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+      title: metric,
+      width: 300,
+      height: 170,
+      background: 'white',
+      data: { values },
+      mark: { type: 'line', strokeWidth: 1.5, clip: true },
+      encoding: {
+        x: { field: 'step', type: 'quantitative', title: 'step' },
+        y: { field: 'value', type: 'quantitative', title: null, scale: spread > 100 ? { type: 'log' } : { zero: false } },
+        color: { field: 'series', type: 'nominal', title: null, scale: { domain: series, scheme: series.length > 10 ? 'category20' : 'tableau10' }, legend: { labelLimit: 200, orient: 'right' } },
+      },
+      config: { font: 'sans-serif', title: { fontSize: 12 } },
+    } as vl.TopLevelSpec);
+  }
+  return out;
+}
+
+const num = (x: number | null | undefined) => (x === null || x === undefined ? '' : Number.isFinite(x) ? Number(x.toPrecision(7)) : String(x));
+
+/** One row of verdicts.csv per compared optimizer. */
+export function verdictRows(c: Comparison, exp: Experiment): Record<string, unknown>[] {
+  return c.rows.map((r) => ({
+    optimizer: r.label, method: r.config.method, hash: r.config.hash,
+    setting: r.tuning?.selected ? describeValues(r.tuning.selected) : settingOf(r.config),
+    seeds: r.seeds.join(' '), diverged: r.diverged,
+    final_val_loss: num(r.final.estimate), final_sd: num(r.final.sd), final_lo: num(r.final.lo), final_hi: num(r.final.hi),
+    best_val_loss: num(r.best.estimate), best_sd: num(r.best.sd), best_lo: num(r.best.lo), best_hi: num(r.best.hi),
+    baseline: c.baseline ?? '', diff: num(r.diff?.estimate), diff_lo: num(r.diff?.lo), diff_hi: num(r.diff?.hi), diff_method: r.diff?.method ?? '', verdict: r.label === c.baseline ? 'baseline' : (r.verdict ?? ''),
+    speedup: num(r.speedup?.estimate), speedup_lo: num(r.speedup?.lo), speedup_hi: num(r.speedup?.hi), speedup_beyond_baseline: r.speedup ? (r.speedup.beyondBaseline ? 1 : 0) : '',
+    target: exp.target?.valLoss ?? '', reached_target: r.target ? `${r.target.reached}/${r.target.of}` : '',
+    steps_to_target: num(r.target?.steps?.estimate), steps_lo: num(r.target?.steps?.lo), steps_hi: num(r.target?.steps?.hi),
+    wall_s_to_target: num(r.target?.wallSec?.estimate), wall_s_lo: num(r.target?.wallSec?.lo), wall_s_hi: num(r.target?.wallSec?.hi),
+    tuning_method: r.tuning?.method ?? '', tuning_budget: r.tuning?.budget ?? '', tuning_trials: r.tuning?.used ?? '', tuning_steps: r.tuning?.steps ?? '',
+    tuning_seeds: r.tuning?.seeds.join(' ') ?? '', tuning_runs: r.tuning?.runs ?? '', tuning_wall_ms: num(r.tuning?.wallMs),
+  }));
+}
+
+/**
+ * Writes verdicts.csv, tuning.csv (every trial of every optimizer; empty without tuning),
+ * comparison.json and, for a tuned experiment, tuned.json: the selected settings by label with their
+ * provenance (experiment, budget, scale, machine, commit, cost, verdicts), the format an experiment's
+ * `tuned:` key reads (experiments/tuned/).
+ */
+export function writeComparisonFiles(dir: string, s: Summary, c: Comparison): void {
+  const exp = s.exp.experiment;
+  const vr = verdictRows(c, exp);
+  const vcols = Object.keys(vr[0] ?? { optimizer: '' });
+  const vs = createObjectCsvStringifier({ header: vcols.map((k) => ({ id: k, title: k })) });
+  writeAtomic(join(dir, 'verdicts.csv'), vs.getHeaderString()! + vs.stringifyRecords(vr));
+  const tr = exp.optimizers.flatMap((o) => {
+    const label = o.label ?? o.name;
+    const info = tuningInfo(s, label);
+    return (info?.trials ?? []).map((t) => ({
+      optimizer: label, trial: t.trial, values: JSON.stringify(t.values), score: num(t.score), status: t.status, seeds: t.seeds, wall_ms: num(t.wallMs),
+      selected: info!.selected !== null && JSON.stringify(info!.selected) === JSON.stringify(t.values) ? 1 : 0,
+    }));
+  });
+  const tcols = ['optimizer', 'trial', 'values', 'score', 'status', 'seeds', 'wall_ms', 'selected'];
+  const ts = createObjectCsvStringifier({ header: tcols.map((k) => ({ id: k, title: k })) });
+  writeAtomic(join(dir, 'tuning.csv'), ts.getHeaderString()! + ts.stringifyRecords(tr));
+  const json = {
+    baseline: c.baseline, note: c.note ?? null, finalRanking: c.finalRanking, flips: c.flips,
+    optimizers: c.rows.map((r) => ({ label: r.label, hash: r.config.hash, seeds: r.seeds, diverged: r.diverged, final: r.final, best: r.best, diff: r.diff ?? null, verdict: r.verdict ?? null, speedup: r.speedup ?? null, target: r.target ?? null, tuning: r.tuning ?? null })),
+  };
+  writeAtomic(join(dir, 'comparison.json'), JSON.stringify(json, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v), 1) + '\n');
+  if (exp.tuning) {
+    const env = s.runs.find((r) => r.rec.env)?.rec.env;
+    const infos = exp.optimizers.map((o) => [o.label ?? o.name, tuningInfo(s, o.label ?? o.name)] as const);
+    const settings = Object.fromEntries(infos.filter(([, t]) => t?.selected).map(([l, t]) => [l, t!.selected!]));
+    const tuned = {
+      settings,
+      provenance: {
+        experiment: s.exp.name,
+        command: `optlab run ${s.exp.source.file}${s.exp.source.sets.map((x) => ` --set ${x}`).join('')}`,
+        tuning: exp.tuning,
+        scale: { model: exp.model, data: exp.data, training: exp.training, schedule: exp.schedule, finalSeeds: exp.seeds },
+        fixed: Object.fromEntries(exp.optimizers.map((o) => [o.label ?? o.name, Object.fromEntries(Object.entries(o).filter(([k]) => k !== 'search' && k !== 'label'))])),
+        cost: Object.fromEntries(infos.filter(([, t]) => t).map(([l, t]) => [l, { trials: t!.used, runs: t!.runs, trainingSeconds: Number((t!.wallMs / 1000).toFixed(1)), selectedScore: t!.selectedScore }])),
+        finalStage: c.rows.length ? `${c.rows.length} optimizers with finished final runs` : 'not finished: no finished final runs in this folder (no verdicts)',
+        verdicts: verdictRows(c, exp).map((v) => ({ optimizer: v.optimizer, setting: v.setting, final_val_loss: v.final_val_loss, final_lo: v.final_lo, final_hi: v.final_hi, diff: v.diff, diff_lo: v.diff_lo, diff_hi: v.diff_hi, verdict: v.verdict, seeds: v.seeds })),
+        machine: env ? { cpu: env.cpu, cores: env.cores, backend: [...new Set(s.runs.map((r) => r.rec.env?.backend).filter(Boolean))].join(' + '), node: env.node, tfjs: env.tfjsVersion } : null,
+        commit: env?.gitCommit ?? null,
+        dirty: env?.gitDirty ?? null,
+        finishedAt: s.runs.map((r) => r.rec.finishedAt ?? '').sort().at(-1) ?? null,
+      },
+    };
+    writeAtomic(join(dir, 'tuned.json'), JSON.stringify(tuned, null, 1) + '\n');
+  }
+}
+
+/** The report's tuning section: per optimizer its budget, cost, selection and every trial. */
+export function tuningSection(s: Summary, c: Comparison, esc: (x: unknown) => string, htmlTable: (h: string[], rows: string[][], right: boolean[]) => string): string {
+  const t = s.exp.experiment.tuning;
+  if (!t) return '';
+  const parts = [`<h2>Tuning</h2>\n<p>Every optimizer: ${esc(t.method)}, ${t.trials} trials, ${esc(c.rows[0]?.tuning?.steps ?? t.steps ?? s.exp.experiment.training.steps)} steps, tuning seeds ${esc(c.rows[0]?.tuning?.seeds.join(', ') ?? '')}; selected by the mean final validation loss over the tuning seeds, then run with the final seeds at ${s.exp.experiment.training.steps} steps.</p>`];
+  for (const o of s.exp.experiment.optimizers) {
+    const r = { label: o.label ?? o.name };
+    const tu = tuningInfo(s, r.label);
+    if (!tu) continue;
+    if (tu.settingsFrom) {
+      parts.push(`<h3>${esc(r.label)}</h3><p>No trials of its own: its final runs use the setting selected for ${esc(tu.settingsFrom)} (${esc(tu.selected ? describeValues(tu.selected) : 'not selected yet')}) with its own fixed options (settingsFrom).</p>`);
+      continue;
+    }
+    const rows = tu.trials.map((x) => {
+      const sel = tu.selected !== null && JSON.stringify(tu.selected) === JSON.stringify(x.values);
+      return [String(x.trial), esc(describeValues(x.values)), x.score === null ? '-' : Number.isFinite(x.score) ? x.score.toFixed(4) : 'diverged', esc(x.status), `${(x.wallMs / 1000).toFixed(1)} s`, sel ? '<b>selected</b>' : ''];
+    });
+    parts.push(`<h3>${esc(r.label)}</h3><p>${tu.used} of ${tu.budget} trials, ${tu.runs} runs, ${(tu.wallMs / 1000).toFixed(1)} s of training.</p>\n${htmlTable(['trial', 'values', 'score', 'status', 'time', ''], rows, [true, false, true, false, true, false])}`);
+  }
+  return parts.join('\n');
+}

@@ -1,0 +1,703 @@
+/**
+ * The experiment file: one zod schema for model, data, training, schedule, seeds, target and the
+ * optimizer grid, YAML loading, `--set key=value` overrides, and the expansion into runs.
+ *
+ * A bad file fails here, before any training, with the key path and what was expected
+ * (`training.stpes: unknown key (did you mean 'steps'?)`). Overrides follow nanoGPT's
+ * configurator.py minus its `exec`: the value is parsed as YAML and the result must pass the same
+ * schema, so unknown keys and changed types throw.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve, resolve as resolvePath } from 'node:path';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { OPTIMIZERS } from '../../optimizers/index.js';
+import type { BackendName } from '../../kernels/backend.js';
+import { makeSchedule, type ScheduleConfig } from './schedule.js';
+import { DATA_KINDS, MODEL_KINDS, modelDefaults } from './tasks.js';
+
+/** A configuration mistake, with the key path it concerns ('' for the whole file). */
+export class ConfigError extends Error {
+  constructor(
+    message: string,
+    readonly path = '',
+  ) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const posInt = z.number().int().positive();
+
+/** Backend names (as kernels/backend.ts's BACKENDS, repeated so loading a config does not load the backends). */
+const BACKEND_NAMES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const satisfies readonly BackendName[];
+
+const TrainingSchema = z.strictObject({
+  /** Optimizer steps per run. */
+  steps: posInt,
+  /** Sequences (token models) or images per step. */
+  batchSize: posInt,
+  /** A CSV row (train loss averaged since the previous row, gradient norm, update RMS) every this many steps. */
+  logEvery: posInt.default(10),
+  /** Validation on the fixed evaluation batches every this many steps (a multiple of logEvery) and at the end. */
+  evalEvery: posInt.default(100),
+  /** Number of fixed evaluation batches. */
+  evalBatches: posInt.default(10),
+  /** Global-norm gradient clipping threshold (0: off). */
+  clipNorm: z.number().nonnegative().default(0),
+  /** Checkpoint every this many steps (0: only on exit); does not change results, so not part of the run id. */
+  checkpointEvery: z.number().int().nonnegative().default(100),
+  /** Characters a finished language model generates into its record and the report (0: none); does not change results, so not part of the run id. */
+  sampleChars: z.number().int().nonnegative().default(300),
+  /**
+   * Keep a finished run's last checkpoint (weights and optimizer state) in the results folder. False
+   * deletes it when the run finishes, which keeps a folder of many runs small; a run another
+   * experiment starts from (`init.from`) needs it. Does not change results, so not part of the run id.
+   */
+  keepCheckpoints: z.boolean().default(true),
+});
+
+const warmup = z.number().int().nonnegative().optional();
+const total = posInt.optional();
+const floor = z.number().min(0).max(1).optional();
+const ScheduleSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('constant'), warmup }),
+  z.strictObject({ kind: z.literal('cosine'), warmup, total, floor }),
+  z.strictObject({ kind: z.literal('wsd'), warmup, total, floor, decay: posInt }),
+  z.strictObject({ kind: z.literal('linear'), warmup, total, floor }),
+]);
+
+/** A searched hyperparameter: a list of values, or a range (log scale by default for learning rates). */
+const SearchRangeSchema = z.strictObject({
+  low: z.number(),
+  high: z.number(),
+  /** 'log' (default for keys ending in lr/Lr) or 'linear' (default otherwise). */
+  scale: z.enum(['log', 'linear']).optional(),
+  /** Round sampled values to integers. */
+  integer: z.boolean().optional(),
+});
+
+/** Equal-budget tuning of every optimizer before the final runs (experiments/sweep/tuning.ts). */
+const TuningSchema = z.strictObject({
+  /** 'grid', 'quasi-random' (Halton) or 'coordinate-descent'. */
+  method: z.enum(['grid', 'quasi-random', 'coordinate-descent']).default('quasi-random'),
+  /** Trials per optimizer: the same budget for every one. */
+  trials: posInt,
+  /** Tuning horizon in steps (default training.steps); the schedule is compressed to it. */
+  steps: posInt.optional(),
+  /** Tuning seeds, or a count n meaning 1000..1000+n-1 (kept apart from the final seeds). */
+  seeds: z.union([z.array(z.number().int().nonnegative()).min(1), posInt]).default(1),
+  /** Coordinate descent: values per range axis. */
+  points: z.number().int().min(2).default(5),
+});
+
+const OptimizerEntrySchema = z
+  .object({
+    /** Registry name ('adamw', 'mars-m', ...). */
+    name: z.string(),
+    /** Display name in plots and tables; defaults to the registry name. */
+    label: z.string().regex(/^[A-Za-z0-9_.+-]+$/, 'letters, digits and _ . + - only').optional(),
+    /**
+     * Label of another entry of a tuned experiment whose selected setting this entry's final runs use
+     * (plus this entry's own fixed options); the entry gets no trials of its own, as MARS-M reuses
+     * Muon's tuned settings (arXiv 2510.21800). Excludes `search`.
+     */
+    settingsFrom: z.string().optional(),
+  })
+  .catchall(z.unknown());
+
+/**
+ * Initial weights of every run from a checkpoint instead of the model's random initialization
+ * (fine-tuning): `from`, the results folder of another experiment, picks its finished run of entry
+ * `optimizer` (default: its only entry) with seed `seed` ('same': the run's own seed, so seed s
+ * fine-tunes the model pretrained with seed s); or `checkpoint`, a checkpoint file. Parameter names
+ * and shapes must match; the optimizer state starts fresh. Paths are relative to the working folder.
+ */
+const InitSchema = z.union([
+  z.strictObject({
+    from: z.string().min(1),
+    optimizer: z.string().optional(),
+    seed: z.union([z.literal('same'), z.number().int().nonnegative()]).default('same'),
+  }),
+  z.strictObject({ checkpoint: z.string().min(1) }),
+]);
+
+/** Schema of an experiment file (options of models and optimizers are checked against their defaults). */
+export const ExperimentSchema = z.strictObject({
+  /** Results go to results/<name>/ unless --out says otherwise. */
+  name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits and _ . - only'),
+  description: z.string().optional(),
+  model: z.object({ kind: z.enum(Object.keys(MODEL_KINDS) as [string, ...string[]]) }).catchall(z.unknown()),
+  data: z.object({ kind: z.enum(Object.keys(DATA_KINDS) as [string, ...string[]]) }).catchall(z.unknown()),
+  training: TrainingSchema,
+  schedule: ScheduleSchema.default({ kind: 'constant' }),
+  /** Seeds, or a count n meaning 0..n-1. */
+  seeds: z.union([z.array(z.number().int().nonnegative()).min(1), posInt]).default([0]),
+  /** Optional target: steps and wall time to reach this validation loss are reported. */
+  target: z.strictObject({ valLoss: z.number().positive() }).optional(),
+  /** Per-route update diagnostics and model diagnostics as CSV columns at every log row (optimizers/diagnostics.ts). */
+  diagnostics: z.boolean().default(true),
+  /** Label of the optimizer every other one is compared with (verdicts, speed-ups); default 'adamw' when present. */
+  baseline: z.string().optional(),
+  /** Tune every optimizer's `search` space with one budget, then run the selected settings with `seeds`. */
+  tuning: TuningSchema.optional(),
+  /**
+   * A JSON file of tuned settings (experiments/tuned/*.json, written from a tuning run, with its
+   * command, budget and machine): `settings.<label>` fills that optimizer entry's options. Relative to
+   * the experiment file. An option set both there and in the entry is an error.
+   */
+  tuned: z.string().optional(),
+  /** Tfjs backend for the runs ('auto', 'wasm', 'cpu', ...); --backend overrides it, $OPTLAB_BACKEND applies when neither is set. */
+  backend: z.enum(BACKEND_NAMES).optional(),
+  /** Start every run from a checkpoint's weights (fine-tuning); see InitSchema. */
+  init: InitSchema.optional(),
+  optimizers: z.array(OptimizerEntrySchema).min(1),
+});
+
+/** An experiment file as written (after defaults). */
+export type Experiment = z.infer<typeof ExperimentSchema>;
+/** Training settings after defaults. */
+export type TrainingConfig = z.infer<typeof TrainingSchema>;
+/** The tuning block after defaults. */
+export type TuningConfig = z.infer<typeof TuningSchema>;
+/** One searched hyperparameter as written: a list of values or a range. */
+export type SearchSpec = unknown[] | z.infer<typeof SearchRangeSchema>;
+/** The `init` block after defaults: a results folder (with entry and seed) or a checkpoint file. */
+export type InitConfig = z.infer<typeof InitSchema>;
+
+/** Everything that determines one run's numbers except its seed; hashed into the run id. */
+export interface RunConfig {
+  model: Record<string, unknown> & { kind: string };
+  data: Record<string, unknown> & { kind: string };
+  training: Omit<TrainingConfig, 'checkpointEvery' | 'sampleChars' | 'keepCheckpoints'>;
+  schedule: ScheduleConfig;
+  optimizer: { name: string; options: Record<string, unknown> };
+  /** Where the initial weights come from, as written (absent: the model's random initialization). */
+  init?: InitConfig;
+}
+
+/** One run of a sweep. */
+export interface RunSpec {
+  /** `<optimizer>-<hash>-s<seed>`: file stem of the run's results. */
+  id: string;
+  /** Hash of `config` (without the seed): runs that differ only in seed share it. */
+  hash: string;
+  /** Display name of the optimizer entry ('adamw', or the entry's label). */
+  label: string;
+  /** The values of the keys this entry varies over, e.g. {lr: 0.01}; empty when it varies none. */
+  grid: Record<string, unknown>;
+  seed: number;
+  config: RunConfig;
+  checkpointEvery: number;
+  /** Characters of the text sample a finished language model writes (training.sampleChars). */
+  sampleChars?: number;
+  /** Validation loss target of the experiment, when it has one. */
+  targetValLoss?: number;
+  /** False when the experiment switched diagnostics off; not part of the hash (they do not change results). */
+  diagnostics?: boolean;
+  /** 'tune' for a tuning trial, 'final' for a run of the selected settings (experiments with a tuning block). */
+  stage?: 'tune' | 'final';
+  /** Index of the tuning trial within its optimizer's search (tuning runs and the final runs of the selected trial). */
+  trial?: number;
+  /** Final runs of an entry with `settingsFrom`: the label whose selected setting they use (`trial` is that entry's trial). */
+  settingsFrom?: string;
+  /** False: the runner deletes the checkpoint when the run finishes (training.keepCheckpoints). */
+  keepCheckpoint?: boolean;
+}
+
+/** JSON with sorted keys, so equal configs hash equally whatever the key order in the file. */
+export function stableStringify(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableStringify).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableStringify(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** First 8 hex digits of the SHA-256 of the stable JSON of `v`. */
+export function shortHash(v: unknown): string {
+  return createHash('sha256').update(stableStringify(v)).digest('hex').slice(0, 8);
+}
+
+function fmtPath(path: readonly PropertyKey[]): string {
+  let s = '';
+  for (const p of path) s += typeof p === 'number' ? `[${p}]` : s ? `.${String(p)}` : String(p);
+  return s;
+}
+
+function nearest(word: string, known: readonly string[]): string | undefined {
+  const lev = (a: string, b: string): number => {
+    const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
+    for (let j = 1; j <= b.length; j++) d[0][j] = j;
+    for (let i = 1; i <= a.length; i++)
+      for (let j = 1; j <= b.length; j++) d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    return d[a.length][b.length];
+  };
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const k of known) {
+    const dist = lev(word.toLowerCase(), k.toLowerCase());
+    if (dist < bestD) [best, bestD] = [k, dist];
+  }
+  return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+function unknownKey(path: string, key: string, known: readonly string[]): ConfigError {
+  const full = path ? `${path}.${key}` : key;
+  const near = nearest(key, known);
+  return new ConfigError(`${full}: unknown key${near ? ` (did you mean '${near}'?)` : ''}; expected one of: ${known.join(', ')}`, full);
+}
+
+/** Keys the schema accepts at an object path (for "expected one of" in messages). */
+function knownKeys(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
+  let nodes: z.ZodType[] = [schema];
+  const unwrap = (s: z.ZodType): z.ZodType[] => {
+    const def = (s as unknown as { _zod: { def: { innerType?: z.ZodType; options?: z.ZodType[]; element?: z.ZodType } } })._zod.def;
+    if (def.innerType) return unwrap(def.innerType);
+    if (def.options) return def.options.flatMap(unwrap);
+    return [s];
+  };
+  for (const seg of [...path, null]) {
+    nodes = nodes.flatMap(unwrap);
+    if (seg === null) break;
+    nodes = nodes.flatMap((n) => {
+      const shape = (n as unknown as { shape?: Record<string, z.ZodType> }).shape;
+      const element = (n as unknown as { _zod: { def: { element?: z.ZodType } } })._zod.def.element;
+      if (typeof seg === 'number' && element) return [element];
+      return shape && typeof seg === 'string' && shape[seg] ? [shape[seg]] : [];
+    });
+  }
+  const keys = new Set<string>();
+  for (const n of nodes) for (const k of Object.keys((n as unknown as { shape?: object }).shape ?? {})) keys.add(k);
+  return [...keys];
+}
+
+function describeIssue(issue: z.core.$ZodIssue): ConfigError {
+  const path = fmtPath(issue.path);
+  if (issue.code === 'unrecognized_keys') {
+    return unknownKey(path, issue.keys[0], knownKeys(ExperimentSchema, issue.path));
+  }
+  if (issue.code === 'invalid_union' && issue.path.at(-1) === 'schedule') {
+    return new ConfigError(`${path}: expected a schedule with kind constant, cosine, wsd or linear`, path);
+  }
+  if (issue.code === 'invalid_union' && path === 'init') {
+    return new ConfigError(`init: expected { from: <results folder>, optimizer?: <entry label there>, seed?: same | <seed> } or { checkpoint: <file> }`, path);
+  }
+  return new ConfigError(`${path || '(file)'}: ${issue.message.replace(/^Invalid input: /, '')}`, path);
+}
+
+const typeName = (v: unknown) => (Array.isArray(v) ? 'list' : v === null ? 'null' : typeof v);
+
+/** Checks `given` against an options object with defaults: known keys, same JS types (lists expand when `allowLists`). */
+function checkOptions(path: string, given: Record<string, unknown>, defaults: Record<string, unknown>, allowLists: boolean): void {
+  const known = Object.keys(defaults);
+  for (const [k, v] of Object.entries(given)) {
+    if (!known.includes(k)) throw unknownKey(path, k, known);
+    const d = defaults[k];
+    if (d === undefined || d === null) continue;
+    const values = allowLists && Array.isArray(v) && !Array.isArray(d) ? v : [v];
+    if (values.length === 0) throw new ConfigError(`${path}.${k}: empty list`, `${path}.${k}`);
+    for (const x of values) {
+      if (typeName(x) !== typeName(d)) {
+        throw new ConfigError(`${path}.${k}: expected a ${typeName(d)}${allowLists ? ` (or a list of them)` : ''} like the default ${JSON.stringify(d)}, got ${JSON.stringify(x)}`, `${path}.${k}`);
+      }
+      if (typeof x === 'number' && !Number.isFinite(x)) throw new ConfigError(`${path}.${k}: expected a finite number, got ${x}`, `${path}.${k}`);
+    }
+  }
+}
+
+/** Validates a parsed experiment document; throws ConfigError naming the first bad key. */
+export function validateExperiment(raw: unknown): Experiment {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError('expected a YAML mapping at the top level');
+  const parsed = ExperimentSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issues = [...parsed.error.issues].sort((a, b) => Number(b.code === 'unrecognized_keys') - Number(a.code === 'unrecognized_keys'));
+    throw describeIssue(issues[0]);
+  }
+  const exp = parsed.data;
+  const { kind: modelKind, ...modelOpts } = exp.model;
+  checkOptions('model', modelOpts, modelDefaults(modelKind), false);
+  try {
+    MODEL_KINDS[modelKind].check(modelOpts);
+  } catch (e) {
+    throw new ConfigError(`model: ${(e as Error).message}`, 'model');
+  }
+  const { kind: dataKind, ...dataOpts } = exp.data;
+  if ('path' in dataOpts && !('path' in DATA_KINDS[dataKind].defaults)) {
+    throw new ConfigError(`data.path: kind '${dataKind}' reads its own files; for a text file of your own write data: { kind: text, path: <file> }`, 'data.path');
+  }
+  checkOptions('data', dataOpts, DATA_KINDS[dataKind].defaults, false);
+  if (dataKind === 'text' && !dataOpts.path) throw new ConfigError(`data.path: kind 'text' needs the path of a UTF-8 text file`, 'data.path');
+  if (MODEL_KINDS[modelKind].data !== DATA_KINDS[dataKind].input) {
+    throw new ConfigError(`data.kind: model '${modelKind}' takes ${MODEL_KINDS[modelKind].data} data, '${dataKind}' is ${DATA_KINDS[dataKind].input} data`, 'data.kind');
+  }
+  const t = exp.training;
+  if (t.evalEvery % t.logEvery !== 0) throw new ConfigError(`training.evalEvery (${t.evalEvery}) must be a multiple of training.logEvery (${t.logEvery})`, 'training.evalEvery');
+  const s = exp.schedule;
+  if (s.kind !== 'constant' && s.total !== undefined && s.total > t.steps) {
+    throw new ConfigError(`schedule.total (${s.total}) exceeds training.steps (${t.steps})`, 'schedule.total');
+  }
+  checkScheduleAgainstSteps(s, t.steps);
+  const labels = new Set<string>();
+  exp.optimizers.forEach((o, i) => {
+    const path = `optimizers[${i}]`;
+    const factory = OPTIMIZERS[o.name];
+    if (!factory) {
+      const near = nearest(o.name, Object.keys(OPTIMIZERS));
+      throw new ConfigError(`${path}.name: unknown optimizer '${o.name}'${near ? ` (did you mean '${near}'?)` : ''}; known: ${Object.keys(OPTIMIZERS).join(', ')}`, `${path}.name`);
+    }
+    const { name: _n, label, search, settingsFrom, ...opts } = o;
+    checkOptions(path, opts, factory.defaults as Record<string, unknown>, true);
+    if (settingsFrom !== undefined) {
+      if (!exp.tuning) throw new ConfigError(`${path}.settingsFrom: takes the setting another entry's tuning selected; it needs a tuning block (tuning: { trials: N, ... })`, `${path}.settingsFrom`);
+      if (search !== undefined) throw new ConfigError(`${path}.search: this entry takes its settings from '${settingsFrom}' (settingsFrom); it cannot also search its own`, `${path}.search`);
+    } else {
+      checkSearch(path, exp, search, opts, factory.defaults as Record<string, unknown>);
+    }
+    const l = label ?? o.name;
+    if (labels.has(l)) throw new ConfigError(`${path}.label: two optimizer entries are called '${l}'; give one a distinct label`, `${path}.label`);
+    labels.add(l);
+  });
+  if (exp.tuned !== undefined) applyTuned(exp);
+  if (exp.baseline !== undefined && !labels.has(exp.baseline)) {
+    throw new ConfigError(`baseline: '${exp.baseline}' is not an optimizer of this experiment; labels: ${[...labels].join(', ')}`, 'baseline');
+  }
+  if (exp.tuning) checkTuning(exp);
+  return exp;
+}
+
+/**
+ * The schedule must fit the run: a warmup shorter than the decay's total (training.steps when
+ * schedule.total is not set), and makeSchedule's own checks, here rather than when each run starts.
+ */
+function checkScheduleAgainstSteps(s: Experiment['schedule'], steps: number): void {
+  const warm = s.warmup ?? 0;
+  if (s.kind === 'constant') {
+    if (warm > steps) throw new ConfigError(`schedule.warmup (${warm}) exceeds training.steps (${steps}): the learning rate would never reach its peak`, 'schedule.warmup');
+  } else {
+    const total = s.total ?? steps;
+    if (warm >= total) {
+      const what = s.total !== undefined ? `schedule.total (${total})` : `training.steps (${steps}), the schedule's total when schedule.total is not set`;
+      throw new ConfigError(`schedule.warmup (${warm}) must be less than ${what}`, 'schedule.warmup');
+    }
+  }
+  try {
+    makeSchedule((s.kind === 'constant' ? s : { ...s, total: s.total ?? steps }) as ScheduleConfig);
+  } catch (e) {
+    throw new ConfigError((e as Error).message, 'schedule');
+  }
+}
+
+/** A tuned-settings file (experiments/tuned/*.json): the selected options per optimizer label and where they came from. */
+export interface TunedFile {
+  /** Selected options by optimizer label. */
+  settings: Record<string, Record<string, unknown>>;
+  /** How they were selected: command, budget, machine, commit, date, results. */
+  provenance: Record<string, unknown>;
+}
+
+/** Reads `exp.tuned` and fills the optimizer entries with its settings (checked like entry options). */
+function applyTuned(exp: Experiment): void {
+  const path = exp.tuned!;
+  let doc: TunedFile;
+  try {
+    doc = JSON.parse(readFileSync(path, 'utf8')) as TunedFile;
+  } catch (e) {
+    throw new ConfigError(`tuned: cannot read tuned settings ${path} (${(e as Error).message.split('\n')[0]})`, 'tuned');
+  }
+  if (!doc || typeof doc.settings !== 'object' || doc.settings === null || typeof doc.provenance !== 'object') {
+    throw new ConfigError(`tuned: ${path} needs 'settings' (options by optimizer label) and 'provenance'`, 'tuned');
+  }
+  const labels = exp.optimizers.map((o) => o.label ?? o.name);
+  for (const [label, values] of Object.entries(doc.settings)) {
+    const i = labels.indexOf(label);
+    if (i < 0) throw new ConfigError(`tuned: ${path} has settings for '${label}', which is not an optimizer of this experiment; labels: ${labels.join(', ')}`, 'tuned');
+    const o = exp.optimizers[i];
+    checkOptions(`tuned (${path}) settings.${label}`, values, OPTIMIZERS[o.name].defaults as Record<string, unknown>, false);
+    for (const k of Object.keys(values)) {
+      if (k in o) throw new ConfigError(`optimizers[${i}].${k}: also set by the tuned settings in ${path}; keep one`, `optimizers[${i}].${k}`);
+      if (o.search && k in (o.search as object)) throw new ConfigError(`optimizers[${i}].search.${k}: also set by the tuned settings in ${path}; keep one`, `optimizers[${i}].search.${k}`);
+    }
+    exp.optimizers[i] = { ...o, ...values };
+  }
+}
+
+/** Checks an optimizer entry's `search` (needs a tuning block; keys are options of the method, not also fixed). */
+function checkSearch(path: string, exp: Experiment, search: unknown, opts: Record<string, unknown>, defaults: Record<string, unknown>): void {
+  const p = `${path}.search`;
+  if (search === undefined) {
+    if (exp.tuning) throw new ConfigError(`${p}: empty search space; with a tuning block every optimizer needs a search (e.g. search: { lr: { low: 1e-4, high: 1e-2 } })`, p);
+    return;
+  }
+  if (!exp.tuning) throw new ConfigError(`${p}: a search space needs a tuning block (tuning: { trials: N, ... })`, p);
+  if (!search || typeof search !== 'object' || Array.isArray(search)) throw new ConfigError(`${p}: expected a mapping from option to a list or a range {low, high}`, p);
+  const entries = Object.entries(search as Record<string, unknown>);
+  if (entries.length === 0) throw new ConfigError(`${p}: empty search space`, p);
+  for (const [k, v] of entries) {
+    const kp = `${p}.${k}`;
+    if (!(k in defaults)) throw unknownKey(p, k, Object.keys(defaults));
+    if (k in opts) throw new ConfigError(`${kp}: '${k}' is both fixed in the entry and searched; keep one`, kp);
+    if (Array.isArray(v)) {
+      if (v.length === 0) throw new ConfigError(`${kp}: empty list`, kp);
+      checkOptions(p, { [k]: v }, defaults, true);
+      continue;
+    }
+    const r = SearchRangeSchema.safeParse(v);
+    if (!r.success) {
+      const issue = r.error.issues[0];
+      throw new ConfigError(`${kp}${issue.path.length ? `.${fmtPath(issue.path)}` : ''}: expected a list of values or a range {low, high, scale?: log|linear, integer?}: ${issue.message.replace(/^Invalid input: /, '')}`, kp);
+    }
+    if (typeof defaults[k] !== 'number') throw new ConfigError(`${kp}: a range needs a numeric option; '${k}' is a ${typeName(defaults[k])}: give a list`, kp);
+    const { low, high, scale } = r.data;
+    if (!Number.isFinite(low) || !Number.isFinite(high)) throw new ConfigError(`${kp}: low and high must be finite`, kp);
+    if (!(low < high)) throw new ConfigError(`${kp}: low (${low}) must be below high (${high})`, kp);
+    if ((scale ?? defaultScale(k)) === 'log' && !(low > 0)) throw new ConfigError(`${kp}: a log-scale range needs low > 0, got ${low}`, kp);
+  }
+}
+
+/** The scale of a range that does not name one: log for learning rates (keys ending in lr or Lr), linear otherwise. */
+export function defaultScale(key: string): 'log' | 'linear' {
+  return /(^|[a-z0-9])(lr|Lr)$/.test(key) ? 'log' : 'linear';
+}
+
+/** Checks the tuning block against the optimizers (no list-valued options, which would be a second, unbudgeted grid). */
+function checkTuning(exp: Experiment): void {
+  const t = exp.tuning!;
+  if (t.steps !== undefined && t.steps > exp.training.steps) throw new ConfigError(`tuning.steps (${t.steps}) exceeds training.steps (${exp.training.steps})`, 'tuning.steps');
+  if (t.steps !== undefined && t.steps % exp.training.logEvery !== 0) throw new ConfigError(`tuning.steps (${t.steps}) must be a multiple of training.logEvery (${exp.training.logEvery})`, 'tuning.steps');
+  exp.optimizers.forEach((o, i) => {
+    const defaults = OPTIMIZERS[o.name].defaults as Record<string, unknown>;
+    for (const [k, v] of Object.entries(o)) {
+      if (k !== 'search' && Array.isArray(v) && !Array.isArray(defaults[k])) {
+        throw new ConfigError(`optimizers[${i}].${k}: a list of values is a grid outside the tuning budget; move it to optimizers[${i}].search.${k}`, `optimizers[${i}].${k}`);
+      }
+    }
+  });
+  checkSettingsFrom(exp);
+}
+
+/**
+ * The entry whose search supplies entry `i`'s setting: `settingsFrom` followed to an entry that
+ * searches (chains allowed); throws ConfigError naming optimizers[i].settingsFrom for an unknown
+ * label or a cycle.
+ */
+export function settingsSource(exp: Experiment, i: number): number {
+  const labels = exp.optimizers.map((o) => o.label ?? o.name);
+  const path = `optimizers[${i}].settingsFrom`;
+  const seen = [i];
+  let k = i;
+  while (exp.optimizers[k].settingsFrom !== undefined) {
+    const from = exp.optimizers[k].settingsFrom!;
+    const next = labels.indexOf(from);
+    if (next < 0) throw new ConfigError(`${path}: '${from}' is not an optimizer of this experiment; labels: ${labels.join(', ')}`, path);
+    if (seen.includes(next)) throw new ConfigError(`${path}: a cycle: ${[...seen, next].map((x) => labels[x]).join(' -> ')}; one entry of the chain must search`, path);
+    seen.push(next);
+    k = next;
+  }
+  return k;
+}
+
+/** Every `settingsFrom` resolves to a searching entry whose searched keys this entry's method takes and does not fix. */
+function checkSettingsFrom(exp: Experiment): void {
+  exp.optimizers.forEach((o, i) => {
+    if (o.settingsFrom === undefined) return;
+    const src = exp.optimizers[settingsSource(exp, i)];
+    const path = `optimizers[${i}].settingsFrom`;
+    const defaults = OPTIMIZERS[o.name].defaults as Record<string, unknown>;
+    for (const k of Object.keys((src.search as Record<string, unknown> | undefined) ?? {})) {
+      if (!(k in defaults)) throw new ConfigError(`${path}: '${src.label ?? src.name}' searches '${k}', which ${o.name} has no option for`, path);
+      if (k in o) throw new ConfigError(`optimizers[${i}].${k}: also comes from '${src.label ?? src.name}' (settingsFrom), which searches it; keep one`, `optimizers[${i}].${k}`);
+    }
+  });
+}
+
+/** The tuning seeds of an experiment as a list (a count n means 1000..1000+n-1). */
+export function tuningSeedList(t: TuningConfig): number[] {
+  return typeof t.seeds === 'number' ? Array.from({ length: t.seeds }, (_, i) => 1000 + i) : t.seeds;
+}
+
+/** Reads and validates an experiment file, then applies `--set` overrides (each validated in turn). */
+export function loadExperiment(file: string, sets: readonly string[] = []): Experiment {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`${file}: cannot read (${(e as Error).message})`);
+  }
+  let raw: unknown;
+  try {
+    raw = YAML.parse(text);
+  } catch (e) {
+    throw new ConfigError(`${file}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
+  // A tuned-settings file is named relative to the experiment file.
+  if (raw && typeof raw === 'object' && typeof (raw as Record<string, unknown>).tuned === 'string') {
+    (raw as Record<string, unknown>).tuned = resolve(dirname(file), (raw as Record<string, string>).tuned);
+  }
+  try {
+    validateExperiment(raw);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new ConfigError(`${file}: ${e.message}`, e.path);
+    throw e;
+  }
+  return applyOverrides(raw as Record<string, unknown>, sets);
+}
+
+/**
+ * Applies `key=value` overrides to a raw experiment document and validates the result. Keys are dot
+ * paths; a segment after `optimizers` is an index or an entry's label/name (`optimizers.adamw.lr=[1e-3,3e-3]`).
+ */
+export function applyOverrides(raw: Record<string, unknown>, sets: readonly string[]): Experiment {
+  const doc = structuredClone(raw);
+  for (const s of sets) {
+    const eq = s.indexOf('=');
+    if (eq <= 0) throw new ConfigError(`--set ${s}: expected key=value`);
+    const key = s.slice(0, eq).trim();
+    let value: unknown;
+    try {
+      value = YAML.parse(s.slice(eq + 1));
+    } catch (e) {
+      throw new ConfigError(`--set ${s}: value is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+    }
+    setPath(doc, key, value, s);
+    try {
+      validateExperiment(doc);
+    } catch (e) {
+      if (e instanceof ConfigError) throw new ConfigError(`--set ${s}: ${e.message}`, e.path);
+      throw e;
+    }
+  }
+  return validateExperiment(doc);
+}
+
+function setPath(doc: Record<string, unknown>, key: string, value: unknown, original: string): void {
+  const segs = key.split('.');
+  let targets: Record<string, unknown>[] = [doc];
+  for (let i = 0; i < segs.length - 1; i++) {
+    const seg = segs[i];
+    const next: Record<string, unknown>[] = [];
+    for (const t of targets) {
+      const cur = t[seg];
+      if (Array.isArray(cur)) {
+        const sub = segs[++i];
+        if (sub === undefined) throw new ConfigError(`--set ${original}: '${seg}' is a list; name an entry`);
+        const byIndex = /^\d+$/.test(sub) ? [cur[Number(sub)]].filter((x) => x !== undefined) : cur.filter((x) => x && (x.label === sub || (x.label === undefined && x.name === sub)));
+        if (byIndex.length === 0) throw new ConfigError(`--set ${original}: no entry '${sub}' in ${seg}`, `${segs.slice(0, i + 1).join('.')}`);
+        next.push(...(byIndex as Record<string, unknown>[]));
+      } else if (cur === undefined) {
+        t[seg] = {};
+        next.push(t[seg] as Record<string, unknown>);
+      } else if (cur && typeof cur === 'object') {
+        next.push(cur as Record<string, unknown>);
+      } else {
+        throw new ConfigError(`--set ${original}: '${segs.slice(0, i + 1).join('.')}' is a ${typeName(cur)}, not a mapping`, segs.slice(0, i + 1).join('.'));
+      }
+    }
+    targets = next;
+  }
+  for (const t of targets) t[segs[segs.length - 1]] = value;
+}
+
+/** The seeds of an experiment as a list. */
+export function seedList(exp: Experiment): number[] {
+  return typeof exp.seeds === 'number' ? Array.from({ length: exp.seeds }, (_, i) => i) : exp.seeds;
+}
+
+function product(entries: [string, unknown[]][]): Record<string, unknown>[] {
+  let out: Record<string, unknown>[] = [{}];
+  for (const [k, vs] of entries) out = out.flatMap((o) => vs.map((v) => ({ ...o, [k]: v })));
+  return out;
+}
+
+/**
+ * Expands an experiment into runs: each optimizer entry's list-valued options form a grid, crossed
+ * with the seeds. Options are resolved against the method's defaults before hashing, so writing a
+ * default explicitly gives the same run id as leaving it out.
+ */
+export function expandRuns(exp: Experiment): RunSpec[] {
+  if (exp.tuning) throw new ConfigError(`${exp.name}: a tuned experiment's runs are planned stage by stage from its results (experiments/sweep/tuning.ts planExperiment), not expanded up front`, 'tuning');
+  const runs: RunSpec[] = [];
+  const ids = new Set<string>();
+  exp.optimizers.forEach((o, i) => {
+    const defaults = OPTIMIZERS[o.name].defaults as Record<string, unknown>;
+    const { name: _n, label: _l, search: _s, settingsFrom: _f, ...opts } = o;
+    const varied = Object.entries(opts).filter(([k, v]) => Array.isArray(v) && !Array.isArray(defaults[k])) as [string, unknown[]][];
+    for (const g of product(varied)) {
+      for (const r of entryRuns(exp, i, g, seedList(exp))) {
+        if (ids.has(r.id)) throw new ConfigError(`optimizers[${i}]: run ${r.id} appears twice in the grid (two identical entries?)`, `optimizers[${i}]`);
+        ids.add(r.id);
+        runs.push(r);
+      }
+    }
+  });
+  return runs;
+}
+
+/**
+ * The runs of optimizer entry `i` with the values `g` (grid or search values) over `seeds`, at
+ * `opts.steps` (default training.steps; a shorter horizon compresses the schedule: warmup, total and
+ * decay scale by steps / training.steps). Throws ConfigError when the method rejects the options.
+ */
+export function entryRuns(exp: Experiment, i: number, g: Record<string, unknown>, seeds: readonly number[], opts: { steps?: number; stage?: 'tune' | 'final'; trial?: number; settingsFrom?: string } = {}): RunSpec[] {
+  const { checkpointEvery, sampleChars, keepCheckpoints, ...fullTraining } = exp.training;
+  const steps = opts.steps ?? fullTraining.steps;
+  const training = { ...fullTraining, steps };
+  const f = steps / fullTraining.steps;
+  const scaled = (x: number | undefined) => (x === undefined ? undefined : Math.max(f === 1 ? x : Math.round(x * f), 0));
+  const s = exp.schedule;
+  const schedule = (s.kind === 'constant' ? { ...s, warmup: scaled(s.warmup) } : { ...s, warmup: scaled(s.warmup), total: Math.max(scaled(s.total ?? fullTraining.steps)!, 1), ...('decay' in s ? { decay: Math.max(scaled(s.decay)!, 1) } : {}) }) as ScheduleConfig;
+  if (schedule.warmup === undefined) delete (schedule as { warmup?: number }).warmup;
+  const { kind: modelKind, ...modelOpts } = exp.model;
+  const model = { kind: modelKind, ...modelDefaults(modelKind), ...modelOpts };
+  const { kind: dataKind, ...dataOpts } = exp.data;
+  const data: RunConfig['data'] = { kind: dataKind, ...DATA_KINDS[dataKind].defaults, ...dataOpts };
+  // A user's text file is named by its absolute path in the run config, so child processes and the record agree.
+  if (typeof data.path === 'string' && data.path) data.path = resolvePath(data.path);
+  const o = exp.optimizers[i];
+  const factory = OPTIMIZERS[o.name];
+  const { name, label, search: _s, settingsFrom: _f, ...fixed } = o;
+  const options = { ...(factory.defaults as Record<string, unknown>), ...fixed, ...g };
+  try {
+    factory(options);
+  } catch (e) {
+    throw new ConfigError(`optimizers[${i}] (${name}${Object.keys(g).length ? ` ${JSON.stringify(g)}` : ''}): ${(e as Error).message}`, `optimizers[${i}]`);
+  }
+  const config: RunConfig = { model, data, training, schedule, optimizer: { name, options }, ...(exp.init ? { init: exp.init } : {}) };
+  const hash = shortHash(config);
+  return seeds.map((seed) => ({
+    id: `${name}-${hash}-s${seed}`, hash, label: label ?? name, grid: g, seed, config, checkpointEvery, sampleChars, targetValLoss: exp.target?.valLoss,
+    ...(exp.diagnostics === false ? { diagnostics: false } : {}),
+    ...(opts.stage ? { stage: opts.stage } : {}),
+    ...(opts.trial !== undefined ? { trial: opts.trial } : {}),
+    ...(opts.settingsFrom !== undefined ? { settingsFrom: opts.settingsFrom } : {}),
+    ...(keepCheckpoints === false ? { keepCheckpoint: false } : {}),
+  }));
+}
+
+/** A stable display name for a configuration: the label plus the values it varies, e.g. 'muon lr=0.02'. */
+export function configName(r: Pick<RunSpec, 'label' | 'grid'>): string {
+  const parts = Object.entries(r.grid).map(([k, v]) => `${k}=${typeof v === 'number' ? formatNumber(v) : JSON.stringify(v)}`);
+  return [r.label, ...parts].join(' ');
+}
+
+/** A one-line description of hyperparameter values ('lr=3e-3 weightDecay=0.1'). */
+export function describeValues(values: Record<string, unknown>): string {
+  return Object.entries(values).map(([k, v]) => `${k}=${typeof v === 'number' ? formatNumber(v) : JSON.stringify(v)}`).join(' ');
+}
+
+/** Short number formatting for labels: 0.001 -> 1e-3, 0.02 -> 0.02. */
+export function formatNumber(v: number): string {
+  if (v !== 0 && (Math.abs(v) < 1e-2 || Math.abs(v) >= 1e4)) return v.toExponential().replace(/\.?0+e/, 'e').replace('e+', 'e');
+  return String(Number(v.toPrecision(6)));
+}
+
+/** The default results folder of an experiment file: results/<name>. */
+export function defaultOutDir(exp: Experiment): string {
+  return `results/${exp.name}`;
+}

@@ -1,0 +1,409 @@
+/**
+ * A sweep: the runs of an experiment file (optimizers x grid x seeds), `--jobs` child processes at a
+ * time, an optional deterministic `--shard I/N` slice, `--resume`, progress, then the report.
+ *
+ * The results folder holds `experiment.json` (the resolved experiment, the full grid of run ids in
+ * order, and the ids this folder is responsible for) beside the run files of runner.ts. The report
+ * reads only the runs listed there, so editing the grid and rerunning into the same folder does not
+ * mix old runs into the summary.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { threadsPerRun } from '../../kernels/addon.js';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import cliProgress from 'cli-progress';
+import { shardFromEnvironment } from './cluster.js';
+import { ConfigError, configName, defaultOutDir, expandRuns, loadExperiment, seedList, tuningSeedList, type Experiment, type RunSpec } from '../runner/config.js';
+import { checkData, checkInit, checkOutputFolder, checkSameBackend, commandName, nativeHint, probeBackend, runnerCommand } from '../runner/preflight.js';
+import { readExperimentRecord, writeReport, type ExperimentRecord } from '../analysis/report.js';
+import { describeOutcome, environment, initRun, readCheckpointMeta, readCurve, readRecord, runPaths, writeAtomic, writeRecord, type ChildMessage, type CurveRow, type RunRecord, type RunStatus } from '../runner/runner.js';
+
+/** Options of `runSweep`. */
+export interface SweepOptions {
+  out?: string;
+  sets?: string[];
+  jobs?: number;
+  /** 'I/N', 1-based, or 'auto' (from the scheduler's environment: cluster.ts). */
+  shard?: string;
+  /** Shard count for `--shard auto` under Kubernetes (the Job's completions). */
+  shards?: number;
+  resume?: boolean;
+  /** Start over in a results folder that already holds results. */
+  overwrite?: boolean;
+  /** Only these optimizer entries (labels or registry names). */
+  only?: string[];
+  /** Let runs of one comparison use different backends. */
+  allowMixedBackends?: boolean;
+  /** Rewrite report.html while the sweep runs (the page reloads itself). */
+  live?: boolean;
+  /** Seconds between live report rewrites. @default 15 */
+  liveEvery?: number;
+  backend?: string;
+  /** Progress bars (default: when stdout is a terminal). */
+  tty?: boolean;
+  /** Where progress bars draw (default: cli-progress's, stderr); given, they draw even when it is not a terminal. */
+  progressStream?: NodeJS.WritableStream;
+  /** Print the ranking at the end (default true). */
+  print?: boolean;
+  /** List the runs this call would start, without training or writing anything. */
+  dryRun?: boolean;
+  /** Add seeds to optimizers whose verdict against the baseline is undecided, until decided or `maxSeeds` (experiments/sweep/tuning.ts). */
+  untilDecided?: boolean;
+  /** Most final seeds per optimizer with `untilDecided`. @default 10 */
+  maxSeeds?: number;
+  /** Run exactly these runs (one batch of a tuned experiment) instead of the file's grid. */
+  runs?: RunSpec[];
+  /** The experiment's grid so far, for experiment.json (with `runs`). */
+  grid?: string[];
+  /** Write the report at the end (default true). */
+  report?: boolean;
+  /**
+   * Also write each run's curve as TensorBoard scalars into `<tensorboard>/<run id>` ('' means
+   * `<out>/tensorboard`); needs @tensorflow/tfjs-node or -gpu, checked before any run starts
+   * (experiments/runner/tensorboard.ts). @default undefined (off)
+   */
+  tensorboard?: string;
+}
+
+/** What a sweep did. */
+export interface SweepOutcome {
+  dir: string;
+  statuses: Record<string, RunStatus>;
+  /** The user stopped the sweep (Ctrl-C or SIGTERM). */
+  interrupted: boolean;
+}
+
+/** Exit code of `optlab run`: 130 when the user stopped it, 1 when any run failed or was interrupted, else 0. */
+export function sweepExitCode(o: Pick<SweepOutcome, 'statuses' | 'interrupted'>): number {
+  if (o.interrupted) return 130;
+  return Object.values(o.statuses).some((s) => s === 'failed' || s === 'interrupted') ? 1 : 0;
+}
+
+/** Counts of run statuses in a fixed order, e.g. '3 finished, 1 diverged, 1 failed'. */
+export function statusCounts(statuses: readonly RunStatus[]): string {
+  const order: RunStatus[] = ['finished', 'diverged', 'failed', 'interrupted', 'running', 'pending'];
+  const label: Record<RunStatus, string> = { finished: 'finished', diverged: 'diverged', failed: 'failed', interrupted: 'interrupted', running: 'running', pending: 'not started' };
+  return order.filter((s) => statuses.includes(s)).map((s) => `${statuses.filter((x) => x === s).length} ${label[s]}`).join(', ') || 'no runs';
+}
+
+/** Keeps the optimizer entries named in `only` (labels or registry names); unknown names fail listing the known ones. */
+export function selectOptimizers(exp: Experiment, only: readonly string[] | undefined): Experiment {
+  if (!only || only.length === 0) return exp;
+  const names = only.flatMap((n) => n.split(',')).map((n) => n.trim()).filter(Boolean);
+  const known = exp.optimizers.map((o) => (o.label as string | undefined) ?? o.name);
+  const unknown = names.filter((n) => !exp.optimizers.some((o) => o.label === n || o.name === n));
+  if (unknown.length) throw new ConfigError(`--only ${unknown.join(',')}: no such optimizer entry in ${exp.name}; entries: ${known.join(', ')}`, 'optimizers');
+  const kept = exp.optimizers.filter((o) => names.includes(o.name) || (o.label !== undefined && names.includes(o.label as string)));
+  const keptLabels = kept.map((o) => o.label ?? o.name);
+  const orphan = kept.find((o) => o.settingsFrom !== undefined && !keptLabels.includes(o.settingsFrom));
+  if (orphan) throw new ConfigError(`--only ${names.join(',')}: '${orphan.label ?? orphan.name}' takes its settings from '${orphan.settingsFrom}' (settingsFrom); select that entry too`, 'optimizers');
+  return { ...exp, optimizers: kept };
+}
+
+/** Parses 'I/N' (1 <= I <= N). */
+export function parseShard(s: string): { index: number; count: number } {
+  const m = /^(\d+)\/(\d+)$/.exec(s.trim());
+  const index = m ? Number(m[1]) : NaN;
+  const count = m ? Number(m[2]) : NaN;
+  if (!m || count < 1 || index < 1 || index > count) throw new ConfigError(`--shard ${s}: expected I/N with 1 <= I <= N, e.g. 2/4`);
+  return { index, count };
+}
+
+/** The runs of shard I of N: every N-th run of the grid starting at the I-th, so each shard gets a mix of optimizers. */
+export function shardRuns<T>(runs: readonly T[], shard?: string): T[] {
+  if (!shard) return [...runs];
+  const { index, count } = parseShard(shard);
+  return runs.filter((_, k) => k % count === index - 1);
+}
+
+const DONE: readonly RunStatus[] = ['finished', 'diverged'];
+
+function fmt(x: number | null | undefined, d = 3): string {
+  return x === null || x === undefined ? '-' : Number.isFinite(x) ? x.toFixed(d) : String(x);
+}
+
+/** Runs an experiment file; writes results and the report into the output folder. */
+export async function runSweep(file: string, opts: SweepOptions = {}): Promise<SweepOutcome> {
+  const sets = opts.sets ?? [];
+  const exp = selectOptimizers(loadExperiment(file, sets), opts.only);
+  const auto = opts.shard?.trim() === 'auto' ? shardFromEnvironment(process.env, opts.shards) : null;
+  const shard = auto ? auto.shard : opts.shard;
+  if (!opts.runs && (exp.tuning || opts.untilDecided)) {
+    // Tuning and --until-decided plan batch by batch from results; loaded here because tuning.ts imports
+    // this module. The checks that need no training run once, before the first batch.
+    if (!opts.dryRun) {
+      checkData(exp);
+      checkInit(exp, [...seedList(exp), ...(exp.tuning ? tuningSeedList(exp.tuning) : [])]);
+      const dir0 = opts.out ?? defaultOutDir(exp);
+      checkOutputFolder(dir0, { resume: opts.resume, overwrite: opts.overwrite, shard: shard !== undefined, grid: [], mine: [] }, (d) => (existsSync(join(d, 'experiment.json')) ? readExperimentRecord(d).grid : null));
+    }
+    const { runStaged } = await import('./tuning.js');
+    return runStaged(file, exp, { ...opts, shard, shards: undefined });
+  }
+  const all = opts.runs ?? expandRuns(exp);
+  const mine = shardRuns(all, shard);
+  const dir = opts.out ?? defaultOutDir(exp);
+  const jobs = Math.max(1, opts.jobs ?? os.cpus().length);
+  const shardNote = shard ? ` (shard ${shard} of ${all.length}${auto ? `, from ${auto.source}` : ''})` : '';
+  if (opts.dryRun) {
+    console.log(`${exp.name}: ${plural(mine.length, 'run')}${shardNote} -> ${dir}`);
+    for (const r of mine) {
+      const p = runPaths(dir, r.id);
+      const state = existsSync(p.json) ? readRecord(p.json).status : 'new';
+      console.log(`${r.id}  ${configName(r)} s${r.seed}  (${state})`);
+    }
+    return { dir, statuses: {}, interrupted: false };
+  }
+  const grid = opts.grid ?? all.map((r) => r.id);
+  // A batch of a tuned experiment (opts.runs) was checked before its first batch (above).
+  const batch = opts.runs !== undefined;
+
+  // Everything that needs no training is checked here, once, before any run starts.
+  if (!batch) {
+    checkData(exp);
+    checkInit(exp, mine.map((r) => r.seed));
+    checkOutputFolder(dir, { resume: opts.resume, overwrite: opts.overwrite, shard: shard !== undefined, grid, mine: mine.map((r) => r.id) }, (d) => (existsSync(join(d, 'experiment.json')) ? readExperimentRecord(d).grid : null));
+  }
+  const backend = opts.backend ?? exp.backend;
+  const tensorboard = opts.tensorboard === undefined ? undefined : opts.tensorboard || join(dir, 'tensorboard');
+  const probe = probeBackend(backend, opts.backend ? `--backend ${opts.backend}` : exp.backend ? `backend: ${exp.backend} (in ${file})` : `backend ${process.env.OPTLAB_BACKEND ?? 'auto'}`, { tensorboard: tensorboard !== undefined });
+  if (opts.resume) {
+    // Finished runs kept from earlier calls must share this call's backend.
+    const kept = mine.map((r) => runPaths(dir, r.id).json).filter((p) => existsSync(p)).map((p) => readRecord(p)).filter((r) => DONE.includes(r.status));
+    const warn = checkSameBackend([...kept.map((r) => ({ id: r.id, backend: r.env?.backend })), { id: 'this call', backend: probe.label }], opts.allowMixedBackends === true, `resuming ${dir}`);
+    if (warn) console.error(warn);
+  }
+
+  mkdirSync(join(dir, 'logs'), { recursive: true });
+  let held = new Set(mine.map((r) => r.id));
+  if ((shard || batch) && existsSync(join(dir, 'experiment.json'))) {
+    // Shards of one grid may share a folder (job arrays): keep the runs the others declared; a batch
+    // of a tuned experiment keeps the earlier batches' runs (its grid extends theirs).
+    const prev = readExperimentRecord(dir);
+    const inGrid = new Set(grid);
+    if (prev.grid.join('\n') === grid.join('\n') || (opts.runs && prev.grid.every((id) => inGrid.has(id)))) held = new Set([...prev.runs, ...held]);
+  }
+  const record: ExperimentRecord = { name: exp.name, source: { file, sets, ...(opts.only?.length ? { only: opts.only } : {}) }, experiment: exp, grid, runs: grid.filter((id) => held.has(id)), shard: shard ?? null, ...(auto ? { shardSource: auto.source } : {}) };
+  writeAtomic(join(dir, 'experiment.json'), JSON.stringify(record, null, 1) + '\n');
+
+  const env = environment();
+  const statuses: Record<string, RunStatus> = {};
+  const todo: RunSpec[] = [];
+  const replaced = opts.resume ? 0 : mine.filter((r) => existsSync(runPaths(dir, r.id).json)).length;
+  for (const spec of mine) {
+    const p = runPaths(dir, spec.id);
+    if (opts.resume && existsSync(p.json)) {
+      const old = readRecord(p.json);
+      if (old.hash === spec.hash && DONE.includes(old.status)) {
+        statuses[spec.id] = old.status;
+        continue;
+      }
+      if (old.hash === spec.hash) {
+        // Keep the checkpoint and curve; refresh the spec (target or checkpoint interval may have changed).
+        writeRecord(p.json, { ...old, ...spec, experiment: exp.name, status: 'pending' });
+        todo.push(spec);
+        continue;
+      }
+    }
+    initRun(dir, spec, exp.name, env);
+    todo.push(spec);
+  }
+
+  const tty = opts.tty ?? process.stdout.isTTY === true;
+  const progress = new Progress(tty, mine.length, mine.length - todo.length, Math.min(jobs, todo.length), opts.progressStream);
+  const skipped = mine.length - todo.length;
+  progress.line(probe.message);
+  const hint = nativeHint(probe);
+  if (hint) progress.line(hint);
+  progress.line(`${exp.name}: ${plural(mine.length, 'run')}${shardNote}${skipped ? `, ${skipped} already done` : ''}, ${Math.min(jobs, todo.length)} at a time -> ${dir}`);
+  if (replaced) progress.line(`--overwrite: ${replaced} earlier runs in ${dir} are started over`);
+  if (tensorboard !== undefined) progress.line(`tensorboard: scalars in ${tensorboard}/<run id>, ${probe.tensorboard?.message} (view: tensorboard --logdir ${tensorboard})`);
+
+  const { file: runnerFile, execArgv } = runnerCommand();
+  const active = new Map<string, ChildProcess>();
+  let interrupted = false;
+  let killed = false;
+  let stopSignal = '';
+  const onSignal = (sig: string) => () => {
+    if (interrupted) {
+      killed = true;
+      for (const c of active.values()) c.kill('SIGKILL');
+      return;
+    }
+    interrupted = true;
+    stopSignal = sig;
+    progress.line(`${sig}: letting running runs checkpoint; press Ctrl-C again to kill them`);
+    for (const c of active.values()) c.kill('SIGINT');
+  };
+  const onSigint = onSignal('SIGINT');
+  const onSigterm = onSignal('SIGTERM');
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigterm);
+
+  // --live: report.html rewritten every few seconds and after each run, one write at a time.
+  let reportChain: Promise<unknown> = Promise.resolve();
+  const liveReport = () => {
+    if (!opts.live) return;
+    reportChain = reportChain.then(() => writeReport(dir, { live: true, allowMixedBackends: true }).catch((e) => progress.line(`live report: ${(e as Error).message}`)));
+  };
+  const liveTimer = opts.live ? setInterval(liveReport, (opts.liveEvery ?? 15) * 1000) : undefined;
+  if (opts.live) {
+    liveReport();
+    progress.line(`live report: ${join(dir, 'report.html')} (reloads itself every ${opts.liveEvery ?? 15} s)`);
+  }
+
+  const launch = (spec: RunSpec): Promise<void> =>
+    new Promise((resolve) => {
+      const p = runPaths(dir, spec.id);
+      const log = openSync(p.log, 'a');
+      const args = [...execArgv, runnerFile, dir, spec.id, ...(backend ? ['--backend', backend] : []), ...(tensorboard !== undefined ? ['--tensorboard', tensorboard] : []), ...(opts.allowMixedBackends ? [] : ['--expect-backend', probe.label])];
+      // Parallel runs share the cores: each gets its part of the native kernels' threads (kernels/addon.ts).
+      const childEnv = process.env.OPTLAB_BLAS_THREADS ? process.env : { ...process.env, OPTLAB_BLAS_THREADS: String(threadsPerRun(Math.min(jobs, todo.length))) };
+      const child = spawn(process.execPath, args, { stdio: ['ignore', log, log, 'ipc'], env: childEnv });
+      closeSync(log);
+      active.set(spec.id, child);
+      const name = `${configName(spec)} s${spec.seed}`;
+      progress.start(spec.id, name, spec.config.training.steps);
+      child.on('message', (m: ChildMessage) => {
+        if (m.type === 'row') progress.row(spec.id, name, m.row, m.steps);
+      });
+      child.on('exit', (code, signal) => {
+        active.delete(spec.id);
+        let status: RunStatus = 'failed';
+        let rec: RunRecord | undefined;
+        try {
+          rec = readRecord(p.json);
+          status = rec.status;
+        } catch {
+          /* unreadable record: counted as failed */
+        }
+        if (status === 'running' || status === 'pending') {
+          // The child died without writing its end (a signal, or a crash): say so, and how far it got.
+          status = signal || code === 130 ? 'interrupted' : 'failed';
+          if (rec) {
+            const curve = existsSync(p.csv) ? readCurve(p.csv) : [];
+            const ckpt = existsSync(p.ckpt) ? readCheckpointMeta(p.ckpt).step : undefined;
+            const fix: RunRecord = { ...rec, status, step: curve.at(-1)?.step ?? rec.step, ...(ckpt !== undefined ? { checkpointStep: ckpt } : {}) };
+            if (status === 'interrupted') fix.signal = signal ?? (stopSignal || 'exit code 130');
+            else fix.error = rec.error ?? `the run's process exited with code ${code} before recording an end; see ${p.log}`;
+            writeRecord(p.json, fix);
+            rec = fix;
+          }
+        }
+        statuses[spec.id] = status;
+        progress.finish(spec.id, name, status, rec, p.log);
+        liveReport();
+        resolve();
+      });
+    });
+
+  const queue = [...todo];
+  const workers = Array.from({ length: Math.min(jobs, queue.length) }, async () => {
+    for (;;) {
+      if (interrupted) return;
+      const spec = queue.shift();
+      if (!spec) return;
+      await launch(spec);
+    }
+  });
+  await Promise.all(workers);
+  process.off('SIGINT', onSigint);
+  process.off('SIGTERM', onSigterm);
+  if (liveTimer) clearInterval(liveTimer);
+  await reportChain;
+  for (const spec of queue) statuses[spec.id] ??= 'pending';
+  progress.stop(Object.values(statuses));
+
+  const cmd = commandName();
+  const again = `${cmd} run ${file} --resume${opts.out ? ` --out ${opts.out}` : ''}${opts.shard ? ` --shard ${opts.shard}` : ''}${opts.shards ? ` --shards ${opts.shards}` : ''}${opts.only?.length ? ` --only ${opts.only.join(',')}` : ''}${sets.map((x) => ` --set '${x}'`).join('')}${opts.backend ? ` --backend ${opts.backend}` : ''}${opts.tensorboard !== undefined ? ` --tensorboard${opts.tensorboard ? ` ${opts.tensorboard}` : ''}` : ''}`;
+  if (interrupted) console.log(`interrupted${killed ? ' (runs killed)' : ''}; continue with: ${again}`);
+  else if (Object.values(statuses).some((s) => s === 'failed' || s === 'interrupted')) console.log(`some runs did not finish (logs in ${join(dir, 'logs')}); after fixing the cause, continue with: ${again}`);
+  if (opts.report === false) return { dir, statuses, interrupted };
+  const { ranking } = await writeReport(dir, { allowMixedBackends: opts.allowMixedBackends });
+  if (opts.print !== false) console.log(`\n${ranking}\n\nreport: ${join(dir, 'report.html')}`);
+  return { dir, statuses, interrupted };
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** Seconds as '42 s', '3m05s' or '1h02m'. */
+export function formatDuration(sec: number): string {
+  if (!Number.isFinite(sec) || sec < 0) return '?';
+  if (sec < 60) return `${Math.round(sec)} s`;
+  if (sec < 3600) return `${Math.floor(sec / 60)}m${String(Math.round(sec % 60)).padStart(2, '0')}s`;
+  return `${Math.floor(sec / 3600)}h${String(Math.floor((sec % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** Progress: a bar for the sweep and one per active run on a terminal; plain lines otherwise. ETAs appear once they can be estimated. */
+class Progress {
+  private readonly multi?: cliProgress.MultiBar;
+  private readonly total?: cliProgress.SingleBar;
+  private readonly bars = new Map<string, cliProgress.SingleBar>();
+  private done: number;
+  private finishedHere = 0;
+  private readonly started = Date.now();
+  private readonly lastVal = new Map<string, number>();
+
+  constructor(
+    tty: boolean,
+    private readonly count: number,
+    done: number,
+    private readonly parallel: number,
+    stream?: NodeJS.WritableStream,
+  ) {
+    this.done = done;
+    if (tty) {
+      this.multi = new cliProgress.MultiBar(
+        // The ETA is a payload we compute (not cli-progress's {eta}/{eta_formatted}, which show 'NFs' until it has a rate).
+        { format: '{name} |{bar}| {value}/{total} {info}{etaText}', hideCursor: true, clearOnComplete: false, barsize: 24, ...(stream ? { stream, noTTYOutput: true, notTTYSchedule: 100 } : {}) },
+        cliProgress.Presets.shades_classic,
+      );
+      this.total = this.multi.create(count, done, { name: 'sweep'.padEnd(28), info: 'runs', etaText: '' });
+    }
+  }
+
+  /** Remaining time of the sweep from the runs finished by this call; '' until one has. */
+  private sweepEta(): string {
+    if (this.finishedHere === 0) return '';
+    const perRun = (Date.now() - this.started) / 1000 / this.finishedHere;
+    return formatDuration((perRun * (this.count - this.done)) / Math.max(1, this.parallel));
+  }
+
+  line(s: string): void {
+    if (this.multi) this.multi.log(`${s}\n`);
+    else console.log(s);
+  }
+
+  start(id: string, name: string, steps: number): void {
+    if (this.multi) this.bars.set(id, this.multi.create(steps, 0, { name: name.slice(0, 28).padEnd(28), info: '', etaText: '' }));
+  }
+
+  row(id: string, name: string, r: CurveRow, steps: number): void {
+    if (r.val_loss !== null) this.lastVal.set(id, r.val_loss);
+    const info = `train ${fmt(r.train_loss)} val ${fmt(this.lastVal.get(id))}`;
+    // Training time per step so far; evaluation and checkpoints add a little on top.
+    const eta = r.step > 0 && r.wall_ms > 0 ? formatDuration(((steps - r.step) * r.wall_ms) / r.step / 1000) : '';
+    if (this.multi) this.bars.get(id)?.update(r.step, { info, etaText: eta ? `  ETA ${eta}` : '' });
+    else if (r.val_loss !== null && r.step > 0) console.log(`[${this.done}/${this.count}] ${name}  step ${r.step}/${steps}  ${info}  ${(r.wall_ms / 1000).toFixed(1)} s${eta && r.step < steps ? `  ETA ${eta}` : ''}`);
+  }
+
+  finish(id: string, name: string, status: RunStatus, rec: RunRecord | undefined, log: string): void {
+    this.done += 1;
+    this.finishedHere += 1;
+    const bar = this.bars.get(id);
+    if (bar) {
+      this.multi!.remove(bar);
+      this.bars.delete(id);
+    }
+    const eta = this.done < this.count ? this.sweepEta() : '';
+    this.total?.update(this.done, { etaText: eta ? `  ETA ${eta}` : '' });
+    this.line(`[${this.done}/${this.count}] ${name}  ${describeOutcome(status, rec, log)}${eta && !this.multi ? `  (sweep ETA ${eta})` : ''}`);
+  }
+
+  /** Ends the bars and prints how every run of this call ended. */
+  stop(statuses: RunStatus[]): void {
+    this.multi?.stop();
+    console.log(`sweep: ${plural(statuses.length, 'run')} in ${((Date.now() - this.started) / 1000).toFixed(1)} s: ${statusCounts(statuses)}`);
+  }
+}

@@ -1,0 +1,397 @@
+/**
+ * Tuning with equal budgets, then the final runs: every optimizer's `search` space gets the same
+ * number of trials (grid, quasi-random or coordinate descent) at the tuning horizon and tuning seeds;
+ * the trial with the lowest mean final validation loss is selected and run with the experiment's
+ * seeds at the full horizon; `--until-decided` then adds seeds to optimizers whose verdict against the
+ * baseline is undecided (experiments/analysis/comparison.ts), up to `--max-seeds`.
+ *
+ * As AlgoPerf's external tuning ruleset (a fixed number of quasi-random trials per submission, the
+ * same for all) and Marin's optimizer study (the same coordinate descent for every optimizer).
+ *
+ * Everything is planned from the run records in the results folder (`planExperiment`), so a sweep can
+ * stop anywhere and resume, and shards (`--shard I/N`) run their slice of each batch. A shard stops
+ * when the next batch needs results it does not hold (other shards' trials); `optlab merge` the
+ * folders, then `optlab run <file> --resume --out <merged>` (with or without --shard) goes on.
+ *
+ * Trials: 'grid' crosses the listed values with each range evenly spaced on its scale (the grid's
+ * size must equal `trials`); 'quasi-random' takes Halton points 1, 2, ... (bases 2, 3, 5, ... per
+ * searched key, in the order written; a point equal to an earlier one is skipped); 'coordinate-descent'
+ * starts at the middle value of every axis (ranges get `points` values) and, one axis at a time, tries
+ * the untried values along it from the best trial so far, nearest first, moving to the best; it stops
+ * when the budget is spent or a full cycle over the axes brings no improvement (fewer trials then).
+ * A trial's score is its mean final validation loss over the tuning seeds, +Infinity when a seed
+ * diverged or has none; ties go to the earlier trial.
+ *
+ * An entry with `settingsFrom: <label>` has no trials: once that entry's tuning is done, its final
+ * runs use the selected values (with its own fixed options), as MARS-M reuses Muon's tuned settings.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { compare, baselineLabel } from '../analysis/comparison.js';
+import { ConfigError, configName, defaultOutDir, defaultScale, entryRuns, expandRuns, seedList, settingsSource, tuningSeedList, type Experiment, type RunSpec, type SearchSpec } from '../runner/config.js';
+import { readExperimentRecord, summarize, writeReport, type ExperimentRecord, type Summary } from '../analysis/report.js';
+import { readRecord, runPaths, writeAtomic, type RunStatus } from '../runner/runner.js';
+import { runSweep, shardRuns, type SweepOptions, type SweepOutcome } from './sweep.js';
+
+/** One searched hyperparameter: a list of values or a range on a log or linear scale. */
+export type SearchDim = { key: string; kind: 'list'; values: unknown[] } | { key: string; kind: 'range'; low: number; high: number; scale: 'log' | 'linear'; integer: boolean };
+
+/** The search dimensions of an optimizer entry, in the order written. */
+export function searchDims(search: Record<string, SearchSpec> | undefined): SearchDim[] {
+  return Object.entries(search ?? {}).map(([key, v]) =>
+    Array.isArray(v) ? { key, kind: 'list' as const, values: v } : { key, kind: 'range' as const, low: v.low, high: v.high, scale: v.scale ?? defaultScale(key), integer: v.integer ?? false },
+  );
+}
+
+/** The radical inverse of `index` in `base`: the index-th Halton coordinate (index 1 in base 2 is 1/2, 2 is 1/4, 3 is 3/4). */
+export function halton(index: number, base: number): number {
+  let f = 1;
+  let r = 0;
+  for (let i = index; i > 0; i = Math.floor(i / base)) {
+    f /= base;
+    r += f * (i % base);
+  }
+  return r;
+}
+
+const PRIMES = [2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53];
+
+/** A value of a dimension at u in [0, 1] (ranges on their scale, lists by index). */
+export function valueAt(d: SearchDim, u: number): unknown {
+  if (d.kind === 'list') return d.values[Math.min(Math.floor(u * d.values.length), d.values.length - 1)];
+  const x = d.scale === 'log' ? Math.exp(Math.log(d.low) + u * (Math.log(d.high) - Math.log(d.low))) : d.low + u * (d.high - d.low);
+  // 6 significant digits: run ids and labels stay readable; rounding never leaves [low, high] by more than the digits.
+  return d.integer ? Math.round(x) : Number(x.toPrecision(6));
+}
+
+/** The values of an axis: a list as given, a range as `n` points evenly spaced on its scale, both ends included. */
+export function axisValues(d: SearchDim, n: number): unknown[] {
+  if (d.kind === 'list') return d.values;
+  const out = Array.from({ length: n }, (_, i) => valueAt(d, n === 1 ? 0.5 : i / (n - 1)));
+  return out.filter((v, i) => out.indexOf(v) === i);
+}
+
+const key = (values: Record<string, unknown>) => JSON.stringify(Object.entries(values).sort(([a], [b]) => a.localeCompare(b)));
+
+/** Grid trials: lists crossed with ranges of n points each, where the grid's size must equal `trials`. */
+export function gridTrials(dims: readonly SearchDim[], trials: number, path: string): Record<string, unknown>[] {
+  const lists = dims.filter((d) => d.kind === 'list').reduce((a, d) => a * (d as { values: unknown[] }).values.length, 1);
+  const ranges = dims.filter((d) => d.kind === 'range').length;
+  const n = ranges === 0 ? 1 : Math.round(Math.pow(trials / lists, 1 / ranges));
+  const size = lists * Math.pow(n, ranges);
+  if (size !== trials || n < 1) {
+    throw new ConfigError(`${path}: a grid over this search space has ${ranges ? `${lists} x n^${ranges} points` : `${lists} points`}, which cannot equal tuning.trials (${trials}); change trials or use method quasi-random`, 'tuning.trials');
+  }
+  let out: Record<string, unknown>[] = [{}];
+  for (const d of dims) out = out.flatMap((o) => axisValues(d, n).map((v) => ({ ...o, [d.key]: v })));
+  if (new Set(out.map(key)).size !== out.length) throw new ConfigError(`${path}: integer ranges too narrow for ${n} distinct grid points`, path);
+  return out;
+}
+
+/** Quasi-random trials: Halton points 1, 2, ... mapped onto the dimensions, skipping repeats. */
+export function quasiRandomTrials(dims: readonly SearchDim[], trials: number, path: string): Record<string, unknown>[] {
+  if (dims.length > PRIMES.length) throw new ConfigError(`${path}: at most ${PRIMES.length} searched keys`, path);
+  const out: Record<string, unknown>[] = [];
+  const seen = new Set<string>();
+  for (let i = 1; out.length < trials; i++) {
+    if (i > 1000 * trials) throw new ConfigError(`${path}: the search space has fewer than tuning.trials (${trials}) distinct points`, 'tuning.trials');
+    const v = Object.fromEntries(dims.map((d, k) => [d.key, valueAt(d, halton(i, PRIMES[k]))]));
+    if (seen.has(key(v))) continue;
+    seen.add(key(v));
+    out.push(v);
+  }
+  return out;
+}
+
+/** A trial's score: mean final validation loss over its seeds, +Infinity unless every seed finished with a finite loss. */
+export type Scorer = (runs: readonly RunSpec[]) => { done: boolean; score: number };
+
+/**
+ * Coordinate descent over the axes' values, replayed from the scores known so far: returns the trials
+ * in evaluation order and whether the search is over. The batch that still needs results is the
+ * trailing trials that are not `done`.
+ */
+export function coordinateDescent(dims: readonly SearchDim[], points: number, trials: number, score: (values: Record<string, unknown>) => { done: boolean; score: number }): { trials: Record<string, unknown>[]; finished: boolean } {
+  const axes = dims.map((d) => axisValues(d, points));
+  const at = (idx: number[]) => Object.fromEntries(dims.map((d, k) => [d.key, axes[k][idx[k]]]));
+  const order: number[][] = [axes.map((a) => Math.floor((a.length - 1) / 2))];
+  const tried = new Set([order[0].join(',')]);
+  const evaluated = (): boolean => order.every((idx) => score(at(idx)).done);
+  const best = (): number[] => order.reduce((b, idx) => (score(at(idx)).score < score(at(b)).score ? idx : b), order[0]);
+  let stale = 0;
+  for (let axis = 0; ; axis = (axis + 1) % dims.length) {
+    if (!evaluated()) return { trials: order.map(at), finished: false };
+    if (order.length >= trials || stale >= dims.length) return { trials: order.map(at), finished: true };
+    const from = best();
+    const candidates = axes[axis]
+      .map((_, j) => j)
+      .filter((j) => !tried.has(from.map((x, k) => (k === axis ? j : x)).join(',')))
+      .sort((a, b) => Math.abs(a - from[axis]) - Math.abs(b - from[axis]) || a - b)
+      .slice(0, trials - order.length);
+    for (const j of candidates) {
+      const idx = from.map((x, k) => (k === axis ? j : x));
+      tried.add(idx.join(','));
+      order.push(idx);
+    }
+    const after = candidates.length && evaluated() ? best() : from;
+    // An axis with nothing new, or whose batch is evaluated without a better trial, counts towards convergence.
+    if (!candidates.length || (evaluated() && after.join(',') === from.join(','))) stale += 1;
+    else if (evaluated()) stale = 0;
+  }
+}
+
+/** What a results folder says about a run. */
+export interface RunState {
+  status: string;
+  finalValLoss: number | null;
+}
+
+/** One tuning trial of an optimizer. */
+export interface Trial {
+  trial: number;
+  values: Record<string, unknown>;
+  runs: RunSpec[];
+  done: boolean;
+  score: number;
+}
+
+/** The plan of one optimizer entry. */
+export interface EntryPlan {
+  index: number;
+  label: string;
+  trials: Trial[];
+  /** The search method is done (every trial it will ask for has results). */
+  tuned: boolean;
+  selected?: Trial;
+  /** Why there is no selection although tuning is done. */
+  note?: string;
+  finalRuns: RunSpec[];
+  /** Label of the entry whose selected setting this one runs (its `settingsFrom`, followed to the entry that searches). */
+  settingsFrom?: string;
+}
+
+/** The plan of a whole experiment given the results so far. */
+export interface Plan {
+  entries: EntryPlan[];
+  /** Runs the next step needs (tuning trials or final runs) that have no finished or diverged record. */
+  needed: RunSpec[];
+  /** Every run the plan knows, in order (the experiment's grid so far). */
+  known: RunSpec[];
+}
+
+const DONE = new Set(['finished', 'diverged']);
+
+/** A scorer over a lookup of run states. */
+export function scorer(lookup: (id: string) => RunState | undefined): Scorer {
+  return (runs) => {
+    const states = runs.map((r) => lookup(r.id));
+    const done = states.every((s) => s !== undefined && DONE.has(s.status));
+    const losses = states.map((s) => (s && s.status === 'finished' && s.finalValLoss !== null && Number.isFinite(s.finalValLoss) ? s.finalValLoss : Infinity));
+    return { done, score: done ? losses.reduce((a, b) => a + b, 0) / losses.length : Infinity };
+  };
+}
+
+/**
+ * Plans an experiment with a tuning block from the run states known: every optimizer's trials so far,
+ * its selection when tuning is done, and its final runs (the experiment's seeds plus the seeds
+ * --until-decided added, `extraSeeds` by configuration hash). Without a tuning block every grid
+ * configuration is "final".
+ */
+export function planExperiment(exp: Experiment, lookup: (id: string) => RunState | undefined, extraSeeds: ReadonlyMap<string, readonly number[]> = new Map()): Plan {
+  const score = scorer(lookup);
+  const more = (hash: string) => (extraSeeds.get(hash) ?? []).filter((s) => !seedList(exp).includes(s));
+  if (!exp.tuning) {
+    const known = expandRuns(exp);
+    const configs = [...new Map(known.map((r) => [r.hash, r])).values()];
+    const extra = configs.flatMap((r) => (more(r.hash).length ? entryRuns(exp, exp.optimizers.findIndex((o) => (o.label ?? o.name) === r.label), r.grid, more(r.hash)) : []));
+    const all = [...known, ...extra];
+    const entries = exp.optimizers.map((o, i) => ({ index: i, label: o.label ?? o.name, trials: [], tuned: true, finalRuns: all.filter((r) => r.label === (o.label ?? o.name)) }));
+    return { entries, needed: all.filter((r) => !score([r]).done), known: all };
+  }
+  const t = exp.tuning;
+  const tuneSeeds = tuningSeedList(t);
+  const steps = t.steps ?? exp.training.steps;
+  const own: (EntryPlan | null)[] = exp.optimizers.map((o, i) => {
+    if (o.settingsFrom !== undefined) return null;
+    const label = o.label ?? o.name;
+    const path = `optimizers[${i}].search`;
+    const dims = searchDims(o.search as Record<string, SearchSpec>);
+    const runsOf = (values: Record<string, unknown>, trial: number) => entryRuns(exp, i, values, tuneSeeds, { steps, stage: 'tune', trial });
+    let values: Record<string, unknown>[];
+    let finished: boolean;
+    if (t.method === 'coordinate-descent') {
+      const memo = new Map<string, ReturnType<Scorer>>();
+      const cd = coordinateDescent(dims, t.points, t.trials, (v) => {
+        const k = key(v);
+        if (!memo.has(k)) memo.set(k, score(runsOf(v, -1)));
+        return memo.get(k)!;
+      });
+      values = cd.trials;
+      finished = cd.finished;
+    } else {
+      values = t.method === 'grid' ? gridTrials(dims, t.trials, path) : quasiRandomTrials(dims, t.trials, path);
+      finished = true;
+    }
+    const trials: Trial[] = values.map((v, k) => {
+      const runs = runsOf(v, k);
+      return { trial: k, values: v, runs, ...score(runs) };
+    });
+    const tuned = finished && trials.every((x) => x.done);
+    const plan: EntryPlan = { index: i, label, trials, tuned, finalRuns: [] };
+    if (tuned) {
+      const best = trials.reduce<Trial | undefined>((b, x) => (Number.isFinite(x.score) && (!b || x.score < b.score) ? x : b), undefined);
+      if (!best) plan.note = `every one of ${trials.length} trials diverged or failed; no setting to run`;
+      else {
+        plan.selected = best;
+        const base = entryRuns(exp, i, best.values, seedList(exp), { stage: 'final', trial: best.trial });
+        plan.finalRuns = [...base, ...entryRuns(exp, i, best.values, more(base[0].hash), { stage: 'final', trial: best.trial })];
+      }
+    }
+    return plan;
+  });
+  // Entries that borrow a setting: no trials; final runs once the source's tuning is done.
+  const entries: EntryPlan[] = own.map((p, i) => {
+    if (p) return p;
+    const o = exp.optimizers[i];
+    const src = own[settingsSource(exp, i)]!;
+    const plan: EntryPlan = { index: i, label: o.label ?? o.name, trials: [], tuned: src.tuned, finalRuns: [], settingsFrom: src.label };
+    if (src.tuned && src.selected) {
+      plan.selected = src.selected;
+      const at = { stage: 'final' as const, trial: src.selected.trial, settingsFrom: src.label };
+      const base = entryRuns(exp, i, src.selected.values, seedList(exp), at);
+      plan.finalRuns = [...base, ...entryRuns(exp, i, src.selected.values, more(base[0].hash), at)];
+    } else if (src.tuned) plan.note = `no setting to run: ${src.label}, whose setting it takes, has none (${src.note ?? 'no selection'})`;
+    return plan;
+  });
+  const known = entries.flatMap((e) => [...e.trials.flatMap((x) => x.runs), ...e.finalRuns]);
+  const unique = [...new Map(known.map((r) => [r.id, r])).values()];
+  const needed = unique.filter((r) => !score([r]).done);
+  return { entries, needed, known: unique };
+}
+
+/** Run states from the records of a results folder (ids without a record are unknown). */
+export function folderLookup(dir: string, only?: ReadonlySet<string>): (id: string) => RunState | undefined {
+  return (id) => {
+    if (only && !only.has(id)) return undefined;
+    const p = runPaths(dir, id).json;
+    if (!existsSync(p)) return undefined;
+    const r = readRecord(p);
+    return { status: r.status, finalValLoss: r.result?.finalValLoss ?? null };
+  };
+}
+
+
+/** Final seeds found in a folder's records beyond the experiment's, by configuration hash (--until-decided added them). */
+export function extraSeedsIn(dir: string, ids: readonly string[]): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (const id of ids) {
+    const p = runPaths(dir, id).json;
+    if (!existsSync(p)) continue;
+    const r = readRecord(p);
+    if (r.stage === 'tune') continue;
+    out.set(r.hash, [...(out.get(r.hash) ?? []), r.seed]);
+  }
+  return out;
+}
+
+/**
+ * Runs a tuned experiment (or any experiment with --until-decided) batch by batch: plan from the
+ * results, run the runs the plan needs (this shard's slice), repeat; then the seeds --until-decided
+ * adds; then the report. Without --resume, results already in the folder are ignored and replaced.
+ */
+export async function runStaged(file: string, exp: Experiment, opts: SweepOptions): Promise<SweepOutcome> {
+  const dir = opts.out ?? defaultOutDir(exp);
+  const maxSeeds = opts.maxSeeds ?? 10;
+  if (opts.untilDecided) {
+    if (baselineLabel(exp) === null) throw new ConfigError("--until-decided: the experiment has no baseline (set `baseline:` to an optimizer's label; default 'adamw' when present)", 'baseline');
+    if (!Number.isInteger(maxSeeds) || maxSeeds < seedList(exp).length) throw new ConfigError(`--max-seeds ${maxSeeds}: must be an integer at least the number of seeds (${seedList(exp).length})`);
+  }
+  const recordFile = join(dir, 'experiment.json');
+  const prev = opts.resume && existsSync(recordFile) ? readExperimentRecord(dir) : undefined;
+  const ran = new Set<string>();
+  const base = folderLookup(dir);
+  const lookup = opts.resume ? base : (id: string) => (ran.has(id) ? base(id) : undefined);
+  const extra = prev ? extraSeedsIn(dir, prev.grid) : new Map<string, number[]>();
+  // The grid is what the current plan knows (an edited search leaves its old trials out of the report).
+  const grid: string[] = [];
+  const extend = (ids: readonly string[]) => {
+    const have = new Set(grid);
+    for (const id of ids) if (!have.has(id)) grid.push(id);
+  };
+
+  let plan = planExperiment(exp, lookup, extra);
+  if (opts.dryRun) {
+    const mine = shardRuns(plan.needed, opts.shard);
+    console.log(`${exp.name}: next batch ${mine.length} runs${opts.shard ? ` (shard ${opts.shard} of ${plan.needed.length})` : ''} -> ${dir}; later batches depend on their results`);
+    for (const r of mine) console.log(`${r.id}  ${configName(r)} s${r.seed}  (${r.stage ?? 'run'}${r.trial !== undefined ? ` trial ${r.trial}` : ''}, ${r.config.training.steps} steps)`);
+    return { dir, statuses: {}, interrupted: false };
+  }
+  const writeRecordFile = () => {
+    mkdirSync(dir, { recursive: true });
+    // Runs with a record here that belong to this sweep (without --resume: those it ran).
+    const held = grid.filter((id) => (opts.resume || ran.has(id)) && existsSync(runPaths(dir, id).json));
+    const record: ExperimentRecord = { name: exp.name, source: { file, sets: opts.sets ?? [] }, experiment: exp, grid, runs: held, shard: opts.shard ?? null };
+    writeAtomic(recordFile, JSON.stringify(record, null, 1) + '\n');
+  };
+
+  const statuses: Record<string, RunStatus> = {};
+  let interrupted = false;
+  let waiting = 0;
+  let stopped = '';
+  for (let round = 0; ; round++) {
+    plan = planExperiment(exp, lookup, extra);
+    extend(plan.known.map((r) => r.id));
+    if (plan.needed.length === 0) {
+      if (!opts.untilDecided) break;
+      writeRecordFile();
+      const more = seedsToAdd(summarize(dir), maxSeeds);
+      if (more.size === 0) break;
+      for (const [hash, seeds] of more) extra.set(hash, [...(extra.get(hash) ?? []), ...seeds]);
+      console.log(`until decided: adding seed ${[...new Set([...more.values()].flat())].join(', ')} to ${more.size} configurations`);
+      continue;
+    }
+    const mine = shardRuns(plan.needed, opts.shard);
+    const todo = mine.filter((r) => !ran.has(r.id));
+    if (todo.length === 0) {
+      waiting = plan.needed.length - mine.length;
+      if (mine.length) stopped = `runs failed: ${mine.map((r) => r.id).join(', ')} (see ${join(dir, 'logs')})`;
+      break;
+    }
+    writeRecordFile();
+    const out = await runSweep(file, { ...opts, runs: todo, grid, report: false, print: false });
+    for (const r of todo) ran.add(r.id);
+    Object.assign(statuses, out.statuses);
+    if (out.interrupted) {
+      interrupted = true;
+      break;
+    }
+  }
+  writeRecordFile();
+  for (const e of plan.entries) if (e.note) console.log(`${e.label}: ${e.note}`);
+  if (waiting) console.log(`shard ${opts.shard}: the next step needs ${waiting} runs of other shards; merge the folders (optlab merge) and continue with: optlab run ${file} --resume --out <merged folder>`);
+  if (stopped) console.log(stopped);
+  const { ranking } = await writeReport(dir);
+  if (opts.print !== false) console.log(`\n${ranking}\n\nreport: ${join(dir, 'report.html')}`);
+  return { dir, statuses, interrupted };
+}
+
+/**
+ * The seeds --until-decided adds this round: for every optimizer whose verdict is undecided and that
+ * has fewer than `maxSeeds` final seeds, the next seed (one above every final seed in the folder),
+ * for it and for the baseline when the baseline lacks it (so the pair stays paired). By hash.
+ */
+export function seedsToAdd(s: Summary, maxSeeds: number): Map<string, number[]> {
+  const cmp = compare(s);
+  const base = cmp.rows.find((r) => r.label === cmp.baseline);
+  const out = new Map<string, number[]>();
+  if (!base) return out;
+  const all = cmp.rows.flatMap((r) => r.config.runs.map((x) => x.rec.seed));
+  const next = Math.max(-1, ...all) + 1;
+  for (const r of cmp.rows) {
+    if (r === base || r.verdict !== 'undecided') continue;
+    if (r.config.runs.length >= maxSeeds) continue;
+    out.set(r.config.hash, [next]);
+    if (!base.config.runs.some((x) => x.rec.seed === next)) out.set(base.config.hash, [next]);
+  }
+  return out;
+}

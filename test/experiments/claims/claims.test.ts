@@ -1,0 +1,245 @@
+import { expect } from 'chai';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { combine, finalRuns, MissingResults, pairedDifference, readRuns, runsEnvironment, stepsToReach, tInterval, verdictBelow, type RunRow } from '../../../experiments/claims/claim.js';
+import { earlySpike, EARLY_STEPS } from '../../../experiments/claims/reg.js';
+import { stepsForAdamw } from '../../../experiments/claims/muon_adamw.js';
+import { claimCost } from '../../../experiments/claims/cost.js';
+import { CLAIMS, getClaim } from '../../../experiments/claims/index.js';
+import { claimsMarkdown, evaluateClaims, verdictText } from '../../../experiments/claims/report.js';
+import { kroneckerCsv, type KroneckerRow } from '../../../experiments/claims/kronecker_experiment.js';
+import { formatCsv } from '../../../bench/report.js';
+import type { Measurement } from '../../../bench/harness.js';
+
+/** A fake run: its final figures, and optionally stage, accuracy, and the curve rows (step, train loss, val loss). */
+interface FakeRun {
+  label: string;
+  method?: string;
+  lr: number;
+  seed: number;
+  final: number;
+  status?: string;
+  stage?: 'tune' | 'final';
+  acc?: number;
+  rows?: [number, number | null, number | null][];
+}
+
+/**
+ * A results folder as `optlab run` leaves it: experiment.json, and per run <id>.json and <id>.csv
+ * (by default validation every 100 steps, falling linearly from final + 1 at step 100 to final at 300).
+ */
+function fakeSweep(dir: string, runs: FakeRun[]): void {
+  mkdirSync(dir, { recursive: true });
+  const ids = runs.map((r) => `${r.label}-${String(r.lr).replace('.', '')}-s${r.seed}${r.stage === 'tune' ? 't' : ''}`);
+  writeFileSync(join(dir, 'experiment.json'), JSON.stringify({ name: 'fake', source: { file: 'fake.yaml', sets: [] }, experiment: { name: 'fake' }, grid: ids, runs: ids, shard: null }));
+  runs.forEach((r, i) => {
+    const rec = { id: ids[i], hash: `${r.label}${r.lr}${r.stage ?? ''}`, label: r.label, seed: r.seed, status: r.status ?? 'finished', step: 300, ...(r.stage ? { stage: r.stage } : {}), config: { optimizer: { name: r.method ?? r.label, options: { lr: r.lr } } }, result: { finalValLoss: r.final, finalValAcc: r.acc ?? null, wallMs: 1000 }, env: { gitCommit: 'abc', cpu: 'test cpu', cores: 2 } };
+    writeFileSync(join(dir, `${ids[i]}.json`), JSON.stringify(rec));
+    const rows = (r.rows ?? [100, 200, 300].map((s): [number, null, number] => [s, null, r.final + (300 - s) / 200])).map(([s, train, val]) => `${s},${s * 10},${train ?? ''},${val === null ? '' : val.toFixed(6)},,1,,,${s}`);
+    writeFileSync(join(dir, `${ids[i]}.csv`), ['step,tokens,train_loss,val_loss,val_acc,lr_scale,grad_norm,update_rms,wall_ms', ...rows].join('\n') + '\n');
+  });
+}
+
+describe('claims: statistics and verdict rules (experiments/claims/claim.ts)', () => {
+  it('t-intervals match scipy (t.ppf(0.975, n-1) * sd / sqrt(n))', () => {
+    // scipy: [1, 2, 3, 4] -> 2.5 [0.4457397432394794, 4.554260256760521];
+    // [-0.02, -0.015, -0.03] -> -0.021666666666666667 [-0.04063958183465047, -0.002693751498682867].
+    const a = tInterval([1, 2, 3, 4]);
+    expect(a.value).to.equal(2.5);
+    expect(a.lo).to.be.closeTo(0.4457397432394794, 1e-12);
+    expect(a.hi).to.be.closeTo(4.554260256760521, 1e-12);
+    const b = tInterval([-0.02, -0.015, -0.03]);
+    expect(b.lo).to.be.closeTo(-0.04063958183465047, 1e-12);
+    expect(b.hi).to.be.closeTo(-0.002693751498682867, 1e-12);
+    expect(Number.isNaN(tInterval([1]).lo)).to.equal(true);
+  });
+
+  it('verdictBelow: reproduced below the threshold, not reproduced above the refutation bound, undecided between or with one value', () => {
+    expect(verdictBelow({ label: '', value: -0.02, lo: -0.03, hi: -0.01 }, 0, -0.005)).to.equal('reproduced');
+    expect(verdictBelow({ label: '', value: 0.01, lo: -0.002, hi: 0.02 }, 0, -0.005)).to.equal('not reproduced at this scale');
+    expect(verdictBelow({ label: '', value: -0.004, lo: -0.01, hi: 0.003 }, 0, -0.005)).to.equal('undecided');
+    expect(verdictBelow({ label: '', value: -1, lo: NaN, hi: NaN }, 0, -0.005)).to.equal('undecided');
+    expect(combine(['reproduced', 'reproduced'])).to.equal('reproduced');
+    expect(combine(['reproduced', 'undecided'])).to.equal('undecided');
+    expect(combine(['undecided', 'not reproduced at this scale'])).to.equal('not reproduced at this scale');
+  });
+
+  it('reads runs, compares the final-stage runs only, pairs by seed; a diverged run voids the interval', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'claims-'));
+    fakeSweep(dir, [
+      // A tuning trial with a lower loss never counts: the claims compare the selected setting's final runs.
+      { label: 'a', lr: 0.2, seed: 1000, final: 0.5, stage: 'tune' },
+      { label: 'a', lr: 0.1, seed: 0, final: 1.5, stage: 'final' }, { label: 'a', lr: 0.1, seed: 1, final: 1.6, stage: 'final' },
+      { label: 'b', lr: 0.1, seed: 0, final: 1.4, stage: 'final' }, { label: 'b', lr: 0.1, seed: 1, final: 1.45, stage: 'final' },
+      { label: 'c', lr: 0.1, seed: 0, final: 1.4, stage: 'final' }, { label: 'c', lr: 0.1, seed: 1, final: 1.0, stage: 'final', status: 'diverged' },
+    ]);
+    const rows = readRuns(dir);
+    expect(rows).to.have.length(7);
+    const a = finalRuns(rows, 'a');
+    expect(a.map((r) => [r.lr, r.seed])).to.deep.equal([[0.1, 0], [0.1, 1]]);
+    const d = pairedDifference(a, finalRuns(rows, 'b'), (r) => r.finalValLoss, 'a - b');
+    expect(d.value).to.be.closeTo(0.125, 1e-12); // (0.1 + 0.15) / 2
+    expect(d.n).to.equal(2);
+    const withDiverged = pairedDifference(finalRuns(rows, 'c'), finalRuns(rows, 'b'), (r) => r.finalValLoss, 'x');
+    expect(Number.isNaN(withDiverged.lo!)).to.equal(true);
+    // An untuned entry with several configurations has no single setting to compare; tuning without final runs is missing results.
+    const grid = mkdtempSync(join(tmpdir(), 'claims-'));
+    fakeSweep(grid, [{ label: 'a', lr: 0.1, seed: 0, final: 1 }, { label: 'a', lr: 0.2, seed: 0, final: 1 }, { label: 'b', lr: 0.1, seed: 0, final: 1, stage: 'tune' }]);
+    expect(() => finalRuns(readRuns(grid), 'a')).to.throw(/2 configurations and no tuning stage/);
+    expect(() => finalRuns(readRuns(grid), 'b')).to.throw(MissingResults, /no final runs yet/);
+    // Linear interpolation between evaluations: the curve is final+1, final+0.5, final at 100, 200, 300.
+    expect(stepsToReach(a[0].curve, 1.5 + 0.75)).to.be.closeTo(150, 1e-9);
+    expect(stepsToReach(a[0].curve, 0.1)).to.equal(null);
+  });
+
+  it('an unfinished or missing sweep is reported as missing results, not evaluated', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'claims-'));
+    expect(() => readRuns(dir)).to.throw(MissingResults);
+    fakeSweep(dir, [{ label: 'a', lr: 0.1, seed: 0, final: 1, status: 'running' }]);
+    expect(() => readRuns(dir)).to.throw(MissingResults, /1 of 1 runs not finished/);
+  });
+});
+
+describe('claims: provenance of runs from several machines', () => {
+  const env = (cpu: string, cores: number, gitCommit: string) => ({ gitCommit, gitDirty: false, optlabVersion: '0', tfjsVersion: '4.22.0', node: 'v20', platform: 'linux', cpu, cores, memoryGiB: 1, hostname: 'h' });
+  const row = (id: string, e: ReturnType<typeof env>): RunRow => ({ id, hash: 'h', label: 'adamw', method: 'adamw', lr: 1e-3, seed: 0, status: 'finished', finalValLoss: 1, finalValAcc: null, curve: [], trainCurve: [], env: e, wallMs: 1000 });
+
+  it('names every machine and commit with its run count, and only the first when all agree', () => {
+    const mixed = runsEnvironment([row('a', env('Intel Xeon', 16, 'aaaaaaaaaaaa')), row('b', env('Intel Xeon', 16, 'aaaaaaaaaaaa')), row('c', env('AMD EPYC', 2, 'bbbbbbbbbbbb'))]);
+    expect(mixed.env!.machines).to.equal('Intel Xeon x16 (2 runs), AMD EPYC x2 (1 run)');
+    expect(mixed.env!.commits).to.equal('aaaaaaaaaa (2 runs), bbbbbbbbbb (1 run)');
+    expect(mixed.wallS).to.equal(3);
+    const same = runsEnvironment([row('a', env('AMD EPYC', 2, 'bbbbbbbbbbbb')), row('b', env('AMD EPYC', 2, 'bbbbbbbbbbbb'))]);
+    expect(same.env!.machines).to.equal(undefined);
+    expect(same.env!.commits).to.equal(undefined);
+    expect(same.env!.cpu).to.equal('AMD EPYC');
+    expect(same.env!.resumed).to.equal(undefined);
+    const moved = runsEnvironment([{ ...row('a', env('Intel Xeon', 16, 'aaaaaaaaaaaa')), resumedOn: [env('AMD EPYC', 2, 'bbbbbbbbbbbb')] }]);
+    expect(moved.env!.resumed).to.match(/^1 run continued elsewhere/);
+  });
+});
+
+describe('claims: verdicts computed from result files', () => {
+  const seeds = [0, 1, 2];
+  const muonVsAdamw = (muonFinal: (s: number) => number) => {
+    const root = mkdtempSync(join(tmpdir(), 'claims-root-'));
+    fakeSweep(join(root, 'muon-vs-adamw', 'runs'), [
+      { label: 'adamw', lr: 0.0005, seed: 1000, final: 1.7, stage: 'tune' }, { label: 'adamw', lr: 0.001, seed: 1000, final: 1.6, stage: 'tune' },
+      { label: 'muon', lr: 0.02, seed: 1000, final: 1.6, stage: 'tune' },
+      ...seeds.map((s) => ({ label: 'adamw', lr: 0.001, seed: s, final: 1.5 + 0.01 * s, stage: 'final' as const })),
+      ...seeds.map((s) => ({ label: 'muon', lr: 0.02, seed: s, final: muonFinal(s), stage: 'final' as const })),
+    ]);
+    return getClaim('muon-vs-adamw').evaluate(join(root, 'muon-vs-adamw'));
+  };
+
+  it('muon-vs-adamw: reproduced, not reproduced or undecided as the numbers say', () => {
+    const better = muonVsAdamw((s) => 1.4 + 0.01 * s + 0.002 * (s % 2));
+    expect(better.verdict).to.equal('reproduced');
+    expect(better.seeds).to.equal(3);
+    expect(better.figures[0].value).to.be.closeTo(-0.1 + 0.002 / 3, 1e-9);
+    // AdamW's mean curve (1.51 + (300 - s)/200) reaches Muon's mean final (1.4107) never within the run.
+    expect(better.figures[1].unit).to.equal('never within the run');
+    expect(muonVsAdamw((s) => 1.6 + 0.01 * s).verdict).to.equal('not reproduced at this scale');
+    expect(muonVsAdamw((s) => [1.49, 1.53, 1.5][s]).verdict).to.equal('undecided');
+  });
+
+  it('muon-vs-adamw: steps AdamW needs to reach Muon\'s final loss, from the mean curves (never, later, or AdamW already lower)', () => {
+    const run = (label: string, seed: number, curve: [number, number][]): RunRow => ({ id: `${label}${seed}`, hash: label, label, method: label, lr: 0.01, seed, status: 'finished', stage: 'final', finalValLoss: curve.at(-1)![1], finalValAcc: null, curve: curve.map(([step, valLoss]) => ({ step, valLoss })), trainCurve: [], wallMs: 1 });
+    // Muon's mean final: (1.5 + 1.7) / 2 = 1.6 at step 300.
+    const muon = [run('muon', 0, [[0, 4], [100, 2], [200, 1.8], [300, 1.5]]), run('muon', 1, [[0, 4], [100, 2.2], [200, 2], [300, 1.7]])];
+    const never = stepsForAdamw(muon, [run('adamw', 0, [[0, 4], [100, 2.5], [200, 2], [300, 1.8]])])!;
+    expect(never.figure.unit).to.equal('never within the run');
+    expect(never.text).to.match(/never reaches Muon's final loss within 300 steps \(AdamW ends at 1\.800\)/);
+    // AdamW ends at 1.4 < 1.6: reached between 200 (2.0) and 300 (1.4) at 200 + (2.0 - 1.6) / (2.0 - 1.4) * 100 = 266.67.
+    const lower = stepsForAdamw(muon, [run('adamw', 0, [[0, 4], [100, 2.5], [200, 2], [300, 1.4]])])!;
+    expect(lower.figure.value).to.be.closeTo(266.6667, 1e-3);
+    expect(lower.text).to.match(/^AdamW ends lower than Muon \(1\.400 vs 1\.600\): it reaches Muon's final loss at step 267, before Muon's 300/);
+    // Reached at 150 (between 1.8 at 100 and 1.4 at 200: 100 + 0.2 / 0.4 * 100), then back above: 0.50x Muon's steps.
+    const rises = stepsForAdamw(muon, [run('adamw', 0, [[0, 4], [100, 1.8], [200, 1.4], [300, 1.7]])])!;
+    expect(rises.figure.value).to.be.closeTo(150, 1e-9);
+    expect(rises.text).to.equal("AdamW reaches Muon's final loss at step 150, 0.50x Muon's 300 steps.");
+  });
+
+  it('reg (fine-tuning): accuracy against AdamW and the largest early loss spike against Muon decide', () => {
+    // Fine-tuning curves: val loss 2.0 at step 0 (the pretrained model on the new task), train loss logged every 5 steps.
+    const curve = (peak: number, final: number): [number, number | null, number | null][] => [[0, null, 2], [5, 2 + peak, null], [10, 1.8, null], [50, 1.2, 1.1], [60, 3.5, null], [100, final, final]];
+    const write = (regAcc: (s: number) => number, regPeak: (s: number) => number) => {
+      const root = mkdtempSync(join(tmpdir(), 'claims-root-'));
+      fakeSweep(join(root, 'reg', 'finetune'), [
+        ...seeds.map((s) => ({ label: 'adamw', lr: 0.001, seed: s, final: 0.5, acc: 0.8 + 0.01 * s, stage: 'final' as const, rows: curve(0.1, 0.5) })),
+        ...seeds.map((s) => ({ label: 'muon', lr: 0.01, seed: s, final: 0.55, acc: 0.78, stage: 'final' as const, rows: curve(0.8 + 0.05 * s, 0.55) })),
+        ...seeds.map((s) => ({ label: 'reg', lr: 0.001, seed: s, final: 0.5, acc: regAcc(s), stage: 'final' as const, rows: curve(regPeak(s), 0.5) })),
+      ]);
+      return getClaim('reg').evaluate(join(root, 'reg'));
+    };
+    // The spike is max over logged steps 1..50 of train loss - val loss at step 0; the 3.5 at step 60 lies outside.
+    expect(EARLY_STEPS).to.equal(50);
+    const one: RunRow = { id: 'x', hash: 'x', label: 'reg', method: 'reg', lr: 0.001, seed: 0, status: 'finished', stage: 'final', finalValLoss: 0.5, finalValAcc: 0.8, curve: [{ step: 0, valLoss: 2 }, { step: 100, valLoss: 0.5 }], trainCurve: [5, 10, 50, 60].map((step, i) => ({ step, trainLoss: [2.25, 1.8, 1.2, 3.5][i] })), wallMs: 1 };
+    expect(earlySpike(one)).to.equal(0.25); // 2.25 - 2 at step 5; step 60 is outside steps 1-50
+    expect(earlySpike(one, 60)).to.equal(1.5);
+    expect(earlySpike({ ...one, status: 'diverged' })).to.equal(Infinity);
+    expect(earlySpike({ ...one, curve: [] })).to.equal(null);
+    const good = write((s) => 0.8 + 0.01 * s + 0.001 * (s % 2), (s) => 0.1 + 0.01 * s);
+    expect(good.verdict).to.equal('reproduced');
+    // REG - AdamW accuracy: 0, 0.001, 0 -> mean 0.000333; REG - Muon spike: (0.1 - 0.8), (0.11 - 0.85), (0.12 - 0.9) = -0.70, -0.74, -0.78 -> mean -0.74.
+    expect(good.figures[0].value).to.be.closeTo(0.001 / 3, 1e-9);
+    expect(good.figures[1].value).to.be.closeTo(-0.74, 1e-9);
+    expect(good.seeds).to.equal(3);
+    // REG spikes more than Muon: not reproduced, whatever the accuracy.
+    expect(write((s) => 0.8 + 0.01 * s, (s) => 1.5 + 0.01 * s).verdict).to.equal('not reproduced at this scale');
+    // REG's accuracy 5 points under AdamW's: not reproduced.
+    expect(write((s) => 0.75 + 0.01 * s + 0.001 * (s % 2), (s) => 0.1 + 0.01 * s).verdict).to.equal('not reproduced at this scale');
+  });
+
+  it('kronecker: reproduced when L⊗R is within the margin of optimal and ahead of Shampoo, not reproduced when behind', () => {
+    const root = mkdtempSync(join(tmpdir(), 'claims-root-'));
+    const write = (shampooLead: number) => {
+      for (const task of ['mnist2-mlp', 'gpt']) {
+        const rows: KroneckerRow[] = seeds.flatMap((seed) => [10, 20].flatMap((step) => ['adagrad', 'gauss-newton'].map((matrix) => {
+          const jitter = 0.001 * seed + 0.0005 * (step / 10);
+          return { task, seed, layer: 'w', rows: 4, cols: 4, step, matrix, optimal: 0.95 + jitter, shampoo2: 0.94 + jitter, shampoo: 0.94 + jitter - shampooLead - 0.001 * seed, power_iterations: 5, power_residual: 1e-10, converged: 1, samples: step, train_loss: 1 };
+        })));
+        mkdirSync(join(root, 'kronecker', task), { recursive: true });
+        writeFileSync(join(root, 'kronecker', task, 'kronecker.csv'), kroneckerCsv(rows));
+        writeFileSync(join(root, 'kronecker', task, 'kronecker.json'), JSON.stringify({ wallMs: 1000, env: { gitCommit: 'abc' } }));
+      }
+      return getClaim('kronecker').evaluate(join(root, 'kronecker'));
+    };
+    expect(write(0.1).verdict).to.equal('reproduced');
+    expect(write(-0.1).verdict).to.equal('not reproduced at this scale');
+  });
+
+  it('auon-cost: the verdict follows the fitted exponents of the bench CSV', () => {
+    const root = mkdtempSync(join(tmpdir(), 'claims-root-'));
+    const dir = join(root, 'auon-cost');
+    mkdirSync(dir, { recursive: true });
+    const m = (name: string, n: number, ms: number): Measurement => ({ kind: 'scaling-step', name, optimizer: name, backend: 'wasm-native', shape: `${n}x${n}`, median_ms: ms, min_ms: ms, max_ms: ms, mean_ms: ms, reps: 3, ratio_to_adamw: null, value: null, unit: null });
+    const sizes = [128, 256, 512, 1024, 2048];
+    const write = (auonExp: number) => writeFileSync(join(dir, 'bench-partial.csv'), formatCsv(['adamw', 'auon', 'hybrid-auon', 'muon'].flatMap((o) => sizes.map((n, i) => m(o, n, 1e-3 * (n * n) ** (o === 'auon' ? auonExp : o === 'adamw' ? 1 : 1.5) * (1 + 0.01 * (i % 2)))))));
+    write(1.0);
+    expect(getClaim('auon-cost').evaluate(dir).verdict).to.equal('reproduced');
+    write(1.5);
+    expect(getClaim('auon-cost').evaluate(dir).verdict).to.equal('not reproduced at this scale');
+  });
+
+  it('the report lists every claim, with commands for those not run and verdict text from the rule', () => {
+    const root = mkdtempSync(join(tmpdir(), 'claims-root-'));
+    const entries = evaluateClaims(CLAIMS, root);
+    expect(entries.map((e) => e.state)).to.deep.equal(CLAIMS.map(() => 'not run'));
+    const md = claimsMarkdown(entries);
+    expect(md.split('\n').filter((l) => /^\| \d /.test(l))).to.have.length(CLAIMS.length);
+    expect(md).to.include('`npx optlab run experiments/claims/configs/muon-vs-adamw.yaml --out');
+    expect(md).to.include('`npx optlab kronecker --task mnist2-mlp --seeds 0 1 2 --out');
+    expect(verdictText(entries[0])).to.equal('not run yet');
+    // Run counts as the experiment files' headers state them (tuning runs at 250 steps, final runs at 2000).
+    expect(claimCost(getClaim('mars-m-vs-muon'), root)).to.include({ runs: 19, tuningRuns: 4, steps: 31_000 });
+    expect(claimCost(getClaim('muon-vs-adamw'), root)).to.include({ runs: 18, tuningRuns: 8, steps: 22_000 });
+    expect(claimCost(getClaim('reg'), root)).to.include({ runs: 25, tuningRuns: 12, steps: 10_000 });
+    // The GPT claims together stay within about 60 runs-of-2000-steps equivalents (47.5).
+    const gpt = ['mars-m-vs-muon', 'auon-loss-gpt', 'reg-scratch', 'muon-vs-adamw'].reduce((a, n) => a + claimCost(getClaim(n), root)!.steps, 0);
+    expect(gpt / 2000).to.equal(47.5);
+    expect(claimCost(getClaim('kronecker'), root)).to.equal(null);
+    expect(() => getClaim('nope')).to.throw(/unknown claim 'nope'.*kronecker/);
+  });
+});

@@ -1,0 +1,98 @@
+import { expect } from 'chai';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { applyOverrides, ConfigError, expandRuns, loadExperiment } from '../../../experiments/runner/config.js';
+import { shardRuns } from '../../../experiments/sweep/sweep.js';
+import { planExperiment } from '../../../experiments/sweep/tuning.js';
+import { removeTempDirs, tempDir, tinyExperiment, writeExperiment } from '../helpers.js';
+
+const CONFIGS = new URL('../../../experiments/configs/', import.meta.url).pathname;
+
+/** The ConfigError a function throws. */
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ConfigError) return e;
+    throw e;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('experiment config', () => {
+  after(removeTempDirs);
+  it('every shipped experiment file validates and expands into runs (a tuned one plans its first batch)', () => {
+    const files = readdirSync(CONFIGS).filter((f) => f.endsWith('.yaml'));
+    expect(files).to.include.members(['quick.yaml', 'shakespeare-char.yaml', 'mnist-vit.yaml', 'lr-sweep.yaml', 'tune-quick.yaml', 'tune-shakespeare-char.yaml']);
+    for (const f of files) {
+      const exp = loadExperiment(join(CONFIGS, f));
+      expect((exp.tuning ? planExperiment(exp, () => undefined).needed : expandRuns(exp)).length, f).to.be.above(0);
+    }
+  });
+
+  it('a misspelled key fails in under a second, naming the key path and the nearest valid key', () => {
+    const doc = tinyExperiment();
+    (doc.training as Record<string, unknown>).stpes = 10;
+    const file = writeExperiment(tempDir(), doc);
+    const t0 = performance.now();
+    const e = configError(() => loadExperiment(file));
+    expect(performance.now() - t0).to.be.below(1000);
+    expect(e.path).to.equal('training.stpes');
+    expect(e.message).to.include(file).and.include("training.stpes: unknown key (did you mean 'steps'?)");
+  });
+
+  it('wrong types, unknown optimizers and unknown optimizer options fail naming the key', () => {
+    const cases: [Record<string, unknown>, string, RegExp][] = [
+      [tinyExperiment({ training: { steps: 'many', batchSize: 2 } }), 'training.steps', /expected number/],
+      [tinyExperiment({ optimizers: [{ name: 'adamww' }] }), 'optimizers[0].name', /unknown optimizer 'adamww' \(did you mean 'adamw'\?\)/],
+      [tinyExperiment({ optimizers: [{ name: 'adamw', lrr: 0.1 }] }), 'optimizers[0].lrr', /did you mean 'lr'/],
+      [tinyExperiment({ optimizers: [{ name: 'adamw', lr: ['fast'] }] }), 'optimizers[0].lr', /expected a number/],
+      [tinyExperiment({ optimizers: [{ name: 'adamw', epsMode: 'sideways' }] }), 'optimizers[0]', /epsMode/],
+      [tinyExperiment({ model: { kind: 'gpt', widht: 8 } }), 'model.widht', /did you mean 'width'/],
+      [tinyExperiment({ model: { kind: 'gpt', width: 10, nHead: 4 } }), 'model', /width 10 is not divisible by nHead 4/],
+      [tinyExperiment({ model: { kind: 'vit' } }), 'data.kind', /model 'vit' takes image data/],
+      [tinyExperiment({ schedule: { kind: 'cosine', total: 1000 } }), 'schedule.total', /exceeds training.steps/],
+    ];
+    for (const [doc, path, re] of cases) {
+      const e = configError(() => expandRuns(applyOverrides(doc, [])));
+      expect(e.path, e.message).to.equal(path);
+      expect(e.message).to.match(re);
+    }
+  });
+
+  it('--set overrides obey the schema: types, unknown keys, entries by name', () => {
+    const doc = tinyExperiment({ optimizers: [{ name: 'adamw' }, { name: 'sgd' }] });
+    const exp = applyOverrides(doc, ['training.steps=7', 'optimizers.adamw.lr=[0.001, 0.003]', 'target.valLoss=2.5', 'seeds=2']);
+    expect(exp.training.steps).to.equal(7);
+    expect(exp.target).to.deep.equal({ valLoss: 2.5 });
+    const runs = expandRuns(exp);
+    expect(runs.map((r) => `${r.label} ${JSON.stringify(r.grid)} s${r.seed}`)).to.deep.equal([
+      'adamw {"lr":0.001} s0', 'adamw {"lr":0.001} s1', 'adamw {"lr":0.003} s0', 'adamw {"lr":0.003} s1', 'sgd {} s0', 'sgd {} s1',
+    ]);
+    expect(doc.training).to.deep.include({ steps: 12 }); // the document itself is untouched
+    expect(configError(() => applyOverrides(doc, ['training.steps=abc'])).message).to.match(/^--set training.steps=abc: training.steps: expected number/);
+    expect(configError(() => applyOverrides(doc, ['training.stpes=5'])).path).to.equal('training.stpes');
+    expect(configError(() => applyOverrides(doc, ['optimizers.sgd.momentum=high'])).path).to.equal('optimizers[1].momentum');
+    expect(configError(() => applyOverrides(doc, ['optimizers.muon.lr=1'])).message).to.include("no entry 'muon'");
+    expect(configError(() => applyOverrides(doc, ['training.steps.max=3'])).message).to.include("'training.steps' is a number");
+  });
+
+  it('run ids hash the resolved config: defaults written out give the same id, any change another', () => {
+    const id = (opt: Record<string, unknown>, over: Record<string, unknown> = {}) => expandRuns(applyOverrides(tinyExperiment({ optimizers: [opt], ...over }), []))[0].id;
+    const base = id({ name: 'adamw', lr: 0.01 });
+    expect(base).to.match(/^adamw-[0-9a-f]{8}-s0$/);
+    expect(id({ name: 'adamw', lr: 0.01, beta1: 0.9 })).to.equal(base);
+    expect(id({ name: 'adamw', lr: 0.01 }, { training: { ...(tinyExperiment().training as object), checkpointEvery: 7 } })).to.equal(base);
+    expect(id({ name: 'adamw', lr: 0.02 })).to.not.equal(base);
+    expect(id({ name: 'adamw', lr: 0.01 }, { seeds: [3] })).to.equal(base.replace(/s0$/, 's3'));
+  });
+
+  it('shards are disjoint, cover the grid, and are the same on every call', () => {
+    const runs = expandRuns(applyOverrides(tinyExperiment({ optimizers: [{ name: 'adamw', lr: [1, 2, 3] }, { name: 'sgd' }], seeds: 2 }), []));
+    const shards = [1, 2, 3].map((i) => shardRuns(runs, `${i}/3`).map((r) => r.id));
+    expect(shards.flat().sort()).to.deep.equal(runs.map((r) => r.id).sort());
+    expect(new Set(shards.flat()).size).to.equal(runs.length);
+    expect(shardRuns(runs, '2/3').map((r) => r.id)).to.deep.equal(shards[1]);
+    expect(() => shardRuns(runs, '4/3')).to.throw(/1 <= I <= N/);
+  });
+});
