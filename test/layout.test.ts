@@ -157,4 +157,27 @@ describe('source layout: imports point down', () => {
     const bad = EDGES.filter(({ from, to }) => layerOf(to) === 'cli' && layerOf(from) !== 'cli');
     expect(show(bad)).to.deep.equal([]);
   });
+
+  it('the run path reads as named steps: no function in experiments/runner/ or experiments/sweep/ is longer than 80 lines', () => {
+    const MAX = 80;
+    const long: string[] = [];
+    for (const f of FILES.filter((g) => /^experiments\/(runner|sweep)\//.test(g))) {
+      const lines = readFileSync(join(ROOT, f), 'utf8').split('\n');
+      lines.forEach((line, i) => {
+        const m = /^(?:export )?(?:async )?function (\w+)/.exec(line);
+        if (!m) return;
+        let depth = 0;
+        let opened = false;
+        for (let j = i; j < lines.length; j++) {
+          depth += (lines[j].match(/{/g) ?? []).length - (lines[j].match(/}/g) ?? []).length;
+          opened ||= lines[j].includes('{');
+          if (opened && depth <= 0) {
+            if (j - i + 1 > MAX) long.push(`${f} ${m[1]}: ${j - i + 1} lines`);
+            return;
+          }
+        }
+      });
+    }
+    expect(long).to.deep.equal([]);
+  });
 });

@@ -430,231 +430,70 @@ export interface TrainOptions {
 const finite = (x: number | null) => x !== null && Number.isFinite(x);
 
 /**
+ * What one training run holds while it trains: built by `openRun`, freed by `closeRun`. The step
+ * counters, the loss accumulator and MARS exact mode's previous weights change as it trains.
+ */
+interface RunState {
+  readonly id: string;
+  readonly paths: ReturnType<typeof runPaths>;
+  readonly rec: RunRecord;
+  readonly task: Task;
+  readonly params: readonly Parameter[];
+  readonly opt: Optimizer;
+  readonly schedule: (step: number) => number;
+  /** MARS exact mode: the optimizer needs the gradient at the previous step's weights. */
+  readonly exact: boolean;
+  readonly diagOn: boolean;
+  readonly diagKeys: readonly string[];
+  /** Curve rows written so far (kept rows of a resumed run included). */
+  readonly rows: CurveRow[];
+  step: number;
+  wallMs: number;
+  lossAcc: tf.Scalar;
+  lossCount: number;
+  prevParams: Map<string, tf.Tensor> | null;
+  resumed: boolean;
+}
+
+/** How the training loop ended. */
+type LoopEnd = { kind: 'completed' } | { kind: 'diverged' } | { kind: 'stopped'; signal: string };
+
+/** The tensors one training step leaves for its log row (only on logged steps). */
+interface StepLog {
+  gradNorm: tf.Scalar;
+  updateRms: tf.Scalar;
+  modelDiag: Record<string, tf.Scalar>;
+  optDiag: Record<string, number> | undefined;
+}
+
+/**
  * Trains the run recorded in `<dir>/<id>.json`, resuming from its checkpoint when there is one.
- * The backend must already be selected. Returns the final record.
+ * The backend must already be selected. Returns the final record. Reads as nanoGPT's train.py does,
+ * one named step after another: build the run, restore it (or load its initial weights), open its
+ * outputs, evaluate step 0, train, finish.
  */
 export async function trainRun(id: string, opts: TrainOptions): Promise<RunRecord> {
-  const paths = runPaths(opts.dir, id);
-  const rec = readRecord(paths.json);
-  const cfg = rec.config;
-  const t = cfg.training;
-  const task = createTask(cfg, rec.seed, t.batchSize, t.evalBatches);
-  const params = task.model.params;
-  let opt: Optimizer | undefined;
-  let prevParams: Map<string, tf.Tensor> | null = null;
-  let lossAcc: tf.Scalar = tf.scalar(0);
+  const run = openRun(id, opts.dir);
   let tb: import('./tensorboard.js').TensorboardWriter | undefined;
   try {
-    const def = getOptimizerFactory(cfg.optimizer.name)(cfg.optimizer.options);
-    opt = buildOptimizer(params, def, { clipNorm: t.clipNorm });
-    rec.routing = params.map((p) => {
-      const r = resolveRoute(def, p);
-      return { parameter: p.name, role: p.role, shape: [...p.variable.shape], route: r.label, transforms: r.transform.describe ? r.transform.describe() : r.transform.name };
-    });
-    const schedule = makeSchedule(cfg.schedule);
-    const exact = opt.needsPreviousGrads;
-    const diagOn = rec.diagnostics !== false;
-    const diagKeys = diagOn ? [...opt.diagnosticKeys(), ...(task.model.diagnosticKeys?.() ?? [])] : [];
-
-    // Resume or start fresh.
-    let step = 0;
-    let wallMs = 0;
-    let lossCount = 0;
-    let resumed = false;
-    const rows: CurveRow[] = [];
-    if (existsSync(paths.ckpt)) {
-      const { meta, tensors } = loadCheckpoint(paths.ckpt);
-      if (meta.hash !== rec.hash) throw new Error(`${paths.ckpt} belongs to config ${meta.hash}, not ${rec.hash}`);
-      assignCheckpointParams(params, tensors, paths.ckpt, 'resume');
-      const optState = new Map([...tensors].filter(([k]) => k.startsWith('opt/')).map(([k, v]) => [k.slice(4), v]));
-      opt.load(optState);
-      if (exact && meta.step > 0) {
-        prevParams = new Map(params.map((p) => [p.name, tf.keep(tensors.get(`prev/${p.name}`)!.clone())]));
-      }
-      tf.dispose([...tensors.values()]);
-      lossAcc.dispose();
-      lossAcc = tf.scalar(meta.lossSum);
-      lossCount = meta.lossCount;
-      task.setRngState(meta.rng);
-      for (let i = 0; i < meta.step; i++) {
-        const b = task.nextBatch();
-        tf.dispose([b.x, b.y]);
-      }
-      step = meta.step;
-      wallMs = meta.wallMs;
-      resumed = true;
-      // Rows after the checkpoint were written by the interrupted process and will be written again.
-      const kept = existsSync(paths.csv) ? readCurve(paths.csv).filter((r) => r.step <= step) : [];
-      rows.push(...kept);
-      writeCurve(paths.csv, task.unit, kept, diagKeys);
-    } else if (cfg.init) {
-      const src = resolveInit(cfg.init, rec.seed);
-      loadInitialWeights(params, src.checkpoint);
-      rec.initFrom = src;
-    }
-    const csv = createObjectCsvWriter({
-      path: paths.csv,
-      header: [...CURVE_COLUMNS.map((c) => ({ id: c === 'tokens' ? 'seen' : c, title: c === 'tokens' ? task.unit : c })), ...diagKeys.map((k) => ({ id: k, title: k }))],
-      append: resumed,
-    });
-    rec.status = 'running';
-    rec.pid = process.pid;
-    delete rec.signal;
-    delete rec.error;
-    rec.startedAt ??= new Date().toISOString();
-    const here: RunEnvironment = { ...environment(), backend: opts.backendLabel ?? tf.getBackend() };
-    if (!resumed || !rec.env) rec.env = here;
-    else {
-      // Continued from a checkpoint: the start's environment stays, and a different place is recorded beside it.
-      const last = rec.resumedOn?.at(-1) ?? rec.env;
-      if (last.hostname !== here.hostname || last.cpu !== here.cpu || last.gitCommit !== here.gitCommit || last.gitDirty !== here.gitDirty || last.backend !== here.backend) {
-        rec.resumedOn = [...(rec.resumedOn ?? []), { ...here, step }];
-      }
-    }
-    writeRecord(paths.json, rec);
+    restoreOrInit(run);
+    const csv = openCurveWriter(run);
+    markRunning(run, opts.backendLabel);
     if (opts.tensorboard !== undefined) {
       // Imported here: without --tensorboard neither this module nor tfjs-node is loaded.
       const { TensorboardWriter } = await import('./tensorboard.js');
-      tb = await TensorboardWriter.open(join(opts.tensorboard, id), { fresh: !resumed });
+      tb = await TensorboardWriter.open(join(opts.tensorboard, id), { fresh: !run.resumed });
     }
-
     const writeRow = async (row: CurveRow) => {
-      rows.push(row);
+      run.rows.push(row);
       await csv.writeRecords([{ ...row, ...row.diag }]);
       await tb?.write(row, row.val_loss !== null);
-      opts.onRow?.(row, rec);
+      opts.onRow?.(row, run.rec);
     };
-    const checkpoint = async () => {
-      const tensors = opt!.state();
-      const all = new Map<string, tf.Tensor>();
-      for (const p of params) all.set(`param/${p.name}`, p.variable);
-      for (const [k, v] of tensors) all.set(`opt/${k}`, v);
-      if (prevParams) for (const [k, v] of prevParams) all.set(`prev/${k}`, v);
-      const lossSum = (await lossAcc.data())[0];
-      await saveCheckpoint(paths.ckpt, { id, hash: rec.hash, step, wallMs, lossSum, lossCount, rng: task.rngState() }, all);
-      tf.dispose([...tensors.values()]);
-      // The record follows the checkpoint, so a run killed later says how far it got.
-      rec.step = rows.at(-1)?.step ?? step;
-      rec.checkpointStep = step;
-      writeRecord(paths.json, rec);
-    };
-
-    if (!resumed) {
-      const ev = evaluate(task.model, task.evalBatches);
-      await writeRow({ step: 0, seen: 0, train_loss: null, val_loss: ev.loss, val_acc: ev.accuracy ?? null, lr_scale: schedule(1), grad_norm: null, update_rms: null, wall_ms: 0 });
-    }
-
-    let diverged = false;
-    let stopped: string | false = false;
-    while (step < t.steps) {
-      const stop = opts.shouldStop?.();
-      if (stop || (opts.stopAfter !== undefined && step >= opts.stopAfter)) {
-        stopped = typeof stop === 'string' ? stop : 'stopAfter';
-        break;
-      }
-      const s = step + 1;
-      const logNow = s % t.logEvery === 0 || s === t.steps;
-      const lrScale = schedule(s);
-      const t0 = performance.now();
-      const batch = task.nextBatch();
-      // The model's diagnostics (the GPT's largest attention logit) come from this training forward pass.
-      const modelDiag: Record<string, tf.Scalar> = {};
-      const record = diagOn && logNow ? (k: string, v: tf.Scalar) => (modelDiag[k] = tf.keep(v)) : undefined;
-      const { loss, grads } = lossAndGrads(task.model, batch, { training: true, ...(record ? { record } : {}) });
-      let previousGrads: Map<string, tf.Tensor> | undefined;
-      if (exact && prevParams) {
-        // MARS exact mode: the gradient at the previous step's weights on this batch.
-        const current = params.map((p) => p.variable.clone());
-        for (const p of params) p.variable.assign(prevParams.get(p.name)!);
-        const second = lossAndGrads(task.model, batch, { training: true });
-        second.loss.dispose();
-        previousGrads = second.grads;
-        params.forEach((p, i) => p.variable.assign(current[i]));
-        tf.dispose(current);
-      }
-      tf.dispose([batch.x, batch.y]);
-      const gradNorm = logNow ? globalNorm(grads.values()) : null;
-      const before = logNow ? params.map((p) => p.variable.clone()) : null;
-      if (exact) {
-        if (prevParams) tf.dispose([...prevParams.values()]);
-        prevParams = new Map(params.map((p) => [p.name, p.variable.clone()]));
-      }
-      opt.step(grads, { lrScale, previousGrads, diagnose: diagOn && logNow });
-      const optDiag = diagOn && logNow ? opt.diagnostics() : undefined;
-      tf.dispose([...grads.values()]);
-      if (previousGrads) tf.dispose([...previousGrads.values()]);
-      const nextAcc = tf.add(lossAcc, loss) as tf.Scalar;
-      lossAcc.dispose();
-      loss.dispose();
-      lossAcc = nextAcc;
-      lossCount += 1;
-      const updateRms = before
-        ? tf.tidy(() => {
-            const n = params.reduce((a, p) => a + p.variable.size, 0);
-            const sq = params.map((p, i) => tf.sum(tf.square(tf.sub(p.variable, before[i]))));
-            return tf.sqrt(tf.div(tf.addN(sq), n)) as tf.Scalar;
-          })
-        : null;
-      if (before) tf.dispose(before);
-      step = s;
-      if (logNow) {
-        const modelKeys = Object.keys(modelDiag);
-        const [lossSum, gn, ur, ...md] = await Promise.all([lossAcc.data(), gradNorm!.data(), updateRms!.data(), ...modelKeys.map((k) => modelDiag![k].data())]);
-        tf.dispose([gradNorm!, updateRms!, ...Object.values(modelDiag)]);
-        const diag = diagOn ? Object.fromEntries(diagKeys.map((k) => [k, optDiag?.[k] ?? null])) : undefined;
-        modelKeys.forEach((k, i) => diag && (diag[k] = md[i][0]));
-        wallMs += performance.now() - t0;
-        const trainLoss = lossSum[0] / lossCount;
-        lossAcc.dispose();
-        lossAcc = tf.scalar(0);
-        lossCount = 0;
-        let valLoss: number | null = null;
-        let valAcc: number | null = null;
-        if (Number.isFinite(trainLoss) && (s % t.evalEvery === 0 || s === t.steps)) {
-          const ev = evaluate(task.model, task.evalBatches);
-          valLoss = ev.loss;
-          valAcc = ev.accuracy ?? null;
-        }
-        await writeRow({ step: s, seen: s * task.unitsPerStep, train_loss: trainLoss, val_loss: valLoss, val_acc: valAcc, lr_scale: lrScale, grad_norm: gn[0], update_rms: ur[0], wall_ms: Math.round(wallMs), ...(diag ? { diag } : {}) });
-        if (!Number.isFinite(trainLoss) || (valLoss !== null && !Number.isFinite(valLoss))) {
-          diverged = true;
-          break;
-        }
-      } else {
-        wallMs += performance.now() - t0;
-      }
-      if (rec.checkpointEvery > 0 && s % rec.checkpointEvery === 0 && s < t.steps) await checkpoint();
-      // Lets signal handlers run between steps.
-      await new Promise((r) => setImmediate(r));
-    }
-
-    if (diverged) {
-      rec.status = 'diverged';
-      rec.divergedAt = step;
-      const ok = rows.filter((r) => r.step < step && (r.train_loss === null || Number.isFinite(r.train_loss)) && (r.val_loss === null || Number.isFinite(r.val_loss)));
-      const lastTrain = ok.filter((r) => r.train_loss !== null).at(-1);
-      const lastVal = ok.filter((r) => r.val_loss !== null).at(-1);
-      rec.lastFinite = { step: ok.at(-1)?.step ?? 0, trainLoss: lastTrain?.train_loss ?? null, valLoss: lastVal?.val_loss ?? null };
-    } else if (stopped) {
-      await checkpoint();
-      rec.status = 'interrupted';
-      rec.signal = stopped;
-    } else {
-      if (rec.keepCheckpoint !== false) await checkpoint();
-      rec.status = 'finished';
-      // Generated after the last checkpoint and outside wall_ms: it changes no number of the run.
-      const chars = rec.sampleChars ?? 300;
-      if (task.sample && chars > 0) rec.sample = task.sample(chars);
-    }
-    if (rec.keepCheckpoint === false && rec.status !== 'interrupted') {
-      rmSync(paths.ckpt, { force: true });
-      delete rec.checkpointStep;
-    }
-    rec.step = step;
-    rec.result = summarizeCurve(rows, rec.targetValLoss, wallMs, rec.status === 'diverged');
-    if (rec.status !== 'interrupted') rec.finishedAt = new Date().toISOString();
-    writeRecord(paths.json, rec);
-    return rec;
+    if (!run.resumed) await writeRow(initialRow(run));
+    const end = await trainLoop(run, opts, writeRow);
+    await finishRun(run, end);
+    return run.rec;
   } finally {
     try {
       await tb?.flush();
@@ -662,11 +501,289 @@ export async function trainRun(id: string, opts: TrainOptions): Promise<RunRecor
       // Reported, not thrown: an error of the run itself is the one to see.
       console.error(`TensorBoard: flushing ${tb!.logdir} failed: ${(e as Error).message}`);
     }
-    opt?.dispose();
-    lossAcc.dispose();
-    if (prevParams) tf.dispose([...prevParams.values()]);
-    task.dispose();
+    closeRun(run);
   }
+}
+
+/** Reads the record, builds the run's model, data and optimizer, and records the routing table. */
+function openRun(id: string, dir: string): RunState {
+  const paths = runPaths(dir, id);
+  const rec = readRecord(paths.json);
+  const cfg = rec.config;
+  const t = cfg.training;
+  const task = createTask(cfg, rec.seed, t.batchSize, t.evalBatches);
+  const params = task.model.params;
+  let opt: Optimizer | undefined;
+  try {
+    const def = getOptimizerFactory(cfg.optimizer.name)(cfg.optimizer.options);
+    opt = buildOptimizer(params, def, { clipNorm: t.clipNorm });
+    rec.routing = params.map((p) => {
+      const r = resolveRoute(def, p);
+      return { parameter: p.name, role: p.role, shape: [...p.variable.shape], route: r.label, transforms: r.transform.describe ? r.transform.describe() : r.transform.name };
+    });
+    const diagOn = rec.diagnostics !== false;
+    return {
+      id, paths, rec, task, params, opt,
+      schedule: makeSchedule(cfg.schedule),
+      exact: opt.needsPreviousGrads,
+      diagOn,
+      diagKeys: diagOn ? [...opt.diagnosticKeys(), ...(task.model.diagnosticKeys?.() ?? [])] : [],
+      rows: [],
+      step: 0,
+      wallMs: 0,
+      lossAcc: tf.scalar(0),
+      lossCount: 0,
+      prevParams: null,
+      resumed: false,
+    };
+  } catch (e) {
+    opt?.dispose();
+    task.dispose();
+    throw e;
+  }
+}
+
+/** Frees the optimizer, the accumulator, MARS's previous weights and the task. */
+function closeRun(run: RunState): void {
+  run.opt.dispose();
+  run.lossAcc.dispose();
+  if (run.prevParams) tf.dispose([...run.prevParams.values()]);
+  run.task.dispose();
+}
+
+/**
+ * Resumes from the run's checkpoint (weights, optimizer state, MARS's previous weights, the data
+ * stream's position, the curve rows up to the checkpoint), or else loads the initial weights that
+ * `init` names. A fresh run without `init` keeps the model's own initialization.
+ */
+function restoreOrInit(run: RunState): void {
+  const { paths, rec, params, task } = run;
+  if (!existsSync(paths.ckpt)) {
+    if (rec.config.init) {
+      const src = resolveInit(rec.config.init, rec.seed);
+      loadInitialWeights(params, src.checkpoint);
+      rec.initFrom = src;
+    }
+    return;
+  }
+  const { meta, tensors } = loadCheckpoint(paths.ckpt);
+  if (meta.hash !== rec.hash) throw new Error(`${paths.ckpt} belongs to config ${meta.hash}, not ${rec.hash}`);
+  assignCheckpointParams(params, tensors, paths.ckpt, 'resume');
+  run.opt.load(new Map([...tensors].filter(([k]) => k.startsWith('opt/')).map(([k, v]) => [k.slice(4), v])));
+  if (run.exact && meta.step > 0) run.prevParams = new Map(params.map((p) => [p.name, tf.keep(tensors.get(`prev/${p.name}`)!.clone())]));
+  tf.dispose([...tensors.values()]);
+  run.lossAcc.dispose();
+  run.lossAcc = tf.scalar(meta.lossSum);
+  run.lossCount = meta.lossCount;
+  task.setRngState(meta.rng);
+  for (let i = 0; i < meta.step; i++) {
+    const b = task.nextBatch();
+    tf.dispose([b.x, b.y]);
+  }
+  run.step = meta.step;
+  run.wallMs = meta.wallMs;
+  run.resumed = true;
+  // Rows after the checkpoint were written by the interrupted process and will be written again.
+  const kept = existsSync(paths.csv) ? readCurve(paths.csv).filter((r) => r.step <= run.step) : [];
+  run.rows.push(...kept);
+  writeCurve(paths.csv, task.unit, kept, run.diagKeys);
+}
+
+/** The curve CSV writer: a fresh file with its header, or appending after a resume's kept rows. */
+function openCurveWriter(run: RunState) {
+  return createObjectCsvWriter({
+    path: run.paths.csv,
+    header: [...CURVE_COLUMNS.map((c) => ({ id: c === 'tokens' ? 'seen' : c, title: c === 'tokens' ? run.task.unit : c })), ...run.diagKeys.map((k) => ({ id: k, title: k }))],
+    append: run.resumed,
+  });
+}
+
+/**
+ * Records the run as running in this process. A fresh run records where it runs; a run continued
+ * from a checkpoint keeps its start's environment and lists a different place in `resumedOn`.
+ */
+function markRunning(run: RunState, backendLabel: string | undefined): void {
+  const { rec } = run;
+  rec.status = 'running';
+  rec.pid = process.pid;
+  delete rec.signal;
+  delete rec.error;
+  rec.startedAt ??= new Date().toISOString();
+  const here: RunEnvironment = { ...environment(), backend: backendLabel ?? tf.getBackend() };
+  if (!run.resumed || !rec.env) rec.env = here;
+  else {
+    const last = rec.resumedOn?.at(-1) ?? rec.env;
+    if (last.hostname !== here.hostname || last.cpu !== here.cpu || last.gitCommit !== here.gitCommit || last.gitDirty !== here.gitDirty || last.backend !== here.backend) {
+      rec.resumedOn = [...(rec.resumedOn ?? []), { ...here, step: run.step }];
+    }
+  }
+  writeRecord(run.paths.json, rec);
+}
+
+/** Step 0's row: the evaluation of the initial weights. */
+function initialRow(run: RunState): CurveRow {
+  const ev = evaluate(run.task.model, run.task.evalBatches);
+  return { step: 0, seen: 0, train_loss: null, val_loss: ev.loss, val_acc: ev.accuracy ?? null, lr_scale: run.schedule(1), grad_norm: null, update_rms: null, wall_ms: 0 };
+}
+
+/**
+ * Trains from `run.step` to the configured steps: one `trainStep` per step, a log row every
+ * `logEvery` steps (and at the last), a checkpoint every `checkpointEvery`. Stops early when the
+ * loss stops being finite, or when `shouldStop`/`stopAfter` asks.
+ */
+async function trainLoop(run: RunState, opts: TrainOptions, writeRow: (row: CurveRow) => Promise<void>): Promise<LoopEnd> {
+  const t = run.rec.config.training;
+  while (run.step < t.steps) {
+    const stop = opts.shouldStop?.();
+    if (stop || (opts.stopAfter !== undefined && run.step >= opts.stopAfter)) return { kind: 'stopped', signal: typeof stop === 'string' ? stop : 'stopAfter' };
+    const s = run.step + 1;
+    const logNow = s % t.logEvery === 0 || s === t.steps;
+    const lrScale = run.schedule(s);
+    const t0 = performance.now();
+    const log = trainStep(run, lrScale, logNow);
+    run.step = s;
+    if (log) {
+      const row = await logRow(run, s, lrScale, log, t0);
+      await writeRow(row);
+      if (!Number.isFinite(row.train_loss!) || (row.val_loss !== null && !Number.isFinite(row.val_loss))) return { kind: 'diverged' };
+    } else {
+      run.wallMs += performance.now() - t0;
+    }
+    if (run.rec.checkpointEvery > 0 && s % run.rec.checkpointEvery === 0 && s < t.steps) await checkpointRun(run);
+    // Lets signal handlers run between steps.
+    await new Promise((r) => setImmediate(r));
+  }
+  return { kind: 'completed' };
+}
+
+/**
+ * One optimizer step on the next batch: forward and backward (recording the model's diagnostics on
+ * logged steps), MARS exact mode's second gradient at the previous weights, the optimizer's update,
+ * and the loss added to the accumulator without a readback. On logged steps it returns the gradient
+ * norm, the update's RMS and the diagnostics, still as tensors.
+ */
+function trainStep(run: RunState, lrScale: number, logNow: boolean): StepLog | null {
+  const { params, opt, task } = run;
+  const diagnose = run.diagOn && logNow;
+  const batch = task.nextBatch();
+  // The model's diagnostics (the GPT's largest attention logit) come from this training forward pass.
+  const modelDiag: Record<string, tf.Scalar> = {};
+  const record = diagnose ? (k: string, v: tf.Scalar) => (modelDiag[k] = tf.keep(v)) : undefined;
+  const { loss, grads } = lossAndGrads(task.model, batch, { training: true, ...(record ? { record } : {}) });
+  let previousGrads: Map<string, tf.Tensor> | undefined;
+  if (run.exact && run.prevParams) {
+    // MARS exact mode: the gradient at the previous step's weights on this batch.
+    const current = params.map((p) => p.variable.clone());
+    for (const p of params) p.variable.assign(run.prevParams.get(p.name)!);
+    const second = lossAndGrads(task.model, batch, { training: true });
+    second.loss.dispose();
+    previousGrads = second.grads;
+    params.forEach((p, i) => p.variable.assign(current[i]));
+    tf.dispose(current);
+  }
+  tf.dispose([batch.x, batch.y]);
+  const gradNorm = logNow ? globalNorm(grads.values()) : null;
+  const before = logNow ? params.map((p) => p.variable.clone()) : null;
+  if (run.exact) {
+    if (run.prevParams) tf.dispose([...run.prevParams.values()]);
+    run.prevParams = new Map(params.map((p) => [p.name, p.variable.clone()]));
+  }
+  opt.step(grads, { lrScale, previousGrads, diagnose });
+  const optDiag = diagnose ? opt.diagnostics() : undefined;
+  tf.dispose([...grads.values()]);
+  if (previousGrads) tf.dispose([...previousGrads.values()]);
+  const nextAcc = tf.add(run.lossAcc, loss) as tf.Scalar;
+  run.lossAcc.dispose();
+  loss.dispose();
+  run.lossAcc = nextAcc;
+  run.lossCount += 1;
+  if (!before) return null;
+  const updateRms = tf.tidy(() => {
+    const n = params.reduce((a, p) => a + p.variable.size, 0);
+    const sq = params.map((p, i) => tf.sum(tf.square(tf.sub(p.variable, before[i]))));
+    return tf.sqrt(tf.div(tf.addN(sq), n)) as tf.Scalar;
+  });
+  tf.dispose(before);
+  return { gradNorm: gradNorm!, updateRms, modelDiag, optDiag };
+}
+
+/**
+ * A logged step's row: reads back the mean training loss since the last row, the gradient norm,
+ * the update RMS and the diagnostics, and evaluates on the validation batches at `evalEvery` (and
+ * at the last step) while the training loss is finite. Resets the loss accumulator.
+ */
+async function logRow(run: RunState, s: number, lrScale: number, log: StepLog, t0: number): Promise<CurveRow> {
+  const t = run.rec.config.training;
+  const modelKeys = Object.keys(log.modelDiag);
+  const [lossSum, gn, ur, ...md] = await Promise.all([run.lossAcc.data(), log.gradNorm.data(), log.updateRms.data(), ...modelKeys.map((k) => log.modelDiag[k].data())]);
+  tf.dispose([log.gradNorm, log.updateRms, ...Object.values(log.modelDiag)]);
+  const diag = run.diagOn ? Object.fromEntries(run.diagKeys.map((k) => [k, log.optDiag?.[k] ?? null])) : undefined;
+  modelKeys.forEach((k, i) => diag && (diag[k] = md[i][0]));
+  run.wallMs += performance.now() - t0;
+  const trainLoss = lossSum[0] / run.lossCount;
+  run.lossAcc.dispose();
+  run.lossAcc = tf.scalar(0);
+  run.lossCount = 0;
+  let valLoss: number | null = null;
+  let valAcc: number | null = null;
+  if (Number.isFinite(trainLoss) && (s % t.evalEvery === 0 || s === t.steps)) {
+    const ev = evaluate(run.task.model, run.task.evalBatches);
+    valLoss = ev.loss;
+    valAcc = ev.accuracy ?? null;
+  }
+  return { step: s, seen: s * run.task.unitsPerStep, train_loss: trainLoss, val_loss: valLoss, val_acc: valAcc, lr_scale: lrScale, grad_norm: gn[0], update_rms: ur[0], wall_ms: Math.round(run.wallMs), ...(diag ? { diag } : {}) };
+}
+
+/** Saves weights, optimizer state, MARS's previous weights, the data position and the loss accumulator; the record follows. */
+async function checkpointRun(run: RunState): Promise<void> {
+  const { params, opt, rec, paths, task } = run;
+  const tensors = opt.state();
+  const all = new Map<string, tf.Tensor>();
+  for (const p of params) all.set(`param/${p.name}`, p.variable);
+  for (const [k, v] of tensors) all.set(`opt/${k}`, v);
+  if (run.prevParams) for (const [k, v] of run.prevParams) all.set(`prev/${k}`, v);
+  const lossSum = (await run.lossAcc.data())[0];
+  await saveCheckpoint(paths.ckpt, { id: run.id, hash: rec.hash, step: run.step, wallMs: run.wallMs, lossSum, lossCount: run.lossCount, rng: task.rngState() }, all);
+  tf.dispose([...tensors.values()]);
+  // The record follows the checkpoint, so a run killed later says how far it got.
+  rec.step = run.rows.at(-1)?.step ?? run.step;
+  rec.checkpointStep = run.step;
+  writeRecord(paths.json, rec);
+}
+
+/**
+ * Ends the record: diverged (with the last finite losses), interrupted (checkpointed, to resume),
+ * or finished (checkpointed unless `keepCheckpoints: false`, then a text sample); the result
+ * summary; the record written.
+ */
+async function finishRun(run: RunState, end: LoopEnd): Promise<void> {
+  const { rec, rows, step } = run;
+  if (end.kind === 'diverged') {
+    rec.status = 'diverged';
+    rec.divergedAt = step;
+    const ok = rows.filter((r) => r.step < step && (r.train_loss === null || Number.isFinite(r.train_loss)) && (r.val_loss === null || Number.isFinite(r.val_loss)));
+    const lastTrain = ok.filter((r) => r.train_loss !== null).at(-1);
+    const lastVal = ok.filter((r) => r.val_loss !== null).at(-1);
+    rec.lastFinite = { step: ok.at(-1)?.step ?? 0, trainLoss: lastTrain?.train_loss ?? null, valLoss: lastVal?.val_loss ?? null };
+  } else if (end.kind === 'stopped') {
+    await checkpointRun(run);
+    rec.status = 'interrupted';
+    rec.signal = end.signal;
+  } else {
+    if (rec.keepCheckpoint !== false) await checkpointRun(run);
+    rec.status = 'finished';
+    // Generated after the last checkpoint and outside wall_ms: it changes no number of the run.
+    const chars = rec.sampleChars ?? 300;
+    if (run.task.sample && chars > 0) rec.sample = run.task.sample(chars);
+  }
+  if (rec.keepCheckpoint === false && rec.status !== 'interrupted') {
+    rmSync(run.paths.ckpt, { force: true });
+    delete rec.checkpointStep;
+  }
+  rec.step = step;
+  rec.result = summarizeCurve(rows, rec.targetValLoss, run.wallMs, rec.status === 'diverged');
+  if (rec.status !== 'interrupted') rec.finishedAt = new Date().toISOString();
+  writeRecord(run.paths.json, rec);
 }
 
 /** Rewrites a curve CSV with the given rows (header included), atomically. */

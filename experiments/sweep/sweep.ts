@@ -129,71 +129,122 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
   const exp = selectOptimizers(loadExperiment(file, sets), opts.only);
   const auto = opts.shard?.trim() === 'auto' ? shardFromEnvironment(process.env, opts.shards) : null;
   const shard = auto ? auto.shard : opts.shard;
-  if (!opts.runs && (exp.tuning || opts.untilDecided)) {
-    // Tuning and --until-decided plan batch by batch from results; loaded here because tuning.ts imports
-    // this module. The checks that need no training run once, before the first batch.
-    if (!opts.dryRun) {
-      checkData(exp);
-      checkInit(exp, [...seedList(exp), ...(exp.tuning ? tuningSeedList(exp.tuning) : [])]);
-      const dir0 = opts.out ?? defaultOutDir(exp);
-      checkOutputFolder(dir0, { resume: opts.resume, overwrite: opts.overwrite, shard: shard !== undefined, grid: [], mine: [] }, (d) => (existsSync(join(d, 'experiment.json')) ? readExperimentRecord(d).grid : null));
-    }
-    const { runStaged } = await import('./tuning.js');
-    return runStaged(file, exp, { ...opts, shard, shards: undefined });
-  }
+  if (!opts.runs && (exp.tuning || opts.untilDecided)) return runPlanned(file, exp, opts, shard);
   const all = opts.runs ?? expandRuns(exp);
   const mine = shardRuns(all, shard);
   const dir = opts.out ?? defaultOutDir(exp);
   const jobs = Math.max(1, opts.jobs ?? os.cpus().length);
   const shardNote = shard ? ` (shard ${shard} of ${all.length}${auto ? `, from ${auto.source}` : ''})` : '';
-  if (opts.dryRun) {
-    console.log(`${exp.name}: ${plural(mine.length, 'run')}${shardNote} -> ${dir}`);
-    for (const r of mine) {
-      const p = runPaths(dir, r.id);
-      const state = existsSync(p.json) ? readRecord(p.json).status : 'new';
-      console.log(`${r.id}  ${configName(r)} s${r.seed}  (${state})`);
-    }
-    return { dir, statuses: {}, interrupted: false };
-  }
+  if (opts.dryRun) return listRuns(exp, mine, dir, shardNote);
   const grid = opts.grid ?? all.map((r) => r.id);
-  // A batch of a tuned experiment (opts.runs) was checked before its first batch (above).
+  // A batch of a tuned experiment (opts.runs) was checked before its first batch (runPlanned).
   const batch = opts.runs !== undefined;
-
-  // Everything that needs no training is checked here, once, before any run starts.
-  if (!batch) {
-    checkData(exp);
-    checkInit(exp, mine.map((r) => r.seed));
-    checkOutputFolder(dir, { resume: opts.resume, overwrite: opts.overwrite, shard: shard !== undefined, grid, mine: mine.map((r) => r.id) }, (d) => (existsSync(join(d, 'experiment.json')) ? readExperimentRecord(d).grid : null));
-  }
+  if (!batch) checkBeforeRuns(exp, dir, opts, shard, grid, mine);
   const backend = opts.backend ?? exp.backend;
   const tensorboard = opts.tensorboard === undefined ? undefined : opts.tensorboard || join(dir, 'tensorboard');
   const probe = probeBackend(backend, opts.backend ? `--backend ${opts.backend}` : exp.backend ? `backend: ${exp.backend} (in ${file})` : `backend ${process.env.OPTLAB_BACKEND ?? 'auto'}`, { tensorboard: tensorboard !== undefined });
-  if (opts.resume) {
-    // Finished runs kept from earlier calls must share this call's backend.
-    const kept = mine.map((r) => runPaths(dir, r.id).json).filter((p) => existsSync(p)).map((p) => readRecord(p)).filter((r) => DONE.includes(r.status));
-    const warn = checkSameBackend([...kept.map((r) => ({ id: r.id, backend: r.env?.backend })), { id: 'this call', backend: probe.label }], opts.allowMixedBackends === true, `resuming ${dir}`);
-    if (warn) console.error(warn);
-  }
+  if (opts.resume) checkResumedBackend(dir, mine, probe.label, opts.allowMixedBackends === true);
 
+  declareRuns(dir, file, exp, opts, { grid, mine, shard, shardSource: auto?.source, batch });
+  const { statuses, todo, replaced } = prepareRuns(dir, exp, mine, opts.resume === true);
+  const parallel = Math.min(jobs, todo.length);
+  const progress = new Progress(opts.tty ?? process.stdout.isTTY === true, mine.length, mine.length - todo.length, parallel, opts.progressStream);
+  const skipped = mine.length - todo.length;
+  progress.line(probe.message);
+  const hint = nativeHint(probe);
+  if (hint) progress.line(hint);
+  progress.line(`${exp.name}: ${plural(mine.length, 'run')}${shardNote}${skipped ? `, ${skipped} already done` : ''}, ${parallel} at a time -> ${dir}`);
+  if (replaced) progress.line(`--overwrite: ${replaced} earlier runs in ${dir} are started over`);
+  if (tensorboard !== undefined) progress.line(`tensorboard: scalars in ${tensorboard}/<run id>, ${probe.tensorboard?.message} (view: tensorboard --logdir ${tensorboard})`);
+
+  const child: ChildOptions = { dir, backend, tensorboard, expectBackend: opts.allowMixedBackends ? undefined : probe.label, threads: parallel };
+  const { interrupted, killed } = await runQueue(todo, jobs, child, statuses, progress, opts);
+  for (const spec of todo) statuses[spec.id] ??= 'pending';
+  progress.stop(Object.values(statuses));
+
+  const again = resumeCommand(file, opts);
+  if (interrupted) console.log(`interrupted${killed ? ' (runs killed)' : ''}; continue with: ${again}`);
+  else if (Object.values(statuses).some((s) => s === 'failed' || s === 'interrupted')) console.log(`some runs did not finish (logs in ${join(dir, 'logs')}); after fixing the cause, continue with: ${again}`);
+  if (opts.report === false) return { dir, statuses, interrupted };
+  const { ranking } = await writeReport(dir, { allowMixedBackends: opts.allowMixedBackends });
+  if (opts.print !== false) console.log(`\n${ranking}\n\nreport: ${join(dir, 'report.html')}`);
+  return { dir, statuses, interrupted };
+}
+
+/**
+ * A tuned experiment, or one run `--until-decided`: planned batch by batch from the results
+ * (experiments/sweep/tuning.ts, loaded here because it imports this module). The checks that need
+ * no training run once, before the first batch.
+ */
+async function runPlanned(file: string, exp: Experiment, opts: SweepOptions, shard: string | undefined): Promise<SweepOutcome> {
+  if (!opts.dryRun) {
+    checkData(exp);
+    checkInit(exp, [...seedList(exp), ...(exp.tuning ? tuningSeedList(exp.tuning) : [])]);
+    checkOutputFolder(opts.out ?? defaultOutDir(exp), { resume: opts.resume, overwrite: opts.overwrite, shard: shard !== undefined, grid: [], mine: [] }, gridOf);
+  }
+  const { runStaged } = await import('./tuning.js');
+  return runStaged(file, exp, { ...opts, shard, shards: undefined });
+}
+
+/** The grid a results folder's experiment.json declares, or null when it has none. */
+const gridOf = (d: string) => (existsSync(join(d, 'experiment.json')) ? readExperimentRecord(d).grid : null);
+
+/** `--dry-run`: the runs this call would start, with their state, without training or writing. */
+function listRuns(exp: Experiment, mine: readonly RunSpec[], dir: string, shardNote: string): SweepOutcome {
+  console.log(`${exp.name}: ${plural(mine.length, 'run')}${shardNote} -> ${dir}`);
+  for (const r of mine) {
+    const p = runPaths(dir, r.id);
+    const state = existsSync(p.json) ? readRecord(p.json).status : 'new';
+    console.log(`${r.id}  ${configName(r)} s${r.seed}  (${state})`);
+  }
+  return { dir, statuses: {}, interrupted: false };
+}
+
+/** Everything that needs no training, checked once before any run starts: data, init checkpoints, the results folder. */
+function checkBeforeRuns(exp: Experiment, dir: string, opts: SweepOptions, shard: string | undefined, grid: readonly string[], mine: readonly RunSpec[]): void {
+  checkData(exp);
+  checkInit(exp, mine.map((r) => r.seed));
+  checkOutputFolder(dir, { resume: opts.resume, overwrite: opts.overwrite, shard: shard !== undefined, grid: [...grid], mine: mine.map((r) => r.id) }, gridOf);
+}
+
+/** With --resume: finished runs kept from earlier calls must share this call's backend (or a warning says they do not). */
+function checkResumedBackend(dir: string, mine: readonly RunSpec[], backend: string, allowMixed: boolean): void {
+  const kept = mine.map((r) => runPaths(dir, r.id).json).filter((p) => existsSync(p)).map((p) => readRecord(p)).filter((r) => DONE.includes(r.status));
+  const warn = checkSameBackend([...kept.map((r) => ({ id: r.id, backend: r.env?.backend })), { id: 'this call', backend }], allowMixed, `resuming ${dir}`);
+  if (warn) console.error(warn);
+}
+
+/**
+ * Writes experiment.json: the experiment, its grid and the runs this folder holds. Shards of one
+ * grid may share a folder (job arrays): the runs the others declared are kept; a batch of a tuned
+ * experiment keeps the earlier batches' runs (its grid extends theirs).
+ */
+function declareRuns(dir: string, file: string, exp: Experiment, opts: SweepOptions, at: { grid: readonly string[]; mine: readonly RunSpec[]; shard?: string; shardSource?: string; batch: boolean }): void {
   mkdirSync(join(dir, 'logs'), { recursive: true });
-  let held = new Set(mine.map((r) => r.id));
-  if ((shard || batch) && existsSync(join(dir, 'experiment.json'))) {
-    // Shards of one grid may share a folder (job arrays): keep the runs the others declared; a batch
-    // of a tuned experiment keeps the earlier batches' runs (its grid extends theirs).
+  let held = new Set(at.mine.map((r) => r.id));
+  if ((at.shard || at.batch) && existsSync(join(dir, 'experiment.json'))) {
     const prev = readExperimentRecord(dir);
-    const inGrid = new Set(grid);
-    if (prev.grid.join('\n') === grid.join('\n') || (opts.runs && prev.grid.every((id) => inGrid.has(id)))) held = new Set([...prev.runs, ...held]);
+    const inGrid = new Set(at.grid);
+    if (prev.grid.join('\n') === at.grid.join('\n') || (opts.runs && prev.grid.every((id) => inGrid.has(id)))) held = new Set([...prev.runs, ...held]);
   }
-  const record: ExperimentRecord = { name: exp.name, source: { file, sets, ...(opts.only?.length ? { only: opts.only } : {}) }, experiment: exp, grid, runs: grid.filter((id) => held.has(id)), shard: shard ?? null, ...(auto ? { shardSource: auto.source } : {}) };
+  const sets = opts.sets ?? [];
+  const record: ExperimentRecord = { name: exp.name, source: { file, sets, ...(opts.only?.length ? { only: opts.only } : {}) }, experiment: exp, grid: [...at.grid], runs: at.grid.filter((id) => held.has(id)), shard: at.shard ?? null, ...(at.shardSource ? { shardSource: at.shardSource } : {}) };
   writeAtomic(join(dir, 'experiment.json'), JSON.stringify(record, null, 1) + '\n');
+}
 
+/**
+ * Sorts this call's runs: with --resume a finished or diverged run of the same config is kept, an
+ * unfinished one continues from its checkpoint (its record refreshed to pending), and any other is
+ * recorded afresh. Returns the kept statuses, the runs to start, and how many earlier records are replaced.
+ */
+function prepareRuns(dir: string, exp: Experiment, mine: readonly RunSpec[], resume: boolean): { statuses: Record<string, RunStatus>; todo: RunSpec[]; replaced: number } {
   const env = environment();
   const statuses: Record<string, RunStatus> = {};
   const todo: RunSpec[] = [];
-  const replaced = opts.resume ? 0 : mine.filter((r) => existsSync(runPaths(dir, r.id).json)).length;
+  const replaced = resume ? 0 : mine.filter((r) => existsSync(runPaths(dir, r.id).json)).length;
   for (const spec of mine) {
     const p = runPaths(dir, spec.id);
-    if (opts.resume && existsSync(p.json)) {
+    if (resume && existsSync(p.json)) {
       const old = readRecord(p.json);
       if (old.hash === spec.hash && DONE.includes(old.status)) {
         statuses[spec.id] = old.status;
@@ -209,30 +260,36 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
     initRun(dir, spec, exp.name, env);
     todo.push(spec);
   }
+  return { statuses, todo, replaced };
+}
 
-  const tty = opts.tty ?? process.stdout.isTTY === true;
-  const progress = new Progress(tty, mine.length, mine.length - todo.length, Math.min(jobs, todo.length), opts.progressStream);
-  const skipped = mine.length - todo.length;
-  progress.line(probe.message);
-  const hint = nativeHint(probe);
-  if (hint) progress.line(hint);
-  progress.line(`${exp.name}: ${plural(mine.length, 'run')}${shardNote}${skipped ? `, ${skipped} already done` : ''}, ${Math.min(jobs, todo.length)} at a time -> ${dir}`);
-  if (replaced) progress.line(`--overwrite: ${replaced} earlier runs in ${dir} are started over`);
-  if (tensorboard !== undefined) progress.line(`tensorboard: scalars in ${tensorboard}/<run id>, ${probe.tensorboard?.message} (view: tensorboard --logdir ${tensorboard})`);
+/** How each run's child process is started. */
+interface ChildOptions {
+  dir: string;
+  backend?: string;
+  tensorboard?: string;
+  /** The backend label every run must get (absent with --allow-mixed-backends). */
+  expectBackend?: string;
+  /** Runs at a time: each child gets its share of the native kernels' threads. */
+  threads: number;
+}
 
-  const { file: runnerFile, execArgv } = runnerCommand();
+/**
+ * Starts the runs, `jobs` at a time, each in its own child process, and waits for them. The first
+ * Ctrl-C (or SIGTERM) lets running runs checkpoint and starts no new one; a second kills them.
+ * With --live, report.html is rewritten every few seconds and after each run, one write at a time.
+ */
+async function runQueue(todo: readonly RunSpec[], jobs: number, child: ChildOptions, statuses: Record<string, RunStatus>, progress: Progress, opts: SweepOptions): Promise<{ interrupted: boolean; killed: boolean }> {
   const active = new Map<string, ChildProcess>();
-  let interrupted = false;
-  let killed = false;
-  let stopSignal = '';
+  const stop = { interrupted: false, killed: false, signal: '' };
   const onSignal = (sig: string) => () => {
-    if (interrupted) {
-      killed = true;
+    if (stop.interrupted) {
+      stop.killed = true;
       for (const c of active.values()) c.kill('SIGKILL');
       return;
     }
-    interrupted = true;
-    stopSignal = sig;
+    stop.interrupted = true;
+    stop.signal = sig;
     progress.line(`${sig}: letting running runs checkpoint; press Ctrl-C again to kill them`);
     for (const c of active.values()) c.kill('SIGINT');
   };
@@ -240,89 +297,91 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
   const onSigterm = onSignal('SIGTERM');
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigterm);
-
-  // --live: report.html rewritten every few seconds and after each run, one write at a time.
   let reportChain: Promise<unknown> = Promise.resolve();
   const liveReport = () => {
     if (!opts.live) return;
-    reportChain = reportChain.then(() => writeReport(dir, { live: true, allowMixedBackends: true }).catch((e) => progress.line(`live report: ${(e as Error).message}`)));
+    reportChain = reportChain.then(() => writeReport(child.dir, { live: true, allowMixedBackends: true }).catch((e) => progress.line(`live report: ${(e as Error).message}`)));
   };
   const liveTimer = opts.live ? setInterval(liveReport, (opts.liveEvery ?? 15) * 1000) : undefined;
   if (opts.live) {
     liveReport();
-    progress.line(`live report: ${join(dir, 'report.html')} (reloads itself every ${opts.liveEvery ?? 15} s)`);
+    progress.line(`live report: ${join(child.dir, 'report.html')} (reloads itself every ${opts.liveEvery ?? 15} s)`);
   }
-
-  const launch = (spec: RunSpec): Promise<void> =>
-    new Promise((resolve) => {
-      const p = runPaths(dir, spec.id);
-      const log = openSync(p.log, 'a');
-      const args = [...execArgv, runnerFile, dir, spec.id, ...(backend ? ['--backend', backend] : []), ...(tensorboard !== undefined ? ['--tensorboard', tensorboard] : []), ...(opts.allowMixedBackends ? [] : ['--expect-backend', probe.label])];
-      // Parallel runs share the cores: each gets its part of the native kernels' threads (kernels/addon.ts).
-      const childEnv = process.env.OPTLAB_BLAS_THREADS ? process.env : { ...process.env, OPTLAB_BLAS_THREADS: String(threadsPerRun(Math.min(jobs, todo.length))) };
-      const child = spawn(process.execPath, args, { stdio: ['ignore', log, log, 'ipc'], env: childEnv });
-      closeSync(log);
-      active.set(spec.id, child);
-      const name = `${configName(spec)} s${spec.seed}`;
-      progress.start(spec.id, name, spec.config.training.steps);
-      child.on('message', (m: ChildMessage) => {
-        if (m.type === 'row') progress.row(spec.id, name, m.row, m.steps);
-      });
-      child.on('exit', (code, signal) => {
-        active.delete(spec.id);
-        let status: RunStatus = 'failed';
-        let rec: RunRecord | undefined;
-        try {
-          rec = readRecord(p.json);
-          status = rec.status;
-        } catch {
-          /* unreadable record: counted as failed */
-        }
-        if (status === 'running' || status === 'pending') {
-          // The child died without writing its end (a signal, or a crash): say so, and how far it got.
-          status = signal || code === 130 ? 'interrupted' : 'failed';
-          if (rec) {
-            const curve = existsSync(p.csv) ? readCurve(p.csv) : [];
-            const ckpt = existsSync(p.ckpt) ? readCheckpointMeta(p.ckpt).step : undefined;
-            const fix: RunRecord = { ...rec, status, step: curve.at(-1)?.step ?? rec.step, ...(ckpt !== undefined ? { checkpointStep: ckpt } : {}) };
-            if (status === 'interrupted') fix.signal = signal ?? (stopSignal || 'exit code 130');
-            else fix.error = rec.error ?? `the run's process exited with code ${code} before recording an end; see ${p.log}`;
-            writeRecord(p.json, fix);
-            rec = fix;
-          }
-        }
+  try {
+    const queue = [...todo];
+    const workers = Array.from({ length: Math.min(jobs, queue.length) }, async () => {
+      for (;;) {
+        if (stop.interrupted) return;
+        const spec = queue.shift();
+        if (!spec) return;
+        const status = await launchRun(spec, child, active, progress, () => stop.signal);
         statuses[spec.id] = status;
-        progress.finish(spec.id, name, status, rec, p.log);
         liveReport();
-        resolve();
-      });
+      }
     });
+    await Promise.all(workers);
+  } finally {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigterm);
+    if (liveTimer) clearInterval(liveTimer);
+    await reportChain;
+  }
+  return { interrupted: stop.interrupted, killed: stop.killed };
+}
 
-  const queue = [...todo];
-  const workers = Array.from({ length: Math.min(jobs, queue.length) }, async () => {
-    for (;;) {
-      if (interrupted) return;
-      const spec = queue.shift();
-      if (!spec) return;
-      await launch(spec);
-    }
+/** Runs one run in a child process (experiments/runner/runner.ts) and returns how it ended. */
+function launchRun(spec: RunSpec, child: ChildOptions, active: Map<string, ChildProcess>, progress: Progress, stopSignal: () => string): Promise<RunStatus> {
+  return new Promise((resolve) => {
+    const p = runPaths(child.dir, spec.id);
+    const { file: runnerFile, execArgv } = runnerCommand();
+    const log = openSync(p.log, 'a');
+    const args = [...execArgv, runnerFile, child.dir, spec.id, ...(child.backend ? ['--backend', child.backend] : []), ...(child.tensorboard !== undefined ? ['--tensorboard', child.tensorboard] : []), ...(child.expectBackend ? ['--expect-backend', child.expectBackend] : [])];
+    // Parallel runs share the cores: each gets its part of the native kernels' threads (kernels/addon.ts).
+    const childEnv = process.env.OPTLAB_BLAS_THREADS ? process.env : { ...process.env, OPTLAB_BLAS_THREADS: String(threadsPerRun(child.threads)) };
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', log, log, 'ipc'], env: childEnv });
+    closeSync(log);
+    active.set(spec.id, proc);
+    const name = `${configName(spec)} s${spec.seed}`;
+    progress.start(spec.id, name, spec.config.training.steps);
+    proc.on('message', (m: ChildMessage) => {
+      if (m.type === 'row') progress.row(spec.id, name, m.row, m.steps);
+    });
+    proc.on('exit', (code, signal) => {
+      active.delete(spec.id);
+      const { status, rec } = settleRecord(p, code, signal, stopSignal());
+      progress.finish(spec.id, name, status, rec, p.log);
+      resolve(status);
+    });
   });
-  await Promise.all(workers);
-  process.off('SIGINT', onSigint);
-  process.off('SIGTERM', onSigterm);
-  if (liveTimer) clearInterval(liveTimer);
-  await reportChain;
-  for (const spec of queue) statuses[spec.id] ??= 'pending';
-  progress.stop(Object.values(statuses));
+}
 
-  const cmd = commandName();
-  const again = `${cmd} run ${file} --resume${opts.out ? ` --out ${opts.out}` : ''}${opts.shard ? ` --shard ${opts.shard}` : ''}${opts.shards ? ` --shards ${opts.shards}` : ''}${opts.only?.length ? ` --only ${opts.only.join(',')}` : ''}${sets.map((x) => ` --set '${x}'`).join('')}${opts.backend ? ` --backend ${opts.backend}` : ''}${opts.tensorboard !== undefined ? ` --tensorboard${opts.tensorboard ? ` ${opts.tensorboard}` : ''}` : ''}`;
-  if (interrupted) console.log(`interrupted${killed ? ' (runs killed)' : ''}; continue with: ${again}`);
-  else if (Object.values(statuses).some((s) => s === 'failed' || s === 'interrupted')) console.log(`some runs did not finish (logs in ${join(dir, 'logs')}); after fixing the cause, continue with: ${again}`);
-  if (opts.report === false) return { dir, statuses, interrupted };
-  const { ranking } = await writeReport(dir, { allowMixedBackends: opts.allowMixedBackends });
-  if (opts.print !== false) console.log(`\n${ranking}\n\nreport: ${join(dir, 'report.html')}`);
-  return { dir, statuses, interrupted };
+/**
+ * How a run ended, from its record once its process exited. A child that died without writing its
+ * end (a signal, or a crash) is recorded as interrupted or failed, with how far it got, so no record
+ * says "running" after the sweep; an unreadable record counts as failed.
+ */
+function settleRecord(p: ReturnType<typeof runPaths>, code: number | null, signal: NodeJS.Signals | null, stopSignal: string): { status: RunStatus; rec?: RunRecord } {
+  let rec: RunRecord;
+  try {
+    rec = readRecord(p.json);
+  } catch {
+    return { status: 'failed' };
+  }
+  if (rec.status !== 'running' && rec.status !== 'pending') return { status: rec.status, rec };
+  const status: RunStatus = signal || code === 130 ? 'interrupted' : 'failed';
+  const curve = existsSync(p.csv) ? readCurve(p.csv) : [];
+  const ckpt = existsSync(p.ckpt) ? readCheckpointMeta(p.ckpt).step : undefined;
+  const fix: RunRecord = { ...rec, status, step: curve.at(-1)?.step ?? rec.step, ...(ckpt !== undefined ? { checkpointStep: ckpt } : {}) };
+  if (status === 'interrupted') fix.signal = signal ?? (stopSignal || 'exit code 130');
+  else fix.error = rec.error ?? `the run's process exited with code ${code} before recording an end; see ${p.log}`;
+  writeRecord(p.json, fix);
+  return { status, rec: fix };
+}
+
+/** The command that continues this sweep (`optlab run <file> --resume` with this call's options). */
+function resumeCommand(file: string, opts: SweepOptions): string {
+  const sets = opts.sets ?? [];
+  return `${commandName()} run ${file} --resume${opts.out ? ` --out ${opts.out}` : ''}${opts.shard ? ` --shard ${opts.shard}` : ''}${opts.shards ? ` --shards ${opts.shards}` : ''}${opts.only?.length ? ` --only ${opts.only.join(',')}` : ''}${sets.map((x) => ` --set '${x}'`).join('')}${opts.backend ? ` --backend ${opts.backend}` : ''}${opts.tensorboard !== undefined ? ` --tensorboard${opts.tensorboard ? ` ${opts.tensorboard}` : ''}` : ''}`;
 }
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
