@@ -483,6 +483,36 @@ export function decoupledWeightDecay(weightDecay: number, lr: number): Transform
   };
 }
 
+/**
+ * Cautious weight decay (Chen et al., "Cautious Weight Decay", arXiv 2510.12402, eq. 2): decoupled decay
+ * applied only on the coordinates where the update and the parameter agree in sign,
+ *
+ *   W <- W - lr * lrScale * (u + weightDecay * I(u * W >= 0) * W)
+ *
+ * with u the method's update direction (what reaches `scaleByLr`, before its -lr). Place it just before
+ * `scaleByLr`, where `decoupledWeightDecay` would go; it needs no lr of its own, since the decay term rides
+ * on the update and `scaleByLr` scales both. `applies` restricts it to some parameters (AdamW's `decayOn`);
+ * elsewhere the update passes through. The paper's code is not public; the indicator counts u * W = 0 as
+ * aligned, as eq. 2 writes it (docs/optimizers/cautious_wd.md).
+ */
+export function cautiousWeightDecay(weightDecay: number, opts: { applies?: (p: Parameter) => boolean } = {}): Transform {
+  return {
+    name: 'cwd',
+    update: (u, _s, p) => {
+      if (weightDecay === 0 || (opts.applies && !opts.applies(p))) return u;
+      const w = p.variable;
+      const aligned = tf.cast(tf.greaterEqual(tf.mul(u, w), 0), 'float32');
+      return tf.add(u, tf.mul(tf.mul(aligned, w), weightDecay));
+    },
+    describe: () => `cautious-wd=${weightDecay}`,
+  };
+}
+
+/** Decoupled weight decay (`decoupledWeightDecay`) or, with `cautious`, its cautious form (`cautiousWeightDecay`): the one switch every method's `cautiousWeightDecay` option sets. */
+export function weightDecayTransform(weightDecay: number, lr: number, cautious: boolean): Transform {
+  return cautious ? cautiousWeightDecay(weightDecay) : decoupledWeightDecay(weightDecay, lr);
+}
+
 /** Coupled (L2) weight decay: g <- g + weightDecay * W, before any other transform. */
 export function addL2(weightDecay: number): Transform {
   return {
