@@ -110,11 +110,13 @@ export function scionLmo(norm: Exclude<ScionNorm, 'auto'>, g: tf.Tensor, ns: { s
 }
 
 /** Scion's per-parameter step direction scale * lmo(B), with the slot `momentum_buffer` when momentum < 1. */
-export function scaleByScion(o: { momentum: number; norm: ScionNorm; scale: number; nsSteps: number; nsCoefficients: 'classic' | 'polar-express' }): Transform {
+export function scaleByScion(o: { momentum: number; norm: ScionNorm; scale: number; nsSteps: number; nsCoefficients: 'classic' | 'polar-express'; vector?: boolean }): Transform {
   const ns = { steps: o.nsSteps, coefficients: o.nsCoefficients };
+  // Spectral LMOs report the singular values of their direction ('auto' on the vector role resolves to bias-rms).
+  const spectral = o.norm === 'spectral' || o.norm === 'spectral-conv' || (o.norm === 'auto' && !o.vector);
   return {
     name: 'scion',
-    diagnostics: svMetrics('ns'),
+    diagnostics: spectral ? svMetrics('ns') : [],
     init(p, slot) {
       const n = resolveScionNorm(o.norm, p.variable.rank);
       if (n === 'bias-rms' && p.variable.rank !== 1) throw new Error(`scion: norm 'bias-rms' needs a 1-D parameter; '${p.name}' (role ${p.role}) has shape [${p.variable.shape}]`);
@@ -154,7 +156,7 @@ function buildScion(o: Required<ScionOptions>): OptimizerDef {
   ];
   const routes = families.map((f) => {
     if (!SCION_NORMS.includes(f.norm)) throw new Error(`scion: ${f.key} must be one of ${SCION_NORMS.map((n) => `'${n}'`).join(', ')}, got '${f.norm}'`);
-    const parts = [scaleByScion({ ...o, norm: f.norm, scale: f.scale })];
+    const parts = [scaleByScion({ ...o, norm: f.norm, scale: f.scale, vector: f.key === 'vectorNorm' })];
     if (!o.unconstrained) parts.push(constraintDecay(o.lr));
     parts.push(scaleByLr(o.lr));
     return { label: f.label, roles: f.roles, transform: chain(...parts) };
