@@ -484,6 +484,16 @@ export function decoupledWeightDecay(weightDecay: number, lr: number): Transform
 }
 
 /**
+ * sign(x) in {-1, 0, 1}, exact on every backend. tfjs-backend-wasm 4.22.0's Sign returns 0 for
+ * |x| <= 1.19e-7 (float32's epsilon; docs/backends.md, trap 6), which would freeze Lion's and AdaMuon's
+ * small coordinates; on wasm it is computed as (x > 0) - (x < 0), elsewhere with tf.sign. Call inside tf.tidy.
+ */
+export function exactSign(x: tf.Tensor): tf.Tensor {
+  if (tf.getBackend() !== 'wasm') return tf.sign(x);
+  return tf.sub(tf.cast(tf.greater(x, 0), 'float32'), tf.cast(tf.less(x, 0), 'float32'));
+}
+
+/**
  * Cautious weight decay (Chen et al., "Cautious Weight Decay", arXiv 2510.12402, eq. 2): decoupled decay
  * applied only on the coordinates where the update and the parameter agree in sign,
  *

@@ -15,7 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ema } from './adamw.js';
-import { chain, defineOptimizer, scaleByLr, weightDecayTransform, type Transform } from './core.js';
+import { chain, defineOptimizer, exactSign, scaleByLr, weightDecayTransform, type Transform } from './core.js';
 
 /** Options of Lion. */
 export interface LionOptions {
@@ -41,7 +41,7 @@ export function scaleByLion(beta1: number, beta2: number): Transform {
     update(g, s) {
       const c = ema(s.exp_avg, g, beta1);
       s.exp_avg.assign(ema(s.exp_avg, g, beta2));
-      return tf.sign(c);
+      return exactSign(c);
     },
     describe: () => `lion(b1=${beta1},b2=${beta2})`,
   };

@@ -25,7 +25,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { auxAdamW, type AuxAdamOptions, type AuxAdamWOptions } from './adamw.js';
-import { chain, decoupledWeightDecay, defineOptimizer, route, scaleByLr, weightDecayTransform, type OptimizerDef, type Parameter, type Role, type State, type Transform } from './core.js';
+import { chain, decoupledWeightDecay, defineOptimizer, exactSign, route, scaleByLr, weightDecayTransform, type OptimizerDef, type Parameter, type Role, type State, type Transform } from './core.js';
 import { svMetrics } from './diagnostics.js';
 import { orthogonalize, orthogonalizeMany, shapeScale, type ShapeScaling } from './linalg.js';
 import { momentumStep, type MomentumForm } from './momentum.js';
@@ -126,7 +126,7 @@ export function scaleByMuon(o: MuonDirectionOptions): Transform {
   const direction = (g: tf.Tensor, s: State): tf.Tensor => {
     const m = momentumStep(s.momentum, g, o.momentum, o.momentumForm, o.nesterov);
     s.momentum.assign(m.buffer);
-    return o.signBeforeNs ? tf.sign(m.direction) : m.direction;
+    return o.signBeforeNs ? exactSign(m.direction) : m.direction;
   };
   const update: Transform['update'] = (g, s, p, ctx) => {
     const u = orthogonalize(direction(g, s), ns);

@@ -26,7 +26,7 @@
  * with the schedule's lrScale, as the reference's lr does. Use on roles: all (each with its norm).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { chain, defineOptimizer, route, scaleByLr, type OptimizerDef, type Role, type State, type Transform } from './core.js';
+import { chain, defineOptimizer, exactSign, route, scaleByLr, type OptimizerDef, type Role, type State, type Transform } from './core.js';
 import { svMetrics } from './diagnostics.js';
 import { fans, matrixView, orthogonalize } from './linalg.js';
 import { checkPositive } from './lion.js';
@@ -104,7 +104,7 @@ export function scionLmo(norm: Exclude<ScionNorm, 'auto'>, g: tf.Tensor, ns: { s
     const rms = tf.mul(tf.sqrt(tf.sum(tf.square(v), 0, true)), Math.sqrt(fanIn));
     out = tf.div(v, tf.add(rms, EPS));
   } else {
-    out = tf.mul(tf.sign(v), 1 / fanIn);
+    out = tf.mul(exactSign(v), 1 / fanIn);
   }
   return tf.reshape(out, g.shape);
 }

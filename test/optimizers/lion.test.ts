@@ -52,3 +52,15 @@ describeBackends('lion', () => {
     expect(() => lion({ weightDecay: -1 })).to.throw(/lion: weightDecay must be >= 0/);
   });
 });
+
+describeBackends('lion on tiny gradients', () => {
+  it('moves a coordinate whose gradient is 1e-9 by lr (wasm Sign flushes |x| <= 1.2e-7 to 0: docs/backends.md, trap 6)', () => {
+    const p = param('W', Float32Array.from([0.5, -0.5, 0.25, 0]), [2, 2]);
+    const opt = buildOptimizer([p], lion({ lr: 0.01 }));
+    opt.step(new Map([['W', tf.tensor2d([1e-9, -1e-9, 1e-7, 0], [2, 2])]]));
+    const w = Array.from(p.variable.dataSync());
+    [0.49, -0.49, 0.24, 0].forEach((v, i) => expect(w[i], `element ${i}`).to.be.closeTo(v, 1e-7));
+    opt.dispose();
+    p.variable.dispose();
+  });
+});
