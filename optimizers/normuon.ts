@@ -16,7 +16,7 @@
  *
  * Differs from reference: Newton-Schulz runs in float32 (the reference casts to bfloat16; the `fp32`
  * fixtures patch that cast away). The fixtures pin commit 5320abe: the head (d45c9a4) drops the float cast
- * of the NS output and then fails on float32 parameters (test/fixtures/README-h29a.md). Conv kernels
+ * of the NS output and then fails on float32 parameters (test/fixtures/README-lion-normuon-adamuon-scion.md). Conv kernels
  * [kh, kw, in, out] get one second-moment entry per output channel on their (kh*kw*in) x out view; the
  * reference reshapes the NS output back to 4-D and averages over the last axis (kw) only, one entry per
  * (out, in, kh), and scales by sqrt(max(1, kh/kw)). A parameter without a gradient keeps its state and value

@@ -1,7 +1,7 @@
 /**
  * From the reference hyperparameters of NorMuon, AdaMuon, Lion and Scion to optlab options and roles
  * (registered in parity/mapping.ts). The sources, patches and quirks of each reference are in
- * test/fixtures/README-h29a.md; test/fixtures/generate_h29a.py wrote the fixtures.
+ * test/fixtures/README-lion-normuon-adamuon-scion.md; test/fixtures/generate_lion_normuon_adamuon_scion.py wrote the fixtures.
  */
 import type { AdaMuonOptions } from '../optimizers/adamuon.js';
 import type { Role } from '../optimizers/core.js';
