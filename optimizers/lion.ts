@@ -7,7 +7,7 @@
  *
  * Differs from reference: none (same state `exp_avg`, op order and defaults; sign(0) = 0 in both). A
  * parameter without a gradient keeps its state and value, as the reference skips it. `cautiousWeightDecay`
- * (arXiv 2510.12402) replaces the decay by its cautious form: lr wd W only where sign(c) and W agree.
+ * (Chen et al. 2025, docs/optimizers/cautious_wd.md) replaces the decay by its cautious form: lr wd W only where sign(c) and W agree.
  * Use on roles: all (the reference gives every parameter the same rule).
  *
  * Warnings: every coordinate moves by exactly lr per step, so Lion's lr is 3-10x smaller than AdamW's and
