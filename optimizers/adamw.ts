@@ -176,4 +176,5 @@ export function auxAdamW(o: Required<AuxAdamOptions>, lr: number, weightDecay: n
 }
 
 /** AdamW for every parameter it is given. */
-export const adamw = defineOptimizer('adamw', ADAMW_DEFAULTS, adamwTransform, { className: 'AdamWOptimizer' });
+// cautiousWeightDecay came after recorded results: at its default it stays out of run ids.
+export const adamw = defineOptimizer('adamw', ADAMW_DEFAULTS, adamwTransform, { className: 'AdamWOptimizer', unhashedDefaults: ['cautiousWeightDecay'] });

@@ -544,17 +544,25 @@ export interface OptimizerFactory<O extends object = Record<string, unknown>> {
    * `loadLayersModel` looks up: PascalCase of `methodName` plus 'Optimizer' unless the method names it.
    */
   readonly className: string;
+  /**
+   * Options left out of a run's resolved config (and so of its run id, experiments/config.ts) while they
+   * hold their default: options added after results were recorded under the method's run ids, so those
+   * results keep their ids and `optlab run --resume` still finds them. Empty for most methods.
+   */
+  readonly unhashedDefaults: readonly string[];
 }
 
 /**
  * Wraps a method's builder so that unknown option keys and values of the wrong type fail with a
  * message naming the key, before anything is allocated. `className` overrides the tf.Optimizer class
- * name derived from `methodName` ('mars-m' -> 'MarsMOptimizer'), e.g. 'AdamWOptimizer'.
+ * name derived from `methodName` ('mars-m' -> 'MarsMOptimizer'), e.g. 'AdamWOptimizer'; `unhashedDefaults`
+ * lists options added after results were recorded (OptimizerFactory.unhashedDefaults).
  */
-export function defineOptimizer<O extends object>(methodName: string, defaults: O, build: (o: O) => OptimizerDef, extras: { className?: string } = {}): OptimizerFactory<O> {
+export function defineOptimizer<O extends object>(methodName: string, defaults: O, build: (o: O) => OptimizerDef, extras: { className?: string; unhashedDefaults?: readonly (keyof O & string)[] } = {}): OptimizerFactory<O> {
   const f = (opts: Partial<O> = {}) => build(resolveOptions(methodName, defaults, opts));
   const className = extras.className ?? `${methodName.split('-').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('')}Optimizer`;
-  return Object.assign(f, { methodName, defaults: Object.freeze({ ...defaults }), className });
+  for (const k of extras.unhashedDefaults ?? []) if (!(k in defaults)) throw new Error(`${methodName}: unhashedDefaults names '${k}', which is not an option`);
+  return Object.assign(f, { methodName, defaults: Object.freeze({ ...defaults }), className, unhashedDefaults: Object.freeze([...(extras.unhashedDefaults ?? [])]) });
 }
 
 /** Merges options over defaults, rejecting unknown keys and type changes. */

@@ -191,7 +191,8 @@ function buildMuonMoonlight(o: Required<MuonMoonlightOptions>): OptimizerDef {
 }
 
 /** Keller's Muon with an auxiliary AdamW for non-matrix parameters. */
-export const muon = defineOptimizer('muon', MUON_DEFAULTS, buildMuon);
+// cautiousWeightDecay came after recorded results: at its default it stays out of run ids.
+export const muon = defineOptimizer('muon', MUON_DEFAULTS, buildMuon, { unhashedDefaults: ['cautiousWeightDecay'] });
 
 /** Moonlight's Muon: sum momentum, 0.2 sqrt(max(m, n)) scaling, AdamW sharing lr and wd. */
 export const muonMoonlight = defineOptimizer('muon-moonlight', MUON_MOONLIGHT_DEFAULTS, buildMuonMoonlight);
