@@ -175,6 +175,5 @@ export function auxAdamW(o: Required<AuxAdamOptions>, lr: number, weightDecay: n
   return adamwTransform({ lr, beta1: o.adamBeta1, beta2: o.adamBeta2, eps: o.adamEps, weightDecay, epsMode });
 }
 
-/** AdamW for every parameter it is given. */
-// cautiousWeightDecay came after recorded results: at its default it stays out of run ids.
+/** AdamW for every parameter it is given. (cautiousWeightDecay came after recorded results: at its default it stays out of run ids.) */
 export const adamw = defineOptimizer('adamw', ADAMW_DEFAULTS, adamwTransform, { className: 'AdamWOptimizer', unhashedDefaults: ['cautiousWeightDecay'] });

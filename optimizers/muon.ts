@@ -190,8 +190,7 @@ function buildMuonMoonlight(o: Required<MuonMoonlightOptions>): OptimizerDef {
   return muonRoutes('muon-moonlight', matrix, aux);
 }
 
-/** Keller's Muon with an auxiliary AdamW for non-matrix parameters. */
-// cautiousWeightDecay came after recorded results: at its default it stays out of run ids.
+/** Keller's Muon with an auxiliary AdamW for non-matrix parameters. (cautiousWeightDecay came after recorded results: at its default it stays out of run ids.) */
 export const muon = defineOptimizer('muon', MUON_DEFAULTS, buildMuon, { unhashedDefaults: ['cautiousWeightDecay'] });
 
 /** Moonlight's Muon: sum momentum, 0.2 sqrt(max(m, n)) scaling, AdamW sharing lr and wd. */
