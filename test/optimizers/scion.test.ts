@@ -68,3 +68,17 @@ describeBackends('scion', () => {
     w.variable.dispose();
   });
 });
+
+describe('scion reference mapping', () => {
+  it('maps param groups to role families and refuses norm options optlab does not expose', async () => {
+    const { scionFromReference } = await import('../../parity/mapping_recent.js');
+    const base = { name: 'x', optimizer: 'scion', variant: 'official', config: 'c', reference_hyper: {}, mode: 'replay' as const, params: { W: { shape: [4, 3] }, b: { shape: [4] } } };
+    const m = scionFromReference({ ...base, resolved_param_groups: [
+      { params: ['W'], lr: 0.01, momentum: 0.1, unconstrained: false, norm: 'Sign', norm_kwargs: {}, scale: 7 },
+      { params: ['b'], lr: 0.01, momentum: 0.1, unconstrained: false, norm: 'BiasRMS', norm_kwargs: {}, scale: 2 },
+    ] });
+    expect(m.roles).to.deep.equal({ W: 'head', b: 'vector' });
+    expect(m.options).to.include({ headNorm: 'sign', headScale: 7, vectorNorm: 'bias-rms', vectorScale: 2, lr: 0.01, momentum: 0.1 });
+    expect(() => scionFromReference({ ...base, resolved_param_groups: [{ params: ['W', 'b'], lr: 0.01, momentum: 1, unconstrained: false, norm: 'ColNorm', norm_kwargs: { transpose: true }, scale: 1 }] })).to.throw(/norm_kwargs.transpose of ColNorm is not supported/);
+  });
+});
