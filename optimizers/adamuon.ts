@@ -79,7 +79,7 @@ function buildAdaMuon(o: Required<AdaMuonOptions>): OptimizerDef {
   checkPositive('adamuon', 'eps', o.eps);
   checkPositive('adamuon', 'weightDecay', o.weightDecay, true);
   const matrix = chain(
-    scaleByMuon({ ...o, momentumForm: 'ema', scaling: 'keller', signBeforeNs: true }),
+    scaleByMuon({ ...o, momentumForm: 'ema', scaling: 'keller', signBeforeNs: true, method: 'adamuon' }),
     scaleByElementwiseSecondMoment(o.momentum, o.eps),
     weightDecayTransform(o.weightDecay, o.lr, o.cautiousWeightDecay),
     scaleByLr(o.lr),

@@ -109,6 +109,8 @@ export interface MuonDirectionOptions {
   batchNewtonSchulz?: BatchNewtonSchulz;
   /** Orthogonalize sign(direction) instead of the direction (AdaMuon, arXiv 2507.11005). @default false */
   signBeforeNs?: boolean;
+  /** Method name in errors (a parameter that is not a matrix). @default 'muon' */
+  method?: string;
 }
 
 /** Throws unless the parameter has a matrix view (rank >= 2); names the method and the fix. */
@@ -137,7 +139,7 @@ export function scaleByMuon(o: MuonDirectionOptions): Transform {
     name: 'muon',
     diagnostics: svMetrics('ns'),
     init(p, slot) {
-      requireMatrix('muon', p);
+      requireMatrix(o.method ?? 'muon', p);
       return { momentum: slot('momentum', 'zeros') };
     },
     update,

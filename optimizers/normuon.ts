@@ -93,7 +93,7 @@ function buildNorMuon(o: Required<NorMuonOptions>): OptimizerDef {
   checkPositive('normuon', 'eps', o.eps);
   checkPositive('normuon', 'weightDecay', o.weightDecay, true);
   const matrix = chain(
-    scaleByMuon({ ...o, momentumForm: 'ema', scaling: 'keller' }),
+    scaleByMuon({ ...o, momentumForm: 'ema', scaling: 'keller', method: 'normuon' }),
     scaleByNeuronSecondMoment(o.beta2, o.eps),
     weightDecayTransform(o.weightDecay, o.lr, o.cautiousWeightDecay),
     scaleByLr(o.lr),
