@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedOps, type AdamConstants } from '../kernels/fused.js';
 import { addSelfTestCase, selfTestValues } from '../kernels/self_test.js';
-import { chain, decoupledWeightDecay, defineOptimizer, scaleByLr, type Parameter, type State, type Transform } from './core.js';
+import { cautiousWeightDecay, chain, decoupledWeightDecay, defineOptimizer, scaleByLr, type Parameter, type State, type Transform } from './core.js';
 
 /** Adam's moment estimates and bias correction, without learning rate or weight decay. */
 export interface AdamOptions {
@@ -40,9 +40,11 @@ export interface AdamWOptions extends AdamOptions {
    * gains: nanoGPT's configure_optimizers), 'matrix' (roles 'matrix' and 'conv' only). @default 'all'
    */
   decayOn?: 'all' | 'rank2' | 'matrix';
+  /** Cautious weight decay (arXiv 2510.12402): decay only the coordinates where the Adam direction and the weight agree in sign (core.ts `cautiousWeightDecay`). @default false */
+  cautiousWeightDecay?: boolean;
 }
 
-export const ADAMW_DEFAULTS: Required<AdamWOptions> = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, amsgrad: false, epsMode: 'corrected', decayOn: 'all' };
+export const ADAMW_DEFAULTS: Required<AdamWOptions> = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, amsgrad: false, epsMode: 'corrected', decayOn: 'all', cautiousWeightDecay: false };
 
 const DECAY_ON: Record<AdamWOptions['decayOn'] & string, (p: Parameter) => boolean> = {
   all: () => true,
@@ -52,6 +54,10 @@ const DECAY_ON: Record<AdamWOptions['decayOn'] & string, (p: Parameter) => boole
 
 /** Decoupled weight decay restricted to the parameters `decayOn` names (no decay elsewhere). */
 function weightDecayOn(o: Required<AdamWOptions>): Transform {
+  if (o.cautiousWeightDecay) {
+    const cwd = cautiousWeightDecay(o.weightDecay, o.decayOn === 'all' ? {} : { applies: DECAY_ON[o.decayOn] });
+    return o.decayOn === 'all' ? cwd : { ...cwd, describe: () => `cautious-wd=${o.weightDecay} on ${o.decayOn}` };
+  }
   const wd = decoupledWeightDecay(o.weightDecay, o.lr);
   if (o.decayOn === 'all') return wd;
   const applies = DECAY_ON[o.decayOn];
@@ -169,5 +175,5 @@ export function auxAdamW(o: Required<AuxAdamOptions>, lr: number, weightDecay: n
   return adamwTransform({ lr, beta1: o.adamBeta1, beta2: o.adamBeta2, eps: o.adamEps, weightDecay, epsMode });
 }
 
-/** AdamW for every parameter it is given. */
-export const adamw = defineOptimizer('adamw', ADAMW_DEFAULTS, adamwTransform, { className: 'AdamWOptimizer' });
+/** AdamW for every parameter it is given. (cautiousWeightDecay came after recorded results: at its default it stays out of run ids.) */
+export const adamw = defineOptimizer('adamw', ADAMW_DEFAULTS, adamwTransform, { className: 'AdamWOptimizer', unhashedDefaults: ['cautiousWeightDecay'] });

@@ -5,7 +5,7 @@
  * configuration or plotting code.
  */
 export * as methods from './index.js';
-export { buildOptimizer, chain, route, scaleByLr, decoupledWeightDecay, clipByGlobalNorm, OPTIMIZERS, REGISTRY, type MethodName } from './index.js';
+export { buildOptimizer, chain, route, scaleByLr, decoupledWeightDecay, cautiousWeightDecay, clipByGlobalNorm, OPTIMIZERS, REGISTRY, type MethodName } from './index.js';
 export type { Parameter, Role, Transform, Optimizer, OptimizerDef, OptimizerFactory, StepContext } from './index.js';
 export * from './tfjs.js';
 export * from './tfjs_classes.js';

@@ -483,6 +483,46 @@ export function decoupledWeightDecay(weightDecay: number, lr: number): Transform
   };
 }
 
+/**
+ * sign(x) in {-1, 0, 1}, exact on every backend. tfjs-backend-wasm 4.22.0's Sign returns 0 for
+ * |x| <= 1.19e-7 (float32's epsilon; docs/backends.md, trap 6), which would freeze Lion's and AdaMuon's
+ * small coordinates; on wasm it is computed as (x > 0) - (x < 0), elsewhere with tf.sign. Call inside tf.tidy.
+ */
+export function exactSign(x: tf.Tensor): tf.Tensor {
+  if (tf.getBackend() !== 'wasm') return tf.sign(x);
+  return tf.sub(tf.cast(tf.greater(x, 0), 'float32'), tf.cast(tf.less(x, 0), 'float32'));
+}
+
+/**
+ * Cautious weight decay (Chen et al., "Cautious Weight Decay", arXiv 2510.12402, eq. 2): decoupled decay
+ * applied only on the coordinates where the update and the parameter agree in sign,
+ *
+ *   W <- W - lr * lrScale * (u + weightDecay * I(u * W >= 0) * W)
+ *
+ * with u the method's update direction (what reaches `scaleByLr`, before its -lr). Place it just before
+ * `scaleByLr`, where `decoupledWeightDecay` would go; it needs no lr of its own, since the decay term rides
+ * on the update and `scaleByLr` scales both. `applies` restricts it to some parameters (AdamW's `decayOn`);
+ * elsewhere the update passes through. The paper's code is not public; the indicator counts u * W = 0 as
+ * aligned, as eq. 2 writes it (docs/optimizers/cautious_wd.md).
+ */
+export function cautiousWeightDecay(weightDecay: number, opts: { applies?: (p: Parameter) => boolean } = {}): Transform {
+  return {
+    name: 'cwd',
+    update: (u, _s, p) => {
+      if (weightDecay === 0 || (opts.applies && !opts.applies(p))) return u;
+      const w = p.variable;
+      const aligned = tf.cast(tf.greaterEqual(tf.mul(u, w), 0), 'float32');
+      return tf.add(u, tf.mul(tf.mul(aligned, w), weightDecay));
+    },
+    describe: () => `cautious-wd=${weightDecay}`,
+  };
+}
+
+/** Decoupled weight decay (`decoupledWeightDecay`) or, with `cautious`, its cautious form (`cautiousWeightDecay`): the one switch every method's `cautiousWeightDecay` option sets. */
+export function weightDecayTransform(weightDecay: number, lr: number, cautious: boolean): Transform {
+  return cautious ? cautiousWeightDecay(weightDecay) : decoupledWeightDecay(weightDecay, lr);
+}
+
 /** Coupled (L2) weight decay: g <- g + weightDecay * W, before any other transform. */
 export function addL2(weightDecay: number): Transform {
   return {
@@ -504,17 +544,25 @@ export interface OptimizerFactory<O extends object = Record<string, unknown>> {
    * `loadLayersModel` looks up: PascalCase of `methodName` plus 'Optimizer' unless the method names it.
    */
   readonly className: string;
+  /**
+   * Options left out of a run's resolved config (and so of its run id, experiments/config.ts) while they
+   * hold their default: options added after results were recorded under the method's run ids, so those
+   * results keep their ids and `optlab run --resume` still finds them. Empty for most methods.
+   */
+  readonly unhashedDefaults: readonly string[];
 }
 
 /**
  * Wraps a method's builder so that unknown option keys and values of the wrong type fail with a
  * message naming the key, before anything is allocated. `className` overrides the tf.Optimizer class
- * name derived from `methodName` ('mars-m' -> 'MarsMOptimizer'), e.g. 'AdamWOptimizer'.
+ * name derived from `methodName` ('mars-m' -> 'MarsMOptimizer'), e.g. 'AdamWOptimizer'; `unhashedDefaults`
+ * lists options added after results were recorded (OptimizerFactory.unhashedDefaults).
  */
-export function defineOptimizer<O extends object>(methodName: string, defaults: O, build: (o: O) => OptimizerDef, extras: { className?: string } = {}): OptimizerFactory<O> {
+export function defineOptimizer<O extends object>(methodName: string, defaults: O, build: (o: O) => OptimizerDef, extras: { className?: string; unhashedDefaults?: readonly (keyof O & string)[] } = {}): OptimizerFactory<O> {
   const f = (opts: Partial<O> = {}) => build(resolveOptions(methodName, defaults, opts));
   const className = extras.className ?? `${methodName.split('-').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('')}Optimizer`;
-  return Object.assign(f, { methodName, defaults: Object.freeze({ ...defaults }), className });
+  for (const k of extras.unhashedDefaults ?? []) if (!(k in defaults)) throw new Error(`${methodName}: unhashedDefaults names '${k}', which is not an option`);
+  return Object.assign(f, { methodName, defaults: Object.freeze({ ...defaults }), className, unhashedDefaults: Object.freeze([...(extras.unhashedDefaults ?? [])]) });
 }
 
 /** Merges options over defaults, rejecting unknown keys and type changes. */

@@ -12,6 +12,10 @@ import { mars } from './mars.js';
 import { auon, hybridAuon } from './auon.js';
 import { reg } from './reg.js';
 import { shampoo } from './shampoo.js';
+import { lion } from './lion.js';
+import { normuon } from './normuon.js';
+import { adamuon } from './adamuon.js';
+import { scion } from './scion.js';
 
 /** Every method by registry name (lower case with hyphens; appears verbatim in results paths and CSV). */
 export const REGISTRY = {
@@ -25,6 +29,10 @@ export const REGISTRY = {
   'hybrid-auon': hybridAuon,
   reg,
   shampoo,
+  lion,
+  normuon,
+  adamuon,
+  scion,
 } as const satisfies Record<string, OptimizerFactory<any>>;
 
 /** A registry name. */
@@ -51,4 +59,8 @@ export { mars, marsTransform, MARS_DEFAULTS, type MarsOptions, type MarsType } f
 export { auon, hybridAuon, coshBrake, AUON_DEFAULTS, HYBRID_AUON_DEFAULTS, type AuonOptions, type HybridAuonOptions } from './auon.js';
 export { reg, racs, REG_DEFAULTS, type RegOptions } from './reg.js';
 export { shampoo, scaleByShampoo, shampooDef, shampooLayout, shampooDiagnostics, shampooMonitor, shampooRootExponent, SHAMPOO_DEFAULTS, type ShampooOptions, type FactorDiagnostics, type ShampooFactorReport, type ShampooMonitor, type ShampooTransform } from './shampoo.js';
+export { lion, scaleByLion, LION_DEFAULTS, type LionOptions } from './lion.js';
+export { normuon, scaleByNeuronSecondMoment, NORMUON_DEFAULTS, type NorMuonOptions } from './normuon.js';
+export { adamuon, scaleByElementwiseSecondMoment, ADAMUON_DEFAULTS, type AdaMuonOptions } from './adamuon.js';
+export { scion, scaleByScion, scionLmo, resolveScionNorm, SCION_DEFAULTS, SCION_NORMS, type ScionOptions, type ScionNorm } from './scion.js';
 export { eighTridiagonalQL, inverseRootFromEigh, eighSolver, type Eigh, type EighRoot, type EighRootOptions, type EighSolver } from './eigh.js';

@@ -26,7 +26,7 @@
  * scale. The reference training script also clips the global gradient norm at 1.0 (`clipNorm`).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { defineOptimizer, route, type OptimizerDef, type State, type Transform } from './core.js';
+import { defineOptimizer, exactSign, route, type OptimizerDef, type State, type Transform } from './core.js';
 import { adamMoments, ema } from './adamw.js';
 import { svMetrics } from './diagnostics.js';
 import { orthogonalize, shapeScale } from './linalg.js';
@@ -157,7 +157,7 @@ export function marsTransform(b: MarsBranch): Transform {
       } else {
         const m = ema(s.m, c, b.beta1);
         s.m.assign(m);
-        if (b.marsType === 'mars-lion') d = tf.sign(m);
+        if (b.marsType === 'mars-lion') d = exactSign(m);
         else {
           // PyTorch's sqrt(max(1, rows/cols)) on an [out, in] weight is the 'keller' fan_out/fan_in factor (docs/linalg.md, "Matrix views and the PyTorch layout").
           const o = orthogonalize(tf.mul(m, 1 / (1 - b.beta1)), { eps: b.eps });

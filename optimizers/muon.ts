@@ -25,7 +25,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { auxAdamW, type AuxAdamOptions, type AuxAdamWOptions } from './adamw.js';
-import { chain, decoupledWeightDecay, defineOptimizer, route, scaleByLr, type OptimizerDef, type Parameter, type Role, type State, type Transform } from './core.js';
+import { chain, decoupledWeightDecay, defineOptimizer, exactSign, route, scaleByLr, weightDecayTransform, type OptimizerDef, type Parameter, type Role, type State, type Transform } from './core.js';
 import { svMetrics } from './diagnostics.js';
 import { orthogonalize, orthogonalizeMany, shapeScale, type ShapeScaling } from './linalg.js';
 import { momentumStep, type MomentumForm } from './momentum.js';
@@ -66,6 +66,8 @@ export interface MuonOptions extends AuxAdamWOptions {
   scaling?: ShapeScaling;
   /** Decoupled weight decay of the matrix path, multiplied by the unscaled lr. @default 0 */
   weightDecay?: number;
+  /** Cautious weight decay on the matrix path (arXiv 2510.12402): decay only where the update and the weight agree in sign. @default false */
+  cautiousWeightDecay?: boolean;
 }
 
 /** Options of Moonlight's Muon ('muon-moonlight'); its AdamW shares lr and weightDecay: adamBeta1 0.9, adamBeta2 0.95, adamEps 1e-8 (added to the uncorrected sqrt(v), Moonlight's AdamW backup). */
@@ -87,7 +89,7 @@ export interface MuonMoonlightOptions extends AuxAdamOptions {
 }
 
 export const MUON_DEFAULTS: Required<MuonOptions> = {
-  lr: 0.02, momentum: 0.95, nesterov: true, nsSteps: 5, nsCoefficients: 'classic', batchNewtonSchulz: 'auto', scaling: 'keller', weightDecay: 0,
+  lr: 0.02, momentum: 0.95, nesterov: true, nsSteps: 5, nsCoefficients: 'classic', batchNewtonSchulz: 'auto', scaling: 'keller', weightDecay: 0, cautiousWeightDecay: false,
   adamLr: 3e-4, adamBeta1: 0.9, adamBeta2: 0.95, adamEps: 1e-10, adamWeightDecay: 0,
 };
 
@@ -105,6 +107,10 @@ export interface MuonDirectionOptions {
   scaling: ShapeScaling;
   /** @default 'auto' */
   batchNewtonSchulz?: BatchNewtonSchulz;
+  /** Orthogonalize sign(direction) instead of the direction (AdaMuon, arXiv 2507.11005). @default false */
+  signBeforeNs?: boolean;
+  /** Method name in errors (a parameter that is not a matrix). @default 'muon' */
+  method?: string;
 }
 
 /** Throws unless the parameter has a matrix view (rank >= 2); names the method and the fix. */
@@ -122,7 +128,7 @@ export function scaleByMuon(o: MuonDirectionOptions): Transform {
   const direction = (g: tf.Tensor, s: State): tf.Tensor => {
     const m = momentumStep(s.momentum, g, o.momentum, o.momentumForm, o.nesterov);
     s.momentum.assign(m.buffer);
-    return m.direction;
+    return o.signBeforeNs ? exactSign(m.direction) : m.direction;
   };
   const update: Transform['update'] = (g, s, p, ctx) => {
     const u = orthogonalize(direction(g, s), ns);
@@ -133,7 +139,7 @@ export function scaleByMuon(o: MuonDirectionOptions): Transform {
     name: 'muon',
     diagnostics: svMetrics('ns'),
     init(p, slot) {
-      requireMatrix('muon', p);
+      requireMatrix(o.method ?? 'muon', p);
       return { momentum: slot('momentum', 'zeros') };
     },
     update,
@@ -146,7 +152,7 @@ export function scaleByMuon(o: MuonDirectionOptions): Transform {
         return tf.mul(u, scale);
       });
     },
-    describe: () => `muon(b=${o.momentum},${o.momentumForm}${o.nesterov ? ',nesterov' : ''},ns=${o.nsSteps}${o.nsCoefficients === 'classic' ? '' : `,${o.nsCoefficients}`},scale=${o.scaling})`,
+    describe: () => `muon(b=${o.momentum},${o.momentumForm}${o.nesterov ? ',nesterov' : ''}${o.signBeforeNs ? ',sign' : ''},ns=${o.nsSteps}${o.nsCoefficients === 'classic' ? '' : `,${o.nsCoefficients}`},scale=${o.scaling})`,
   };
 }
 
@@ -174,7 +180,7 @@ export function muonRoutes(label: string, matrix: Transform, aux: Transform): Op
 
 function buildMuon(o: Required<MuonOptions>): OptimizerDef {
   checkMuonOptions('muon', o);
-  const matrix = chain(scaleByMuon({ ...o, momentumForm: 'ema' }), decoupledWeightDecay(o.weightDecay, o.lr), scaleByLr(o.lr));
+  const matrix = chain(scaleByMuon({ ...o, momentumForm: 'ema' }), weightDecayTransform(o.weightDecay, o.lr, o.cautiousWeightDecay), scaleByLr(o.lr));
   const aux = auxAdamW(o, o.adamLr, o.adamWeightDecay, 'corrected');
   return muonRoutes('muon', matrix, aux);
 }
@@ -186,8 +192,8 @@ function buildMuonMoonlight(o: Required<MuonMoonlightOptions>): OptimizerDef {
   return muonRoutes('muon-moonlight', matrix, aux);
 }
 
-/** Keller's Muon with an auxiliary AdamW for non-matrix parameters. */
-export const muon = defineOptimizer('muon', MUON_DEFAULTS, buildMuon);
+/** Keller's Muon with an auxiliary AdamW for non-matrix parameters. (cautiousWeightDecay came after recorded results: at its default it stays out of run ids.) */
+export const muon = defineOptimizer('muon', MUON_DEFAULTS, buildMuon, { unhashedDefaults: ['cautiousWeightDecay'] });
 
 /** Moonlight's Muon: sum momentum, 0.2 sqrt(max(m, n)) scaling, AdamW sharing lr and wd. */
 export const muonMoonlight = defineOptimizer('muon-moonlight', MUON_MOONLIGHT_DEFAULTS, buildMuonMoonlight);

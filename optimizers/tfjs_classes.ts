@@ -71,3 +71,31 @@ export const ShampooOptimizer = TF_OPTIMIZER_CLASSES.shampoo;
 export type ShampooOptimizer = InstanceType<typeof ShampooOptimizer>;
 /** The 'shampoo' method as a tf.Optimizer: `shampoo(config)` is `new ShampooOptimizer(config)`. */
 export const shampoo = tfOptimizerFactory('shampoo');
+
+/** The 'lion' method as a tf.Optimizer class, registered with tf.serialization as 'LionOptimizer'. */
+export const LionOptimizer = TF_OPTIMIZER_CLASSES.lion;
+/** An instance of LionOptimizer. */
+export type LionOptimizer = InstanceType<typeof LionOptimizer>;
+/** The 'lion' method as a tf.Optimizer: `lion(config)` is `new LionOptimizer(config)`. */
+export const lion = tfOptimizerFactory('lion');
+
+/** The 'normuon' method as a tf.Optimizer class, registered with tf.serialization as 'NorMuonOptimizer'. */
+export const NorMuonOptimizer = TF_OPTIMIZER_CLASSES.normuon;
+/** An instance of NorMuonOptimizer. */
+export type NorMuonOptimizer = InstanceType<typeof NorMuonOptimizer>;
+/** The 'normuon' method as a tf.Optimizer: `normuon(config)` is `new NorMuonOptimizer(config)`. */
+export const normuon = tfOptimizerFactory('normuon');
+
+/** The 'adamuon' method as a tf.Optimizer class, registered with tf.serialization as 'AdaMuonOptimizer'. */
+export const AdaMuonOptimizer = TF_OPTIMIZER_CLASSES.adamuon;
+/** An instance of AdaMuonOptimizer. */
+export type AdaMuonOptimizer = InstanceType<typeof AdaMuonOptimizer>;
+/** The 'adamuon' method as a tf.Optimizer: `adamuon(config)` is `new AdaMuonOptimizer(config)`. */
+export const adamuon = tfOptimizerFactory('adamuon');
+
+/** The 'scion' method as a tf.Optimizer class, registered with tf.serialization as 'ScionOptimizer'. */
+export const ScionOptimizer = TF_OPTIMIZER_CLASSES.scion;
+/** An instance of ScionOptimizer. */
+export type ScionOptimizer = InstanceType<typeof ScionOptimizer>;
+/** The 'scion' method as a tf.Optimizer: `scion(config)` is `new ScionOptimizer(config)`. */
+export const scion = tfOptimizerFactory('scion');

@@ -14,6 +14,7 @@ import type { ReferenceCase } from './fixture.js';
 import { referenceRole, rolesByRank, rolesFromRouting, setOnce, singleReferenceGroup, type ReferenceMapper, type ReferenceMapping } from './mapping_helpers.js';
 import { shampooKozistrFromReference } from './shampoo_kozistr.js';
 import { shampooMetaMapping } from './shampoo_meta.js';
+import { adamuonFromReference, lionFromReference, normuonFromReference, scionFromReference } from './mapping_recent.js';
 
 /** torch.optim.AdamW kwargs: lr, betas, eps, weight_decay, amsgrad (maximize/foreach/capturable unsupported). */
 export function adamwFromReference(fx: ReferenceCase): ReferenceMapping<AdamWOptions> {
@@ -181,4 +182,8 @@ export const REFERENCE_MAPPINGS: Readonly<Record<string, ReferenceMapper<any>>> 
   'hybrid-auon': hybridAuonFromReference,
   reg: regFromReference,
   shampoo: shampooFromReference,
+  lion: lionFromReference,
+  normuon: normuonFromReference,
+  adamuon: adamuonFromReference,
+  scion: scionFromReference,
 };

@@ -662,7 +662,9 @@ export function entryRuns(exp: Experiment, i: number, g: Record<string, unknown>
   const o = exp.optimizers[i];
   const factory = OPTIMIZERS[o.name];
   const { name, label, search: _s, settingsFrom: _f, ...fixed } = o;
-  const options = { ...(factory.defaults as Record<string, unknown>), ...fixed, ...g };
+  const options: Record<string, unknown> = { ...(factory.defaults as Record<string, unknown>), ...fixed, ...g };
+  // Options added after results were recorded stay out of the config (and the run id) at their default.
+  for (const k of factory.unhashedDefaults ?? []) if (options[k] === (factory.defaults as Record<string, unknown>)[k]) delete options[k];
   try {
     factory(options);
   } catch (e) {
