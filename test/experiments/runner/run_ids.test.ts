@@ -8,10 +8,10 @@ import { expect } from 'chai';
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { shortHash } from '../../experiments/config.js';
-import { OPTIMIZERS } from '../../optimizers/index.js';
+import { shortHash } from '../../../experiments/runner/config.js';
+import { OPTIMIZERS } from '../../../optimizers/index.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'results', 'claims');
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'results', 'claims');
 
 function recordedRuns(): { file: string; id: string; hash: string; config: any }[] {
   if (!existsSync(ROOT)) return [];
