@@ -12,6 +12,9 @@ import { mars } from './mars.js';
 import { auon, hybridAuon } from './auon.js';
 import { reg } from './reg.js';
 import { shampoo } from './shampoo.js';
+import { soap } from './soap.js';
+import { psgdKron } from './psgd_kron.js';
+import { dion } from './dion.js';
 
 /** Every method by registry name (lower case with hyphens; appears verbatim in results paths and CSV). */
 export const REGISTRY = {
@@ -25,6 +28,9 @@ export const REGISTRY = {
   'hybrid-auon': hybridAuon,
   reg,
   shampoo,
+  soap,
+  'psgd-kron': psgdKron,
+  dion,
 } as const satisfies Record<string, OptimizerFactory<any>>;
 
 /** A registry name. */
@@ -52,3 +58,8 @@ export { auon, hybridAuon, coshBrake, AUON_DEFAULTS, HYBRID_AUON_DEFAULTS, type 
 export { reg, racs, REG_DEFAULTS, type RegOptions } from './reg.js';
 export { shampoo, scaleByShampoo, shampooDef, shampooLayout, shampooDiagnostics, shampooMonitor, shampooRootExponent, SHAMPOO_DEFAULTS, type ShampooOptions, type FactorDiagnostics, type ShampooFactorReport, type ShampooMonitor, type ShampooTransform } from './shampoo.js';
 export { eighTridiagonalQL, inverseRootFromEigh, eighSolver, type Eigh, type EighRoot, type EighRootOptions, type EighSolver } from './eigh.js';
+export { soap, scaleBySoap, soapDef, soapLayout, soapMergedShape, soapMonitor, SOAP_DEFAULTS, type SoapOptions, type SoapLayout, type SoapMonitor, type SoapTransform } from './soap.js';
+export { psgdKron, scaleByPsgdKron, psgdKronDef, psgdKronLayout, normLowerBound, procrustesStep, PSGD_KRON_DEFAULTS, type PsgdKronOptions, type PsgdKronLayout } from './psgd_kron.js';
+export { dion, scaleByDion, dionDef, dionLayout, dionMonitor, DION_DEFAULTS, type DionOptions, type DionLayout, type DionMonitor } from './dion.js';
+export { seededRandom, type RandomSource } from './random.js';
+export { householderQR, choleskyUpper, upperTriangularInverse, type QR } from './qr.js';

@@ -14,6 +14,9 @@ import type { ReferenceCase } from './fixture.js';
 import { referenceRole, rolesByRank, rolesFromRouting, setOnce, singleReferenceGroup, type ReferenceMapper, type ReferenceMapping } from './mapping_helpers.js';
 import { shampooKozistrFromReference } from './shampoo_kozistr.js';
 import { shampooMetaMapping } from './shampoo_meta.js';
+import { soapFromReference } from './soap.js';
+import { psgdKronFromReference } from './psgd_kron.js';
+import { dionFromReference } from './dion.js';
 
 /** torch.optim.AdamW kwargs: lr, betas, eps, weight_decay, amsgrad (maximize/foreach/capturable unsupported). */
 export function adamwFromReference(fx: ReferenceCase): ReferenceMapping<AdamWOptions> {
@@ -181,4 +184,7 @@ export const REFERENCE_MAPPINGS: Readonly<Record<string, ReferenceMapper<any>>> 
   'hybrid-auon': hybridAuonFromReference,
   reg: regFromReference,
   shampoo: shampooFromReference,
+  soap: soapFromReference,
+  'psgd-kron': psgdKronFromReference,
+  dion: dionFromReference,
 };
