@@ -41,6 +41,7 @@ import { fans, matrixView } from './linalg.js';
 import { lerp } from './momentum.js';
 import { choleskyUpper, householderQR, upperTriangularInverse } from './qr.js';
 import { seededRandom, type RandomSource } from './random.js';
+import { canonicalName } from './tfjs_state.js';
 
 /** Options of Dion. Every default is microsoft/dion `dion_reference.Dion`'s. */
 export interface DionOptions {
@@ -166,7 +167,7 @@ export function scaleByDion(o: Required<DionOptions>, random: RandomSource, coun
     }
     if (method === 'qr' || m <= r) return qr(pm);
     const k = Math.ceil((o.rcqrOversample * r) / 128) * 128;
-    const sketch = tf.mul(random.normal(`${p.name}/sketch@${t}`, [k, m]), Math.sqrt(1 / k)) as tf.Tensor2D;
+    const sketch = tf.mul(random.normal(`${canonicalName(p.name)}/sketch@${t}`, [k, m]), Math.sqrt(1 / k)) as tf.Tensor2D;
     const { r: rs } = householderQR(hostData(tf.matMul(sketch, pm)), k, r);
     const rsInv = upperTriangularInverse(rs, r);
     if (rsInv) {
@@ -183,7 +184,7 @@ export function scaleByDion(o: Required<DionOptions>, random: RandomSource, coun
     init(p: Parameter, slot: SlotMaker): State {
       const lay = dionLayout(p.variable.shape, o);
       layouts.set(p.name, lay);
-      const q0 = tf.tidy(() => random.normal(`${p.name}/Q@init`, [lay.n, lay.r]));
+      const q0 = tf.tidy(() => random.normal(`${canonicalName(p.name)}/Q@init`, [lay.n, lay.r]));
       const s: State = { momentum: slot('momentum', 'zeros'), Q: slot('Q', q0) };
       q0.dispose();
       return s;

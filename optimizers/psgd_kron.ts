@@ -21,7 +21,7 @@
  *
  * Randomness: the preconditioner-update coin, the damping noise V, the subspace-iteration starts of the
  * two spectral-norm bounds per dense factor (32 x d each) and the balancing coin come from a RandomSource
- * (optimizers/random.ts) keyed by parameter, purpose and step, seeded by `seed`: a run resumed from a
+ * (optimizers/random.ts) keyed by parameter (its name without tfjs's `_N` suffix), purpose and step, seeded by `seed`: a run resumed from a
  * checkpoint draws what the uninterrupted run draws. Parity replay feeds the reference's own draws
  * (parity/psgd_kron.ts).
  *
@@ -36,6 +36,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { defineOptimizer, type OptimizerDef, type Parameter, type SlotMaker, type State, type StepContext, type Transform } from './core.js';
 import { ema } from './adamw.js';
 import { seededRandom, type RandomSource } from './random.js';
+import { canonicalName } from './tfjs_state.js';
 
 /** Options of PSGD-Kron. Every default is KWNS4's (lixilinx/psgd_torch). */
 export interface PsgdKronOptions {
@@ -200,15 +201,18 @@ export function scaleByPsgdKron(o: Required<PsgdKronOptions>, random: RandomSour
   /** One fit of the factors to whiten x (update_precond_kron_whiten_q0p5eq1p5), in place on the state. */
   function fit(x: tf.Tensor, s: State, p: Parameter, lay: PsgdKronLayout, t: number): void {
     const qs = lay.work.map((_, k) => s[`Q.${k}`] as tf.Tensor);
+    // Draws are keyed by the name without tfjs's `_N` uniqueness suffix, as saved state is matched
+    // (optimizers/tfjs_state.ts), so a model rebuilt in another process draws the same numbers.
+    const name = canonicalName(p.name);
     const damping = tf.add(o.damping, tf.mul(tf.abs(x), EPS_F32));
-    const noise = random.normal(`${p.name}/damping@${t}`, lay.work);
+    const noise = random.normal(`${name}/damping@${t}`, lay.work);
     const pg = precondition(tf.add(x, tf.mul(damping, noise)), qs, lay.dense);
     const numel = x.size;
     lay.work.forEach((d, k) => {
       const term1 = modeGram(pg, k, lay.dense[k]);
       const term2 = numel / d;
       const L = s[`L.${k}`];
-      const bound = lay.dense[k] ? normLowerBound(term1 as tf.Tensor2D, random.normal(`${p.name}/Q${k}.norm@${t}`, [NORM_K, d]) as tf.Tensor2D, 'diag') : tf.max(term1);
+      const bound = lay.dense[k] ? normLowerBound(term1 as tf.Tensor2D, random.normal(`${name}/Q${k}.norm@${t}`, [NORM_K, d]) as tf.Tensor2D, 'diag') : tf.max(term1);
       const ell = tf.add(bound, term2);
       const lNew = tf.maximum(tf.add(tf.mul(L, o.betaL), tf.mul(ell, 1 - o.betaL)), ell);
       L.assign(tf.reshape(lNew, L.shape));
@@ -216,12 +220,12 @@ export function scaleByPsgdKron(o: Required<PsgdKronOptions>, random: RandomSour
       const q = qs[k];
       if (lay.dense[k]) {
         const next = tf.sub(q, tf.mul(step, tf.sub(tf.matMul(term1 as tf.Tensor2D, q as tf.Tensor2D), tf.mul(q, term2)))) as tf.Tensor2D;
-        qs[k] = procrustesStep(next, random.normal(`${p.name}/Q${k}.procrustes@${t}`, [NORM_K, d]) as tf.Tensor2D);
+        qs[k] = procrustesStep(next, random.normal(`${name}/Q${k}.procrustes@${t}`, [NORM_K, d]) as tf.Tensor2D);
       } else {
         qs[k] = tf.mul(q, tf.sub(1, tf.mul(step, tf.sub(term1, term2))));
       }
     });
-    if (qs.length > 1 && random.uniform(`${p.name}/balance@${t}`) < 0.01) {
+    if (qs.length > 1 && random.uniform(`${name}/balance@${t}`) < 0.01) {
       const norms = qs.map((q) => tf.max(tf.abs(q)));
       const gmean = tf.pow(tf.prod(tf.stack(norms)), 1 / qs.length);
       qs.forEach((q, k) => (qs[k] = tf.mul(q, tf.div(gmean, norms[k]))));
@@ -238,7 +242,7 @@ export function scaleByPsgdKron(o: Required<PsgdKronOptions>, random: RandomSour
       if (o.momentum > 0) s.momentum = slot('momentum', 'zeros', lay.work);
       const scale = Math.pow(o.preconditionerInitScale, 1 / lay.work.length);
       lay.work.forEach((d, k) => {
-        const q = lay.dense[k] ? tf.mul(tf.eye(d), scale) : tf.fill([d], scale);
+        const q = tf.tidy(() => (lay.dense[k] ? tf.mul(tf.eye(d), scale) : tf.fill([d], scale)));
         s[`Q.${k}`] = slot(`Q.${k}`, q);
         q.dispose();
         s[`L.${k}`] = slot(`L.${k}`, 'zeros', []);
