@@ -41,7 +41,6 @@ import { fans, matrixView } from './linalg.js';
 import { lerp } from './momentum.js';
 import { choleskyUpper, householderQR, upperTriangularInverse } from './qr.js';
 import { seededRandom, type RandomSource } from './random.js';
-import { canonicalName } from './tfjs_state.js';
 
 /** Options of Dion. Every default is microsoft/dion `dion_reference.Dion`'s. */
 export interface DionOptions {
@@ -133,6 +132,8 @@ function hostData(x: tf.Tensor): Float32Array {
 /** The Dion matrix update with its learning rate and decay. `random` supplies Q's initial values and the sketches. */
 export function scaleByDion(o: Required<DionOptions>, random: RandomSource, counts: { fallbacks: number }): Transform {
   const layouts = new Map<string, DionLayout>();
+  // Draws are keyed by the parameter's position among Dion's parameters, not its name (a renamed or reloaded model draws the same).
+  const streams = new Map<string, number>();
   const warned = new Set<string>();
   const fallback = (p: Parameter, why: string, t: number) => {
     counts.fallbacks += 1;
@@ -167,7 +168,7 @@ export function scaleByDion(o: Required<DionOptions>, random: RandomSource, coun
     }
     if (method === 'qr' || m <= r) return qr(pm);
     const k = Math.ceil((o.rcqrOversample * r) / 128) * 128;
-    const sketch = tf.mul(random.normal(`${canonicalName(p.name)}/sketch@${t}`, [k, m]), Math.sqrt(1 / k)) as tf.Tensor2D;
+    const sketch = tf.mul(random.normal(`#${streams.get(p.name)}/sketch@${t}`, [k, m]), Math.sqrt(1 / k)) as tf.Tensor2D;
     const { r: rs } = householderQR(hostData(tf.matMul(sketch, pm)), k, r);
     const rsInv = upperTriangularInverse(rs, r);
     if (rsInv) {
@@ -184,7 +185,8 @@ export function scaleByDion(o: Required<DionOptions>, random: RandomSource, coun
     init(p: Parameter, slot: SlotMaker): State {
       const lay = dionLayout(p.variable.shape, o);
       layouts.set(p.name, lay);
-      const q0 = tf.tidy(() => random.normal(`${canonicalName(p.name)}/Q@init`, [lay.n, lay.r]));
+      if (!streams.has(p.name)) streams.set(p.name, streams.size);
+      const q0 = tf.tidy(() => random.normal(`#${streams.get(p.name)}/Q@init`, [lay.n, lay.r]));
       const s: State = { momentum: slot('momentum', 'zeros'), Q: slot('Q', q0) };
       q0.dispose();
       return s;

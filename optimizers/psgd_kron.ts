@@ -21,7 +21,7 @@
  *
  * Randomness: the preconditioner-update coin, the damping noise V, the subspace-iteration starts of the
  * two spectral-norm bounds per dense factor (32 x d each) and the balancing coin come from a RandomSource
- * (optimizers/random.ts) keyed by parameter (its name without tfjs's `_N` suffix), purpose and step, seeded by `seed`: a run resumed from a
+ * (optimizers/random.ts) keyed by parameter (its position, `#i`, in the order the optimizer was built), purpose and step, seeded by `seed`: a run resumed from a
  * checkpoint draws what the uninterrupted run draws. Parity replay feeds the reference's own draws
  * (parity/psgd_kron.ts).
  *
@@ -36,7 +36,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import { defineOptimizer, type OptimizerDef, type Parameter, type SlotMaker, type State, type StepContext, type Transform } from './core.js';
 import { ema } from './adamw.js';
 import { seededRandom, type RandomSource } from './random.js';
-import { canonicalName } from './tfjs_state.js';
 
 /** Options of PSGD-Kron. Every default is KWNS4's (lixilinx/psgd_torch). */
 export interface PsgdKronOptions {
@@ -197,13 +196,14 @@ export function procrustesStep(q: tf.Tensor2D, v: tf.Tensor2D): tf.Tensor2D {
 /** The PSGD-Kron step with its learning rate (the whole method as one transform). `random` supplies every draw. */
 export function scaleByPsgdKron(o: Required<PsgdKronOptions>, random: RandomSource = seededRandom(o.seed)): Transform {
   const layouts = new Map<string, PsgdKronLayout>();
+  const streams = new Map<string, number>();
 
   /** One fit of the factors to whiten x (update_precond_kron_whiten_q0p5eq1p5), in place on the state. */
   function fit(x: tf.Tensor, s: State, p: Parameter, lay: PsgdKronLayout, t: number): void {
     const qs = lay.work.map((_, k) => s[`Q.${k}`] as tf.Tensor);
-    // Draws are keyed by the name without tfjs's `_N` uniqueness suffix, as saved state is matched
-    // (optimizers/tfjs_state.ts), so a model rebuilt in another process draws the same numbers.
-    const name = canonicalName(p.name);
+    // Draws are keyed by the parameter's position (the order `init` saw it in), not its name: a model
+    // rebuilt under other layer names, or reloaded, draws the same numbers.
+    const name = `#${streams.get(p.name)}`;
     const damping = tf.add(o.damping, tf.mul(tf.abs(x), EPS_F32));
     const noise = random.normal(`${name}/damping@${t}`, lay.work);
     const pg = precondition(tf.add(x, tf.mul(damping, noise)), qs, lay.dense);
@@ -238,6 +238,7 @@ export function scaleByPsgdKron(o: Required<PsgdKronOptions>, random: RandomSour
     init(p: Parameter, slot: SlotMaker): State {
       const lay = psgdKronLayout(p.variable.shape, o);
       layouts.set(p.name, lay);
+      if (!streams.has(p.name)) streams.set(p.name, streams.size);
       const s: State = {};
       if (o.momentum > 0) s.momentum = slot('momentum', 'zeros', lay.work);
       const scale = Math.pow(o.preconditionerInitScale, 1 / lay.work.length);

@@ -66,15 +66,15 @@ export function dionFromReference(fx: ReferenceCase): ReferenceMapping<DionOptio
 function initialQFrom(fx: Fixture, o: Required<DionOptions>, names: string[]): RandomSource {
   const draws = ((fx.steps[0] as { draws?: { fn: string; shape: number[]; data: number[] }[] }).draws ?? []).slice();
   const q = new Map<string, { shape: number[]; data: number[] }>();
-  for (const n of names) {
+  names.forEach((n, index) => {
     const d = draws.shift();
     if (!d || d.fn !== 'randn') throw new Error(`fixture ${fx.name}: no recorded initial Q for '${n}'`);
     // optlab's [in, out] view of a PyTorch [out, in] weight; the working orientation and Q are the reference's.
     const [r0, c0] = fx.params[n].shape;
     const lay = dionLayout([c0, r0], o);
     if (d.shape[0] !== lay.n || d.shape[1] !== lay.r) throw new Error(`fixture ${fx.name}: the reference's Q for '${n}' is [${d.shape}], optlab's would be [${lay.n}, ${lay.r}]`);
-    q.set(`${n}/Q@init`, d);
-  }
+    q.set(`#${index}/Q@init`, d);
+  });
   const seeded = seededRandom(o.seed);
   return {
     normal: (key, shape) => {

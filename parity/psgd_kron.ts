@@ -61,24 +61,25 @@ function psgdDraws(fx: Fixture, o: Required<PsgdKronOptions>): Map<string, { sha
     const coin = take('rand', 'update coin');
     out.set(`psgd-kron/update@${t}`, { shape: [], data: Float32Array.from(coin.data) });
     if (!(coin.data[0] < o.preconditionerUpdateProbability)) return;
-    for (const name of names) {
-      const torchShape = fx.params[name].shape;
+    names.forEach((pname, index) => {
+      const name = `#${index}`;
+      const torchShape = fx.params[pname].shape;
       const lay = psgdKronLayout(torchShape, o);
       const two = lay.work.length === 2;
-      const noise = take('randn_like', `damping noise of ${name}`);
+      const noise = take('randn_like', `damping noise of ${pname}`);
       out.set(`${name}/damping@${t}`, two ? { shape: [lay.work[1], lay.work[0]], data: transpose2d(noise.data, lay.work[0], lay.work[1]) } : { shape: lay.work, data: Float32Array.from(noise.data) });
       lay.dense.forEach((dense, k) => {
         if (!dense) return;
         // optlab sees a PyTorch [out, in] matrix as [in, out]: torch's dimension k is optlab's 1 - k.
         const ok = two ? 1 - k : k;
         for (const purpose of ['norm', 'procrustes']) {
-          const d = take('randn', `${purpose} bound start of ${name} factor ${k}`);
+          const d = take('randn', `${purpose} bound start of ${pname} factor ${k}`);
           out.set(`${name}/Q${ok}.${purpose}@${t}`, { shape: d.shape, data: Float32Array.from(d.data) });
         }
       });
-      const balance = take('rand', `balancing coin of ${name}`);
+      const balance = take('rand', `balancing coin of ${pname}`);
       out.set(`${name}/balance@${t}`, { shape: [], data: Float32Array.from(balance.data) });
-    }
+    });
     if (list.length) throw new Error(`fixture ${fx.name} step ${t}: ${list.length} recorded draws left over after parsing the reference's order`);
   });
   return out;
