@@ -307,5 +307,5 @@ export function dionMonitor(def: OptimizerDef): DionMonitor | null {
   return ((def as unknown as Record<symbol, DionMonitor | undefined>)[MONITOR]) ?? null;
 }
 
-/** Dion (registry name 'dion'). */
+/** Dion, low-rank orthonormalized updates with error feedback, as microsoft/dion's dion_reference.Dion computes them on one device (registry name 'dion'). */
 export const dion = defineOptimizer('dion', DION_DEFAULTS, (o) => dionDef(o));

@@ -1,6 +1,6 @@
 /**
  * PSGD-Kron: preconditioned SGD with a Kronecker-factored whitening preconditioner P = Q^T Q fitted online
- * (Xi-Lin Li, arXiv 1512.04202 and 2402.11858), as the author's torch.optim wrapper `KWNS4`
+ * (Xi-Lin Li, arXiv 1512.04202 and arXiv 2402.11858), as the author's torch.optim wrapper `KWNS4`
  * (lixilinx/psgd_torch `wrapped_as_torch_optimizer_for_ddp.py`, commit a8616f1) computes it: Q fitted in the
  * Q^0.5 E Q^1.5 geometry (`psgd.update_precond_kron_whiten_q0p5eq1p5`, the default and recommended one,
  * an online Newton-Schulz iteration for the inverse 4th root of E[g g^T]). docs/optimizers/psgd_kron.md.
@@ -305,5 +305,5 @@ export function psgdKronDef(o: Required<PsgdKronOptions>, random?: RandomSource)
   return scaleByPsgdKron(o, random);
 }
 
-/** PSGD-Kron (registry name 'psgd-kron'). */
+/** PSGD-Kron, a Kronecker whitening preconditioner fitted online, as lixilinx/psgd_torch's KWNS4 computes it (registry name 'psgd-kron'). */
 export const psgdKron = defineOptimizer('psgd-kron', PSGD_KRON_DEFAULTS, (o) => psgdKronDef(o));

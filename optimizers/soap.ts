@@ -330,5 +330,5 @@ export function soapMonitor(def: OptimizerDef): SoapMonitor | null {
   return ((def as unknown as Record<symbol, SoapMonitor | undefined>)[MONITOR]) ?? null;
 }
 
-/** SOAP (registry name 'soap'). */
+/** SOAP, Adam in the eigenbasis of Shampoo's factors, as nikhilvyas/SOAP's soap.py computes it (registry name 'soap'). */
 export const soap = defineOptimizer('soap', SOAP_DEFAULTS, soapDef);
