@@ -7,11 +7,13 @@ import { SoapOptimizer } from '../../optimizers/tfjs_classes.js';
 import { describeBackends } from '../shared/backends.js';
 import { itBehavesLikeOptimizer } from '../shared/optimizer_contract.js';
 import { seeded } from '../shared/problems.js';
-import { itReplaysFixtures } from '../parity/replay_helpers.js';
+import { itReplaysFixtures, itReplaysWideFixtures } from '../parity/replay_helpers.js';
 
 itBehavesLikeOptimizer('soap', { make: () => soap({ lr: 0.05, preconditionFrequency: 3 }), makeTf: () => new SoapOptimizer({ lr: 0.01 }) });
 itBehavesLikeOptimizer('soap (merged dims, 1-D factors, normalized)', { make: () => soap({ lr: 0.02, mergeDims: true, maxPrecondDim: 12, precondition1d: true, normalizeGrads: true, preconditionFrequency: 2 }) });
 itReplaysFixtures('soap');
+// SOAP treats every dimension alike, so a tall fixture transposed to wide replays too.
+itReplaysWideFixtures('soap');
 
 function param(name: string, shape: number[], seed: number): Parameter {
   return { name, role: shape.length > 1 ? 'matrix' : 'vector', variable: tf.variable(tf.tensor(seeded(shape.reduce((a, b) => a * b, 1), seed), shape), true, `soap_test_${name}_${seed}_${Math.random()}`) };
