@@ -39,7 +39,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { chain, defineOptimizer, route, type OptimizerDef, type Parameter, type SlotMaker, type State, type StepContext, type Transform } from './core.js';
 import { fans, matrixView } from './linalg.js';
 import { lerp } from './momentum.js';
-import { choleskyUpper, householderQR, upperTriangularInverse } from './qr.js';
+import { choleskyUpper, qrFactor, upperTriangularInverse } from './qr.js';
 import { seededRandom, type RandomSource } from './random.js';
 
 /** Options of Dion. Every default is microsoft/dion `dion_reference.Dion`'s. */
@@ -145,7 +145,7 @@ export function scaleByDion(o: Required<DionOptions>, random: RandomSource, coun
   /** Householder QR of P on the host: Q (m x r). */
   function qr(pm: tf.Tensor2D): tf.Tensor2D {
     const [m, r] = pm.shape;
-    const { q } = householderQR(hostData(pm), m, r);
+    const { q } = qrFactor(hostData(pm), m, r);
     return tf.tensor2d(Float32Array.from(q), [m, r]);
   }
 
@@ -169,7 +169,7 @@ export function scaleByDion(o: Required<DionOptions>, random: RandomSource, coun
     if (method === 'qr' || m <= r) return qr(pm);
     const k = Math.ceil((o.rcqrOversample * r) / 128) * 128;
     const sketch = tf.mul(random.normal(`#${streams.get(p.name)}/sketch@${t}`, [k, m]), Math.sqrt(1 / k)) as tf.Tensor2D;
-    const { r: rs } = householderQR(hostData(tf.matMul(sketch, pm)), k, r);
+    const { r: rs } = qrFactor(hostData(tf.matMul(sketch, pm)), k, r);
     const rsInv = upperTriangularInverse(rs, r);
     if (rsInv) {
       const q1 = tf.matMul(pm, tf.tensor2d(Float32Array.from(rsInv), [r, r]));

@@ -62,4 +62,4 @@ export { soap, scaleBySoap, soapDef, soapLayout, soapMergedShape, soapMonitor, S
 export { psgdKron, scaleByPsgdKron, psgdKronDef, psgdKronLayout, normLowerBound, procrustesStep, PSGD_KRON_DEFAULTS, type PsgdKronOptions, type PsgdKronLayout } from './psgd_kron.js';
 export { dion, scaleByDion, dionDef, dionLayout, dionMonitor, DION_DEFAULTS, type DionOptions, type DionLayout, type DionMonitor } from './dion.js';
 export { seededRandom, type RandomSource } from './random.js';
-export { householderQR, choleskyUpper, upperTriangularInverse, type QR } from './qr.js';
+export { householderQR, qrFactor, choleskyUpper, upperTriangularInverse, type QR } from './qr.js';

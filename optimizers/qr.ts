@@ -11,6 +11,8 @@
  * such flips (docs/optimizers/soap.md, docs/optimizers/dion.md).
  */
 
+import { lapackQR, lapackQRAvailable } from '../kernels/eigh.js';
+
 /** A reduced QR factorization: A (m x n, m >= n) = Q (m x n, orthonormal columns) R (n x n, upper). */
 export interface QR {
   /** m x n, row-major. */
@@ -132,4 +134,25 @@ export function upperTriangularInverse(r: ArrayLike<number>, n: number): Float64
   }
   for (let i = 0; i < n * n; i++) if (!Number.isFinite(x[i])) return null;
   return x;
+}
+
+/**
+ * Reduced QR of an m x n matrix (row-major, m >= n) in float64 with a non-negative diagonal of R:
+ * LAPACK `dgeqrf` + `dorgqr` through the native addon when it has them (`OPTLAB_LAPACK=0` turns LAPACK
+ * off), else `householderQR`. Throws on non-finite input.
+ */
+export function qrFactor(a: ArrayLike<number>, m: number, n: number): QR {
+  if (!lapackQRAvailable()) return householderQR(a, m, n);
+  const res = lapackQR(a, m, n);
+  if ('code' in res) {
+    if (res.code === -1002) throw new Error('qrFactor: the matrix has non-finite entries');
+    return householderQR(a, m, n);
+  }
+  const { q, r } = res;
+  for (let k = 0; k < n; k++) {
+    if (!(r[k * n + k] < 0)) continue;
+    for (let j = k; j < n; j++) r[k * n + j] = -r[k * n + j];
+    for (let i = 0; i < m; i++) q[i * n + k] = -q[i * n + k];
+  }
+  return { q, r };
 }

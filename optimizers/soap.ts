@@ -42,7 +42,7 @@ import { defineOptimizer, type OptimizerDef, type Parameter, type SlotMaker, typ
 import { ema } from './adamw.js';
 import { eighTridiagonalQL } from './eigh.js';
 import { lerp } from './momentum.js';
-import { householderQR } from './qr.js';
+import { qrFactor } from './qr.js';
 import { lapackAvailable, lapackEigh, lapackStatus } from '../kernels/eigh.js';
 
 /** Options of SOAP. Every default is nikhilvyas/SOAP's. */
@@ -280,7 +280,7 @@ export function scaleBySoap(o: Required<SoapOptions>): SoapTransform {
           const power = tf.matMul(gg, tf.gather(q0, idx, 1)).dataSync();
           let q: Float64Array | null = null;
           try {
-            q = householderQR(power, d, d).q;
+            q = qrFactor(power, d, d).q;
           } catch {
             q = null;
           }
