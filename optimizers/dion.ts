@@ -213,7 +213,8 @@ export function scaleByDion(o: Required<DionOptions>, random: RandomSource, coun
       const bNext = tf.sub(b, tf.mul(tf.matMul(pm, rmat, false, true), 1 - o.mu));
       const back = (x: tf.Tensor2D) => tf.reshape(lay.transposed ? tf.transpose(x) : x, p.variable.shape);
       s.momentum.assign(back(bNext as tf.Tensor2D));
-      const qNew = tf.div(rmat, tf.add(tf.norm(rmat, 'euclidean', 0, true), o.epsilon)) as tf.Tensor2D;
+      // Column norms as sqrt(sum R^2) (tf.norm goes through Pow and Abs, slow on wasm).
+      const qNew = tf.div(rmat, tf.add(tf.sqrt(tf.sum(tf.square(rmat), 0, true)), o.epsilon)) as tf.Tensor2D;
       s.Q.assign(qNew);
       const [fanIn, fanOut] = fans(p.variable.shape);
       const scaledLr = Math.sqrt(fanOut / fanIn) * o.lr * ctx.lrScale;

@@ -155,6 +155,11 @@ function modeGram(x: tf.Tensor, k: number, dense: boolean): tf.Tensor {
   return tf.matMul(m, m, false, true);
 }
 
+/** Euclidean norm of each row, sqrt(sum x^2) (tf.norm goes through Pow and Abs). */
+function rowNorms(x: tf.Tensor2D, keepDims = false): tf.Tensor {
+  return tf.sqrt(tf.sum(tf.square(x), 1, keepDims));
+}
+
 /**
  * The reference's cheap lower bound of the spectral norm (`norm_lower_bound_spd` with `normalizer`
  * 'diag', `norm_lower_bound_skh` with 'maxabs'): A scaled by its largest diagonal (absolute) entry, 32
@@ -162,22 +167,28 @@ function modeGram(x: tf.Tensor, k: number, dense: boolean): tf.Tensor {
  * the largest row norm times the scale. Call inside tf.tidy.
  */
 export function normLowerBound(a: tf.Tensor2D, v: tf.Tensor2D, normalizer: 'diag' | 'maxabs'): tf.Scalar {
-  const nf = tf.add(normalizer === 'diag' ? tf.max(tf.sum(tf.linalg.bandPart(a, 0, 0), 0)) : tf.max(tf.abs(a)), SMALLEST_NORMAL);
+  const nf = tf.add(normalizer === 'diag' ? tf.max(diagonal(a)) : tf.max(tf.abs(a)), SMALLEST_NORMAL);
   const an = tf.div(a, nf) as tf.Tensor2D;
-  const row = tf.gather(an, tf.reshape(tf.argMax(tf.norm(an, 'euclidean', 1)), [1]));
+  const row = tf.gather(an, tf.reshape(tf.argMax(rowNorms(an)), [1]));
   const sgn = tf.sign(tf.sum(tf.mul(row, v), 1, true));
   let x = tf.add(row, tf.mul(sgn, v)) as tf.Tensor2D;
   for (let i = 0; i < NORM_HALF_ITERS; i++) {
     x = tf.matMul(x, an);
-    x = tf.div(x, tf.add(tf.norm(x, 'euclidean', 1, true), SMALLEST_NORMAL)) as tf.Tensor2D;
+    x = tf.div(x, tf.add(rowNorms(x, true), SMALLEST_NORMAL)) as tf.Tensor2D;
     x = tf.matMul(x, an);
   }
-  return tf.mul(nf, tf.max(tf.norm(x, 'euclidean', 1))) as tf.Scalar;
+  return tf.mul(nf, tf.max(rowNorms(x))) as tf.Scalar;
+}
+
+/** The diagonal of a square matrix, by one gather (tf.linalg.bandPart is a dozen broadcast kernels). */
+function diagonal(a: tf.Tensor2D): tf.Tensor1D {
+  const n = a.shape[0];
+  return tf.gather(tf.reshape(a, [n * n]), tf.range(0, n * n, n + 1, 'int32')) as tf.Tensor1D;
 }
 
 /** Sum of the diagonal of a square matrix. */
 function trace(a: tf.Tensor2D): tf.Scalar {
-  return tf.sum(tf.linalg.bandPart(a, 0, 0)) as tf.Scalar;
+  return tf.sum(diagonal(a)) as tf.Scalar;
 }
 
 /** The reference's `procrustes_step2`: Q rotated by exp(a R) to second order, R = (Q^T - Q) / ||Q^T - Q||, a <= 1/8. Call inside tf.tidy. */
