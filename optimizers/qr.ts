@@ -1,5 +1,6 @@
 /**
- * Dense QR and Cholesky factorizations on the host, in float64, for the methods that orthonormalize a
+ * Dense QR and Cholesky factorizations on the host, in float64 (QR by LAPACK `dgeqrf` + `dorgqr` through
+ * the native addon when it is built, `qrFactor`; else the JavaScript Householder QR below), for the methods that orthonormalize a
  * basis every few steps: SOAP's power-iteration refresh of Shampoo's eigenbasis (optimizers/soap.ts) and
  * Dion's column orthonormalization (optimizers/dion.ts). The caller reads the matrix back from the
  * backend (a synchronous download), factors it here and uploads the result, as Shampoo does with its

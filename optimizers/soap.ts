@@ -20,7 +20,8 @@
  * Bases are computed on the host: the eigendecomposition by LAPACK `dsyevd` through the native addon
  * (`eighPrecision` 'float32': `ssyevd`, as torch.linalg.eigh on float32 factors) or, without it, the
  * float64 JavaScript solver
- * (optimizers/eigh.ts); the QR by Householder reflections in float64 (optimizers/qr.ts). Failures: an
+ * (optimizers/eigh.ts); the QR in float64 by LAPACK `dgeqrf` + `dorgqr`, or Householder reflections in
+ * JavaScript without the addon (optimizers/qr.ts `qrFactor`). Failures: an
  * eigendecomposition that fails in float32 is retried in float64 (as the reference's `except` branch);
  * one that still fails, or a QR of a non-finite product, keeps the previous basis (the identity before
  * the first). Every such failure is counted (`soapMonitor(def)`, the run-log figure
