@@ -71,6 +71,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"blasConfig", NULL, optlab_blas_config, NULL, NULL, NULL, napi_default, NULL},
       {"eigh", NULL, LapackEigh, NULL, NULL, NULL, napi_default, NULL},
       {"inverseRoot", NULL, LapackInverseRoot, NULL, NULL, NULL, napi_default, NULL},
+      {"qr", NULL, LapackQR, NULL, NULL, NULL, napi_default, NULL},
       {"stderrMute", NULL, optlab_stderr_mute, NULL, NULL, NULL, napi_default, NULL},
       {"stderrRestore", NULL, optlab_stderr_restore, NULL, NULL, NULL, napi_default, NULL},
   };

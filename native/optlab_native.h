@@ -120,6 +120,7 @@ napi_value optlab_auon(napi_env env, napi_callback_info info);
 /* lapack.c */
 napi_value LapackEigh(napi_env env, napi_callback_info info);
 napi_value LapackInverseRoot(napi_env env, napi_callback_info info);
+napi_value LapackQR(napi_env env, napi_callback_info info);
 /* stdio.c */
 napi_value optlab_stderr_mute(napi_env env, napi_callback_info info);
 napi_value optlab_stderr_restore(napi_env env, napi_callback_info info);

@@ -545,7 +545,7 @@ export interface OptimizerFactory<O extends object = Record<string, unknown>> {
    */
   readonly className: string;
   /**
-   * Options left out of a run's resolved config (and so of its run id, experiments/config.ts) while they
+   * Options left out of a run's resolved config (and so of its run id, experiments/runner/config.ts) while they
    * hold their default: options added after results were recorded under the method's run ids, so those
    * results keep their ids and `optlab run --resume` still finds them. Empty for most methods.
    */

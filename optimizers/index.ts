@@ -16,6 +16,9 @@ import { lion } from './lion.js';
 import { normuon } from './normuon.js';
 import { adamuon } from './adamuon.js';
 import { scion } from './scion.js';
+import { soap } from './soap.js';
+import { psgdKron } from './psgd_kron.js';
+import { dion } from './dion.js';
 
 /** Every method by registry name (lower case with hyphens; appears verbatim in results paths and CSV). */
 export const REGISTRY = {
@@ -33,6 +36,9 @@ export const REGISTRY = {
   normuon,
   adamuon,
   scion,
+  soap,
+  'psgd-kron': psgdKron,
+  dion,
 } as const satisfies Record<string, OptimizerFactory<any>>;
 
 /** A registry name. */
@@ -64,3 +70,8 @@ export { normuon, scaleByNeuronSecondMoment, NORMUON_DEFAULTS, type NorMuonOptio
 export { adamuon, scaleByElementwiseSecondMoment, ADAMUON_DEFAULTS, type AdaMuonOptions } from './adamuon.js';
 export { scion, scaleByScion, scionLmo, resolveScionNorm, SCION_DEFAULTS, SCION_NORMS, type ScionOptions, type ScionNorm } from './scion.js';
 export { eighTridiagonalQL, inverseRootFromEigh, eighSolver, type Eigh, type EighRoot, type EighRootOptions, type EighSolver } from './eigh.js';
+export { soap, scaleBySoap, soapDef, soapLayout, soapMergedShape, soapMonitor, SOAP_DEFAULTS, type SoapOptions, type SoapLayout, type SoapMonitor, type SoapTransform } from './soap.js';
+export { psgdKron, scaleByPsgdKron, psgdKronDef, psgdKronLayout, normLowerBound, procrustesStep, PSGD_KRON_DEFAULTS, type PsgdKronOptions, type PsgdKronLayout } from './psgd_kron.js';
+export { dion, scaleByDion, dionDef, dionLayout, dionMonitor, DION_DEFAULTS, type DionOptions, type DionLayout, type DionMonitor } from './dion.js';
+export { seededRandom, type RandomSource } from './random.js';
+export { householderQR, qrFactor, choleskyUpper, upperTriangularInverse, type QR } from './qr.js';
