@@ -242,7 +242,7 @@ export async function selectBackend(requested?: string, opts: { quiet?: boolean 
     // OpenBLAS kernels inside the wasm backend when the addon was built (kernels/wasm_kernels.ts).
     const native = await enableNativeKernels();
     choice = native.active
-      ? { ...choice, label: 'wasm-native', message: `${choice.message.replace(/^backend: wasm/, `backend: wasm+native, ${native.blas}`)}${state.blasNote ? `; ${state.blasNote}` : ''}` }
+      ? { ...choice, label: 'wasm-native', message: `${choice.message.replace(/^backend: wasm/, `backend: wasm+native, ${native.blas}`)}${state.blas?.note ? `; ${state.blas.note}` : ''}` }
       : { ...choice, message: `${choice.message}; ${native.message}` };
   }
   if (choice.name === 'tensorflow') {

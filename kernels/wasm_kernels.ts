@@ -124,16 +124,21 @@ export function withOriginals<T>(fn: () => T): T {
   }
 }
 
-/** 'OpenBLAS 0.3.21 (SkylakeX kernels)' from OpenBLAS's config string ('OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY SkylakeX MAX_THREADS=64'). */
-export function describeBlas(config: string): string {
+/**
+ * 'OpenBLAS 0.3.21 (SkylakeX kernels)' from OpenBLAS's config string ('OpenBLAS 0.3.21 NO_LAPACKE
+ * DYNAMIC_ARCH NO_AFFINITY SkylakeX MAX_THREADS=64'), or with `summary` (`blasKernels().summary`,
+ * e.g. 'SkylakeX kernels, verified') in the parentheses.
+ */
+export function describeBlas(config: string, summary?: string): string {
   const words = config.trim().split(/\s+/);
   const core = words.slice(2).filter((w) => !/^(NO_|USE_|DYNAMIC_|SMP|MAX_)/.test(w) && !w.includes('='));
-  return `${words.slice(0, 2).join(' ')}${core.length ? ` (${core.join(' ')} kernels)` : ''}`;
+  const inner = summary ?? (core.length ? `${core.join(' ')} kernels` : '');
+  return `${words.slice(0, 2).join(' ')}${inner ? ` (${inner})` : ''}`;
 }
 
 function status(active: boolean, message: string): NativeStatus {
   state.message = message;
-  const blas = active && state.addon ? `${describeBlas(state.addon.blasConfig())}, ${state.threads} thread${state.threads === 1 ? '' : 's'}` : '';
+  const blas = active && state.addon ? `${describeBlas(state.addon.blasConfig(), state.blas?.summary)}, ${state.threads} thread${state.threads === 1 ? '' : 's'}` : '';
   return { available: state.addon !== null, active, threads: state.threads, blas, kernels: active ? [...state.originals.keys()] : [], message };
 }
 
@@ -152,6 +157,10 @@ export async function enableNativeKernels(opts: NativeOptions = {}): Promise<Nat
   const threads = blasThreads(opts.threads);
   const addon = loadAddon();
   if (!addon) return status(false, `native kernels unavailable: ${state.loadError}`);
+  if (state.blasError) throw new Error(`native kernels: ${state.blasError}`);
+  if (state.blas && !state.blas.verified) {
+    return status(false, `native kernels off: OpenBLAS's ${state.blas.summary} on the products optlab uses (kernels/blas_family.ts); ${state.blas.explicitSetting ? `unset ${state.blas.explicitSetting.split('=')[0]} or choose another set` : 'no kernel set of this OpenBLAS passed'}, using plain wasm`);
+  }
   addon.setThreads(threads);
   state.threads = addon.getThreads();
   const active = state.originals.size > 0;
@@ -173,7 +182,7 @@ export async function enableNativeKernels(opts: NativeOptions = {}): Promise<Nat
   }
   if (active) return status(true, state.message);
   const on = status(true, '');
-  return status(true, `native kernels on (${on.blas})${state.blasNote ? `; ${state.blasNote}` : ''}`);
+  return status(true, `native kernels on (${on.blas})${state.blas?.note ? `; ${state.blas.note}` : ''}`);
 }
 
 /** Puts the wasm backend's original kernels back. */

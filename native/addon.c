@@ -1,7 +1,7 @@
 /*
  * optlab's native addon for the tfjs wasm backend: the N-API module and its table of kernels
  * (kernels/addon.ts loads it, kernels/wasm_kernels.ts registers the kernels). The kernels live in
- * blas.c, elementwise.c, norms.c, optimizer.c, attention.c and threads.c, declared in optlab_native.h; adding one is a line
+ * blas.c, blas_family.c, elementwise.c, norms.c, optimizer.c, attention.c and threads.c, declared in optlab_native.h; adding one is a line
  * in the table below.
  */
 #include "optlab_native.h"
@@ -69,6 +69,9 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"setThreads", NULL, optlab_set_threadsFtz, NULL, NULL, NULL, napi_default, NULL},
       {"getThreads", NULL, optlab_get_threads, NULL, NULL, NULL, napi_default, NULL},
       {"blasConfig", NULL, optlab_blas_config, NULL, NULL, NULL, napi_default, NULL},
+      {"blasCore", NULL, optlab_blas_core, NULL, NULL, NULL, napi_default, NULL},
+      {"blasSetCore", NULL, optlab_blas_set_core, NULL, NULL, NULL, napi_default, NULL},
+      {"blasVerify", NULL, optlab_blas_verify, NULL, NULL, NULL, napi_default, NULL},
       {"eigh", NULL, LapackEigh, NULL, NULL, NULL, napi_default, NULL},
       {"inverseRoot", NULL, LapackInverseRoot, NULL, NULL, NULL, napi_default, NULL},
       {"stderrMute", NULL, optlab_stderr_mute, NULL, NULL, NULL, napi_default, NULL},

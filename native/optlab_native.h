@@ -102,6 +102,10 @@ napi_value optlab_bias_act(napi_env env, napi_callback_info info);
 napi_value optlab_set_threads(napi_env env, napi_callback_info info);
 napi_value optlab_get_threads(napi_env env, napi_callback_info info);
 napi_value optlab_blas_config(napi_env env, napi_callback_info info);
+/* blas_family.c */
+napi_value optlab_blas_core(napi_env env, napi_callback_info info);
+napi_value optlab_blas_set_core(napi_env env, napi_callback_info info);
+napi_value optlab_blas_verify(napi_env env, napi_callback_info info);
 /* elementwise.c */
 napi_value optlab_sum(napi_env env, napi_callback_info info);
 napi_value optlab_unary(napi_env env, napi_callback_info info);
