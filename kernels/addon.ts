@@ -76,6 +76,8 @@ export const state = {
   blas: null as BlasKernels | null,
   /** Why the kernel set could not be set up (a bad OPTLAB_BLAS_CORE), '' otherwise. */
   blasError: '',
+  /** Native kernels were enabled or disabled explicitly (or by selectBackend): kernels/auto_native.ts then leaves them alone. */
+  nativeDecided: false,
 };
 
 const ADDON_PATH = join('native', 'build', 'Release', 'optlab_native.node');

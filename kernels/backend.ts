@@ -191,6 +191,8 @@ export async function selectBackend(requested?: string, opts: { quiet?: boolean 
   const want = (requested ?? process.env.OPTLAB_BACKEND ?? 'auto') as BackendName;
   if (!BACKENDS.includes(want)) throw new Error(`unknown backend '${want}'; expected one of ${BACKENDS.join(', ')}`);
   tf.env().set('PROD', true);
+  // This function decides about the native kernels itself (kernels/auto_native.ts stays out).
+  state.nativeDecided = true;
   let choice: BackendChoice;
   if (want === 'auto') {
     const skipped: string[] = [];

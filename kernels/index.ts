@@ -6,3 +6,4 @@ export { enableNativeKernels, disableNativeKernels, nativeStatus, withOriginals,
 export { fusedOps, gelu, layerNorm, composedGelu, composedLayerNorm, type FusedOps, type AdamConstants, type AuonKernelConstants } from './fused.js';
 export { addSelfTestCase, selfTestValues } from './self_test.js';
 export { simplifyTranspose } from './wasm_replacements.js';
+export { installNativeOnWasm } from './auto_native.js';

@@ -150,6 +150,7 @@ function status(active: boolean, message: string): NativeStatus {
  * Throws when OPTLAB_BLAS_THREADS (or `opts.threads`) is not a positive integer.
  */
 export async function enableNativeKernels(opts: NativeOptions = {}): Promise<NativeStatus> {
+  state.nativeDecided = true;
   if (process.env.OPTLAB_NATIVE === '0') return status(false, 'native kernels off (OPTLAB_NATIVE=0)');
   if (tf.version_core !== TFJS_VERSION || version_wasm !== TFJS_VERSION) {
     return status(false, `native kernels off: they are written for tfjs ${TFJS_VERSION}, found tfjs-core ${tf.version_core} and tfjs-backend-wasm ${version_wasm}`);
@@ -187,6 +188,7 @@ export async function enableNativeKernels(opts: NativeOptions = {}): Promise<Nat
 
 /** Puts the wasm backend's original kernels back. */
 export function disableNativeKernels(): NativeStatus {
+  state.nativeDecided = true;
   restoreAll();
   return status(false, state.addon ? 'native kernels off (disabled)' : state.message || 'native kernels off');
 }
