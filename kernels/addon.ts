@@ -31,6 +31,7 @@ export interface Addon {
   binary(heap: ArrayBuffer, op: number, aOff: number, aMode: number, bOff: number, bMode: number, outOff: number, outer: number, inner: number): void;
   attention(heap: ArrayBuffer, qkvOff: number, yOff: number, pOff: number, b: number, t: number, c: number, h: number, causal: number, scale: number): void;
   attentionGrad(heap: ArrayBuffer, dyOff: number, qkvOff: number, pOff: number, dqkvOff: number, b: number, t: number, c: number, h: number, causal: number, scale: number): void;
+  newtonSchulz(heap: ArrayBuffer, gOff: number, outOff: number, batch: number, rows: number, cols: number, coefficients: number[], scale: number, eps: number): number;
   setThreads(n: number): void;
   getThreads(): number;
   blasConfig(): string;

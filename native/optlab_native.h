@@ -127,6 +127,8 @@ napi_value LapackInverseRoot(napi_env env, napi_callback_info info);
 /* stdio.c */
 napi_value optlab_stderr_mute(napi_env env, napi_callback_info info);
 napi_value optlab_stderr_restore(napi_env env, napi_callback_info info);
+/* newton_schulz.c */
+napi_value optlab_newton_schulz(napi_env env, napi_callback_info info);
 /* attention.c */
 napi_value optlab_attention(napi_env env, napi_callback_info info);
 napi_value optlab_attention_grad(napi_env env, napi_callback_info info);
