@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU probe, one device call from the repository root: `bash bench/gpu_probe.sh` with
 # bench/gpu-probe-pack carried (node bench/gpu_probe_pack.mjs makes it; the machine needs no
-# node_modules). Writes $OUT/gpu_probe.md (default ./gpu-probe/) and the tools' stderr beside it:
+# node_modules; it needs node 20 on PATH). From a session with a lent device: the `run` tool with
+# command `bash bench/gpu_probe.sh` and carry ["bench/gpu-probe-pack"]. Writes $OUT/gpu_probe.md (default ./gpu-probe/) and the tools' stderr beside it:
 #   1. the machine and the NVIDIA driver (nvidia-smi, /proc/driver/nvidia/version, libcuda),
 #   2. Vulkan: the loader and the ICD files (lavapipe, nvidia, ...), vulkaninfo --summary if present,
 #   3. WebGPU through the npm `webgpu` package (Dawn): the adapter it finds, and with one the bench
@@ -9,7 +10,8 @@
 #   4. tfjs-node-gpu: whether a libtensorflow with CUDA is there for it (the package, its
 #      libtensorflow's CUDA dependencies, CUDA 11.2 / cuDNN 8 libraries, tensorflow's own GPU list).
 # Every section reports what it finds ("no driver", "no adapter"); the script exits 0 unless it breaks.
-# Options via environment: GPU_PROBE_BUDGET_S (fixtures, default 240), GPU_PROBE_STEPS (default 10).
+# Options via environment: GPU_PROBE_BUDGET_S (fixtures, default 240), GPU_PROBE_STEPS (default 10);
+# arguments go to bench/gpu_probe.ts (--backend cpu checks the probe itself on a machine without a GPU).
 set -u
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu-probe}"
@@ -55,9 +57,21 @@ fi
 if have vulkaninfo; then code vulkaninfo --summary; else say "- vulkaninfo: not installed"; fi
 say
 if [ -f bench/gpu-probe-pack/probe.mjs ]; then
-  timeout 420 node bench/gpu-probe-pack/probe.mjs --budget-s "${GPU_PROBE_BUDGET_S:-240}" --steps "${GPU_PROBE_STEPS:-10}" "$@" >>"$R" 2>>"$ERR"
+  timeout 300 node bench/gpu-probe-pack/probe.mjs --steps "${GPU_PROBE_STEPS:-10}" "$@" >>"$R" 2>>"$ERR"
   rc=$?
-  [ $rc -eq 0 ] || say "(bench/gpu_probe.ts exited $rc; see stderr.log)"
+  if [ $rc -eq 0 ]; then
+    # The parity fixtures through optlab's own `replay`, on the backend the probe ran (webgpu, or --backend's).
+    backend=webgpu
+    for a in "$@"; do [ "${prev:-}" = "--backend" ] && backend="$a"; prev="$a"; done
+    say
+    say "### Parity fixtures on $backend (\`optlab replay test/fixtures/*.json --backend $backend\`)"
+    timeout "${GPU_PROBE_BUDGET_S:-240}" node bench/gpu-probe-pack/optlab.mjs replay test/fixtures/*.json --backend "$backend" >"$OUT/replay.txt" 2>>"$ERR"
+    rrc=$?
+    say "- exit $rrc (0: all within tolerance, 1: some outside, 2: unreadable, 124: stopped after ${GPU_PROBE_BUDGET_S:-240} s); $(grep -c . "$OUT/replay.txt") result lines in replay.txt"
+    grep -i -E 'fail|outside|error' "$OUT/replay.txt" | head -20 | sed 's/^/  - /' >>"$R"
+  elif [ $rc -ne 3 ]; then
+    say "(bench/gpu_probe.ts exited $rc; see stderr.log)"
+  fi
 else
   say "## WebGPU"
   say "- not probed: bench/gpu-probe-pack/probe.mjs is missing (run node bench/gpu_probe_pack.mjs here and carry bench/gpu-probe-pack)"

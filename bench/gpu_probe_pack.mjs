@@ -1,7 +1,8 @@
 /**
  * Makes bench/gpu-probe-pack/: the self-contained JavaScript half of the GPU probe, for a machine
  * without this checkout's node_modules (a lent GPU machine gets the working tree and up to 64 MiB of
- * carried paths): bench/gpu_probe.ts bundled with tfjs and optlab by esbuild into probe.mjs, and the
+ * carried paths): bench/gpu_probe.ts bundled with tfjs and optlab by esbuild into probe.mjs, optlab's
+ * CLI (experiments/cli.ts, for `replay` of the parity fixtures) into cli.mjs, and the
  * `webgpu` package (Dawn's prebuilt dawn.node for linux-x64, about 21 MB) beside it. Needs the npm
  * packages `webgpu@0.6.2` and `@tensorflow/tfjs-backend-webgpu@4.22.0`: found in node_modules, else in
  * --deps <dir> (a folder with a node_modules/ holding them: `npm install --prefix <dir> webgpu@0.6.2
@@ -28,8 +29,9 @@ if (!webgpu || !tfWebgpu) {
 rmSync(OUTDIR, { recursive: true, force: true });
 mkdirSync(join(OUTDIR, 'node_modules'), { recursive: true });
 await build({
-  entryPoints: [join(ROOT, 'bench', 'gpu_probe.ts')],
-  outfile: join(OUTDIR, 'probe.mjs'),
+  entryPoints: { probe: join(ROOT, 'bench', 'gpu_probe.ts'), cli: join(ROOT, 'experiments', 'cli.ts') },
+  outdir: OUTDIR,
+  outExtension: { '.js': '.mjs' },
   bundle: true,
   platform: 'node',
   format: 'esm',
@@ -48,5 +50,8 @@ await build({
 // The webgpu package with only this platform's binary.
 const dst = join(OUTDIR, 'node_modules', 'webgpu');
 cpSync(webgpu, dst, { recursive: true, filter: (src) => !src.includes(`${join('webgpu', 'dist')}/`) || src.includes(`dist/${process.platform}-${process.arch}`) });
+// experiments/runner.ts starts a run when process.argv[1] is its own file, which in the bundle is
+// cli.mjs: the CLI is started through this wrapper, so that argv[1] is not the bundle.
+writeFileSync(join(OUTDIR, 'optlab.mjs'), "await import('./cli.mjs');\n");
 writeFileSync(join(OUTDIR, 'README.txt'), 'Made by node bench/gpu_probe_pack.mjs; run by bash bench/gpu_probe.sh. Not committed (see .gitignore).\n');
-console.log(`gpu_probe_pack: wrote ${OUTDIR} (probe.mjs and node_modules/webgpu); carry bench/gpu-probe-pack to the GPU machine`);
+console.log(`gpu_probe_pack: wrote ${OUTDIR} (probe.mjs, cli.mjs and node_modules/webgpu); carry bench/gpu-probe-pack to the GPU machine`);
