@@ -217,9 +217,13 @@ function check(addon: FamilyAddon, names: string[]): BlasCandidate[] {
 /** The backend line's clause and note for a record. */
 function describe(r: Omit<BlasKernels, 'summary' | 'note'>): { summary: string; note: string } {
   const rounding = 'kernel sets round differently, so results change in the last bits';
-  const summary = `${r.family || 'its'} kernels, ${r.verified ? 'verified' : `FAILED the product check (error ${r.maxError.toExponential(1)} of the bound)`}${r.explicitSetting ? `, from ${r.explicitSetting}` : ''}`;
+  const asked = r.source === 'OPENBLAS_CORETYPE' ? r.explicitSetting!.slice('OPENBLAS_CORETYPE='.length) : '';
+  const from = r.explicitSetting && !(asked && !same(asked, r.family)) ? `, from ${r.explicitSetting}` : '';
+  const summary = `${r.family || 'its'} kernels, ${r.verified ? 'verified' : `FAILED the product check (error ${r.maxError.toExponential(1)} of the bound)`}${from}`;
   let note = '';
-  if (r.widerAvailable) {
+  if (asked && !same(asked, r.family)) {
+    note = `OpenBLAS has no kernel set named '${asked}' and runs its own pick, ${r.family}`;
+  } else if (r.widerAvailable) {
     note = `wider ${r.widerAvailable} kernels pass the check here: OPTLAB_BLAS_CORE=${r.widerAvailable} selects them for optlab (${rounding})`;
   } else if (r.source === 'widest verified' && !same(r.family, r.openblasPick)) {
     note = `OpenBLAS picked ${r.openblasPick} kernels itself; optlab runs the widest that pass its check (${rounding}; OPTLAB_BLAS_CORE=${r.openblasPick} keeps OpenBLAS's)`;

@@ -24,6 +24,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { version_wasm } from '@tensorflow/tfjs-backend-wasm';
 import { blasThreads, loadAddon, state, TFJS_VERSION, type KernelArgs, type KernelFn } from './addon.js';
+import type { BlasKernels } from './blas_family.js';
 import { FUSED_KERNELS } from './fused.js';
 import { installLayersSupport } from './layers_support.js';
 import { selfTestCases } from './self_test.js';
@@ -48,8 +49,10 @@ export interface NativeStatus {
   active: boolean;
   /** Threads of the native kernels. */
   threads: number;
-  /** The BLAS and its threads, e.g. 'OpenBLAS 0.3.21, 1 thread'; '' when inactive. */
+  /** The BLAS, its kernel set and threads, e.g. 'OpenBLAS 0.3.21 (SkylakeX kernels, verified), 2 threads'; '' when inactive. */
   blas: string;
+  /** OpenBLAS's kernel set as chosen and checked (`blasKernels()`, kernels/blas_family.ts); null while the addon is not loaded. */
+  kernelSet: BlasKernels | null;
   /** Kernel names replaced. */
   kernels: string[];
   /** One line: what is active, or why not. */
@@ -139,7 +142,7 @@ export function describeBlas(config: string, summary?: string): string {
 function status(active: boolean, message: string): NativeStatus {
   state.message = message;
   const blas = active && state.addon ? `${describeBlas(state.addon.blasConfig(), state.blas?.summary)}, ${state.threads} thread${state.threads === 1 ? '' : 's'}` : '';
-  return { available: state.addon !== null, active, threads: state.threads, blas, kernels: active ? [...state.originals.keys()] : [], message };
+  return { available: state.addon !== null, active, threads: state.threads, blas, kernelSet: state.blas, kernels: active ? [...state.originals.keys()] : [], message };
 }
 
 /**

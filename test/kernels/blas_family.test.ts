@@ -81,6 +81,12 @@ describe('OpenBLAS kernel set: choice, check and record (kernels/blas_family.ts)
     expect(r.note).to.match(/^wider SkylakeX kernels pass the check here: OPTLAB_BLAS_CORE=SkylakeX selects them for optlab \(kernel sets round differently/);
   });
 
+  it('OPENBLAS_CORETYPE naming a set OpenBLAS does not have: the record says so and names the set that runs', () => {
+    const r = setUpBlasKernels(fakeAddon('SkylakeX'), AVX512, { OPENBLAS_CORETYPE: 'Skylake-X' });
+    expect(r).to.include({ family: 'SkylakeX', source: 'OPENBLAS_CORETYPE', explicitSetting: 'OPENBLAS_CORETYPE=Skylake-X' });
+    expect(r.note).to.equal("OpenBLAS has no kernel set named 'Skylake-X' and runs its own pick, SkylakeX");
+  });
+
   it('an explicit set that fails the check is recorded as failed, not replaced', () => {
     const r = setUpBlasKernels(fakeAddon('Haswell', { broken: ['Haswell'] }), AVX512, { OPENBLAS_CORETYPE: 'Haswell' });
     expect(r).to.include({ family: 'Haswell', verified: false });
