@@ -24,6 +24,7 @@ export interface Addon {
   tile(heap: ArrayBuffer, xOff: number, outOff: number, shape: number[], reps: number[], elementBytes: number): void;
   adam(heap: ArrayBuffer, gOff: number, mOff: number, vOff: number, mOutOff: number, vOutOff: number, uOff: number, n: number, b1: number, omb1: number, b2: number, omb2: number, eps: number, sqrtBc2: number, bc1: number, corrected: number): void;
   auon(heap: ArrayBuffer, gOff: number, mOff: number, mOutOff: number, outOff: number, n: number, stage: number, omm: number, w: number, high: number, gamma: number, paper: number, factor: number): void;
+  globalNorm(heap: ArrayBuffer, offsets: number[], sizes: number[], outOff: number): void;
   gelu(heap: ArrayBuffer, xOff: number, yOff: number, n: number): void;
   geluGrad(heap: ArrayBuffer, dyOff: number, xOff: number, dxOff: number, n: number): void;
   layerNorm(heap: ArrayBuffer, xOff: number, gOff: number, bOff: number, yOff: number, meanOff: number, rstdOff: number, rows: number, cols: number, eps: number): void;

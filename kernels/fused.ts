@@ -62,6 +62,8 @@ export interface FusedOps {
    * matrix gives zeros, a non-finite one NaN. No gradient (an optimizer's update).
    */
   newtonSchulz(x: tf.Tensor, coefficients: readonly (readonly [number, number, number])[], scale: number, eps: number): tf.Tensor;
+  /** sqrt of the sum of the squares of every entry of every tensor (float32), one kernel call, in double (native/optimizer.c globalNorm). */
+  globalNorm(xs: readonly tf.Tensor[]): tf.Scalar;
 }
 
 /** OptlabNewtonSchulz's attributes. */
@@ -145,6 +147,13 @@ export const FUSED_KERNELS: Readonly<Record<string, KernelFn>> = {
     const [rows, cols] = x.shape.slice(-2);
     const out = backend.makeOutput(x.shape, 'float32');
     state.addon!.newtonSchulz(heapOf(backend), offsetOf(backend, x), offsetOf(backend, out), x.shape.length === 3 ? x.shape[0] : 1, rows, cols, a.coefficients, a.scale, a.eps);
+    return out;
+  },
+  OptlabGlobalNorm: ({ inputs, backend }: KernelArgs) => {
+    const xs = Object.values(inputs) as tf.TensorInfo[];
+    for (const x of xs) if (x.dtype !== 'float32') throw new Error(`OptlabGlobalNorm: float32 tensors only, got ${x.dtype}`);
+    const out = backend.makeOutput([], 'float32');
+    state.addon!.globalNorm(heapOf(backend), xs.map((x) => offsetOf(backend, x)), xs.map((x) => sizeOf(x.shape)), offsetOf(backend, out));
     return out;
   },
   OptlabLayerNormGrad: ({ inputs, backend }: KernelArgs) => {
@@ -231,6 +240,10 @@ const FUSED: FusedOps = {
   gelu: fusedGelu,
   layerNorm: fusedLayerNorm,
   attention: fusedAttention,
+  globalNorm(xs) {
+    const inputs = Object.fromEntries(xs.map((x, i) => [`x${i}`, x])) as tf.NamedTensorMap;
+    return tf.engine().runKernel('OptlabGlobalNorm', inputs, {}) as tf.Scalar;
+  },
   newtonSchulz(x, coefficients, scale, eps) {
     const attrs: NewtonSchulzAttrs = { coefficients: coefficients.flat(), scale, eps };
     return tf.engine().runKernel('OptlabNewtonSchulz', { x }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;

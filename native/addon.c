@@ -61,6 +61,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"tile", NULL, optlab_tile, NULL, NULL, NULL, napi_default, NULL},
       {"adam", NULL, optlab_adam, NULL, NULL, NULL, napi_default, NULL},
       {"auon", NULL, optlab_auon, NULL, NULL, NULL, napi_default, NULL},
+      {"globalNorm", NULL, optlab_global_norm, NULL, NULL, NULL, napi_default, NULL},
       {"gelu", NULL, optlab_geluFtz, NULL, NULL, NULL, napi_default, NULL},
       {"geluGrad", NULL, optlab_gelu_gradFtz, NULL, NULL, NULL, napi_default, NULL},
       {"layerNorm", NULL, optlab_layer_normFtz, NULL, NULL, NULL, napi_default, NULL},

@@ -121,6 +121,7 @@ napi_value optlab_layer_norm_grad(napi_env env, napi_callback_info info);
 /* optimizer.c */
 napi_value optlab_adam(napi_env env, napi_callback_info info);
 napi_value optlab_auon(napi_env env, napi_callback_info info);
+napi_value optlab_global_norm(napi_env env, napi_callback_info info);
 /* lapack.c */
 napi_value LapackEigh(napi_env env, napi_callback_info info);
 napi_value LapackInverseRoot(napi_env env, napi_callback_info info);
