@@ -5,7 +5,8 @@
  * highest-priority backend) also runs `enableNativeKernels` (kernels/wasm_kernels.ts: the addon, the
  * OpenBLAS kernel-set check, the self-test) before it resolves, so the user's first op runs on the
  * native kernels. When they cannot be used, one line on standard error says why and how to get them;
- * `OPTLAB_NATIVE=0` keeps plain wasm silently.
+ * `OPTLAB_NATIVE=0` keeps plain wasm silently. When wasm was already selected before optlab was
+ * imported, one line says so and how to turn the kernels on (select wasm again).
  *
  * It acts once per process, and not at all once native kernels were enabled or disabled explicitly
  * (`enableNativeKernels`, `disableNativeKernels`, `selectBackend`): an explicit choice is never
@@ -55,6 +56,11 @@ export function installNativeOnWasm(): void {
     await ready();
     if (hook.pending) await hook.pending;
   };
+  // wasm already running (optlab imported after it was selected): say how to get the kernels.
+  const running = (engine as unknown as { backendName?: string; backendInstance?: unknown }).backendInstance != null && engine.backendName === 'wasm';
+  if (running && !state.nativeDecided && process.env.OPTLAB_NATIVE !== '0') {
+    autoNativeOutput.write("optlab: the wasm backend was selected before optlab was imported, so it runs without optlab's native kernels; await tf.setBackend('wasm') again (or optlab's enableNativeKernels()) turns them on. OPTLAB_NATIVE=0 silences this line.");
+  }
 }
 
 async function enable(): Promise<void> {

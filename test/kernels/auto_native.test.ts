@@ -67,6 +67,17 @@ await tf.setBackend('wasm'); await tf.setBackend('wasm'); ${REPORT}`);
     expect(lines[0]).to.match(/^optlab: the wasm backend runs without optlab's native kernels: native kernels unavailable: addon not built \(simulated; or run node native\/install\.mjs\)\. .*OPTLAB_NATIVE=0 silences this line\.$/);
   });
 
+  it('wasm selected before optlab is imported: one line says how, and selecting wasm again turns the kernels on', () => {
+    const r = run(`import * as tf from '@tensorflow/tfjs-core'; import '@tensorflow/tfjs-backend-wasm';
+await tf.setBackend('wasm'); await import('./optimizers/api.ts');
+const { nativeStatus } = await import('./kernels/wasm_kernels.ts');
+console.log(nativeStatus().active); await tf.setBackend('wasm'); console.log(nativeStatus().active);`);
+    expect(r.status, r.err).to.equal(0);
+    expect(r.out).to.deep.equal(['false', 'true']);
+    expect(r.err.trim().split('\n')).to.have.length(1);
+    expect(r.err).to.match(/^optlab: the wasm backend was selected before optlab was imported, .*await tf\.setBackend\('wasm'\) again/);
+  });
+
   it('an explicit disableNativeKernels() before selecting wasm is honoured', () => {
     const r = run(`import * as tf from '@tensorflow/tfjs-core'; import '@tensorflow/tfjs-backend-wasm'; import { disableNativeKernels } from './index.ts';
 disableNativeKernels(); await tf.setBackend('wasm'); ${REPORT}`);
