@@ -191,6 +191,8 @@ export async function selectBackend(requested?: string, opts: { quiet?: boolean 
   const want = (requested ?? process.env.OPTLAB_BACKEND ?? 'auto') as BackendName;
   if (!BACKENDS.includes(want)) throw new Error(`unknown backend '${want}'; expected one of ${BACKENDS.join(', ')}`);
   tf.env().set('PROD', true);
+  // This function decides about the native kernels itself (kernels/auto_native.ts stays out).
+  state.nativeDecided = true;
   let choice: BackendChoice;
   if (want === 'auto') {
     const skipped: string[] = [];
@@ -242,7 +244,7 @@ export async function selectBackend(requested?: string, opts: { quiet?: boolean 
     // OpenBLAS kernels inside the wasm backend when the addon was built (kernels/wasm_kernels.ts).
     const native = await enableNativeKernels();
     choice = native.active
-      ? { ...choice, label: 'wasm-native', message: `${choice.message.replace(/^backend: wasm/, `backend: wasm+native, ${native.blas}`)}${state.blasNote ? `; ${state.blasNote}` : ''}` }
+      ? { ...choice, label: 'wasm-native', message: `${choice.message.replace(/^backend: wasm/, `backend: wasm+native, ${native.blas}`)}${state.blas?.note ? `; ${state.blas.note}` : ''}` }
       : { ...choice, message: `${choice.message}; ${native.message}` };
   }
   if (choice.name === 'tensorflow') {

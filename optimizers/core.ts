@@ -6,6 +6,8 @@
  * `assign()`: tfjs runs eagerly, so fresh state every step would be allocation churn.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedOps } from '../kernels/fused.js';
+import { addSelfTestCase, selfTestValues } from '../kernels/self_test.js';
 import { DiagnosticsRecorder, UPDATE_METRICS, type DiagnosticsProbe } from './diagnostics.js';
 
 /** How the owner of a parameter says what it is; optimizers route by it. */
@@ -239,10 +241,17 @@ interface Slotted {
   t: number;
 }
 
-/** Global L2 norm of a set of tensors, as a scalar tensor. */
+/**
+ * Global L2 norm of a set of tensors, as a scalar tensor. With the native kernels (float32 tensors,
+ * outside gradient recording) it is one kernel call, in double (kernels/fused.ts globalNorm); else a
+ * Square and a Sum per tensor, an AddN and a Sqrt.
+ */
 export function globalNorm(tensors: Iterable<tf.Tensor>): tf.Scalar {
+  const list = [...tensors];
+  const fused = fusedOps();
+  if (fused?.globalNorm && list.length > 0 && list.every((t) => t.dtype === 'float32') && !tf.engine().state.gradientDepth) return fused.globalNorm(list);
   return tf.tidy(() => {
-    const sq = [...tensors].map((g) => tf.sum(tf.square(g)));
+    const sq = list.map((g) => tf.sum(tf.square(g)));
     return (sq.length === 0 ? tf.scalar(0) : tf.sqrt(tf.addN(sq))) as tf.Scalar;
   });
 }
@@ -582,3 +591,6 @@ export function resolveOptions<O extends object>(methodName: string, defaults: O
   for (const [k, v] of Object.entries(opts ?? {})) if (v !== undefined) out[k] = v;
   return out as O;
 }
+
+// The one-call global norm against the tfjs ops above (kernels/self_test.ts).
+addSelfTestCase('fused global norm', () => globalNorm([selfTestValues([3, 7], 1), selfTestValues([5], 2), selfTestValues([2, 2, 3], 3)]));
