@@ -123,13 +123,22 @@ const InitSchema = z.union([
   z.strictObject({ checkpoint: z.string().min(1) }),
 ]);
 
+/** Absolute paths of the plugin files loaded in this process (experiments/runner/plugins.ts adds them). */
+export const LOADED_PLUGINS = new Set<string>();
+
 /** Schema of an experiment file (options of models and optimizers are checked against their defaults). */
 export const ExperimentSchema = z.strictObject({
   /** Results go to results/<name>/ unless --out says otherwise. */
   name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits and _ . - only'),
   description: z.string().optional(),
-  model: z.object({ kind: z.enum(Object.keys(MODEL_KINDS) as [string, ...string[]]) }).catchall(z.unknown()),
-  data: z.object({ kind: z.enum(Object.keys(DATA_KINDS) as [string, ...string[]]) }).catchall(z.unknown()),
+  /**
+   * Modules (.ts, .mjs or .js; paths relative to this file) exporting any of `optimizers`, `models`,
+   * `data` and `metrics`: records from name to definition, loaded in every process of the sweep before
+   * this file is checked (experiments/runner/plugins.ts). Their names join the built-ins'.
+   */
+  plugins: z.array(z.string().min(1)).optional(),
+  model: z.object({ kind: z.string() }).catchall(z.unknown()),
+  data: z.object({ kind: z.string() }).catchall(z.unknown()),
   training: TrainingSchema,
   schedule: ScheduleSchema.default({ kind: 'constant' }),
   /** Seeds, or a count n meaning 0..n-1. */
@@ -204,6 +213,8 @@ export interface RunSpec {
   settingsFrom?: string;
   /** False: the runner deletes the checkpoint when the run finishes (training.keepCheckpoints). */
   keepCheckpoint?: boolean;
+  /** Absolute paths of the experiment's plugins, which the run's process loads before it builds the run; not part of the hash. */
+  plugins?: string[];
 }
 
 /** JSON with sorted keys, so equal configs hash equally whatever the key order in the file. */
@@ -312,6 +323,14 @@ function checkOptions(path: string, given: Record<string, unknown>, defaults: Re
   }
 }
 
+/** A model or data kind must be registered: built in, or from the experiment's plugins (loaded before validation). */
+function checkKind(what: 'model' | 'data', kind: string, known: Readonly<Record<string, unknown>>, plugins: readonly string[] | undefined): void {
+  if (Object.hasOwn(known, kind)) return;
+  const near = nearest(kind, Object.keys(known));
+  const hint = plugins?.length ? ` (plugins loaded: ${plugins.join(', ')})` : "; a kind of one's own comes from a plugin (plugins: [./my_models.ts])";
+  throw new ConfigError(`${what}.kind: unknown ${what} kind '${kind}'${near ? ` (did you mean '${near}'?)` : ''}; known: ${Object.keys(known).join(', ')}${hint}`, `${what}.kind`);
+}
+
 /** Validates a parsed experiment document; throws ConfigError naming the first bad key. */
 export function validateExperiment(raw: unknown): Experiment {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError('expected a YAML mapping at the top level');
@@ -322,9 +341,11 @@ export function validateExperiment(raw: unknown): Experiment {
   }
   const exp = parsed.data;
   const { kind: modelKind, ...modelOpts } = exp.model;
+  checkKind('model', modelKind, MODEL_KINDS, exp.plugins);
+  checkKind('data', exp.data.kind, DATA_KINDS, exp.plugins);
   checkOptions('model', modelOpts, modelDefaults(modelKind), false);
   try {
-    MODEL_KINDS[modelKind].check(modelOpts);
+    MODEL_KINDS[modelKind].check?.(modelOpts);
   } catch (e) {
     throw new ConfigError(`model: ${(e as Error).message}`, 'model');
   }
@@ -540,6 +561,7 @@ export function loadExperiment(file: string, sets: readonly string[] = []): Expe
   if (raw && typeof raw === 'object' && typeof (raw as Record<string, unknown>).tuned === 'string') {
     (raw as Record<string, unknown>).tuned = resolve(dirname(file), (raw as Record<string, string>).tuned);
   }
+  resolvePlugins(raw, file);
   try {
     validateExperiment(raw);
   } catch (e) {
@@ -547,6 +569,22 @@ export function loadExperiment(file: string, sets: readonly string[] = []): Expe
     throw e;
   }
   return applyOverrides(raw as Record<string, unknown>, sets);
+}
+
+/**
+ * Plugin paths are relative to the experiment file: made absolute in `raw`, then each must have been
+ * loaded in this process (`loadExperimentFile` in experiments/runner/plugins.ts loads them first), or
+ * the names it registers would be unknown here.
+ */
+function resolvePlugins(raw: unknown, file: string): void {
+  const doc = raw as Record<string, unknown> | null;
+  if (!doc || typeof doc !== 'object' || !Array.isArray(doc.plugins)) return;
+  doc.plugins = doc.plugins.map((p) => (typeof p === 'string' && p ? resolve(dirname(file), p) : p));
+  for (const p of doc.plugins as unknown[]) {
+    if (typeof p === 'string' && p && !LOADED_PLUGINS.has(p)) {
+      throw new ConfigError(`${file}: plugins: ${p} is not loaded in this process; load the file with loadExperimentFile (experiments/runner/plugins.ts), as optlab run does`, 'plugins');
+    }
+  }
 }
 
 /**
@@ -677,6 +715,7 @@ export function entryRuns(exp: Experiment, i: number, g: Record<string, unknown>
     ...(opts.trial !== undefined ? { trial: opts.trial } : {}),
     ...(opts.settingsFrom !== undefined ? { settingsFrom: opts.settingsFrom } : {}),
     ...(keepCheckpoints === false ? { keepCheckpoint: false } : {}),
+    ...(exp.plugins?.length ? { plugins: exp.plugins.map((p) => resolvePath(p)) } : {}),
   }));
 }
 

@@ -17,7 +17,7 @@ export function checkData(exp: Experiment): void {
   const { kind, ...opts } = exp.data;
   const { kind: _m, ...model } = exp.model;
   try {
-    DATA_KINDS[kind].check(opts, model);
+    DATA_KINDS[kind]?.check?.(opts, model);
   } catch (e) {
     if (e instanceof ConfigError) throw e;
     const key = kind === 'text' ? 'data.path' : 'data.kind';

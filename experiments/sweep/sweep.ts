@@ -14,7 +14,8 @@ import os from 'node:os';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { shardFromEnvironment } from './cluster.js';
-import { ConfigError, configName, defaultOutDir, expandRuns, loadExperiment, seedList, tuningSeedList, type Experiment, type RunSpec } from '../runner/config.js';
+import { ConfigError, configName, defaultOutDir, expandRuns, seedList, tuningSeedList, type Experiment, type RunSpec } from '../runner/config.js';
+import { loadExperimentFile } from '../runner/plugins.js';
 import { checkData, checkInit, checkOutputFolder, checkSameBackend, commandName, nativeHint, probeBackend, runnerCommand } from '../runner/preflight.js';
 import { readExperimentRecord, writeReport, type ExperimentRecord } from '../analysis/report.js';
 import { describeOutcome, environment, initRun, readCheckpointMeta, readCurve, readRecord, runPaths, writeAtomic, writeRecord, type ChildMessage, type CurveRow, type RunRecord, type RunStatus } from '../runner/runner.js';
@@ -126,7 +127,7 @@ function fmt(x: number | null | undefined, d = 3): string {
 /** Runs an experiment file; writes results and the report into the output folder. */
 export async function runSweep(file: string, opts: SweepOptions = {}): Promise<SweepOutcome> {
   const sets = opts.sets ?? [];
-  const exp = selectOptimizers(loadExperiment(file, sets), opts.only);
+  const exp = selectOptimizers(await loadExperimentFile(file, sets), opts.only);
   const auto = opts.shard?.trim() === 'auto' ? shardFromEnvironment(process.env, opts.shards) : null;
   const shard = auto ? auto.shard : opts.shard;
   if (!opts.runs && (exp.tuning || opts.untilDecided)) return runPlanned(file, exp, opts, shard);
