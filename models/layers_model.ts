@@ -57,6 +57,8 @@ export function fromLayersModel(model: tfl.LayersModel, opts: LayersModelOptions
   const overrides = opts.roles ?? {};
   for (const [p, r] of Object.entries(overrides)) if (!ROLES.includes(r)) throw new Error(`fromLayersModel: roles: '${p}' maps to unknown role '${r}' (expected one of ${ROLES.join(', ')})`);
   if (model.trainableWeights.length === 0) throw new Error(`fromLayersModel: model '${model.name}' has no trainable weights; build it first (give its first layer an inputShape)`);
+  // A Sequential names its output layer once its inner model is built, as compile builds it; roles need it for the head.
+  if (model.outputLayers.length === 0 && model.getClassName() === 'Sequential') (model as unknown as { build(): void }).build();
   const roles = modelRoles(model, overrides);
   const params: Parameter[] = model.trainableWeights.map((w) => {
     const role = roles.get(w.name);
