@@ -504,17 +504,20 @@ export interface OptimizerFactory<O extends object = Record<string, unknown>> {
    * `loadLayersModel` looks up: PascalCase of `methodName` plus 'Optimizer' unless the method names it.
    */
   readonly className: string;
+  /** One line on what the method is, for `optlab list` (a method registered from outside; built-ins' come from their JSDoc). */
+  readonly doc?: string;
 }
 
 /**
  * Wraps a method's builder so that unknown option keys and values of the wrong type fail with a
  * message naming the key, before anything is allocated. `className` overrides the tf.Optimizer class
- * name derived from `methodName` ('mars-m' -> 'MarsMOptimizer'), e.g. 'AdamWOptimizer'.
+ * name derived from `methodName` ('mars-m' -> 'MarsMOptimizer'), e.g. 'AdamWOptimizer'; `doc` is the
+ * line `optlab list` shows for a method registered from outside (registerOptimizer, plugins).
  */
-export function defineOptimizer<O extends object>(methodName: string, defaults: O, build: (o: O) => OptimizerDef, extras: { className?: string } = {}): OptimizerFactory<O> {
+export function defineOptimizer<O extends object>(methodName: string, defaults: O, build: (o: O) => OptimizerDef, extras: { className?: string; doc?: string } = {}): OptimizerFactory<O> {
   const f = (opts: Partial<O> = {}) => build(resolveOptions(methodName, defaults, opts));
   const className = extras.className ?? `${methodName.split('-').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('')}Optimizer`;
-  return Object.assign(f, { methodName, defaults: Object.freeze({ ...defaults }), className });
+  return Object.assign(f, { methodName, defaults: Object.freeze({ ...defaults }), className, ...(extras.doc ? { doc: extras.doc } : {}) });
 }
 
 /** Merges options over defaults, rejecting unknown keys and type changes. */
