@@ -18,7 +18,8 @@ import type { RunConfig } from './config.js';
 /** The kinds of data the built-in models take (a plugin's model and data may name others). */
 export type InputKind = 'text' | 'image';
 
-const BUILTIN_MODELS: Record<string, ModelDefinition<any>> = {
+/** The model kinds that ship with optlab. */
+export const BUILTIN_MODELS: Readonly<Record<string, ModelDefinition<any>>> = {
   gpt: {
     data: 'text',
     doc: 'char-level GPT (nanoGPT shakespeare_char recipe, models/gpt.ts)',
@@ -68,7 +69,7 @@ function imageSource(name: ImageDatasetName, ctx: DataLoadContext): DataSource {
  * relative to the working folder): character vocabulary built from it, the same 90/10 split as
  * `shakespeare`.
  */
-const BUILTIN_DATA: Record<string, DataDefinition<any>> = {
+export const BUILTIN_DATA: Readonly<Record<string, DataDefinition<any>>> = {
   shakespeare: { input: 'text', doc: 'Tiny Shakespeare, characters (data/tinyshakespeare.txt)', defaults: { evalSeed: 1234 }, check: () => void loadShakespeare(), load: (o, ctx) => textSource(loadShakespeare(), o, ctx) },
   text: {
     input: 'text',
