@@ -88,7 +88,8 @@ async function importModule(file: string): Promise<Record<string, unknown>> {
   }
   api.register();
   tsxRegistered = true;
-  return (await import(url)) as Record<string, unknown>;
+  // The failed attempt stays cached under the plain URL; a query makes a fresh module job.
+  return (await import(`${url}?tsx`)) as Record<string, unknown>;
 }
 
 /** The exports of a module that are plugin exports; a CommonJS module's come through `default`. */
