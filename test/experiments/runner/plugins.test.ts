@@ -4,6 +4,7 @@
  * not load, or exports the wrong shape fails before any run starts, naming the file and the export.
  */
 import { expect } from 'chai';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadPlugin } from '../../../experiments/runner/plugins.js';
@@ -70,6 +71,24 @@ describe('plugins', function () {
     expect(Object.keys(r.statuses).some((id) => id.startsWith('signum-'))).to.equal(true);
     // The sweep process registered the plugin too (it checked the file against it).
     expect(OPTIMIZERS.signum).to.be.a('function');
+  });
+
+  it("optlab replay --plugin replays a reference fixture through a plugin's method (keywords mapped onto its options)", function () {
+    this.timeout(120_000);
+    const plugin = pluginFolder();
+    folders.push(plugin.remove);
+    const mine = join(plugin.dir, 'my_sgd.mjs');
+    // The user's method is PyTorch's SGD under another name; its reference trajectory is the shipped SGD fixture.
+    writeFileSync(mine, `import { defineOptimizer } from '${join(ROOT, 'optimizers', 'core.ts')}';\nimport { sgd, SGD_DEFAULTS } from '${join(ROOT, 'optimizers', 'sgd.ts')}';\nexport const optimizers = { 'my-sgd': defineOptimizer('my-sgd', SGD_DEFAULTS, (o) => sgd(o)) };\n`);
+    const fx = JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', 'sgd-official-lsq.json'), 'utf8'));
+    const fixture = join(plugin.dir, 'my-sgd-lsq.json');
+    writeFileSync(fixture, JSON.stringify({ ...fx, name: 'my-sgd-lsq', optimizer: 'my-sgd' }));
+    const cli = join(ROOT, 'cli', 'cli.ts');
+    const out = execFileSync(process.execPath, ['--import', 'tsx', cli, 'replay', fixture, '--plugin', mine, '--backend', 'cpu'], { cwd: ROOT, encoding: 'utf8' });
+    expect(out).to.match(/^PASS  my-sgd-lsq /m);
+    const without = spawnSync(process.execPath, ['--import', 'tsx', cli, 'replay', fixture, '--backend', 'cpu'], { cwd: ROOT, encoding: 'utf8' });
+    expect(without.status).to.equal(2);
+    expect(without.stderr).to.include("no optimizer named 'my-sgd'");
   });
 
   it('a name that collides with a built-in fails naming the file and the export', async () => {
