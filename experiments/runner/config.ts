@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { dirname, resolve, resolve as resolvePath } from 'node:path';
+import { basename, dirname, resolve, resolve as resolvePath } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { OPTIMIZERS } from '../../optimizers/index.js';
@@ -184,6 +184,11 @@ export interface RunConfig {
   optimizer: { name: string; options: Record<string, unknown> };
   /** Where the initial weights come from, as written (absent: the model's random initialization). */
   init?: InitConfig;
+  /**
+   * The experiment's plugin modules by file name and SHA-256 of their text (absent without plugins):
+   * a plugin's code decides the numbers, so an edited plugin gives new run ids and --resume reruns them.
+   */
+  plugins?: { file: string; sha256: string }[];
 }
 
 /** One run of a sweep. */
@@ -706,7 +711,8 @@ export function entryRuns(exp: Experiment, i: number, g: Record<string, unknown>
   } catch (e) {
     throw new ConfigError(`optimizers[${i}] (${name}${Object.keys(g).length ? ` ${JSON.stringify(g)}` : ''}): ${(e as Error).message}`, `optimizers[${i}]`);
   }
-  const config: RunConfig = { model, data, training, schedule, optimizer: { name, options }, ...(exp.init ? { init: exp.init } : {}) };
+  const plugins = exp.plugins?.length ? exp.plugins.map((p) => ({ file: basename(p), sha256: createHash('sha256').update(readFileSync(resolvePath(p))).digest('hex') })) : undefined;
+  const config: RunConfig = { model, data, training, schedule, optimizer: { name, options }, ...(exp.init ? { init: exp.init } : {}), ...(plugins ? { plugins } : {}) };
   const hash = shortHash(config);
   return seeds.map((seed) => ({
     id: `${name}-${hash}-s${seed}`, hash, label: label ?? name, grid: g, seed, config, checkpointEvery, sampleChars, targetValLoss: exp.target?.valLoss,

@@ -5,6 +5,7 @@
  */
 import { expect } from 'chai';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadPlugin } from '../../../experiments/runner/plugins.js';
@@ -69,6 +70,9 @@ describe('plugins', function () {
       expect(evals.at(-1)!.val_loss!).to.be.below(evals[0].val_loss!);
     }
     expect(Object.keys(r.statuses).some((id) => id.startsWith('signum-'))).to.equal(true);
+    // The plugin's text is part of each run's config: an edited plugin gives new run ids.
+    const rec0 = readRecord(runPaths(out, Object.keys(r.statuses)[0]).json);
+    expect(rec0.config.plugins).to.deep.equal([{ file: 'my_plugin.ts', sha256: createHash('sha256').update(readFileSync(plugin.file)).digest('hex') }]);
     // The sweep process registered the plugin too (it checked the file against it).
     expect(OPTIMIZERS.signum).to.be.a('function');
   });
