@@ -27,10 +27,10 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import YAML from 'yaml';
-import { OPTIMIZERS, registerOptimizer, type OptimizerFactory } from '../../optimizers/index.js';
+import { OPTIMIZERS, optimizerSource, registerOptimizer, type OptimizerFactory } from '../../optimizers/index.js';
 import type { DataDefinition, MetricDefinition, ModelDefinition } from '../../models/model.js';
 import { ConfigError, LOADED_PLUGINS, loadExperiment, type Experiment } from './config.js';
-import { DATA_KINDS, METRIC_KINDS, MODEL_KINDS, registerData, registerMetric, registerModel } from './tasks.js';
+import { BUILTIN_DATA, BUILTIN_MODELS, DATA_KINDS, METRIC_KINDS, MODEL_KINDS, registerData, registerMetric, registerModel } from './tasks.js';
 
 /** The exports a plugin may have, in the order they are registered. */
 export const PLUGIN_EXPORTS = ['optimizers', 'models', 'data', 'metrics'] as const;
@@ -189,4 +189,22 @@ export async function loadExperimentFile(file: string, sets: readonly string[] =
     }
   }
   return loadExperiment(file, sets);
+}
+
+/**
+ * Every method, model and data kind an experiment names that is not built in must come from one of
+ * its own plugins: one registered in this process by a script (`registerOptimizer`, `registerModel`,
+ * ...) or by another file is unknown to the runs' child processes. Throws ConfigError naming the key
+ * and saying to list the module in `plugins`; call it before any run starts.
+ */
+export function checkPluginNames(exp: Experiment): void {
+  const mine = (exp.plugins ?? []).map((p) => loadedPlugin(p)).filter((s): s is PluginSummary => s !== undefined);
+  const fromPlugins = (k: PluginExport, name: string) => mine.some((s) => s[k].includes(name));
+  const fail = (key: string, what: string, name: string) =>
+    new ConfigError(`${key}: ${what} '${name}' is registered in this process only (${optimizerSource(name) ?? 'registerModel/registerData'}), and each run is a child process that does not see it; put it in a plugin module and list it in plugins: [./my_module.ts]`, key);
+  if (!Object.hasOwn(BUILTIN_MODELS, exp.model.kind) && !fromPlugins('models', exp.model.kind)) throw fail('model.kind', 'model', exp.model.kind);
+  if (!Object.hasOwn(BUILTIN_DATA, exp.data.kind) && !fromPlugins('data', exp.data.kind)) throw fail('data.kind', 'data kind', exp.data.kind);
+  exp.optimizers.forEach((o, i) => {
+    if (optimizerSource(o.name) !== undefined && !fromPlugins('optimizers', o.name)) throw fail(`optimizers[${i}].name`, 'optimizer', o.name);
+  });
 }

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { shardFromEnvironment } from './cluster.js';
 import { ConfigError, configName, defaultOutDir, expandRuns, seedList, tuningSeedList, type Experiment, type RunSpec } from '../runner/config.js';
-import { loadExperimentFile } from '../runner/plugins.js';
+import { checkPluginNames, loadExperimentFile } from '../runner/plugins.js';
 import { checkData, checkInit, checkPackages, checkOutputFolder, checkSameBackend, commandName, nativeHint, probeBackend, runnerCommand } from '../runner/preflight.js';
 import { readExperimentRecord, writeReport, type ExperimentRecord } from '../analysis/report.js';
 import { describeOutcome, environment, initRun, readCheckpointMeta, readCurve, readRecord, runPaths, writeAtomic, writeRecord, type ChildMessage, type CurveRow, type RunRecord, type RunStatus } from '../runner/runner.js';
@@ -179,6 +179,7 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
  */
 async function runPlanned(file: string, exp: Experiment, opts: SweepOptions, shard: string | undefined): Promise<SweepOutcome> {
   if (!opts.dryRun) {
+    checkPluginNames(exp);
     checkPackages(exp, opts);
     checkData(exp);
     checkInit(exp, [...seedList(exp), ...(exp.tuning ? tuningSeedList(exp.tuning) : [])]);
@@ -204,6 +205,7 @@ function listRuns(exp: Experiment, mine: readonly RunSpec[], dir: string, shardN
 
 /** Everything that needs no training, checked once before any run starts: optional packages, data, init checkpoints, the results folder. */
 function checkBeforeRuns(exp: Experiment, dir: string, opts: SweepOptions, shard: string | undefined, grid: readonly string[], mine: readonly RunSpec[]): void {
+  checkPluginNames(exp);
   checkPackages(exp, opts);
   checkData(exp);
   checkInit(exp, mine.map((r) => r.seed));

@@ -12,9 +12,9 @@ import { loadPlugin } from '../../../experiments/runner/plugins.js';
 import { ConfigError } from '../../../experiments/runner/config.js';
 import { readCurve, readRecord, runPaths } from '../../../experiments/runner/runner.js';
 import { runSweep } from '../../../experiments/sweep/sweep.js';
-import { OPTIMIZERS } from '../../../optimizers/index.js';
+import { chain, defineOptimizer, OPTIMIZERS, registerOptimizer, scaleByLr } from '../../../optimizers/index.js';
 import { pluginFolder, ROOT } from './plugin_files.js';
-import { tempDir, removeTempDirs, writeExperiment } from '../helpers.js';
+import { tempDir, removeTempDirs, tinyExperiment, writeExperiment } from '../helpers.js';
 
 const EXPERIMENT = {
   name: 'plugin-sweep',
@@ -93,6 +93,20 @@ describe('plugins', function () {
     const without = spawnSync(process.execPath, ['--import', 'tsx', cli, 'replay', fixture, '--backend', 'cpu'], { cwd: ROOT, encoding: 'utf8' });
     expect(without.status).to.equal(2);
     expect(without.stderr).to.include("no optimizer named 'my-sgd'");
+  });
+
+  it('a method registered by the script that starts the sweep, not by a plugin, fails before any run: the runs would not see it', async function () {
+    this.timeout(60_000);
+    const plugin = pluginFolder();
+    folders.push(plugin.remove);
+    const ident = { name: 'id', update: (u: unknown) => u } as never;
+    registerOptimizer('script-only', defineOptimizer('script-only', { lr: 0.1 }, (o) => chain(ident, scaleByLr(o.lr))));
+    const file = writeExperiment(plugin.dir, tinyExperiment({ optimizers: [{ name: 'script-only' }] }), 'script.yaml');
+    const out = join(tempDir(), 'out');
+    const e = await rejection(runSweep(file, { out, print: false, report: false, tty: false }));
+    expect(e).to.be.instanceOf(ConfigError);
+    expect(e.message).to.include("optimizers[0].name: optimizer 'script-only' is registered in this process only").and.include('plugins: [');
+    expect(existsSync(out)).to.equal(false);
   });
 
   it('a name that collides with a built-in fails naming the file and the export', async () => {
