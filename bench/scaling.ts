@@ -11,7 +11,11 @@
  * fitted exponent down; the local exponent between the two largest sizes shows the trend there.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import quantile from '@stdlib/stats-base-dists-t-quantile';
+import type quantileType from '@stdlib/stats-base-dists-t-quantile';
+import { requireOptional } from '../kernels/optional.js';
+
+/** The t quantile, loaded on first use (an optional peer dependency: kernels/optional.ts). */
+const quantile = (p: number, df: number): number => requireOptional<typeof quantileType>('@stdlib/stats-base-dists-t-quantile')(p, df);
 import { buildOptimizer, type Optimizer } from '../optimizers/core.js';
 import { OPTIMIZERS } from '../optimizers/index.js';
 import { timeRoundRobin, timingMeasurement, withAdamwRatios, type Measurement } from './harness.js';

@@ -9,6 +9,7 @@ import { mergeCommand, reportCommand } from './report_command.js';
 import { kroneckerCommand } from './kronecker_command.js';
 import { claimsCommand } from './claims_command.js';
 import { listCommand } from './list_command.js';
+import { schemaCommand } from './schema_command.js';
 
 await yargs(hideBin(process.argv))
   .scriptName('optlab')
@@ -21,6 +22,7 @@ await yargs(hideBin(process.argv))
   .command(kroneckerCommand)
   .command(claimsCommand)
   .command(listCommand)
+  .command(schemaCommand)
   .demandCommand(1, 'name a command; see --help')
   .strict()
   .help()

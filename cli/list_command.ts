@@ -12,7 +12,10 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CommandModule } from 'yargs';
-import { OPTIMIZERS } from '../optimizers/index.js';
+import { OPTIMIZERS, optimizerSource } from '../optimizers/index.js';
+import { loadPlugins, type PluginSummary } from '../experiments/runner/plugins.js';
+import { ConfigError } from '../experiments/runner/config.js';
+import { DATA_KINDS, METRIC_KINDS, MODEL_KINDS } from '../experiments/runner/tasks.js';
 
 /** One optimizer as `optlab list` shows it. */
 export interface OptimizerListing {
@@ -75,7 +78,8 @@ export function listOptimizers(): OptimizerListing[] {
     const md = methodDoc.get(name);
     const header = md ? (code.get(`${md.file}.ts`) ?? code.get(`${md.file}.js`) ?? '') : '';
     const arxiv = [...new Set([...(/^\/\*\*((?:(?!\*\/)[^])*)\*\//.exec(header)?.[1] ?? '').matchAll(/arXiv (\d{4}\.\d{4,5})/g)].map((m) => m[1]))];
-    const doc = `${md?.doc ?? ''}${arxiv.length ? ` (arXiv ${arxiv.join(', ')})` : ''}`.trim();
+    const source = optimizerSource(name);
+    const doc = source ? `${factory.doc ?? ''} (from ${source})`.trim() : `${md?.doc ?? ''}${arxiv.length ? ` (arXiv ${arxiv.join(', ')})` : ''}`.trim();
     const own = md ? optionDocs.get(md.file) : undefined;
     const options = Object.entries(factory.defaults as Record<string, unknown>).map(([k, v]) => ({ name: k, default: v, doc: own?.get(k) ?? '' }));
     return { name, doc, options };
@@ -94,15 +98,38 @@ export function formatListing(list: readonly OptimizerListing[], only?: readonly
     .join('\n\n');
 }
 
-/** `optlab list [names..] [--json]` */
-export const listCommand: CommandModule<object, { names?: string[]; json?: boolean }> = {
+/** The models, data and metrics plugins registered, one line each with their option defaults. */
+export function formatPluginKinds(plugins: readonly PluginSummary[]): string {
+  const lines: string[] = [];
+  for (const p of plugins) {
+    lines.push(`plugin ${p.file}:`);
+    for (const m of p.models) lines.push(`  model ${m}: ${MODEL_KINDS[m].doc ?? ''} takes ${MODEL_KINDS[m].data} data; options ${JSON.stringify(MODEL_KINDS[m].defaults)}`);
+    for (const d of p.data) lines.push(`  data ${d}: ${DATA_KINDS[d].doc ?? ''} provides ${DATA_KINDS[d].input}; options ${JSON.stringify(DATA_KINDS[d].defaults)}`);
+    for (const k of p.metrics) lines.push(`  metric ${k}: ${METRIC_KINDS[k].doc ?? ''} (curve column metric/${k})`);
+    if (p.optimizers.length) lines.push(`  optimizers: ${p.optimizers.join(', ')} (listed above)`);
+  }
+  return lines.join('\n');
+}
+
+/** `optlab list [names..] [--json] [--plugin FILE ...]` */
+export const listCommand: CommandModule<object, { names?: string[]; json?: boolean; plugin?: string[] }> = {
   command: 'list [names..]',
   describe: 'List the optimizers with their options, defaults and a line of doc each',
   builder: (y) =>
     y
       .positional('names', { type: 'string', array: true, describe: 'only these optimizers' })
-      .option('json', { type: 'boolean', default: false, describe: 'print JSON' }) as never,
-  handler: (args) => {
+      .option('json', { type: 'boolean', default: false, describe: 'print JSON' })
+      .option('plugin', { type: 'string', array: true, describe: "load a plugin module first (an experiment file's plugins entry), so its methods, models, data and metrics are listed" }) as never,
+  handler: async (args) => {
+    let plugins: PluginSummary[] = [];
+    try {
+      plugins = await loadPlugins(args.plugin ?? []);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      console.error(`error: ${e.message}`);
+      process.exitCode = 2;
+      return;
+    }
     const list = listOptimizers();
     const unknown = (args.names ?? []).filter((n) => !OPTIMIZERS[n]);
     if (unknown.length) {
@@ -111,5 +138,6 @@ export const listCommand: CommandModule<object, { names?: string[]; json?: boole
       return;
     }
     console.log(args.json ? JSON.stringify(list.filter((o) => !args.names?.length || args.names.includes(o.name)), null, 1) : formatListing(list, args.names));
+    if (!args.json && plugins.length && !args.names?.length) console.log(`\n${formatPluginKinds(plugins)}`);
   },
 };

@@ -4,11 +4,14 @@ import type { CommandModule } from 'yargs';
 import { selectBackend } from '../kernels/backend.js';
 import { FixtureError, loadFixture } from '../parity/fixture.js';
 import { formatReplay, replayFixture } from '../parity/replay.js';
+import { ConfigError } from '../experiments/runner/config.js';
+import { loadPlugins } from '../experiments/runner/plugins.js';
 
 interface ReplayArgs {
   fixture: string[];
   out?: string;
   backend?: string;
+  plugin?: string[];
 }
 
 /** The `replay` subcommand (registered by cli/cli.ts). */
@@ -19,10 +22,18 @@ export const replayCommand: CommandModule<object, ReplayArgs> = {
     y
       .positional('fixture', { type: 'string', array: true, demandOption: true, describe: 'fixture JSON file(s)' })
       .option('out', { type: 'string', describe: 'write the trajectory optlab computed (one fixture only)' })
-      .option('backend', { type: 'string', describe: 'auto|tensorflow|webgpu|wasm|cpu (default $OPTLAB_BACKEND or auto)' }) as never,
+      .option('backend', { type: 'string', describe: 'auto|tensorflow|webgpu|wasm|cpu (default $OPTLAB_BACKEND or auto)' })
+      .option('plugin', { type: 'string', array: true, describe: "load a plugin module first, so a fixture may name its method (an experiment file's plugins entry)" }) as never,
   handler: async (args) => {
     if (args.out && args.fixture.length > 1) {
       console.error('--out takes a single fixture');
+      process.exit(2);
+    }
+    try {
+      await loadPlugins(args.plugin ?? []);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      console.error(`error: ${e.message}`);
       process.exit(2);
     }
     await selectBackend(args.backend);

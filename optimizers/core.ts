@@ -559,19 +559,22 @@ export interface OptimizerFactory<O extends object = Record<string, unknown>> {
    * results keep their ids and `optlab run --resume` still finds them. Empty for most methods.
    */
   readonly unhashedDefaults: readonly string[];
+  /** One line on what the method is, for `optlab list` (a method registered from outside; built-ins' come from their JSDoc). */
+  readonly doc?: string;
 }
 
 /**
  * Wraps a method's builder so that unknown option keys and values of the wrong type fail with a
  * message naming the key, before anything is allocated. `className` overrides the tf.Optimizer class
  * name derived from `methodName` ('mars-m' -> 'MarsMOptimizer'), e.g. 'AdamWOptimizer'; `unhashedDefaults`
- * lists options added after results were recorded (OptimizerFactory.unhashedDefaults).
+ * lists options added after results were recorded (OptimizerFactory.unhashedDefaults); `doc` is the
+ * line `optlab list` shows for a method registered from outside (registerOptimizer, plugins).
  */
-export function defineOptimizer<O extends object>(methodName: string, defaults: O, build: (o: O) => OptimizerDef, extras: { className?: string; unhashedDefaults?: readonly (keyof O & string)[] } = {}): OptimizerFactory<O> {
+export function defineOptimizer<O extends object>(methodName: string, defaults: O, build: (o: O) => OptimizerDef, extras: { className?: string; unhashedDefaults?: readonly (keyof O & string)[]; doc?: string } = {}): OptimizerFactory<O> {
   const f = (opts: Partial<O> = {}) => build(resolveOptions(methodName, defaults, opts));
   const className = extras.className ?? `${methodName.split('-').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('')}Optimizer`;
   for (const k of extras.unhashedDefaults ?? []) if (!(k in defaults)) throw new Error(`${methodName}: unhashedDefaults names '${k}', which is not an option`);
-  return Object.assign(f, { methodName, defaults: Object.freeze({ ...defaults }), className, unhashedDefaults: Object.freeze([...(extras.unhashedDefaults ?? [])]) });
+  return Object.assign(f, { methodName, defaults: Object.freeze({ ...defaults }), className, unhashedDefaults: Object.freeze([...(extras.unhashedDefaults ?? [])]), ...(extras.doc ? { doc: extras.doc } : {}) });
 }
 
 /** Merges options over defaults, rejecting unknown keys and type changes. */

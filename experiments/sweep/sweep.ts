@@ -14,8 +14,9 @@ import os from 'node:os';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { shardFromEnvironment } from './cluster.js';
-import { ConfigError, configName, defaultOutDir, expandRuns, loadExperiment, seedList, tuningSeedList, type Experiment, type RunSpec } from '../runner/config.js';
-import { checkData, checkInit, checkOutputFolder, checkSameBackend, commandName, nativeHint, probeBackend, runnerCommand } from '../runner/preflight.js';
+import { ConfigError, configName, defaultOutDir, expandRuns, seedList, tuningSeedList, type Experiment, type RunSpec } from '../runner/config.js';
+import { checkPluginNames, loadExperimentFile } from '../runner/plugins.js';
+import { checkData, checkInit, checkPackages, checkOutputFolder, checkSameBackend, commandName, nativeHint, probeBackend, runnerCommand } from '../runner/preflight.js';
 import { readExperimentRecord, writeReport, type ExperimentRecord } from '../analysis/report.js';
 import { describeOutcome, environment, initRun, readCheckpointMeta, readCurve, readRecord, runPaths, writeAtomic, writeRecord, type ChildMessage, type CurveRow, type RunRecord, type RunStatus } from '../runner/runner.js';
 
@@ -126,7 +127,7 @@ function fmt(x: number | null | undefined, d = 3): string {
 /** Runs an experiment file; writes results and the report into the output folder. */
 export async function runSweep(file: string, opts: SweepOptions = {}): Promise<SweepOutcome> {
   const sets = opts.sets ?? [];
-  const exp = selectOptimizers(loadExperiment(file, sets), opts.only);
+  const exp = selectOptimizers(await loadExperimentFile(file, sets), opts.only);
   const auto = opts.shard?.trim() === 'auto' ? shardFromEnvironment(process.env, opts.shards) : null;
   const shard = auto ? auto.shard : opts.shard;
   if (!opts.runs && (exp.tuning || opts.untilDecided)) return runPlanned(file, exp, opts, shard);
@@ -178,6 +179,8 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
  */
 async function runPlanned(file: string, exp: Experiment, opts: SweepOptions, shard: string | undefined): Promise<SweepOutcome> {
   if (!opts.dryRun) {
+    checkPluginNames(exp);
+    checkPackages(exp, opts);
     checkData(exp);
     checkInit(exp, [...seedList(exp), ...(exp.tuning ? tuningSeedList(exp.tuning) : [])]);
     checkOutputFolder(opts.out ?? defaultOutDir(exp), { resume: opts.resume, overwrite: opts.overwrite, shard: shard !== undefined, grid: [], mine: [] }, gridOf);
@@ -200,8 +203,10 @@ function listRuns(exp: Experiment, mine: readonly RunSpec[], dir: string, shardN
   return { dir, statuses: {}, interrupted: false };
 }
 
-/** Everything that needs no training, checked once before any run starts: data, init checkpoints, the results folder. */
+/** Everything that needs no training, checked once before any run starts: optional packages, data, init checkpoints, the results folder. */
 function checkBeforeRuns(exp: Experiment, dir: string, opts: SweepOptions, shard: string | undefined, grid: readonly string[], mine: readonly RunSpec[]): void {
+  checkPluginNames(exp);
+  checkPackages(exp, opts);
   checkData(exp);
   checkInit(exp, mine.map((r) => r.seed));
   checkOutputFolder(dir, { resume: opts.resume, overwrite: opts.overwrite, shard: shard !== undefined, grid: [...grid], mine: mine.map((r) => r.id) }, gridOf);
