@@ -134,7 +134,7 @@ export function blasCoreChoice(flags: ReadonlySet<string>, env: NodeJS.ProcessEn
   const given = env.OPENBLAS_CORETYPE?.trim();
   if (given) {
     const slow = avx512 && !/skylakex|cooperlake|sapphirerapids|zen4|zen5/i.test(given);
-    return { set: null, note: slow ? `OPENBLAS_CORETYPE=${given} in the environment; this CPU has AVX-512: OPTLAB_BLAS_CORE=SkylakeX gives optlab about 2x faster matmuls` : '' };
+    return { set: null, note: slow ? `OPENBLAS_CORETYPE=${given} in the environment; this CPU has AVX-512: OPTLAB_BLAS_CORE=SkylakeX gives optlab about 2x faster matmuls, with other rounding (runs are not bit-identical to those on ${given} kernels; keep one kernel set within a comparison)` : '' };
   }
   return { set: avx512 ? 'SkylakeX' : null, note: '' };
 }

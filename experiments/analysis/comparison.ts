@@ -209,12 +209,25 @@ export function compare(s: Summary): Comparison {
   return { baseline, note, rows, finalRanking: final, flips, steps: exp.training.steps };
 }
 
-const f3 = (x: number | null | undefined) => (fin(x) ? x.toFixed(3) : '-');
-const f4s = (x: number | null | undefined) => (fin(x) ? `${x >= 0 ? '+' : ''}${x.toFixed(4)}` : '-');
+const f3 = (x: number | null | undefined) => (fin(x) ? x.toFixed(3) : '');
+const f4s = (x: number | null | undefined) => (fin(x) ? `${x >= 0 ? '+' : ''}${x.toFixed(4)}` : '');
 
-/** The interval of an estimate as '[lo, hi]'. */
+/** The interval of an estimate as '[lo, hi]'; empty without one (a blank cell, not a dash). */
 function interval(e: Pick<Estimate, 'lo' | 'hi'> | null | undefined, f: (x: number) => string): string {
-  return e && fin(e.lo) && fin(e.hi) ? `[${f(e.lo)}, ${f(e.hi)}]` : '-';
+  return e && fin(e.lo) && fin(e.hi) ? `[${f(e.lo)}, ${f(e.hi)}]` : '';
+}
+
+/** A number and its interval in one cell, without a trailing blank when there is no interval. */
+const withInterval = (x: string, e: Pick<Estimate, 'lo' | 'hi'> | null | undefined, f: (v: number) => string) => [x, interval(e, f)].filter(Boolean).join(' ');
+
+/** Header of the verdict table's steps-to-target column (interpolated; the ranking's column is the first evaluation that reaches it). */
+export const stepsToTargetHeader = (target: number) => `steps to ${target} (interpolated)`;
+
+/** Why a row has no interval, in its verdict cell: one seed on either side has none. */
+export function noIntervalReason(r: OptimizerComparison, base: OptimizerComparison | undefined): string | null {
+  if (!r.diff || (fin(r.diff.lo) && fin(r.diff.hi))) return null;
+  const n = Math.min(r.seeds.length, base?.seeds.length ?? r.seeds.length);
+  return n < 2 ? `${n} seed: no interval` : 'no interval';
 }
 
 /** The budget of a label's settings taken from the experiment's tuned-settings file, when they are. */
@@ -233,25 +246,37 @@ export function budgetCell(t: TuningInfo | undefined, exp: Experiment, label = '
   return `${t.method} ${t.used}/${t.budget} trials x ${t.seeds.length} seed${t.seeds.length === 1 ? '' : 's'} @ ${t.steps} steps`;
 }
 
-/** Rows of the verdict table (header first), as plain strings. */
+/**
+ * Rows of the verdict table (header first), as plain strings. A cell without an interval is the
+ * estimate alone; a row without an interval says why in its verdict cell ('1 seed: no interval') and
+ * makes no speed-up claim; '> Nx*' (the baseline never reached this loss) is shown only when the
+ * difference's interval lies below 0.
+ */
 export function verdictTable(c: Comparison, exp: Experiment): { header: string[]; rows: string[][]; right: boolean[] } {
   const target = exp.target?.valLoss;
   const header = [
-    'optimizer', 'setting', `final val (mean, 95% CI)`, 'best val (mean)', ...(c.baseline ? [`diff vs ${c.baseline}`, '95% CI', 'verdict', 'speed-up'] : []),
-    ...(target !== undefined ? [`steps to ${target}`] : []), 'seeds', 'tuning budget',
+    'optimizer', 'setting', 'final val [95% CI]', 'best val', ...(c.baseline ? [`diff vs ${c.baseline}`, '95% CI', 'verdict', 'speed-up'] : []),
+    ...(target !== undefined ? [stepsToTargetHeader(target)] : []), 'seeds', 'tuning budget',
   ];
+  const base = c.rows.find((r) => r.label === c.baseline);
   const order = [...c.rows].sort((a, b) => (a.label === c.baseline ? -1 : b.label === c.baseline ? 1 : (a.final.estimate || Infinity) - (b.final.estimate || Infinity)));
+  const speed = (r: OptimizerComparison) => {
+    const s = r.speedup;
+    if (!s) return '';
+    if (s.beyondBaseline) return fin(r.diff?.hi) && r.diff!.hi! < 0 ? `> ${s.bound.toFixed(2)}x*` : '';
+    return fin(s.lo) && fin(s.hi) ? `${s.estimate.toFixed(2)}x ${interval(s, (x) => x.toFixed(2))}` : '';
+  };
   const rows = order.map((r) => [
     r.label,
     r.tuning?.selected ? describeValues(r.tuning.selected) : settingOf(r.config),
-    `${f3(r.final.estimate)} ${interval(r.final, (x) => x.toFixed(3))}`,
+    withInterval(f3(r.final.estimate), r.final, (x) => x.toFixed(3)),
     f3(r.best.estimate),
     ...(c.baseline
       ? r.label === c.baseline
         ? ['baseline', '', '', '']
-        : [f4s(r.diff?.estimate), interval(r.diff, (x) => f4s(x)), `${r.verdict ?? 'undecided'}${r.diff?.method === 'welch-t' ? ' (unpaired)' : ''}`,  r.speedup ? (r.speedup.beyondBaseline ? `> ${r.speedup.bound.toFixed(2)}x (baseline never reaches it)` : `${r.speedup.estimate.toFixed(2)}x ${interval(r.speedup, (x) => x.toFixed(2))}`) : '-']
+        : [f4s(r.diff?.estimate), interval(r.diff, (x) => f4s(x)), noIntervalReason(r, base) ?? `${r.verdict ?? 'undecided'}${r.diff?.method === 'welch-t' ? ' (unpaired)' : ''}`, speed(r)]
       : []),
-    ...(target !== undefined ? [r.target && r.target.reached ? `${Math.round(r.target.steps!.estimate)} ${interval(r.target.steps, (x) => String(Math.round(x)))}${r.target.reached < r.target.of ? ` (${r.target.reached}/${r.target.of})` : ''}` : 'never'] : []),
+    ...(target !== undefined ? [r.target && r.target.reached ? `${withInterval(String(Math.round(r.target.steps!.estimate)), r.target.steps, (x) => String(Math.round(x)))}${r.target.reached < r.target.of ? ` (${r.target.reached}/${r.target.of})` : ''}` : 'never'] : []),
     `${r.seeds.length}${r.diverged ? ` (+${r.diverged} diverged)` : ''}`,
     budgetCell(r.tuning, exp, r.label),
   ]);
@@ -264,14 +289,18 @@ function settingOf(c: ConfigSummary): string {
   return Object.keys(g).length ? describeValues(g) : typeof c.lr === 'number' ? `lr=${formatNumber(c.lr)}` : 'as written';
 }
 
-/** Text lines under the verdict table: scale, pairing, flips. */
+/** Text lines under the verdict table: seeds, scale, pairing, flips. */
 export function verdictNotes(c: Comparison, exp: Experiment): string[] {
   const lines: string[] = [];
   if (c.note) lines.push(c.note);
+  const minSeeds = Math.min(...c.rows.map((r) => r.seeds.length));
+  if (c.baseline && c.rows.length > 1 && minSeeds < 2) lines.push(`${minSeeds} seed: no interval, so no verdict and no speed-up; use seeds >= 2 (e.g. --set seeds=3) for verdicts.`);
+  if (c.rows.some((r) => r.speedup?.beyondBaseline && fin(r.diff?.hi) && r.diff!.hi! < 0)) lines.push(`*: the baseline never reached this optimizer's final loss in its ${c.steps} steps; the speed-up is at least the ratio shown.`);
   const m = exp.model as Record<string, unknown>;
   lines.push(
     `scale: ${m.kind} ${JSON.stringify(Object.fromEntries(Object.entries(m).filter(([k]) => k !== 'kind')))}, ${exp.data.kind}, ${exp.training.steps} steps of batch ${exp.training.batchSize}; ` +
-      `a verdict holds for this budget and scale only. Intervals: 95% t-intervals over seeds (differences paired by seed: a seed fixes initial weights and data order); steps to target and speed-up: percentile bootstrap (${REPORT_RESAMPLES} resamples, seed ${REPORT_BOOTSTRAP_SEED}).`,
+      `a verdict holds for this budget and scale only. Intervals: 95% t-intervals over seeds (differences paired by seed: a seed fixes initial weights and data order); steps to target and speed-up: percentile bootstrap (${REPORT_RESAMPLES} resamples, seed ${REPORT_BOOTSTRAP_SEED}).` +
+      (exp.target ? ` Steps to ${exp.target.valLoss} (interpolated): per seed, the step where the validation curve crosses the target, interpolated between evaluations, then the mean.` : ''),
   );
   if (!exp.tuning) lines.push('no tuning block: settings are as written (or the best of a grid chosen on the same seeds that score it, which favours grids)');
   if (c.flips.length) {

@@ -13,6 +13,7 @@ import { join, relative, resolve } from 'node:path';
 import type * as vl from 'vega-lite';
 import { compare, diagnosticsSpecs, tunedSensitivitySpec, verdictNotes, verdictTable, writeComparisonFiles, tuningSection, type Comparison } from './comparison.js';
 import { SERIES_COLORS } from './colors.js';
+import { shortNumbers, textTable, wrapParagraph } from './text_table.js';
 import { ConfigError, configName, formatNumber, type Experiment } from '../runner/config.js';
 import { checkSameBackend } from '../runner/preflight.js';
 import { describeOutcome, readCurve, readRecord, runPaths, writeAtomic, type CurveRow, type RunEnvironment, type RunRecord } from '../runner/runner.js';
@@ -33,6 +34,8 @@ export interface ExperimentRecord {
   shardSource?: string;
   /** Folders merged into this one. */
   mergedFrom?: string[];
+  /** The backend check's whole line (kernels/backend.ts: the choice, skipped backends and why, kernel notes); the terminal shows it shortened. */
+  backendCheck?: string;
 }
 
 /** Reads `experiment.json` of a results folder; a missing folder or file, or an unreadable one, throws a ConfigError naming it. */
@@ -121,11 +124,17 @@ export function summarize(dir: string): Summary {
     const rec = readRecord(p.json);
     runs.push({ id, rec, curve: existsSync(p.csv) ? readCurve(p.csv) : [] });
   }
+  // One configuration per hash and stage: a tuning trial and a final run of the same setting (as
+  // with --only, or a tuning horizon equal to the final steps) stay apart.
   const byHash = new Map<string, LoadedRun[]>();
-  for (const r of runs) byHash.set(r.rec.hash, [...(byHash.get(r.rec.hash) ?? []), r]);
+  for (const r of runs) {
+    const key = `${r.rec.hash}${r.rec.stage === 'tune' ? ' tune' : ''}`;
+    byHash.set(key, [...(byHash.get(key) ?? []), r]);
+  }
   const configs: ConfigSummary[] = [];
-  for (const [hash, rs] of byHash) {
+  for (const rs of byHash.values()) {
     const first = rs[0].rec;
+    const hash = first.hash;
     const done = rs.filter((r) => r.rec.status === 'finished' || r.rec.status === 'diverged');
     const ok = done.filter((r) => r.rec.status === 'finished');
     const finals = ok.map((r) => r.rec.result?.finalValLoss).filter(fin);
@@ -442,47 +451,81 @@ export async function writePlots(dir: string, s: Summary): Promise<Map<string, s
 // ---------------------------------------------------------------------------------------------
 // Tables
 
-function table(header: string[], rows: string[][], right: boolean[]): string {
-  const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (r: string[]) => r.map((c, i) => (right[i] ? c.padStart(w[i]) : c.padEnd(w[i]))).join('  ').trimEnd();
-  return [line(header), line(w.map((n) => '-'.repeat(n))), ...rows.map(line)].join('\n');
-}
-
 const f3 = (x: number | null) => (x === null ? '-' : x.toFixed(3));
 const secs = (ms: number | null) => (ms === null ? '-' : `${(ms / 1000).toFixed(1)} s`);
+const isTuning = (c: ConfigSummary) => c.runs.some((r) => r.rec.stage === 'tune');
 
-function rankingRows(s: Summary): { header: string[]; rows: string[][]; right: boolean[] } {
+/** Header of the ranking's steps-to-target column: the first evaluation at or below the target (the verdict table interpolates). */
+export const firstEvalHeader = (target: number) => `first eval <= ${target} (step)`;
+
+/**
+ * The ranking: configurations by mean final validation loss. `tuning` false (the default): the
+ * final and untuned configurations; true: the tuning trials (each at its tuning horizon), which
+ * never mix with the runs they select.
+ */
+export function rankingRows(s: Summary, tuning = false): { header: string[]; rows: string[][]; right: boolean[] } {
   const target = s.exp.experiment.target?.valLoss;
-  const header = ['#', 'optimizer', 'final val (mean ± sd)', 'best val', ...(s.configs.some((c) => c.accMean !== null) ? ['val acc'] : []), ...(target !== undefined ? [`steps to ${target}`, `time to ${target}`] : []), 'time/run', 'seeds', 'diverged'];
-  const tuning = (c: ConfigSummary) => c.runs.some((r) => r.rec.stage === 'tune');
-  const rows = ranked(s.configs).map((c, i) => [
+  const acc = s.configs.some((c) => c.accMean !== null);
+  const header = ['#', tuning ? 'tuning trial' : 'optimizer', ...(tuning ? ['steps'] : []), 'final val (mean ± sd)', 'best val', ...(acc ? ['val acc'] : []), ...(target !== undefined ? [firstEvalHeader(target), `time to ${target}`] : []), 'time/run', 'seeds', 'diverged'];
+  const rows = ranked(s.configs.filter((c) => isTuning(c) === tuning)).map((c, i) => [
     String(i + 1),
-    tuning(c) ? `${c.name} (tuning trial, ${c.runs[0].rec.config.training.steps} steps)` : c.name,
+    tuning ? `${c.name} (trial ${c.runs[0].rec.trial ?? '?'})` : c.name,
+    ...(tuning ? [String(c.runs[0].rec.config.training.steps)] : []),
     c.finalMean === null ? '-' : c.completed - c.diverged > 1 ? `${f3(c.finalMean)} ± ${f3(c.finalStd)}` : f3(c.finalMean),
     f3(c.bestMean),
-    ...(s.configs.some((x) => x.accMean !== null) ? [c.accMean === null ? '-' : `${(100 * c.accMean).toFixed(1)}%`] : []),
+    ...(acc ? [c.accMean === null ? '-' : `${(100 * c.accMean).toFixed(1)}%`] : []),
     ...(target !== undefined ? [c.reached ? `${Math.round(c.stepsToTargetMean!)}${c.reached < c.completed - c.diverged ? ` (${c.reached}/${c.completed - c.diverged})` : ''}` : 'never', secs(c.wallToTargetMean)] : []),
     secs(c.wallMean),
     `${c.completed}/${c.runs.length}`,
     String(c.diverged),
   ]);
-  return { header, rows, right: header.map((h) => h !== 'optimizer') };
+  return { header, rows, right: header.map((h) => h !== 'optimizer' && h !== 'tuning trial') };
 }
 
-/** The ranking table printed at the end of a sweep. */
+/** Why a folder with runs has no verdict table, when it has none: one optimizer only, or `--only` left the baseline out. */
+export function missingVerdictText(s: Summary, cmp: Comparison): string | null {
+  const only = s.exp.source.only;
+  const labels = [...new Set(s.configs.map((c) => c.label))];
+  if (cmp.baseline && !labels.includes(cmp.baseline)) {
+    return `no verdicts: the baseline '${cmp.baseline}' is not in this folder${only?.length ? ` (--only ${only.join(',')} leaves it out; add ${cmp.baseline} to --only to compare against it)` : ''}`;
+  }
+  if (cmp.rows.length <= 1 && labels.length >= 1) return `no verdicts: ${cmp.rows.length ? `only ${cmp.rows[0].label} has` : 'no optimizer has'} finished runs to compare${only?.length ? ` (--only ${only.join(',')})` : ''}`;
+  return null;
+}
+
+/** The verdict table for the terminal: numbers in labels shortened, the tuning budgets under the table. */
+function terminalVerdicts(cmp: Comparison, e: Experiment): string[] {
+  const v = verdictTable(cmp, e);
+  const b = v.header.indexOf('tuning budget');
+  const set = v.header.indexOf('setting');
+  const rows = v.rows.map((r) => r.map((x, i) => (i === set ? shortNumbers(x) : x)));
+  const budgets = new Map<string, string[]>();
+  for (const r of rows) budgets.set(r[b], [...(budgets.get(r[b]) ?? []), r[0]]);
+  // The budget column goes under the table; a column with no value in any row (intervals with one seed) is left out.
+  const empty = v.header.map((_, i) => i !== 0 && rows.every((r) => r[i] === '' || (r[0] === cmp.baseline && r[i] === 'baseline')) && rows.some((r) => r[0] !== cmp.baseline));
+  const drop = <T,>(xs: T[]) => xs.filter((_, i) => i !== b && !empty[i]);
+  const budgetText = [...budgets].map(([text, labels]) => `${budgets.size === 1 ? 'all' : labels.join(', ')}: ${text}`).join('; ');
+  return [textTable(drop(v.header), rows.map(drop), drop(v.right)), wrapParagraph(`tuning budget: ${budgetText}`), ...verdictNotes(cmp, e).map((l) => wrapParagraph(l))];
+}
+
+/** The ranking table printed at the end of a sweep: verdicts, the ranking, tuning trials apart, every line at most 120 characters. */
 export function formatRanking(s: Summary, backendWarning?: string | null, cmp: Comparison = compare(s)): string {
-  const { header, rows, right } = rankingRows(s);
-  const v = verdictTable(cmp, s.exp.experiment);
+  const short = (t: { header: string[]; rows: string[][]; right: boolean[] }) => textTable(t.header, t.rows.map((r) => r.map((x, i) => (i === 1 ? shortNumbers(x) : x))), t.right);
+  const finals = s.configs.filter((c) => !isTuning(c));
+  const trials = s.configs.length - finals.length;
+  const missing = missingVerdictText(s, cmp);
   const parts = [
-    ...(cmp.rows.length > 1 ? [`${s.exp.name}: verdicts${cmp.baseline ? ` against ${cmp.baseline}` : ''}`, table(v.header, v.rows, v.right), ...verdictNotes(cmp, s.exp.experiment), ''] : []),
-    `${s.exp.name}: ${s.configs.length} configurations, ${s.runs.length} runs (${s.exp.experiment.training.steps} steps each)`,
-    table(header, rows, right),
+    ...(cmp.rows.length > 1 ? [`${s.exp.name}: verdicts${cmp.baseline ? ` against ${cmp.baseline}` : ''}`, ...terminalVerdicts(cmp, s.exp.experiment), ''] : []),
+    ...(missing ? [wrapParagraph(missing), ''] : []),
+    wrapParagraph(`${s.exp.name}: ${finals.length} configurations${trials ? ` and ${trials} tuning trials` : ''}, ${s.runs.length} runs (${s.exp.experiment.training.steps} steps each${trials ? ', tuning trials fewer' : ''})`),
+    short(rankingRows(s)),
+    ...(trials ? ['', `tuning trials (each at its tuning horizon; they chose the settings above and are not compared with them):`, short(rankingRows(s, true))] : []),
   ];
   const lrs = s.exp.experiment.tuning ? [] : s.best.filter((c) => c.lr !== null && s.configs.filter((x) => x.label === c.label).length > 1);
-  if (lrs.length) parts.push(`best lr: ${lrs.map((c) => `${c.label} ${formatNumber(c.lr!)}`).join(', ')}`);
-  if (backendWarning) parts.push(backendWarning);
+  if (lrs.length) parts.push(wrapParagraph(`best lr: ${lrs.map((c) => `${c.label} ${formatNumber(c.lr!)}`).join(', ')}`));
+  if (backendWarning) parts.push(wrapParagraph(backendWarning));
   const inc = incompleteText(s);
-  if (inc) parts.push(`INCOMPLETE: ${inc}`);
+  if (inc) parts.push(wrapParagraph(`INCOMPLETE: ${inc}`));
   return parts.join('\n');
 }
 
@@ -539,6 +582,7 @@ export interface ReportOptions {
 export function reportHtml(dir: string, s: Summary, plots: Map<string, string>, opts: ReportOptions & { backendWarning?: string | null } = {}, cmp: Comparison = compare(s)): string {
   const e = s.exp.experiment;
   const rk = rankingRows(s);
+  const missingVerdict = missingVerdictText(s, cmp);
   const runRows = s.runs.map((r) => {
     const res = r.rec.result;
     const outcome = describeOutcome(r.rec.status, r.rec, `logs/${r.id}.log`);
@@ -608,8 +652,9 @@ ${cmp.rows.length > 1 ? `<h2>Verdicts${cmp.baseline ? ` against ${esc(cmp.baseli
 <table class="settings"><tbody>
 ${settings.map(([k, v]) => `<tr><th scope="row">${esc(k)}</th><td>${esc(v)}</td></tr>`).join('\n')}
 </tbody></table>
+${missingVerdict ? `<p class="banner incomplete">${esc(missingVerdict)}</p>` : ''}
 <h2>Ranking</h2>
-<p>Configurations by mean final validation loss over seeds (${s.runs.length} runs; summary in <a href="summary.csv">summary.csv</a>).</p>
+<p>Configurations by mean final validation loss over seeds (${s.runs.length} runs; summary in <a href="summary.csv">summary.csv</a>)${s.configs.some(isTuning) ? '; tuning trials are in the Tuning section' : ''}.${e.target ? ` ${esc(firstEvalHeader(e.target.valLoss))}: the first evaluation at or below the target (the verdict table interpolates between evaluations).` : ''}</p>
 ${htmlTable(rk.header, rk.rows.map((r) => r.map(esc)), rk.right)}
 <h2>Plots</h2>
 ${figs}

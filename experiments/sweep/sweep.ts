@@ -11,11 +11,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { threadsPerRun } from '../../kernels/addon.js';
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { shardFromEnvironment } from './cluster.js';
 import { ConfigError, configName, defaultOutDir, expandRuns, loadExperiment, seedList, tuningSeedList, type Experiment, type RunSpec } from '../runner/config.js';
-import { checkData, checkInit, checkOutputFolder, checkSameBackend, commandName, nativeHint, probeBackend, runnerCommand } from '../runner/preflight.js';
+import { backendLines, checkData, checkInit, checkOutputFolder, checkSameBackend, commandName, nativeHint, probeBackend, runnerCommand } from '../runner/preflight.js';
+import { wrapParagraph } from '../analysis/text_table.js';
 import { readExperimentRecord, writeReport, type ExperimentRecord } from '../analysis/report.js';
 import { describeOutcome, environment, initRun, readCheckpointMeta, readCurve, readRecord, runPaths, writeAtomic, writeRecord, type ChildMessage, type CurveRow, type RunRecord, type RunStatus } from '../runner/runner.js';
 
@@ -123,6 +124,9 @@ function fmt(x: number | null | undefined, d = 3): string {
   return x === null || x === undefined ? '-' : Number.isFinite(x) ? x.toFixed(d) : String(x);
 }
 
+/** Backend lines this process has printed, by results folder: a tuned sweep runs one sweep per stage into one folder, the line is printed once. */
+const printedBackends = new Set<string>();
+
 /** Runs an experiment file; writes results and the report into the output folder. */
 export async function runSweep(file: string, opts: SweepOptions = {}): Promise<SweepOutcome> {
   const sets = opts.sets ?? [];
@@ -184,7 +188,7 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
     const inGrid = new Set(grid);
     if (prev.grid.join('\n') === grid.join('\n') || (opts.runs && prev.grid.every((id) => inGrid.has(id)))) held = new Set([...prev.runs, ...held]);
   }
-  const record: ExperimentRecord = { name: exp.name, source: { file, sets, ...(opts.only?.length ? { only: opts.only } : {}) }, experiment: exp, grid, runs: grid.filter((id) => held.has(id)), shard: shard ?? null, ...(auto ? { shardSource: auto.source } : {}) };
+  const record: ExperimentRecord = { name: exp.name, source: { file, sets, ...(opts.only?.length ? { only: opts.only } : {}) }, experiment: exp, grid, runs: grid.filter((id) => held.has(id)), shard: shard ?? null, ...(auto ? { shardSource: auto.source } : {}), backendCheck: probe.message };
   writeAtomic(join(dir, 'experiment.json'), JSON.stringify(record, null, 1) + '\n');
 
   const env = environment();
@@ -213,9 +217,13 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
   const tty = opts.tty ?? process.stdout.isTTY === true;
   const progress = new Progress(tty, mine.length, mine.length - todo.length, Math.min(jobs, todo.length), opts.progressStream);
   const skipped = mine.length - todo.length;
-  progress.line(probe.message);
-  const hint = nativeHint(probe);
-  if (hint) progress.line(hint);
+  // One backend line per command (a tuned sweep comes here once per stage), the whole check in experiment.json.
+  if (!printedBackends.has(`${resolve(dir)}\n${probe.message}`)) {
+    printedBackends.add(`${resolve(dir)}\n${probe.message}`);
+    const { line, hints } = backendLines(probe.message, join(dir, 'experiment.json'));
+    progress.line(line);
+    for (const h of [...hints.map((x) => `hint: ${x}`), nativeHint(probe)]) if (h) progress.line(wrapParagraph(h));
+  }
   progress.line(`${exp.name}: ${plural(mine.length, 'run')}${shardNote}${skipped ? `, ${skipped} already done` : ''}, ${Math.min(jobs, todo.length)} at a time -> ${dir}`);
   if (replaced) progress.line(`--overwrite: ${replaced} earlier runs in ${dir} are started over`);
   if (tensorboard !== undefined) progress.line(`tensorboard: scalars in ${tensorboard}/<run id>, ${probe.tensorboard?.message} (view: tensorboard --logdir ${tensorboard})`);
