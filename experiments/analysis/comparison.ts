@@ -18,6 +18,7 @@ import type * as vl from 'vega-lite';
 import type { Experiment } from '../runner/config.js';
 import { describeValues, formatNumber, settingsSource, type TunedFile } from '../runner/config.js';
 import type { ConfigSummary, Summary } from './report.js';
+import { SERIES_COLORS } from './colors.js';
 import { writeAtomic, type CurveRow } from '../runner/runner.js';
 import { bootstrap, difference, mean, rankingFlips, speedup, stepsToReach, tInterval, verdictOf, type CurvePoint, type Difference, type Estimate, type MeanSummary, type RankingFlip, type Verdict } from './statistics.js';
 
@@ -352,12 +353,18 @@ export function tunedSensitivitySpec(s: Summary, colors: string[]): vl.TopLevelS
   } as vl.TopLevelSpec;
 }
 
+/** Width and height in pixels of each diagnostics plot (one per metric, the report's full width). */
+export const DIAGNOSTICS_PLOT = { width: 860, height: 200 };
+
 /**
- * Small plots of the diagnostics: one per metric name, each series an optimizer's route (mean over
- * the compared configuration's seeds at each logged step). Returns file name -> spec.
+ * The diagnostics plots: one per metric name, at the report's full width, each line an optimizer's
+ * route (mean over the compared configuration's seeds at each logged step). Colour: the optimizer
+ * (the same colour per label as the loss plots, from `labels`); dash: the route, when an optimizer
+ * has several; the legend lists every series in full. A metric spanning more than two decades gets a
+ * log axis whose labels skip ticks rather than overlap. Returns file name -> spec.
  */
-export function diagnosticsSpecs(s: Summary): Map<string, vl.TopLevelSpec> {
-  const byMetric = new Map<string, { series: string; step: number; value: number }[]>();
+export function diagnosticsSpecs(s: Summary, labels: string[] = [...new Set(s.configs.map((c) => c.label))]): Map<string, vl.TopLevelSpec> {
+  const byMetric = new Map<string, { optimizer: string; route: string; series: string; step: number; value: number }[]>();
   for (const c of s.best) {
     const runs = c.runs.filter((r) => r.rec.status === 'finished');
     const keys = [...new Set(runs.flatMap((r) => r.curve.flatMap((row) => Object.keys(row.diag ?? {}))))];
@@ -365,32 +372,43 @@ export function diagnosticsSpecs(s: Summary): Map<string, vl.TopLevelSpec> {
       const slash = k.indexOf('/');
       const route = k.slice(0, slash);
       const metric = k.slice(slash + 1);
+      // An optimizer with one route for this metric is named alone ('reg', not 'reg · reg').
+      const routes = new Set(keys.filter((x) => x.endsWith(`/${metric}`)).map((x) => x.slice(0, x.indexOf('/'))));
       const at = new Map<number, number[]>();
       for (const r of runs) for (const row of r.curve) if (fin(row.diag?.[k])) at.set(row.step, [...(at.get(row.step) ?? []), row.diag![k]!]);
       const list = byMetric.get(metric) ?? [];
-      for (const [step, vs] of [...at].sort((a, b) => a[0] - b[0])) list.push({ series: `${c.label} · ${route}`, step, value: mean(vs) });
+      for (const [step, vs] of [...at].sort((a, b) => a[0] - b[0])) list.push({ optimizer: c.label, route, series: routes.size > 1 ? `${c.label} · ${route}` : c.label, step, value: mean(vs) });
       byMetric.set(metric, list);
     }
   }
   const out = new Map<string, vl.TopLevelSpec>();
   for (const [metric, values] of [...byMetric].sort((a, b) => a[0].localeCompare(b[0]))) {
-    const series = [...new Set(values.map((v) => v.series))];
+    const shown = labels.filter((l) => values.some((v) => v.optimizer === l));
+    const domain = labels.length <= SERIES_COLORS.length ? labels : shown;
+    const dashed = values.some((v) => v.series !== v.optimizer);
     const positive = values.every((v) => v.value > 0);
     const spread = positive ? Math.max(...values.map((v) => v.value)) / Math.min(...values.map((v) => v.value)) : 1;
+    const log = spread > 100;
     out.set(`diag-${metric}.svg`, {
       $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-      title: metric,
-      width: 300,
-      height: 170,
+      title: { text: metric, anchor: 'start', fontSize: 14 },
+      width: DIAGNOSTICS_PLOT.width,
+      height: DIAGNOSTICS_PLOT.height,
       background: 'white',
       data: { values },
-      mark: { type: 'line', strokeWidth: 1.5, clip: true },
+      mark: { type: 'line', strokeWidth: 2, clip: true },
       encoding: {
         x: { field: 'step', type: 'quantitative', title: 'step' },
-        y: { field: 'value', type: 'quantitative', title: null, scale: spread > 100 ? { type: 'log' } : { zero: false } },
-        color: { field: 'series', type: 'nominal', title: null, scale: { domain: series, scheme: series.length > 10 ? 'category20' : 'tableau10' }, legend: { labelLimit: 200, orient: 'right' } },
+        y: {
+          field: 'value', type: 'quantitative', title: null,
+          scale: log ? { type: 'log' } : { zero: false },
+          axis: { labelOverlap: 'greedy', labelSeparation: 4, tickCount: 6, ...(log ? { format: spread > 1e6 ? '.0e' : '~g' } : {}) },
+        },
+        color: { field: 'optimizer', type: 'nominal', title: 'optimizer', scale: { domain, ...(domain.length > SERIES_COLORS.length ? { scheme: 'category20' } : { range: [...SERIES_COLORS] }) }, legend: { values: shown, labelLimit: 0, orient: 'right' } },
+        detail: { field: 'series', type: 'nominal' },
+        ...(dashed ? { strokeDash: { field: 'route', type: 'nominal', title: 'route', legend: { labelLimit: 0, orient: 'right', symbolStrokeWidth: 2 } } } : {}),
       },
-      config: { font: 'sans-serif', title: { fontSize: 12 } },
+      config: { font: 'sans-serif', legend: { symbolType: 'stroke', symbolStrokeWidth: 3, labelFontSize: 12, titleFontSize: 12 }, axis: { labelFontSize: 11 } },
     } as vl.TopLevelSpec);
   }
   return out;

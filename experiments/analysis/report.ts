@@ -440,7 +440,7 @@ export async function writePlots(dir: string, s: Summary): Promise<Map<string, s
     writeFileSync(join(dir, 'plots', 'lr-sensitivity.svg'), svg);
     out.set('lr-sensitivity.svg', svg);
   }
-  for (const [file, spec] of diagnosticsSpecs(s)) {
+  for (const [file, spec] of diagnosticsSpecs(s, labels)) {
     const svg = await renderSvg(spec);
     writeFileSync(join(dir, 'plots', file), svg);
     out.set(file, svg);
@@ -611,7 +611,7 @@ export function reportHtml(dir: string, s: Summary, plots: Map<string, string>, 
     if (!rt) continue;
     const key = JSON.stringify(rt);
     const cur = routings.get(key) ?? { names: [], rows: rt };
-    cur.names.push(c.name);
+    if (!cur.names.includes(c.name)) cur.names.push(c.name);
     routings.set(key, cur);
   }
   const routingHtml = [...routings.values()]
@@ -643,7 +643,7 @@ table.settings th{background:none;width:8em;font-weight:bold}table.settings td{f
 .banner{padding:0.6em 1em;margin:1em 0;border-radius:4px}.banner.incomplete{background:#fdecea;border:1px solid #e0a8a0}.banner.live{background:#e8f1fb;border:1px solid #a8c4e0}
 .st.failed,.st.interrupted{color:#a00}.st.diverged{color:#a60}.dim{color:#777;font-weight:normal;font-size:90%}
 pre.sample{background:#f8f8f8;border:1px solid #e4e4e4;padding:0.6em;white-space:pre-wrap;font-size:13px}details{margin:0.4em 0}summary{cursor:pointer}
-.small figure svg{max-width:380px;height:auto}
+.diag figure{display:block;margin:0.8em 0}td.r,th.r{white-space:nowrap}
 </style></head><body>
 <h1>${esc(s.exp.name)}</h1>
 ${banner}
@@ -658,7 +658,7 @@ ${missingVerdict ? `<p class="banner incomplete">${esc(missingVerdict)}</p>` : '
 ${htmlTable(rk.header, rk.rows.map((r) => r.map(esc)), rk.right)}
 <h2>Plots</h2>
 ${figs}
-${diagFigs ? `<h2>Diagnostics</h2>\n<p>Per route, mean over the compared configuration's seeds at each logged step (optimizers/diagnostics.ts).</p>\n<div class="small">${diagFigs}</div>` : ''}
+${diagFigs ? `<h2>Diagnostics</h2>\n<p>Per route, mean over the compared configuration's seeds at each logged step (optimizers/diagnostics.ts).</p>\n<div class="diag">${diagFigs}</div>` : ''}
 ${tuningSection(s, cmp, esc, htmlTable)}
 ${bestRows.length ? `<h2>Best learning rate per optimizer</h2>\n${htmlTable(['optimizer', 'lr', 'final val (mean)', 'configurations tried'], bestRows, [false, true, true, true])}` : ''}
 <h2>Runs</h2>
