@@ -221,6 +221,15 @@ function interval(e: Pick<Estimate, 'lo' | 'hi'> | null | undefined, f: (x: numb
 /** A number and its interval in one cell, without a trailing blank when there is no interval. */
 const withInterval = (x: string, e: Pick<Estimate, 'lo' | 'hi'> | null | undefined, f: (v: number) => string) => [x, interval(e, f)].filter(Boolean).join(' ');
 
+/** An estimate with its interval as 'x ± h' when the interval is symmetric at the shown digits (t-intervals), else 'x [lo, hi]', else 'x'. */
+function plusMinus(e: Pick<Estimate, 'estimate' | 'lo' | 'hi'> | null | undefined, digits: number, signed = false): string {
+  if (!e || !fin(e.estimate)) return '';
+  const f = (x: number) => `${signed && x >= 0 ? '+' : ''}${x.toFixed(digits)}`;
+  if (!fin(e.lo) || !fin(e.hi)) return f(e.estimate);
+  const up = e.hi - e.estimate;
+  return Math.abs(up - (e.estimate - e.lo)) < 0.5 * 10 ** -digits ? `${f(e.estimate)} ± ${up.toFixed(digits)}` : `${f(e.estimate)} [${f(e.lo)}, ${f(e.hi)}]`;
+}
+
 /** Header of the verdict table's steps-to-target column (interpolated; the ranking's column is the first evaluation that reaches it). */
 export const stepsToTargetHeader = (target: number) => `steps to ${target} (interpolated)`;
 
@@ -251,12 +260,14 @@ export function budgetCell(t: TuningInfo | undefined, exp: Experiment, label = '
  * Rows of the verdict table (header first), as plain strings. A cell without an interval is the
  * estimate alone; a row without an interval says why in its verdict cell ('1 seed: no interval') and
  * makes no speed-up claim; '> Nx*' (the baseline never reached this loss) is shown only when the
- * difference's interval lies below 0.
+ * difference's interval lies below 0. `compact` (the terminal): intervals as '± half-width' where
+ * symmetric, the difference and its interval in one column, no best-loss column.
  */
-export function verdictTable(c: Comparison, exp: Experiment): { header: string[]; rows: string[][]; right: boolean[] } {
+export function verdictTable(c: Comparison, exp: Experiment, compact = false): { header: string[]; rows: string[][]; right: boolean[] } {
   const target = exp.target?.valLoss;
   const header = [
-    'optimizer', 'setting', 'final val [95% CI]', 'best val', ...(c.baseline ? [`diff vs ${c.baseline}`, '95% CI', 'verdict', 'speed-up'] : []),
+    'optimizer', 'setting', compact ? 'final val ± 95% CI' : 'final val [95% CI]', ...(compact ? [] : ['best val']),
+    ...(c.baseline ? [...(compact ? [`diff vs ${c.baseline} ± 95% CI`] : [`diff vs ${c.baseline}`, '95% CI']), 'verdict', 'speed-up'] : []),
     ...(target !== undefined ? [stepsToTargetHeader(target)] : []), 'seeds', 'tuning budget',
   ];
   const base = c.rows.find((r) => r.label === c.baseline);
@@ -270,12 +281,12 @@ export function verdictTable(c: Comparison, exp: Experiment): { header: string[]
   const rows = order.map((r) => [
     r.label,
     r.tuning?.selected ? describeValues(r.tuning.selected) : settingOf(r.config),
-    withInterval(f3(r.final.estimate), r.final, (x) => x.toFixed(3)),
-    f3(r.best.estimate),
+    compact ? plusMinus(r.final, 3) : withInterval(f3(r.final.estimate), r.final, (x) => x.toFixed(3)),
+    ...(compact ? [] : [f3(r.best.estimate)]),
     ...(c.baseline
       ? r.label === c.baseline
-        ? ['baseline', '', '', '']
-        : [f4s(r.diff?.estimate), interval(r.diff, (x) => f4s(x)), noIntervalReason(r, base) ?? `${r.verdict ?? 'undecided'}${r.diff?.method === 'welch-t' ? ' (unpaired)' : ''}`, speed(r)]
+        ? ['baseline', ...(compact ? [] : ['']), '', '']
+        : [...(compact ? [plusMinus(r.diff, 4, true)] : [f4s(r.diff?.estimate), interval(r.diff, (x) => f4s(x))]), noIntervalReason(r, base) ?? `${r.verdict ?? 'undecided'}${r.diff?.method === 'welch-t' ? ' (unpaired)' : ''}`, speed(r)]
       : []),
     ...(target !== undefined ? [r.target && r.target.reached ? `${withInterval(String(Math.round(r.target.steps!.estimate)), r.target.steps, (x) => String(Math.round(x)))}${r.target.reached < r.target.of ? ` (${r.target.reached}/${r.target.of})` : ''}` : 'never'] : []),
     `${r.seeds.length}${r.diverged ? ` (+${r.diverged} diverged)` : ''}`,
@@ -335,18 +346,19 @@ export function tunedSensitivitySpec(s: Summary, colors: string[]): vl.TopLevelS
     }
   }
   if (pts.length === 0) return null;
-  const color = { field: 'optimizer', type: 'nominal' as const, title: null, scale: { domain: colors, scheme: colors.length > 10 ? 'category20' : 'tableau10' } };
-  const x = { field: 'lr', type: 'quantitative' as const, title: 'learning rate', scale: { type: 'log' as const } };
-  const y = { field: 'loss', type: 'quantitative' as const, title: 'final validation loss at the tuning horizon (mean over tuning seeds)', scale: { zero: false } };
+  // The loss plots' colours (one per label, experiment order); a short y title (a rotated title longer than the plot pads the figure).
+  const color = { field: 'optimizer', type: 'nominal' as const, title: null, scale: { domain: colors, ...(colors.length > SERIES_COLORS.length ? { scheme: 'category20' } : { range: [...SERIES_COLORS] }) } };
+  const x = { field: 'lr', type: 'quantitative' as const, title: 'learning rate', scale: { type: 'log' as const }, axis: { labelOverlap: 'greedy' as const } };
+  const y = { field: 'loss', type: 'quantitative' as const, title: 'tuning score', scale: { zero: false } };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: 'Learning-rate sensitivity: every tuning trial; ringed: the selected setting',
+    title: { text: 'Learning-rate sensitivity: every tuning trial; ringed: the selected setting', subtitle: 'tuning score: final validation loss at the tuning horizon, mean over the tuning seeds' },
     width: 560,
     height: 340,
     background: 'white',
     data: { values: pts },
     layer: [
-      { mark: { type: 'point', filled: true, size: 40 }, encoding: { x, y, color } },
+      { mark: { type: 'point', filled: true, size: 60, opacity: 1 }, encoding: { x, y, color } },
       { transform: [{ filter: 'datum.selected' }], mark: { type: 'point', filled: false, size: 260, strokeWidth: 2.5 }, encoding: { x, y, color } },
     ],
     config: { font: 'sans-serif', legend: { labelLimit: 260 } },

@@ -466,15 +466,17 @@ export const firstEvalHeader = (target: number) => `first eval <= ${target} (ste
 export function rankingRows(s: Summary, tuning = false): { header: string[]; rows: string[][]; right: boolean[] } {
   const target = s.exp.experiment.target?.valLoss;
   const acc = s.configs.some((c) => c.accMean !== null);
-  const header = ['#', tuning ? 'tuning trial' : 'optimizer', ...(tuning ? ['steps'] : []), 'final val (mean ± sd)', 'best val', ...(acc ? ['val acc'] : []), ...(target !== undefined ? [firstEvalHeader(target), `time to ${target}`] : []), 'time/run', 'seeds', 'diverged'];
+  // Tuning trials: the score that selected (the mean final loss at the tuning horizon), no target columns.
+  const more = !tuning;
+  const header = ['#', tuning ? 'tuning trial' : 'optimizer', ...(tuning ? ['steps'] : []), 'final val (mean ± sd)', ...(more ? ['best val'] : []), ...(acc && more ? ['val acc'] : []), ...(target !== undefined && more ? [firstEvalHeader(target), `time to ${target}`] : []), 'time/run', 'seeds', 'diverged'];
   const rows = ranked(s.configs.filter((c) => isTuning(c) === tuning)).map((c, i) => [
     String(i + 1),
     tuning ? `${c.name} (trial ${c.runs[0].rec.trial ?? '?'})` : c.name,
     ...(tuning ? [String(c.runs[0].rec.config.training.steps)] : []),
     c.finalMean === null ? '-' : c.completed - c.diverged > 1 ? `${f3(c.finalMean)} ± ${f3(c.finalStd)}` : f3(c.finalMean),
-    f3(c.bestMean),
-    ...(acc ? [c.accMean === null ? '-' : `${(100 * c.accMean).toFixed(1)}%`] : []),
-    ...(target !== undefined ? [c.reached ? `${Math.round(c.stepsToTargetMean!)}${c.reached < c.completed - c.diverged ? ` (${c.reached}/${c.completed - c.diverged})` : ''}` : 'never', secs(c.wallToTargetMean)] : []),
+    ...(more ? [f3(c.bestMean)] : []),
+    ...(acc && more ? [c.accMean === null ? '-' : `${(100 * c.accMean).toFixed(1)}%`] : []),
+    ...(target !== undefined && more ? [c.reached ? `${Math.round(c.stepsToTargetMean!)}${c.reached < c.completed - c.diverged ? ` (${c.reached}/${c.completed - c.diverged})` : ''}` : 'never', secs(c.wallToTargetMean)] : []),
     secs(c.wallMean),
     `${c.completed}/${c.runs.length}`,
     String(c.diverged),
@@ -493,19 +495,28 @@ export function missingVerdictText(s: Summary, cmp: Comparison): string | null {
   return null;
 }
 
-/** The verdict table for the terminal: numbers in labels shortened, the tuning budgets under the table. */
-function terminalVerdicts(cmp: Comparison, e: Experiment): string[] {
-  const v = verdictTable(cmp, e);
+/**
+ * The verdict table with its tuning-budget column moved under it (one line, optimizers grouped by
+ * budget) and the columns without a value in any row (intervals with one seed) left out; `short`
+ * rounds the numbers of the settings (the terminal).
+ */
+function verdictLayout(cmp: Comparison, e: Experiment, compact: boolean): { header: string[]; rows: string[][]; right: boolean[]; budget: string } {
+  const v = verdictTable(cmp, e, compact);
   const b = v.header.indexOf('tuning budget');
   const set = v.header.indexOf('setting');
-  const rows = v.rows.map((r) => r.map((x, i) => (i === set ? shortNumbers(x) : x)));
+  const rows = v.rows.map((r) => r.map((x, i) => (i === set && compact ? shortNumbers(x) : x)));
   const budgets = new Map<string, string[]>();
   for (const r of rows) budgets.set(r[b], [...(budgets.get(r[b]) ?? []), r[0]]);
-  // The budget column goes under the table; a column with no value in any row (intervals with one seed) is left out.
   const empty = v.header.map((_, i) => i !== 0 && rows.every((r) => r[i] === '' || (r[0] === cmp.baseline && r[i] === 'baseline')) && rows.some((r) => r[0] !== cmp.baseline));
   const drop = <T,>(xs: T[]) => xs.filter((_, i) => i !== b && !empty[i]);
-  const budgetText = [...budgets].map(([text, labels]) => `${budgets.size === 1 ? 'all' : labels.join(', ')}: ${text}`).join('; ');
-  return [textTable(drop(v.header), rows.map(drop), drop(v.right)), wrapParagraph(`tuning budget: ${budgetText}`), ...verdictNotes(cmp, e).map((l) => wrapParagraph(l))];
+  const budget = [...budgets].map(([text, labels]) => `${budgets.size === 1 ? 'all' : labels.join(', ')}: ${text}`).join('; ');
+  return { header: drop(v.header), rows: rows.map(drop), right: drop(v.right), budget: `tuning budget: ${budget}` };
+}
+
+/** The verdict table for the terminal: compact intervals, numbers in labels shortened, the tuning budgets under the table. */
+function terminalVerdicts(cmp: Comparison, e: Experiment): string[] {
+  const v = verdictLayout(cmp, e, true);
+  return [textTable(v.header, v.rows, v.right), wrapParagraph(v.budget), ...verdictNotes(cmp, e).map((l) => wrapParagraph(l))];
 }
 
 /** The ranking table printed at the end of a sweep: verdicts, the ranking, tuning trials apart, every line at most 120 characters. */
@@ -631,7 +642,7 @@ export function reportHtml(dir: string, s: Summary, plots: Map<string, string>, 
   const fig = ([file, svg]: [string, string]) => `<figure>${svg}<figcaption><a href="plots/${esc(file)}">${esc(file)}</a></figcaption></figure>`;
   const figs = [...plots].filter(([f]) => !f.startsWith('diag-')).map(fig).join('\n');
   const diagFigs = [...plots].filter(([f]) => f.startsWith('diag-')).map(fig).join('\n');
-  const vt = verdictTable(cmp, e);
+  const vt = verdictLayout(cmp, e, false);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">${opts.live ? `<meta http-equiv="refresh" content="${refresh}">` : ''}<title>${esc(s.exp.name)} — optlab report</title>
 <style>
@@ -643,12 +654,12 @@ table.settings th{background:none;width:8em;font-weight:bold}table.settings td{f
 .banner{padding:0.6em 1em;margin:1em 0;border-radius:4px}.banner.incomplete{background:#fdecea;border:1px solid #e0a8a0}.banner.live{background:#e8f1fb;border:1px solid #a8c4e0}
 .st.failed,.st.interrupted{color:#a00}.st.diverged{color:#a60}.dim{color:#777;font-weight:normal;font-size:90%}
 pre.sample{background:#f8f8f8;border:1px solid #e4e4e4;padding:0.6em;white-space:pre-wrap;font-size:13px}details{margin:0.4em 0}summary{cursor:pointer}
-.diag figure{display:block;margin:0.8em 0}td.r,th.r{white-space:nowrap}
+.diag figure{display:block;margin:0.8em 0}td.r,th.r{white-space:nowrap}table.verdicts td:nth-child(2){white-space:nowrap}
 </style></head><body>
 <h1>${esc(s.exp.name)}</h1>
 ${banner}
 ${e.description ? `<p>${esc(e.description)}</p>` : ''}
-${cmp.rows.length > 1 ? `<h2>Verdicts${cmp.baseline ? ` against ${esc(cmp.baseline)}` : ''}</h2>\n${htmlTable(vt.header, vt.rows.map((r) => r.map(esc)), vt.right)}\n${verdictNotes(cmp, e).map((l) => `<p>${esc(l)}</p>`).join('\n')}\n<p>Per optimizer in <a href="verdicts.csv">verdicts.csv</a>; tuning trials in <a href="tuning.csv">tuning.csv</a>.</p>` : ''}
+${cmp.rows.length > 1 ? `<h2>Verdicts${cmp.baseline ? ` against ${esc(cmp.baseline)}` : ''}</h2>\n${htmlTable(vt.header, vt.rows.map((r) => r.map(esc)), vt.right, 'verdicts')}\n<p>${esc(vt.budget)}</p>\n${verdictNotes(cmp, e).map((l) => `<p>${esc(l)}</p>`).join('\n')}\n<p>Per optimizer in <a href="verdicts.csv">verdicts.csv</a>; tuning trials in <a href="tuning.csv">tuning.csv</a>.</p>` : ''}
 <table class="settings"><tbody>
 ${settings.map(([k, v]) => `<tr><th scope="row">${esc(k)}</th><td>${esc(v)}</td></tr>`).join('\n')}
 </tbody></table>
