@@ -484,14 +484,18 @@ export function rankingRows(s: Summary, tuning = false): { header: string[]; row
   return { header, rows, right: header.map((h) => h !== 'optimizer' && h !== 'tuning trial') };
 }
 
-/** Why a folder with runs has no verdict table, when it has none: one optimizer only, or `--only` left the baseline out. */
+/**
+ * Why a folder with runs has no verdicts, when it has none and the comparison's own note does not say
+ * it: `--only` left the baseline out (the default baseline 'adamw', or the experiment's `baseline:`),
+ * or a single optimizer has finished runs.
+ */
 export function missingVerdictText(s: Summary, cmp: Comparison): string | null {
   const only = s.exp.source.only;
   const labels = [...new Set(s.configs.map((c) => c.label))];
-  if (cmp.baseline && !labels.includes(cmp.baseline)) {
-    return `no verdicts: the baseline '${cmp.baseline}' is not in this folder${only?.length ? ` (--only ${only.join(',')} leaves it out; add ${cmp.baseline} to --only to compare against it)` : ''}`;
+  if (only?.length && (cmp.baseline === null || !labels.includes(cmp.baseline))) {
+    return `no verdicts: --only ${only.join(',')} leaves out the baseline (${cmp.baseline ? `'${cmp.baseline}'` : "'adamw' unless the experiment sets baseline:"}); add it to --only to compare against it`;
   }
-  if (cmp.rows.length <= 1 && labels.length >= 1) return `no verdicts: ${cmp.rows.length ? `only ${cmp.rows[0].label} has` : 'no optimizer has'} finished runs to compare${only?.length ? ` (--only ${only.join(',')})` : ''}`;
+  if (cmp.rows.length === 1 && labels.length >= 1) return `no verdicts: only ${cmp.rows[0].label} has finished runs to compare`;
   return null;
 }
 

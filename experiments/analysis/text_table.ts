@@ -1,7 +1,7 @@
 /**
  * Plain-text tables and paragraphs for the terminal, fitted to a width (default 120 columns): a
  * header longer than its column wraps first, then the cells of the columns marked wrappable wrap at
- * spaces (a word longer than its column is cut). Columns that must not wrap (numbers) keep their
+ * spaces and after hyphens (a word longer than its column is cut). Columns that must not wrap (numbers) keep their
  * width; a table that still does not fit is printed as it is.
  */
 
@@ -23,7 +23,9 @@ export function wrapText(text: string, width: number, indent = ''): string[] {
       if (cur && cur.length + 1 + word.length > cap()) flush();
       while (word.length > cap()) {
         if (cur) flush();
-        cur = word.slice(0, cap());
+        // Break after a hyphen when one is in reach ('muon-keller-' / 'scaled'), else cut.
+        const dash = word.lastIndexOf('-', cap() - 1);
+        cur = word.slice(0, dash > 0 ? dash + 1 : cap());
         word = word.slice(cur.length);
         flush();
       }
@@ -49,6 +51,8 @@ export interface TextTableOptions {
 }
 
 const longestWord = (s: string) => Math.max(0, ...s.split(' ').map((w) => w.length));
+/** The longest piece of a cell that cannot break: words, and labels broken after their hyphens. */
+const longestPiece = (s: string) => Math.max(0, ...s.split(/ |(?<=-)/).map((w) => w.length));
 
 /**
  * A table with a header, a dashed rule and one block of lines per row, columns two spaces apart,
@@ -60,7 +64,7 @@ export function textTable(header: string[], rows: string[][], right: boolean[], 
   const n = header.length;
   const cellMax = header.map((_, i) => Math.max(0, ...rows.map((r) => (r[i] ?? '').length)));
   const w = header.map((h, i) => Math.max(cellMax[i], h.length));
-  const minW = header.map((h, i) => Math.max(1, wrap[i] ? Math.max(0, ...rows.map((r) => longestWord(r[i] ?? ''))) : cellMax[i], longestWord(h)));
+  const minW = header.map((h, i) => Math.max(1, wrap[i] ? Math.max(0, ...rows.map((r) => longestPiece(r[i] ?? ''))) : cellMax[i], longestWord(h)));
   const total = () => w.reduce((a, b) => a + b, 0) + 2 * (n - 1);
   // First the headers wider than their cells, then the wrappable cells: always the widest that can give.
   for (const pass of [0, 1]) {
