@@ -4,6 +4,7 @@ import type { CommandModule } from 'yargs';
 import { selectBackend } from '../kernels/backend.js';
 import { FixtureError, loadFixture } from '../parity/fixture.js';
 import { formatReplay, replayFixture } from '../parity/replay.js';
+import { backendHelp } from './backend_help.js';
 
 interface ReplayArgs {
   fixture: string[];
@@ -19,7 +20,7 @@ export const replayCommand: CommandModule<object, ReplayArgs> = {
     y
       .positional('fixture', { type: 'string', array: true, demandOption: true, describe: 'fixture JSON file(s)' })
       .option('out', { type: 'string', describe: 'write the trajectory optlab computed (one fixture only)' })
-      .option('backend', { type: 'string', describe: 'auto|tensorflow|webgpu|wasm|cpu (default $OPTLAB_BACKEND or auto)' }) as never,
+      .option('backend', { type: 'string', describe: backendHelp('$OPTLAB_BACKEND, then auto') }) as never,
   handler: async (args) => {
     if (args.out && args.fixture.length > 1) {
       console.error('--out takes a single fixture');

@@ -504,6 +504,12 @@ export interface OptimizerFactory<O extends object = Record<string, unknown>> {
    * `loadLayersModel` looks up: PascalCase of `methodName` plus 'Optimizer' unless the method names it.
    */
   readonly className: string;
+  /**
+   * A note for tfjs users, printed once per process by the tf.Optimizer adapter (optimizers/tfjs.ts)
+   * when the method is constructed with `given` options: a faithful default that does not suit a
+   * drop-in replacement of Adam (Shampoo's grafting). Null or absent: nothing to say.
+   */
+  readonly dropInNote?: (given: Partial<O>) => string | null;
 }
 
 /**
@@ -511,10 +517,10 @@ export interface OptimizerFactory<O extends object = Record<string, unknown>> {
  * message naming the key, before anything is allocated. `className` overrides the tf.Optimizer class
  * name derived from `methodName` ('mars-m' -> 'MarsMOptimizer'), e.g. 'AdamWOptimizer'.
  */
-export function defineOptimizer<O extends object>(methodName: string, defaults: O, build: (o: O) => OptimizerDef, extras: { className?: string } = {}): OptimizerFactory<O> {
+export function defineOptimizer<O extends object>(methodName: string, defaults: O, build: (o: O) => OptimizerDef, extras: { className?: string; dropInNote?: (given: Partial<O>) => string | null } = {}): OptimizerFactory<O> {
   const f = (opts: Partial<O> = {}) => build(resolveOptions(methodName, defaults, opts));
   const className = extras.className ?? `${methodName.split('-').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('')}Optimizer`;
-  return Object.assign(f, { methodName, defaults: Object.freeze({ ...defaults }), className });
+  return Object.assign(f, { methodName, defaults: Object.freeze({ ...defaults }), className, ...(extras.dropInNote ? { dropInNote: extras.dropInNote } : {}) });
 }
 
 /** Merges options over defaults, rejecting unknown keys and type changes. */
