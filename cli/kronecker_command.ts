@@ -42,7 +42,7 @@ export const kroneckerCommand: CommandModule<object, KroneckerArgs> = {
       .option('steps', { type: 'number', describe: 'training steps' })
       .option('every', { type: 'number', describe: 'compute the similarities every this many steps' })
       .option('batch-size', { type: 'number', describe: 'training batch' })
-      .option('seeds', { type: 'number', array: true, describe: 'seeds (one run each)' })
+      .option('seeds', { type: 'array', describe: 'a list of seeds, one run each, e.g. --seeds 0 1 2', coerce: (xs: unknown[]) => xs.map(Number) })
       .option('layers', { type: 'string', array: true, describe: 'parameter names to track (default per task)' })
       .option('gn-samples', { type: 'number', describe: 'per-example gradients per Gauss-Newton estimate (0: Adagrad only)' })
       .option('beta2', { type: 'number', describe: 'EMA of H, L, R; 1 = sums (Adagrad, Shampoo default)' })
