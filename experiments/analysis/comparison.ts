@@ -265,9 +265,11 @@ export function budgetCell(t: TuningInfo | undefined, exp: Experiment, label = '
  */
 export function verdictTable(c: Comparison, exp: Experiment, compact = false): { header: string[]; rows: string[][]; right: boolean[] } {
   const target = exp.target?.valLoss;
+  // The compact headers name an interval only when some row has one.
+  const ci = c.rows.some((r) => fin(r.final.lo) && fin(r.final.hi)) ? ' ± 95% CI' : '';
   const header = [
-    'optimizer', 'setting', compact ? 'final val ± 95% CI' : 'final val [95% CI]', ...(compact ? [] : ['best val']),
-    ...(c.baseline ? [...(compact ? [`diff vs ${c.baseline} ± 95% CI`] : [`diff vs ${c.baseline}`, '95% CI']), 'verdict', 'speed-up'] : []),
+    'optimizer', 'setting', compact ? `final val${ci}` : 'final val [95% CI]', ...(compact ? [] : ['best val']),
+    ...(c.baseline ? [...(compact ? [`diff vs ${c.baseline}${ci}`] : [`diff vs ${c.baseline}`, '95% CI']), 'verdict', 'speed-up'] : []),
     ...(target !== undefined ? [stepsToTargetHeader(target)] : []), 'seeds', 'tuning budget',
   ];
   const base = c.rows.find((r) => r.label === c.baseline);
@@ -314,7 +316,7 @@ export function verdictNotes(c: Comparison, exp: Experiment): string[] {
       `a verdict holds for this budget and scale only. Intervals: 95% t-intervals over seeds (differences paired by seed: a seed fixes initial weights and data order); steps to target and speed-up: percentile bootstrap (${REPORT_RESAMPLES} resamples, seed ${REPORT_BOOTSTRAP_SEED}).` +
       (exp.target ? ` Steps to ${exp.target.valLoss} (interpolated): per seed, the step where the validation curve crosses the target, interpolated between evaluations, then the mean.` : ''),
   );
-  if (!exp.tuning) lines.push('no tuning block: settings are as written (or the best of a grid chosen on the same seeds that score it, which favours grids)');
+  if (!exp.tuning) lines.push(`no tuning block: settings are as written${exp.tuned ? ' or read from the tuned file (its budget above)' : ''} (or the best of a grid chosen on the same seeds that score it, which favours grids)`);
   if (c.flips.length) {
     const last = c.flips[c.flips.length - 1];
     lines.push(`ranking flip: at step ${last.step} the order was ${last.ranking.join(' < ')}; at the end ${c.finalRanking.join(' < ')} (${c.flips.length} of the earlier evaluations differ)`);
@@ -353,15 +355,15 @@ export function tunedSensitivitySpec(s: Summary, colors: string[]): vl.TopLevelS
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: { text: 'Learning-rate sensitivity: every tuning trial; ringed: the selected setting', subtitle: 'tuning score: final validation loss at the tuning horizon, mean over the tuning seeds' },
-    width: 560,
-    height: 340,
+    width: 760,
+    height: 380,
     background: 'white',
     data: { values: pts },
     layer: [
       { mark: { type: 'point', filled: true, size: 60, opacity: 1 }, encoding: { x, y, color } },
       { transform: [{ filter: 'datum.selected' }], mark: { type: 'point', filled: false, size: 260, strokeWidth: 2.5 }, encoding: { x, y, color } },
     ],
-    config: { font: 'sans-serif', legend: { labelLimit: 260 } },
+    config: { font: 'sans-serif', title: { fontSize: 15, subtitleFontSize: 12 }, axis: { labelFontSize: 12, titleFontSize: 12 }, legend: { labelLimit: 0, labelFontSize: 12 } },
   } as vl.TopLevelSpec;
 }
 
@@ -371,8 +373,9 @@ export const DIAGNOSTICS_PLOT = { width: 860, height: 200 };
 /**
  * The diagnostics plots: one per metric name, at the report's full width, each line an optimizer's
  * route (mean over the compared configuration's seeds at each logged step). Colour: the optimizer
- * (the same colour per label as the loss plots, from `labels`); dash: the route, when an optimizer
- * has several; the legend lists every series in full. A metric spanning more than two decades gets a
+ * (the same colour per label as the loss plots, from `labels`); solid: the optimizer's own route,
+ * dashed: its other routes (auxiliary AdamW, 1-D parameters; the Routing section names them); the
+ * legend lists every series in full. A metric spanning more than two decades gets a
  * log axis whose labels skip ticks rather than overlap. Returns file name -> spec.
  */
 export function diagnosticsSpecs(s: Summary, labels: string[] = [...new Set(s.configs.map((c) => c.label))]): Map<string, vl.TopLevelSpec> {
@@ -389,7 +392,9 @@ export function diagnosticsSpecs(s: Summary, labels: string[] = [...new Set(s.co
       const at = new Map<number, number[]>();
       for (const r of runs) for (const row of r.curve) if (fin(row.diag?.[k])) at.set(row.step, [...(at.get(row.step) ?? []), row.diag![k]!]);
       const list = byMetric.get(metric) ?? [];
-      for (const [step, vs] of [...at].sort((a, b) => a[0] - b[0])) list.push({ optimizer: c.label, route, series: routes.size > 1 ? `${c.label} · ${route}` : c.label, step, value: mean(vs) });
+      // The optimizer's own route (named after its method or label) is solid, the others (auxiliary AdamW, 1-D routes) dashed.
+      const part = routes.size === 1 || route === c.method || route === c.label ? 'own update' : 'auxiliary route (AdamW, 1-D)';
+      for (const [step, vs] of [...at].sort((a, b) => a[0] - b[0])) list.push({ optimizer: c.label, route: part, series: routes.size > 1 ? `${c.label} · ${route}` : c.label, step, value: mean(vs) });
       byMetric.set(metric, list);
     }
   }
@@ -401,6 +406,7 @@ export function diagnosticsSpecs(s: Summary, labels: string[] = [...new Set(s.co
     const positive = values.every((v) => v.value > 0);
     const spread = positive ? Math.max(...values.map((v) => v.value)) / Math.min(...values.map((v) => v.value)) : 1;
     const log = spread > 100;
+    const counts = values.every((v) => Number.isInteger(v.value));
     out.set(`diag-${metric}.svg`, {
       $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
       title: { text: metric, anchor: 'start', fontSize: 14 },
@@ -414,13 +420,13 @@ export function diagnosticsSpecs(s: Summary, labels: string[] = [...new Set(s.co
         y: {
           field: 'value', type: 'quantitative', title: null,
           scale: log ? { type: 'log' } : { zero: false },
-          axis: { labelOverlap: 'greedy', labelSeparation: 4, tickCount: 6, ...(log ? { format: spread > 1e6 ? '.0e' : '~g' } : {}) },
+          axis: { labelOverlap: 'greedy', labelSeparation: 4, tickCount: 6, ...(log ? { format: spread > 1e6 ? '.0e' : '~g' } : counts ? { format: 'd', tickMinStep: 1 } : {}) },
         },
         color: { field: 'optimizer', type: 'nominal', title: 'optimizer', scale: { domain, ...(domain.length > SERIES_COLORS.length ? { scheme: 'category20' } : { range: [...SERIES_COLORS] }) }, legend: { values: shown, labelLimit: 0, orient: 'right' } },
         detail: { field: 'series', type: 'nominal' },
-        ...(dashed ? { strokeDash: { field: 'route', type: 'nominal', title: 'route', legend: { labelLimit: 0, orient: 'right', symbolStrokeWidth: 2 } } } : {}),
+        ...(dashed ? { strokeDash: { field: 'route', type: 'nominal', title: 'route', scale: { domain: ['own update', 'auxiliary route (AdamW, 1-D)'], range: [[1, 0], [5, 3]] }, legend: { labelLimit: 0, orient: 'right', symbolStrokeWidth: 2 } } } : {}),
       },
-      config: { font: 'sans-serif', legend: { symbolType: 'stroke', symbolStrokeWidth: 3, labelFontSize: 12, titleFontSize: 12 }, axis: { labelFontSize: 11 } },
+      config: { font: 'sans-serif', legend: { symbolType: 'stroke', symbolStrokeWidth: 3, labelFontSize: 12, titleFontSize: 12 }, axis: { labelFontSize: 12, titleFontSize: 12 } },
     } as vl.TopLevelSpec);
   }
   return out;

@@ -221,6 +221,11 @@ export function summaryRows(s: Summary): Record<string, unknown>[] {
 // ---------------------------------------------------------------------------------------------
 // Plots
 
+/** Plot area of the loss and learning-rate plots in pixels (the legend and axes come on top). */
+export const PLOT_SIZE = { width: 760, height: 380 };
+/** Font sizes of every report plot: readable at 100 % zoom in a 1400 px window. */
+export const PLOT_FONTS = { font: 'sans-serif', title: { fontSize: 15, subtitleFontSize: 12 }, axis: { labelFontSize: 12, titleFontSize: 12 }, legend: { labelFontSize: 12, titleFontSize: 12 } };
+
 /** Renders a Vega-Lite spec to SVG (no browser: vega's headless view). */
 export async function renderSvg(spec: vl.TopLevelSpec): Promise<string> {
   // Loaded on first use: vega is the slowest import of the CLI and config errors should come fast.
@@ -316,8 +321,8 @@ function curveSpec(title: string, xTitle: string, yTitle: string, pts: CurvePoin
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: cutNote ? { text: title, subtitle: cutNote, subtitleColor: '#a33' } : title,
-    width: 560,
-    height: 340,
+    width: PLOT_SIZE.width,
+    height: PLOT_SIZE.height,
     background: 'white',
     data: { values: pts },
     encoding: { x },
@@ -333,7 +338,7 @@ function curveSpec(title: string, xTitle: string, yTitle: string, pts: CurvePoin
         : []),
     ],
     // Solid legend symbols: the band's opacity would otherwise make them too pale to match.
-    config: { font: 'sans-serif', legend: { labelLimit: 260, symbolOpacity: 1, symbolType: 'stroke', symbolStrokeWidth: 3 } },
+    config: { ...PLOT_FONTS, legend: { ...PLOT_FONTS.legend, labelLimit: 0, symbolOpacity: 1, symbolType: 'stroke', symbolStrokeWidth: 3 } },
   } as vl.TopLevelSpec;
 }
 
@@ -387,8 +392,8 @@ function lrSensitivity(s: Summary, labels: string[]): { spec: vl.TopLevelSpec; p
   const spec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: { text: 'Learning-rate sensitivity (final validation loss, mean ± sd over finished seeds)', ...(anyDiverged ? { subtitle: '× at the top: every seed diverged at that learning rate; "k/n diverged": k of n seeds diverged and are left out of the mean' } : {}) },
-    width: 560,
-    height: 340,
+    width: PLOT_SIZE.width,
+    height: PLOT_SIZE.height,
     background: 'white',
     encoding: { x: { field: 'x', type: 'quantitative', title: 'learning rate', scale: { type: 'log' } }, color },
     layer: [
@@ -398,7 +403,7 @@ function lrSensitivity(s: Summary, labels: string[]): { spec: vl.TopLevelSpec; p
       { data: { values: pts.filter((p) => p.allDiverged) }, mark: { type: 'point', shape: 'cross', size: 140, filled: true, angle: 45 }, encoding: { y: { value: 8 } } },
       { data: { values: pts.filter((p) => p.allDiverged) }, mark: { type: 'text', dy: 16, fontSize: 10 }, encoding: { y: { value: 8 }, text: { field: 'note' } } },
     ],
-    config: { font: 'sans-serif' },
+    config: PLOT_FONTS,
   } as vl.TopLevelSpec;
   return { spec, points: pts.length };
 }
@@ -600,7 +605,8 @@ export function reportHtml(dir: string, s: Summary, plots: Map<string, string>, 
   const missingVerdict = missingVerdictText(s, cmp);
   const runRows = s.runs.map((r) => {
     const res = r.rec.result;
-    const outcome = describeOutcome(r.rec.status, r.rec, `logs/${r.id}.log`);
+    // A finished run's figures have their own columns.
+    const outcome = r.rec.status === 'finished' ? 'finished' : describeOutcome(r.rec.status, r.rec, `logs/${r.id}.log`);
     return [esc(r.id), esc(configName(r.rec)), String(r.rec.seed), `<span class="st ${esc(r.rec.status)}">${esc(outcome)}</span>`, String(r.rec.step), f3(res?.finalValLoss ?? null), f3(res?.bestValLoss ?? null), secs(res?.wallMs ?? null), esc(r.rec.env?.backend ?? '-'), `<a href="${esc(`${r.id}.csv`)}">csv</a> <a href="${esc(`${r.id}.json`)}">json</a> <a href="logs/${esc(r.id)}.log">log</a>`];
   });
   const settings: [string, string][] = [
@@ -658,7 +664,7 @@ table.settings th{background:none;width:8em;font-weight:bold}table.settings td{f
 .banner{padding:0.6em 1em;margin:1em 0;border-radius:4px}.banner.incomplete{background:#fdecea;border:1px solid #e0a8a0}.banner.live{background:#e8f1fb;border:1px solid #a8c4e0}
 .st.failed,.st.interrupted{color:#a00}.st.diverged{color:#a60}.dim{color:#777;font-weight:normal;font-size:90%}
 pre.sample{background:#f8f8f8;border:1px solid #e4e4e4;padding:0.6em;white-space:pre-wrap;font-size:13px}details{margin:0.4em 0}summary{cursor:pointer}
-.diag figure{display:block;margin:0.8em 0}td.r,th.r{white-space:nowrap}table.verdicts td:nth-child(2){white-space:nowrap}
+.diag figure{display:block;margin:0.8em 0}td.r,th.r{white-space:nowrap}table.verdicts td:nth-child(2){white-space:nowrap}table.runs td:nth-child(9),table.runs td:nth-child(10){white-space:nowrap}
 </style></head><body>
 <h1>${esc(s.exp.name)}</h1>
 ${banner}
@@ -677,7 +683,7 @@ ${diagFigs ? `<h2>Diagnostics</h2>\n<p>Per route, mean over the compared configu
 ${tuningSection(s, cmp, esc, htmlTable)}
 ${bestRows.length ? `<h2>Best learning rate per optimizer</h2>\n${htmlTable(['optimizer', 'lr', 'final val (mean)', 'configurations tried'], bestRows, [false, true, true, true])}` : ''}
 <h2>Runs</h2>
-${htmlTable(['run', 'configuration', 'seed', 'outcome', 'step', 'final val', 'best val', 'time', 'backend', 'files'], runRows, [false, false, true, false, true, true, true, true, false, false])}
+${htmlTable(['run', 'configuration', 'seed', 'outcome', 'step', 'final val', 'best val', 'time', 'backend', 'files'], runRows, [false, false, true, false, true, true, true, true, false, false], 'runs')}
 ${routingHtml ? `<h2>Routing</h2>\n<p>Which part of each optimizer updates which parameter (roles are set by the model).</p>\n${routingHtml}` : ''}
 ${samplesHtml ? `<h2>Samples</h2>\n<p>${sample0!.text.length} characters from each finished model after the prompt ${esc(JSON.stringify(sample0!.prompt))}, temperature ${sample0!.temperature}, sampler seed ${sample0!.seed}.</p>\n${samplesHtml}` : ''}
 <h2>Environment</h2>
