@@ -505,15 +505,16 @@ export function missingVerdictText(s: Summary, cmp: Comparison): string | null {
 }
 
 /**
- * The verdict table with its tuning-budget column moved under it (one line, optimizers grouped by
- * budget) and the columns without a value in any row (intervals with one seed) left out; `short`
- * rounds the numbers of the settings (the terminal).
+ * The verdict table, compact (intervals as ± half-widths where symmetric, no best-loss column: the
+ * ranking has it), its tuning-budget column moved under it (one line, optimizers grouped by budget)
+ * and the columns without a value in any row (intervals with one seed) left out; `short` rounds the
+ * numbers of the settings (the terminal).
  */
-function verdictLayout(cmp: Comparison, e: Experiment, compact: boolean): { header: string[]; rows: string[][]; right: boolean[]; budget: string } {
-  const v = verdictTable(cmp, e, compact);
+function verdictLayout(cmp: Comparison, e: Experiment, short: boolean): { header: string[]; rows: string[][]; right: boolean[]; budget: string } {
+  const v = verdictTable(cmp, e, true);
   const b = v.header.indexOf('tuning budget');
   const set = v.header.indexOf('setting');
-  const rows = v.rows.map((r) => r.map((x, i) => (i === set && compact ? shortNumbers(x) : x)));
+  const rows = v.rows.map((r) => r.map((x, i) => (i === set && short ? shortNumbers(x) : x)));
   const budgets = new Map<string, string[]>();
   for (const r of rows) budgets.set(r[b], [...(budgets.get(r[b]) ?? []), r[0]]);
   const empty = v.header.map((_, i) => i !== 0 && rows.every((r) => r[i] === '' || (r[0] === cmp.baseline && r[i] === 'baseline')) && rows.some((r) => r[0] !== cmp.baseline));
@@ -664,7 +665,7 @@ table.settings th{background:none;width:8em;font-weight:bold}table.settings td{f
 .banner{padding:0.6em 1em;margin:1em 0;border-radius:4px}.banner.incomplete{background:#fdecea;border:1px solid #e0a8a0}.banner.live{background:#e8f1fb;border:1px solid #a8c4e0}
 .st.failed,.st.interrupted{color:#a00}.st.diverged{color:#a60}.dim{color:#777;font-weight:normal;font-size:90%}
 pre.sample{background:#f8f8f8;border:1px solid #e4e4e4;padding:0.6em;white-space:pre-wrap;font-size:13px}details{margin:0.4em 0}summary{cursor:pointer}
-.diag figure{display:block;margin:0.8em 0}td.r,th.r{white-space:nowrap}table.verdicts td:nth-child(2){white-space:nowrap}table.runs td:nth-child(9),table.runs td:nth-child(10){white-space:nowrap}
+.diag figure{display:block;margin:0.8em 0}td.r,th.r{white-space:nowrap}table.verdicts td:nth-child(-n+2){white-space:nowrap}table.runs td:nth-child(9),table.runs td:nth-child(10){white-space:nowrap}
 </style></head><body>
 <h1>${esc(s.exp.name)}</h1>
 ${banner}

@@ -406,7 +406,7 @@ class Progress {
     }
     const eta = this.done < this.count ? this.sweepEta() : '';
     this.total?.update(this.done, { etaText: eta ? `  ETA ${eta}` : '' });
-    this.line(wrapParagraph(`[${this.done}/${this.count}] ${name}  ${describeOutcome(status, rec, log)}${eta && !this.multi ? `  (sweep ETA ${eta})` : ''}`));
+    this.line(`[${this.done}/${this.count}] ${name}  ${describeOutcome(status, rec, log)}${eta && !this.multi ? `  (sweep ETA ${eta})` : ''}`);
   }
 
   /** Ends the bars and prints how every run of this call ended. */
