@@ -133,7 +133,10 @@ describe('the first screen and the report as a researcher reads them', function 
 
   it('report plots at 1400 px in headless Chromium: at least 600 px wide, legends inside and uncut, tick labels apart', async function () {
     const chromium = findChromium();
-    if (!chromium) this.skip(); // no Chromium: apt-get install chromium (Debian), or set $CHROMIUM
+    if (!chromium) {
+      console.log('      pending: no Chromium found (apt-get install chromium on Debian, or set $CHROMIUM to its path)');
+      this.skip();
+    }
     const dir = folder(DOC([0, 1]));
     await writeReport(dir);
     const got = browserPlots(join(dir, 'report.html'), chromium!, 1400);
