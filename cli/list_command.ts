@@ -5,8 +5,10 @@
  * against (config.ts), so the list cannot disagree with what a file may set. The doc lines are the
  * JSDoc the optimizer files already carry: the comment above the `defineOptimizer` export, the arXiv
  * ids of the file's header, and the comment above each option in the method file's interfaces (read
- * from the .ts sources, or from the .js and .d.ts files tsc emits into dist/). An option documented
- * only by its `@default` shows no doc line.
+ * from the .ts sources, or from the .js and .d.ts files tsc emits into dist/): the method's options
+ * interface (`muon-moonlight` -> `MuonMoonlightOptions`) and those it extends, then the method file.
+ * An option typed as a union of string literals lists its values when its doc line does not. An
+ * option documented only by its `@default` shows no doc line.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -64,9 +66,19 @@ export function listOptimizers(): OptimizerListing[] {
       methodDoc.set(m[2], { doc: docLine(m[1]), file: file.replace(/\.(ts|js)$/, '') });
     }
   }
-  // Option docs from the method's own file only: another file's option of the same name may mean something else.
+  // Option docs from the method's options interface ('muon-moonlight' -> MuonMoonlightOptions) and the
+  // interfaces it extends, in any optimizer file; else the first doc of that option in the method's own
+  // file (another file's option of the same name may mean something else).
+  const interfaces = new Map<string, { fields: Map<string, { doc: string; type: string }>; extends: string[] }>();
+  const aliases = new Map<string, string>();
   const optionDocs = new Map<string, Map<string, string>>();
   for (const [file, text] of decls) {
+    for (const m of text.matchAll(/export (?:declare )?interface (\w+)(?:\s+extends\s+([\w\s,<>]+?))?\s*\{([^]*?)\n\}/g)) {
+      const fields = new Map<string, { doc: string; type: string }>();
+      for (const f of m[3].matchAll(/\/\*\*((?:(?!\*\/)[^])*)\*\/\s*(?:readonly\s+)?(\w+)\??\s*:\s*([^;\n]+)/g)) fields.set(f[2], { doc: docLine(f[1]), type: f[3].trim() });
+      interfaces.set(m[1], { fields, extends: (m[2] ?? '').split(',').map((x) => x.trim()).filter(Boolean) });
+    }
+    for (const m of text.matchAll(/export (?:declare )?type (\w+)\s*=\s*([^;]+);/g)) aliases.set(m[1], m[2].trim());
     const docs = new Map<string, string>();
     for (const m of text.matchAll(/\/\*\*((?:(?!\*\/)[^])*)\*\/\s*(?:readonly\s+)?(\w+)\??\s*:/g)) {
       const line = docLine(m[1]);
@@ -74,14 +86,32 @@ export function listOptimizers(): OptimizerListing[] {
     }
     optionDocs.set(file.replace(/\.d\.ts$|\.ts$/, ''), docs);
   }
+  const field = (iface: string | undefined, key: string, depth = 0): { doc: string; type: string } | undefined => {
+    const i = iface === undefined || depth > 5 ? undefined : interfaces.get(iface);
+    if (!i) return undefined;
+    return i.fields.get(key) ?? i.extends.map((e) => field(e, key, depth + 1)).find((x) => x !== undefined);
+  };
+  // The allowed values of an option typed as a union of string literals (directly or through a type alias).
+  const choices = (type: string): string[] => {
+    const t = aliases.get(type) ?? type;
+    const parts = t.split('|').map((x) => x.trim());
+    return parts.length > 1 && parts.every((x) => /^'[^']*'$/.test(x)) ? parts : [];
+  };
+  const optionDoc = (method: string, file: string | undefined, key: string): string => {
+    const iface = [...interfaces.keys()].find((n) => n.toLowerCase() === `${method.replace(/-/g, '')}options`);
+    const f = field(iface, key);
+    const doc = f?.doc || (file ? (optionDocs.get(file)?.get(key) ?? '') : '');
+    const values = f ? choices(f.type) : [];
+    const missing = values.filter((v) => !doc.includes(v));
+    return missing.length ? `${doc}${doc ? ' ' : ''}One of ${values.join(', ')}.` : doc;
+  };
   return Object.entries(OPTIMIZERS).map(([name, factory]) => {
     const md = methodDoc.get(name);
     const header = md ? (code.get(`${md.file}.ts`) ?? code.get(`${md.file}.js`) ?? '') : '';
     const arxiv = [...new Set([...(/^\/\*\*((?:(?!\*\/)[^])*)\*\//.exec(header)?.[1] ?? '').matchAll(/arXiv (\d{4}\.\d{4,5})/g)].map((m) => m[1]))];
     const source = optimizerSource(name);
     const doc = source ? `${factory.doc ?? ''} (from ${source})`.trim() : `${md?.doc ?? ''}${arxiv.length ? ` (arXiv ${arxiv.join(', ')})` : ''}`.trim();
-    const own = md ? optionDocs.get(md.file) : undefined;
-    const options = Object.entries(factory.defaults as Record<string, unknown>).map(([k, v]) => ({ name: k, default: v, doc: own?.get(k) ?? '' }));
+    const options = Object.entries(factory.defaults as Record<string, unknown>).map(([k, v]) => ({ name: k, default: v, doc: optionDoc(name, md?.file, k) }));
     return { name, doc, options };
   });
 }

@@ -2,6 +2,7 @@
 import type { CommandModule } from 'yargs';
 import { ConfigError } from '../experiments/runner/config.js';
 import { parseShard, runSweep, sweepExitCode } from '../experiments/sweep/sweep.js';
+import { backendHelp } from './backend_help.js';
 
 interface RunArgs {
   experiment: string;
@@ -45,7 +46,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('dry-run', { type: 'boolean', default: false, describe: 'list the runs (ids, settings, state) without training' })
       .option('until-decided', { type: 'boolean', default: false, describe: 'add seeds to optimizers whose verdict against the baseline is undecided, until decided or --max-seeds' })
       .option('max-seeds', { type: 'number', describe: 'most final seeds per optimizer with --until-decided (default 10)' })
-      .option('backend', { type: 'string', describe: 'auto|tensorflow|webgpu|wasm|cpu (default: the file\'s, then $OPTLAB_BACKEND, then auto)' })
+      .option('backend', { type: 'string', describe: backendHelp("the file's backend:, then $OPTLAB_BACKEND, then auto") })
       .option('tensorboard', { type: 'string', describe: 'also write TensorBoard scalars of every curve into DIR/<run id> (DIR default: <out>/tensorboard); needs tfjs-node (npm run setup:tensorflow)' })
       .epilog(EXPERIMENT_FILE_HELP) as never,
   handler: async (args) => {

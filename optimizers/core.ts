@@ -561,6 +561,12 @@ export interface OptimizerFactory<O extends object = Record<string, unknown>> {
   readonly unhashedDefaults: readonly string[];
   /** One line on what the method is, for `optlab list` (a method registered from outside; built-ins' come from their JSDoc). */
   readonly doc?: string;
+  /**
+   * A note for tfjs users, printed once per process by the tf.Optimizer adapter (optimizers/tfjs.ts)
+   * when the method is constructed with `given` options: a faithful default that does not suit a
+   * drop-in replacement of Adam (Shampoo's grafting). Null or absent: nothing to say.
+   */
+  readonly dropInNote?: (given: Partial<O>) => string | null;
 }
 
 /**
@@ -570,11 +576,11 @@ export interface OptimizerFactory<O extends object = Record<string, unknown>> {
  * lists options added after results were recorded (OptimizerFactory.unhashedDefaults); `doc` is the
  * line `optlab list` shows for a method registered from outside (registerOptimizer, plugins).
  */
-export function defineOptimizer<O extends object>(methodName: string, defaults: O, build: (o: O) => OptimizerDef, extras: { className?: string; unhashedDefaults?: readonly (keyof O & string)[]; doc?: string } = {}): OptimizerFactory<O> {
+export function defineOptimizer<O extends object>(methodName: string, defaults: O, build: (o: O) => OptimizerDef, extras: { className?: string; unhashedDefaults?: readonly (keyof O & string)[]; doc?: string; dropInNote?: (given: Partial<O>) => string | null } = {}): OptimizerFactory<O> {
   const f = (opts: Partial<O> = {}) => build(resolveOptions(methodName, defaults, opts));
   const className = extras.className ?? `${methodName.split('-').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('')}Optimizer`;
   for (const k of extras.unhashedDefaults ?? []) if (!(k in defaults)) throw new Error(`${methodName}: unhashedDefaults names '${k}', which is not an option`);
-  return Object.assign(f, { methodName, defaults: Object.freeze({ ...defaults }), className, unhashedDefaults: Object.freeze([...(extras.unhashedDefaults ?? [])]), ...(extras.doc ? { doc: extras.doc } : {}) });
+  return Object.assign(f, { methodName, defaults: Object.freeze({ ...defaults }), className, unhashedDefaults: Object.freeze([...(extras.unhashedDefaults ?? [])]), ...(extras.doc ? { doc: extras.doc } : {}), ...(extras.dropInNote ? { dropInNote: extras.dropInNote } : {}) });
 }
 
 /** Merges options over defaults, rejecting unknown keys and type changes. */

@@ -98,6 +98,9 @@ function checkRate(what: string, v: unknown): number {
   return v;
 }
 
+/** Methods whose drop-in note (OptimizerFactory.dropInNote) this process has printed: once each. */
+const NOTED = new Set<string>();
+
 /** Base class of every `<Name>Optimizer`: a tf.Optimizer running an optlab method. */
 export class OptlabTfOptimizer<O extends object = Record<string, unknown>> extends tf.Optimizer {
   static className = 'OptlabTfOptimizer';
@@ -132,6 +135,11 @@ export class OptlabTfOptimizer<O extends object = Record<string, unknown>> exten
     // Validates option names and types now, not at the first step.
     this.own = own as Partial<O>;
     this.def = this.factory(this.own);
+    const note = this.factory.dropInNote?.(this.own);
+    if (note && !NOTED.has(method)) {
+      NOTED.add(method);
+      console.warn(`${this.factory.className}: ${note}`);
+    }
     this.baseLr = (own.lr ?? (this.factory.defaults as Record<string, unknown>).lr) as number;
     if (typeof this.baseLr !== 'number') throw new Error(`${method}: the method has no 'lr' option, which learningRate scales`);
     if (config.clipNorm !== undefined) checkRate(`${method}: clipNorm`, config.clipNorm);

@@ -31,7 +31,7 @@ export class ConfigError extends Error {
 const posInt = z.number().int().positive();
 
 /** Backend names (as kernels/backend.ts's BACKENDS, repeated so loading a config does not load the backends). */
-const BACKEND_NAMES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const satisfies readonly BackendName[];
+const BACKEND_NAMES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'wasm-native', 'wasm-plain', 'cpu'] as const satisfies readonly BackendName[];
 
 const TrainingSchema = z.strictObject({
   /** Optimizer steps per run. */

@@ -83,10 +83,47 @@ export function probeBackend(backend: string | undefined, requested: string, opt
   return probe as BackendProbe & { ok: true; label: string };
 }
 
-/** One line for the terminal when runs will use plain wasm although the native kernels could be built. */
+/** A line for the terminal when runs will use plain wasm although the native kernels could be built. */
 export function nativeHint(probe: BackendProbe): string | null {
   if (probe.label !== 'wasm' || process.env.OPTLAB_NATIVE === '0') return null;
-  return 'hint: runs use plain wasm; with OpenBLAS the native kernels make them about 6x faster (README, Backends): apt-get install libopenblas-dev build-essential, then npm install (or node native/install.mjs)';
+  return 'hint: runs use plain wasm; with OpenBLAS the native kernels make them about 6x faster (README, Backends): apt-get install libopenblas-dev build-essential, then npm install (or node native/install.mjs); --backend wasm with OPTLAB_NATIVE=0 keeps plain wasm without this hint';
+}
+
+/**
+ * selectBackend's line (kernels/backend.ts: 'backend: CHOICE (skipped: ...); NOTE; ...') split for the
+ * terminal: `line`, the choice with the number of skipped backends, at most `width` characters and
+ * pointing to `details` (where the whole line is kept) when it left something out; `hints`, the note
+ * after the choice when it tells the user what to set or install (an environment variable, a command).
+ */
+export function backendLines(message: string, details: string, width = 120): { line: string; hints: string[] } {
+  let head = message;
+  let skipped = '';
+  const open = message.indexOf(' (skipped: ');
+  let rest = '';
+  if (open >= 0) {
+    let depth = 0;
+    let end = message.length;
+    for (let i = open + 1; i < message.length; i++) {
+      if (message[i] === '(') depth++;
+      else if (message[i] === ')' && --depth === 0) {
+        end = i;
+        break;
+      }
+    }
+    head = message.slice(0, open);
+    skipped = message.slice(open + ' (skipped: '.length, end);
+    rest = message.slice(end + 1);
+  } else {
+    const semi = message.indexOf('; ');
+    if (semi >= 0) [head, rest] = [message.slice(0, semi), message.slice(semi)];
+  }
+  const note = rest.replace(/^;\s*/, '').trim();
+  const hints = note && /\b[A-Z][A-Z0-9_]{3,}=|\bnpm |apt-get /.test(note) ? [note] : [];
+  const more = skipped || (note && !hints.length) ? ` (details in ${details})` : '';
+  // Too long: the kernel clause's provenance goes first (the record and the hint keep it), then the word 'verified'.
+  for (const cut of [/, from [^),]*(?=\))/, /, verified(?=\))/]) if (head.length + more.length > width) head = head.replace(cut, '');
+  const line = head.length + more.length <= width ? head + more : `${head.slice(0, Math.max(20, width - more.length - 1))}…${more}`.slice(0, width);
+  return { line, hints };
 }
 
 /** What the results folder holds and whether this call may write into it. */
