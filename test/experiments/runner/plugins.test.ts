@@ -143,7 +143,7 @@ describe('plugins', function () {
     folders.push(plugin.remove);
     const cases: [string, string, string][] = [
       ['list.mjs', `export const optimizers = [1, 2];`, "export 'optimizers' must be a record"],
-      ['fn.mjs', `export const optimizers = { lion: (o) => o };`, 'defineOptimizer'],
+      ['fn.mjs', `export const optimizers = { 'my-lion': (o) => o };`, 'defineOptimizer'],
       ['model.mjs', `export const models = { mine: { defaults: {}, create() {} } };`, "needs 'data'"],
       ['data.mjs', `export const data = { mine: { input: 'image', defaults: {} } };`, "needs a function 'load'"],
       ['metric.mjs', `export const metrics = { acc2: { doc: 'x' } };`, "needs a function 'evaluate'"],
@@ -154,7 +154,7 @@ describe('plugins', function () {
       const e = await rejection(loadPlugin(f));
       expect(e.message, name).to.include(f).and.include(want);
     }
-    expect(OPTIMIZERS.lion).to.equal(undefined);
+    expect(OPTIMIZERS['my-lion']).to.equal(undefined);
   });
 
   it('an experiment naming a plugin that fails stops before any run, naming the key, and a missing plugin kind suggests plugins', async function () {
