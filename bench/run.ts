@@ -65,6 +65,8 @@ export function planFor(backend: string, opts: Pick<BenchOptions, 'only' | 'quic
   // On cpu (about 100x slower) only the small cases run by default: no steps on the whole GPT (one
   // Shampoo step there takes minutes), no batching question, no ViT, no 2048x2048 Newton-Schulz.
   if (cpu && !opts.only.some((t) => (SUITES as readonly string[]).includes(t))) suites = suites.filter((s) => !['gpt-steps', 'ns-batching', 'vit', 'auon-scaling', 'nanogpt-recipe'].includes(s));
+  // 'auon-cost' (claim 2's measurement, minutes long and refusing a loaded machine) runs only when named.
+  if (!opts.only.flatMap((t) => t.split(',')).map((t) => t.trim()).includes('auon-cost')) suites = suites.filter((s) => s !== 'auon-cost');
   // The recipe's iterations 101-300 as nanoGPT times them; plain wasm (about 7x slower) stops at 130.
   const recipeIters = opts.quick ? (backend === 'wasm-native' ? 150 : 110) : backend === 'wasm-native' ? 300 : 130;
   const quickReps: RepOptions = { warmup: 1, minReps: 3, maxReps: 5, budgetMs: 500 };

@@ -9,6 +9,7 @@ interface BenchArgs {
   quick: boolean;
   out: string;
   worker?: string;
+  'force-load': boolean;
 }
 
 export const benchCommand: CommandModule<object, BenchArgs> = {
@@ -17,10 +18,11 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
   builder: (y) =>
     y
       .option('json', { type: 'boolean', default: false, describe: 'print one JSON object per measurement on stdout' })
-      .option('only', { type: 'string', array: true, default: [], describe: 'suites (matrix-steps, gpt-steps, state, gpt, ns, ns-batching, inverse-root, shampoo-cost, vit, auon-scaling, nanogpt-recipe) and/or optimizer names, comma-separated' })
+      .option('only', { type: 'string', array: true, default: [], describe: 'suites (matrix-steps, gpt-steps, state, gpt, ns, ns-batching, inverse-root, shampoo-cost, vit, auon-scaling, auon-cost, nanogpt-recipe) and/or optimizer names, comma-separated' })
       .option('backends', { type: 'string', array: true, default: [...DEFAULT_BACKENDS], describe: 'cpu, wasm, wasm-native (wasm with the OpenBLAS kernels), pytorch (the PyTorch peers of the GPT rows, when torch is installed), webgpu, tensorflow' })
       .option('quick', { type: 'boolean', default: false, describe: 'fewer shapes and repetitions' })
       .option('out', { type: 'string', default: 'bench/results', describe: "folder for the CSV and markdown ('none' writes nothing)" })
+      .option('force-load', { type: 'boolean', default: false, describe: 'suite auon-cost: measure even when the 1-min load average is above 0.5 (the result then records the load and that it was forced)' })
       .option('worker', { type: 'string', hidden: true, describe: 'internal: measure one backend in this process' }) as never,
   handler: async (args) => {
     try {
@@ -29,6 +31,8 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       console.error(`error: ${(e as Error).message}`);
       process.exit(2);
     }
+    // Read by bench/cost_scaling.ts in this process and in the workers it starts (they inherit the environment).
+    if (args['force-load']) process.env.OPTLAB_FORCE_LOAD = '1';
     const backends = args.backends.flatMap((b) => b.split(',')).map((b) => b.trim()).filter(Boolean);
     if (args.worker) return runWorker(args.worker, { only: args.only, quick: args.quick });
     await runBench({ backends, only: args.only, quick: args.quick, json: args.json, out: args.out === 'none' ? null : args.out });
