@@ -108,7 +108,8 @@ export async function auonCost(ctx: BenchContext, opts: CostOptions = {}): Promi
   const held: { w: tf.Variable; g: tf.Tensor; opts: Optimizer[] }[] = [];
   try {
     for (const n of sizes) {
-      const w = tf.variable(tf.randomNormal([n, n], 0, 0.02, 'float32', 11), true, `bench.cost.${n}`);
+      // tidy frees the initial value tf.variable copies from (a variable survives tidy).
+      const w = tf.tidy(() => tf.variable(tf.randomNormal([n, n], 0, 0.02, 'float32', 11), true, `bench.cost.${n}`));
       const g = tf.randomNormal([n, n], 0, 1, 'float32', 12);
       const grads = new Map([['w', g]]);
       const built = names.map((name) => buildOptimizer([{ name: 'w', variable: w, role: 'matrix' }], OPTIMIZERS[name]()));

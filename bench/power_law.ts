@@ -6,7 +6,7 @@
  * Method (variable projection): for a fixed b the model is linear in (a, c), so the best (a, c) solve a
  * 2x2 weighted least-squares system, with a >= 0 and c >= 0 enforced (a negative overhead or cost
  * is not a cost model; on a constraint the other coefficient is refitted alone). What remains is
- * the one-dimensional residual S(b), minimized by a grid over [bMin, bMax] (step 0.01) and then a
+ * the one-dimensional residual S(b), minimized by a grid over [bMin, bMax] (step 0.05) and then a
  * golden-section search inside the best grid cell. The grid makes the search global on the bounded
  * interval, so no start value is needed and a minimum on a bound is reported (`atBound`) instead of
  * being mistaken for an interior optimum. N is scaled by its largest value before powers are taken,
@@ -45,20 +45,32 @@ export interface PowerLawOptions {
   bMin?: number;
   /** Largest exponent considered. @default 2.5 */
   bMax?: number;
-  /** Grid step of the global search over b. @default 0.01 */
+  /** Grid step of the global search over b (golden section refines inside the best cell pair). @default 0.05 */
   gridStep?: number;
 }
 
-/** Best non-negative (a, c') of y ~ a + c' u for fixed u = (x/xmax)^b; returns them with the residual. */
-function solveLinear(u: Float64Array, y: Float64Array, w: Float64Array): { a: number; c: number; sse: number } {
+/**
+ * Best non-negative (a, c') of y ~ a + c' u, for fixed u_k = (x_k/xmax)^b at the distinct sizes k,
+ * from the per-size sums W_k = sum w, WY_k = sum w y, WYY_k = sum w y^2 (exactly the weighted least
+ * squares over all points, at the cost of one term per size); returns them with the residual.
+ */
+function solveLinear(u: Float64Array, W: Float64Array, WY: Float64Array, WYY: Float64Array): { a: number; c: number; sse: number } {
   let sw = 0, su = 0, suu = 0, sy = 0, suy = 0;
-  for (let i = 0; i < u.length; i++) {
-    sw += w[i];
-    su += w[i] * u[i];
-    suu += w[i] * u[i] * u[i];
-    sy += w[i] * y[i];
-    suy += w[i] * u[i] * y[i];
+  for (let k = 0; k < u.length; k++) {
+    sw += W[k];
+    su += W[k] * u[k];
+    suu += W[k] * u[k] * u[k];
+    sy += WY[k];
+    suy += WY[k] * u[k];
   }
+  const sseOf = (a: number, c: number) => {
+    let s = 0;
+    for (let k = 0; k < u.length; k++) {
+      const f = a + c * u[k];
+      s += WYY[k] - 2 * f * WY[k] + f * f * W[k];
+    }
+    return Math.max(0, s);
+  };
   const det = sw * suu - su * su;
   let a = det > 0 ? (suu * sy - su * suy) / det : NaN;
   let c = det > 0 ? (sw * suy - su * sy) / det : NaN;
@@ -66,18 +78,9 @@ function solveLinear(u: Float64Array, y: Float64Array, w: Float64Array): { a: nu
     // The unconstrained optimum left the feasible quadrant: the constrained one lies on an edge.
     const cOnly = suu > 0 ? Math.max(0, suy / suu) : 0; // a = 0
     const aOnly = Math.max(0, sy / sw); // c = 0
-    const sseOf = (aa: number, cc: number) => {
-      let s = 0;
-      for (let i = 0; i < u.length; i++) s += w[i] * (y[i] - aa - cc * u[i]) ** 2;
-      return s;
-    };
-    const s1 = sseOf(0, cOnly);
-    const s2 = sseOf(aOnly, 0);
-    [a, c] = s1 <= s2 ? [0, cOnly] : [aOnly, 0];
+    [a, c] = sseOf(0, cOnly) <= sseOf(aOnly, 0) ? [0, cOnly] : [aOnly, 0];
   }
-  let sse = 0;
-  for (let i = 0; i < u.length; i++) sse += w[i] * (y[i] - a - c * u[i]) ** 2;
-  return { a, c, sse };
+  return { a, c, sse: sseOf(a, c) };
 }
 
 /**
@@ -88,7 +91,7 @@ function solveLinear(u: Float64Array, y: Float64Array, w: Float64Array): { a: nu
 export function fitPowerLaw(points: readonly PowerLawPoint[], opts: PowerLawOptions = {}): PowerLawFit {
   const bMin = opts.bMin ?? 0.3;
   const bMax = opts.bMax ?? 2.5;
-  const step = opts.gridStep ?? 0.01;
+  const step = opts.gridStep ?? 0.05;
   if (!(bMax > bMin && step > 0)) throw new Error(`fitPowerLaw: need bMin < bMax and gridStep > 0, got ${bMin}, ${bMax}, ${step}`);
   if (points.length < 3) throw new Error(`fitPowerLaw: need at least 3 points for 3 coefficients, got ${points.length}`);
   for (const p of points) {
@@ -97,13 +100,23 @@ export function fitPowerLaw(points: readonly PowerLawPoint[], opts: PowerLawOpti
   }
   if (new Set(points.map((p) => p.x)).size < 2) throw new Error('fitPowerLaw: need at least 2 distinct sizes x');
   const xmax = Math.max(...points.map((p) => p.x));
-  const lx = Float64Array.from(points, (p) => Math.log(p.x / xmax));
-  const y = Float64Array.from(points, (p) => p.y);
-  const w = Float64Array.from(points, (p) => p.w ?? 1);
-  const u = new Float64Array(points.length);
+  const xs = [...new Set(points.map((p) => p.x))];
+  const lx = Float64Array.from(xs, (x) => Math.log(x / xmax));
+  const W = new Float64Array(xs.length);
+  const WY = new Float64Array(xs.length);
+  const WYY = new Float64Array(xs.length);
+  const index = new Map(xs.map((x, k) => [x, k]));
+  for (const p of points) {
+    const k = index.get(p.x)!;
+    const w = p.w ?? 1;
+    W[k] += w;
+    WY[k] += w * p.y;
+    WYY[k] += w * p.y * p.y;
+  }
+  const u = new Float64Array(xs.length);
   const at = (b: number) => {
-    for (let i = 0; i < u.length; i++) u[i] = Math.exp(b * lx[i]);
-    return solveLinear(u, y, w);
+    for (let k = 0; k < u.length; k++) u[k] = Math.exp(b * lx[k]);
+    return solveLinear(u, W, WY, WYY);
   };
   const cells = Math.max(1, Math.round((bMax - bMin) / step));
   let best = 0;
@@ -138,7 +151,7 @@ export function fitPowerLaw(points: readonly PowerLawPoint[], opts: PowerLawOpti
     const re = at(e);
     if (re.sse < r.sse) [b, r] = [e, re];
   }
-  const tol = 1.5 * step;
+  const tol = 1e-6;
   return { a: r.a, c: r.c / Math.exp(b * Math.log(xmax)), b, sse: r.sse, points: points.length, atBound: b - bMin < tol || bMax - b < tol };
 }
 
