@@ -58,8 +58,9 @@ export const SAMPLE_MS = 20;
 export const MAX_INNER = 64;
 /** Highest 1-min load average of other processes a measurement may see (the README's rule). */
 export const LOAD_MAX = 0.5;
-/** Measurement kinds of this suite. */
+/** Measurement kind of one sample (ms per step in median_ms, round in value, steps averaged in reps). */
 export const COST_KIND = 'cost-rep';
+/** Measurement kind of a load-average reading (shape 'before', 'round k', 'after'; 'threshold' holds the guard's limit, unit 'forced' or 'guarded'). */
 export const LOAD_KIND = 'load';
 
 /** Options of `auonCost` (tests shrink them). */

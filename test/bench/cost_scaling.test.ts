@@ -4,6 +4,8 @@ import mt19937 from '@stdlib/random-base-mt19937';
 import type { Measurement } from '../../bench/harness.js';
 import { analyzeCost, auonCost, checkLoad, COST_KIND, COST_SIZES, costLoad, costMarkdown, costRatioSvg, costSamples, LOAD_KIND, LOAD_MAX, loadProblem, type CostSample } from '../../bench/cost_scaling.js';
 import type { BenchContext } from '../../bench/suites.js';
+import { planFor } from '../../bench/run.js';
+import { nativeStatus } from '../../kernels/wasm_kernels.js';
 import { describeBackends } from '../shared/backends.js';
 
 /** Synthetic samples: ms = (a + c N^b) * round drift * noise, per optimizer law. */
@@ -65,6 +67,13 @@ describe('bench/cost_scaling.ts: analysis', () => {
 });
 
 describe('bench/cost_scaling.ts: load guard', () => {
+  it('suite auon-cost runs only when named (a plain `optlab bench` never waits on it or refuses under load)', () => {
+    expect(planFor('wasm-native', { only: [], quick: false }).suites).not.to.include('auon-cost');
+    expect(planFor('wasm-native', { only: ['muon'], quick: false }).suites).not.to.include('auon-cost');
+    expect(planFor('wasm-native', { only: ['auon-cost,adamw,auon'], quick: false }).suites).to.deep.equal(['auon-cost']);
+    expect(planFor('cpu', { only: ['auon-cost'], quick: false }).suites).to.deep.equal(['auon-cost']);
+  });
+
   it('refuses a load average above 0.5 unless forced', () => {
     expect(() => checkLoad(0.4, false)).not.to.throw();
     expect(() => checkLoad(LOAD_MAX + 0.01, false)).to.throw(/load average is 0\.51, above 0\.5.*--force-load/);
@@ -84,8 +93,11 @@ describeBackends('bench auon-cost suite (smoke: 2 sizes, 1 round)', (backend) =>
   it('records one sample per size, optimizer and round, and the load before, after each round and at the end; frees its tensors', async () => {
     const ms: Measurement[] = [];
     const before = tf.memory().numTensors;
+    const threads = nativeStatus().threads;
     await auonCost(ctxOf(ms), { sizes: [8, 16], rounds: 1, load: () => 0.1, sampleMs: 1 });
     expect(tf.memory().numTensors).to.equal(before);
+    // The suite's one BLAS thread is undone afterwards.
+    expect(nativeStatus().threads).to.equal(threads);
     const samples = costSamples(ms);
     expect(samples.map((s) => `${s.optimizer} ${s.n} ${s.round}`).sort()).to.deep.equal(['adamw', 'auon', 'hybrid-auon', 'muon'].flatMap((o) => [`${o} 16 0`, `${o} 8 0`]).sort());
     for (const s of samples) expect(s.ms).to.be.above(0);
