@@ -4,9 +4,9 @@
  *
  * Protocol (fixed here, before any measurement):
  * - One optimizer step of AdamW, AuON, Hybrid-AuON and Muon (registry defaults) on one n x n 'matrix'
- *   parameter, n = 256 to 2048 in ten geometric steps of 2^(1/3) (`COST_SIZES`), N = n^2 parameters.
- *   Below 256 the per-op overhead of an elementwise step is a large part of its time; above 2048 one
- *   Newton-Schulz step (Muon, Hybrid-AuON) costs several seconds on one core.
+ *   parameter, n = 256 to 2584 in eleven geometric steps of 2^(1/3) (`COST_SIZES`), N = n^2 parameters
+ *   (65,536 to 6.7 million). Below 256 the per-op overhead of an elementwise step is a large part of
+ *   its time; at 2584 one Newton-Schulz step (Muon, Hybrid-AuON) costs about 3.7 s on one core.
  * - The native kernels run at one BLAS thread (`COST_THREADS`), so the benchmark occupies one core and
  *   its own share of the load average is 1.
  * - One untimed warm-up round, then `COST_ROUNDS` timed rounds. A round times every (size, optimizer)
@@ -30,9 +30,13 @@
  * draws). AuON's time as a ratio to AdamW's at each size: the ratio of the medians over rounds, with a
  * bootstrap interval; the slope of log(ratio) against log N says whether that ratio stays bounded.
  *
- * Estimated wall time (idle 2-core machine, one thread): dominated by Muon and Hybrid-AuON, 5
- * Newton-Schulz iterations = 30 n^3 flops each; summed over the sizes about 2 x 2048^3 x 30 x 2 =
- * 1.0e12 flops per round, 10-25 s at 40-100 GFLOP/s, so 11 rounds take 2-5 minutes.
+ * Estimated wall time on an idle 2-core machine: Muon and Hybrid-AuON dominate (5 Newton-Schulz
+ * iterations, O(n^3) each). One Muon step on 2048x2048 at one BLAS thread took 1.83 s of CPU time
+ * (Hybrid-AuON 1.79 s; process.cpuUsage on this machine's Xeon, which is what its wall time is when
+ * idle); summed over the sizes, sum (n/2048)^3 = 4.0, a round costs about 2 x 1.8 s x 4.0 = 14 s, so
+ * the warm-up (two steps of every case) and 12 rounds take about 3.4 minutes, 4 with start-up and
+ * the analysis. Memory: all sizes are held at once (the rounds interleave them), 68 MiB per tensor
+ * slot over the sizes, about 0.5 GiB with weights, gradients and the four methods' state.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import mt19937 from '@stdlib/random-base-mt19937';
@@ -44,10 +48,10 @@ import { flush, type Measurement } from './harness.js';
 import { fitPowerLaw, median, quantileOf, slope, type PowerLawFit } from './power_law.js';
 import type { BenchContext } from './suites.js';
 
-/** Side lengths n of the n x n matrices: 256 * 2^(k/3), k = 0..9, rounded to multiples of 8. */
-export const COST_SIZES: readonly number[] = [256, 320, 408, 512, 648, 816, 1024, 1288, 1624, 2048];
+/** Side lengths n of the n x n matrices: 256 * 2^(k/3), k = 0..10, rounded to multiples of 8. */
+export const COST_SIZES: readonly number[] = [256, 320, 408, 512, 648, 816, 1024, 1288, 1624, 2048, 2584];
 /** Timed rounds (after one warm-up round). */
-export const COST_ROUNDS = 10;
+export const COST_ROUNDS = 12;
 /** Methods timed; AdamW is the elementwise, linear-time reference. */
 export const COST_OPTIMIZERS: readonly string[] = ['adamw', 'auon', 'hybrid-auon', 'muon'];
 /** BLAS threads of the native kernels during the suite. */

@@ -11,7 +11,7 @@
  * 'shampoo-cost' (Shampoo's root costs: GPT steps at its defaults and preconditionFrequency 10, the roots' share,
  * eigh at 1024, model.fit of a small MLP; bench/shampoo_cost.ts), 'vit' (ViT train step, images/s),
  * 'auon-scaling' (AuON, Hybrid-AuON, Muon, AdamW steps on n x n matrices, n = 128..2048, and the growth exponent: bench/scaling.ts),
- * 'auon-cost' (claim 2's measurement: the same four steps at ten sizes n = 256..2048, ten interleaved rounds, every
+ * 'auon-cost' (claim 2's measurement: the same four steps at eleven sizes n = 256..2584, twelve interleaved rounds, every
  * sample and the load recorded, a load guard; bench/cost_scaling.ts),
  * 'nanogpt-recipe' (nanoGPT's recipe, bench/recipe.ts: median ms per iteration over iterations 101-300,
  * evaluation excluded, split by phase, at one thread and at the default thread count). The PyTorch peers of
