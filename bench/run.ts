@@ -18,6 +18,7 @@ import { selectBackend } from '../kernels/backend.js';
 import { disableNativeKernels, enableNativeKernels, nativeStatus } from '../kernels/wasm_kernels.js';
 import { OPTIMIZERS } from '../optimizers/index.js';
 import { timingMeasurement, type Measurement, type RepOptions } from './harness.js';
+import { checkLoad, forcedByEnv } from './cost_scaling.js';
 import { findPeers, peerCandidates, peerLabel, runPeer } from './peer.js';
 import { gptTrainFlops } from './recipe.js';
 import { formatCsv, formatMarkdown, type RunInfo } from './report.js';
@@ -210,6 +211,9 @@ export async function runBench(opts: BenchOptions): Promise<Measurement[]> {
   const t0 = performance.now();
   parseOnly(opts.only);
   const loadBefore = loadavg()[0];
+  // Suite auon-cost refuses a loaded machine: say so before any work, and before the result files of
+  // an earlier run in `out` are overwritten by an empty one (the worker checks again when it starts).
+  if (planFor(opts.backends[0] ?? 'wasm-native', opts).suites.includes('auon-cost')) checkLoad(loadBefore, forcedByEnv());
   const all: Measurement[] = [];
   const backends: RunInfo['backends'] = [];
   for (const label of opts.backends) {

@@ -1,6 +1,8 @@
 /** `optlab bench [--json] [--only ...] [--backends ...] [--quick] [--out dir]`: step costs and throughput (bench/run.ts). */
 import type { CommandModule } from 'yargs';
-import { DEFAULT_BACKENDS, parseOnly, runBench, runWorker } from '../bench/run.js';
+import { loadavg } from 'node:os';
+import { DEFAULT_BACKENDS, parseOnly, planFor, runBench, runWorker } from '../bench/run.js';
+import { checkLoad, forcedByEnv } from '../bench/cost_scaling.js';
 
 interface BenchArgs {
   json: boolean;
@@ -35,6 +37,13 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
     if (args['force-load']) process.env.OPTLAB_FORCE_LOAD = '1';
     const backends = args.backends.flatMap((b) => b.split(',')).map((b) => b.trim()).filter(Boolean);
     if (args.worker) return runWorker(args.worker, { only: args.only, quick: args.quick });
+    try {
+      // Suite auon-cost's load guard, as a clear error before anything runs (runBench checks it too).
+      if (planFor(backends[0] ?? 'wasm-native', { only: args.only, quick: args.quick }).suites.includes('auon-cost')) checkLoad(loadavg()[0], forcedByEnv());
+    } catch (e) {
+      console.error(`error: ${(e as Error).message}`);
+      process.exit(2);
+    }
     await runBench({ backends, only: args.only, quick: args.quick, json: args.json, out: args.out === 'none' ? null : args.out });
   },
 };
