@@ -5,6 +5,7 @@
 import { createObjectCsvStringifier } from 'csv-writer';
 import type { Measurement } from './harness.js';
 import { scalingMarkdown } from './scaling.js';
+import { costMarkdown } from './cost_scaling.js';
 import { gptTrainFlops, peakGflops } from './recipe.js';
 import { BENCH_GPT, BENCH_GPT_BATCH } from './suites.js';
 
@@ -251,6 +252,8 @@ export function formatMarkdown(ms: readonly Measurement[], info: RunInfo): strin
   }
   const scaling = scalingMarkdown(ms);
   if (scaling) out.push(scaling);
+  const cost = costMarkdown(ms);
+  if (cost) out.push(cost);
   out.push('All measurements, with min, max and mean, are in the CSV beside this file.', '');
   return out.join('\n');
 }

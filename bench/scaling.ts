@@ -115,7 +115,8 @@ export async function auonScaling(ctx: BenchContext, sizes: readonly number[] = 
   for (const n of names) if (!OPTIMIZERS[n]) throw new Error(`auon-scaling: optimizer '${n}' is not in the registry`);
   for (const size of sizes) {
     ctx.progress(`  step time on ${size}x${size}: ${names.join(', ')}`);
-    const w = tf.variable(tf.randomNormal([size, size], 0, 0.02, 'float32', 11), true, `bench.scaling.${size}`);
+    // tidy frees the initial value tf.variable copies from (a variable survives tidy).
+    const w = tf.tidy(() => tf.variable(tf.randomNormal([size, size], 0, 0.02, 'float32', 11), true, `bench.scaling.${size}`));
     const g = tf.randomNormal([size, size], 0, 1, 'float32', 12);
     const grads = new Map([['w', g]]);
     const opts = new Map<string, Optimizer>(names.map((n) => [n, buildOptimizer([{ name: 'w', variable: w, role: 'matrix' }], OPTIMIZERS[n]())]));
