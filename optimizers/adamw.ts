@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { fusedOps, type AdamConstants } from '../kernels/fused.js';
 import { addSelfTestCase, selfTestValues } from '../kernels/self_test.js';
 import { chain, decoupledWeightDecay, defineOptimizer, scaleByLr, type Parameter, type State, type Transform } from './core.js';
+import { bool, oneOf, positive, nonNegative, unitInterval, type Domains } from './domains.js';
 
 /** Adam's moment estimates and bias correction, without learning rate or weight decay. */
 export interface AdamOptions {
@@ -43,6 +44,15 @@ export interface AdamWOptions extends AdamOptions {
 }
 
 export const ADAMW_DEFAULTS: Required<AdamWOptions> = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, amsgrad: false, epsMode: 'corrected', decayOn: 'all' };
+
+/** The allowed values of each option (optimizers/domains.ts). */
+export const ADAMW_DOMAINS: Domains<AdamWOptions> = {
+  lr: positive, beta1: unitInterval, beta2: unitInterval, eps: positive, weightDecay: nonNegative, amsgrad: bool,
+  epsMode: oneOf('corrected', 'uncorrected'), decayOn: oneOf('all', 'rank2', 'matrix'),
+};
+
+/** Domains of the auxiliary AdamW options (AuxAdamOptions, AuxAdamWOptions) for the methods that have them. */
+export const AUX_ADAM_DOMAINS: Domains<AuxAdamWOptions> = { adamLr: positive, adamBeta1: unitInterval, adamBeta2: unitInterval, adamEps: positive, adamWeightDecay: nonNegative };
 
 const DECAY_ON: Record<AdamWOptions['decayOn'] & string, (p: Parameter) => boolean> = {
   all: () => true,
@@ -170,4 +180,4 @@ export function auxAdamW(o: Required<AuxAdamOptions>, lr: number, weightDecay: n
 }
 
 /** AdamW for every parameter it is given. */
-export const adamw = defineOptimizer('adamw', ADAMW_DEFAULTS, adamwTransform, { className: 'AdamWOptimizer' });
+export const adamw = defineOptimizer('adamw', ADAMW_DEFAULTS, adamwTransform, { className: 'AdamWOptimizer', domains: ADAMW_DOMAINS });

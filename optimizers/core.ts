@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { DiagnosticsRecorder, UPDATE_METRICS, type DiagnosticsProbe } from './diagnostics.js';
+import { domainViolation, type Domain, type Domains } from './domains.js';
 
 /** How the owner of a parameter says what it is; optimizers route by it. */
 export type Role = 'matrix' | 'embedding' | 'head' | 'vector' | 'conv';
@@ -504,21 +505,27 @@ export interface OptimizerFactory<O extends object = Record<string, unknown>> {
    * `loadLayersModel` looks up: PascalCase of `methodName` plus 'Optimizer' unless the method names it.
    */
   readonly className: string;
+  /** The allowed values of every option (optimizers/domains.ts), checked before the builder runs; absent for a method that declares none. */
+  readonly domains?: Readonly<Domains<O>>;
 }
 
 /**
- * Wraps a method's builder so that unknown option keys and values of the wrong type fail with a
- * message naming the key, before anything is allocated. `className` overrides the tf.Optimizer class
- * name derived from `methodName` ('mars-m' -> 'MarsMOptimizer'), e.g. 'AdamWOptimizer'.
+ * Wraps a method's builder so that unknown option keys, values of the wrong type and values outside
+ * the option's domain (`extras.domains`, optimizers/domains.ts) fail with a message naming the method,
+ * the key, the value and the allowed range, before anything is allocated. Every method declares a
+ * domain for each of its options (test/optimizers/domains.test.ts checks the registry). `className`
+ * overrides the tf.Optimizer class name derived from `methodName` ('mars-m' -> 'MarsMOptimizer'),
+ * e.g. 'AdamWOptimizer'.
  */
-export function defineOptimizer<O extends object>(methodName: string, defaults: O, build: (o: O) => OptimizerDef, extras: { className?: string } = {}): OptimizerFactory<O> {
-  const f = (opts: Partial<O> = {}) => build(resolveOptions(methodName, defaults, opts));
+export function defineOptimizer<O extends object>(methodName: string, defaults: O, build: (o: O) => OptimizerDef, extras: { className?: string; domains?: Domains<NoInfer<O>> } = {}): OptimizerFactory<O> {
+  const domains = extras.domains ? Object.freeze({ ...extras.domains }) : undefined;
+  const f = (opts: Partial<O> = {}) => build(resolveOptions(methodName, defaults, opts, domains));
   const className = extras.className ?? `${methodName.split('-').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('')}Optimizer`;
-  return Object.assign(f, { methodName, defaults: Object.freeze({ ...defaults }), className });
+  return Object.assign(f, { methodName, defaults: Object.freeze({ ...defaults }), className, ...(domains ? { domains } : {}) });
 }
 
-/** Merges options over defaults, rejecting unknown keys and type changes. */
-export function resolveOptions<O extends object>(methodName: string, defaults: O, opts: Partial<O>): O {
+/** Merges options over defaults, rejecting unknown keys, type changes and (with `domains`) values outside an option's domain. */
+export function resolveOptions<O extends object>(methodName: string, defaults: O, opts: Partial<O>, domains?: Readonly<Domains<O>>): O {
   const known = Object.keys(defaults);
   for (const [k, v] of Object.entries(opts ?? {})) {
     if (!known.includes(k)) {
@@ -529,6 +536,8 @@ export function resolveOptions<O extends object>(methodName: string, defaults: O
     if (v === undefined || d === undefined || d === null) continue;
     if (typeof v !== typeof d) throw new Error(`${methodName}: option '${k}' must be a ${typeof d}, got ${JSON.stringify(v)}`);
     if (typeof v === 'number' && !Number.isFinite(v)) throw new Error(`${methodName}: option '${k}' must be finite, got ${v}`);
+    const bad = domainViolation(methodName, domains as Readonly<Record<string, Domain>> | undefined, k, v);
+    if (bad) throw new Error(bad);
   }
   const out = { ...defaults } as Record<string, unknown>;
   for (const [k, v] of Object.entries(opts ?? {})) if (v !== undefined) out[k] = v;

@@ -12,7 +12,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve, resolve as resolvePath } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { OPTIMIZERS } from '../../optimizers/index.js';
+import { OPTIMIZERS, type OptimizerFactory } from '../../optimizers/index.js';
+import { domainViolation, type Domain } from '../../optimizers/domains.js';
 import type { BackendName } from '../../kernels/backend.js';
 import { makeSchedule, type ScheduleConfig } from './schedule.js';
 import { DATA_KINDS, MODEL_KINDS, modelDefaults } from './tasks.js';
@@ -294,8 +295,12 @@ function describeIssue(issue: z.core.$ZodIssue): ConfigError {
 
 const typeName = (v: unknown) => (Array.isArray(v) ? 'list' : v === null ? 'null' : typeof v);
 
-/** Checks `given` against an options object with defaults: known keys, same JS types (lists expand when `allowLists`). */
-function checkOptions(path: string, given: Record<string, unknown>, defaults: Record<string, unknown>, allowLists: boolean): void {
+/**
+ * Checks `given` against an options object with defaults: known keys, same JS types (lists expand when
+ * `allowLists`) and, with an optimizer `factory`, each value inside the option's domain
+ * (optimizers/domains.ts), so an out-of-range value fails here, naming the key, before any run starts.
+ */
+function checkOptions(path: string, given: Record<string, unknown>, defaults: Record<string, unknown>, allowLists: boolean, factory?: OptimizerFactory<any>): void {
   const known = Object.keys(defaults);
   for (const [k, v] of Object.entries(given)) {
     if (!known.includes(k)) throw unknownKey(path, k, known);
@@ -308,6 +313,8 @@ function checkOptions(path: string, given: Record<string, unknown>, defaults: Re
         throw new ConfigError(`${path}.${k}: expected a ${typeName(d)}${allowLists ? ` (or a list of them)` : ''} like the default ${JSON.stringify(d)}, got ${JSON.stringify(x)}`, `${path}.${k}`);
       }
       if (typeof x === 'number' && !Number.isFinite(x)) throw new ConfigError(`${path}.${k}: expected a finite number, got ${x}`, `${path}.${k}`);
+      const bad = factory && domainViolation(factory.methodName, factory.domains as Record<string, Domain> | undefined, k, x);
+      if (bad) throw new ConfigError(`${path}.${k}: ${bad}`, `${path}.${k}`);
     }
   }
 }
@@ -353,12 +360,12 @@ export function validateExperiment(raw: unknown): Experiment {
       throw new ConfigError(`${path}.name: unknown optimizer '${o.name}'${near ? ` (did you mean '${near}'?)` : ''}; known: ${Object.keys(OPTIMIZERS).join(', ')}`, `${path}.name`);
     }
     const { name: _n, label, search, settingsFrom, ...opts } = o;
-    checkOptions(path, opts, factory.defaults as Record<string, unknown>, true);
+    checkOptions(path, opts, factory.defaults as Record<string, unknown>, true, factory);
     if (settingsFrom !== undefined) {
       if (!exp.tuning) throw new ConfigError(`${path}.settingsFrom: takes the setting another entry's tuning selected; it needs a tuning block (tuning: { trials: N, ... })`, `${path}.settingsFrom`);
       if (search !== undefined) throw new ConfigError(`${path}.search: this entry takes its settings from '${settingsFrom}' (settingsFrom); it cannot also search its own`, `${path}.search`);
     } else {
-      checkSearch(path, exp, search, opts, factory.defaults as Record<string, unknown>);
+      checkSearch(path, exp, search, opts, factory);
     }
     const l = label ?? o.name;
     if (labels.has(l)) throw new ConfigError(`${path}.label: two optimizer entries are called '${l}'; give one a distinct label`, `${path}.label`);
@@ -419,7 +426,7 @@ function applyTuned(exp: Experiment): void {
     const i = labels.indexOf(label);
     if (i < 0) throw new ConfigError(`tuned: ${path} has settings for '${label}', which is not an optimizer of this experiment; labels: ${labels.join(', ')}`, 'tuned');
     const o = exp.optimizers[i];
-    checkOptions(`tuned (${path}) settings.${label}`, values, OPTIMIZERS[o.name].defaults as Record<string, unknown>, false);
+    checkOptions(`tuned (${path}) settings.${label}`, values, OPTIMIZERS[o.name].defaults as Record<string, unknown>, false, OPTIMIZERS[o.name]);
     for (const k of Object.keys(values)) {
       if (k in o) throw new ConfigError(`optimizers[${i}].${k}: also set by the tuned settings in ${path}; keep one`, `optimizers[${i}].${k}`);
       if (o.search && k in (o.search as object)) throw new ConfigError(`optimizers[${i}].search.${k}: also set by the tuned settings in ${path}; keep one`, `optimizers[${i}].search.${k}`);
@@ -429,7 +436,8 @@ function applyTuned(exp: Experiment): void {
 }
 
 /** Checks an optimizer entry's `search` (needs a tuning block; keys are options of the method, not also fixed). */
-function checkSearch(path: string, exp: Experiment, search: unknown, opts: Record<string, unknown>, defaults: Record<string, unknown>): void {
+function checkSearch(path: string, exp: Experiment, search: unknown, opts: Record<string, unknown>, factory: OptimizerFactory<any>): void {
+  const defaults = factory.defaults as Record<string, unknown>;
   const p = `${path}.search`;
   if (search === undefined) {
     if (exp.tuning) throw new ConfigError(`${p}: empty search space; with a tuning block every optimizer needs a search (e.g. search: { lr: { low: 1e-4, high: 1e-2 } })`, p);
@@ -445,7 +453,7 @@ function checkSearch(path: string, exp: Experiment, search: unknown, opts: Recor
     if (k in opts) throw new ConfigError(`${kp}: '${k}' is both fixed in the entry and searched; keep one`, kp);
     if (Array.isArray(v)) {
       if (v.length === 0) throw new ConfigError(`${kp}: empty list`, kp);
-      checkOptions(p, { [k]: v }, defaults, true);
+      checkOptions(p, { [k]: v }, defaults, true, factory);
       continue;
     }
     const r = SearchRangeSchema.safeParse(v);
@@ -458,6 +466,10 @@ function checkSearch(path: string, exp: Experiment, search: unknown, opts: Recor
     if (!Number.isFinite(low) || !Number.isFinite(high)) throw new ConfigError(`${kp}: low and high must be finite`, kp);
     if (!(low < high)) throw new ConfigError(`${kp}: low (${low}) must be below high (${high})`, kp);
     if ((scale ?? defaultScale(k)) === 'log' && !(low > 0)) throw new ConfigError(`${kp}: a log-scale range needs low > 0, got ${low}`, kp);
+    for (const [end, x] of [['low', low], ['high', high]] as const) {
+      const bad = domainViolation(factory.methodName, factory.domains as Record<string, Domain> | undefined, k, x);
+      if (bad) throw new ConfigError(`${kp}.${end}: ${bad}`, `${kp}.${end}`);
+    }
   }
 }
 

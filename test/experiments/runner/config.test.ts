@@ -47,7 +47,7 @@ describe('experiment config', () => {
       [tinyExperiment({ optimizers: [{ name: 'adamww' }] }), 'optimizers[0].name', /unknown optimizer 'adamww' \(did you mean 'adamw'\?\)/],
       [tinyExperiment({ optimizers: [{ name: 'adamw', lrr: 0.1 }] }), 'optimizers[0].lrr', /did you mean 'lr'/],
       [tinyExperiment({ optimizers: [{ name: 'adamw', lr: ['fast'] }] }), 'optimizers[0].lr', /expected a number/],
-      [tinyExperiment({ optimizers: [{ name: 'adamw', epsMode: 'sideways' }] }), 'optimizers[0]', /epsMode/],
+      [tinyExperiment({ optimizers: [{ name: 'adamw', epsMode: 'sideways' }] }), 'optimizers[0].epsMode', /adamw: option 'epsMode' must be one of 'corrected', 'uncorrected', got "sideways"/],
       [tinyExperiment({ model: { kind: 'gpt', widht: 8 } }), 'model.widht', /did you mean 'width'/],
       [tinyExperiment({ model: { kind: 'gpt', width: 10, nHead: 4 } }), 'model', /width 10 is not divisible by nHead 4/],
       [tinyExperiment({ model: { kind: 'vit' } }), 'data.kind', /model 'vit' takes image data/],
