@@ -170,7 +170,7 @@ describeBackends('mars-m', () => {
   it('rejects inconsistent options, and MarsMOptimizer refuses exact mode', () => {
     expect(() => marsM({ mode: 'exact', efficient: true })).to.throw(/efficient form exists only/);
     expect(() => marsM({ mode: 'other' as never })).to.throw(/option 'mode' must be one of 'approx', 'exact'/);
-    expect(() => marsM({ momentum: 0 })).to.throw(/momentum must be > 0/);
+    expect(() => marsM({ momentum: 0 })).to.throw(/option 'momentum' must be in \(0, 1\)/);
     expect(() => new MarsMOptimizer({ mode: 'exact' })).to.throw(/LayersModel.fit cannot/);
   });
 });
