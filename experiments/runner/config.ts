@@ -15,7 +15,7 @@ import { z } from 'zod';
 import { OPTIMIZERS, type OptimizerFactory } from '../../optimizers/index.js';
 import { domainViolation, type Domain } from '../../optimizers/domains.js';
 import type { BackendName } from '../../kernels/backend.js';
-import { makeSchedule, type ScheduleConfig } from './schedule.js';
+import { checkSchedule, compressSchedule, ScheduleError, type ScheduleConfig } from './schedule.js';
 import { DATA_KINDS, MODEL_KINDS, modelDefaults } from './tasks.js';
 
 /** A configuration mistake, with the key path it concerns ('' for the whole file). */
@@ -381,7 +381,7 @@ export function validateExperiment(raw: unknown): Experiment {
 
 /**
  * The schedule must fit the run: a warmup shorter than the decay's total (training.steps when
- * schedule.total is not set), and makeSchedule's own checks, here rather than when each run starts.
+ * schedule.total is not set), and checkSchedule's checks, here rather than when each run starts.
  */
 function checkScheduleAgainstSteps(s: Experiment['schedule'], steps: number): void {
   const warm = s.warmup ?? 0;
@@ -395,10 +395,28 @@ function checkScheduleAgainstSteps(s: Experiment['schedule'], steps: number): vo
     }
   }
   try {
-    makeSchedule((s.kind === 'constant' ? s : { ...s, total: s.total ?? steps }) as ScheduleConfig);
+    checkSchedule((s.kind === 'constant' ? s : { ...s, total: s.total ?? steps }) as ScheduleConfig, steps);
   } catch (e) {
-    throw new ConfigError((e as Error).message, 'schedule');
+    throw new ConfigError((e as Error).message, e instanceof ScheduleError ? e.key : 'schedule');
   }
+}
+
+/**
+ * The schedule of a run of `steps` steps of `exp` (compressSchedule from training.steps), checked by
+ * checkSchedule: a horizon that compresses the schedule into an invalid one throws ConfigError at
+ * `key` (default 'tuning.steps') naming the derived value, before any run starts.
+ */
+export function derivedSchedule(exp: Experiment, steps: number, key = 'tuning.steps'): ScheduleConfig {
+  const full = exp.training.steps;
+  const schedule = compressSchedule(exp.schedule, full, steps);
+  if (steps === full) return schedule;
+  try {
+    checkSchedule(schedule, steps, `compressed to ${steps} steps (${key}) from training.steps ${full}`);
+  } catch (e) {
+    if (e instanceof ScheduleError) throw new ConfigError(`${key}: ${e.message}; choose a horizon that keeps the schedule valid or shorten schedule.warmup`, key);
+    throw e;
+  }
+  return schedule;
 }
 
 /** A tuned-settings file (experiments/tuned/*.json): the selected options per optimizer label and where they came from. */
@@ -483,6 +501,7 @@ function checkTuning(exp: Experiment): void {
   const t = exp.tuning!;
   if (t.steps !== undefined && t.steps > exp.training.steps) throw new ConfigError(`tuning.steps (${t.steps}) exceeds training.steps (${exp.training.steps})`, 'tuning.steps');
   if (t.steps !== undefined && t.steps % exp.training.logEvery !== 0) throw new ConfigError(`tuning.steps (${t.steps}) must be a multiple of training.logEvery (${exp.training.logEvery})`, 'tuning.steps');
+  if (t.steps !== undefined) derivedSchedule(exp, t.steps);
   exp.optimizers.forEach((o, i) => {
     const defaults = OPTIMIZERS[o.name].defaults as Record<string, unknown>;
     for (const [k, v] of Object.entries(o)) {
@@ -660,11 +679,7 @@ export function entryRuns(exp: Experiment, i: number, g: Record<string, unknown>
   const { checkpointEvery, sampleChars, keepCheckpoints, ...fullTraining } = exp.training;
   const steps = opts.steps ?? fullTraining.steps;
   const training = { ...fullTraining, steps };
-  const f = steps / fullTraining.steps;
-  const scaled = (x: number | undefined) => (x === undefined ? undefined : Math.max(f === 1 ? x : Math.round(x * f), 0));
-  const s = exp.schedule;
-  const schedule = (s.kind === 'constant' ? { ...s, warmup: scaled(s.warmup) } : { ...s, warmup: scaled(s.warmup), total: Math.max(scaled(s.total ?? fullTraining.steps)!, 1), ...('decay' in s ? { decay: Math.max(scaled(s.decay)!, 1) } : {}) }) as ScheduleConfig;
-  if (schedule.warmup === undefined) delete (schedule as { warmup?: number }).warmup;
+  const schedule = derivedSchedule(exp, steps);
   const { kind: modelKind, ...modelOpts } = exp.model;
   const model = { kind: modelKind, ...modelDefaults(modelKind), ...modelOpts };
   const { kind: dataKind, ...dataOpts } = exp.data;
