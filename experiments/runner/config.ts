@@ -572,20 +572,31 @@ export function loadExperiment(file: string, sets: readonly string[] = []): Expe
     (raw as Record<string, unknown>).tuned = resolve(dirname(file), (raw as Record<string, string>).tuned);
   }
   try {
-    validateExperiment(raw);
+    // Without overrides the file must stand alone; with them, the file and its overrides are validated as a whole.
+    if (sets.length === 0) validateExperiment(raw);
+    else if (!raw || typeof raw !== 'object' || Array.isArray(raw)) validateExperiment(raw);
   } catch (e) {
     if (e instanceof ConfigError) throw new ConfigError(`${file}: ${e.message}`, e.path);
     throw e;
   }
-  return applyOverrides(raw as Record<string, unknown>, sets);
+  try {
+    return applyOverrides(raw as Record<string, unknown>, sets);
+  } catch (e) {
+    if (e instanceof ConfigError && !e.message.startsWith('--set ')) throw new ConfigError(`${file}: ${e.message}`, e.path);
+    throw e;
+  }
 }
 
 /**
- * Applies `key=value` overrides to a raw experiment document and validates the result. Keys are dot
- * paths; a segment after `optimizers` is an index or an entry's label/name (`optimizers.adamw.lr=[1e-3,3e-3]`).
+ * Applies `key=value` overrides to a raw experiment document, all of them, then validates the result
+ * once, so their order does not matter (`--set training.steps=30 --set schedule.warmup=5` and the
+ * reverse agree). Keys are dot paths; a segment after `optimizers` is an index or an entry's
+ * label/name (`optimizers.adamw.lr=[1e-3,3e-3]`). A ConfigError names the override whose key holds
+ * the bad value ('--set schedule.warmup=50: ...'), or lists the overrides when the fault is elsewhere.
  */
 export function applyOverrides(raw: Record<string, unknown>, sets: readonly string[]): Experiment {
   const doc = structuredClone(raw);
+  const applied: { key: string; text: string }[] = [];
   for (const s of sets) {
     const eq = s.indexOf('=');
     if (eq <= 0) throw new ConfigError(`--set ${s}: expected key=value`);
@@ -597,14 +608,18 @@ export function applyOverrides(raw: Record<string, unknown>, sets: readonly stri
       throw new ConfigError(`--set ${s}: value is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
     }
     setPath(doc, key, value, s);
-    try {
-      validateExperiment(doc);
-    } catch (e) {
-      if (e instanceof ConfigError) throw new ConfigError(`--set ${s}: ${e.message}`, e.path);
-      throw e;
-    }
+    applied.push({ key, text: s });
   }
-  return validateExperiment(doc);
+  try {
+    return validateExperiment(doc);
+  } catch (e) {
+    if (!(e instanceof ConfigError) || applied.length === 0) throw e;
+    // The last override whose key is the bad key, a key below it or above it.
+    const path = (e.path ?? '').replace(/\[(\d+)\]/g, '.$1');
+    const hit = [...applied].reverse().find((a) => path === a.key || path.startsWith(`${a.key}.`) || a.key.startsWith(`${path}.`));
+    if (hit) throw new ConfigError(`--set ${hit.text}: ${e.message}`, e.path);
+    throw new ConfigError(`${e.message} (with ${applied.map((a) => `--set ${a.text}`).join(' ')})`, e.path);
+  }
 }
 
 function setPath(doc: Record<string, unknown>, key: string, value: unknown, original: string): void {

@@ -77,6 +77,22 @@ describe('experiment config', () => {
     expect(configError(() => applyOverrides(doc, ['training.steps.max=3'])).message).to.include("'training.steps' is a number");
   });
 
+  it('--set overrides are applied as a whole, then validated: their order does not matter', () => {
+    const doc = tinyExperiment({ training: { steps: 100, batchSize: 4, logEvery: 2, evalEvery: 4 }, schedule: { kind: 'cosine', warmup: 40 } });
+    const sets = ['training.steps=30', 'schedule.warmup=5'];
+    for (const order of [sets, [...sets].reverse()]) {
+      const exp = applyOverrides(doc, order);
+      expect([exp.training.steps, exp.schedule.warmup], order.join(' ')).to.deep.equal([30, 5]);
+    }
+    // A file that only its overrides make valid loads; the error of an invalid whole names the override that holds the bad value.
+    const dir = tempDir();
+    const file = writeExperiment(dir, tinyExperiment({ training: { steps: 4, batchSize: 4, logEvery: 2, evalEvery: 4 }, schedule: { kind: 'cosine', warmup: 6 } }));
+    expect(loadExperiment(file, ['training.steps=30']).training.steps).to.equal(30);
+    expect(() => loadExperiment(file)).to.throw(ConfigError, /schedule.warmup \(6\) must be less than/);
+    const e = configError(() => applyOverrides(doc, ['training.steps=30', 'schedule.warmup=50']));
+    expect(e.message).to.match(/^--set schedule.warmup=50: schedule.warmup \(50\) must be less than training.steps \(30\)/);
+  });
+
   it('run ids hash the resolved config: defaults written out give the same id, any change another', () => {
     const id = (opt: Record<string, unknown>, over: Record<string, unknown> = {}) => expandRuns(applyOverrides(tinyExperiment({ optimizers: [opt], ...over }), []))[0].id;
     const base = id({ name: 'adamw', lr: 0.01 });
