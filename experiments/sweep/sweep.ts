@@ -9,7 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { threadsPerRun } from '../../kernels/addon.js';
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
@@ -135,18 +135,21 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
   const dir = opts.out ?? defaultOutDir(exp);
   const jobs = Math.max(1, opts.jobs ?? os.cpus().length);
   const shardNote = shard ? ` (shard ${shard} of ${all.length}${auto ? `, from ${auto.source}` : ''})` : '';
-  if (opts.dryRun) return listRuns(exp, mine, dir, shardNote);
   const grid = opts.grid ?? all.map((r) => r.id);
   // A batch of a tuned experiment (opts.runs) was checked before its first batch (runPlanned).
   const batch = opts.runs !== undefined;
+  // --dry-run runs the same checks as a run (data, init, results folder, backend), then lists.
   if (!batch) checkBeforeRuns(exp, dir, opts, shard, grid, mine);
   const backend = opts.backend ?? exp.backend;
   const tensorboard = opts.tensorboard === undefined ? undefined : opts.tensorboard || join(dir, 'tensorboard');
-  const probe = probeBackend(backend, opts.backend ? `--backend ${opts.backend}` : exp.backend ? `backend: ${exp.backend} (in ${file})` : `backend ${process.env.OPTLAB_BACKEND ?? 'auto'}`, { tensorboard: tensorboard !== undefined });
+  const probe = probeBackend(backend, requestedBackend(file, exp, opts), { tensorboard: tensorboard !== undefined });
+  if (opts.dryRun) return listRuns(exp, mine, dir, shardNote);
   if (opts.resume) checkResumedBackend(dir, mine, probe.label, opts.allowMixedBackends === true);
 
-  declareRuns(dir, file, exp, opts, { grid, mine, shard, shardSource: auto?.source, batch });
-  const { statuses, todo, replaced } = prepareRuns(dir, exp, mine, opts.resume === true);
+  const { statuses, todo, replaced } = cleanOnFailedStart(dir, () => {
+    declareRuns(dir, file, exp, opts, { grid, mine, shard, shardSource: auto?.source, batch });
+    return prepareRuns(dir, exp, mine, opts.resume === true);
+  });
   const parallel = Math.min(jobs, todo.length);
   const progress = new Progress(opts.tty ?? process.stdout.isTTY === true, mine.length, mine.length - todo.length, parallel, opts.progressStream);
   const skipped = mine.length - todo.length;
@@ -177,17 +180,86 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
  * no training run once, before the first batch.
  */
 async function runPlanned(file: string, exp: Experiment, opts: SweepOptions, shard: string | undefined): Promise<SweepOutcome> {
-  if (!opts.dryRun) {
-    checkData(exp);
-    checkInit(exp, [...seedList(exp), ...(exp.tuning ? tuningSeedList(exp.tuning) : [])]);
-    checkOutputFolder(opts.out ?? defaultOutDir(exp), { resume: opts.resume, overwrite: opts.overwrite, shard: shard !== undefined, grid: [], mine: [] }, gridOf);
-  }
+  // The same checks with and without --dry-run, before anything is written.
+  const dir = opts.out ?? defaultOutDir(exp);
+  checkData(exp);
+  checkInit(exp, [...seedList(exp), ...(exp.tuning ? tuningSeedList(exp.tuning) : [])]);
+  checkOutputFolder(dir, { resume: opts.resume, overwrite: opts.overwrite, shard: shard !== undefined, grid: [], mine: [], differs: differenceFrom(dir, exp) }, gridOf);
+  probeBackend(opts.backend ?? exp.backend, requestedBackend(file, exp, opts), { tensorboard: opts.tensorboard !== undefined });
   const { runStaged } = await import('./tuning.js');
-  return runStaged(file, exp, { ...opts, shard, shards: undefined });
+  const existed = existsSync(join(dir, 'experiment.json'));
+  try {
+    return await runStaged(file, exp, { ...opts, shard, shards: undefined });
+  } catch (e) {
+    // A start that fails before any run was recorded leaves the folder as it found it.
+    if (!existed && !holdsRuns(dir)) removeDeclaration(dir);
+    throw e;
+  }
+}
+
+/** How the backend was asked for, for messages: the flag, the experiment file's key or the environment. */
+function requestedBackend(file: string, exp: Experiment, opts: SweepOptions): string {
+  return opts.backend ? `--backend ${opts.backend}` : exp.backend ? `backend: ${exp.backend} (in ${file})` : `backend ${process.env.OPTLAB_BACKEND ?? 'auto'}`;
 }
 
 /** The grid a results folder's experiment.json declares, or null when it has none. */
 const gridOf = (d: string) => (existsSync(join(d, 'experiment.json')) ? readExperimentRecord(d).grid : null);
+
+/** Whether a results folder holds any run record (a `<id>.json` beside experiment.json). */
+function holdsRuns(dir: string): boolean {
+  return existsSync(dir) && readdirSync(dir).some((f) => f.endsWith('.json') && f !== 'experiment.json');
+}
+
+/** Removes what declaring runs made in a folder that holds no run: experiment.json, an empty logs/ and the folder itself when empty. */
+function removeDeclaration(dir: string): void {
+  rmSync(join(dir, 'experiment.json'), { force: true });
+  for (const d of [join(dir, 'logs'), dir]) {
+    try {
+      if (existsSync(d) && readdirSync(d).length === 0) rmdirSync(d);
+    } catch {
+      /* left in place: not empty or not ours */
+    }
+  }
+}
+
+/** Runs the first writes of a start; when they throw and the folder held no run record, the declaration is removed again. */
+function cleanOnFailedStart<T>(dir: string, fn: () => T): T {
+  const existed = existsSync(join(dir, 'experiment.json'));
+  try {
+    return fn();
+  } catch (e) {
+    if (!existed && !holdsRuns(dir)) removeDeclaration(dir);
+    throw e;
+  }
+}
+
+/**
+ * What differs between the experiment a results folder's experiment.json records and `exp`, as
+ * 'training.steps 12 -> 30, optimizers[0].lr 0.01 -> 0.02' (at most 6 keys), or undefined.
+ */
+function differenceFrom(dir: string, exp: Experiment): string | undefined {
+  if (!existsSync(join(dir, 'experiment.json'))) return undefined;
+  let theirs: unknown;
+  try {
+    theirs = readExperimentRecord(dir).experiment;
+  } catch {
+    return undefined;
+  }
+  const diffs: string[] = [];
+  const walk = (a: unknown, b: unknown, path: string) => {
+    if (diffs.length > 6) return;
+    const obj = (x: unknown) => x !== null && typeof x === 'object';
+    if (obj(a) && obj(b) && Array.isArray(a) === Array.isArray(b)) {
+      const keys = new Set([...Object.keys(a as object), ...Object.keys(b as object)]);
+      for (const k of keys) walk((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], Array.isArray(a) ? `${path}[${k}]` : path ? `${path}.${k}` : k);
+    } else if (JSON.stringify(a) !== JSON.stringify(b)) {
+      diffs.push(`${path} ${a === undefined ? '(unset)' : JSON.stringify(a)} -> ${b === undefined ? '(unset)' : JSON.stringify(b)}`);
+    }
+  };
+  walk(theirs, exp, '');
+  if (diffs.length === 0) return undefined;
+  return diffs.slice(0, 6).join(', ') + (diffs.length > 6 ? ', ...' : '');
+}
 
 /** `--dry-run`: the runs this call would start, with their state, without training or writing. */
 function listRuns(exp: Experiment, mine: readonly RunSpec[], dir: string, shardNote: string): SweepOutcome {
@@ -204,7 +276,7 @@ function listRuns(exp: Experiment, mine: readonly RunSpec[], dir: string, shardN
 function checkBeforeRuns(exp: Experiment, dir: string, opts: SweepOptions, shard: string | undefined, grid: readonly string[], mine: readonly RunSpec[]): void {
   checkData(exp);
   checkInit(exp, mine.map((r) => r.seed));
-  checkOutputFolder(dir, { resume: opts.resume, overwrite: opts.overwrite, shard: shard !== undefined, grid: [...grid], mine: mine.map((r) => r.id) }, gridOf);
+  checkOutputFolder(dir, { resume: opts.resume, overwrite: opts.overwrite, shard: shard !== undefined, grid: [...grid], mine: mine.map((r) => r.id), differs: differenceFrom(dir, exp) }, gridOf);
 }
 
 /** With --resume: finished runs kept from earlier calls must share this call's backend (or a warning says they do not). */
