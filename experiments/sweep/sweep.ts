@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { shardFromEnvironment } from './cluster.js';
 import { ConfigError, configName, defaultOutDir, expandRuns, loadExperiment, seedList, tuningSeedList, type Experiment, type RunSpec } from '../runner/config.js';
+import { acquireRunLock, describeHolder, staleAfterMs, type RunLock } from '../runner/run_lock.js';
 import { checkData, checkInit, checkOutputFolder, checkSameBackend, commandName, nativeHint, probeBackend, runnerCommand } from '../runner/preflight.js';
 import { readExperimentRecord, writeReport, type ExperimentRecord } from '../analysis/report.js';
 import { describeOutcome, environment, initRun, readCheckpointMeta, readCurve, readRecord, runPaths, writeAtomic, writeRecord, type ChildMessage, type CurveRow, type RunRecord, type RunStatus } from '../runner/runner.js';
@@ -146,10 +147,25 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
   if (opts.dryRun) return listRuns(exp, mine, dir, shardNote);
   if (opts.resume) checkResumedBackend(dir, mine, probe.label, opts.allowMixedBackends === true);
 
-  const { statuses, todo, replaced } = cleanOnFailedStart(dir, () => {
-    declareRuns(dir, file, exp, opts, { grid, mine, shard, shardSource: auto?.source, batch });
-    return prepareRuns(dir, exp, mine, opts.resume === true);
-  });
+  const locks = new Map<string, RunLock>();
+  try {
+    const { statuses, todo, replaced, held } = cleanOnFailedStart(dir, () => {
+      declareRuns(dir, file, exp, opts, { grid, mine, shard, shardSource: auto?.source, batch });
+      return prepareRuns(dir, exp, mine, opts.resume === true, locks);
+    });
+    return await trainPrepared({ file, exp, opts, dir, mine, jobs, shardNote, skippedNote: held, probe, tensorboard, backend, statuses, todo, replaced, locks });
+  } finally {
+    for (const l of locks.values()) l.release();
+  }
+}
+
+/** The part of runSweep after the runs are prepared and locked: progress, the queue, the report. */
+async function trainPrepared(a: {
+  file: string; exp: Experiment; opts: SweepOptions; dir: string; mine: readonly RunSpec[]; jobs: number; shardNote: string; skippedNote: string[];
+  probe: ReturnType<typeof probeBackend>; tensorboard: string | undefined; backend: string | undefined;
+  statuses: Record<string, RunStatus>; todo: RunSpec[]; replaced: number; locks: Map<string, RunLock>;
+}): Promise<SweepOutcome> {
+  const { file, exp, opts, dir, mine, jobs, shardNote, probe, tensorboard, backend, statuses, todo, replaced, locks } = a;
   const parallel = Math.min(jobs, todo.length);
   const progress = new Progress(opts.tty ?? process.stdout.isTTY === true, mine.length, mine.length - todo.length, parallel, opts.progressStream);
   const skipped = mine.length - todo.length;
@@ -158,10 +174,16 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
   if (hint) progress.line(hint);
   progress.line(`${exp.name}: ${plural(mine.length, 'run')}${shardNote}${skipped ? `, ${skipped} already done` : ''}, ${parallel} at a time -> ${dir}`);
   if (replaced) progress.line(`--overwrite: ${replaced} earlier runs in ${dir} are started over`);
+  for (const line of a.skippedNote) progress.line(line);
   if (tensorboard !== undefined) progress.line(`tensorboard: scalars in ${tensorboard}/<run id>, ${probe.tensorboard?.message} (view: tensorboard --logdir ${tensorboard})`);
 
-  const child: ChildOptions = { dir, backend, tensorboard, expectBackend: opts.allowMixedBackends ? undefined : probe.label, threads: parallel };
-  const { interrupted, killed } = await runQueue(todo, jobs, child, statuses, progress, opts);
+  const child: ChildOptions = { dir, backend, tensorboard, expectBackend: opts.allowMixedBackends ? undefined : probe.label, threads: parallel, locks };
+  // Heartbeats of the locks this call holds, while it trains (experiments/runner/run_lock.ts).
+  const heartbeat = setInterval(() => {
+    for (const [id, l] of locks) if (!l.refresh()) progress.line(`${id}: its lock was taken over by another process (this one's heartbeat was late)`);
+  }, Math.min(10_000, staleAfterMs() / 4));
+  heartbeat.unref();
+  const { interrupted, killed } = await runQueue(todo, jobs, child, statuses, progress, opts).finally(() => clearInterval(heartbeat));
   for (const spec of todo) statuses[spec.id] ??= 'pending';
   progress.stop(Object.values(statuses));
 
@@ -309,30 +331,54 @@ function declareRuns(dir: string, file: string, exp: Experiment, opts: SweepOpti
  * unfinished one continues from its checkpoint (its record refreshed to pending), and any other is
  * recorded afresh. Returns the kept statuses, the runs to start, and how many earlier records are replaced.
  */
-function prepareRuns(dir: string, exp: Experiment, mine: readonly RunSpec[], resume: boolean): { statuses: Record<string, RunStatus>; todo: RunSpec[]; replaced: number } {
+function prepareRuns(dir: string, exp: Experiment, mine: readonly RunSpec[], resume: boolean, locks: Map<string, RunLock>): { statuses: Record<string, RunStatus>; todo: RunSpec[]; replaced: number; held: string[] } {
   const env = environment();
   const statuses: Record<string, RunStatus> = {};
   const todo: RunSpec[] = [];
+  const held: string[] = [];
   const replaced = resume ? 0 : mine.filter((r) => existsSync(runPaths(dir, r.id).json)).length;
-  for (const spec of mine) {
-    const p = runPaths(dir, spec.id);
-    if (resume && existsSync(p.json)) {
-      const old = readRecord(p.json);
-      if (old.hash === spec.hash && DONE.includes(old.status)) {
-        statuses[spec.id] = old.status;
-        continue;
-      }
-      if (old.hash === spec.hash) {
-        // Keep the checkpoint and curve; refresh the spec (target or checkpoint interval may have changed).
-        writeRecord(p.json, { ...old, ...spec, experiment: exp.name, status: 'pending' });
-        todo.push(spec);
-        continue;
-      }
-    }
-    initRun(dir, spec, exp.name, env);
-    todo.push(spec);
+  try {
+    for (const spec of mine) prepareRun(dir, exp, spec, resume, env, { statuses, todo, held, locks });
+  } catch (e) {
+    // A fault (no space, no permission) while preparing: the locks taken so far are given back.
+    for (const l of locks.values()) l.release();
+    locks.clear();
+    throw e;
   }
-  return { statuses, todo, replaced };
+  return { statuses, todo, replaced, held };
+}
+
+/** prepareRuns for one run: kept, skipped (another process holds its lock), continued or recorded afresh. */
+function prepareRun(dir: string, exp: Experiment, spec: RunSpec, resume: boolean, env: ReturnType<typeof environment>, into: { statuses: Record<string, RunStatus>; todo: RunSpec[]; held: string[]; locks: Map<string, RunLock> }): void {
+  const { statuses, todo, held, locks } = into;
+  const p = runPaths(dir, spec.id);
+  if (resume && existsSync(p.json)) {
+    const old = readRecord(p.json);
+    if (old.hash === spec.hash && DONE.includes(old.status)) {
+      statuses[spec.id] = old.status;
+      return;
+    }
+  }
+  // A run another live process trains is left to it; a stale lock is taken over.
+  const got = acquireRunLock(dir, spec.id);
+  if ('heldBy' in got) {
+    statuses[spec.id] = 'running';
+    held.push(`${spec.id}: skipped, another process trains it: ${describeHolder(got.heldBy)}`);
+    return;
+  }
+  locks.set(spec.id, got.lock);
+  if (got.tookOver) held.push(`${spec.id}: took over a stale lock (${got.tookOver})`);
+  if (resume && existsSync(p.json)) {
+    const old = readRecord(p.json);
+    if (old.hash === spec.hash) {
+      // Keep the checkpoint and curve; refresh the spec (target or checkpoint interval may have changed).
+      writeRecord(p.json, { ...old, ...spec, experiment: exp.name, status: 'pending' });
+      todo.push(spec);
+      return;
+    }
+  }
+  initRun(dir, spec, exp.name, env);
+  todo.push(spec);
 }
 
 /** How each run's child process is started. */
@@ -344,6 +390,8 @@ interface ChildOptions {
   expectBackend?: string;
   /** Runs at a time: each child gets its share of the native kernels' threads. */
   threads: number;
+  /** The run locks this call holds, released as each run settles. */
+  locks?: Map<string, RunLock>;
 }
 
 /**
@@ -387,6 +435,8 @@ async function runQueue(todo: readonly RunSpec[], jobs: number, child: ChildOpti
         const spec = queue.shift();
         if (!spec) return;
         const status = await launchRun(spec, child, active, progress, () => stop.signal);
+        child.locks?.get(spec.id)?.release();
+        child.locks?.delete(spec.id);
         statuses[spec.id] = status;
         liveReport();
       }

@@ -4,8 +4,12 @@
  */
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { join } from 'node:path';
+import { applyOverrides, expandRuns } from '../../../experiments/runner/config.js';
+import { lockPath } from '../../../experiments/runner/run_lock.js';
+import { readRecord } from '../../../experiments/runner/runner.js';
 import { removeTempDirs, tempDir, tinyExperiment, writeExperiment } from '../helpers.js';
 
 const CLI = new URL('../../../cli/cli.ts', import.meta.url).pathname;
@@ -52,6 +56,30 @@ describe('starting a sweep', function () {
     expect(readdirSync(out), bad.out).to.deep.equal([]);
     const good = optlabSync(['run', file, '--out', out, '--set', 'training.steps=2', '--set', 'training.evalEvery=2']);
     expect(good.out).to.not.include('already holds');
+  });
+
+  it('a second --resume skips a run another live process holds (its lock), says so and leaves its files alone; a dead holder is taken over', () => {
+    const dir = tempDir();
+    const doc = tinyExperiment({ name: 'locked', backend: 'cpu', schedule: { kind: 'constant' }, seeds: [0, 1], training: { steps: 2, batchSize: 2, logEvery: 2, evalEvery: 2, evalBatches: 1, checkpointEvery: 2, sampleChars: 8 } });
+    const file = writeExperiment(dir, doc);
+    const out = join(dir, 'out');
+    const ids = expandRuns(applyOverrides(doc, [])).map((r) => r.id);
+    mkdirSync(out);
+    // This test process stands for a sweep on this host that trains the second run.
+    const now = Date.now();
+    writeFileSync(lockPath(out, ids[1]), JSON.stringify({ host: os.hostname(), pid: process.pid, token: 'other', since: now, heartbeat: now }));
+    const r = optlabSync(['run', file, '--out', out, '--resume']);
+    expect(r.code, r.out).to.equal(0);
+    expect(r.out).to.include(`${ids[1]}: skipped, another process trains it: pid ${process.pid} on ${os.hostname()}`);
+    expect(existsSync(join(out, `${ids[1]}.json`))).to.equal(false);
+    expect(readRecord(join(out, `${ids[0]}.json`)).status).to.equal('finished');
+    expect(existsSync(lockPath(out, ids[0])), 'its own lock is released').to.equal(false);
+    expect(JSON.parse(readFileSync(lockPath(out, ids[1]), 'utf8')).token).to.equal('other');
+    // The holder died: the next --resume takes the run over.
+    writeFileSync(lockPath(out, ids[1]), JSON.stringify({ host: os.hostname(), pid: 2 ** 22 + 12345, token: 'dead', since: now, heartbeat: now }));
+    const again = optlabSync(['run', file, '--out', out, '--resume']);
+    expect(again.out).to.include(`${ids[1]}: took over a stale lock`).and.include('is not running');
+    expect(readRecord(join(out, `${ids[1]}.json`)).status).to.equal('finished');
   });
 
   it('"already holds results of another experiment grid" says what differs', () => {
