@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { shardFromEnvironment } from './cluster.js';
 import { ConfigError, configName, defaultOutDir, expandRuns, loadExperiment, seedList, tuningSeedList, type Experiment, type RunSpec } from '../runner/config.js';
+import { describeFsFault, isFsFault } from '../runner/fs_faults.js';
 import { acquireRunLock, describeHolder, staleAfterMs, type RunLock } from '../runner/run_lock.js';
 import { checkData, checkInit, checkOutputFolder, checkSameBackend, commandName, nativeHint, probeBackend, runnerCommand } from '../runner/preflight.js';
 import { readExperimentRecord, writeReport, type ExperimentRecord } from '../analysis/report.js';
@@ -73,11 +74,14 @@ export interface SweepOutcome {
   statuses: Record<string, RunStatus>;
   /** The user stopped the sweep (Ctrl-C or SIGTERM). */
   interrupted: boolean;
+  /** A file-system fault stopped the sweep (no space, no permission, the folder removed), in one line. */
+  fault?: string;
 }
 
-/** Exit code of `optlab run`: 130 when the user stopped it, 1 when any run failed or was interrupted, else 0. */
-export function sweepExitCode(o: Pick<SweepOutcome, 'statuses' | 'interrupted'>): number {
+/** Exit code of `optlab run`: 130 when the user stopped it, 1 when any run failed or was interrupted or a file-system fault stopped it, else 0. */
+export function sweepExitCode(o: Pick<SweepOutcome, 'statuses' | 'interrupted' | 'fault'>): number {
   if (o.interrupted) return 130;
+  if (o.fault) return 1;
   return Object.values(o.statuses).some((s) => s === 'failed' || s === 'interrupted') ? 1 : 0;
 }
 
@@ -183,11 +187,17 @@ async function trainPrepared(a: {
     for (const [id, l] of locks) if (!l.refresh()) progress.line(`${id}: its lock was taken over by another process (this one's heartbeat was late)`);
   }, Math.min(10_000, staleAfterMs() / 4));
   heartbeat.unref();
-  const { interrupted, killed } = await runQueue(todo, jobs, child, statuses, progress, opts).finally(() => clearInterval(heartbeat));
+  const { interrupted, killed, fault } = await runQueue(todo, jobs, child, statuses, progress, opts).finally(() => clearInterval(heartbeat));
   for (const spec of todo) statuses[spec.id] ??= 'pending';
   progress.stop(Object.values(statuses));
 
   const again = resumeCommand(file, opts);
+  if (fault) {
+    // One line for the fault; the report is not written into a folder that cannot take writes.
+    console.error(`error: ${fault}`);
+    console.log(`the sweep stopped (${statusCounts(Object.values(statuses))}); once the folder can be written again (space freed, permissions fixed), continue with: ${again}`);
+    return { dir, statuses, interrupted, fault };
+  }
   if (interrupted) console.log(`interrupted${killed ? ' (runs killed)' : ''}; continue with: ${again}`);
   else if (Object.values(statuses).some((s) => s === 'failed' || s === 'interrupted')) console.log(`some runs did not finish (logs in ${join(dir, 'logs')}); after fixing the cause, continue with: ${again}`);
   if (opts.report === false) return { dir, statuses, interrupted };
@@ -392,6 +402,8 @@ interface ChildOptions {
   threads: number;
   /** The run locks this call holds, released as each run settles. */
   locks?: Map<string, RunLock>;
+  /** Called with the one-line description of a file-system fault a run (or settling its record) met. */
+  onFault?: (line: string) => void;
 }
 
 /**
@@ -399,9 +411,16 @@ interface ChildOptions {
  * Ctrl-C (or SIGTERM) lets running runs checkpoint and starts no new one; a second kills them.
  * With --live, report.html is rewritten every few seconds and after each run, one write at a time.
  */
-async function runQueue(todo: readonly RunSpec[], jobs: number, child: ChildOptions, statuses: Record<string, RunStatus>, progress: Progress, opts: SweepOptions): Promise<{ interrupted: boolean; killed: boolean }> {
+async function runQueue(todo: readonly RunSpec[], jobs: number, child: ChildOptions, statuses: Record<string, RunStatus>, progress: Progress, opts: SweepOptions): Promise<{ interrupted: boolean; killed: boolean; fault?: string }> {
   const active = new Map<string, ChildProcess>();
-  const stop = { interrupted: false, killed: false, signal: '' };
+  const stop = { interrupted: false, killed: false, signal: '', fault: '' };
+  // A file-system fault of one run concerns them all: no new run starts, running ones checkpoint if they can and stop.
+  child.onFault = (line) => {
+    if (stop.fault) return;
+    stop.fault = line;
+    progress.line(`${line}: stopping the sweep`);
+    for (const c of active.values()) c.kill('SIGINT');
+  };
   const onSignal = (sig: string) => () => {
     if (stop.interrupted) {
       stop.killed = true;
@@ -431,7 +450,7 @@ async function runQueue(todo: readonly RunSpec[], jobs: number, child: ChildOpti
     const queue = [...todo];
     const workers = Array.from({ length: Math.min(jobs, queue.length) }, async () => {
       for (;;) {
-        if (stop.interrupted) return;
+        if (stop.interrupted || stop.fault) return;
         const spec = queue.shift();
         if (!spec) return;
         const status = await launchRun(spec, child, active, progress, () => stop.signal);
@@ -448,7 +467,7 @@ async function runQueue(todo: readonly RunSpec[], jobs: number, child: ChildOpti
     if (liveTimer) clearInterval(liveTimer);
     await reportChain;
   }
-  return { interrupted: stop.interrupted, killed: stop.killed };
+  return { interrupted: stop.interrupted, killed: stop.killed, ...(stop.fault ? { fault: stop.fault } : {}) };
 }
 
 /** Runs one run in a child process (experiments/runner/runner.ts) and returns how it ended. */
@@ -466,13 +485,22 @@ function launchRun(spec: RunSpec, child: ChildOptions, active: Map<string, Child
     const name = `${configName(spec)} s${spec.seed}`;
     progress.start(spec.id, name, spec.config.training.steps);
     proc.on('message', (m: ChildMessage) => {
+      if (m.type === 'done' && m.fault) child.onFault?.(m.fault);
       if (m.type === 'row') progress.row(spec.id, name, m.row, m.steps);
     });
     proc.on('exit', (code, signal) => {
       active.delete(spec.id);
-      const { status, rec } = settleRecord(p, code, signal, stopSignal());
-      progress.finish(spec.id, name, status, rec, p.log);
-      resolve(status);
+      let settled: ReturnType<typeof settleRecord>;
+      try {
+        settled = settleRecord(p, code, signal, stopSignal());
+      } catch (e) {
+        // The record cannot be written (the fault the run met): failed here, --resume continues it.
+        if (!isFsFault(e)) throw e;
+        child.onFault?.(describeFsFault(e));
+        settled = { status: 'failed' };
+      }
+      progress.finish(spec.id, name, settled.status, settled.rec, p.log);
+      resolve(settled.status);
     });
   });
 }

@@ -3,22 +3,13 @@
  * the results folder, and a refusal of a folder holding another experiment's results says what differs.
  */
 import { expect } from 'chai';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { applyOverrides, expandRuns } from '../../../experiments/runner/config.js';
 import { lockPath } from '../../../experiments/runner/run_lock.js';
 import { readRecord } from '../../../experiments/runner/runner.js';
-import { removeTempDirs, tempDir, tinyExperiment, writeExperiment } from '../helpers.js';
-
-const CLI = new URL('../../../cli/cli.ts', import.meta.url).pathname;
-
-/** Runs `optlab` from source to completion. */
-export function optlabSync(args: string[], env: NodeJS.ProcessEnv = {}): { code: number | null; out: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 });
-  return { code: r.status, out: `${r.stdout}${r.stderr}` };
-}
+import { optlabSync, removeTempDirs, tempDir, tinyExperiment, writeExperiment } from '../helpers.js';
 
 const TUNED = tinyExperiment({
   name: 'start-test',
