@@ -7,9 +7,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
 import { applyOverrides, expandRuns } from '../../../experiments/runner/config.js';
-import { initRun, runPaths, trainRun, type RunRecord } from '../../../experiments/runner/runner.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { initRun, readRecord, runPaths, trainRun, writeRecord, type RunRecord } from '../../../experiments/runner/runner.js';
 import { describeBackends } from '../../shared/backends.js';
-import { curveWithoutWall, removeTempDirs, tempDir, tinyExperiment } from '../helpers.js';
+import { curveWithoutWall, optlabSync, removeTempDirs, tempDir, tinyExperiment, writeExperiment } from '../helpers.js';
 
 /** The record's fields a rerun must reproduce (everything but times, pid and where it ran). */
 function reproducible(rec: RunRecord): unknown {
@@ -41,4 +43,28 @@ describeBackends('reruns are bit-identical', (backend) => {
       expect(recs[1]).to.deep.equal(recs[0]);
     });
   }
+});
+
+describe('a run resumed on another build', function () {
+  this.timeout(300_000);
+  after(removeTempDirs);
+
+  it('is flagged in the comparison (comparison.json resumedElsewhere and the verdict notes)', () => {
+    const dir = tempDir();
+    const doc = tinyExperiment({ name: 'resumed', backend: 'cpu', schedule: { kind: 'constant' }, training: { steps: 2, batchSize: 2, logEvery: 2, evalEvery: 2, evalBatches: 1, checkpointEvery: 2, sampleChars: 8 }, optimizers: [{ name: 'adamw', lr: 0.01 }, { name: 'sgd', lr: 0.1 }] });
+    const file = writeExperiment(dir, doc);
+    const out = join(dir, 'out');
+    const r = optlabSync(['run', file, '--out', out]);
+    expect(r.code, r.out).to.equal(0);
+    const cmp = () => JSON.parse(readFileSync(join(out, 'comparison.json'), 'utf8')) as { resumedElsewhere: string[] };
+    expect(cmp().resumedElsewhere).to.deep.equal([]);
+    const id = expandRuns(applyOverrides(doc, []))[0].id;
+    const rec = readRecord(runPaths(out, id).json);
+    rec.resumedOn = [{ ...rec.env!, hostname: 'other-host', gitCommit: 'feedbeef00', gitDirty: false, step: 1 }];
+    writeRecord(runPaths(out, id).json, rec);
+    const rep = optlabSync(['report', out]);
+    expect(rep.code, rep.out).to.equal(0);
+    expect(cmp().resumedElsewhere).to.deep.equal([`${id} (from step 1 on host other-host, commit feedbee, ${rec.env!.backend})`]);
+    expect(rep.out).to.include('mixed builds: 1 run continued from a checkpoint on another machine');
+  });
 });
