@@ -201,6 +201,28 @@ export function resolveRoute(def: OptimizerDef, p: Parameter): { label: string; 
 export interface BuildOptions {
   /** Global-norm gradient clipping threshold applied before any transform, to the gradients and (each set by its own norm) to `previousGrads` alike; 0 or undefined disables it. */
   clipNorm?: number;
+  /**
+   * Check every gradient for NaN and Inf before any parameter changes and throw NonFiniteGradientError
+   * naming the parameters (one read-back per step). Off by default: a non-finite gradient then
+   * propagates into the weights (NaN), as in tfjs and PyTorch. @default false
+   */
+  checkFinite?: boolean;
+}
+
+/** A step met gradients with NaN or Inf entries; no parameter was changed. `parameters` are their names. */
+export class NonFiniteGradientError extends Error {
+  constructor(readonly parameters: readonly string[], readonly step: number) {
+    super(`gradient of '${parameters[0]}'${parameters.length > 1 ? ` (and ${parameters.length - 1} more: ${parameters.slice(1, 4).join(', ')}${parameters.length > 4 ? ', ...' : ''})` : ''} is not finite (NaN or Inf) at step ${step}; no parameter was changed`);
+    this.name = 'NonFiniteGradientError';
+  }
+}
+
+/** The names of the gradients with a NaN or Inf entry (one read-back for all of them). */
+export function nonFiniteGradients(grads: ReadonlyMap<string, tf.Tensor>): string[] {
+  const names = [...grads.keys()];
+  if (names.length === 0) return [];
+  const ok = tf.tidy(() => tf.stack(names.map((n) => tf.all(tf.isFinite(grads.get(n)!)))).dataSync());
+  return names.filter((_, i) => !ok[i]);
 }
 
 /** The object a training loop talks to. */
@@ -325,6 +347,10 @@ export function buildOptimizer(params: readonly Parameter[], def: OptimizerDef, 
         if (!tf.util.arraysEqual(grad.shape, e.p.variable.shape)) {
           throw new Error(`gradient of '${name}' has shape [${grad.shape}], parameter has [${e.p.variable.shape}]`);
         }
+      }
+      if (opts.checkFinite) {
+        const bad = nonFiniteGradients(grads);
+        if (bad.length) throw new NonFiniteGradientError(bad, Math.max(0, ...bad.map((n) => entries.get(n)!.t)) + 1);
       }
       let g = grads;
       let clipped: Map<string, tf.Tensor> | undefined;

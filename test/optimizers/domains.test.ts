@@ -9,6 +9,7 @@ import { applyOverrides, ConfigError } from '../../experiments/runner/config.js'
 import { REGISTRY, type Domain } from '../../optimizers/index.js';
 import { tfOptimizerFactory } from '../../optimizers/tfjs.js';
 import { tinyExperiment } from '../experiments/helpers.js';
+import { describeBackends } from '../shared/backends.js';
 
 const METHODS = Object.entries(REGISTRY) as [keyof typeof REGISTRY, (typeof REGISTRY)[keyof typeof REGISTRY]][];
 
@@ -92,5 +93,19 @@ describe('option domains', () => {
       expect(() => REGISTRY[m]({ [k]: v } as never)).to.throw(`${m}: option '${k}' must be ${range}, got ${v}`);
       expect(() => tfOptimizerFactory(m)({ [k]: v } as never)).to.throw(`${m}: option '${k}' must be ${range}`);
     }
+  });
+});
+
+describeBackends('the tf.Optimizer adapter with checkFinite', () => {
+  it('names the variable whose gradient is not finite and leaves the weights', async () => {
+    const tf = await import('@tensorflow/tfjs-core');
+    const w = tf.variable(tf.ones([3, 2]), true, 'checkfinite_test/kernel');
+    const b = tf.variable(tf.zeros([2]), true, 'checkfinite_test/bias');
+    const opt = tfOptimizerFactory('muon')({ checkFinite: true, printRouting: false });
+    const grads = { [w.name]: tf.fill([3, 2], 0.5), [b.name]: tf.tensor1d([NaN, 0]) };
+    expect(() => opt.applyGradients(grads)).to.throw(/gradient of 'checkfinite_test\/bias' is not finite \(NaN or Inf\) at step 1/);
+    expect(Array.from(w.dataSync())).to.deep.equal([1, 1, 1, 1, 1, 1]);
+    opt.dispose();
+    tf.dispose([w, b, ...Object.values(grads)]);
   });
 });
