@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { fusedOps, type AdamConstants } from '../kernels/fused.js';
 import { addSelfTestCase, selfTestValues } from '../kernels/self_test.js';
 import { chain, decoupledWeightDecay, defineOptimizer, scaleByLr, type Parameter, type State, type Transform } from './core.js';
-import { bool, oneOf, positive, nonNegative, unitInterval, type Domains } from './domains.js';
+import { bool, checkDomains, oneOf, positive, nonNegative, unitInterval, type Domains } from './domains.js';
 
 /** Adam's moment estimates and bias correction, without learning rate or weight decay. */
 export interface AdamOptions {
@@ -145,9 +145,9 @@ export function scaleByAdam(opts: AdamOptions = {}): Transform {
 
 /** AdamW as a transform, for use inside other methods' routing tables. */
 export function adamwTransform(opts: AdamWOptions = {}): Transform {
+  // Also the auxiliary AdamW of the matrix methods, whose factories checked these values already; a direct call is checked here.
+  checkDomains('adamw', ADAMW_DOMAINS, opts as Record<string, unknown>);
   const o = { ...ADAMW_DEFAULTS, ...opts };
-  if (!['corrected', 'uncorrected'].includes(o.epsMode)) throw new Error(`adamw: epsMode must be 'corrected' or 'uncorrected', got '${o.epsMode}'`);
-  if (!Object.hasOwn(DECAY_ON, o.decayOn)) throw new Error(`adamw: decayOn must be one of ${Object.keys(DECAY_ON).map((k) => `'${k}'`).join(', ')}, got '${o.decayOn}'`);
   return chain(scaleByAdam(o), weightDecayOn(o), scaleByLr(o.lr));
 }
 

@@ -84,3 +84,12 @@ export function domainViolation(method: string, domains: Readonly<Record<string,
   if (!d || d.contains(value)) return null;
   return `${method}: option '${key}' must be ${d.range}, got ${JSON.stringify(value)}`;
 }
+
+/** Throws the first domainViolation among `values` (for building blocks used outside defineOptimizer, e.g. adamwTransform). */
+export function checkDomains(method: string, domains: Readonly<Record<string, Domain>>, values: Readonly<Record<string, unknown>>): void {
+  for (const [k, v] of Object.entries(values)) {
+    if (v === undefined) continue;
+    const bad = domainViolation(method, domains, k, v);
+    if (bad) throw new Error(bad);
+  }
+}
