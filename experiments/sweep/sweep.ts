@@ -172,11 +172,12 @@ async function trainPrepared(a: {
   const { file, exp, opts, dir, mine, jobs, shardNote, probe, tensorboard, backend, statuses, todo, replaced, locks } = a;
   const parallel = Math.min(jobs, todo.length);
   const progress = new Progress(opts.tty ?? process.stdout.isTTY === true, mine.length, mine.length - todo.length, parallel, opts.progressStream);
-  const skipped = mine.length - todo.length;
+  const elsewhere = Object.values(statuses).filter((x) => x === 'running').length;
+  const skipped = mine.length - todo.length - elsewhere;
   progress.line(probe.message);
   const hint = nativeHint(probe);
   if (hint) progress.line(hint);
-  progress.line(`${exp.name}: ${plural(mine.length, 'run')}${shardNote}${skipped ? `, ${skipped} already done` : ''}, ${parallel} at a time -> ${dir}`);
+  progress.line(`${exp.name}: ${plural(mine.length, 'run')}${shardNote}${skipped ? `, ${skipped} already done` : ''}${elsewhere ? `, ${elsewhere} trained by another process` : ''}, ${parallel} at a time -> ${dir}`);
   if (replaced) progress.line(`--overwrite: ${replaced} earlier runs in ${dir} are started over`);
   for (const line of a.skippedNote) progress.line(line);
   if (tensorboard !== undefined) progress.line(`tensorboard: scalars in ${tensorboard}/<run id>, ${probe.tensorboard?.message} (view: tensorboard --logdir ${tensorboard})`);
@@ -184,7 +185,11 @@ async function trainPrepared(a: {
   const child: ChildOptions = { dir, backend, tensorboard, expectBackend: opts.allowMixedBackends ? undefined : probe.label, threads: parallel, locks };
   // Heartbeats of the locks this call holds, while it trains (experiments/runner/run_lock.ts).
   const heartbeat = setInterval(() => {
-    for (const [id, l] of locks) if (!l.refresh()) progress.line(`${id}: its lock was taken over by another process (this one's heartbeat was late)`);
+    for (const [id, l] of locks) {
+      if (l.refresh()) continue;
+      progress.line(`${id}: its lock was taken over by another process (this one's heartbeat was late)`);
+      locks.delete(id);
+    }
   }, Math.min(10_000, staleAfterMs() / 4));
   heartbeat.unref();
   const { interrupted, killed, fault } = await runQueue(todo, jobs, child, statuses, progress, opts).finally(() => clearInterval(heartbeat));
