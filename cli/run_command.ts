@@ -1,6 +1,7 @@
 /** `optlab run`: an experiment file's sweep (experiments/sweep/sweep.ts) from the command line. */
 import type { CommandModule } from 'yargs';
 import { ConfigError } from '../experiments/runner/config.js';
+import { describeFsFault, isFsFault } from '../experiments/runner/fs_faults.js';
 import { parseShard, runSweep, sweepExitCode } from '../experiments/sweep/sweep.js';
 import { backendHelp } from './backend_help.js';
 
@@ -61,6 +62,12 @@ export const runCommand: CommandModule<object, RunArgs> = {
       });
       process.exitCode = sweepExitCode(out);
     } catch (e) {
+      // A file-system fault (no space, no permission, a removed folder) is one line naming the error and the path.
+      if (isFsFault(e)) {
+        console.error(`error: ${describeFsFault(e)}`);
+        process.exitCode = 1;
+        return;
+      }
       if (!(e instanceof ConfigError)) throw e;
       console.error(`error: ${e.message}`);
       process.exitCode = 2;

@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { fusedOps, type AdamConstants } from '../kernels/fused.js';
 import { addSelfTestCase, selfTestValues } from '../kernels/self_test.js';
 import { cautiousWeightDecay, chain, decoupledWeightDecay, defineOptimizer, scaleByLr, type Parameter, type State, type Transform } from './core.js';
+import { bool, checkDomains, oneOf, positive, nonNegative, unitInterval, type Domains } from './domains.js';
 
 /** Adam's moment estimates and bias correction, without learning rate or weight decay. */
 export interface AdamOptions {
@@ -45,6 +46,15 @@ export interface AdamWOptions extends AdamOptions {
 }
 
 export const ADAMW_DEFAULTS: Required<AdamWOptions> = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, amsgrad: false, epsMode: 'corrected', decayOn: 'all', cautiousWeightDecay: false };
+
+/** The allowed values of each option (optimizers/domains.ts). */
+export const ADAMW_DOMAINS: Domains<AdamWOptions> = {
+  lr: positive, beta1: unitInterval, beta2: unitInterval, eps: positive, weightDecay: nonNegative, amsgrad: bool,
+  epsMode: oneOf('corrected', 'uncorrected'), decayOn: oneOf('all', 'rank2', 'matrix'), cautiousWeightDecay: bool,
+};
+
+/** Domains of the auxiliary AdamW options (AuxAdamOptions, AuxAdamWOptions) for the methods that have them. */
+export const AUX_ADAM_DOMAINS: Domains<AuxAdamWOptions> = { adamLr: positive, adamBeta1: unitInterval, adamBeta2: unitInterval, adamEps: positive, adamWeightDecay: nonNegative };
 
 const DECAY_ON: Record<AdamWOptions['decayOn'] & string, (p: Parameter) => boolean> = {
   all: () => true,
@@ -141,9 +151,9 @@ export function scaleByAdam(opts: AdamOptions = {}): Transform {
 
 /** AdamW as a transform, for use inside other methods' routing tables. */
 export function adamwTransform(opts: AdamWOptions = {}): Transform {
+  // Also the auxiliary AdamW of the matrix methods, whose factories checked these values already; a direct call is checked here.
+  checkDomains('adamw', ADAMW_DOMAINS, opts as Record<string, unknown>);
   const o = { ...ADAMW_DEFAULTS, ...opts };
-  if (!['corrected', 'uncorrected'].includes(o.epsMode)) throw new Error(`adamw: epsMode must be 'corrected' or 'uncorrected', got '${o.epsMode}'`);
-  if (!Object.hasOwn(DECAY_ON, o.decayOn)) throw new Error(`adamw: decayOn must be one of ${Object.keys(DECAY_ON).map((k) => `'${k}'`).join(', ')}, got '${o.decayOn}'`);
   return chain(scaleByAdam(o), weightDecayOn(o), scaleByLr(o.lr));
 }
 
@@ -176,4 +186,4 @@ export function auxAdamW(o: Required<AuxAdamOptions>, lr: number, weightDecay: n
 }
 
 /** AdamW for every parameter it is given. (cautiousWeightDecay came after recorded results: at its default it stays out of run ids.) */
-export const adamw = defineOptimizer('adamw', ADAMW_DEFAULTS, adamwTransform, { className: 'AdamWOptimizer', unhashedDefaults: ['cautiousWeightDecay'] });
+export const adamw = defineOptimizer('adamw', ADAMW_DEFAULTS, adamwTransform, { className: 'AdamWOptimizer', unhashedDefaults: ['cautiousWeightDecay'], domains: ADAMW_DOMAINS });

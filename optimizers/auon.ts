@@ -25,11 +25,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedOps, type AuonKernelConstants, type FusedOps } from '../kernels/fused.js';
 import { addSelfTestCase, selfTestValues } from '../kernels/self_test.js';
-import { auxAdamW, type AuxAdamWOptions } from './adamw.js';
+import { AUX_ADAM_DOMAINS, auxAdamW, type AuxAdamWOptions } from './adamw.js';
+import { nonNegative, oneOf, positive, unitInterval, type Domains } from './domains.js';
 import { chain, decoupledWeightDecay, defineOptimizer, route, scaleByLr, type OptimizerDef, type Parameter, type Transform } from './core.js';
 import { svMetrics, type DiagnosticsProbe } from './diagnostics.js';
 import { orthogonalize, orthogonalizeMany, shapeScale } from './linalg.js';
-import { batchesNewtonSchulz, checkBatchNewtonSchulz, type BatchNewtonSchulz } from './muon.js';
+import { batchesNewtonSchulz, checkBatchNewtonSchulz, NS_DOMAINS, type BatchNewtonSchulz } from './muon.js';
 
 /**
  * Options of AuON (defaults of the reference class; the trainer uses lr 0.08, wd 0.01). AdamW of the
@@ -74,6 +75,14 @@ export const AUON_DEFAULTS: Required<AuonOptions> = {
 };
 
 export const HYBRID_AUON_DEFAULTS: Required<HybridAuonOptions> = { ...AUON_DEFAULTS, nsSteps: 5, batchNewtonSchulz: 'auto' };
+
+/** The allowed values of each option of 'auon' (optimizers/domains.ts). */
+export const AUON_DOMAINS: Domains<AuonOptions> = {
+  lr: positive, momentum: unitInterval, weightDecay: nonNegative, gamma: nonNegative, mode: oneOf('code', 'paper'), routing: oneOf('split', 'all'), ...AUX_ADAM_DOMAINS,
+};
+
+/** The allowed values of each option of 'hybrid-auon': AuON's plus Newton-Schulz steps >= 1 (0 would be AuON under another name). */
+export const HYBRID_AUON_DOMAINS: Domains<HybridAuonOptions> = { ...AUON_DOMAINS, nsSteps: NS_DOMAINS.nsSteps, batchNewtonSchulz: NS_DOMAINS.batchNewtonSchulz };
 
 /**
  * Constants of one AuON step: EMA momentum mu, brake scale gamma (mode 'code'; mode 'paper' uses 1),
@@ -295,7 +304,7 @@ function probeAuon(probe: DiagnosticsProbe, p: Parameter, u: tf.Tensor, o: Requi
 function buildAuon(o: Required<AuonOptions>, nsSteps: number, method: string): OptimizerDef {
   if (o.mode !== 'code' && o.mode !== 'paper') throw new Error(`${method}: mode must be 'code' or 'paper', got '${o.mode}'`);
   if (o.routing !== 'split' && o.routing !== 'all') throw new Error(`${method}: routing must be 'split' or 'all', got '${o.routing}'`);
-  if (!(o.momentum >= 0 && o.momentum <= 1)) throw new Error(`${method}: momentum must lie in [0, 1], got ${o.momentum}`);
+  if (!(o.momentum >= 0 && o.momentum < 1)) throw new Error(`${method}: momentum must lie in [0, 1), got ${o.momentum}`);
   if (!Number.isInteger(nsSteps) || nsSteps < 0) throw new Error(`${method}: nsSteps must be a non-negative integer, got ${nsSteps}`);
   // W (1 - lr wd) first, then p.add_(U / (r + 1e-8), alpha=-lr): scaleByLr multiplies by -lr, as alpha does.
   const batch = (o as Required<HybridAuonOptions>).batchNewtonSchulz ?? 'auto';
@@ -307,7 +316,7 @@ function buildAuon(o: Required<AuonOptions>, nsSteps: number, method: string): O
 }
 
 /** AuON (no Newton-Schulz). */
-export const auon = defineOptimizer<Required<AuonOptions>>('auon', AUON_DEFAULTS, (o) => buildAuon(o, 0, 'auon'));
+export const auon = defineOptimizer<Required<AuonOptions>>('auon', AUON_DEFAULTS, (o) => buildAuon(o, 0, 'auon'), { domains: AUON_DOMAINS });
 
 /** Hybrid-AuON: Newton-Schulz orthogonalization of the momentum, then the cosh brake. */
-export const hybridAuon = defineOptimizer<Required<HybridAuonOptions>>('hybrid-auon', HYBRID_AUON_DEFAULTS, (o) => buildAuon(o, o.nsSteps, 'hybrid-auon'));
+export const hybridAuon = defineOptimizer<Required<HybridAuonOptions>>('hybrid-auon', HYBRID_AUON_DEFAULTS, (o) => buildAuon(o, o.nsSteps, 'hybrid-auon'), { domains: HYBRID_AUON_DOMAINS });

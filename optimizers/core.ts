@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { fusedOps } from '../kernels/fused.js';
 import { addSelfTestCase, selfTestValues } from '../kernels/self_test.js';
 import { DiagnosticsRecorder, UPDATE_METRICS, type DiagnosticsProbe } from './diagnostics.js';
+import { domainViolation, type Domain, type Domains } from './domains.js';
 
 /** How the owner of a parameter says what it is; optimizers route by it. */
 export type Role = 'matrix' | 'embedding' | 'head' | 'vector' | 'conv';
@@ -202,6 +203,28 @@ export function resolveRoute(def: OptimizerDef, p: Parameter): { label: string; 
 export interface BuildOptions {
   /** Global-norm gradient clipping threshold applied before any transform, to the gradients and (each set by its own norm) to `previousGrads` alike; 0 or undefined disables it. */
   clipNorm?: number;
+  /**
+   * Check every gradient for NaN and Inf before any parameter changes and throw NonFiniteGradientError
+   * naming the parameters (one read-back per step). Off by default: a non-finite gradient then
+   * propagates into the weights (NaN), as in tfjs and PyTorch. @default false
+   */
+  checkFinite?: boolean;
+}
+
+/** A step met gradients with NaN or Inf entries; no parameter was changed. `parameters` are their names. */
+export class NonFiniteGradientError extends Error {
+  constructor(readonly parameters: readonly string[], readonly step: number) {
+    super(`gradient of '${parameters[0]}'${parameters.length > 1 ? ` (and ${parameters.length - 1} more: ${parameters.slice(1, 4).join(', ')}${parameters.length > 4 ? ', ...' : ''})` : ''} is not finite (NaN or Inf) at step ${step}; no parameter was changed`);
+    this.name = 'NonFiniteGradientError';
+  }
+}
+
+/** The names of the gradients with a NaN or Inf entry (one read-back for all of them). */
+export function nonFiniteGradients(grads: ReadonlyMap<string, tf.Tensor>): string[] {
+  const names = [...grads.keys()];
+  if (names.length === 0) return [];
+  const ok = tf.tidy(() => tf.stack(names.map((n) => tf.all(tf.isFinite(grads.get(n)!)))).dataSync());
+  return names.filter((_, i) => !ok[i]);
 }
 
 /** The object a training loop talks to. */
@@ -333,6 +356,10 @@ export function buildOptimizer(params: readonly Parameter[], def: OptimizerDef, 
         if (!tf.util.arraysEqual(grad.shape, e.p.variable.shape)) {
           throw new Error(`gradient of '${name}' has shape [${grad.shape}], parameter has [${e.p.variable.shape}]`);
         }
+      }
+      if (opts.checkFinite) {
+        const bad = nonFiniteGradients(grads);
+        if (bad.length) throw new NonFiniteGradientError(bad, Math.max(0, ...bad.map((n) => entries.get(n)!.t)) + 1);
       }
       let g = grads;
       let clipped: Map<string, tf.Tensor> | undefined;
@@ -567,24 +594,30 @@ export interface OptimizerFactory<O extends object = Record<string, unknown>> {
    * drop-in replacement of Adam (Shampoo's grafting). Null or absent: nothing to say.
    */
   readonly dropInNote?: (given: Partial<O>) => string | null;
+  /** The allowed values of every option (optimizers/domains.ts), checked before the builder runs; absent for a method that declares none. */
+  readonly domains?: Readonly<Domains<O>>;
 }
 
 /**
- * Wraps a method's builder so that unknown option keys and values of the wrong type fail with a
- * message naming the key, before anything is allocated. `className` overrides the tf.Optimizer class
- * name derived from `methodName` ('mars-m' -> 'MarsMOptimizer'), e.g. 'AdamWOptimizer'; `unhashedDefaults`
+ * Wraps a method's builder so that unknown option keys, values of the wrong type and values outside
+ * the option's domain (`extras.domains`, optimizers/domains.ts) fail with a message naming the method,
+ * the key, the value and the allowed range, before anything is allocated. Every method declares a
+ * domain for each of its options (test/optimizers/domains.test.ts checks the registry). `className`
+ * overrides the tf.Optimizer class name derived from `methodName` ('mars-m' -> 'MarsMOptimizer'),
+ * e.g. 'AdamWOptimizer'; `unhashedDefaults`
  * lists options added after results were recorded (OptimizerFactory.unhashedDefaults); `doc` is the
  * line `optlab list` shows for a method registered from outside (registerOptimizer, plugins).
  */
-export function defineOptimizer<O extends object>(methodName: string, defaults: O, build: (o: O) => OptimizerDef, extras: { className?: string; unhashedDefaults?: readonly (keyof O & string)[]; doc?: string; dropInNote?: (given: Partial<O>) => string | null } = {}): OptimizerFactory<O> {
-  const f = (opts: Partial<O> = {}) => build(resolveOptions(methodName, defaults, opts));
+export function defineOptimizer<O extends object>(methodName: string, defaults: O, build: (o: O) => OptimizerDef, extras: { className?: string; unhashedDefaults?: readonly (keyof O & string)[]; doc?: string; dropInNote?: (given: Partial<O>) => string | null; domains?: Domains<NoInfer<O>> } = {}): OptimizerFactory<O> {
+  const domains = extras.domains ? Object.freeze({ ...extras.domains }) : undefined;
+  const f = (opts: Partial<O> = {}) => build(resolveOptions(methodName, defaults, opts, domains));
   const className = extras.className ?? `${methodName.split('-').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('')}Optimizer`;
   for (const k of extras.unhashedDefaults ?? []) if (!(k in defaults)) throw new Error(`${methodName}: unhashedDefaults names '${k}', which is not an option`);
-  return Object.assign(f, { methodName, defaults: Object.freeze({ ...defaults }), className, unhashedDefaults: Object.freeze([...(extras.unhashedDefaults ?? [])]), ...(extras.doc ? { doc: extras.doc } : {}), ...(extras.dropInNote ? { dropInNote: extras.dropInNote } : {}) });
+  return Object.assign(f, { methodName, defaults: Object.freeze({ ...defaults }), className, unhashedDefaults: Object.freeze([...(extras.unhashedDefaults ?? [])]), ...(extras.doc ? { doc: extras.doc } : {}), ...(extras.dropInNote ? { dropInNote: extras.dropInNote } : {}), ...(domains ? { domains } : {}) });
 }
 
-/** Merges options over defaults, rejecting unknown keys and type changes. */
-export function resolveOptions<O extends object>(methodName: string, defaults: O, opts: Partial<O>): O {
+/** Merges options over defaults, rejecting unknown keys, type changes and (with `domains`) values outside an option's domain. */
+export function resolveOptions<O extends object>(methodName: string, defaults: O, opts: Partial<O>, domains?: Readonly<Domains<O>>): O {
   const known = Object.keys(defaults);
   for (const [k, v] of Object.entries(opts ?? {})) {
     if (!known.includes(k)) {
@@ -595,6 +628,8 @@ export function resolveOptions<O extends object>(methodName: string, defaults: O
     if (v === undefined || d === undefined || d === null) continue;
     if (typeof v !== typeof d) throw new Error(`${methodName}: option '${k}' must be a ${typeof d}, got ${JSON.stringify(v)}`);
     if (typeof v === 'number' && !Number.isFinite(v)) throw new Error(`${methodName}: option '${k}' must be finite, got ${v}`);
+    const bad = domainViolation(methodName, domains as Readonly<Record<string, Domain>> | undefined, k, v);
+    if (bad) throw new Error(bad);
   }
   const out = { ...defaults } as Record<string, unknown>;
   for (const [k, v] of Object.entries(opts ?? {})) if (v !== undefined) out[k] = v;

@@ -1,9 +1,11 @@
 /**
  * Registry: method name -> factory, the one place a method is registered. The runner, the CLI, replay,
  * the tf.Optimizer classes and factories (optimizers/tfjs.ts, optimizers/tfjs_classes.ts) and the package
- * exports all derive from it: a new method is its file, its test and one line here. Methods from
- * outside (a user's folder) join the same registry through `registerOptimizer` (STYLE.md, "Extending
- * from outside").
+ * exports all derive from it: a new method is its file, its test and one line here. Its file declares
+ * `*_DEFAULTS` and `*_DOMAINS` (the allowed values of every option, optimizers/domains.ts) and passes
+ * both to defineOptimizer; test/optimizers/domains.test.ts fails for a registered method without them.
+ * Methods from outside (a user's folder) join the same registry through `registerOptimizer` (STYLE.md,
+ * "Extending from outside").
  */
 import type { OptimizerFactory } from './core.js';
 import { adamw } from './adamw.js';
@@ -116,16 +118,17 @@ export function getOptimizerFactory(name: string): OptimizerFactory<any> {
 }
 
 export * from './core.js';
+export * from './domains.js';
 export { DiagnosticsRecorder, METRICS, UPDATE_METRICS, lanczosExtremes, singularValueRange, type DiagnosticsProbe } from './diagnostics.js';
-export { adamw, scaleByAdam, adamwTransform, adamMoments, ema, auxAdamW, ADAMW_DEFAULTS, type AdamWOptions, type AdamOptions, type AuxAdamOptions, type AuxAdamWOptions } from './adamw.js';
+export { adamw, scaleByAdam, adamwTransform, adamMoments, ema, auxAdamW, ADAMW_DEFAULTS, ADAMW_DOMAINS, AUX_ADAM_DOMAINS, type AdamWOptions, type AdamOptions, type AuxAdamOptions, type AuxAdamWOptions } from './adamw.js';
 export { lerp, accumulateMomentum, nesterovDirection, momentumStep, type MomentumForm } from './momentum.js';
-export { sgd, traceMomentum, SGD_DEFAULTS, type SGDOptions } from './sgd.js';
-export { muon, muonMoonlight, scaleByMuon, MUON_DEFAULTS, MUON_MOONLIGHT_DEFAULTS, type MuonOptions, type MuonMoonlightOptions, type BatchNewtonSchulz } from './muon.js';
-export { marsM, scaleByMarsM, correctedGradient, clipToUnitNorm, MARS_M_DEFAULTS, type MarsMOptions } from './mars_m.js';
-export { mars, marsTransform, MARS_DEFAULTS, type MarsOptions, type MarsType } from './mars.js';
-export { auon, hybridAuon, coshBrake, AUON_DEFAULTS, HYBRID_AUON_DEFAULTS, type AuonOptions, type HybridAuonOptions } from './auon.js';
-export { reg, racs, REG_DEFAULTS, type RegOptions } from './reg.js';
-export { shampoo, scaleByShampoo, shampooDef, shampooLayout, shampooDiagnostics, shampooMonitor, shampooRootExponent, SHAMPOO_DEFAULTS, type ShampooOptions, type FactorDiagnostics, type ShampooFactorReport, type ShampooMonitor, type ShampooTransform } from './shampoo.js';
+export { sgd, traceMomentum, SGD_DEFAULTS, SGD_DOMAINS, type SGDOptions } from './sgd.js';
+export { muon, muonMoonlight, scaleByMuon, MUON_DEFAULTS, MUON_MOONLIGHT_DEFAULTS, MUON_DOMAINS, MUON_MOONLIGHT_DOMAINS, NS_DOMAINS, type MuonOptions, type MuonMoonlightOptions, type BatchNewtonSchulz } from './muon.js';
+export { marsM, scaleByMarsM, correctedGradient, clipToUnitNorm, MARS_M_DEFAULTS, MARS_M_DOMAINS, type MarsMOptions } from './mars_m.js';
+export { mars, marsTransform, MARS_DEFAULTS, MARS_DOMAINS, type MarsOptions, type MarsType } from './mars.js';
+export { auon, hybridAuon, coshBrake, AUON_DEFAULTS, HYBRID_AUON_DEFAULTS, AUON_DOMAINS, HYBRID_AUON_DOMAINS, type AuonOptions, type HybridAuonOptions } from './auon.js';
+export { reg, racs, REG_DEFAULTS, REG_DOMAINS, type RegOptions } from './reg.js';
+export { shampoo, scaleByShampoo, shampooDef, shampooLayout, shampooDiagnostics, shampooMonitor, shampooRootExponent, SHAMPOO_DEFAULTS, SHAMPOO_DOMAINS, type ShampooOptions, type FactorDiagnostics, type ShampooFactorReport, type ShampooMonitor, type ShampooTransform } from './shampoo.js';
 export { lion, scaleByLion, LION_DEFAULTS, type LionOptions } from './lion.js';
 export { normuon, scaleByNeuronSecondMoment, NORMUON_DEFAULTS, type NorMuonOptions } from './normuon.js';
 export { adamuon, scaleByElementwiseSecondMoment, ADAMUON_DEFAULTS, type AdaMuonOptions } from './adamuon.js';

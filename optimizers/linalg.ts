@@ -63,9 +63,7 @@ function quinticIteration(g: tf.Tensor, ns: { steps: number; mode: 'classic' | '
   const t = (x: tf.Tensor) => (batched ? tf.transpose(x, [0, 2, 1]) : tf.transpose(x));
   const tall = g.shape[g.rank - 2] > g.shape[g.rank - 1];
   let x = tall ? t(g) : g;
-  // Polar Express normalizes by 1.02 * ||X||_F + 1e-6 (modded-nanogpt); classic by ||X||_F + eps.
-  const norm = batched ? tf.norm(x, 'euclidean', [1, 2], true) : tf.norm(x);
-  x = tf.div(x, ns.mode === 'polar-express' ? tf.add(tf.mul(norm, 1.02), 1e-6) : tf.add(norm, ns.eps));
+  x = normalizeForNewtonSchulz(x, ns.mode, ns.eps, batched);
   for (let i = 0; i < ns.steps; i++) {
     const [a, b, c] = ns.mode === 'polar-express' ? NS_POLAR_EXPRESS[i] : NS_CLASSIC;
     const A = tf.matMul(x, t(x));
@@ -73,6 +71,43 @@ function quinticIteration(g: tf.Tensor, ns: { steps: number; mode: 'classic' | '
     x = tf.add(tf.mul(x, a), tf.matMul(B, x));
   }
   return tall ? t(x) : x;
+}
+
+/**
+ * X / (||X||_F + eps) (classic) or X / (1.02 ||X||_F + 1e-6) (Polar Express, modded-nanogpt), per
+ * matrix of a stack when `batched`, computed without overflow or underflow: X is first divided by the
+ * power of two s = 2^floor(log2 max|X|), and the result is (X/s) / (||X/s||_F + eps/s). Dividing by a
+ * power of two is exact in float32, so for every X whose squares neither overflow nor underflow this
+ * is bit for bit the plain formula; for X = c G it gives NS(G) at any c from about eps / ||G|| up to
+ * float32's largest value, where the plain formula's sum of squares overflows (1e20 G gave zeros).
+ * Zero X gives zero. Below eps the reference's eps damps the step, as in the plain formula.
+ */
+export function normalizeForNewtonSchulz(x: tf.Tensor, mode: 'classic' | 'polar-express', eps: number, batched: boolean): tf.Tensor {
+  const s = powerOfTwoScale(x, batched);
+  const xs = tf.div(x, s);
+  const norm = batched ? tf.norm(xs, 'euclidean', [1, 2], true) : tf.norm(xs);
+  const [scale, add] = mode === 'polar-express' ? [1.02, 1e-6] : [1, eps];
+  return tf.div(xs, tf.add(scale === 1 ? norm : tf.mul(norm, scale), tf.div(add, s)));
+}
+
+/**
+ * 2^floor(log2 max|X|) (per matrix of a stack [k, m, n] when `batched`, shape [k, 1, 1]; a scalar
+ * otherwise), 1 where X is zero or not finite: dividing by it is exact and brings max|X| into [1, 2).
+ */
+export function powerOfTwoScale(x: tf.Tensor, batched = false): tf.Tensor {
+  const peak = tf.max(tf.abs(x), batched ? [1, 2] : undefined, batched);
+  const pow2 = tf.pow(tf.scalar(2), tf.floor(tf.div(tf.log(peak), Math.LN2)));
+  return tf.where(tf.logicalAnd(tf.greater(peak, 0), tf.isFinite(peak)), pow2, tf.onesLike(peak));
+}
+
+/**
+ * The Frobenius norm ||X||_F as s ||X / s||_F with s = powerOfTwoScale(X): no overflow of the squares
+ * for any finite X (1e20 entries), no underflow for tiny ones, and bit for bit tf.norm(X) wherever
+ * tf.norm neither overflows nor underflows. A scalar tensor. Call inside tf.tidy.
+ */
+export function frobeniusNorm(x: tf.Tensor): tf.Scalar {
+  const s = powerOfTwoScale(x);
+  return tf.mul(tf.norm(tf.div(x, s)), s) as tf.Scalar;
 }
 
 function nsSettings(fn: string, opts: NewtonSchulzOptions): { steps: number; mode: 'classic' | 'polar-express'; eps: number } {
@@ -176,7 +211,7 @@ export function maxEigenvalue(a: tf.Tensor2D, iters = 30): tf.Scalar {
   let v = powerStart(a.shape[0]);
   for (let i = 0; i < iters; i++) {
     const w = tf.matMul(a, v);
-    v = tf.div(w, tf.add(tf.norm(w), 1e-30));
+    v = tf.div(w, tf.add(frobeniusNorm(w), 1e-30));
   }
   return tf.relu(tf.sum(tf.mul(v, tf.matMul(a, v)))) as tf.Scalar;
 }
@@ -242,7 +277,7 @@ export function inverseRootNewton(a: tf.Tensor2D, p: number, opts: InverseRootOp
   const n = a.shape[0];
   const eye = tf.eye(n);
   const ae = tf.add(symmetrize(a), tf.mul(eye, opts.ridge ?? 0)) as tf.Tensor2D;
-  const z = tf.div((p + 1) / 2, tf.norm(ae));
+  const z = tf.div((p + 1) / 2, frobeniusNorm(ae));
   let x = tf.mul(eye, tf.pow(z, 1 / p)) as tf.Tensor2D;
   let m = tf.mul(ae, z) as tf.Tensor2D;
   let err = tf.max(tf.abs(tf.sub(m, eye)));

@@ -28,6 +28,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { defineOptimizer, exactSign, route, type OptimizerDef, type State, type Transform } from './core.js';
 import { adamMoments, ema } from './adamw.js';
+import { bool, nonNegative, oneOf, positive, unitInterval, type Domains } from './domains.js';
 import { svMetrics } from './diagnostics.js';
 import { orthogonalize, shapeScale } from './linalg.js';
 
@@ -87,6 +88,13 @@ export const MARS_DEFAULTS: Required<MarsOptions> = {
 };
 
 const MARS_TYPES: readonly MarsType[] = ['mars-adamw', 'mars-lion', 'mars-shampoo'];
+
+/** The allowed values of each option (optimizers/domains.ts). */
+export const MARS_DOMAINS: Domains<MarsOptions> = {
+  lr: positive, beta1: unitInterval, beta2: unitInterval, eps: positive, weightDecay: nonNegative, amsgrad: bool, gamma: nonNegative,
+  mode: oneOf('approx', 'exact'), marsType: oneOf(...MARS_TYPES), optimize1d: bool, conv: oneOf('adamw', 'mars'),
+  lr1d: positive, adamBeta1: unitInterval, adamBeta2: unitInterval, weightDecay1d: nonNegative,
+};
 
 /** Settings of one branch of the reference's `update_fn`. */
 interface MarsBranch {
@@ -195,4 +203,4 @@ function build(o: Required<MarsOptions>): OptimizerDef {
 }
 
 /** MARS (mars-adamw by default) with the reference's routing of non-2-D tensors to an internal AdamW. */
-export const mars = defineOptimizer('mars', MARS_DEFAULTS, build);
+export const mars = defineOptimizer('mars', MARS_DEFAULTS, build, { domains: MARS_DOMAINS });

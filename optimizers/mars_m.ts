@@ -25,11 +25,12 @@
  * often it fires depends on loss scale and tensor size.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { auxAdamW, ema, type AuxAdamOptions } from './adamw.js';
+import { AUX_ADAM_DOMAINS, auxAdamW, ema, type AuxAdamOptions } from './adamw.js';
+import { bool, interval, nonNegative, oneOf, positive, type Domains } from './domains.js';
 import { chain, decoupledWeightDecay, defineOptimizer, scaleByLr, type OptimizerDef, type Parameter, type State, type StepContext, type Transform } from './core.js';
 import { svMetrics } from './diagnostics.js';
 import { orthogonalize, orthogonalizeMany, shapeScale } from './linalg.js';
-import { batchesNewtonSchulz, checkMuonOptions, muonRoutes, requireMatrix, type BatchNewtonSchulz } from './muon.js';
+import { batchesNewtonSchulz, checkMuonOptions, muonRoutes, NS_DOMAINS, requireMatrix, type BatchNewtonSchulz } from './muon.js';
 
 /** Options of MARS-M. Its AdamW shares lr and weightDecay: adamBeta1 0.9, adamBeta2 0.95, adamEps 1e-8 (added to the uncorrected sqrt(v)). */
 export interface MarsMOptions extends AuxAdamOptions {
@@ -58,6 +59,12 @@ export interface MarsMOptions extends AuxAdamOptions {
 export const MARS_M_DEFAULTS: Required<MarsMOptions> = {
   lr: 1e-3, weightDecay: 0.1, momentum: 0.95, gamma: 0.025, nsSteps: 5, nsCoefficients: 'classic', batchNewtonSchulz: 'auto', clipC: true, mode: 'approx', efficient: false,
   adamBeta1: 0.9, adamBeta2: 0.95, adamEps: 1e-8,
+};
+
+/** The allowed values of each option (optimizers/domains.ts); momentum excludes 0, which the efficient form divides by. */
+export const MARS_M_DOMAINS: Domains<MarsMOptions> = {
+  lr: positive, weightDecay: nonNegative, momentum: interval(0, 1, { lowOpen: true, highOpen: true }), gamma: nonNegative, ...NS_DOMAINS, clipC: bool,
+  mode: oneOf('approx', 'exact'), efficient: bool, adamBeta1: AUX_ADAM_DOMAINS.adamBeta1, adamBeta2: AUX_ADAM_DOMAINS.adamBeta2, adamEps: AUX_ADAM_DOMAINS.adamEps,
 };
 
 /** MARS's corrected gradient c_t = g + gamma b/(1-b) (g - gPrev), in the reference's op order. Pure. */
@@ -145,4 +152,4 @@ function buildMarsM(o: Required<MarsMOptions>): OptimizerDef {
 }
 
 /** MARS-M with an AdamW (same lr and wd) for non-matrix parameters. */
-export const marsM = defineOptimizer('mars-m', MARS_M_DEFAULTS, buildMarsM);
+export const marsM = defineOptimizer('mars-m', MARS_M_DEFAULTS, buildMarsM, { domains: MARS_M_DOMAINS });

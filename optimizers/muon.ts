@@ -24,7 +24,8 @@
  * is in units of spectral norm per update, so it does not transfer from AdamW; Moonlight's does.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { auxAdamW, type AuxAdamOptions, type AuxAdamWOptions } from './adamw.js';
+import { AUX_ADAM_DOMAINS, auxAdamW, type AuxAdamOptions, type AuxAdamWOptions } from './adamw.js';
+import { bool, integer, nonNegative, oneOf, positive, unitInterval, type Domains } from './domains.js';
 import { chain, decoupledWeightDecay, defineOptimizer, exactSign, route, scaleByLr, weightDecayTransform, type OptimizerDef, type Parameter, type Role, type State, type Transform } from './core.js';
 import { svMetrics } from './diagnostics.js';
 import { orthogonalize, orthogonalizeMany, shapeScale, type ShapeScaling } from './linalg.js';
@@ -95,6 +96,20 @@ export const MUON_DEFAULTS: Required<MuonOptions> = {
 
 export const MUON_MOONLIGHT_DEFAULTS: Required<MuonMoonlightOptions> = {
   lr: 1e-3, weightDecay: 0.1, momentum: 0.95, nesterov: true, nsSteps: 5, nsCoefficients: 'classic', batchNewtonSchulz: 'auto', adamBeta1: 0.9, adamBeta2: 0.95, adamEps: 1e-8,
+};
+
+/** Domains shared by the Newton-Schulz methods: iterations, coefficients, batching. */
+export const NS_DOMAINS = { nsSteps: integer(1), nsCoefficients: oneOf('classic', 'polar-express'), batchNewtonSchulz: oneOf(...BATCH_MODES) } as const;
+
+/** The allowed values of each option of 'muon' (optimizers/domains.ts). */
+export const MUON_DOMAINS: Domains<MuonOptions> = {
+  lr: positive, momentum: unitInterval, nesterov: bool, ...NS_DOMAINS, scaling: oneOf('keller', 'moonlight'), weightDecay: nonNegative, cautiousWeightDecay: bool, ...AUX_ADAM_DOMAINS,
+};
+
+/** The allowed values of each option of 'muon-moonlight' (optimizers/domains.ts). */
+export const MUON_MOONLIGHT_DOMAINS: Domains<MuonMoonlightOptions> = {
+  lr: positive, weightDecay: nonNegative, momentum: unitInterval, nesterov: bool, ...NS_DOMAINS,
+  adamBeta1: AUX_ADAM_DOMAINS.adamBeta1, adamBeta2: AUX_ADAM_DOMAINS.adamBeta2, adamEps: AUX_ADAM_DOMAINS.adamEps,
 };
 
 /** Settings of Muon's matrix direction (momentum, NS5, shape factor), without lr or weight decay. */
@@ -193,7 +208,7 @@ function buildMuonMoonlight(o: Required<MuonMoonlightOptions>): OptimizerDef {
 }
 
 /** Keller's Muon with an auxiliary AdamW for non-matrix parameters. (cautiousWeightDecay came after recorded results: at its default it stays out of run ids.) */
-export const muon = defineOptimizer('muon', MUON_DEFAULTS, buildMuon, { unhashedDefaults: ['cautiousWeightDecay'] });
+export const muon = defineOptimizer('muon', MUON_DEFAULTS, buildMuon, { unhashedDefaults: ['cautiousWeightDecay'], domains: MUON_DOMAINS });
 
 /** Moonlight's Muon: sum momentum, 0.2 sqrt(max(m, n)) scaling, AdamW sharing lr and wd. */
-export const muonMoonlight = defineOptimizer('muon-moonlight', MUON_MOONLIGHT_DEFAULTS, buildMuonMoonlight);
+export const muonMoonlight = defineOptimizer('muon-moonlight', MUON_MOONLIGHT_DEFAULTS, buildMuonMoonlight, { domains: MUON_MOONLIGHT_DOMAINS });

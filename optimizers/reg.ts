@@ -21,7 +21,8 @@
  * Use on roles: matrix, conv (as its (kh*kw*in) x out matrix); the rest go to AdamW.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { auxAdamW, type AuxAdamOptions } from './adamw.js';
+import { AUX_ADAM_DOMAINS, auxAdamW, type AuxAdamOptions } from './adamw.js';
+import { bool, integer, nonNegative, oneOf, positive, unitInterval, type Domains } from './domains.js';
 import { decoupledWeightDecay, defineOptimizer, route, type OptimizerDef, type Transform } from './core.js';
 import { matrixView } from './linalg.js';
 import { momentumStep } from './momentum.js';
@@ -55,6 +56,12 @@ export const REG_DEFAULTS: Required<RegOptions> = {
   adamBeta1: 0.9,
   adamBeta2: 0.95,
   adamEps: 1e-8,
+};
+
+/** The allowed values of each option (optimizers/domains.ts). */
+export const REG_DOMAINS: Domains<RegOptions> = {
+  lr: positive, momentum: unitInterval, weightDecay: nonNegative, racsIters: integer(1), rmsTarget: positive, momentumForm: oneOf('sum', 'ema'), nesterov: bool,
+  adamBeta1: AUX_ADAM_DOMAINS.adamBeta1, adamBeta2: AUX_ADAM_DOMAINS.adamBeta2, adamEps: AUX_ADAM_DOMAINS.adamEps,
 };
 
 /**
@@ -116,4 +123,4 @@ function build(o: Required<RegOptions>): OptimizerDef {
 }
 
 /** REG (derived from docs/optimizers/reg.md; no public reference code). */
-export const reg = defineOptimizer('reg', REG_DEFAULTS, build);
+export const reg = defineOptimizer('reg', REG_DEFAULTS, build, { domains: REG_DOMAINS });

@@ -12,6 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { accumulateMomentum, nesterovDirection } from './momentum.js';
 import { addL2, chain, decoupledWeightDecay, defineOptimizer, scaleByLr, type State, type Transform } from './core.js';
+import { bool, interval, nonNegative, oneOf, positive, unitInterval, type Domains } from './domains.js';
 
 /** Options of SGD with momentum. */
 export interface SGDOptions {
@@ -30,6 +31,9 @@ export interface SGDOptions {
 }
 
 export const SGD_DEFAULTS: Required<SGDOptions> = { lr: 0.01, momentum: 0.9, nesterov: false, dampening: 0, weightDecay: 0, weightDecayMode: 'l2' };
+
+/** The allowed values of each option (optimizers/domains.ts). */
+export const SGD_DOMAINS: Domains<SGDOptions> = { lr: positive, momentum: unitInterval, nesterov: bool, dampening: interval(0, 1), weightDecay: nonNegative, weightDecayMode: oneOf('l2', 'decoupled') };
 
 /** Momentum buffer (slot `momentum_buffer`) with PyTorch's first-step rule buf = g. */
 export function traceMomentum(momentum: number, opts: { nesterov?: boolean; dampening?: number } = {}): Transform {
@@ -59,4 +63,4 @@ export const sgd = defineOptimizer('sgd', SGD_DEFAULTS, (o) => {
   if (o.weightDecayMode === 'decoupled' && o.weightDecay !== 0) parts.push(decoupledWeightDecay(o.weightDecay, o.lr));
   parts.push(scaleByLr(o.lr));
   return chain(...parts);
-}, { className: 'SGDOptimizer' });
+}, { className: 'SGDOptimizer', domains: SGD_DOMAINS });

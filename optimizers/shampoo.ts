@@ -55,6 +55,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { adamwTransform, ema } from './adamw.js';
 import { chain, defineOptimizer, route, scaleByLr, type OptimizerDef, type Parameter, type Role, type SlotMaker, type State, type StepContext, type Transform } from './core.js';
 import type { DiagnosticsProbe } from './diagnostics.js';
+import { anyOf, bool, custom, integer, interval, nonNegative, oneOf, positive, unitInterval, type Domains } from './domains.js';
 import { momentumStep } from './momentum.js';
 import { eigenvalueRange, inverseRootEigh, inverseRootNewton, inverseRootResidual, maxEigenvalue } from './linalg.js';
 
@@ -174,6 +175,18 @@ const CHOICES: Partial<Record<keyof ShampooOptions, readonly string[]>> = {
   rootPrecision: ['float32', 'float64'],
   eighSolver: ['auto', 'lapack', 'js'],
   oneDim: ['full', 'adamw', 'graft'],
+};
+
+/** The allowed values of each option (optimizers/domains.ts); exponentOverride's entries are checked in full by the builder. */
+export const SHAMPOO_DOMAINS: Domains<ShampooOptions> = {
+  lr: positive, beta1: unitInterval, beta2: interval(0, 1, { lowOpen: true }), epsilon: positive, epsilonMode: oneOf(...CHOICES.epsilonMode!),
+  weightDecay: nonNegative, weightDecayType: oneOf(...CHOICES.weightDecayType!), maxPreconditionerDim: integer(1), mergeSmallDims: bool,
+  preconditionFrequency: integer(1), startPreconditioningStep: anyOf(oneOf(-1), integer(1)), biasCorrection: bool, grafting: oneOf(...CHOICES.grafting!),
+  graftBeta2: unitInterval, graftEps: positive, exponent: oneOf(...CHOICES.exponent!),
+  exponentOverride: custom('an object {order: exponent}, e.g. {2: 0.5}', (v) => !!v && typeof v === 'object' && !Array.isArray(v), [[0.5]]),
+  momentum: unitInterval, nesterov: bool, sequentialFactors: oneOf(...CHOICES.sequentialFactors!), initialRoot: oneOf(...CHOICES.initialRoot!),
+  rootMethod: oneOf(...CHOICES.rootMethod!), rootPrecision: oneOf(...CHOICES.rootPrecision!), eighSolver: oneOf(...CHOICES.eighSolver!),
+  newtonMaxIter: integer(0), newtonTol: positive, newtonCheckEvery: integer(0), rootFailureThreshold: positive, powerIterations: integer(1), oneDim: oneOf(...CHOICES.oneDim!),
 };
 
 /** One preconditioned block: rows [r0, r0+rows) x cols [c0, c0+cols) of the work matrix; `cols` side is absent for vectors. */
@@ -553,7 +566,7 @@ function validate(o: Required<ShampooOptions>): void {
   if (!(o.maxPreconditionerDim >= 1)) throw new Error(`shampoo: maxPreconditionerDim must be >= 1, got ${o.maxPreconditionerDim}`);
   if (!(o.beta2 > 0 && o.beta2 <= 1)) throw new Error(`shampoo: beta2 must be in (0, 1], got ${o.beta2}`);
   if (!(o.beta1 >= 0 && o.beta1 < 1)) throw new Error(`shampoo: beta1 must be in [0, 1), got ${o.beta1}`);
-  if (!(o.epsilon >= 0)) throw new Error(`shampoo: epsilon must be >= 0, got ${o.epsilon}`);
+  if (!(o.epsilon > 0)) throw new Error(`shampoo: epsilon must be > 0, got ${o.epsilon}`);
   if (!Number.isInteger(o.newtonMaxIter) || o.newtonMaxIter < 0) throw new Error(`shampoo: newtonMaxIter must be a non-negative integer, got ${o.newtonMaxIter}`);
   if (!Number.isInteger(o.newtonCheckEvery) || o.newtonCheckEvery < 0) throw new Error(`shampoo: newtonCheckEvery must be a non-negative integer, got ${o.newtonCheckEvery}`);
   if (o.rootMethod === 'eigh' && o.epsilonMode === 'relative') {
@@ -619,7 +632,7 @@ export const SHAMPOO_DROP_IN_NOTE =
   "grafting defaults to 'none' (Meta Distributed Shampoo's default): the step then has Shampoo's own scale, which shrinks as the factors grow (beta2 = 1), so with lr tuned for Adam it barely learns. To replace Adam, set grafting: 'adam' (Meta's README recipe; graftBeta2 and graftEps as your Adam's beta2 and eps); set grafting explicitly to silence this note (docs/optimizers/shampoo.md, Drop-in).";
 
 /** Meta's Distributed Shampoo: a Kronecker-factored preconditioner per block, with grafting and Shampoo²; Meta's defaults, so grafting is 'none' (set grafting: 'adam' to replace Adam). */
-export const shampoo = defineOptimizer('shampoo', SHAMPOO_DEFAULTS, shampooDef, { dropInNote: (given) => (given.grafting === undefined ? SHAMPOO_DROP_IN_NOTE : null) });
+export const shampoo = defineOptimizer('shampoo', SHAMPOO_DEFAULTS, shampooDef, { domains: SHAMPOO_DOMAINS, dropInNote: (given) => (given.grafting === undefined ? SHAMPOO_DROP_IN_NOTE : null) });
 
 /** One factor's diagnostics from the optimizer state. */
 export interface FactorDiagnostics {

@@ -62,9 +62,11 @@ export interface AdapterOptions {
   lrScale?: number;
   /** Print the routing table once, at the first step. @default true */
   printRouting?: boolean;
+  /** Throw NonFiniteGradientError naming the variables whose gradient has NaN or Inf, before any weight changes (one read-back per step). @default false */
+  checkFinite?: boolean;
 }
 
-const ADAPTER_KEYS = ['roles', 'clipNorm', 'learningRate', 'lrScale', 'printRouting'] as const;
+const ADAPTER_KEYS = ['roles', 'clipNorm', 'learningRate', 'lrScale', 'printRouting', 'checkFinite'] as const;
 
 /** What the last restore of saved state did, by parameter (variable) name. */
 export interface RestoreReport {
@@ -224,7 +226,7 @@ export class OptlabTfOptimizer<O extends object = Record<string, unknown>> exten
     });
     const params = [...this.params, ...added];
     // A fresh definition per build: a transform may keep per-parameter data in its closure.
-    const part = buildOptimizer(params, this.factory(this.own), { clipNorm: this.config.clipNorm });
+    const part = buildOptimizer(params, this.factory(this.own), { clipNorm: this.config.clipNorm, checkFinite: this.config.checkFinite === true });
     const carried = this.part ? this.part.state() : new Map<string, tf.Tensor>();
     try {
       const report = this.fill(part, added, carried);

@@ -72,6 +72,12 @@ export interface Comparison {
   finalRanking: string[];
   flips: RankingFlip[];
   steps: number;
+  /**
+   * Runs continued from a checkpoint on another machine, commit or backend (runner.ts
+   * RunRecord.resumedOn): their curves are not bit-identical reruns of one build. One line each,
+   * 'adamw-1a2b3c4d-s0 (from step 40 on host h, commit abc1234, wasm)'.
+   */
+  resumedElsewhere: string[];
 }
 
 const fin = (x: number | null | undefined): x is number => x !== null && x !== undefined && Number.isFinite(x);
@@ -207,7 +213,10 @@ export function compare(s: Summary): Comparison {
   }
   const { final, flips } = rankingFlips(curves);
   const note = baseline === null ? "no baseline: set `baseline:` to an optimizer's label (default 'adamw' when present)" : !base ? `baseline '${baseline}' has no finished configuration yet` : undefined;
-  return { baseline, note, rows, finalRanking: final, flips, steps: exp.training.steps };
+  const resumedElsewhere = s.runs
+    .filter((r) => r.rec.resumedOn?.length)
+    .map((r) => `${r.rec.id} (${r.rec.resumedOn!.map((e) => `from step ${e.step} on host ${e.hostname}, commit ${String(e.gitCommit ?? '?').slice(0, 7)}${e.gitDirty ? ' (dirty)' : ''}, ${e.backend}`).join('; ')})`);
+  return { baseline, note, rows, finalRanking: final, flips, steps: exp.training.steps, resumedElsewhere };
 }
 
 const f3 = (x: number | null | undefined) => (fin(x) ? x.toFixed(3) : '');
@@ -317,6 +326,9 @@ export function verdictNotes(c: Comparison, exp: Experiment): string[] {
       (exp.target ? ` Steps to ${exp.target.valLoss} (interpolated): per seed, the step where the validation curve crosses the target, interpolated between evaluations, then the mean.` : ''),
   );
   if (!exp.tuning) lines.push(`no tuning block: settings are as written${exp.tuned ? ' or read from the tuned file (its budget above)' : ''} (or the best of a grid chosen on the same seeds that score it, which favours grids)`);
+  if (c.resumedElsewhere.length) {
+    lines.push(`mixed builds: ${c.resumedElsewhere.length} run${c.resumedElsewhere.length === 1 ? '' : 's'} continued from a checkpoint on another machine, commit or backend, so reruns of one build would not reproduce them bit for bit: ${c.resumedElsewhere.join(', ')}`);
+  }
   if (c.flips.length) {
     const last = c.flips[c.flips.length - 1];
     lines.push(`ranking flip: at step ${last.step} the order was ${last.ranking.join(' < ')}; at the end ${c.finalRanking.join(' < ')} (${c.flips.length} of the earlier evaluations differ)`);
@@ -476,7 +488,7 @@ export function writeComparisonFiles(dir: string, s: Summary, c: Comparison): vo
   const ts = createObjectCsvStringifier({ header: tcols.map((k) => ({ id: k, title: k })) });
   writeAtomic(join(dir, 'tuning.csv'), ts.getHeaderString()! + ts.stringifyRecords(tr));
   const json = {
-    baseline: c.baseline, note: c.note ?? null, finalRanking: c.finalRanking, flips: c.flips,
+    baseline: c.baseline, note: c.note ?? null, finalRanking: c.finalRanking, flips: c.flips, resumedElsewhere: c.resumedElsewhere,
     optimizers: c.rows.map((r) => ({ label: r.label, hash: r.config.hash, seeds: r.seeds, diverged: r.diverged, final: r.final, best: r.best, diff: r.diff ?? null, verdict: r.verdict ?? null, speedup: r.speedup ?? null, target: r.target ?? null, tuning: r.tuning ?? null })),
   };
   writeAtomic(join(dir, 'comparison.json'), JSON.stringify(json, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v), 1) + '\n');

@@ -12,9 +12,10 @@ import { readFileSync } from 'node:fs';
 import { basename, dirname, resolve, resolve as resolvePath } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { OPTIMIZERS } from '../../optimizers/index.js';
+import { OPTIMIZERS, type OptimizerFactory } from '../../optimizers/index.js';
+import { domainViolation, type Domain } from '../../optimizers/domains.js';
 import type { BackendName } from '../../kernels/backend.js';
-import { makeSchedule, type ScheduleConfig } from './schedule.js';
+import { checkSchedule, compressSchedule, ScheduleError, type ScheduleConfig } from './schedule.js';
 import { DATA_KINDS, MODEL_KINDS, modelDefaults } from './tasks.js';
 
 /** A configuration mistake, with the key path it concerns ('' for the whole file). */
@@ -310,8 +311,12 @@ function describeIssue(issue: z.core.$ZodIssue): ConfigError {
 
 const typeName = (v: unknown) => (Array.isArray(v) ? 'list' : v === null ? 'null' : typeof v);
 
-/** Checks `given` against an options object with defaults: known keys, same JS types (lists expand when `allowLists`). */
-function checkOptions(path: string, given: Record<string, unknown>, defaults: Record<string, unknown>, allowLists: boolean): void {
+/**
+ * Checks `given` against an options object with defaults: known keys, same JS types (lists expand when
+ * `allowLists`) and, with an optimizer `factory`, each value inside the option's domain
+ * (optimizers/domains.ts), so an out-of-range value fails here, naming the key, before any run starts.
+ */
+function checkOptions(path: string, given: Record<string, unknown>, defaults: Record<string, unknown>, allowLists: boolean, factory?: OptimizerFactory<any>): void {
   const known = Object.keys(defaults);
   for (const [k, v] of Object.entries(given)) {
     if (!known.includes(k)) throw unknownKey(path, k, known);
@@ -324,6 +329,8 @@ function checkOptions(path: string, given: Record<string, unknown>, defaults: Re
         throw new ConfigError(`${path}.${k}: expected a ${typeName(d)}${allowLists ? ` (or a list of them)` : ''} like the default ${JSON.stringify(d)}, got ${JSON.stringify(x)}`, `${path}.${k}`);
       }
       if (typeof x === 'number' && !Number.isFinite(x)) throw new ConfigError(`${path}.${k}: expected a finite number, got ${x}`, `${path}.${k}`);
+      const bad = factory && domainViolation(factory.methodName, factory.domains as Record<string, Domain> | undefined, k, x);
+      if (bad) throw new ConfigError(`${path}.${k}: ${bad}`, `${path}.${k}`);
     }
   }
 }
@@ -379,12 +386,12 @@ export function validateExperiment(raw: unknown): Experiment {
       throw new ConfigError(`${path}.name: unknown optimizer '${o.name}'${near ? ` (did you mean '${near}'?)` : ''}; known: ${Object.keys(OPTIMIZERS).join(', ')}`, `${path}.name`);
     }
     const { name: _n, label, search, settingsFrom, ...opts } = o;
-    checkOptions(path, opts, factory.defaults as Record<string, unknown>, true);
+    checkOptions(path, opts, factory.defaults as Record<string, unknown>, true, factory);
     if (settingsFrom !== undefined) {
       if (!exp.tuning) throw new ConfigError(`${path}.settingsFrom: takes the setting another entry's tuning selected; it needs a tuning block (tuning: { trials: N, ... })`, `${path}.settingsFrom`);
       if (search !== undefined) throw new ConfigError(`${path}.search: this entry takes its settings from '${settingsFrom}' (settingsFrom); it cannot also search its own`, `${path}.search`);
     } else {
-      checkSearch(path, exp, search, opts, factory.defaults as Record<string, unknown>);
+      checkSearch(path, exp, search, opts, factory);
     }
     const l = label ?? o.name;
     if (labels.has(l)) throw new ConfigError(`${path}.label: two optimizer entries are called '${l}'; give one a distinct label`, `${path}.label`);
@@ -400,7 +407,7 @@ export function validateExperiment(raw: unknown): Experiment {
 
 /**
  * The schedule must fit the run: a warmup shorter than the decay's total (training.steps when
- * schedule.total is not set), and makeSchedule's own checks, here rather than when each run starts.
+ * schedule.total is not set), and checkSchedule's checks, here rather than when each run starts.
  */
 function checkScheduleAgainstSteps(s: Experiment['schedule'], steps: number): void {
   const warm = s.warmup ?? 0;
@@ -414,10 +421,28 @@ function checkScheduleAgainstSteps(s: Experiment['schedule'], steps: number): vo
     }
   }
   try {
-    makeSchedule((s.kind === 'constant' ? s : { ...s, total: s.total ?? steps }) as ScheduleConfig);
+    checkSchedule((s.kind === 'constant' ? s : { ...s, total: s.total ?? steps }) as ScheduleConfig, steps);
   } catch (e) {
-    throw new ConfigError((e as Error).message, 'schedule');
+    throw new ConfigError((e as Error).message, e instanceof ScheduleError ? e.key : 'schedule');
   }
+}
+
+/**
+ * The schedule of a run of `steps` steps of `exp` (compressSchedule from training.steps), checked by
+ * checkSchedule: a horizon that compresses the schedule into an invalid one throws ConfigError at
+ * `key` (default 'tuning.steps') naming the derived value, before any run starts.
+ */
+export function derivedSchedule(exp: Experiment, steps: number, key = 'tuning.steps'): ScheduleConfig {
+  const full = exp.training.steps;
+  const schedule = compressSchedule(exp.schedule, full, steps);
+  if (steps === full) return schedule;
+  try {
+    checkSchedule(schedule, steps, `compressed to ${steps} steps (${key}) from training.steps ${full}`);
+  } catch (e) {
+    if (e instanceof ScheduleError) throw new ConfigError(`${key}: ${e.message}; choose a horizon that keeps the schedule valid or shorten schedule.warmup`, key);
+    throw e;
+  }
+  return schedule;
 }
 
 /** A tuned-settings file (experiments/tuned/*.json): the selected options per optimizer label and where they came from. */
@@ -445,7 +470,7 @@ function applyTuned(exp: Experiment): void {
     const i = labels.indexOf(label);
     if (i < 0) throw new ConfigError(`tuned: ${path} has settings for '${label}', which is not an optimizer of this experiment; labels: ${labels.join(', ')}`, 'tuned');
     const o = exp.optimizers[i];
-    checkOptions(`tuned (${path}) settings.${label}`, values, OPTIMIZERS[o.name].defaults as Record<string, unknown>, false);
+    checkOptions(`tuned (${path}) settings.${label}`, values, OPTIMIZERS[o.name].defaults as Record<string, unknown>, false, OPTIMIZERS[o.name]);
     for (const k of Object.keys(values)) {
       if (k in o) throw new ConfigError(`optimizers[${i}].${k}: also set by the tuned settings in ${path}; keep one`, `optimizers[${i}].${k}`);
       if (o.search && k in (o.search as object)) throw new ConfigError(`optimizers[${i}].search.${k}: also set by the tuned settings in ${path}; keep one`, `optimizers[${i}].search.${k}`);
@@ -455,7 +480,8 @@ function applyTuned(exp: Experiment): void {
 }
 
 /** Checks an optimizer entry's `search` (needs a tuning block; keys are options of the method, not also fixed). */
-function checkSearch(path: string, exp: Experiment, search: unknown, opts: Record<string, unknown>, defaults: Record<string, unknown>): void {
+function checkSearch(path: string, exp: Experiment, search: unknown, opts: Record<string, unknown>, factory: OptimizerFactory<any>): void {
+  const defaults = factory.defaults as Record<string, unknown>;
   const p = `${path}.search`;
   if (search === undefined) {
     if (exp.tuning) throw new ConfigError(`${p}: empty search space; with a tuning block every optimizer needs a search (e.g. search: { lr: { low: 1e-4, high: 1e-2 } })`, p);
@@ -471,7 +497,7 @@ function checkSearch(path: string, exp: Experiment, search: unknown, opts: Recor
     if (k in opts) throw new ConfigError(`${kp}: '${k}' is both fixed in the entry and searched; keep one`, kp);
     if (Array.isArray(v)) {
       if (v.length === 0) throw new ConfigError(`${kp}: empty list`, kp);
-      checkOptions(p, { [k]: v }, defaults, true);
+      checkOptions(p, { [k]: v }, defaults, true, factory);
       continue;
     }
     const r = SearchRangeSchema.safeParse(v);
@@ -484,6 +510,10 @@ function checkSearch(path: string, exp: Experiment, search: unknown, opts: Recor
     if (!Number.isFinite(low) || !Number.isFinite(high)) throw new ConfigError(`${kp}: low and high must be finite`, kp);
     if (!(low < high)) throw new ConfigError(`${kp}: low (${low}) must be below high (${high})`, kp);
     if ((scale ?? defaultScale(k)) === 'log' && !(low > 0)) throw new ConfigError(`${kp}: a log-scale range needs low > 0, got ${low}`, kp);
+    for (const [end, x] of [['low', low], ['high', high]] as const) {
+      const bad = domainViolation(factory.methodName, factory.domains as Record<string, Domain> | undefined, k, x);
+      if (bad) throw new ConfigError(`${kp}.${end}: ${bad}`, `${kp}.${end}`);
+    }
   }
 }
 
@@ -497,6 +527,7 @@ function checkTuning(exp: Experiment): void {
   const t = exp.tuning!;
   if (t.steps !== undefined && t.steps > exp.training.steps) throw new ConfigError(`tuning.steps (${t.steps}) exceeds training.steps (${exp.training.steps})`, 'tuning.steps');
   if (t.steps !== undefined && t.steps % exp.training.logEvery !== 0) throw new ConfigError(`tuning.steps (${t.steps}) must be a multiple of training.logEvery (${exp.training.logEvery})`, 'tuning.steps');
+  if (t.steps !== undefined) derivedSchedule(exp, t.steps);
   exp.optimizers.forEach((o, i) => {
     const defaults = OPTIMIZERS[o.name].defaults as Record<string, unknown>;
     for (const [k, v] of Object.entries(o)) {
@@ -568,12 +599,19 @@ export function loadExperiment(file: string, sets: readonly string[] = []): Expe
   }
   resolvePlugins(raw, file);
   try {
-    validateExperiment(raw);
+    // Without overrides the file must stand alone; with them, the file and its overrides are validated as a whole.
+    if (sets.length === 0) validateExperiment(raw);
+    else if (!raw || typeof raw !== 'object' || Array.isArray(raw)) validateExperiment(raw);
   } catch (e) {
     if (e instanceof ConfigError) throw new ConfigError(`${file}: ${e.message}`, e.path);
     throw e;
   }
-  return applyOverrides(raw as Record<string, unknown>, sets);
+  try {
+    return applyOverrides(raw as Record<string, unknown>, sets);
+  } catch (e) {
+    if (e instanceof ConfigError && !e.message.startsWith('--set ')) throw new ConfigError(`${file}: ${e.message}`, e.path);
+    throw e;
+  }
 }
 
 /**
@@ -593,11 +631,15 @@ function resolvePlugins(raw: unknown, file: string): void {
 }
 
 /**
- * Applies `key=value` overrides to a raw experiment document and validates the result. Keys are dot
- * paths; a segment after `optimizers` is an index or an entry's label/name (`optimizers.adamw.lr=[1e-3,3e-3]`).
+ * Applies `key=value` overrides to a raw experiment document, all of them, then validates the result
+ * once, so their order does not matter (`--set training.steps=30 --set schedule.warmup=5` and the
+ * reverse agree). Keys are dot paths; a segment after `optimizers` is an index or an entry's
+ * label/name (`optimizers.adamw.lr=[1e-3,3e-3]`). A ConfigError names the override whose key holds
+ * the bad value ('--set schedule.warmup=50: ...'), or lists the overrides when the fault is elsewhere.
  */
 export function applyOverrides(raw: Record<string, unknown>, sets: readonly string[]): Experiment {
   const doc = structuredClone(raw);
+  const applied: { key: string; text: string }[] = [];
   for (const s of sets) {
     const eq = s.indexOf('=');
     if (eq <= 0) throw new ConfigError(`--set ${s}: expected key=value`);
@@ -609,14 +651,18 @@ export function applyOverrides(raw: Record<string, unknown>, sets: readonly stri
       throw new ConfigError(`--set ${s}: value is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
     }
     setPath(doc, key, value, s);
-    try {
-      validateExperiment(doc);
-    } catch (e) {
-      if (e instanceof ConfigError) throw new ConfigError(`--set ${s}: ${e.message}`, e.path);
-      throw e;
-    }
+    applied.push({ key, text: s });
   }
-  return validateExperiment(doc);
+  try {
+    return validateExperiment(doc);
+  } catch (e) {
+    if (!(e instanceof ConfigError) || applied.length === 0) throw e;
+    // The last override whose key is the bad key, a key below it or above it.
+    const path = (e.path ?? '').replace(/\[(\d+)\]/g, '.$1');
+    const hit = [...applied].reverse().find((a) => path === a.key || path.startsWith(`${a.key}.`) || a.key.startsWith(`${path}.`));
+    if (hit) throw new ConfigError(`--set ${hit.text}: ${e.message}`, e.path);
+    throw new ConfigError(`${e.message} (with ${applied.map((a) => `--set ${a.text}`).join(' ')})`, e.path);
+  }
 }
 
 function setPath(doc: Record<string, unknown>, key: string, value: unknown, original: string): void {
@@ -691,11 +737,7 @@ export function entryRuns(exp: Experiment, i: number, g: Record<string, unknown>
   const { checkpointEvery, sampleChars, keepCheckpoints, ...fullTraining } = exp.training;
   const steps = opts.steps ?? fullTraining.steps;
   const training = { ...fullTraining, steps };
-  const f = steps / fullTraining.steps;
-  const scaled = (x: number | undefined) => (x === undefined ? undefined : Math.max(f === 1 ? x : Math.round(x * f), 0));
-  const s = exp.schedule;
-  const schedule = (s.kind === 'constant' ? { ...s, warmup: scaled(s.warmup) } : { ...s, warmup: scaled(s.warmup), total: Math.max(scaled(s.total ?? fullTraining.steps)!, 1), ...('decay' in s ? { decay: Math.max(scaled(s.decay)!, 1) } : {}) }) as ScheduleConfig;
-  if (schedule.warmup === undefined) delete (schedule as { warmup?: number }).warmup;
+  const schedule = derivedSchedule(exp, steps);
   const { kind: modelKind, ...modelOpts } = exp.model;
   const model = { kind: modelKind, ...modelDefaults(modelKind), ...modelOpts };
   const { kind: dataKind, ...dataOpts } = exp.data;

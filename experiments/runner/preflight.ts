@@ -136,6 +136,8 @@ export interface FolderCheck {
   grid: readonly string[];
   /** Run ids this call will write. */
   mine: readonly string[];
+  /** What differs between the experiment the folder records and this one ('training.steps 12 -> 30'), for the refusal. */
+  differs?: string;
 }
 
 /**
@@ -148,14 +150,19 @@ export function checkOutputFolder(dir: string, c: FolderCheck, readGrid: (dir: s
   if (existsSync(dir)) {
     if (!statSync(dir).isDirectory()) throw new ConfigError(`--out ${dir}: exists and is not a folder`, 'out');
     const entries = readdirSync(dir).filter((f) => !f.startsWith('.'));
-    if (entries.length > 0 && !c.resume && !c.overwrite) {
+    // experiment.json and an empty logs/ without any run record are a declaration, not results.
+    const results = entries.filter((f) => f !== 'experiment.json' && !(f === 'logs' && statSync(join(dir, f)).isDirectory() && readdirSync(join(dir, f)).length === 0));
+    if (results.length > 0 && !c.resume && !c.overwrite) {
       const grid = readGrid(dir);
       const theirs = new Set(grid ?? []);
       const clash = c.mine.filter((id) => existsSync(join(dir, `${id}.json`)));
       const sameGrid = grid !== null && grid.length === c.grid.length && c.grid.every((id) => theirs.has(id));
       if (!(c.shard && sameGrid && clash.length === 0)) {
-        const what = clash.length ? `${clash.length} of this sweep's runs` : grid ? `results of ${sameGrid ? 'this experiment' : 'another experiment grid'}` : `${entries.length} files`;
-        throw new ConfigError(`results folder ${dir} already holds ${what}; add --resume to continue them, --overwrite to start over, or choose another --out`, 'out');
+        const what = clash.length ? `${clash.length} of this sweep's runs` : grid ? `results of ${sameGrid ? 'this experiment' : 'another experiment grid'}` : `${results.length} files`;
+        const common = grid ? c.grid.filter((id) => theirs.has(id)).length : 0;
+        const parts = grid && !sameGrid ? [...(c.grid.length ? [`its grid: ${grid.length} runs, this one: ${c.grid.length}, ${common} in common`] : []), ...(c.differs ? [`differs in ${c.differs}`] : [])] : [];
+        const detail = parts.length ? ` (${parts.join('; ')})` : '';
+        throw new ConfigError(`results folder ${dir} already holds ${what}${detail}; add --resume to continue them, --overwrite to start over, or choose another --out`, 'out');
       }
     }
   }

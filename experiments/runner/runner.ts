@@ -39,6 +39,7 @@ import { lossAndGrads } from '../../models/layers.js';
 import { buildOptimizer, getOptimizerFactory, globalNorm, resolveRoute, type Optimizer } from '../../optimizers/index.js';
 import { ConfigError, type InitConfig, type RunSpec } from './config.js';
 import type { Parameter } from '../../optimizers/core.js';
+import { asFsFault, describeFsFault, FsFault, injectedFault, isFsFault } from './fs_faults.js';
 import { makeSchedule } from './schedule.js';
 import { createTask, METRIC_KINDS, type Task } from './tasks.js';
 import { loadedPlugin, loadPlugins } from './plugins.js';
@@ -153,18 +154,34 @@ export function runPaths(dir: string, id: string) {
   return { json: join(dir, `${id}.json`), csv: join(dir, `${id}.csv`), ckpt: join(dir, 'checkpoints', `${id}.ckpt`), log: join(dir, 'logs', `${id}.log`) };
 }
 
-/** Writes a file atomically: a temporary file in the same folder, fsync, then rename over the target. */
+/**
+ * Writes a file atomically: a temporary file in the same folder, fsync, then rename over the target.
+ * On any failure the temporary file is removed and the target keeps its previous content; a
+ * file-system error (no space, no permission, experiments/runner/fs_faults.ts) is thrown as an
+ * FsFault naming the path. Tests inject faults through OPTLAB_FS_FAULT.
+ */
 export function writeAtomic(path: string, data: string | Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
   try {
-    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    mkdirSync(dirname(path), { recursive: true });
+    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    injectedFault(path, buf.byteLength);
+    const fd = openSync(tmp, 'w');
+    try {
+      writeSync(fd, buf);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      /* the folder itself is gone or unwritable: nothing was left in it */
+    }
+    throw asFsFault(e, path, 'write');
   }
-  renameSync(tmp, path);
 }
 
 /** Reads a run record. */
@@ -492,8 +509,16 @@ export async function trainRun(id: string, opts: TrainOptions): Promise<RunRecor
       tb = await TensorboardWriter.open(join(opts.tensorboard, id), { fresh: !run.resumed });
     }
     const writeRow = async (row: CurveRow) => {
+      // A results folder removed while the run trains is a fault, not a folder to make again.
+      if (!existsSync(opts.dir)) throw new FsFault('ENOENT', opts.dir, 'write into');
       run.rows.push(row);
-      await csv.writeRecords([{ ...row, ...row.diag }]);
+      const line = { ...row, ...row.diag };
+      try {
+        injectedFault(run.paths.csv, JSON.stringify(line).length);
+        await csv.writeRecords([line]);
+      } catch (e) {
+        throw asFsFault(e, run.paths.csv, 'write');
+      }
       await tb?.write(row, row.val_loss !== null);
       opts.onRow?.(row, run.rec);
     };
@@ -770,6 +795,8 @@ async function logRow(run: RunState, s: number, lrScale: number, log: StepLog, t
 /** Saves weights, optimizer state, MARS's previous weights, the data position and the loss accumulator; the record follows. */
 async function checkpointRun(run: RunState): Promise<void> {
   const { params, opt, rec, paths, task } = run;
+  // writeAtomic makes checkpoints/ when missing; a removed results folder is a fault, not one to make again.
+  if (!existsSync(dirname(paths.json))) throw new FsFault('ENOENT', dirname(paths.json), 'write into');
   const tensors = opt.state();
   const all = new Map<string, tf.Tensor>();
   for (const p of params) all.set(`param/${p.name}`, p.variable);
@@ -888,7 +915,7 @@ function summarizeDiagnostics(rows: readonly CurveRow[]): Record<string, { mean:
 }
 
 /** Messages a child sends its sweep over IPC. */
-export type ChildMessage = { type: 'row'; id: string; row: CurveRow; steps: number } | { type: 'done'; id: string; status: RunStatus };
+export type ChildMessage = { type: 'row'; id: string; row: CurveRow; steps: number } | { type: 'done'; id: string; status: RunStatus; fault?: string };
 
 /** What `runner.js --probe-backend [NAME]` prints: the backend a run would get here. */
 export interface BackendProbe {
@@ -964,17 +991,21 @@ async function childMain(argv: string[]): Promise<void> {
     send({ type: 'done', id, status: rec.status });
     process.exitCode = rec.status === 'interrupted' ? 130 : 0;
   } catch (e) {
-    const msg = (e as Error).stack ?? String(e);
-    console.error(msg);
+    // A file-system fault is one line (the error and the path); anything else keeps its stack for the log.
+    const fault = isFsFault(e) ? describeFsFault(e) : undefined;
+    console.error(fault ?? (e as Error).stack ?? String(e));
     try {
-      const rec = readRecord(paths.json);
-      rec.status = 'failed';
-      rec.error = (e as Error).message ?? String(e);
-      writeRecord(paths.json, rec);
+      // Into a results folder that still exists: a removed one is not made again for one record.
+      if (existsSync(dir)) {
+        const rec = readRecord(paths.json);
+        rec.status = 'failed';
+        rec.error = fault ?? (e as Error).message ?? String(e);
+        writeRecord(paths.json, rec);
+      }
     } catch {
-      /* the record itself is unreadable; the log has the error */
+      /* the record itself is unreadable or cannot be written; the log has the error and the sweep settles it */
     }
-    send({ type: 'done', id, status: 'failed' });
+    send({ type: 'done', id, status: 'failed', ...(fault ? { fault } : {}) });
     process.exitCode = 1;
   }
   if (process.connected) process.disconnect();

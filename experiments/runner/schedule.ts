@@ -61,22 +61,70 @@ export function linearDecay(opts: { warmup?: number; total: number; floor?: numb
   };
 }
 
-/** Builds a schedule from its config, checking the numbers make sense. */
-export function makeSchedule(c: ScheduleConfig): Schedule {
-  if (!['constant', 'cosine', 'wsd', 'linear'].includes(c.kind)) throw new Error(`unknown schedule kind '${c.kind}'; expected constant, cosine, wsd or linear`);
-  const warmup = c.warmup ?? 0;
-  if (!(warmup >= 0)) throw new Error(`schedule.warmup must be >= 0, got ${warmup}`);
-  if (c.kind !== 'constant') {
-    if (!(c.total > warmup)) throw new Error(`schedule.total (${c.total}) must exceed schedule.warmup (${warmup})`);
-    if (c.floor !== undefined && !(c.floor >= 0 && c.floor <= 1)) throw new Error(`schedule.floor must be in [0, 1], got ${c.floor}`);
+/** A schedule that does not fit: `key` is the schedule value that broke ('schedule.total'), `message` says how. */
+export class ScheduleError extends Error {
+  constructor(message: string, readonly key: string) {
+    super(message);
+    this.name = 'ScheduleError';
   }
+}
+
+/**
+ * Checks a schedule, as written or as derived (a tuning horizon's compressed schedule), for a run of
+ * `steps` steps when given: a known kind, warmup >= 0, total > warmup, floor in [0, 1], wsd's decay in
+ * (0, total - warmup], total <= steps and (constant) warmup <= steps. Every place that derives a
+ * schedule calls it on the result. `where` names the derivation ('compressed to tuning.steps 4 from
+ * training.steps 12'); the message then says the values are derived. Throws ScheduleError naming the
+ * value that broke.
+ */
+export function checkSchedule(c: ScheduleConfig, steps?: number, where?: string): void {
+  const name = (k: string) => `${where ? 'derived ' : ''}schedule.${k}`;
+  const fail = (k: string, what: string): never => {
+    throw new ScheduleError(`${where ? `the schedule ${where}: ` : ''}${what}`, `schedule.${k}`);
+  };
+  if (!['constant', 'cosine', 'wsd', 'linear'].includes(c.kind)) fail('kind', `unknown schedule kind '${c.kind}'; expected constant, cosine, wsd or linear`);
+  const warmup = c.warmup ?? 0;
+  if (!(Number.isInteger(warmup) && warmup >= 0)) fail('warmup', `${name('warmup')} must be an integer >= 0, got ${warmup}`);
+  if (c.kind === 'constant') {
+    if (steps !== undefined && warmup > steps) fail('warmup', `${name('warmup')} (${warmup}) exceeds the run's ${steps} steps: the learning rate would never reach its peak`);
+    return;
+  }
+  if (!(c.total > warmup)) fail('total', `${name('total')} (${c.total}) must exceed ${name('warmup')} (${warmup})`);
+  if (steps !== undefined && c.total > steps) fail('total', `${name('total')} (${c.total}) exceeds the run's ${steps} steps`);
+  if (c.floor !== undefined && !(c.floor >= 0 && c.floor <= 1)) fail('floor', `${name('floor')} must be in [0, 1], got ${c.floor}`);
+  if (c.kind === 'wsd' && !(c.decay > 0 && c.decay <= c.total - warmup)) fail('decay', `${name('decay')} (${c.decay}) must be in (0, total - warmup] = (0, ${c.total - warmup}]`);
+}
+
+/** Schedule settings as written, before training.steps fills in an unset total. */
+export type ScheduleSettings = { kind: ScheduleConfig['kind']; warmup?: number; total?: number; decay?: number; floor?: number };
+
+/**
+ * The schedule of a run of `steps` steps from one written for `fullSteps` (a tuning horizon shorter
+ * than training.steps): warmup, total (training.steps when unset) and decay scale by steps / fullSteps,
+ * rounded, total and decay at least 1. The same schedule (total filled in) when steps = fullSteps.
+ * Callers check the result with `checkSchedule`.
+ */
+export function compressSchedule(s: ScheduleSettings, fullSteps: number, steps: number): ScheduleConfig {
+  const f = steps / fullSteps;
+  const scaled = (x: number | undefined) => (x === undefined ? undefined : Math.max(f === 1 ? x : Math.round(x * f), 0));
+  const c = s;
+  const out = (c.kind === 'constant'
+    ? { ...c, warmup: scaled(c.warmup) }
+    : { ...c, warmup: scaled(c.warmup), total: Math.max(scaled(c.total ?? fullSteps)!, 1), ...('decay' in c ? { decay: Math.max(scaled(c.decay)!, 1) } : {}) }) as ScheduleConfig;
+  if (out.warmup === undefined) delete (out as { warmup?: number }).warmup;
+  return out;
+}
+
+/** Builds a schedule from its config, checking the numbers make sense (checkSchedule). */
+export function makeSchedule(c: ScheduleConfig): Schedule {
+  checkSchedule(c);
+  const warmup = c.warmup ?? 0;
   switch (c.kind) {
     case 'constant':
       return constant(warmup);
     case 'cosine':
       return warmupCosine(c);
     case 'wsd':
-      if (!(c.decay > 0 && c.decay <= c.total - warmup)) throw new Error(`schedule.decay must be in (0, total - warmup], got ${c.decay}`);
       return wsd(c);
     case 'linear':
       return linearDecay(c);

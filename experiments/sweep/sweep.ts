@@ -9,13 +9,15 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { threadsPerRun } from '../../kernels/addon.js';
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { shardFromEnvironment } from './cluster.js';
 import { ConfigError, configName, defaultOutDir, expandRuns, seedList, tuningSeedList, type Experiment, type RunSpec } from '../runner/config.js';
 import { checkPluginNames, loadExperimentFile } from '../runner/plugins.js';
+import { describeFsFault, isFsFault } from '../runner/fs_faults.js';
+import { acquireRunLock, describeHolder, staleAfterMs, type RunLock } from '../runner/run_lock.js';
 import { backendLines, checkData, checkInit, checkPackages, checkOutputFolder, checkSameBackend, commandName, nativeHint, probeBackend, runnerCommand } from '../runner/preflight.js';
 import { wrapParagraph } from '../analysis/text_table.js';
 import { readExperimentRecord, writeReport, type ExperimentRecord } from '../analysis/report.js';
@@ -74,11 +76,14 @@ export interface SweepOutcome {
   statuses: Record<string, RunStatus>;
   /** The user stopped the sweep (Ctrl-C or SIGTERM). */
   interrupted: boolean;
+  /** A file-system fault stopped the sweep (no space, no permission, the folder removed), in one line. */
+  fault?: string;
 }
 
-/** Exit code of `optlab run`: 130 when the user stopped it, 1 when any run failed or was interrupted, else 0. */
-export function sweepExitCode(o: Pick<SweepOutcome, 'statuses' | 'interrupted'>): number {
+/** Exit code of `optlab run`: 130 when the user stopped it, 1 when any run failed or was interrupted or a file-system fault stopped it, else 0. */
+export function sweepExitCode(o: Pick<SweepOutcome, 'statuses' | 'interrupted' | 'fault'>): number {
   if (o.interrupted) return 130;
+  if (o.fault) return 1;
   return Object.values(o.statuses).some((s) => s === 'failed' || s === 'interrupted') ? 1 : 0;
 }
 
@@ -140,21 +145,40 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
   const dir = opts.out ?? defaultOutDir(exp);
   const jobs = Math.max(1, opts.jobs ?? os.cpus().length);
   const shardNote = shard ? ` (shard ${shard} of ${all.length}${auto ? `, from ${auto.source}` : ''})` : '';
-  if (opts.dryRun) return listRuns(exp, mine, dir, shardNote);
   const grid = opts.grid ?? all.map((r) => r.id);
   // A batch of a tuned experiment (opts.runs) was checked before its first batch (runPlanned).
   const batch = opts.runs !== undefined;
+  // --dry-run runs the same checks as a run (data, init, results folder, backend), then lists.
   if (!batch) checkBeforeRuns(exp, dir, opts, shard, grid, mine);
   const backend = opts.backend ?? exp.backend;
   const tensorboard = opts.tensorboard === undefined ? undefined : opts.tensorboard || join(dir, 'tensorboard');
-  const probe = probeBackend(backend, opts.backend ? `--backend ${opts.backend}` : exp.backend ? `backend: ${exp.backend} (in ${file})` : `backend ${process.env.OPTLAB_BACKEND ?? 'auto'}`, { tensorboard: tensorboard !== undefined });
+  const probe = probeBackend(backend, requestedBackend(file, exp, opts), { tensorboard: tensorboard !== undefined });
+  if (opts.dryRun) return listRuns(exp, mine, dir, shardNote);
   if (opts.resume) checkResumedBackend(dir, mine, probe.label, opts.allowMixedBackends === true);
 
-  declareRuns(dir, file, exp, opts, { grid, mine, shard, shardSource: auto?.source, batch, backendCheck: probe.message });
-  const { statuses, todo, replaced } = prepareRuns(dir, exp, mine, opts.resume === true);
+  const locks = new Map<string, RunLock>();
+  try {
+    const { statuses, todo, replaced, held } = cleanOnFailedStart(dir, () => {
+      declareRuns(dir, file, exp, opts, { grid, mine, shard, shardSource: auto?.source, batch, backendCheck: probe.message });
+      return prepareRuns(dir, exp, mine, opts.resume === true, locks);
+    });
+    return await trainPrepared({ file, exp, opts, dir, mine, jobs, shardNote, skippedNote: held, probe, tensorboard, backend, statuses, todo, replaced, locks });
+  } finally {
+    for (const l of locks.values()) l.release();
+  }
+}
+
+/** The part of runSweep after the runs are prepared and locked: progress, the queue, the report. */
+async function trainPrepared(a: {
+  file: string; exp: Experiment; opts: SweepOptions; dir: string; mine: readonly RunSpec[]; jobs: number; shardNote: string; skippedNote: string[];
+  probe: ReturnType<typeof probeBackend>; tensorboard: string | undefined; backend: string | undefined;
+  statuses: Record<string, RunStatus>; todo: RunSpec[]; replaced: number; locks: Map<string, RunLock>;
+}): Promise<SweepOutcome> {
+  const { file, exp, opts, dir, mine, jobs, shardNote, probe, tensorboard, backend, statuses, todo, replaced, locks } = a;
   const parallel = Math.min(jobs, todo.length);
   const progress = new Progress(opts.tty ?? process.stdout.isTTY === true, mine.length, mine.length - todo.length, parallel, opts.progressStream);
-  const skipped = mine.length - todo.length;
+  const elsewhere = Object.values(statuses).filter((x) => x === 'running').length;
+  const skipped = mine.length - todo.length - elsewhere;
   // One backend line per command (a tuned sweep comes here once per stage), the whole check in experiment.json.
   if (!printedBackends.has(`${resolve(dir)}\n${probe.message}`)) {
     printedBackends.add(`${resolve(dir)}\n${probe.message}`);
@@ -162,16 +186,32 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
     progress.line(line);
     for (const h of [...hints.map((x) => `hint: ${x}`), nativeHint(probe)]) if (h) progress.line(wrapParagraph(h));
   }
-  progress.line(`${exp.name}: ${plural(mine.length, 'run')}${shardNote}${skipped ? `, ${skipped} already done` : ''}, ${parallel} at a time -> ${dir}`);
+  progress.line(`${exp.name}: ${plural(mine.length, 'run')}${shardNote}${skipped ? `, ${skipped} already done` : ''}${elsewhere ? `, ${elsewhere} trained by another process` : ''}, ${parallel} at a time -> ${dir}`);
   if (replaced) progress.line(`--overwrite: ${replaced} earlier runs in ${dir} are started over`);
+  for (const line of a.skippedNote) progress.line(line);
   if (tensorboard !== undefined) progress.line(`tensorboard: scalars in ${tensorboard}/<run id>, ${probe.tensorboard?.message} (view: tensorboard --logdir ${tensorboard})`);
 
-  const child: ChildOptions = { dir, backend, tensorboard, expectBackend: opts.allowMixedBackends ? undefined : probe.label, threads: parallel };
-  const { interrupted, killed } = await runQueue(todo, jobs, child, statuses, progress, opts);
+  const child: ChildOptions = { dir, backend, tensorboard, expectBackend: opts.allowMixedBackends ? undefined : probe.label, threads: parallel, locks };
+  // Heartbeats of the locks this call holds, while it trains (experiments/runner/run_lock.ts).
+  const heartbeat = setInterval(() => {
+    for (const [id, l] of locks) {
+      if (l.refresh()) continue;
+      progress.line(`${id}: its lock was taken over by another process (this one's heartbeat was late)`);
+      locks.delete(id);
+    }
+  }, Math.min(10_000, staleAfterMs() / 4));
+  heartbeat.unref();
+  const { interrupted, killed, fault } = await runQueue(todo, jobs, child, statuses, progress, opts).finally(() => clearInterval(heartbeat));
   for (const spec of todo) statuses[spec.id] ??= 'pending';
   progress.stop(Object.values(statuses));
 
   const again = resumeCommand(file, opts);
+  if (fault) {
+    // One line for the fault; the report is not written into a folder that cannot take writes.
+    console.error(`error: ${fault}`);
+    console.log(`the sweep stopped (${statusCounts(Object.values(statuses))}); once the folder can be written again (space freed, permissions fixed), continue with: ${again}`);
+    return { dir, statuses, interrupted, fault };
+  }
   if (interrupted) console.log(`interrupted${killed ? ' (runs killed)' : ''}; continue with: ${again}`);
   else if (Object.values(statuses).some((s) => s === 'failed' || s === 'interrupted')) console.log(`some runs did not finish (logs in ${join(dir, 'logs')}); after fixing the cause, continue with: ${again}`);
   if (opts.report === false) return { dir, statuses, interrupted };
@@ -186,19 +226,88 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
  * no training run once, before the first batch.
  */
 async function runPlanned(file: string, exp: Experiment, opts: SweepOptions, shard: string | undefined): Promise<SweepOutcome> {
-  if (!opts.dryRun) {
-    checkPluginNames(exp);
-    checkPackages(exp, opts);
-    checkData(exp);
-    checkInit(exp, [...seedList(exp), ...(exp.tuning ? tuningSeedList(exp.tuning) : [])]);
-    checkOutputFolder(opts.out ?? defaultOutDir(exp), { resume: opts.resume, overwrite: opts.overwrite, shard: shard !== undefined, grid: [], mine: [] }, gridOf);
-  }
+  // The same checks with and without --dry-run, before anything is written.
+  const dir = opts.out ?? defaultOutDir(exp);
+  checkPluginNames(exp);
+  checkPackages(exp, opts);
+  checkData(exp);
+  checkInit(exp, [...seedList(exp), ...(exp.tuning ? tuningSeedList(exp.tuning) : [])]);
+  checkOutputFolder(dir, { resume: opts.resume, overwrite: opts.overwrite, shard: shard !== undefined, grid: [], mine: [], differs: differenceFrom(dir, exp) }, gridOf);
+  probeBackend(opts.backend ?? exp.backend, requestedBackend(file, exp, opts), { tensorboard: opts.tensorboard !== undefined });
   const { runStaged } = await import('./tuning.js');
-  return runStaged(file, exp, { ...opts, shard, shards: undefined });
+  const existed = existsSync(join(dir, 'experiment.json'));
+  try {
+    return await runStaged(file, exp, { ...opts, shard, shards: undefined });
+  } catch (e) {
+    // A start that fails before any run was recorded leaves the folder as it found it.
+    if (!existed && !holdsRuns(dir)) removeDeclaration(dir);
+    throw e;
+  }
+}
+
+/** How the backend was asked for, for messages: the flag, the experiment file's key or the environment. */
+function requestedBackend(file: string, exp: Experiment, opts: SweepOptions): string {
+  return opts.backend ? `--backend ${opts.backend}` : exp.backend ? `backend: ${exp.backend} (in ${file})` : `backend ${process.env.OPTLAB_BACKEND ?? 'auto'}`;
 }
 
 /** The grid a results folder's experiment.json declares, or null when it has none. */
 const gridOf = (d: string) => (existsSync(join(d, 'experiment.json')) ? readExperimentRecord(d).grid : null);
+
+/** Whether a results folder holds any run record (a `<id>.json` beside experiment.json). */
+function holdsRuns(dir: string): boolean {
+  return existsSync(dir) && readdirSync(dir).some((f) => f.endsWith('.json') && f !== 'experiment.json');
+}
+
+/** Removes what declaring runs made in a folder that holds no run: experiment.json, an empty logs/ and the folder itself when empty. */
+function removeDeclaration(dir: string): void {
+  rmSync(join(dir, 'experiment.json'), { force: true });
+  for (const d of [join(dir, 'logs'), dir]) {
+    try {
+      if (existsSync(d) && readdirSync(d).length === 0) rmdirSync(d);
+    } catch {
+      /* left in place: not empty or not ours */
+    }
+  }
+}
+
+/** Runs the first writes of a start; when they throw and the folder held no run record, the declaration is removed again. */
+function cleanOnFailedStart<T>(dir: string, fn: () => T): T {
+  const existed = existsSync(join(dir, 'experiment.json'));
+  try {
+    return fn();
+  } catch (e) {
+    if (!existed && !holdsRuns(dir)) removeDeclaration(dir);
+    throw e;
+  }
+}
+
+/**
+ * What differs between the experiment a results folder's experiment.json records and `exp`, as
+ * 'training.steps 12 -> 30, optimizers[0].lr 0.01 -> 0.02' (at most 6 keys), or undefined.
+ */
+function differenceFrom(dir: string, exp: Experiment): string | undefined {
+  if (!existsSync(join(dir, 'experiment.json'))) return undefined;
+  let theirs: unknown;
+  try {
+    theirs = readExperimentRecord(dir).experiment;
+  } catch {
+    return undefined;
+  }
+  const diffs: string[] = [];
+  const walk = (a: unknown, b: unknown, path: string) => {
+    if (diffs.length > 6) return;
+    const obj = (x: unknown) => x !== null && typeof x === 'object';
+    if (obj(a) && obj(b) && Array.isArray(a) === Array.isArray(b)) {
+      const keys = new Set([...Object.keys(a as object), ...Object.keys(b as object)]);
+      for (const k of keys) walk((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], Array.isArray(a) ? `${path}[${k}]` : path ? `${path}.${k}` : k);
+    } else if (JSON.stringify(a) !== JSON.stringify(b)) {
+      diffs.push(`${path} ${a === undefined ? '(unset)' : JSON.stringify(a)} -> ${b === undefined ? '(unset)' : JSON.stringify(b)}`);
+    }
+  };
+  walk(theirs, exp, '');
+  if (diffs.length === 0) return undefined;
+  return diffs.slice(0, 6).join(', ') + (diffs.length > 6 ? ', ...' : '');
+}
 
 /** `--dry-run`: the runs this call would start, with their state, without training or writing. */
 function listRuns(exp: Experiment, mine: readonly RunSpec[], dir: string, shardNote: string): SweepOutcome {
@@ -211,13 +320,13 @@ function listRuns(exp: Experiment, mine: readonly RunSpec[], dir: string, shardN
   return { dir, statuses: {}, interrupted: false };
 }
 
-/** Everything that needs no training, checked once before any run starts: optional packages, data, init checkpoints, the results folder. */
+/** Everything that needs no training, checked once before any run starts: plugins, optional packages, data, init checkpoints, the results folder. */
 function checkBeforeRuns(exp: Experiment, dir: string, opts: SweepOptions, shard: string | undefined, grid: readonly string[], mine: readonly RunSpec[]): void {
   checkPluginNames(exp);
   checkPackages(exp, opts);
   checkData(exp);
   checkInit(exp, mine.map((r) => r.seed));
-  checkOutputFolder(dir, { resume: opts.resume, overwrite: opts.overwrite, shard: shard !== undefined, grid: [...grid], mine: mine.map((r) => r.id) }, gridOf);
+  checkOutputFolder(dir, { resume: opts.resume, overwrite: opts.overwrite, shard: shard !== undefined, grid: [...grid], mine: mine.map((r) => r.id), differs: differenceFrom(dir, exp) }, gridOf);
 }
 
 /** With --resume: finished runs kept from earlier calls must share this call's backend (or a warning says they do not). */
@@ -250,30 +359,54 @@ function declareRuns(dir: string, file: string, exp: Experiment, opts: SweepOpti
  * unfinished one continues from its checkpoint (its record refreshed to pending), and any other is
  * recorded afresh. Returns the kept statuses, the runs to start, and how many earlier records are replaced.
  */
-function prepareRuns(dir: string, exp: Experiment, mine: readonly RunSpec[], resume: boolean): { statuses: Record<string, RunStatus>; todo: RunSpec[]; replaced: number } {
+function prepareRuns(dir: string, exp: Experiment, mine: readonly RunSpec[], resume: boolean, locks: Map<string, RunLock>): { statuses: Record<string, RunStatus>; todo: RunSpec[]; replaced: number; held: string[] } {
   const env = environment();
   const statuses: Record<string, RunStatus> = {};
   const todo: RunSpec[] = [];
+  const held: string[] = [];
   const replaced = resume ? 0 : mine.filter((r) => existsSync(runPaths(dir, r.id).json)).length;
-  for (const spec of mine) {
-    const p = runPaths(dir, spec.id);
-    if (resume && existsSync(p.json)) {
-      const old = readRecord(p.json);
-      if (old.hash === spec.hash && DONE.includes(old.status)) {
-        statuses[spec.id] = old.status;
-        continue;
-      }
-      if (old.hash === spec.hash) {
-        // Keep the checkpoint and curve; refresh the spec (target or checkpoint interval may have changed).
-        writeRecord(p.json, { ...old, ...spec, experiment: exp.name, status: 'pending' });
-        todo.push(spec);
-        continue;
-      }
-    }
-    initRun(dir, spec, exp.name, env);
-    todo.push(spec);
+  try {
+    for (const spec of mine) prepareRun(dir, exp, spec, resume, env, { statuses, todo, held, locks });
+  } catch (e) {
+    // A fault (no space, no permission) while preparing: the locks taken so far are given back.
+    for (const l of locks.values()) l.release();
+    locks.clear();
+    throw e;
   }
-  return { statuses, todo, replaced };
+  return { statuses, todo, replaced, held };
+}
+
+/** prepareRuns for one run: kept, skipped (another process holds its lock), continued or recorded afresh. */
+function prepareRun(dir: string, exp: Experiment, spec: RunSpec, resume: boolean, env: ReturnType<typeof environment>, into: { statuses: Record<string, RunStatus>; todo: RunSpec[]; held: string[]; locks: Map<string, RunLock> }): void {
+  const { statuses, todo, held, locks } = into;
+  const p = runPaths(dir, spec.id);
+  if (resume && existsSync(p.json)) {
+    const old = readRecord(p.json);
+    if (old.hash === spec.hash && DONE.includes(old.status)) {
+      statuses[spec.id] = old.status;
+      return;
+    }
+  }
+  // A run another live process trains is left to it; a stale lock is taken over.
+  const got = acquireRunLock(dir, spec.id);
+  if ('heldBy' in got) {
+    statuses[spec.id] = 'running';
+    held.push(`${spec.id}: skipped, another process trains it: ${describeHolder(got.heldBy)}`);
+    return;
+  }
+  locks.set(spec.id, got.lock);
+  if (got.tookOver) held.push(`${spec.id}: took over a stale lock (${got.tookOver})`);
+  if (resume && existsSync(p.json)) {
+    const old = readRecord(p.json);
+    if (old.hash === spec.hash) {
+      // Keep the checkpoint and curve; refresh the spec (target or checkpoint interval may have changed).
+      writeRecord(p.json, { ...old, ...spec, experiment: exp.name, status: 'pending' });
+      todo.push(spec);
+      return;
+    }
+  }
+  initRun(dir, spec, exp.name, env);
+  todo.push(spec);
 }
 
 /** How each run's child process is started. */
@@ -285,6 +418,10 @@ interface ChildOptions {
   expectBackend?: string;
   /** Runs at a time: each child gets its share of the native kernels' threads. */
   threads: number;
+  /** The run locks this call holds, released as each run settles. */
+  locks?: Map<string, RunLock>;
+  /** Called with the one-line description of a file-system fault a run (or settling its record) met. */
+  onFault?: (line: string) => void;
 }
 
 /**
@@ -292,9 +429,16 @@ interface ChildOptions {
  * Ctrl-C (or SIGTERM) lets running runs checkpoint and starts no new one; a second kills them.
  * With --live, report.html is rewritten every few seconds and after each run, one write at a time.
  */
-async function runQueue(todo: readonly RunSpec[], jobs: number, child: ChildOptions, statuses: Record<string, RunStatus>, progress: Progress, opts: SweepOptions): Promise<{ interrupted: boolean; killed: boolean }> {
+async function runQueue(todo: readonly RunSpec[], jobs: number, child: ChildOptions, statuses: Record<string, RunStatus>, progress: Progress, opts: SweepOptions): Promise<{ interrupted: boolean; killed: boolean; fault?: string }> {
   const active = new Map<string, ChildProcess>();
-  const stop = { interrupted: false, killed: false, signal: '' };
+  const stop = { interrupted: false, killed: false, signal: '', fault: '' };
+  // A file-system fault of one run concerns them all: no new run starts, running ones checkpoint if they can and stop.
+  child.onFault = (line) => {
+    if (stop.fault) return;
+    stop.fault = line;
+    progress.line(`${line}: stopping the sweep`);
+    for (const c of active.values()) c.kill('SIGINT');
+  };
   const onSignal = (sig: string) => () => {
     if (stop.interrupted) {
       stop.killed = true;
@@ -324,10 +468,12 @@ async function runQueue(todo: readonly RunSpec[], jobs: number, child: ChildOpti
     const queue = [...todo];
     const workers = Array.from({ length: Math.min(jobs, queue.length) }, async () => {
       for (;;) {
-        if (stop.interrupted) return;
+        if (stop.interrupted || stop.fault) return;
         const spec = queue.shift();
         if (!spec) return;
         const status = await launchRun(spec, child, active, progress, () => stop.signal);
+        child.locks?.get(spec.id)?.release();
+        child.locks?.delete(spec.id);
         statuses[spec.id] = status;
         liveReport();
       }
@@ -339,7 +485,7 @@ async function runQueue(todo: readonly RunSpec[], jobs: number, child: ChildOpti
     if (liveTimer) clearInterval(liveTimer);
     await reportChain;
   }
-  return { interrupted: stop.interrupted, killed: stop.killed };
+  return { interrupted: stop.interrupted, killed: stop.killed, ...(stop.fault ? { fault: stop.fault } : {}) };
 }
 
 /** Runs one run in a child process (experiments/runner/runner.ts) and returns how it ended. */
@@ -357,13 +503,22 @@ function launchRun(spec: RunSpec, child: ChildOptions, active: Map<string, Child
     const name = `${configName(spec)} s${spec.seed}`;
     progress.start(spec.id, name, spec.config.training.steps);
     proc.on('message', (m: ChildMessage) => {
+      if (m.type === 'done' && m.fault) child.onFault?.(m.fault);
       if (m.type === 'row') progress.row(spec.id, name, m.row, m.steps);
     });
     proc.on('exit', (code, signal) => {
       active.delete(spec.id);
-      const { status, rec } = settleRecord(p, code, signal, stopSignal());
-      progress.finish(spec.id, name, status, rec, p.log);
-      resolve(status);
+      let settled: ReturnType<typeof settleRecord>;
+      try {
+        settled = settleRecord(p, code, signal, stopSignal());
+      } catch (e) {
+        // The record cannot be written (the fault the run met): failed here, --resume continues it.
+        if (!isFsFault(e)) throw e;
+        child.onFault?.(describeFsFault(e));
+        settled = { status: 'failed' };
+      }
+      progress.finish(spec.id, name, settled.status, settled.rec, p.log);
+      resolve(settled.status);
     });
   });
 }

@@ -361,6 +361,8 @@ export async function runStaged(file: string, exp: Experiment, opts: SweepOption
     const out = await runSweep(file, { ...opts, runs: todo, grid, report: false, print: false });
     for (const r of todo) ran.add(r.id);
     Object.assign(statuses, out.statuses);
+    // A file-system fault ends the staged sweep too: the next batch would meet it again.
+    if (out.fault) return { dir, statuses, interrupted: false, fault: out.fault };
     if (out.interrupted) {
       interrupted = true;
       break;

@@ -1,4 +1,5 @@
 /** Tiny experiment files and result-folder readers shared by the runner, sweep and report tests. */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -60,4 +61,12 @@ export function curveWithoutWall(path: string): string[] {
   const lines = readFileSync(path, 'utf8').trim().split('\n');
   const w = lines[0].split(',').indexOf('wall_ms');
   return lines.map((l) => l.split(',').filter((_, i) => i !== w).join(','));
+}
+
+const CLI = new URL('../../cli/cli.ts', import.meta.url).pathname;
+
+/** Runs `optlab` from source to completion (extra environment in `env`); its exit code and output. */
+export function optlabSync(args: string[], env: NodeJS.ProcessEnv = {}): { code: number | null; out: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 });
+  return { code: r.status, out: `${r.stdout}${r.stderr}` };
 }

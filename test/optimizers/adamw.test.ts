@@ -44,7 +44,7 @@ describeBackends('adamw', () => {
     expect(decayed('all')).to.deep.equal({ w: Math.fround(0.95), emb: Math.fround(0.95), b: Math.fround(0.95) });
     expect(decayed('rank2')).to.deep.equal({ w: Math.fround(0.95), emb: Math.fround(0.95), b: 1 });
     expect(decayed('matrix')).to.deep.equal({ w: Math.fround(0.95), emb: 1, b: 1 });
-    expect(() => adamw({ decayOn: 'matrices' } as never)).to.throw(/decayOn must be one of 'all', 'rank2', 'matrix', got 'matrices'/);
+    expect(() => adamw({ decayOn: 'matrices' } as never)).to.throw(/option 'decayOn' must be one of 'all', 'rank2', 'matrix', got "matrices"/);
   });
 
   it('rejects unknown and mistyped options naming the key', () => {

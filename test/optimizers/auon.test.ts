@@ -199,6 +199,6 @@ describeBackends('hybrid-auon batched Newton-Schulz', () => {
     const never = run('never');
     const always = run('always');
     never.forEach((v, i) => v.forEach((x, j) => expect(always[i][j]).to.be.closeTo(x, 1e-5)));
-    expect(() => hybridAuon({ batchNewtonSchulz: 'sometimes' } as never)).to.throw(/batchNewtonSchulz must be 'auto', 'always', 'never', got 'sometimes'/);
+    expect(() => hybridAuon({ batchNewtonSchulz: 'sometimes' } as never)).to.throw(/option 'batchNewtonSchulz' must be one of 'auto', 'always', 'never', got "sometimes"/);
   });
 });

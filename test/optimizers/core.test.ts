@@ -280,3 +280,27 @@ describe('core: guarantees', () => {
     });
   });
 });
+
+describeBackends('non-finite gradients', () => {
+  it('with checkFinite, a NaN or Inf gradient throws naming the parameter before any parameter changes, for every method of the registry', async () => {
+    const { REGISTRY } = await import('../../optimizers/index.js');
+    const { NonFiniteGradientError } = await import('../../optimizers/core.js');
+    for (const [method, factory] of Object.entries(REGISTRY)) {
+      const ps = params([{ name: 'w', shape: [6, 4] }, { name: 'b', shape: [4], role: 'vector' }]);
+      const opt = buildOptimizer(ps, factory(), { checkFinite: true });
+      const before = ps.map((p) => Array.from(p.variable.dataSync()));
+      for (const bad of [NaN, Infinity]) {
+        const grads = new Map<string, tf.Tensor>([['w', tf.fill([6, 4], 0.1)], ['b', tf.tensor1d([0.1, bad, 0.1, 0.1])]]);
+        expect(() => opt.step(grads), `${method} ${bad}`).to.throw(NonFiniteGradientError, "gradient of 'b' is not finite (NaN or Inf) at step 1; no parameter was changed");
+        tf.dispose([...grads.values()]);
+      }
+      expect(ps.map((p) => Array.from(p.variable.dataSync())), method).to.deep.equal(before);
+      // A finite step goes through and counts as step 1.
+      const ok = new Map<string, tf.Tensor>([['w', tf.fill([6, 4], 0.1)], ['b', tf.fill([4], 0.1)]]);
+      opt.step(ok);
+      tf.dispose([...ok.values()]);
+      opt.dispose();
+      for (const p of ps) p.variable.dispose();
+    }
+  });
+});

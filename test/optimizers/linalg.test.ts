@@ -112,6 +112,29 @@ describeBackends('linalg: Newton-Schulz', () => {
     g.dispose();
   });
 
+  it('gives NS(G) for c G at any scale float32 holds (1e20 G once came back as zeros), for one matrix and a stack, both coefficient sets', () => {
+    const g = tf.tensor2d(seeded(16 * 24, 6), [16, 24]);
+    const peak = tf.tidy(() => tf.max(tf.abs(g)).dataSync()[0]);
+    for (const coefficients of ['classic', 'polar-express'] as const) {
+      const base = tf.tidy(() => newtonSchulz(g, { coefficients }).dataSync());
+      for (const c of [1, 1e10, 1e20, 1e30, 3e38 / peak, 2 ** 100]) {
+        const one = tf.tidy(() => newtonSchulz(tf.mul(g, c) as tf.Tensor2D, { coefficients }).dataSync());
+        expect(Array.from(one).every(Number.isFinite), `c=${c}`).to.equal(true);
+        expect(maxAbsDiff(one, base), `${coefficients} c=${c}`).to.be.lessThan(1e-4);
+        const many = tf.tidy(() => newtonSchulzBatched(tf.stack([g, tf.mul(g, c)]) as tf.Tensor3D, { coefficients }).dataSync());
+        expect(maxAbsDiff(many.subarray(base.length), base), `batched ${coefficients} c=${c}`).to.be.lessThan(1e-4);
+      }
+    }
+    g.dispose();
+  });
+
+  it('normalizes by a power of two, so a power-of-two scale gives a bit-identical result', () => {
+    const g = tf.tensor2d(seeded(12 * 20, 8), [12, 20]);
+    const base = tf.tidy(() => Array.from(newtonSchulz(g).dataSync()));
+    for (const c of [2 ** 10, 2 ** 40, 2 ** 110]) expect(tf.tidy(() => Array.from(newtonSchulz(tf.mul(g, c) as tf.Tensor2D).dataSync())), `c=2^${Math.log2(c)}`).to.deep.equal(base);
+    g.dispose();
+  });
+
   it('maps zero to zero (no NaN)', () => {
     for (const coefficients of ['classic', 'polar-express'] as const) {
       const o = tf.tidy(() => newtonSchulz(tf.zeros([8, 4]) as tf.Tensor2D, { coefficients }).dataSync());

@@ -169,8 +169,8 @@ describeBackends('mars-m', () => {
 
   it('rejects inconsistent options, and MarsMOptimizer refuses exact mode', () => {
     expect(() => marsM({ mode: 'exact', efficient: true })).to.throw(/efficient form exists only/);
-    expect(() => marsM({ mode: 'other' as never })).to.throw(/mode must be/);
-    expect(() => marsM({ momentum: 0 })).to.throw(/momentum must be > 0/);
+    expect(() => marsM({ mode: 'other' as never })).to.throw(/option 'mode' must be one of 'approx', 'exact'/);
+    expect(() => marsM({ momentum: 0 })).to.throw(/option 'momentum' must be in \(0, 1\)/);
     expect(() => new MarsMOptimizer({ mode: 'exact' })).to.throw(/LayersModel.fit cannot/);
   });
 });
@@ -235,6 +235,6 @@ describeBackends('mars-m: batched Newton-Schulz over same-shape matrices', () =>
   });
 
   it('rejects an unknown batchNewtonSchulz', () => {
-    expect(() => marsM({ batchNewtonSchulz: 'yes' as never })).to.throw(/batchNewtonSchulz must be/);
+    expect(() => marsM({ batchNewtonSchulz: 'yes' as never })).to.throw(/option 'batchNewtonSchulz' must be/);
   });
 });

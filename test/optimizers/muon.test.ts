@@ -160,8 +160,8 @@ describeBackends('muon', () => {
   });
 
   it('rejects bad option values and 1-D parameters on the Muon path', () => {
-    expect(() => muon({ scaling: 'other' as never })).to.throw(/scaling must be/);
-    expect(() => muon({ batchNewtonSchulz: 'sometimes' as never })).to.throw(/batchNewtonSchulz must be 'auto', 'always', 'never', got 'sometimes'/);
+    expect(() => muon({ scaling: 'other' as never })).to.throw(/option 'scaling' must be one of 'keller', 'moonlight'/);
+    expect(() => muon({ batchNewtonSchulz: 'sometimes' as never })).to.throw(/option 'batchNewtonSchulz' must be one of 'auto', 'always', 'never', got "sometimes"/);
     expect(() => muonMoonlight({ batchNewtonSchulz: true as never })).to.throw(/option 'batchNewtonSchulz' must be a string/);
     expect(() => muon({ nsSteps: 0 })).to.throw(/nsSteps/);
     expect(() => muon({ momentum: 1 })).to.throw(/momentum/);

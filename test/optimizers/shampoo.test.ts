@@ -141,6 +141,22 @@ describeBackends('shampoo', () => {
     expect(diff).to.be.lessThan(1e-5);
   });
 
+  it('inverse roots of c A are c^(-1/p) A^(-1/p) at scales whose squares overflow float32 (coupled Newton and eigh, float32 LAPACK included)', () => {
+    const a = spd(16, 4);
+    for (const c of [1e20, 1e30]) {
+      const [newton, eigh, lapack32] = tf.tidy(() => {
+        const ca = tf.mul(a, c) as tf.Tensor2D;
+        const exact = tf.mul(inverseRootEigh(a, 0.25, 0, { precision: 'float64' }).root!, Math.pow(c, -0.25));
+        const rel = (x: tf.Tensor) => tf.div(tf.max(tf.abs(tf.sub(x, exact))), tf.max(tf.abs(exact))).dataSync()[0];
+        return [rel(inverseRootNewton(ca, 4, { maxIter: 100 }).root), rel(inverseRootEigh(ca, 0.25, 0, { precision: 'float64' }).root!), rel(inverseRootEigh(ca, 0.25, 0).root!)];
+      });
+      expect(newton, `newton c=${c}`).to.be.lessThan(1e-4);
+      expect(eigh, `eigh float64 c=${c}`).to.be.lessThan(1e-6);
+      expect(lapack32, `eigh float32 c=${c}`).to.be.lessThan(1e-3);
+    }
+    a.dispose();
+  });
+
   it('with beta2 = 1 and no grafting, a constant gradient gives the polar factor of G times t^{-1/2} (spectral descent)', () => {
     // L = t G G^T, R = t G^T G  =>  L^{-1/4} G R^{-1/4} = t^{-1/2} U V^T (docs/optimizers/shampoo.md, "Hand-derivable checks"); F^ = G for a constant G.
     for (const [rows, cols] of [[6, 6], [8, 5]]) {

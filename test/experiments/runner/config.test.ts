@@ -47,7 +47,7 @@ describe('experiment config', () => {
       [tinyExperiment({ optimizers: [{ name: 'adamww' }] }), 'optimizers[0].name', /unknown optimizer 'adamww' \(did you mean 'adamw'\?\)/],
       [tinyExperiment({ optimizers: [{ name: 'adamw', lrr: 0.1 }] }), 'optimizers[0].lrr', /did you mean 'lr'/],
       [tinyExperiment({ optimizers: [{ name: 'adamw', lr: ['fast'] }] }), 'optimizers[0].lr', /expected a number/],
-      [tinyExperiment({ optimizers: [{ name: 'adamw', epsMode: 'sideways' }] }), 'optimizers[0]', /epsMode/],
+      [tinyExperiment({ optimizers: [{ name: 'adamw', epsMode: 'sideways' }] }), 'optimizers[0].epsMode', /adamw: option 'epsMode' must be one of 'corrected', 'uncorrected', got "sideways"/],
       [tinyExperiment({ model: { kind: 'gpt', widht: 8 } }), 'model.widht', /did you mean 'width'/],
       [tinyExperiment({ model: { kind: 'gpt', width: 10, nHead: 4 } }), 'model', /width 10 is not divisible by nHead 4/],
       [tinyExperiment({ model: { kind: 'vit' } }), 'data.kind', /model 'vit' takes image data/],
@@ -75,6 +75,22 @@ describe('experiment config', () => {
     expect(configError(() => applyOverrides(doc, ['optimizers.sgd.momentum=high'])).path).to.equal('optimizers[1].momentum');
     expect(configError(() => applyOverrides(doc, ['optimizers.muon.lr=1'])).message).to.include("no entry 'muon'");
     expect(configError(() => applyOverrides(doc, ['training.steps.max=3'])).message).to.include("'training.steps' is a number");
+  });
+
+  it('--set overrides are applied as a whole, then validated: their order does not matter', () => {
+    const doc = tinyExperiment({ training: { steps: 100, batchSize: 4, logEvery: 2, evalEvery: 4 }, schedule: { kind: 'cosine', warmup: 40 } });
+    const sets = ['training.steps=30', 'schedule.warmup=5'];
+    for (const order of [sets, [...sets].reverse()]) {
+      const exp = applyOverrides(doc, order);
+      expect([exp.training.steps, exp.schedule.warmup], order.join(' ')).to.deep.equal([30, 5]);
+    }
+    // A file that only its overrides make valid loads; the error of an invalid whole names the override that holds the bad value.
+    const dir = tempDir();
+    const file = writeExperiment(dir, tinyExperiment({ training: { steps: 4, batchSize: 4, logEvery: 2, evalEvery: 4 }, schedule: { kind: 'cosine', warmup: 6 } }));
+    expect(loadExperiment(file, ['training.steps=30']).training.steps).to.equal(30);
+    expect(() => loadExperiment(file)).to.throw(ConfigError, /schedule.warmup \(6\) must be less than/);
+    const e = configError(() => applyOverrides(doc, ['training.steps=30', 'schedule.warmup=50']));
+    expect(e.message).to.match(/^--set schedule.warmup=50: schedule.warmup \(50\) must be less than training.steps \(30\)/);
   });
 
   it('run ids hash the resolved config: defaults written out give the same id, any change another', () => {

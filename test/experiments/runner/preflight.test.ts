@@ -30,7 +30,7 @@ describe('checks before any run', () => {
     expect(e.message).to.include('schedule.warmup (30) must be less than training.steps (30)');
     expect(configError(() => load({ schedule: { kind: 'linear', warmup: 10, total: 10 } })).message).to.include('must be less than schedule.total (10)');
     expect(configError(() => load({ schedule: { kind: 'constant', warmup: 13 } })).path).to.equal('schedule.warmup');
-    expect(configError(() => load({ schedule: { kind: 'wsd', warmup: 2, decay: 11 } })).message).to.match(/decay must be in \(0, total - warmup\]/);
+    expect(configError(() => load({ schedule: { kind: 'wsd', warmup: 2, decay: 11 } })).message).to.match(/schedule.decay \(11\) must be in \(0, total - warmup\] = \(0, 10\]/);
   });
 
   it('data: a missing, empty or binary text file, and data.path on a kind that reads its own files, fail naming the key and file', () => {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { constant, linearDecay, makeSchedule, warmupCosine, wsd } from '../../../experiments/runner/schedule.js';
+import { checkSchedule, compressSchedule, constant, linearDecay, makeSchedule, ScheduleError, warmupCosine, wsd } from '../../../experiments/runner/schedule.js';
 
 describe('schedules', () => {
   it('warmup + cosine follows nanoGPT get_lr (1e-3 -> 1e-4, 100 warmup, 2000 total)', () => {
@@ -27,5 +27,22 @@ describe('schedules', () => {
     expect(() => makeSchedule({ kind: 'cosine', warmup: 100, total: 50 })).to.throw(/schedule.total/);
     expect(() => makeSchedule({ kind: 'wsd', total: 50, decay: 80 })).to.throw(/schedule.decay/);
     expect(() => makeSchedule({ kind: 'bogus' } as never)).to.throw(/unknown schedule kind 'bogus'/);
+  });
+  it('checkSchedule names the derived value that broke; compressSchedule scales warmup, total and decay', () => {
+    const c = compressSchedule({ kind: 'cosine', warmup: 5, total: 6 }, 30, 10);
+    expect(c).to.deep.equal({ kind: 'cosine', warmup: 2, total: 2 });
+    expect(compressSchedule({ kind: 'wsd', warmup: 10, decay: 20 }, 100, 50)).to.deep.equal({ kind: 'wsd', warmup: 5, total: 50, decay: 10 });
+    expect(compressSchedule({ kind: 'constant' }, 100, 50)).to.deep.equal({ kind: 'constant' });
+    try {
+      checkSchedule(c, 10, 'compressed to 10 steps');
+      expect.fail('expected a ScheduleError');
+    } catch (e) {
+      expect(e).to.be.instanceOf(ScheduleError);
+      expect((e as ScheduleError).key).to.equal('schedule.total');
+      expect((e as Error).message).to.equal('the schedule compressed to 10 steps: derived schedule.total (2) must exceed derived schedule.warmup (2)');
+    }
+    expect(() => checkSchedule({ kind: 'cosine', total: 20 }, 10)).to.throw(/schedule.total \(20\) exceeds the run's 10 steps/);
+    expect(() => checkSchedule({ kind: 'constant', warmup: 11 }, 10)).to.throw(/schedule.warmup \(11\) exceeds/);
+    expect(() => checkSchedule({ kind: 'wsd', total: 10, decay: 3, floor: 2 })).to.throw(/schedule.floor/);
   });
 });

@@ -101,6 +101,12 @@ describe('tuning: bad input fails before any run, naming the key', () => {
     expect(configError(opt({ name: 'adamw', beta2: [0.95, 0.99], search: { lr: [0.1] } })).message).to.match(/optimizers\[0\]\.beta2: a list of values is a grid outside the tuning budget/);
     expect(configError(tinyExperiment({ optimizers: [{ name: 'adamw', search: { lr: [0.1] } }] })).message).to.match(/search space needs a tuning block/);
     expect(configError({ ...doc, tuning: { trials: 3, steps: 100 } }).path).to.equal('tuning.steps');
+    // A horizon that compresses the schedule into an invalid one fails at validation, naming the derived value (it once validated, then every trial failed at start).
+    const horizon = configError({ ...doc, training: { ...(doc.training as object), steps: 30 }, schedule: { kind: 'cosine', warmup: 5, total: 6 }, tuning: { trials: 3, steps: 10 } });
+    expect(horizon.path).to.equal('tuning.steps');
+    expect(horizon.message).to.include('compressed to 10 steps (tuning.steps) from training.steps 30').and.include('derived schedule.total (2) must exceed derived schedule.warmup (2)');
+    const wsd = configError({ ...doc, training: { ...(doc.training as object), steps: 40 }, schedule: { kind: 'wsd', warmup: 5, total: 40, decay: 35 }, tuning: { trials: 3, steps: 4 } });
+    expect(wsd.message).to.include('derived schedule.decay (4) must be in (0, total - warmup] = (0, 3]');
     // A grid that cannot hold the budget fails at planning, before any run.
     const grid = applyOverrides(tunedDoc({ tuning: { method: 'grid', trials: 3, steps: 6 }, optimizers: [{ name: 'adamw', search: { lr: [0.01, 0.02] } }] }), []);
     expect(() => planExperiment(grid, () => undefined)).to.throw(ConfigError, /tuning.trials \(3\)/);
