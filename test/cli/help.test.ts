@@ -18,7 +18,7 @@ import { tinyExperiment } from '../experiments/helpers.js';
 const ROOT = new URL('../..', import.meta.url).pathname;
 const COMMANDS = ['replay', 'bench', 'run', 'report', 'merge', 'kronecker', 'claims', 'list'];
 /** The page of docs/optimizers/ that documents each method. */
-const PAGES: Record<string, string> = { adamw: 'adamw', sgd: 'sgd', muon: 'muon', 'muon-moonlight': 'muon', 'mars-m': 'mars_m', mars: 'mars', auon: 'auon', 'hybrid-auon': 'auon', reg: 'reg', shampoo: 'shampoo' };
+const PAGES: Record<string, string> = { adamw: 'adamw', sgd: 'sgd', muon: 'muon', 'muon-moonlight': 'muon', 'mars-m': 'mars_m', mars: 'mars', auon: 'auon', 'hybrid-auon': 'auon', reg: 'reg', shampoo: 'shampoo', lion: 'lion', normuon: 'normuon', adamuon: 'adamuon', scion: 'scion', soap: 'soap', 'psgd-kron': 'psgd_kron', dion: 'dion' };
 
 function help(...args: string[]): string {
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/cli.ts'), ...args, '--help'], { encoding: 'utf8', cwd: ROOT, timeout: 120_000, env: { ...process.env, COLUMNS: '120' } });

@@ -67,7 +67,7 @@ describe('backend picker', () => {
     } catch (e) {
       err = e as Error;
     }
-    expect(err?.message).to.equal("unknown backend 'tpu'; expected one of auto, tensorflow, webgpu, wasm, cpu");
+    expect(err?.message).to.equal("unknown backend 'tpu'; expected one of auto, tensorflow, webgpu, wasm, wasm-native, wasm-plain, cpu");
   });
 });
 
