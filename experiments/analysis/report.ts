@@ -33,6 +33,12 @@ export interface ExperimentRecord {
   shardSource?: string;
   /** Folders merged into this one. */
   mergedFrom?: string[];
+  /**
+   * How the verdicts are to be read (docs/protocol.md): the group-sequential design when seeds were
+   * added by `--until-decided` (looks from minSeeds to maxSeeds), and whether final runs of
+   * different builds may be compared (`--allow-mixed-builds`).
+   */
+  protocol?: { sequential?: { minSeeds: number; maxSeeds: number; alpha?: number }; allowMixedBuilds?: boolean };
 }
 
 /** Reads `experiment.json` of a results folder; a missing folder or file, or an unreadable one, throws a ConfigError naming it. */
@@ -122,10 +128,16 @@ export function summarize(dir: string): Summary {
     runs.push({ id, rec, curve: existsSync(p.csv) ? readCurve(p.csv) : [] });
   }
   const byHash = new Map<string, LoadedRun[]>();
-  for (const r of runs) byHash.set(r.rec.hash, [...(byHash.get(r.rec.hash) ?? []), r]);
+  // Tuning runs and final runs of one configuration stay apart (a full-horizon tuning trial has the final runs' hash):
+  // the seeds that chose a setting never score it.
+  for (const r of runs) {
+    const k = `${r.rec.hash}${r.rec.stage === 'tune' ? ' tune' : ''}`;
+    byHash.set(k, [...(byHash.get(k) ?? []), r]);
+  }
   const configs: ConfigSummary[] = [];
-  for (const [hash, rs] of byHash) {
+  for (const rs of byHash.values()) {
     const first = rs[0].rec;
+    const hash = first.hash;
     const done = rs.filter((r) => r.rec.status === 'finished' || r.rec.status === 'diverged');
     const ok = done.filter((r) => r.rec.status === 'finished');
     const finals = ok.map((r) => r.rec.result?.finalValLoss).filter(fin);
@@ -156,10 +168,17 @@ export function summarize(dir: string): Summary {
   const best: ConfigSummary[] = [];
   for (const label of [...new Set(configs.map((c) => c.label))]) {
     const finals = configs.filter((c) => c.label === label && c.runs.some((r) => r.rec.stage === 'final'));
-    const cands = (finals.length ? finals : configs.filter((c) => c.label === label && !c.runs.some((r) => r.rec.stage === 'tune'))).filter((c) => c.finalMean !== null);
+    // A tuned entry's final configuration is compared even when every seed failed (failures are part of the verdict).
+    if (finals.length) {
+      best.push(finals.reduce((a, c) => ((c.finalMean ?? Infinity) < (a.finalMean ?? Infinity) ? c : a)));
+      continue;
+    }
+    const untuned = configs.filter((c) => c.label === label && !c.runs.some((r) => r.rec.stage === 'tune'));
+    const cands = untuned.filter((c) => c.finalMean !== null);
     const pool = cands.filter((c) => c.diverged === 0).length ? cands.filter((c) => c.diverged === 0) : cands;
     const b = pool.reduce<ConfigSummary | null>((a, c) => (a === null || c.finalMean! < a.finalMean! ? c : a), null);
     if (b) best.push(b);
+    else if (untuned.length === 1) best.push(untuned[0]);
   }
   return { exp, runs, missing, configs, best };
 }

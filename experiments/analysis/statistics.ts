@@ -80,6 +80,10 @@ export interface Difference extends Estimate {
   /** Seeds in the paired difference (paired-t), or the seeds of each side (welch-t). */
   seeds: number[];
   baselineSeeds: number[];
+  /** Two-sided p-value of the difference being 0 (paired t-test or Welch's test); 1 without an interval. */
+  p: number;
+  /** The per-seed differences in seed order (paired-t only; empty for welch-t). */
+  diffs: number[];
 }
 
 /**
@@ -90,21 +94,22 @@ export interface Difference extends Estimate {
 export function difference(a: ReadonlyMap<number, number>, b: ReadonlyMap<number, number>, paired: boolean, level = CONFIDENCE): Difference {
   const shared = [...a.keys()].filter((s) => b.has(s)).sort((x, y) => x - y);
   if (paired && shared.length >= 2) {
-    const d = tInterval(shared.map((s) => a.get(s)! - b.get(s)!), level);
-    return { estimate: d.estimate, lo: d.lo, hi: d.hi, level, n: d.n, method: 'paired-t', seeds: shared, baselineSeeds: shared };
+    const diffs = shared.map((s) => a.get(s)! - b.get(s)!);
+    const d = tInterval(diffs, level);
+    return { estimate: d.estimate, lo: d.lo, hi: d.hi, level, n: d.n, method: 'paired-t', seeds: shared, baselineSeeds: shared, p: tTestP(diffs), diffs };
   }
   const xa = [...a.values()];
   const xb = [...b.values()];
   const est = mean(xa) - mean(xb);
-  const base = { estimate: est, level, n: Math.min(xa.length, xb.length), method: 'welch-t' as const, seeds: [...a.keys()].sort((x, y) => x - y), baselineSeeds: [...b.keys()].sort((x, y) => x - y) };
-  if (xa.length < 2 || xb.length < 2) return { ...base, lo: null, hi: null };
+  const base = { estimate: est, level, n: Math.min(xa.length, xb.length), method: 'welch-t' as const, seeds: [...a.keys()].sort((x, y) => x - y), baselineSeeds: [...b.keys()].sort((x, y) => x - y), diffs: [] };
+  if (xa.length < 2 || xb.length < 2) return { ...base, lo: null, hi: null, p: 1 };
   const va = sampleSd(xa) ** 2 / xa.length;
   const vb = sampleSd(xb) ** 2 / xb.length;
   const se = Math.sqrt(va + vb);
-  if (se === 0) return { ...base, lo: est, hi: est };
+  if (se === 0) return { ...base, lo: est, hi: est, p: est === 0 ? 1 : 0 };
   const df = (va + vb) ** 2 / (va ** 2 / (xa.length - 1) + vb ** 2 / (xb.length - 1));
   const half = tQuantile((1 + level) / 2, df) * se;
-  return { ...base, lo: est - half, hi: est + half };
+  return { ...base, lo: est - half, hi: est + half, p: 2 * (1 - tCdf(Math.abs(est / se), df)) };
 }
 
 /** Better, worse or undecided against the baseline. */

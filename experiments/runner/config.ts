@@ -84,12 +84,34 @@ const TuningSchema = z.strictObject({
   method: z.enum(['grid', 'quasi-random', 'coordinate-descent']).default('quasi-random'),
   /** Trials per optimizer: the same budget for every one. */
   trials: posInt,
-  /** Tuning horizon in steps (default training.steps); the schedule is compressed to it. */
+  /**
+   * Steps of a tuning trial (default training.steps: the full horizon with the full schedule, as
+   * AlgoPerf). A shorter horizon compresses the schedule to it; the best `rerunTop` trials are then
+   * rerun at the full horizon before anything is selected (docs/protocol.md).
+   */
+  horizon: posInt.optional(),
+  /** The older name of `horizon` (one of the two at most). */
   steps: posInt.optional(),
-  /** Tuning seeds, or a count n meaning 1000..1000+n-1 (kept apart from the final seeds). */
-  seeds: z.union([z.array(z.number().int().nonnegative()).min(1), posInt]).default(1),
+  /** Trials rerun at the full horizon when `horizon` < training.steps; the selection is the best of these. */
+  rerunTop: posInt.default(2),
+  /** Tuning seeds, or a count n meaning 1000..1000+n-1 (kept apart from the final seeds); 2 by default, fewer is flagged in the report. */
+  seeds: z.union([z.array(z.number().int().nonnegative()).min(1), posInt]).default(2),
   /** Coordinate descent: values per range axis. */
   points: z.number().int().min(2).default(5),
+  /**
+   * Bracketing: while the best trial sits at the smallest or largest value tried of a range, one more
+   * trial steps `factor` beyond that edge (log ranges: times or divided by factor; linear ranges: a
+   * step of (high - low) / 4, x (factor - 1)), until the best is interior, an extension diverges
+   * or the method rejects the value, or `maxExtensions` extension trials were run (per optimizer;
+   * they count in its trials).
+   */
+  bracket: z.strictObject({ enabled: z.boolean().default(true), maxExtensions: z.number().int().nonnegative().default(4), factor: z.number().gt(1).default(2) }).prefault({}),
+  /**
+   * The tuning protocol: 2 (this one: ends of ranges tried, bracketing, full-horizon selection);
+   * 1 is what results recorded before it used (Halton from index 1, no bracketing, selection at the
+   * tuning horizon); a stored experiment without the key plans as 1, so its results stay complete.
+   */
+  protocol: z.union([z.literal(1), z.literal(2)]).default(2),
 });
 
 const OptimizerEntrySchema = z
@@ -469,8 +491,20 @@ export function defaultScale(key: string): 'log' | 'linear' {
 /** Checks the tuning block against the optimizers (no list-valued options, which would be a second, unbudgeted grid). */
 function checkTuning(exp: Experiment): void {
   const t = exp.tuning!;
-  if (t.steps !== undefined && t.steps > exp.training.steps) throw new ConfigError(`tuning.steps (${t.steps}) exceeds training.steps (${exp.training.steps})`, 'tuning.steps');
-  if (t.steps !== undefined && t.steps % exp.training.logEvery !== 0) throw new ConfigError(`tuning.steps (${t.steps}) must be a multiple of training.logEvery (${exp.training.logEvery})`, 'tuning.steps');
+  if (t.steps !== undefined && t.horizon !== undefined) throw new ConfigError('tuning.steps and tuning.horizon name the same thing (steps of a tuning trial); keep tuning.horizon', 'tuning.steps');
+  const key = t.horizon !== undefined ? 'tuning.horizon' : 'tuning.steps';
+  const h = t.horizon ?? t.steps;
+  if (h !== undefined && h > exp.training.steps) throw new ConfigError(`${key} (${h}) exceeds training.steps (${exp.training.steps})`, key);
+  if (h !== undefined && h % exp.training.logEvery !== 0) throw new ConfigError(`${key} (${h}) must be a multiple of training.logEvery (${exp.training.logEvery})`, key);
+  if (h !== undefined && h < exp.training.steps) {
+    // The compressed schedule a tuning trial runs (entryRuns derives it), checked as the full one is.
+    const derived = compressedSchedule(exp.schedule, exp.training.steps, h);
+    try {
+      checkScheduleAgainstSteps(derived, h);
+    } catch (e) {
+      throw new ConfigError(`${key} (${h}): the schedule compressed to it (${JSON.stringify(derived)}) is not valid: ${(e as Error).message}`, key);
+    }
+  }
   exp.optimizers.forEach((o, i) => {
     const defaults = OPTIMIZERS[o.name].defaults as Record<string, unknown>;
     for (const [k, v] of Object.entries(o)) {
@@ -515,6 +549,11 @@ function checkSettingsFrom(exp: Experiment): void {
       if (k in o) throw new ConfigError(`optimizers[${i}].${k}: also comes from '${src.label ?? src.name}' (settingsFrom), which searches it; keep one`, `optimizers[${i}].${k}`);
     }
   });
+}
+
+/** Steps of a tuning trial: tuning.horizon (or its older name tuning.steps), else training.steps (the full horizon). */
+export function tuningHorizon(exp: Pick<Experiment, 'training'> & { tuning?: Pick<TuningConfig, 'horizon' | 'steps'> }): number {
+  return exp.tuning?.horizon ?? exp.tuning?.steps ?? exp.training.steps;
 }
 
 /** The tuning seeds of an experiment as a list (a count n means 1000..1000+n-1). */
@@ -648,11 +687,7 @@ export function entryRuns(exp: Experiment, i: number, g: Record<string, unknown>
   const { checkpointEvery, sampleChars, keepCheckpoints, ...fullTraining } = exp.training;
   const steps = opts.steps ?? fullTraining.steps;
   const training = { ...fullTraining, steps };
-  const f = steps / fullTraining.steps;
-  const scaled = (x: number | undefined) => (x === undefined ? undefined : Math.max(f === 1 ? x : Math.round(x * f), 0));
-  const s = exp.schedule;
-  const schedule = (s.kind === 'constant' ? { ...s, warmup: scaled(s.warmup) } : { ...s, warmup: scaled(s.warmup), total: Math.max(scaled(s.total ?? fullTraining.steps)!, 1), ...('decay' in s ? { decay: Math.max(scaled(s.decay)!, 1) } : {}) }) as ScheduleConfig;
-  if (schedule.warmup === undefined) delete (schedule as { warmup?: number }).warmup;
+  const schedule = compressedSchedule(exp.schedule, fullTraining.steps, steps);
   const { kind: modelKind, ...modelOpts } = exp.model;
   const model = { kind: modelKind, ...modelDefaults(modelKind), ...modelOpts };
   const { kind: dataKind, ...dataOpts } = exp.data;
@@ -678,6 +713,18 @@ export function entryRuns(exp: Experiment, i: number, g: Record<string, unknown>
     ...(opts.settingsFrom !== undefined ? { settingsFrom: opts.settingsFrom } : {}),
     ...(keepCheckpoints === false ? { keepCheckpoint: false } : {}),
   }));
+}
+
+/**
+ * The schedule of a run of `steps` of a `full`-step experiment: warmup, total and decay scaled by
+ * steps / full (rounded, total and decay at least 1); the schedule itself when steps = full.
+ */
+export function compressedSchedule(s: Experiment['schedule'], full: number, steps: number): ScheduleConfig {
+  const f = steps / full;
+  const scaled = (x: number | undefined) => (x === undefined ? undefined : Math.max(f === 1 ? x : Math.round(x * f), 0));
+  const schedule = (s.kind === 'constant' ? { ...s, warmup: scaled(s.warmup) } : { ...s, warmup: scaled(s.warmup), total: Math.max(scaled(s.total ?? full)!, 1), ...('decay' in s ? { decay: Math.max(scaled(s.decay)!, 1) } : {}) }) as ScheduleConfig;
+  if (schedule.warmup === undefined) delete (schedule as { warmup?: number }).warmup;
+  return schedule;
 }
 
 /** A stable display name for a configuration: the label plus the values it varies, e.g. 'muon lr=0.02'. */

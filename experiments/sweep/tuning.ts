@@ -28,7 +28,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { compare, baselineLabel } from '../analysis/comparison.js';
-import { ConfigError, configName, defaultOutDir, defaultScale, entryRuns, expandRuns, seedList, settingsSource, tuningSeedList, type Experiment, type RunSpec, type SearchSpec } from '../runner/config.js';
+import { ConfigError, configName, defaultOutDir, defaultScale, describeValues, entryRuns, expandRuns, seedList, settingsSource, tuningHorizon, tuningSeedList, type Experiment, type RunSpec, type SearchSpec } from '../runner/config.js';
 import { readExperimentRecord, summarize, writeReport, type ExperimentRecord, type Summary } from '../analysis/report.js';
 import { readRecord, runPaths, writeAtomic, type RunStatus } from '../runner/runner.js';
 import { runSweep, shardRuns, type SweepOptions, type SweepOutcome } from './sweep.js';
@@ -88,14 +88,21 @@ export function gridTrials(dims: readonly SearchDim[], trials: number, path: str
   return out;
 }
 
-/** Quasi-random trials: Halton points 1, 2, ... mapped onto the dimensions, skipping repeats. */
-export function quasiRandomTrials(dims: readonly SearchDim[], trials: number, path: string): Record<string, unknown>[] {
+/**
+ * Quasi-random trials, skipping repeats. With `ends` (tuning protocol 2, the default): the point with
+ * every dimension at its low end, the point with every dimension at its high end, then Halton points
+ * 1, 2, ...; so 4 trials of one log range try 0, 1, 1/2 and 1/4 of it, both ends included. Without
+ * (protocol 1): Halton points 1, 2, ... alone (1/2, 1/4, 3/4, 1/8: the top quarter never tried).
+ */
+export function quasiRandomTrials(dims: readonly SearchDim[], trials: number, path: string, ends = true): Record<string, unknown>[] {
   if (dims.length > PRIMES.length) throw new ConfigError(`${path}: at most ${PRIMES.length} searched keys`, path);
   const out: Record<string, unknown>[] = [];
   const seen = new Set<string>();
-  for (let i = 1; out.length < trials; i++) {
+  const corner = (u: number) => Object.fromEntries(dims.map((d) => [d.key, valueAt(d, u)]));
+  const lead = ends ? [corner(0), corner(1)] : [];
+  for (let i = ends ? -1 : 1; out.length < trials; i++) {
     if (i > 1000 * trials) throw new ConfigError(`${path}: the search space has fewer than tuning.trials (${trials}) distinct points`, 'tuning.trials');
-    const v = Object.fromEntries(dims.map((d, k) => [d.key, valueAt(d, halton(i, PRIMES[k]))]));
+    const v = i < 1 ? lead[i + 1] : Object.fromEntries(dims.map((d, k) => [d.key, valueAt(d, halton(i, PRIMES[k]))]));
     if (seen.has(key(v))) continue;
     seen.add(key(v));
     out.push(v);
@@ -140,6 +147,84 @@ export function coordinateDescent(dims: readonly SearchDim[], points: number, tr
   }
 }
 
+/** Which end of the values tried a selection sits at, per range key ('low' or 'high'); empty when interior on every range. */
+export function edgeOf(dims: readonly SearchDim[], tried: readonly Record<string, unknown>[], values: Record<string, unknown>): { key: string; side: 'low' | 'high'; value: number }[] {
+  const out: { key: string; side: 'low' | 'high'; value: number }[] = [];
+  for (const d of dims) {
+    if (d.kind !== 'range') continue;
+    const v = values[d.key];
+    const xs = tried.map((t) => t[d.key]).filter((x): x is number => typeof x === 'number');
+    if (typeof v !== 'number' || xs.length < 2) continue;
+    const lo = Math.min(...xs);
+    const hi = Math.max(...xs);
+    if (lo === hi) continue;
+    if (v === hi) out.push({ key: d.key, side: 'high', value: v });
+    else if (v === lo) out.push({ key: d.key, side: 'low', value: v });
+  }
+  return out;
+}
+
+/** The value one bracketing step beyond `v` on `side` of a range: log ranges x or / factor, linear ones (high - low) / 4 x (factor - 1) (integers at least 1). */
+export function stepBeyond(d: Extract<SearchDim, { kind: 'range' }>, v: number, side: 'low' | 'high', factor: number): number {
+  const sign = side === 'high' ? 1 : -1;
+  let x = d.scale === 'log' ? (side === 'high' ? v * factor : v / factor) : v + sign * ((d.high - d.low) / 4) * (factor - 1);
+  if (d.integer) x = Math.round(x) === v ? v + sign : Math.round(x);
+  return d.integer ? x : Number(x.toPrecision(6));
+}
+
+/** Settings of the bracketing step (TuningConfig['bracket']). */
+export interface BracketConfig {
+  enabled: boolean;
+  maxExtensions: number;
+  factor: number;
+}
+
+/**
+ * Bracketing, replayed from the scores known: while the best trial (lowest finite score, ties to the
+ * earlier) sits at the smallest or largest value tried of a range, one trial steps beyond that edge
+ * (`stepBeyond`, the first such range in the order written). Stops when the best is interior, when
+ * the step beyond was tried already (a diverged trial there bounds the range), when `reject` names a
+ * reason (the method refuses the value), or after `maxExtensions` extension trials. Returns the
+ * extension trials so far and whether bracketing is over (false while a trial still needs results).
+ */
+export function bracketTrials(
+  dims: readonly SearchDim[],
+  initial: readonly Record<string, unknown>[],
+  cfg: BracketConfig,
+  score: (values: Record<string, unknown>) => { done: boolean; score: number },
+  reject: (values: Record<string, unknown>) => string | null = () => null,
+): { extensions: Record<string, unknown>[]; finished: boolean; note?: string } {
+  const extensions: Record<string, unknown>[] = [];
+  if (!cfg.enabled) return { extensions, finished: true };
+  for (;;) {
+    const all = [...initial, ...extensions];
+    const scores = all.map(score);
+    if (!scores.every((x) => x.done)) return { extensions, finished: false };
+    if (extensions.length >= cfg.maxExtensions) return { extensions, finished: true };
+    let b = -1;
+    scores.forEach((x, k) => {
+      if (Number.isFinite(x.score) && (b < 0 || x.score < scores[b].score)) b = k;
+    });
+    if (b < 0) return { extensions, finished: true };
+    const best = all[b];
+    const edges = edgeOf(dims, all, best);
+    const seen = new Set(all.map(key));
+    let next: Record<string, unknown> | null = null;
+    for (const e of edges) {
+      const d = dims.find((x) => x.key === e.key) as Extract<SearchDim, { kind: 'range' }>;
+      const v = { ...best, [e.key]: stepBeyond(d, e.value, e.side, cfg.factor) };
+      if (!seen.has(key(v))) {
+        next = v;
+        break;
+      }
+    }
+    if (!next) return { extensions, finished: true };
+    const why = reject(next);
+    if (why) return { extensions, finished: true, note: `bracketing stopped: ${describeValues(next)} is rejected (${why})` };
+    extensions.push(next);
+  }
+}
+
 /** What a results folder says about a run. */
 export interface RunState {
   status: string;
@@ -168,6 +253,14 @@ export interface EntryPlan {
   finalRuns: RunSpec[];
   /** Label of the entry whose selected setting this one runs (its `settingsFrom`, followed to the entry that searches). */
   settingsFrom?: string;
+  /** Trials that bracketing added beyond the initial ones (they are also in `trials`, at the end). */
+  extensions?: number;
+  /** The best trials rerun at the full horizon (horizon < training.steps); the selection is the best of them. */
+  reruns?: Trial[];
+  /** Steps of the trials whose scores made the selection (the full horizon, or the tuning horizon under protocol 1). */
+  selectedAt?: number;
+  /** Ranges at whose tried edge the selection sits (bracketing capped or off): the "edge" flag. */
+  edge?: { key: string; side: 'low' | 'high'; value: number }[];
 }
 
 /** The plan of a whole experiment given the results so far. */
@@ -210,38 +303,75 @@ export function planExperiment(exp: Experiment, lookup: (id: string) => RunState
   }
   const t = exp.tuning;
   const tuneSeeds = tuningSeedList(t);
-  const steps = t.steps ?? exp.training.steps;
+  const steps = tuningHorizon(exp);
+  const full = exp.training.steps;
+  // Results recorded before protocol 2 have no `protocol` key: they plan as they ran.
+  const legacy = (t.protocol ?? 1) < 2;
   const own: (EntryPlan | null)[] = exp.optimizers.map((o, i) => {
     if (o.settingsFrom !== undefined) return null;
     const label = o.label ?? o.name;
     const path = `optimizers[${i}].search`;
     const dims = searchDims(o.search as Record<string, SearchSpec>);
-    const runsOf = (values: Record<string, unknown>, trial: number) => entryRuns(exp, i, values, tuneSeeds, { steps, stage: 'tune', trial });
+    const runsOf = (values: Record<string, unknown>, trial: number, at = steps) => entryRuns(exp, i, values, tuneSeeds, { steps: at, stage: 'tune', trial });
+    const memo = new Map<string, ReturnType<Scorer>>();
+    const scoreOf = (v: Record<string, unknown>) => {
+      const k = key(v);
+      if (!memo.has(k)) memo.set(k, score(runsOf(v, -1)));
+      return memo.get(k)!;
+    };
     let values: Record<string, unknown>[];
     let finished: boolean;
     if (t.method === 'coordinate-descent') {
-      const memo = new Map<string, ReturnType<Scorer>>();
-      const cd = coordinateDescent(dims, t.points, t.trials, (v) => {
-        const k = key(v);
-        if (!memo.has(k)) memo.set(k, score(runsOf(v, -1)));
-        return memo.get(k)!;
-      });
+      const cd = coordinateDescent(dims, t.points, t.trials, scoreOf);
       values = cd.trials;
       finished = cd.finished;
     } else {
-      values = t.method === 'grid' ? gridTrials(dims, t.trials, path) : quasiRandomTrials(dims, t.trials, path);
+      values = t.method === 'grid' ? gridTrials(dims, t.trials, path) : quasiRandomTrials(dims, t.trials, path, !legacy);
       finished = true;
+    }
+    let extensions = 0;
+    let bracketNote: string | undefined;
+    if (!legacy && finished) {
+      const reject = (v: Record<string, unknown>) => {
+        try {
+          runsOf(v, -1);
+          return null;
+        } catch (e) {
+          return (e as Error).message;
+        }
+      };
+      const br = bracketTrials(dims, values, t.bracket ?? { enabled: false, maxExtensions: 0, factor: 2 }, scoreOf, reject);
+      values = [...values, ...br.extensions];
+      extensions = br.extensions.length;
+      finished = br.finished;
+      bracketNote = br.note;
     }
     const trials: Trial[] = values.map((v, k) => {
       const runs = runsOf(v, k);
       return { trial: k, values: v, runs, ...score(runs) };
     });
-    const tuned = finished && trials.every((x) => x.done);
-    const plan: EntryPlan = { index: i, label, trials, tuned, finalRuns: [] };
-    if (tuned) {
-      const best = trials.reduce<Trial | undefined>((b, x) => (Number.isFinite(x.score) && (!b || x.score < b.score) ? x : b), undefined);
-      if (!best) plan.note = `every one of ${trials.length} trials diverged or failed; no setting to run`;
-      else {
+    const searched = finished && trials.every((x) => x.done);
+    const plan: EntryPlan = { index: i, label, trials, tuned: searched, finalRuns: [], extensions, selectedAt: steps, ...(bracketNote ? { note: bracketNote } : {}) };
+    if (searched) {
+      const ranked = trials.filter((x) => Number.isFinite(x.score)).sort((a, b) => a.score - b.score || a.trial - b.trial);
+      let best: Trial | undefined = ranked[0];
+      if (best && !legacy && steps < full) {
+        // The short horizon only shortlists: the best rerunTop trials run the full horizon, and the best of those is selected.
+        plan.reruns = ranked.slice(0, t.rerunTop ?? 2).map((x) => {
+          const runs = runsOf(x.values, x.trial, full);
+          return { trial: x.trial, values: x.values, runs, ...score(runs) };
+        });
+        plan.selectedAt = full;
+        plan.tuned = plan.reruns.every((x) => x.done);
+        best = plan.tuned ? plan.reruns.filter((x) => Number.isFinite(x.score)).sort((a, b) => a.score - b.score || a.trial - b.trial)[0] : undefined;
+        if (plan.tuned && !best) plan.note = `every one of the ${plan.reruns.length} trials rerun at the full horizon (${full} steps) diverged; no setting to run`;
+      }
+      if (best) {
+        const edge = edgeOf(dims, values, best.values);
+        if (edge.length) plan.edge = edge;
+      }
+      if (plan.tuned && !best && !plan.note) plan.note = `every one of ${trials.length} trials diverged or failed; no setting to run`;
+      else if (best && plan.tuned) {
         plan.selected = best;
         const base = entryRuns(exp, i, best.values, seedList(exp), { stage: 'final', trial: best.trial });
         plan.finalRuns = [...base, ...entryRuns(exp, i, best.values, more(base[0].hash), { stage: 'final', trial: best.trial })];
@@ -263,7 +393,7 @@ export function planExperiment(exp: Experiment, lookup: (id: string) => RunState
     } else if (src.tuned) plan.note = `no setting to run: ${src.label}, whose setting it takes, has none (${src.note ?? 'no selection'})`;
     return plan;
   });
-  const known = entries.flatMap((e) => [...e.trials.flatMap((x) => x.runs), ...e.finalRuns]);
+  const known = entries.flatMap((e) => [...e.trials.flatMap((x) => x.runs), ...(e.reruns ?? []).flatMap((x) => x.runs), ...e.finalRuns]);
   const unique = [...new Map(known.map((r) => [r.id, r])).values()];
   const needed = unique.filter((r) => !score([r]).done);
   return { entries, needed, known: unique };
