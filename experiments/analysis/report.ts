@@ -548,6 +548,8 @@ export interface ReportOptions {
   refreshSeconds?: number;
   /** Compare runs from different backends instead of refusing (ConfigError). */
   allowMixedBackends?: boolean;
+  /** Give verdicts on final runs of different builds (--allow-mixed-builds), naming the builds; without it such verdicts are withheld. */
+  allowMixedBuilds?: boolean;
 }
 
 /**
@@ -656,7 +658,7 @@ export async function writeReport(dir: string, opts: ReportOptions = {}): Promis
   writeAtomic(join(dir, 'summary.csv'), readFileSync(tmp));
   rmSync(tmp, { force: true });
   const plots = await writePlots(dir, s);
-  const cmp = compare(s);
+  const cmp = compare(s, opts.allowMixedBuilds !== undefined ? { allowMixedBuilds: opts.allowMixedBuilds } : {});
   writeComparisonFiles(dir, s, cmp);
   writeAtomic(join(dir, 'report.html'), reportHtml(dir, s, plots, { ...opts, backendWarning }, cmp));
   return { summary: s, ranking: formatRanking(s, backendWarning, cmp) };

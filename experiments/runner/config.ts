@@ -162,6 +162,13 @@ export const ExperimentSchema = z.strictObject({
   diagnostics: z.boolean().default(true),
   /** Label of the optimizer every other one is compared with (verdicts, speed-ups); default 'adamw' when present. */
   baseline: z.string().optional(),
+  /**
+   * The smallest difference in final validation loss that matters (docs/protocol.md): the report gives
+   * the seeds a paired t-test needs to detect it at `power` (from the tuning seeds of the selected
+   * settings as pilots, or `sd`, the sd of per-seed differences, when stated), and tests equivalence
+   * within +-margin (two one-sided tests) for the verdicts that find no difference.
+   */
+  power: z.strictObject({ margin: z.number().positive(), sd: z.number().positive().optional(), power: z.number().gt(0).lt(1).default(0.8) }).optional(),
   /** Tune every optimizer's `search` space with one budget, then run the selected settings with `seeds`. */
   tuning: TuningSchema.optional(),
   /**

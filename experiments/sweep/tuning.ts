@@ -27,21 +27,14 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { compare, baselineLabel } from '../analysis/comparison.js';
-import { ConfigError, configName, defaultOutDir, defaultScale, describeValues, entryRuns, expandRuns, seedList, settingsSource, tuningHorizon, tuningSeedList, type Experiment, type RunSpec, type SearchSpec } from '../runner/config.js';
+import { compare, baselineLabel, powerPlan, VERDICT_ALPHA } from '../analysis/comparison.js';
+import { ConfigError, configName, defaultOutDir, describeValues, entryRuns, expandRuns, seedList, settingsSource, tuningHorizon, tuningSeedList, type Experiment, type RunSpec, type SearchSpec } from '../runner/config.js';
 import { readExperimentRecord, summarize, writeReport, type ExperimentRecord, type Summary } from '../analysis/report.js';
 import { readRecord, runPaths, writeAtomic, type RunStatus } from '../runner/runner.js';
 import { runSweep, shardRuns, type SweepOptions, type SweepOutcome } from './sweep.js';
+import { edgeOf, searchDims, type SearchDim } from '../runner/search.js';
 
-/** One searched hyperparameter: a list of values or a range on a log or linear scale. */
-export type SearchDim = { key: string; kind: 'list'; values: unknown[] } | { key: string; kind: 'range'; low: number; high: number; scale: 'log' | 'linear'; integer: boolean };
-
-/** The search dimensions of an optimizer entry, in the order written. */
-export function searchDims(search: Record<string, SearchSpec> | undefined): SearchDim[] {
-  return Object.entries(search ?? {}).map(([key, v]) =>
-    Array.isArray(v) ? { key, kind: 'list' as const, values: v } : { key, kind: 'range' as const, low: v.low, high: v.high, scale: v.scale ?? defaultScale(key), integer: v.integer ?? false },
-  );
-}
+export { edgeOf, searchDims, type SearchDim };
 
 /** The radical inverse of `index` in `base`: the index-th Halton coordinate (index 1 in base 2 is 1/2, 2 is 1/4, 3 is 3/4). */
 export function halton(index: number, base: number): number {
@@ -145,23 +138,6 @@ export function coordinateDescent(dims: readonly SearchDim[], points: number, tr
     if (!candidates.length || (evaluated() && after.join(',') === from.join(','))) stale += 1;
     else if (evaluated()) stale = 0;
   }
-}
-
-/** Which end of the values tried a selection sits at, per range key ('low' or 'high'); empty when interior on every range. */
-export function edgeOf(dims: readonly SearchDim[], tried: readonly Record<string, unknown>[], values: Record<string, unknown>): { key: string; side: 'low' | 'high'; value: number }[] {
-  const out: { key: string; side: 'low' | 'high'; value: number }[] = [];
-  for (const d of dims) {
-    if (d.kind !== 'range') continue;
-    const v = values[d.key];
-    const xs = tried.map((t) => t[d.key]).filter((x): x is number => typeof x === 'number');
-    if (typeof v !== 'number' || xs.length < 2) continue;
-    const lo = Math.min(...xs);
-    const hi = Math.max(...xs);
-    if (lo === hi) continue;
-    if (v === hi) out.push({ key: d.key, side: 'high', value: v });
-    else if (v === lo) out.push({ key: d.key, side: 'low', value: v });
-  }
-  return out;
 }
 
 /** The value one bracketing step beyond `v` on `side` of a range: log ranges x or / factor, linear ones (high - low) / 4 x (factor - 1) (integers at least 1). */
@@ -435,6 +411,7 @@ export async function runStaged(file: string, exp: Experiment, opts: SweepOption
   if (opts.untilDecided) {
     if (baselineLabel(exp) === null) throw new ConfigError("--until-decided: the experiment has no baseline (set `baseline:` to an optimizer's label; default 'adamw' when present)", 'baseline');
     if (!Number.isInteger(maxSeeds) || maxSeeds < seedList(exp).length) throw new ConfigError(`--max-seeds ${maxSeeds}: must be an integer at least the number of seeds (${seedList(exp).length})`);
+    if (seedList(exp).length < 2) throw new ConfigError(`--until-decided: the sequential test starts from the experiment's seeds and needs at least 2 (seeds: ${JSON.stringify(exp.seeds)}); docs/protocol.md`, 'seeds');
   }
   const recordFile = join(dir, 'experiment.json');
   const prev = opts.resume && existsSync(recordFile) ? readExperimentRecord(dir) : undefined;
@@ -460,7 +437,11 @@ export async function runStaged(file: string, exp: Experiment, opts: SweepOption
     mkdirSync(dir, { recursive: true });
     // Runs with a record here that belong to this sweep (without --resume: those it ran).
     const held = grid.filter((id) => (opts.resume || ran.has(id)) && existsSync(runPaths(dir, id).json));
-    const record: ExperimentRecord = { name: exp.name, source: { file, sets: opts.sets ?? [] }, experiment: exp, grid, runs: held, shard: opts.shard ?? null };
+    const protocol: NonNullable<ExperimentRecord['protocol']> = {
+      ...(opts.untilDecided ? { sequential: { minSeeds: seedList(exp).length, maxSeeds, alpha: VERDICT_ALPHA } } : {}),
+      ...(opts.allowMixedBuilds ? { allowMixedBuilds: true } : {}),
+    };
+    const record: ExperimentRecord = { name: exp.name, source: { file, sets: opts.sets ?? [] }, experiment: exp, grid, runs: held, shard: opts.shard ?? null, ...(Object.keys(protocol).length ? { protocol } : {}) };
     writeAtomic(recordFile, JSON.stringify(record, null, 1) + '\n');
   };
 
@@ -468,6 +449,7 @@ export async function runStaged(file: string, exp: Experiment, opts: SweepOption
   let interrupted = false;
   let waiting = 0;
   let stopped = '';
+  let powerShown = false;
   for (let round = 0; ; round++) {
     plan = planExperiment(exp, lookup, extra);
     extend(plan.known.map((r) => r.id));
@@ -481,6 +463,14 @@ export async function runStaged(file: string, exp: Experiment, opts: SweepOption
       continue;
     }
     const mine = shardRuns(plan.needed, opts.shard);
+    if (!powerShown && exp.power && plan.needed.some((r) => r.stage === 'final')) {
+      // Before the final runs start: the seeds the margin needs, from the pilots (or the stated sd).
+      powerShown = true;
+      writeRecordFile();
+      const pp = powerPlan(summarize(dir));
+      for (const [label, x] of pp) console.log(`power: ${label} vs ${baselineLabel(exp)}: detecting ${exp.power.margin} at ${Math.round(exp.power.power * 100)}% power takes ${x.seedsNeeded} seeds (sd ${x.sd.toPrecision(3)}, ${x.sdFrom}); the experiment runs ${seedList(exp).length}${opts.untilDecided ? ` (--until-decided up to ${maxSeeds})` : ''}`);
+      if (!pp.size) console.log(`power: no sd for the margin ${exp.power.margin} yet (state power.sd, or use 2 or more tuning seeds); it is computed from the final seeds in the report`);
+    }
     const todo = mine.filter((r) => !ran.has(r.id));
     if (todo.length === 0) {
       waiting = plan.needed.length - mine.length;
