@@ -375,6 +375,31 @@ export function planExperiment(exp: Experiment, lookup: (id: string) => RunState
   return { entries, needed, known: unique };
 }
 
+/**
+ * What an experiment's tuning costs before any result is known, per the protocol: for every entry
+ * that searches, `trials` x tuning seeds at the tuning horizon, plus (horizon < training.steps,
+ * protocol 2) `rerunTop` x tuning seeds at the full horizon; bracketing may add up to
+ * `bracket.maxExtensions` x tuning seeds more at the horizon (`extensionRuns`, an upper bound).
+ * Coordinate descent may stop before `trials`; the count is its budget.
+ */
+export function tuningCost(exp: Experiment): { runs: number; steps: number; extensionRuns: number; extensionSteps: number } {
+  const t = exp.tuning;
+  if (!t) return { runs: 0, steps: 0, extensionRuns: 0, extensionSteps: 0 };
+  const searching = exp.optimizers.filter((o) => o.settingsFrom === undefined).length;
+  const seeds = tuningSeedList(t).length;
+  const horizon = tuningHorizon(exp);
+  const full = exp.training.steps;
+  const v2 = (t.protocol ?? 1) >= 2;
+  const reruns = v2 && horizon < full ? Math.min(t.rerunTop ?? 2, t.trials) : 0;
+  const ext = v2 && t.bracket?.enabled ? t.bracket.maxExtensions : 0;
+  return {
+    runs: searching * seeds * (t.trials + reruns),
+    steps: searching * seeds * (t.trials * horizon + reruns * full),
+    extensionRuns: searching * seeds * ext,
+    extensionSteps: searching * seeds * ext * horizon,
+  };
+}
+
 /** Run states from the records of a results folder (ids without a record are unknown). */
 export function folderLookup(dir: string, only?: ReadonlySet<string>): (id: string) => RunState | undefined {
   return (id) => {
