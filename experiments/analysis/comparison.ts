@@ -16,9 +16,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type * as vl from 'vega-lite';
 import type { Experiment } from '../runner/config.js';
-import { describeValues, formatNumber, settingsSource, tuningHorizon, type SearchSpec, type TunedFile } from '../runner/config.js';
+import { describeValues, formatNumber, metricOf, settingsSource, tuningHorizon, type SearchSpec, type TunedFile } from '../runner/config.js';
 import { edgeOf, searchDims } from '../runner/search.js';
-import type { ConfigSummary, Summary } from './report.js';
+import type { ConfigSummary, LoadedRun, Summary } from './report.js';
 import { writeAtomic, type CurveRow } from '../runner/runner.js';
 import { bootstrap, CONFIDENCE, difference, holm, mean, rankingFlips, sampleSd, seedsForPower, sequentialP, speedup, stepsToReach, tInterval, tost, type CurvePoint, type Difference, type Estimate, type MeanSummary, type RankingFlip, type Verdict } from './statistics.js';
 import { checkSameBuild, runBuildKeys } from '../runner/build.js';
@@ -131,11 +131,15 @@ export function tuningInfo(s: Summary, label: string): TuningInfo | undefined {
   }
   const horizon = tuningHorizon(exp);
   const full = exp.training.steps;
+  const metric = metricOf(exp);
+  // A failed seed scores the worst value of the metric's goal.
+  const worst = metric.goal === 'max' ? -Infinity : Infinity;
+  const better = (a: number, b: number) => (metric.goal === 'max' ? a > b : a < b);
   const tune = s.configs.filter((c) => c.label === label && c.runs.some((r) => r.rec.stage === 'tune'));
   const summarizeTrial = (c: (typeof tune)[number]) => {
     const runs = c.runs.filter((r) => r.rec.stage === 'tune');
     const done = runs.every((r) => r.rec.status === 'finished' || r.rec.status === 'diverged');
-    const losses = runs.map((r) => (r.rec.status === 'finished' && fin(r.rec.result?.finalValLoss) ? r.rec.result!.finalValLoss! : Infinity));
+    const losses = runs.map((r) => (r.rec.status === 'finished' && fin(r.rec.result?.[metric.field]) ? r.rec.result![metric.field]! : worst));
     return {
       trial: runs[0].rec.trial ?? -1,
       values: runs[0].rec.grid,
@@ -158,7 +162,7 @@ export function tuningInfo(s: Summary, label: string): TuningInfo | undefined {
   const selectedTrial = final?.runs.find((r) => r.rec.stage === 'final')?.rec.trial;
   const deciding = reruns.length ? reruns : trials;
   const complete = deciding.length > 0 && deciding.every((x) => x.score !== null);
-  const argmin = complete ? deciding.reduce<(typeof trials)[number] | undefined>((b, x) => (Number.isFinite(x.score!) && (!b || x.score! < b.score!) ? x : b), undefined) : undefined;
+  const argmin = complete ? deciding.reduce<(typeof trials)[number] | undefined>((b, x) => (Number.isFinite(x.score!) && (!b || better(x.score!, b.score!)) ? x : b), undefined) : undefined;
   const sel = selectedTrial !== undefined ? (deciding.find((x) => x.trial === selectedTrial) ?? trials.find((x) => x.trial === selectedTrial)) : argmin;
   const steps = trials[0]?.steps ?? horizon;
   const dims = i >= 0 ? searchDims(exp.optimizers[i].search as Record<string, SearchSpec> | undefined) : [];
@@ -253,9 +257,11 @@ export function compare(s: Summary, opts: CompareOptions = {}): Comparison {
   const baseline = baselineLabel(exp);
   const target = exp.target?.valLoss;
   const boot = { resamples: REPORT_RESAMPLES, seed: REPORT_BOOTSTRAP_SEED };
+  const metric = metricOf(exp);
+  const value = (r: LoadedRun) => r.rec.result![metric.field]!;
   const finals = (c: ConfigSummary) => c.runs.filter((r) => r.rec.stage !== 'tune');
-  const finished = (c: ConfigSummary) => finals(c).filter((r) => r.rec.status === 'finished' && fin(r.rec.result?.finalValLoss));
-  const finalsBySeed = (c: ConfigSummary) => new Map(finished(c).map((r) => [r.rec.seed, r.rec.result!.finalValLoss!]));
+  const finished = (c: ConfigSummary) => finals(c).filter((r) => r.rec.status === 'finished' && fin(r.rec.result?.[metric.field]) && fin(r.rec.result?.finalValLoss));
+  const finalsBySeed = (c: ConfigSummary) => new Map(finished(c).map((r) => [r.rec.seed, value(r)]));
   const base = baseline === null ? undefined : s.best.find((c) => c.label === baseline);
   const rules: string[] = [];
   const allowMixed = opts.allowMixedBuilds ?? s.exp.protocol?.allowMixedBuilds ?? false;
@@ -275,7 +281,7 @@ export function compare(s: Summary, opts: CompareOptions = {}): Comparison {
       config: c,
       seeds: ok.map((r) => r.rec.seed).sort((a, b) => a - b),
       diverged: c.diverged,
-      final: tInterval(ok.map((r) => r.rec.result!.finalValLoss!)),
+      final: tInterval(ok.map(value)),
       best: tInterval(ok.map((r) => r.rec.result!.bestValLoss).filter(fin)),
       tuning: tuningInfo(s, c.label),
       failedSeeds: [...new Set(finals(c).filter((r) => !okSeeds.has(r.rec.seed)).map((r) => r.rec.seed))].sort((a, b) => a - b),
@@ -298,7 +304,7 @@ export function compare(s: Summary, opts: CompareOptions = {}): Comparison {
       row.diff = difference(finalsBySeed(c), finalsBySeed(base), true);
       const baseRuns = finished(base);
       const steps = ok[0]?.rec.result?.steps ?? exp.training.steps;
-      if (ok.length && baseRuns.length) {
+      if (ok.length && baseRuns.length && metric.name === 'val_loss') {
         // Resample seeds: jointly over shared seeds when both have the same seeds (paired), else each side on its own.
         // A resample whose baseline never reaches the optimizer's loss is censored: kept as an infinite speed-up.
         const shared = row.diff.method === 'paired-t';
@@ -324,7 +330,7 @@ export function compare(s: Summary, opts: CompareOptions = {}): Comparison {
   const adjusted = holm(compared.map((r) => r.p!));
   compared.forEach((r, k) => {
     r.pHolm = adjusted[k];
-    const side: Verdict = r.diff!.estimate < 0 ? 'better' : 'worse';
+    const side: Verdict = (metric.goal === 'max' ? r.diff!.estimate > 0 : r.diff!.estimate < 0) ? 'better' : 'worse';
     let v: Verdict = r.diff!.lo !== null && r.pHolm < VERDICT_ALPHA ? side : 'undecided';
     if (v === 'better' && r.failedSeeds.length) v = 'undecided';
     if (mixedBuilds && !mixedBuilds.allowed) v = 'undecided';
@@ -347,6 +353,7 @@ export function compare(s: Summary, opts: CompareOptions = {}): Comparison {
     }
   }
   rules.push(
+    `metric: the final ${metric.name} (goal ${metric.goal}) decides tuning and verdicts${metric.name === 'val_loss' ? '' : '; speed-ups and the target stay on the validation loss'}.`,
     `verdicts: a ${design ? `group-sequential test (--until-decided looks at ${design.minSeeds}..${design.maxSeeds} seeds, Pocock-type alpha spending; sequential p-values)` : 'paired t-test per optimizer against the baseline'}, Holm-corrected across the ${compared.length} verdicts of this experiment at family level ${VERDICT_ALPHA}; intervals shown are unadjusted 95% t-intervals.`,
     'failures: a final seed that diverged or did not finish ranks worst (infinite time to target); an optimizer with a failed seed is never called better (its difference uses the seeds both finished), a baseline failure does not stop a "better".',
   );
@@ -393,10 +400,12 @@ export function budgetCell(t: TuningInfo | undefined, exp: Experiment, label = '
 export function verdictTable(c: Comparison, exp: Experiment): { header: string[]; rows: string[][]; right: boolean[] } {
   const target = exp.target?.valLoss;
   const header = [
-    'optimizer', 'setting', `final val (mean, 95% CI)`, 'best val (mean)', ...(c.baseline ? [`diff vs ${c.baseline}`, '95% CI', 'verdict', 'speed-up'] : []),
+    'optimizer', 'setting', `final ${metricOf(exp).name === 'val_loss' ? 'val' : metricOf(exp).name} (mean, 95% CI)`, 'best val (mean)', ...(c.baseline ? [`diff vs ${c.baseline}`, '95% CI', 'verdict', 'speed-up'] : []),
     ...(target !== undefined ? [`steps to ${target}`] : []), 'seeds', 'tuning budget',
   ];
-  const order = [...c.rows].sort((a, b) => (a.label === c.baseline ? -1 : b.label === c.baseline ? 1 : (a.final.estimate || Infinity) - (b.final.estimate || Infinity)));
+  // Baseline first, then by the metric towards its goal; optimizers with failed seeds after those without.
+  const sign = metricOf(exp).goal === 'max' ? -1 : 1;
+  const order = [...c.rows].sort((a, b) => (a.label === c.baseline ? -1 : b.label === c.baseline ? 1 : Number(a.failedSeeds.length > 0) - Number(b.failedSeeds.length > 0) || sign * ((a.final.estimate || sign * Infinity) - (b.final.estimate || sign * Infinity))));
   const rows = order.map((r) => [
     r.label,
     r.tuning?.selected ? `${describeValues(r.tuning.selected)}${r.tuning.edge.length ? ' (edge)' : ''}` : settingOf(r.config),
@@ -552,7 +561,7 @@ export function verdictRows(c: Comparison, exp: Experiment): Record<string, unkn
     setting: r.tuning?.selected ? describeValues(r.tuning.selected) : settingOf(r.config),
     edge: r.tuning?.edge.length ? r.tuning.edge.map((e) => `${e.key}:${e.side}`).join(' ') : '',
     seeds: r.seeds.join(' '), diverged: r.diverged, failed_seeds: r.failedSeeds.join(' '),
-    final_val_loss: num(r.final.estimate), final_sd: num(r.final.sd), final_lo: num(r.final.lo), final_hi: num(r.final.hi),
+    metric: metricOf(exp).name, [metricOf(exp).name === 'val_loss' ? 'final_val_loss' : `final_${metricOf(exp).name}`]: num(r.final.estimate), final_sd: num(r.final.sd), final_lo: num(r.final.lo), final_hi: num(r.final.hi),
     best_val_loss: num(r.best.estimate), best_sd: num(r.best.sd), best_lo: num(r.best.lo), best_hi: num(r.best.hi),
     baseline: c.baseline ?? '', diff: num(r.diff?.estimate), diff_lo: num(r.diff?.lo), diff_hi: num(r.diff?.hi), diff_method: r.diff?.method ?? '', p: num(r.p), p_holm: num(r.pHolm), verdict: r.label === c.baseline ? 'baseline' : (r.verdict ?? ''),
     equivalent: r.equivalence ? (r.equivalence.equivalent ? 1 : 0) : '', tost_p: num(r.equivalence?.p), seeds_needed: r.power?.seedsNeeded ?? '', power_sd: num(r.power?.sd),

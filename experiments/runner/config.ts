@@ -168,6 +168,12 @@ export const ExperimentSchema = z.strictObject({
    * settings as pilots, or `sd`, the sd of per-seed differences, when stated), and tests equivalence
    * within +-margin (two one-sided tests) for the verdicts that find no difference.
    */
+  /**
+   * The metric that decides (docs/protocol.md): tuning scores, verdicts, power and equivalence use the
+   * final value of `name` on the validation batches; `goal` defaults to min for val_loss and max for
+   * val_acc. Speed-ups and `target` stay on the validation loss.
+   */
+  metric: z.strictObject({ name: z.enum(['val_loss', 'val_acc']).default('val_loss'), goal: z.enum(['min', 'max']).optional() }).optional(),
   power: z.strictObject({ margin: z.number().positive(), sd: z.number().positive().optional(), power: z.number().gt(0).lt(1).default(0.8) }).optional(),
   /** Tune every optimizer's `search` space with one budget, then run the selected settings with `seeds`. */
   tuning: TuningSchema.optional(),
@@ -556,6 +562,12 @@ function checkSettingsFrom(exp: Experiment): void {
       if (k in o) throw new ConfigError(`optimizers[${i}].${k}: also comes from '${src.label ?? src.name}' (settingsFrom), which searches it; keep one`, `optimizers[${i}].${k}`);
     }
   });
+}
+
+/** The deciding metric of an experiment: its name, goal and the run result's field ('finalValLoss', 'finalValAcc'); default val_loss, min. */
+export function metricOf(exp: { metric?: { name?: 'val_loss' | 'val_acc'; goal?: 'min' | 'max' } }): { name: 'val_loss' | 'val_acc'; goal: 'min' | 'max'; field: 'finalValLoss' | 'finalValAcc' } {
+  const name = exp.metric?.name ?? 'val_loss';
+  return { name, goal: exp.metric?.goal ?? (name === 'val_acc' ? 'max' : 'min'), field: name === 'val_acc' ? 'finalValAcc' : 'finalValLoss' };
 }
 
 /** Steps of a tuning trial: tuning.horizon (or its older name tuning.steps), else training.steps (the full horizon). */

@@ -28,7 +28,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { compare, baselineLabel, powerPlan, VERDICT_ALPHA } from '../analysis/comparison.js';
-import { ConfigError, configName, defaultOutDir, describeValues, entryRuns, expandRuns, seedList, settingsSource, tuningHorizon, tuningSeedList, type Experiment, type RunSpec, type SearchSpec } from '../runner/config.js';
+import { ConfigError, configName, defaultOutDir, describeValues, entryRuns, expandRuns, metricOf, seedList, settingsSource, tuningHorizon, tuningSeedList, type Experiment, type RunSpec, type SearchSpec } from '../runner/config.js';
 import { readExperimentRecord, summarize, writeReport, type ExperimentRecord, type Summary } from '../analysis/report.js';
 import { readRecord, runPaths, writeAtomic, type RunStatus } from '../runner/runner.js';
 import { runSweep, shardRuns, type SweepOptions, type SweepOutcome } from './sweep.js';
@@ -205,6 +205,8 @@ export function bracketTrials(
 export interface RunState {
   status: string;
   finalValLoss: number | null;
+  /** Final validation accuracy (experiments whose `metric` is val_acc). */
+  finalValAcc?: number | null;
 }
 
 /** One tuning trial of an optimizer. */
@@ -250,12 +252,21 @@ export interface Plan {
 
 const DONE = new Set(['finished', 'diverged']);
 
-/** A scorer over a lookup of run states. */
-export function scorer(lookup: (id: string) => RunState | undefined): Scorer {
+/**
+ * A scorer over a lookup of run states: the mean of the deciding metric (`metric`, default the final
+ * validation loss), negated when its goal is max, so lower is better; +Infinity unless every seed
+ * finished with a finite value.
+ */
+export function scorer(lookup: (id: string) => RunState | undefined, metric: ReturnType<typeof metricOf> = metricOf({})): Scorer {
+  const sign = metric.goal === 'max' ? -1 : 1;
   return (runs) => {
     const states = runs.map((r) => lookup(r.id));
     const done = states.every((s) => s !== undefined && DONE.has(s.status));
-    const losses = states.map((s) => (s && s.status === 'finished' && s.finalValLoss !== null && Number.isFinite(s.finalValLoss) ? s.finalValLoss : Infinity));
+    const value = (s: RunState) => (metric.field === 'finalValAcc' ? (s.finalValAcc ?? null) : s.finalValLoss);
+    const losses = states.map((s) => {
+      const v = s && s.status === 'finished' ? value(s) : null;
+      return v !== null && Number.isFinite(v) ? sign * v : Infinity;
+    });
     return { done, score: done ? losses.reduce((a, b) => a + b, 0) / losses.length : Infinity };
   };
 }
@@ -267,7 +278,7 @@ export function scorer(lookup: (id: string) => RunState | undefined): Scorer {
  * configuration is "final".
  */
 export function planExperiment(exp: Experiment, lookup: (id: string) => RunState | undefined, extraSeeds: ReadonlyMap<string, readonly number[]> = new Map()): Plan {
-  const score = scorer(lookup);
+  const score = scorer(lookup, metricOf(exp));
   const more = (hash: string) => (extraSeeds.get(hash) ?? []).filter((s) => !seedList(exp).includes(s));
   if (!exp.tuning) {
     const known = expandRuns(exp);
@@ -407,7 +418,7 @@ export function folderLookup(dir: string, only?: ReadonlySet<string>): (id: stri
     const p = runPaths(dir, id).json;
     if (!existsSync(p)) return undefined;
     const r = readRecord(p);
-    return { status: r.status, finalValLoss: r.result?.finalValLoss ?? null };
+    return { status: r.status, finalValLoss: r.result?.finalValLoss ?? null, finalValAcc: r.result?.finalValAcc ?? null };
   };
 }
 

@@ -9,7 +9,7 @@ import { tinyExperiment } from '../helpers.js';
 const ENV_A = { gitCommit: 'a'.repeat(40), gitDirty: false, backend: 'wasm-native', blas: parseBlasConfig('OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY SkylakeX MAX_THREADS=64', 1) };
 
 /** A loaded run: final loss `loss` (null: diverged), a curve falling linearly from 4 to it over 12 steps. */
-function run(label: string, hash: string, seed: number, loss: number | null, opts: { stage?: 'tune' | 'final'; trial?: number; lr?: number; env?: object } = {}): LoadedRun {
+function run(label: string, hash: string, seed: number, loss: number | null, opts: { stage?: 'tune' | 'final'; trial?: number; lr?: number; env?: object; acc?: number } = {}): LoadedRun {
   const end = loss ?? NaN;
   const curve = [0, 4, 8, 12].map((step) => ({ step, val_loss: loss === null && step > 4 ? NaN : 4 + ((end - 4) * step) / 12, wall_ms: step * 10 }));
   return {
@@ -20,7 +20,7 @@ function run(label: string, hash: string, seed: number, loss: number | null, opt
       ...(opts.stage ? { stage: opts.stage } : {}), ...(opts.trial !== undefined ? { trial: opts.trial } : {}),
       grid: opts.lr !== undefined ? { lr: opts.lr } : {},
       config: { training: { steps: 12 }, optimizer: { name: label, options: {} } },
-      result: loss === null ? { steps: 6, finalValLoss: null, bestValLoss: 3.9 } : { steps: 12, finalValLoss: loss, bestValLoss: loss, wallMs: 120 },
+      result: loss === null ? { steps: 6, finalValLoss: null, bestValLoss: 3.9 } : { steps: 12, finalValLoss: loss, bestValLoss: loss, wallMs: 120, finalValAcc: opts.acc ?? null },
     } as never,
   };
 }
@@ -94,6 +94,22 @@ describe('verdicts: failures, multiplicity, builds (docs/protocol.md)', () => {
     expect(compare(summary(exp, [adamw, muon], undefined, { allowMixedBuilds: true })).rows.find((r) => r.label === 'muon')!.verdict).to.equal('better');
     expect(() => checkSameBuild([{ id: 'a', rec: { env: ENV_A } }, { id: 'b', rec: { env: { ...ENV_A, gitDirty: true } } }], false, 'x')).to.throw(ConfigError, /allow-mixed-builds/);
     expect(checkSameBuild([{ id: 'a', rec: { env: ENV_A } }, { id: 'b', rec: { env: ENV_A } }], false, 'x')).to.equal(null);
+  });
+
+  it('metric: { name: val_acc } decides by accuracy (goal max), where the loss says the opposite', () => {
+    const exp = twoOptimizers({ metric: { name: 'val_acc' } });
+    const acc = [0.9, 0.91, 0.905, 0.9, 0.895];
+    const adamw = config('adamw', 'h1', [3.0, 3.01, 2.99, 3.02, 2.98].map((l, s) => run('adamw', 'h1', s, l, { acc: acc[s] })));
+    // muon: higher loss but higher accuracy on every seed.
+    const muon = config('muon', 'h2', [3.1, 3.11, 3.09, 3.12, 3.08].map((l, s) => run('muon', 'h2', s, l, { acc: acc[s] + 0.02 + 0.001 * s })));
+    const byAcc = compare(summary(exp, [adamw, muon])).rows.find((r) => r.label === 'muon')!;
+    expect(byAcc.final.estimate).to.be.closeTo(0.902 + 0.02 + 0.002, 1e-9); // mean accuracy, not loss
+    expect(byAcc.verdict).to.equal('better');
+    const byLoss = compare(summary(twoOptimizers(), [adamw, muon])).rows.find((r) => r.label === 'muon')!;
+    expect(byLoss.verdict).to.equal('worse');
+    const table = verdictTable(compare(summary(exp, [adamw, muon])), exp);
+    expect(table.header[2]).to.equal('final val_acc (mean, 95% CI)');
+    expect(verdictRows(compare(summary(exp, [adamw, muon])), exp)[0]).to.have.property('final_val_acc');
   });
 
   it('the BLAS kernel family is parsed from the addon config string', () => {

@@ -322,6 +322,14 @@ describe('tuning protocol 2: ends, bracketing, full-horizon selection (docs/prot
     }
   });
 
+  it('metric val_acc (goal max) selects the most accurate trial', () => {
+    const exp = applyOverrides(tunedDoc({ metric: { name: 'val_acc' }, tuning: { method: 'grid', trials: 3, seeds: 2, bracket: { enabled: false } }, optimizers: [{ name: 'adamw', search: { lr: [0.01, 0.02, 0.04] } }] }), []);
+    const acc: Record<number, number> = { 0.01: 0.5, 0.02: 0.7, 0.04: 0.6 };
+    const states = new Map<string, RunState>();
+    for (const r of planExperiment(exp, () => undefined).needed) states.set(r.id, { status: 'finished', finalValLoss: 1, finalValAcc: acc[r.config.optimizer.options.lr as number] });
+    expect(planExperiment(exp, (id) => states.get(id)).entries[0].selected!.values.lr).to.equal(0.02);
+  });
+
   it('a shorter tuning horizon only shortlists: the top 2 are rerun at the full horizon and the best of those is selected', () => {
     const exp = applyOverrides(tunedDoc({ tuning: { method: 'grid', trials: 4, horizon: 6, seeds: 2, bracket: { enabled: false } }, optimizers: [{ name: 'adamw', search: { lr: [0.01, 0.02, 0.04, 0.08] } }] }), []);
     // At 6 steps lr 0.04 looks best, then 0.02; at the full 12 steps 0.02 is better (the nanoGPT case of docs/protocol.md).
