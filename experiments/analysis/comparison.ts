@@ -238,7 +238,7 @@ export interface CompareOptions {
 }
 
 /** Family level of the verdicts (Holm's correction keeps the family-wise error of one experiment's verdicts at it). */
-export const VERDICT_ALPHA = 1 - CONFIDENCE;
+export const VERDICT_ALPHA = 0.05;
 
 /**
  * Computes the verdict table of a summary (its `best` configurations: one per optimizer label), by

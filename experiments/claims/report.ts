@@ -190,7 +190,7 @@ export function claimsMarkdown(entries: readonly ClaimEntry[]): string {
     const figs = ev ? ev.figures.slice(0, ev.headline ?? ev.figures.length).map((f) => `${f.label}: ${figureText(f)}`).join('; ') : e.note ?? '';
     return `| ${e.claim.number} | ${cell(`${e.claim.name} (arXiv ${e.claim.arxiv})`)} | ${cell(e.claim.statement)} | ${cell(e.claim.setup)} | ${cell(figs)} | **${verdictText(e)}** | ${cell(e.claim.commands(e.dir).map((c) => `\`${commandLine(c)}\``).join('<br>'))} |`;
   });
-  const prov = entries.filter((e) => e.state === 'evaluated').map((e) => `- ${e.claim.name}: ${provenance(e)}. ${e.evaluation!.reason}${e.selections?.length ? ` Tuned selections: ${selectionsText(e.selections)}.` : ''}`);
+  const prov = entries.filter((e) => e.state === 'evaluated').map((e) => `- ${e.claim.name}: ${provenance(e)}. ${e.evaluation!.reason}${e.selections?.length ? `${/[.)]$/.test(e.evaluation!.reason) ? '' : '.'} Tuned selections: ${selectionsText(e.selections)}.` : ''}`);
   return [
     '| # | claim | statement (our words) | setup | measured (95% interval) | verdict | command |',
     '|---|---|---|---|---|---|---|',

@@ -94,7 +94,7 @@ export function checkSameBuild(runs: readonly { id: string; rec: { env?: BuildSo
   for (const r of runs) for (const k of runBuildKeys(r.rec)) by.set(k, [...(by.get(k) ?? []), r.id]);
   if (by.size <= 1) return null;
   const list = [...by].map(([k, ids]) => `${k}: ${ids.length} run${ids.length > 1 ? 's' : ''} (${ids.slice(0, 2).join(', ')}${ids.length > 2 ? ', ...' : ''})`).join('; ');
-  const msg = `${where} mixes builds (${list}); the same config and seed on another build can end 0.02 apart in validation loss (docs/protocol.md)`;
+  const msg = `${where}: builds differ (${list}); the same config and seed on another build can end 0.02 apart in validation loss (docs/protocol.md)`;
   if (!allow) throw new ConfigError(`${msg}. Rerun the odd ones on one build, or pass --allow-mixed-builds to compare them anyway (the report then names the builds)`, 'build');
   return msg;
 }
