@@ -288,84 +288,7 @@ export function planExperiment(exp: Experiment, lookup: (id: string) => RunState
     const entries = exp.optimizers.map((o, i) => ({ index: i, label: o.label ?? o.name, trials: [], tuned: true, finalRuns: all.filter((r) => r.label === (o.label ?? o.name)) }));
     return { entries, needed: all.filter((r) => !score([r]).done), known: all };
   }
-  const t = exp.tuning;
-  const tuneSeeds = tuningSeedList(t);
-  const steps = tuningHorizon(exp);
-  const full = exp.training.steps;
-  // Results recorded before protocol 2 have no `protocol` key: they plan as they ran.
-  const legacy = (t.protocol ?? 1) < 2;
-  const own: (EntryPlan | null)[] = exp.optimizers.map((o, i) => {
-    if (o.settingsFrom !== undefined) return null;
-    const label = o.label ?? o.name;
-    const path = `optimizers[${i}].search`;
-    const dims = searchDims(o.search as Record<string, SearchSpec>);
-    const runsOf = (values: Record<string, unknown>, trial: number, at = steps) => entryRuns(exp, i, values, tuneSeeds, { steps: at, stage: 'tune', trial });
-    const memo = new Map<string, ReturnType<Scorer>>();
-    const scoreOf = (v: Record<string, unknown>) => {
-      const k = key(v);
-      if (!memo.has(k)) memo.set(k, score(runsOf(v, -1)));
-      return memo.get(k)!;
-    };
-    let values: Record<string, unknown>[];
-    let finished: boolean;
-    if (t.method === 'coordinate-descent') {
-      const cd = coordinateDescent(dims, t.points, t.trials, scoreOf);
-      values = cd.trials;
-      finished = cd.finished;
-    } else {
-      values = t.method === 'grid' ? gridTrials(dims, t.trials, path) : quasiRandomTrials(dims, t.trials, path, !legacy);
-      finished = true;
-    }
-    let extensions = 0;
-    let bracketNote: string | undefined;
-    if (!legacy && finished) {
-      const reject = (v: Record<string, unknown>) => {
-        try {
-          runsOf(v, -1);
-          return null;
-        } catch (e) {
-          return (e as Error).message;
-        }
-      };
-      const br = bracketTrials(dims, values, t.bracket ?? { enabled: false, maxExtensions: 0, factor: 2 }, scoreOf, reject);
-      values = [...values, ...br.extensions];
-      extensions = br.extensions.length;
-      finished = br.finished;
-      bracketNote = br.note;
-    }
-    const trials: Trial[] = values.map((v, k) => {
-      const runs = runsOf(v, k);
-      return { trial: k, values: v, runs, ...score(runs) };
-    });
-    const searched = finished && trials.every((x) => x.done);
-    const plan: EntryPlan = { index: i, label, trials, tuned: searched, finalRuns: [], extensions, selectedAt: steps, ...(bracketNote ? { note: bracketNote } : {}) };
-    if (searched) {
-      const ranked = trials.filter((x) => Number.isFinite(x.score)).sort((a, b) => a.score - b.score || a.trial - b.trial);
-      let best: Trial | undefined = ranked[0];
-      if (best && !legacy && steps < full) {
-        // The short horizon only shortlists: the best rerunTop trials run the full horizon, and the best of those is selected.
-        plan.reruns = ranked.slice(0, t.rerunTop ?? 2).map((x) => {
-          const runs = runsOf(x.values, x.trial, full);
-          return { trial: x.trial, values: x.values, runs, ...score(runs) };
-        });
-        plan.selectedAt = full;
-        plan.tuned = plan.reruns.every((x) => x.done);
-        best = plan.tuned ? plan.reruns.filter((x) => Number.isFinite(x.score)).sort((a, b) => a.score - b.score || a.trial - b.trial)[0] : undefined;
-        if (plan.tuned && !best) plan.note = `every one of the ${plan.reruns.length} trials rerun at the full horizon (${full} steps) diverged; no setting to run`;
-      }
-      if (best) {
-        const edge = edgeOf(dims, values, best.values);
-        if (edge.length) plan.edge = edge;
-      }
-      if (plan.tuned && !best && !plan.note) plan.note = `every one of ${trials.length} trials diverged or failed; no setting to run`;
-      else if (best && plan.tuned) {
-        plan.selected = best;
-        const base = entryRuns(exp, i, best.values, seedList(exp), { stage: 'final', trial: best.trial });
-        plan.finalRuns = [...base, ...entryRuns(exp, i, best.values, more(base[0].hash), { stage: 'final', trial: best.trial })];
-      }
-    }
-    return plan;
-  });
+  const own: (EntryPlan | null)[] = exp.optimizers.map((o, i) => (o.settingsFrom !== undefined ? null : planSearch(exp, i, score, more)));
   // Entries that borrow a setting: no trials; final runs once the source's tuning is done.
   const entries: EntryPlan[] = own.map((p, i) => {
     if (p) return p;
@@ -384,6 +307,89 @@ export function planExperiment(exp: Experiment, lookup: (id: string) => RunState
   const unique = [...new Map(known.map((r) => [r.id, r])).values()];
   const needed = unique.filter((r) => !score([r]).done);
   return { entries, needed, known: unique };
+}
+
+/** Tuning runs of entry `i` with `values` as trial `trial`, at `steps` (default the tuning horizon). */
+function tuneRuns(exp: Experiment, i: number, values: Record<string, unknown>, trial: number, steps = tuningHorizon(exp)): RunSpec[] {
+  return entryRuns(exp, i, values, tuningSeedList(exp.tuning!), { steps, stage: 'tune', trial });
+}
+
+/**
+ * The trial values of entry `i` so far: the search method's, then (protocol 2) bracketing's
+ * extensions; `finished` once neither will ask for more. Protocol 1 (recorded experiments without
+ * `tuning.protocol`): Halton from index 1 and no bracketing.
+ */
+function searchValues(exp: Experiment, i: number, score: Scorer): { values: Record<string, unknown>[]; finished: boolean; extensions: number; note?: string } {
+  const t = exp.tuning!;
+  const legacy = (t.protocol ?? 1) < 2;
+  const path = `optimizers[${i}].search`;
+  const dims = searchDims(exp.optimizers[i].search as Record<string, SearchSpec>);
+  const memo = new Map<string, ReturnType<Scorer>>();
+  const scoreOf = (v: Record<string, unknown>) => {
+    const k = key(v);
+    if (!memo.has(k)) memo.set(k, score(tuneRuns(exp, i, v, -1)));
+    return memo.get(k)!;
+  };
+  let values: Record<string, unknown>[];
+  let finished = true;
+  if (t.method === 'coordinate-descent') ({ trials: values, finished } = coordinateDescent(dims, t.points, t.trials, scoreOf));
+  else values = t.method === 'grid' ? gridTrials(dims, t.trials, path) : quasiRandomTrials(dims, t.trials, path, !legacy);
+  if (legacy || !finished) return { values, finished, extensions: 0 };
+  const reject = (v: Record<string, unknown>) => {
+    try {
+      tuneRuns(exp, i, v, -1);
+      return null;
+    } catch (e) {
+      return (e as Error).message;
+    }
+  };
+  const br = bracketTrials(dims, values, t.bracket ?? { enabled: false, maxExtensions: 0, factor: 2 }, scoreOf, reject);
+  return { values: [...values, ...br.extensions], finished: br.finished, extensions: br.extensions.length, ...(br.note ? { note: br.note } : {}) };
+}
+
+/**
+ * The plan of an entry that searches: its trials, then (a horizon shorter than training.steps,
+ * protocol 2) the best `rerunTop` rerun at the full horizon, the selection (lowest score at the
+ * deciding horizon, ties to the earlier trial), its edge flag, and its final runs.
+ */
+function planSearch(exp: Experiment, i: number, score: Scorer, more: (hash: string) => number[]): EntryPlan {
+  const t = exp.tuning!;
+  const o = exp.optimizers[i];
+  const steps = tuningHorizon(exp);
+  const full = exp.training.steps;
+  const search = searchValues(exp, i, score);
+  const trials: Trial[] = search.values.map((v, k) => {
+    const runs = tuneRuns(exp, i, v, k);
+    return { trial: k, values: v, runs, ...score(runs) };
+  });
+  const searched = search.finished && trials.every((x) => x.done);
+  const plan: EntryPlan = { index: i, label: o.label ?? o.name, trials, tuned: searched, finalRuns: [], extensions: search.extensions, selectedAt: steps, ...(search.note ? { note: search.note } : {}) };
+  if (!searched) return plan;
+  const rank = (xs: Trial[]) => xs.filter((x) => Number.isFinite(x.score)).sort((a, b) => a.score - b.score || a.trial - b.trial);
+  const ranked = rank(trials);
+  let best: Trial | undefined = ranked[0];
+  if (best && (t.protocol ?? 1) >= 2 && steps < full) {
+    // The short horizon only shortlists: the best rerunTop trials run the full horizon, and the best of those is selected.
+    plan.reruns = ranked.slice(0, t.rerunTop ?? 2).map((x) => {
+      const runs = tuneRuns(exp, i, x.values, x.trial, full);
+      return { trial: x.trial, values: x.values, runs, ...score(runs) };
+    });
+    plan.selectedAt = full;
+    plan.tuned = plan.reruns.every((x) => x.done);
+    best = plan.tuned ? rank(plan.reruns)[0] : undefined;
+    if (plan.tuned && !best) plan.note = `every one of the ${plan.reruns.length} trials rerun at the full horizon (${full} steps) diverged; no setting to run`;
+  }
+  if (best) {
+    const edge = edgeOf(searchDims(o.search as Record<string, SearchSpec>), search.values, best.values);
+    if (edge.length) plan.edge = edge;
+  }
+  if (plan.tuned && !best && !plan.note) plan.note = `every one of ${trials.length} trials diverged or failed; no setting to run`;
+  else if (best && plan.tuned) {
+    plan.selected = best;
+    const base = entryRuns(exp, i, best.values, seedList(exp), { stage: 'final', trial: best.trial });
+    plan.finalRuns = [...base, ...entryRuns(exp, i, best.values, more(base[0].hash), { stage: 'final', trial: best.trial })];
+  }
+  return plan;
 }
 
 /**
@@ -444,11 +450,7 @@ export function extraSeedsIn(dir: string, ids: readonly string[]): Map<string, n
 export async function runStaged(file: string, exp: Experiment, opts: SweepOptions): Promise<SweepOutcome> {
   const dir = opts.out ?? defaultOutDir(exp);
   const maxSeeds = opts.maxSeeds ?? 10;
-  if (opts.untilDecided) {
-    if (baselineLabel(exp) === null) throw new ConfigError("--until-decided: the experiment has no baseline (set `baseline:` to an optimizer's label; default 'adamw' when present)", 'baseline');
-    if (!Number.isInteger(maxSeeds) || maxSeeds < seedList(exp).length) throw new ConfigError(`--max-seeds ${maxSeeds}: must be an integer at least the number of seeds (${seedList(exp).length})`);
-    if (seedList(exp).length < 2) throw new ConfigError(`--until-decided: the sequential test starts from the experiment's seeds and needs at least 2 (seeds: ${JSON.stringify(exp.seeds)}); docs/protocol.md`, 'seeds');
-  }
+  if (opts.untilDecided) checkUntilDecided(exp, maxSeeds);
   const recordFile = join(dir, 'experiment.json');
   const prev = opts.resume && existsSync(recordFile) ? readExperimentRecord(dir) : undefined;
   const ran = new Set<string>();
@@ -473,10 +475,7 @@ export async function runStaged(file: string, exp: Experiment, opts: SweepOption
     mkdirSync(dir, { recursive: true });
     // Runs with a record here that belong to this sweep (without --resume: those it ran).
     const held = grid.filter((id) => (opts.resume || ran.has(id)) && existsSync(runPaths(dir, id).json));
-    const protocol: NonNullable<ExperimentRecord['protocol']> = {
-      ...(opts.untilDecided ? { sequential: { minSeeds: seedList(exp).length, maxSeeds, alpha: VERDICT_ALPHA } } : {}),
-      ...(opts.allowMixedBuilds ? { allowMixedBuilds: true } : {}),
-    };
+    const protocol = recordedProtocol(exp, opts, maxSeeds);
     const record: ExperimentRecord = { name: exp.name, source: { file, sets: opts.sets ?? [] }, experiment: exp, grid, runs: held, shard: opts.shard ?? null, ...(Object.keys(protocol).length ? { protocol } : {}) };
     writeAtomic(recordFile, JSON.stringify(record, null, 1) + '\n');
   };
@@ -500,12 +499,9 @@ export async function runStaged(file: string, exp: Experiment, opts: SweepOption
     }
     const mine = shardRuns(plan.needed, opts.shard);
     if (!powerShown && exp.power && plan.needed.some((r) => r.stage === 'final')) {
-      // Before the final runs start: the seeds the margin needs, from the pilots (or the stated sd).
       powerShown = true;
       writeRecordFile();
-      const pp = powerPlan(summarize(dir));
-      for (const [label, x] of pp) console.log(`power: ${label} vs ${baselineLabel(exp)}: detecting ${exp.power.margin} at ${Math.round(exp.power.power * 100)}% power takes ${x.seedsNeeded} seeds (sd ${x.sd.toPrecision(3)}, ${x.sdFrom}); the experiment runs ${seedList(exp).length}${opts.untilDecided ? ` (--until-decided up to ${maxSeeds})` : ''}`);
-      if (!pp.size) console.log(`power: no sd for the margin ${exp.power.margin} yet (state power.sd, or use 2 or more tuning seeds); it is computed from the final seeds in the report`);
+      printPowerPlan(exp, dir, opts.untilDecided ? maxSeeds : null);
     }
     const todo = mine.filter((r) => !ran.has(r.id));
     if (todo.length === 0) {
@@ -529,6 +525,29 @@ export async function runStaged(file: string, exp: Experiment, opts: SweepOption
   const { ranking } = await writeReport(dir);
   if (opts.print !== false) console.log(`\n${ranking}\n\nreport: ${join(dir, 'report.html')}`);
   return { dir, statuses, interrupted };
+}
+
+/** --until-decided needs a baseline, at least 2 seeds to start the sequential test from, and --max-seeds at least the seeds. */
+function checkUntilDecided(exp: Experiment, maxSeeds: number): void {
+  if (baselineLabel(exp) === null) throw new ConfigError("--until-decided: the experiment has no baseline (set `baseline:` to an optimizer's label; default 'adamw' when present)", 'baseline');
+  if (!Number.isInteger(maxSeeds) || maxSeeds < seedList(exp).length) throw new ConfigError(`--max-seeds ${maxSeeds}: must be an integer at least the number of seeds (${seedList(exp).length})`);
+  if (seedList(exp).length < 2) throw new ConfigError(`--until-decided: the sequential test starts from the experiment's seeds and needs at least 2 (seeds: ${JSON.stringify(exp.seeds)}); docs/protocol.md`, 'seeds');
+}
+
+/** How later reports read this folder's verdicts: the sequential design of --until-decided, --allow-mixed-builds. */
+function recordedProtocol(exp: Experiment, opts: SweepOptions, maxSeeds: number): NonNullable<ExperimentRecord['protocol']> {
+  return {
+    ...(opts.untilDecided ? { sequential: { minSeeds: seedList(exp).length, maxSeeds, alpha: VERDICT_ALPHA } } : {}),
+    ...(opts.allowMixedBuilds ? { allowMixedBuilds: true } : {}),
+  };
+}
+
+/** Before the final runs start: per optimizer, the seeds `power.margin` needs, from the pilots (or the stated sd). */
+function printPowerPlan(exp: Experiment, dir: string, maxSeeds: number | null): void {
+  const pw = exp.power!;
+  const pp = powerPlan(summarize(dir));
+  for (const [label, x] of pp) console.log(`power: ${label} vs ${baselineLabel(exp)}: detecting ${pw.margin} at ${Math.round(pw.power * 100)}% power takes ${x.seedsNeeded} seeds (sd ${x.sd.toPrecision(3)}, ${x.sdFrom}); the experiment runs ${seedList(exp).length}${maxSeeds !== null ? ` (--until-decided up to ${maxSeeds})` : ''}`);
+  if (!pp.size) console.log(`power: no sd for the margin ${pw.margin} yet (state power.sd, or use 2 or more tuning seeds); the report computes it from the final seeds`);
 }
 
 /**
