@@ -385,8 +385,10 @@ function tunedFileBudget(exp: Experiment, label: string): string | null {
   if (!exp.tuned || !existsSync(exp.tuned)) return null;
   const doc = JSON.parse(readFileSync(exp.tuned, 'utf8')) as TunedFile;
   if (!doc.settings?.[label]) return null;
-  const t = doc.provenance?.tuning as { method?: string; trials?: number; steps?: number } | undefined;
-  return `${basename(exp.tuned)}: ${t?.method ?? '?'} ${t?.trials ?? '?'} trials @ ${t?.steps ?? '?'} steps`;
+  const t = doc.provenance?.tuning as { method?: string; trials?: number; steps?: number; horizon?: number } | undefined;
+  const steps = t?.horizon ?? t?.steps ?? ((doc.provenance?.scale as { training?: { steps?: number } } | undefined)?.training?.steps ?? '?');
+  const edge = (doc.provenance?.searched as Record<string, { edge?: unknown[] }> | undefined)?.[label]?.edge?.length ? ', edge' : '';
+  return `${basename(exp.tuned)}: ${t?.method ?? '?'} ${t?.trials ?? '?'} trials @ ${steps} steps${edge}`;
 }
 
 /** What a tuning budget was, in one cell. */
