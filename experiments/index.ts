@@ -3,3 +3,6 @@ export { loadExperiment, applyOverrides, expandRuns, ConfigError, type Experimen
 export { runSweep, type SweepOptions } from './sweep/sweep.js';
 export { trainRun, readCurve, type RunRecord, type CurveRow } from './runner/runner.js';
 export { writeReport, mergeResults, summarize } from './analysis/report.js';
+export { compare, type Comparison } from './analysis/comparison.js';
+export { holm, tost, seedsForPower, detectableEffect, sequentialP, spentAlpha, tTestP, type SequentialDesign } from './analysis/statistics.js';
+export { parseBlasConfig, buildOf, buildKey, checkSameBuild, type BuildIdentity } from './runner/build.js';
