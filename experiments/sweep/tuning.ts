@@ -468,6 +468,7 @@ export async function runStaged(file: string, exp: Experiment, opts: SweepOption
   if (opts.dryRun) {
     const mine = shardRuns(plan.needed, opts.shard);
     console.log(`${exp.name}: next batch ${mine.length} runs${opts.shard ? ` (shard ${opts.shard} of ${plan.needed.length})` : ''} -> ${dir}; later batches depend on their results`);
+    if (exp.tuning) console.log(protocolCostLine(exp));
     for (const r of mine) console.log(`${r.id}  ${configName(r)} s${r.seed}  (${r.stage ?? 'run'}${r.trial !== undefined ? ` trial ${r.trial}` : ''}, ${r.config.training.steps} steps)`);
     return { dir, statuses: {}, interrupted: false };
   }
@@ -525,6 +526,13 @@ export async function runStaged(file: string, exp: Experiment, opts: SweepOption
   const { ranking } = await writeReport(dir);
   if (opts.print !== false) console.log(`\n${ranking}\n\nreport: ${join(dir, 'report.html')}`);
   return { dir, statuses, interrupted };
+}
+
+/** The protocol's cost in one line, e.g. 'protocol: 16 tuning runs (4,800 steps), up to 16 more if bracketing extends ranges, then 6 final runs (1,800 steps)'. */
+export function protocolCostLine(exp: Experiment): string {
+  const c = tuningCost(exp);
+  const finals = exp.optimizers.length * seedList(exp).length;
+  return `protocol (docs/protocol.md): ${c.runs} tuning runs (${c.steps.toLocaleString('en-US')} steps)${c.extensionRuns ? `, up to ${c.extensionRuns} more (${c.extensionSteps.toLocaleString('en-US')} steps) if bracketing extends ranges` : ''}, then ${finals} final runs (${(finals * exp.training.steps).toLocaleString('en-US')} steps)`;
 }
 
 /** --until-decided needs a baseline, at least 2 seeds to start the sequential test from, and --max-seeds at least the seeds. */
