@@ -223,7 +223,7 @@ function checkResumedBackend(dir: string, mine: readonly RunSpec[], backend: str
  * the same folder, unless `allowMixed` (--allow-mixed-builds): their comparison would mix builds
  * (backend and BLAS are checked per run by the report, experiments/runner/build.ts).
  */
-function checkResumedBuild(dir: string, mine: readonly RunSpec[], allowMixed: boolean): void {
+export function checkResumedBuild(dir: string, mine: readonly Pick<RunSpec, 'id' | 'stage'>[], allowMixed: boolean): void {
   const kept = mine.filter((r) => r.stage !== 'tune').map((r) => runPaths(dir, r.id).json).filter((p) => existsSync(p)).map((p) => readRecord(p)).filter((r) => r.status === 'finished' && r.env);
   if (!kept.length) return;
   const here = environment();

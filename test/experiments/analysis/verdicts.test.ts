@@ -4,7 +4,11 @@ import { compare, verdictRows, verdictTable } from '../../../experiments/analysi
 import type { ConfigSummary, LoadedRun, Summary } from '../../../experiments/analysis/report.js';
 import { checkSameBuild, parseBlasConfig } from '../../../experiments/runner/build.js';
 import { ConfigError } from '../../../experiments/runner/config.js';
-import { tinyExperiment } from '../helpers.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { environment } from '../../../experiments/runner/runner.js';
+import { checkResumedBuild } from '../../../experiments/sweep/sweep.js';
+import { removeTempDirs, tempDir, tinyExperiment } from '../helpers.js';
 
 const ENV_A = { gitCommit: 'a'.repeat(40), gitDirty: false, backend: 'wasm-native', blas: parseBlasConfig('OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY SkylakeX MAX_THREADS=64', 1) };
 
@@ -110,6 +114,21 @@ describe('verdicts: failures, multiplicity, builds (docs/protocol.md)', () => {
     const table = verdictTable(compare(summary(exp, [adamw, muon])), exp);
     expect(table.header[2]).to.equal('final val_acc (mean, 95% CI)');
     expect(verdictRows(compare(summary(exp, [adamw, muon])), exp)[0]).to.have.property('final_val_acc');
+  });
+
+  it('resuming final runs of another commit is refused unless --allow-mixed-builds', () => {
+    const dir = tempDir('optlab-builds-');
+    mkdirSync(dir, { recursive: true });
+    const here = environment();
+    const write = (id: string, gitCommit: string | null, stage: string) => writeFileSync(join(dir, `${id}.json`), JSON.stringify({ id, stage, status: 'finished', env: { ...here, gitCommit } }));
+    write('a-s0', here.gitCommit, 'final');
+    write('t-s1000', 'f'.repeat(40), 'tune');
+    // Same build, or another build's tuning run only: nothing to refuse.
+    expect(() => checkResumedBuild(dir, [{ id: 'a-s0', stage: 'final' }, { id: 't-s1000', stage: 'tune' }], false)).to.not.throw();
+    write('a-s1', 'f'.repeat(40), 'final');
+    expect(() => checkResumedBuild(dir, [{ id: 'a-s0', stage: 'final' }, { id: 'a-s1', stage: 'final' }], false)).to.throw(ConfigError, /builds differ.*ffffffffffff.*--allow-mixed-builds/);
+    expect(() => checkResumedBuild(dir, [{ id: 'a-s1', stage: 'final' }], true)).to.not.throw();
+    removeTempDirs();
   });
 
   it('the BLAS kernel family is parsed from the addon config string', () => {
