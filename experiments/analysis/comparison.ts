@@ -4,7 +4,9 @@
  * experiment, default 'adamw'): final and best validation loss with t-intervals over seeds; the
  * difference in final validation loss with its 95% interval, paired by seed (runs of one seed share
  * initial weights and data order, experiments/runner/tasks.ts) and Welch's otherwise; the verdict better /
- * worse / undecided; steps and time to the target loss with bootstrap intervals; the speed-up as the
+ * worse / undecided by the protocol of docs/protocol.md (failed seeds rank worst, Holm's correction,
+ * sequential p-values after --until-decided, one build per comparison; `compare`); the edge flag of
+ * a tuned selection; power and equivalence against `power.margin`; steps and time to the target loss with bootstrap intervals; the speed-up as the
  * baseline's steps to reach the optimizer's final loss over the optimizer's steps (Marin); and the
  * evaluation steps at which the ranking differed from the final one.
  *

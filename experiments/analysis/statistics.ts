@@ -4,7 +4,8 @@
  * seed when the seeds share data order (a paired t-interval) and Welch's interval otherwise; the
  * verdict better / worse / undecided; a seeded percentile bootstrap for figures without a
  * closed-form interval (steps and time to a target loss, speed-ups); interpolation on loss curves;
- * ranking flips between evaluations.
+ * ranking flips between evaluations; and the error control of docs/protocol.md: p-values, Holm's
+ * correction, TOST equivalence, seeds for a given power, alpha spending and sequential p-values.
  *
  * Lower is better everywhere (losses, steps). t quantiles come from
  * `@stdlib/stats-base-dists-t-quantile`; the bootstrap draws from `@stdlib/random-base-mt19937`,

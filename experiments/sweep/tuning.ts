@@ -1,9 +1,12 @@
 /**
- * Tuning with equal budgets, then the final runs: every optimizer's `search` space gets the same
- * number of trials (grid, quasi-random or coordinate descent) at the tuning horizon and tuning seeds;
- * the trial with the lowest mean final validation loss is selected and run with the experiment's
- * seeds at the full horizon; `--until-decided` then adds seeds to optimizers whose verdict against the
- * baseline is undecided (experiments/analysis/comparison.ts), up to `--max-seeds`.
+ * Tuning with equal budgets, then the final runs, by the protocol of docs/protocol.md: every
+ * optimizer's `search` space gets the same number of trials (grid, quasi-random or coordinate
+ * descent) at the tuning horizon (default the full training.steps) on the tuning seeds (default 2);
+ * bracketing extends a range while the best trial sits at its edge; with a shorter horizon the best
+ * `rerunTop` trials are rerun at the full horizon; the best trial (lowest mean of the deciding metric,
+ * `metric`, default the final validation loss) is selected and run with the experiment's seeds;
+ * `--until-decided` then adds seeds to optimizers whose verdict against the baseline is undecided
+ * (a group-sequential test, experiments/analysis/comparison.ts), up to `--max-seeds`.
  *
  * As AlgoPerf's external tuning ruleset (a fixed number of quasi-random trials per submission, the
  * same for all) and Marin's optimizer study (the same coordinate descent for every optimizer).
@@ -14,8 +17,9 @@
  * folders, then `optlab run <file> --resume --out <merged>` (with or without --shard) goes on.
  *
  * Trials: 'grid' crosses the listed values with each range evenly spaced on its scale (the grid's
- * size must equal `trials`); 'quasi-random' takes Halton points 1, 2, ... (bases 2, 3, 5, ... per
- * searched key, in the order written; a point equal to an earlier one is skipped); 'coordinate-descent'
+ * size must equal `trials`); 'quasi-random' takes the all-low and all-high corners, then Halton points
+ * 1, 2, ... (bases 2, 3, 5, ... per searched key, in the order written; a point equal to an earlier
+ * one is skipped; protocol 1: Halton points alone); 'coordinate-descent'
  * starts at the middle value of every axis (ranges get `points` values) and, one axis at a time, tries
  * the untried values along it from the best trial so far, nearest first, moving to the best; it stops
  * when the budget is spent or a full cycle over the axes brings no improvement (fewer trials then).
