@@ -13,7 +13,7 @@ import { join, relative, resolve } from 'node:path';
 import type * as vl from 'vega-lite';
 import { compare, diagnosticsSpecs, tunedSensitivitySpec, verdictNotes, verdictTable, writeComparisonFiles, tuningSection, type Comparison } from './comparison.js';
 import { SERIES_COLORS } from './colors.js';
-import { ConfigError, configName, formatNumber, type Experiment } from '../runner/config.js';
+import { ConfigError, configName, formatNumber, metricOf, type Experiment } from '../runner/config.js';
 import { checkSameBackend } from '../runner/preflight.js';
 import { describeOutcome, readCurve, readRecord, runPaths, writeAtomic, type CurveRow, type RunEnvironment, type RunRecord } from '../runner/runner.js';
 
@@ -254,7 +254,7 @@ export interface CurvePoint {
 }
 
 /** Mean and ±1 standard deviation over the seeds of a configuration, at each step where every non-diverged seed has a value. */
-function meanCurve(c: ConfigSummary, field: 'val_loss' | 'train_loss', xAxis: 'step' | 'wall', key = c.name): CurvePoint[] {
+function meanCurve(c: ConfigSummary, field: 'val_loss' | 'train_loss' | 'val_acc', xAxis: 'step' | 'wall', key = c.name): CurvePoint[] {
   const ok = c.runs.filter((r) => r.rec.status === 'finished' || r.rec.status === 'running' || r.rec.status === 'interrupted');
   const use = ok.length ? ok : c.runs;
   const steps = new Map<number, { y: number[]; wall: number[] }>();
@@ -430,16 +430,20 @@ export async function writePlots(dir: string, s: Summary): Promise<Map<string, s
   const what = s.exp.experiment.tuning ? 'tuned setting per optimizer, ' : s.configs.length > shown.length ? 'best configuration per optimizer, ' : '';
   const nSeeds = Math.max(0, ...shown.map((c) => c.runs.length));
   const seeds = nSeeds > 1 ? `mean ± sd over ${nSeeds} seeds` : 'one seed';
-  const plots: [string, string, string, 'val_loss' | 'train_loss', 'step' | 'wall'][] = [
+  const plots: [string, string, string, 'val_loss' | 'train_loss' | 'val_acc', 'step' | 'wall'][] = [
     ['val-loss-vs-step.svg', `Validation loss (${what}${seeds})`, 'step', 'val_loss', 'step'],
     ['val-loss-vs-time.svg', `Validation loss against training time (${what}${seeds})`, 'training time (s)', 'val_loss', 'wall'],
     ['train-loss-vs-step.svg', `Training loss, averaged between log rows (${what}${seeds})`, 'step', 'train_loss', 'step'],
   ];
+  // Classification tasks (every model but the character GPT), and any experiment decided by accuracy, get accuracy curves.
+  const hasAcc = shown.some((c) => c.runs.some((r) => r.curve.some((row) => fin(row.val_acc))));
+  if (hasAcc && (s.exp.experiment.model.kind !== 'gpt' || metricOf(s.exp.experiment).name === 'val_acc')) plots.push(['val-acc-vs-step.svg', `Validation accuracy (${what}${seeds})`, 'step', 'val_acc', 'step']);
   mkdirSync(join(dir, 'plots'), { recursive: true });
   for (const [file, title, xTitle, field, xAxis] of plots) {
     const series = shown.map((c) => meanCurve(c, field, xAxis, key(c)));
-    const domain = yDomain(shown.map((c) => meanCurve(c, field, 'step')), steps, field, shown);
-    const svg = await renderSvg(curveSpec(title, xTitle, field === 'val_loss' ? 'validation loss' : 'training loss', series.flat(), colors, domain));
+    // Accuracy rises: its y axis is vega's own (yDomain cuts the early, high part of a loss curve).
+    const domain = field === 'val_acc' ? undefined : yDomain(shown.map((c) => meanCurve(c, field, 'step')), steps, field, shown);
+    const svg = await renderSvg(curveSpec(title, xTitle, field === 'val_loss' ? 'validation loss' : field === 'val_acc' ? 'validation accuracy' : 'training loss', series.flat(), colors, domain));
     writeFileSync(join(dir, 'plots', file), svg);
     out.set(file, svg);
   }
