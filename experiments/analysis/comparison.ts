@@ -397,7 +397,9 @@ function tunedFileBudget(exp: Experiment, label: string): string | null {
 export function budgetCell(t: TuningInfo | undefined, exp: Experiment, label = ''): string {
   if (!t) return exp.tuning ? 'not tuned' : (tunedFileBudget(exp, label) ?? 'hand-set (no tuning budget)');
   if (t.settingsFrom) return `none of its own: ${t.settingsFrom}'s selected setting (settingsFrom)`;
-  return `${t.method} ${t.used}/${t.budget} trials x ${t.seeds.length} seed${t.seeds.length === 1 ? '' : 's'} @ ${t.steps} steps`;
+  const trials = t.used > t.budget ? `${t.budget}+${t.used - t.budget} bracketing` : `${t.used}/${t.budget}`;
+  const rerun = t.reruns.length ? `, top ${t.reruns.length} rerun @ ${t.selectedAt}` : '';
+  return `${t.method} ${trials} trials x ${t.seeds.length} seed${t.seeds.length === 1 ? '' : 's'} @ ${t.steps} steps${rerun}`;
 }
 
 /** Rows of the verdict table (header first), as plain strings. */
