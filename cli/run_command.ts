@@ -16,6 +16,7 @@ interface RunArgs {
   overwrite?: boolean;
   only?: string[];
   allowMixedBackends?: boolean;
+  allowMixedBuilds?: boolean;
   live?: boolean;
   backend?: string;
   dryRun?: boolean;
@@ -27,7 +28,7 @@ interface RunArgs {
 /** Where `run --help` sends a reader for the experiment file's keys. */
 export const EXPERIMENT_FILE_HELP = "The experiment file: every key with its type, default, allowed values and meaning in docs/config.md (in the package: node_modules/optlab/docs/config.md); `optlab schema` prints its JSON Schema for editors (`optlab schema > experiment.schema.json`, then `# yaml-language-server: $schema=./experiment.schema.json` in the YAML). A method, model, data or metric of your own: `plugins: [./my_methods.ts]` (docs/config.md, Plugins).";
 
-/** `optlab run <experiment.yaml> [--out DIR] [--set key=value ...] [--only NAMES] [--jobs N] [--shard I/N|auto [--shards N]] [--resume|--overwrite] [--live] [--backend NAME] [--allow-mixed-backends] [--tensorboard [DIR]]` */
+/** `optlab run <experiment.yaml> [--out DIR] [--set key=value ...] [--only NAMES] [--jobs N] [--shard I/N|auto [--shards N]] [--resume|--overwrite] [--live] [--backend NAME] [--allow-mixed-backends] [--allow-mixed-builds] [--until-decided [--max-seeds N]] [--tensorboard [DIR]]` */
 export const runCommand: CommandModule<object, RunArgs> = {
   command: 'run <experiment>',
   describe: 'Run an experiment file (optimizers x hyperparameters x seeds) and write curves, summary, plots and report',
@@ -44,6 +45,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('overwrite', { type: 'boolean', default: false, describe: 'start over in a results folder that already holds results' })
       .option('live', { type: 'boolean', default: false, describe: 'keep report.html current while the sweep runs (the page reloads itself)' })
       .option('allow-mixed-backends', { type: 'boolean', default: false, describe: 'let runs of one comparison come from different backends' })
+      .option('allow-mixed-builds', { type: 'boolean', default: false, describe: 'give verdicts on final runs of different builds (commit, clean tree, backend, BLAS family, threads), naming them in the report' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'list the runs (ids, settings, state) without training' })
       .option('until-decided', { type: 'boolean', default: false, describe: 'add seeds to optimizers whose verdict against the baseline is undecided, until decided or --max-seeds' })
       .option('max-seeds', { type: 'number', describe: 'most final seeds per optimizer with --until-decided (default 10)' })
@@ -57,7 +59,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       if (args.resume && args.overwrite) throw new ConfigError('--resume and --overwrite exclude each other: continue the runs there, or start them over');
       const out = await runSweep(args.experiment, {
         out: args.out, sets: args.set, only: args.only, jobs: args.jobs, shard: args.shard, shards: args.shards, resume: args.resume, overwrite: args.overwrite,
-        live: args.live, allowMixedBackends: args.allowMixedBackends, backend: args.backend, dryRun: args.dryRun,
+        live: args.live, allowMixedBackends: args.allowMixedBackends, allowMixedBuilds: args.allowMixedBuilds, backend: args.backend, dryRun: args.dryRun,
         untilDecided: args.untilDecided, maxSeeds: args.maxSeeds, tensorboard: args.tensorboard,
       });
       process.exitCode = sweepExitCode(out);

@@ -6,3 +6,6 @@ export { writeReport, mergeResults, summarize } from './analysis/report.js';
 export { registerModel, registerData, registerMetric, MODEL_KINDS, DATA_KINDS, METRIC_KINDS, BUILTIN_MODELS, BUILTIN_DATA } from './runner/tasks.js';
 export { loadPlugin, loadPlugins, loadExperimentFile, loadedPlugin, PLUGIN_EXPORTS, type PluginSummary } from './runner/plugins.js';
 export { experimentJsonSchema, renderConfigDoc } from './runner/config_docs.js';
+export { compare, type Comparison } from './analysis/comparison.js';
+export { holm, tost, seedsForPower, detectableEffect, sequentialP, spentAlpha, tTestP, type SequentialDesign } from './analysis/statistics.js';
+export { parseBlasConfig, buildOf, buildKey, checkSameBuild, type BuildIdentity } from './runner/build.js';

@@ -14,6 +14,8 @@ export const OPTIONAL_PACKAGES = {
   'vega-lite': { version: '6.4.3', for: 'the plots of the report (optlab run, optlab report)' },
   '@stdlib/stats-base-dists-t-quantile': { version: '0.2.3', for: 'confidence intervals of the report and verdicts' },
   '@stdlib/random-base-mt19937': { version: '0.2.3', for: 'bootstrap intervals of the report and verdicts' },
+  '@stdlib/stats-base-dists-t-cdf': { version: '0.2.3', for: 'p-values of the verdicts (Holm, equivalence tests)' },
+  '@stdlib/stats-base-dists-normal-quantile': { version: '0.3.1', for: 'seeds for a given power and the sequential design' },
 } as const;
 
 /** A name of OPTIONAL_PACKAGES. */

@@ -15,7 +15,7 @@ import { missingPackages, missingPackagesError } from '../../kernels/optional.js
 import { compare, diagnosticsSpecs, tunedSensitivitySpec, verdictNotes, verdictTable, writeComparisonFiles, tuningSection, type Comparison } from './comparison.js';
 import { SERIES_COLORS } from './colors.js';
 import { shortNumbers, textTable, wrapParagraph } from './text_table.js';
-import { ConfigError, configName, formatNumber, type Experiment } from '../runner/config.js';
+import { ConfigError, configName, formatNumber, metricOf, type Experiment } from '../runner/config.js';
 import { checkSameBackend } from '../runner/preflight.js';
 import { describeOutcome, readCurve, readRecord, runPaths, writeAtomic, type CurveRow, type RunEnvironment, type RunRecord } from '../runner/runner.js';
 
@@ -37,6 +37,12 @@ export interface ExperimentRecord {
   mergedFrom?: string[];
   /** The backend check's whole line (kernels/backend.ts: the choice, skipped backends and why, kernel notes); the terminal shows it shortened. */
   backendCheck?: string;
+  /**
+   * How the verdicts are to be read (docs/protocol.md): the group-sequential design when seeds were
+   * added by `--until-decided` (looks from minSeeds to maxSeeds), and whether final runs of
+   * different builds may be compared (`--allow-mixed-builds`).
+   */
+  protocol?: { sequential?: { minSeeds: number; maxSeeds: number; alpha?: number }; allowMixedBuilds?: boolean };
 }
 
 /** Reads `experiment.json` of a results folder; a missing folder or file, or an unreadable one, throws a ConfigError naming it. */
@@ -128,9 +134,11 @@ export function summarize(dir: string): Summary {
   // One configuration per hash and stage: a tuning trial and a final run of the same setting (as
   // with --only, or a tuning horizon equal to the final steps) stay apart.
   const byHash = new Map<string, LoadedRun[]>();
+  // Tuning runs and final runs of one configuration stay apart (a full-horizon tuning trial has the final runs' hash):
+  // the seeds that chose a setting never score it.
   for (const r of runs) {
-    const key = `${r.rec.hash}${r.rec.stage === 'tune' ? ' tune' : ''}`;
-    byHash.set(key, [...(byHash.get(key) ?? []), r]);
+    const k = `${r.rec.hash}${r.rec.stage === 'tune' ? ' tune' : ''}`;
+    byHash.set(k, [...(byHash.get(k) ?? []), r]);
   }
   const configs: ConfigSummary[] = [];
   for (const rs of byHash.values()) {
@@ -166,10 +174,17 @@ export function summarize(dir: string): Summary {
   const best: ConfigSummary[] = [];
   for (const label of [...new Set(configs.map((c) => c.label))]) {
     const finals = configs.filter((c) => c.label === label && c.runs.some((r) => r.rec.stage === 'final'));
-    const cands = (finals.length ? finals : configs.filter((c) => c.label === label && !c.runs.some((r) => r.rec.stage === 'tune'))).filter((c) => c.finalMean !== null);
+    // A tuned entry's final configuration is compared even when every seed failed (failures are part of the verdict).
+    if (finals.length) {
+      best.push(finals.reduce((a, c) => ((c.finalMean ?? Infinity) < (a.finalMean ?? Infinity) ? c : a)));
+      continue;
+    }
+    const untuned = configs.filter((c) => c.label === label && !c.runs.some((r) => r.rec.stage === 'tune'));
+    const cands = untuned.filter((c) => c.finalMean !== null);
     const pool = cands.filter((c) => c.diverged === 0).length ? cands.filter((c) => c.diverged === 0) : cands;
     const b = pool.reduce<ConfigSummary | null>((a, c) => (a === null || c.finalMean! < a.finalMean! ? c : a), null);
     if (b) best.push(b);
+    else if (untuned.length === 1) best.push(untuned[0]);
   }
   return { exp, runs, missing, configs, best };
 }
@@ -252,7 +267,7 @@ export interface CurvePoint {
 }
 
 /** Mean and ±1 standard deviation over the seeds of a configuration, at each step where every non-diverged seed has a value. */
-function meanCurve(c: ConfigSummary, field: 'val_loss' | 'train_loss', xAxis: 'step' | 'wall', key = c.name): CurvePoint[] {
+function meanCurve(c: ConfigSummary, field: 'val_loss' | 'train_loss' | 'val_acc', xAxis: 'step' | 'wall', key = c.name): CurvePoint[] {
   const ok = c.runs.filter((r) => r.rec.status === 'finished' || r.rec.status === 'running' || r.rec.status === 'interrupted');
   const use = ok.length ? ok : c.runs;
   const steps = new Map<number, { y: number[]; wall: number[] }>();
@@ -428,16 +443,20 @@ export async function writePlots(dir: string, s: Summary): Promise<Map<string, s
   const what = s.exp.experiment.tuning ? 'tuned setting per optimizer, ' : s.configs.length > shown.length ? 'best configuration per optimizer, ' : '';
   const nSeeds = Math.max(0, ...shown.map((c) => c.runs.length));
   const seeds = nSeeds > 1 ? `mean ± sd over ${nSeeds} seeds` : 'one seed';
-  const plots: [string, string, string, 'val_loss' | 'train_loss', 'step' | 'wall'][] = [
+  const plots: [string, string, string, 'val_loss' | 'train_loss' | 'val_acc', 'step' | 'wall'][] = [
     ['val-loss-vs-step.svg', `Validation loss (${what}${seeds})`, 'step', 'val_loss', 'step'],
     ['val-loss-vs-time.svg', `Validation loss against training time (${what}${seeds})`, 'training time (s)', 'val_loss', 'wall'],
     ['train-loss-vs-step.svg', `Training loss, averaged between log rows (${what}${seeds})`, 'step', 'train_loss', 'step'],
   ];
+  // Classification tasks (every model but the character GPT), and any experiment decided by accuracy, get accuracy curves.
+  const hasAcc = shown.some((c) => c.runs.some((r) => r.curve.some((row) => fin(row.val_acc))));
+  if (hasAcc && (s.exp.experiment.model.kind !== 'gpt' || metricOf(s.exp.experiment).name === 'val_acc')) plots.push(['val-acc-vs-step.svg', `Validation accuracy (${what}${seeds})`, 'step', 'val_acc', 'step']);
   mkdirSync(join(dir, 'plots'), { recursive: true });
   for (const [file, title, xTitle, field, xAxis] of plots) {
     const series = shown.map((c) => meanCurve(c, field, xAxis, key(c)));
-    const domain = yDomain(shown.map((c) => meanCurve(c, field, 'step')), steps, field, shown);
-    const svg = await renderSvg(curveSpec(title, xTitle, field === 'val_loss' ? 'validation loss' : 'training loss', series.flat(), colors, domain));
+    // Accuracy rises: its y axis is vega's own (yDomain cuts the early, high part of a loss curve).
+    const domain = field === 'val_acc' ? undefined : yDomain(shown.map((c) => meanCurve(c, field, 'step')), steps, field, shown);
+    const svg = await renderSvg(curveSpec(title, xTitle, field === 'val_loss' ? 'validation loss' : field === 'val_acc' ? 'validation accuracy' : 'training loss', series.flat(), colors, domain));
     writeFileSync(join(dir, 'plots', file), svg);
     out.set(file, svg);
   }
@@ -596,6 +615,8 @@ export interface ReportOptions {
   refreshSeconds?: number;
   /** Compare runs from different backends instead of refusing (ConfigError). */
   allowMixedBackends?: boolean;
+  /** Give verdicts on final runs of different builds (--allow-mixed-builds), naming the builds; without it such verdicts are withheld. */
+  allowMixedBuilds?: boolean;
 }
 
 /**
@@ -707,7 +728,7 @@ export async function writeReport(dir: string, opts: ReportOptions = {}): Promis
   writeAtomic(join(dir, 'summary.csv'), readFileSync(tmp));
   rmSync(tmp, { force: true });
   const plots = await writePlots(dir, s);
-  const cmp = compare(s);
+  const cmp = compare(s, opts.allowMixedBuilds !== undefined ? { allowMixedBuilds: opts.allowMixedBuilds } : {});
   writeComparisonFiles(dir, s, cmp);
   writeAtomic(join(dir, 'report.html'), reportHtml(dir, s, plots, { ...opts, backendWarning }, cmp));
   return { summary: s, ranking: formatRanking(s, backendWarning, cmp) };

@@ -4,7 +4,8 @@
  * horizon for every entry that searches, final seeds at the full horizon for every entry), and an
  * estimate of its wall time on the project's 2-core machine.
  */
-import { entryRuns, expandRuns, loadExperiment, seedList, tuningSeedList } from '../runner/config.js';
+import { entryRuns, expandRuns, loadExperiment, seedList } from '../runner/config.js';
+import { tuningCost } from '../sweep/tuning.js';
 import type { Claim } from './claim.js';
 
 /**
@@ -27,6 +28,9 @@ export interface ClaimCost {
   coreSeconds: number;
   /** coreSeconds / 2: two runs at a time on two idle cores, ignoring the wait between tuning and final runs. */
   wallSeconds2Cores: number;
+  /** Bracketing may add up to this many tuning runs (and steps) when selections sit at an edge; not in the figures above. */
+  extensionRuns: number;
+  extensionSteps: number;
 }
 
 /** The experiment files and overrides of a claim's `optlab run` commands. */
@@ -42,6 +46,8 @@ export function claimCost(claim: Claim, dir: string): ClaimCost | null {
   let tuningRuns = 0;
   let coreMs = 0;
   let steps = 0;
+  let extensionRuns = 0;
+  let extensionSteps = 0;
   for (const { file, sets } of cmds) {
     const exp = loadExperiment(file, sets);
     const ms = MS_PER_STEP[exp.model.kind] ?? MS_PER_STEP.gpt;
@@ -51,24 +57,27 @@ export function claimCost(claim: Claim, dir: string): ClaimCost | null {
       coreMs += n * s * ms;
     };
     if (exp.tuning) {
-      const t = exp.tuning;
-      const searching = exp.optimizers.filter((o) => o.settingsFrom === undefined).length;
-      const tune = searching * t.trials * tuningSeedList(t).length;
-      tuningRuns += tune;
-      add(tune, t.steps ?? exp.training.steps);
+      // Trials, full-horizon reruns and (an upper bound) bracketing extensions: experiments/sweep/tuning.ts.
+      const tc = tuningCost(exp);
+      tuningRuns += tc.runs;
+      runs += tc.runs;
+      steps += tc.steps;
+      coreMs += tc.steps * ms;
+      extensionRuns += tc.extensionRuns;
+      extensionSteps += tc.extensionSteps;
       // Final runs: every entry (those with settingsFrom too) with the experiment's seeds; entryRuns checks the options.
       exp.optimizers.forEach((_, i) => add(entryRuns(exp, i, {}, seedList(exp)).length, exp.training.steps));
     } else {
       add(expandRuns(exp).length, exp.training.steps);
     }
   }
-  return { runs, tuningRuns, steps, coreSeconds: coreMs / 1000, wallSeconds2Cores: coreMs / 2000 };
+  return { runs, tuningRuns, steps, coreSeconds: coreMs / 1000, wallSeconds2Cores: coreMs / 2000, extensionRuns, extensionSteps };
 }
 
 /** One line: '19 runs (4 tuning), 31,000 steps: about 18 min on 2 idle cores'. */
 export function costText(c: ClaimCost): string {
   const min = c.wallSeconds2Cores / 60;
-  return `${c.runs} runs (${c.tuningRuns} tuning), ${c.steps.toLocaleString('en-US')} steps: about ${min < 10 ? min.toFixed(1) : Math.round(min)} min on 2 idle cores`;
+  return `${c.runs} runs (${c.tuningRuns} tuning), ${c.steps.toLocaleString('en-US')} steps: about ${min < 10 ? min.toFixed(1) : Math.round(min)} min on 2 idle cores${c.extensionRuns ? `, plus up to ${c.extensionRuns} bracketing runs (${c.extensionSteps.toLocaleString('en-US')} steps) when a selection sits at an edge` : ''}`;
 }
 
 /** A claim's estimate: computed for `optlab run` claims, the claim's own text otherwise. */

@@ -9,6 +9,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { loadavg } from 'node:os';
 import { join, relative } from 'node:path';
 import { environment } from '../runner/runner.js';
+import { describeValues } from '../runner/config.js';
+import { summarize, type Summary } from '../analysis/report.js';
+import { edgeText, tuningInfo } from '../analysis/comparison.js';
 import { Blocked, MissingResults, type Claim, type Evaluation, type Figure } from './claim.js';
 import { estimateText } from './cost.js';
 
@@ -36,6 +39,59 @@ export interface ClaimEntry {
   evaluation?: Evaluation;
   run?: ClaimRun;
   note?: string;
+  /** The tuned selections behind the claim (results folders with a tuning block), each with its edge flag (docs/protocol.md). */
+  selections?: TunedSelection[];
+}
+
+/** One tuned selection in a claim's results. */
+export interface TunedSelection {
+  folder: string;
+  label: string;
+  setting: string;
+  /** 'edge: lr at the high end (0.04) of the values tried', or '' when interior on every range. */
+  edge: string;
+  selectedAt: number;
+  steps: number;
+  tuningSeeds: number;
+}
+
+/** The tuned selections of the results folders under `dir` (it and its subfolders, two levels down). */
+export function tunedSelections(dir: string): TunedSelection[] {
+  const folders: string[] = [];
+  const walk = (d: string, depth: number) => {
+    if (!existsSync(d)) return;
+    if (existsSync(join(d, 'experiment.json'))) folders.push(d);
+    if (depth === 0) return;
+    for (const f of readdirSync(d, { withFileTypes: true })) if (f.isDirectory() && f.name !== 'plots' && f.name !== 'logs') walk(join(d, f.name), depth - 1);
+  };
+  walk(dir, 2);
+  const out: TunedSelection[] = [];
+  for (const f of folders) {
+    let s: Summary;
+    try {
+      s = summarize(f);
+    } catch {
+      continue;
+    }
+    if (!s.exp.experiment.tuning) continue;
+    for (const o of s.exp.experiment.optimizers) {
+      if (o.settingsFrom !== undefined) continue;
+      const t = tuningInfo(s, o.label ?? o.name);
+      if (!t?.selected) continue;
+      out.push({ folder: relative(dir, f) || '.', label: o.label ?? o.name, setting: describeValues(t.selected), edge: edgeText(t), selectedAt: t.selectedAt, steps: s.exp.experiment.training.steps, tuningSeeds: t.seeds.length });
+    }
+  }
+  return out;
+}
+
+/** The tuned selections in one line: 'muon lr=0.04 (edge: ...; chosen at 250 of 2000 steps, 1 tuning seed)'. */
+export function selectionsText(sel: readonly TunedSelection[]): string {
+  return sel
+    .map((x) => {
+      const notes = [...(x.edge ? [x.edge] : []), ...(x.selectedAt < x.steps ? [`chosen at ${x.selectedAt} of ${x.steps} steps`] : []), ...(x.tuningSeeds < 2 ? [`${x.tuningSeeds} tuning seed`] : [])];
+      return `${x.label} ${x.setting}${notes.length ? ` (${notes.join('; ')})` : ' (interior)'}`;
+    })
+    .join(', ');
 }
 
 /** The shell line of an optlab argument list. */
@@ -75,8 +131,9 @@ export function evaluateClaims(claims: readonly Claim[], root: string): ClaimEnt
     const dir = join(root, claim.name);
     const runPath = join(dir, 'run.json');
     const run = existsSync(runPath) ? (JSON.parse(readFileSync(runPath, 'utf8')) as ClaimRun) : undefined;
+    const selections = claim.needsTuning ? tunedSelections(dir) : [];
     try {
-      return { claim, dir, state: 'evaluated', evaluation: claim.evaluate(dir), run };
+      return { claim, dir, state: 'evaluated', evaluation: claim.evaluate(dir), run, ...(selections.length ? { selections } : {}) };
     } catch (e) {
       if (e instanceof MissingResults) return { claim, dir, state: 'not run', note: e.message, run };
       if (e instanceof Blocked) return { claim, dir, state: 'blocked', note: e.message, run };
@@ -133,7 +190,7 @@ export function claimsMarkdown(entries: readonly ClaimEntry[]): string {
     const figs = ev ? ev.figures.slice(0, ev.headline ?? ev.figures.length).map((f) => `${f.label}: ${figureText(f)}`).join('; ') : e.note ?? '';
     return `| ${e.claim.number} | ${cell(`${e.claim.name} (arXiv ${e.claim.arxiv})`)} | ${cell(e.claim.statement)} | ${cell(e.claim.setup)} | ${cell(figs)} | **${verdictText(e)}** | ${cell(e.claim.commands(e.dir).map((c) => `\`${commandLine(c)}\``).join('<br>'))} |`;
   });
-  const prov = entries.filter((e) => e.state === 'evaluated').map((e) => `- ${e.claim.name}: ${provenance(e)}. ${e.evaluation!.reason}`);
+  const prov = entries.filter((e) => e.state === 'evaluated').map((e) => `- ${e.claim.name}: ${provenance(e)}. ${e.evaluation!.reason}${e.selections?.length ? `${/[.)]$/.test(e.evaluation!.reason) ? '' : '.'} Tuned selections: ${selectionsText(e.selections)}.` : ''}`);
   return [
     '| # | claim | statement (our words) | setup | measured (95% interval) | verdict | command |',
     '|---|---|---|---|---|---|---|',
@@ -169,7 +226,7 @@ export function claimsHtml(entries: readonly ClaimEntry[], root: string): string
 <p><b>Setup:</b> ${esc(e.claim.setup)}</p>
 <p><b>Differences from the paper:</b> ${esc(e.claim.differences)}</p>
 <p><b>Rule:</b> ${esc(e.claim.rule)}</p>
-${ev ? `<p><b>Verdict:</b> ${esc(verdictText(e))}. ${esc(ev.reason)}</p>${figs}<p class="p">${esc(provenance(e))}</p>` : `<p><b>Not evaluated:</b> ${esc(e.note ?? '')}</p><p>Estimated cost: ${esc(estimateText(e.claim, e.dir))}.</p>`}
+${ev ? `<p><b>Verdict:</b> ${esc(verdictText(e))}. ${esc(ev.reason)}</p>${figs}${e.selections?.length ? `<p><b>Tuned selections:</b> ${esc(selectionsText(e.selections))}.</p>` : ''}<p class="p">${esc(provenance(e))}</p>` : `<p><b>Not evaluated:</b> ${esc(e.note ?? '')}</p><p>Estimated cost: ${esc(estimateText(e.claim, e.dir))}.</p>`}
 <p><b>Command${e.claim.commands(e.dir).length > 1 ? 's' : ''}:</b></p><pre>${esc(e.claim.commands(e.dir).map(commandLine).join('\n'))}</pre>
 ${plots}</section>`;
   });

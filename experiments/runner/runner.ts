@@ -40,6 +40,7 @@ import { buildOptimizer, getOptimizerFactory, globalNorm, resolveRoute, type Opt
 import { ConfigError, type InitConfig, type RunSpec } from './config.js';
 import type { Parameter } from '../../optimizers/core.js';
 import { asFsFault, describeFsFault, FsFault, injectedFault, isFsFault } from './fs_faults.js';
+import { currentBlas, runBuildKeys, type BlasInfo } from './build.js';
 import { makeSchedule } from './schedule.js';
 import { createTask, METRIC_KINDS, type Task } from './tasks.js';
 import { loadedPlugin, loadPlugins } from './plugins.js';
@@ -60,6 +61,10 @@ export interface RunEnvironment {
   memoryGiB: number;
   hostname: string;
   backend?: string;
+  /** The native kernels' BLAS (library, kernel family, threads), null when they are not active (experiments/runner/build.ts). Older records lack it. */
+  blas?: BlasInfo | null;
+  /** Thread settings of the process: $OPTLAB_BLAS_THREADS and $OPENBLAS_CORETYPE as set (null when unset). */
+  threadEnv?: { OPTLAB_BLAS_THREADS: string | null; OPENBLAS_CORETYPE: string | null };
 }
 
 /** Final figures of a run (null where not reached or not applicable). */
@@ -270,6 +275,8 @@ export function environment(): RunEnvironment {
     cores: cpus.length,
     memoryGiB: Math.round(os.totalmem() / 2 ** 30),
     hostname: os.hostname(),
+    blas: currentBlas(),
+    threadEnv: { OPTLAB_BLAS_THREADS: process.env.OPTLAB_BLAS_THREADS ?? null, OPENBLAS_CORETYPE: process.env.OPENBLAS_CORETYPE ?? null },
   };
 }
 
@@ -647,7 +654,7 @@ function markRunning(run: RunState, backendLabel: string | undefined): void {
   if (!run.resumed || !rec.env) rec.env = here;
   else {
     const last = rec.resumedOn?.at(-1) ?? rec.env;
-    if (last.hostname !== here.hostname || last.cpu !== here.cpu || last.gitCommit !== here.gitCommit || last.gitDirty !== here.gitDirty || last.backend !== here.backend) {
+    if (last.hostname !== here.hostname || last.cpu !== here.cpu || runBuildKeys({ env: last })[0] !== runBuildKeys({ env: here })[0]) {
       rec.resumedOn = [...(rec.resumedOn ?? []), { ...here, step: run.step }];
     }
   }

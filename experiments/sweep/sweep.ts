@@ -20,6 +20,7 @@ import { describeFsFault, isFsFault } from '../runner/fs_faults.js';
 import { acquireRunLock, describeHolder, staleAfterMs, type RunLock } from '../runner/run_lock.js';
 import { backendLines, checkData, checkInit, checkPackages, checkOutputFolder, checkSameBackend, commandName, nativeHint, probeBackend, runnerCommand } from '../runner/preflight.js';
 import { wrapParagraph } from '../analysis/text_table.js';
+import { checkSameBuild } from '../runner/build.js';
 import { readExperimentRecord, writeReport, type ExperimentRecord } from '../analysis/report.js';
 import { describeOutcome, environment, initRun, readCheckpointMeta, readCurve, readRecord, runPaths, writeAtomic, writeRecord, type ChildMessage, type CurveRow, type RunRecord, type RunStatus } from '../runner/runner.js';
 
@@ -39,6 +40,8 @@ export interface SweepOptions {
   only?: string[];
   /** Let runs of one comparison use different backends. */
   allowMixedBackends?: boolean;
+  /** Let the final runs of one comparison come from different builds (commit, clean tree, backend, BLAS family, threads; experiments/runner/build.ts). */
+  allowMixedBuilds?: boolean;
   /** Rewrite report.html while the sweep runs (the page reloads itself). */
   live?: boolean;
   /** Seconds between live report rewrites. @default 15 */
@@ -155,6 +158,7 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
   const probe = probeBackend(backend, requestedBackend(file, exp, opts), { tensorboard: tensorboard !== undefined });
   if (opts.dryRun) return listRuns(exp, mine, dir, shardNote);
   if (opts.resume) checkResumedBackend(dir, mine, probe.label, opts.allowMixedBackends === true);
+  if (opts.resume) checkResumedBuild(dir, mine, opts.allowMixedBuilds === true);
 
   const locks = new Map<string, RunLock>();
   try {
@@ -215,7 +219,7 @@ async function trainPrepared(a: {
   if (interrupted) console.log(`interrupted${killed ? ' (runs killed)' : ''}; continue with: ${again}`);
   else if (Object.values(statuses).some((s) => s === 'failed' || s === 'interrupted')) console.log(`some runs did not finish (logs in ${join(dir, 'logs')}); after fixing the cause, continue with: ${again}`);
   if (opts.report === false) return { dir, statuses, interrupted };
-  const { ranking } = await writeReport(dir, { allowMixedBackends: opts.allowMixedBackends });
+  const { ranking } = await writeReport(dir, { allowMixedBackends: opts.allowMixedBackends, ...(opts.allowMixedBuilds ? { allowMixedBuilds: true } : {}) });
   if (opts.print !== false) console.log(`\n${ranking}\n\nreport: ${join(dir, 'report.html')}`);
   return { dir, statuses, interrupted };
 }
@@ -334,6 +338,20 @@ function checkResumedBackend(dir: string, mine: readonly RunSpec[], backend: str
   const kept = mine.map((r) => runPaths(dir, r.id).json).filter((p) => existsSync(p)).map((p) => readRecord(p)).filter((r) => DONE.includes(r.status));
   const warn = checkSameBackend([...kept.map((r) => ({ id: r.id, backend: r.env?.backend })), { id: 'this call', backend }], allowMixed, `resuming ${dir}`);
   if (warn) console.error(warn);
+}
+
+/**
+ * Refuses to add final runs on this process's commit or tree state to final runs of another one in
+ * the same folder, unless `allowMixed` (--allow-mixed-builds): their comparison would mix builds
+ * (backend and BLAS are checked per run by the report, experiments/runner/build.ts).
+ */
+export function checkResumedBuild(dir: string, mine: readonly Pick<RunSpec, 'id' | 'stage'>[], allowMixed: boolean): void {
+  const kept = mine.filter((r) => r.stage !== 'tune').map((r) => runPaths(dir, r.id).json).filter((p) => existsSync(p)).map((p) => readRecord(p)).filter((r) => r.status === 'finished' && r.env);
+  if (!kept.length) return;
+  const here = environment();
+  const strip = (e: { gitCommit: string | null; gitDirty: boolean | null }) => ({ gitCommit: e.gitCommit, gitDirty: e.gitDirty });
+  const warn = checkSameBuild([...kept.map((r) => ({ id: r.id, rec: { env: strip(r.env!) } })), { id: 'this call', rec: { env: strip(here) } }], allowMixed, `resuming the final runs in ${dir}`);
+  if (warn) console.error(`warning: ${warn}`);
 }
 
 /**

@@ -1,9 +1,12 @@
 /**
- * Tuning with equal budgets, then the final runs: every optimizer's `search` space gets the same
- * number of trials (grid, quasi-random or coordinate descent) at the tuning horizon and tuning seeds;
- * the trial with the lowest mean final validation loss is selected and run with the experiment's
- * seeds at the full horizon; `--until-decided` then adds seeds to optimizers whose verdict against the
- * baseline is undecided (experiments/analysis/comparison.ts), up to `--max-seeds`.
+ * Tuning with equal budgets, then the final runs, by the protocol of docs/protocol.md: every
+ * optimizer's `search` space gets the same number of trials (grid, quasi-random or coordinate
+ * descent) at the tuning horizon (default the full training.steps) on the tuning seeds (default 2);
+ * bracketing extends a range while the best trial sits at its edge; with a shorter horizon the best
+ * `rerunTop` trials are rerun at the full horizon; the best trial (lowest mean of the deciding metric,
+ * `metric`, default the final validation loss) is selected and run with the experiment's seeds;
+ * `--until-decided` then adds seeds to optimizers whose verdict against the baseline is undecided
+ * (a group-sequential test, experiments/analysis/comparison.ts), up to `--max-seeds`.
  *
  * As AlgoPerf's external tuning ruleset (a fixed number of quasi-random trials per submission, the
  * same for all) and Marin's optimizer study (the same coordinate descent for every optimizer).
@@ -14,8 +17,9 @@
  * folders, then `optlab run <file> --resume --out <merged>` (with or without --shard) goes on.
  *
  * Trials: 'grid' crosses the listed values with each range evenly spaced on its scale (the grid's
- * size must equal `trials`); 'quasi-random' takes Halton points 1, 2, ... (bases 2, 3, 5, ... per
- * searched key, in the order written; a point equal to an earlier one is skipped); 'coordinate-descent'
+ * size must equal `trials`); 'quasi-random' takes the all-low and all-high corners, then Halton points
+ * 1, 2, ... (bases 2, 3, 5, ... per searched key, in the order written; a point equal to an earlier
+ * one is skipped; protocol 1: Halton points alone); 'coordinate-descent'
  * starts at the middle value of every axis (ranges get `points` values) and, one axis at a time, tries
  * the untried values along it from the best trial so far, nearest first, moving to the best; it stops
  * when the budget is spent or a full cycle over the axes brings no improvement (fewer trials then).
@@ -27,21 +31,14 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { compare, baselineLabel } from '../analysis/comparison.js';
-import { ConfigError, configName, defaultOutDir, defaultScale, entryRuns, expandRuns, seedList, settingsSource, tuningSeedList, type Experiment, type RunSpec, type SearchSpec } from '../runner/config.js';
+import { compare, baselineLabel, powerPlan, VERDICT_ALPHA } from '../analysis/comparison.js';
+import { ConfigError, configName, defaultOutDir, describeValues, entryRuns, expandRuns, metricOf, seedList, settingsSource, tuningHorizon, tuningSeedList, type Experiment, type RunSpec, type SearchSpec } from '../runner/config.js';
 import { readExperimentRecord, summarize, writeReport, type ExperimentRecord, type Summary } from '../analysis/report.js';
 import { readRecord, runPaths, writeAtomic, type RunStatus } from '../runner/runner.js';
 import { runSweep, shardRuns, type SweepOptions, type SweepOutcome } from './sweep.js';
+import { edgeOf, searchDims, type SearchDim } from '../runner/search.js';
 
-/** One searched hyperparameter: a list of values or a range on a log or linear scale. */
-export type SearchDim = { key: string; kind: 'list'; values: unknown[] } | { key: string; kind: 'range'; low: number; high: number; scale: 'log' | 'linear'; integer: boolean };
-
-/** The search dimensions of an optimizer entry, in the order written. */
-export function searchDims(search: Record<string, SearchSpec> | undefined): SearchDim[] {
-  return Object.entries(search ?? {}).map(([key, v]) =>
-    Array.isArray(v) ? { key, kind: 'list' as const, values: v } : { key, kind: 'range' as const, low: v.low, high: v.high, scale: v.scale ?? defaultScale(key), integer: v.integer ?? false },
-  );
-}
+export { edgeOf, searchDims, type SearchDim };
 
 /** The radical inverse of `index` in `base`: the index-th Halton coordinate (index 1 in base 2 is 1/2, 2 is 1/4, 3 is 3/4). */
 export function halton(index: number, base: number): number {
@@ -88,14 +85,21 @@ export function gridTrials(dims: readonly SearchDim[], trials: number, path: str
   return out;
 }
 
-/** Quasi-random trials: Halton points 1, 2, ... mapped onto the dimensions, skipping repeats. */
-export function quasiRandomTrials(dims: readonly SearchDim[], trials: number, path: string): Record<string, unknown>[] {
+/**
+ * Quasi-random trials, skipping repeats. With `ends` (tuning protocol 2, the default): the point with
+ * every dimension at its low end, the point with every dimension at its high end, then Halton points
+ * 1, 2, ...; so 4 trials of one log range try 0, 1, 1/2 and 1/4 of it, both ends included. Without
+ * (protocol 1): Halton points 1, 2, ... alone (1/2, 1/4, 3/4, 1/8: the top quarter never tried).
+ */
+export function quasiRandomTrials(dims: readonly SearchDim[], trials: number, path: string, ends = true): Record<string, unknown>[] {
   if (dims.length > PRIMES.length) throw new ConfigError(`${path}: at most ${PRIMES.length} searched keys`, path);
   const out: Record<string, unknown>[] = [];
   const seen = new Set<string>();
-  for (let i = 1; out.length < trials; i++) {
+  const corner = (u: number) => Object.fromEntries(dims.map((d) => [d.key, valueAt(d, u)]));
+  const lead = ends ? [corner(0), corner(1)] : [];
+  for (let i = ends ? -1 : 1; out.length < trials; i++) {
     if (i > 1000 * trials) throw new ConfigError(`${path}: the search space has fewer than tuning.trials (${trials}) distinct points`, 'tuning.trials');
-    const v = Object.fromEntries(dims.map((d, k) => [d.key, valueAt(d, halton(i, PRIMES[k]))]));
+    const v = i < 1 ? lead[i + 1] : Object.fromEntries(dims.map((d, k) => [d.key, valueAt(d, halton(i, PRIMES[k]))]));
     if (seen.has(key(v))) continue;
     seen.add(key(v));
     out.push(v);
@@ -140,10 +144,73 @@ export function coordinateDescent(dims: readonly SearchDim[], points: number, tr
   }
 }
 
+/** The value one bracketing step beyond `v` on `side` of a range: log ranges x or / factor, linear ones (high - low) / 4 x (factor - 1) (integers at least 1). */
+export function stepBeyond(d: Extract<SearchDim, { kind: 'range' }>, v: number, side: 'low' | 'high', factor: number): number {
+  const sign = side === 'high' ? 1 : -1;
+  let x = d.scale === 'log' ? (side === 'high' ? v * factor : v / factor) : v + sign * ((d.high - d.low) / 4) * (factor - 1);
+  if (d.integer) x = Math.round(x) === v ? v + sign : Math.round(x);
+  return d.integer ? x : Number(x.toPrecision(6));
+}
+
+/** Settings of the bracketing step (TuningConfig['bracket']). */
+export interface BracketConfig {
+  enabled: boolean;
+  maxExtensions: number;
+  factor: number;
+}
+
+/**
+ * Bracketing, replayed from the scores known: while the best trial (lowest finite score, ties to the
+ * earlier) sits at the smallest or largest value tried of a range, one trial steps beyond that edge
+ * (`stepBeyond`, the first such range in the order written). Stops when the best is interior, when
+ * the step beyond was tried already (a diverged trial there bounds the range), when `reject` names a
+ * reason (the method refuses the value), or after `maxExtensions` extension trials. Returns the
+ * extension trials so far and whether bracketing is over (false while a trial still needs results).
+ */
+export function bracketTrials(
+  dims: readonly SearchDim[],
+  initial: readonly Record<string, unknown>[],
+  cfg: BracketConfig,
+  score: (values: Record<string, unknown>) => { done: boolean; score: number },
+  reject: (values: Record<string, unknown>) => string | null = () => null,
+): { extensions: Record<string, unknown>[]; finished: boolean; note?: string } {
+  const extensions: Record<string, unknown>[] = [];
+  if (!cfg.enabled) return { extensions, finished: true };
+  for (;;) {
+    const all = [...initial, ...extensions];
+    const scores = all.map(score);
+    if (!scores.every((x) => x.done)) return { extensions, finished: false };
+    if (extensions.length >= cfg.maxExtensions) return { extensions, finished: true };
+    let b = -1;
+    scores.forEach((x, k) => {
+      if (Number.isFinite(x.score) && (b < 0 || x.score < scores[b].score)) b = k;
+    });
+    if (b < 0) return { extensions, finished: true };
+    const best = all[b];
+    const edges = edgeOf(dims, all, best);
+    const seen = new Set(all.map(key));
+    let next: Record<string, unknown> | null = null;
+    for (const e of edges) {
+      const d = dims.find((x) => x.key === e.key) as Extract<SearchDim, { kind: 'range' }>;
+      const v = { ...best, [e.key]: stepBeyond(d, e.value, e.side, cfg.factor) };
+      if (!seen.has(key(v))) {
+        next = v;
+        break;
+      }
+    }
+    if (!next) return { extensions, finished: true };
+    const why = reject(next);
+    if (why) return { extensions, finished: true, note: `bracketing stopped: ${describeValues(next)} is rejected (${why})` };
+    extensions.push(next);
+  }
+}
+
 /** What a results folder says about a run. */
 export interface RunState {
   status: string;
   finalValLoss: number | null;
+  /** Final validation accuracy (experiments whose `metric` is val_acc). */
+  finalValAcc?: number | null;
 }
 
 /** One tuning trial of an optimizer. */
@@ -168,6 +235,14 @@ export interface EntryPlan {
   finalRuns: RunSpec[];
   /** Label of the entry whose selected setting this one runs (its `settingsFrom`, followed to the entry that searches). */
   settingsFrom?: string;
+  /** Trials that bracketing added beyond the initial ones (they are also in `trials`, at the end). */
+  extensions?: number;
+  /** The best trials rerun at the full horizon (horizon < training.steps); the selection is the best of them. */
+  reruns?: Trial[];
+  /** Steps of the trials whose scores made the selection (the full horizon, or the tuning horizon under protocol 1). */
+  selectedAt?: number;
+  /** Ranges at whose tried edge the selection sits (bracketing capped or off): the "edge" flag. */
+  edge?: { key: string; side: 'low' | 'high'; value: number }[];
 }
 
 /** The plan of a whole experiment given the results so far. */
@@ -181,12 +256,21 @@ export interface Plan {
 
 const DONE = new Set(['finished', 'diverged']);
 
-/** A scorer over a lookup of run states. */
-export function scorer(lookup: (id: string) => RunState | undefined): Scorer {
+/**
+ * A scorer over a lookup of run states: the mean of the deciding metric (`metric`, default the final
+ * validation loss), negated when its goal is max, so lower is better; +Infinity unless every seed
+ * finished with a finite value.
+ */
+export function scorer(lookup: (id: string) => RunState | undefined, metric: ReturnType<typeof metricOf> = metricOf({})): Scorer {
+  const sign = metric.goal === 'max' ? -1 : 1;
   return (runs) => {
     const states = runs.map((r) => lookup(r.id));
     const done = states.every((s) => s !== undefined && DONE.has(s.status));
-    const losses = states.map((s) => (s && s.status === 'finished' && s.finalValLoss !== null && Number.isFinite(s.finalValLoss) ? s.finalValLoss : Infinity));
+    const value = (s: RunState) => (metric.field === 'finalValAcc' ? (s.finalValAcc ?? null) : s.finalValLoss);
+    const losses = states.map((s) => {
+      const v = s && s.status === 'finished' ? value(s) : null;
+      return v !== null && Number.isFinite(v) ? sign * v : Infinity;
+    });
     return { done, score: done ? losses.reduce((a, b) => a + b, 0) / losses.length : Infinity };
   };
 }
@@ -198,7 +282,7 @@ export function scorer(lookup: (id: string) => RunState | undefined): Scorer {
  * configuration is "final".
  */
 export function planExperiment(exp: Experiment, lookup: (id: string) => RunState | undefined, extraSeeds: ReadonlyMap<string, readonly number[]> = new Map()): Plan {
-  const score = scorer(lookup);
+  const score = scorer(lookup, metricOf(exp));
   const more = (hash: string) => (extraSeeds.get(hash) ?? []).filter((s) => !seedList(exp).includes(s));
   if (!exp.tuning) {
     const known = expandRuns(exp);
@@ -208,47 +292,7 @@ export function planExperiment(exp: Experiment, lookup: (id: string) => RunState
     const entries = exp.optimizers.map((o, i) => ({ index: i, label: o.label ?? o.name, trials: [], tuned: true, finalRuns: all.filter((r) => r.label === (o.label ?? o.name)) }));
     return { entries, needed: all.filter((r) => !score([r]).done), known: all };
   }
-  const t = exp.tuning;
-  const tuneSeeds = tuningSeedList(t);
-  const steps = t.steps ?? exp.training.steps;
-  const own: (EntryPlan | null)[] = exp.optimizers.map((o, i) => {
-    if (o.settingsFrom !== undefined) return null;
-    const label = o.label ?? o.name;
-    const path = `optimizers[${i}].search`;
-    const dims = searchDims(o.search as Record<string, SearchSpec>);
-    const runsOf = (values: Record<string, unknown>, trial: number) => entryRuns(exp, i, values, tuneSeeds, { steps, stage: 'tune', trial });
-    let values: Record<string, unknown>[];
-    let finished: boolean;
-    if (t.method === 'coordinate-descent') {
-      const memo = new Map<string, ReturnType<Scorer>>();
-      const cd = coordinateDescent(dims, t.points, t.trials, (v) => {
-        const k = key(v);
-        if (!memo.has(k)) memo.set(k, score(runsOf(v, -1)));
-        return memo.get(k)!;
-      });
-      values = cd.trials;
-      finished = cd.finished;
-    } else {
-      values = t.method === 'grid' ? gridTrials(dims, t.trials, path) : quasiRandomTrials(dims, t.trials, path);
-      finished = true;
-    }
-    const trials: Trial[] = values.map((v, k) => {
-      const runs = runsOf(v, k);
-      return { trial: k, values: v, runs, ...score(runs) };
-    });
-    const tuned = finished && trials.every((x) => x.done);
-    const plan: EntryPlan = { index: i, label, trials, tuned, finalRuns: [] };
-    if (tuned) {
-      const best = trials.reduce<Trial | undefined>((b, x) => (Number.isFinite(x.score) && (!b || x.score < b.score) ? x : b), undefined);
-      if (!best) plan.note = `every one of ${trials.length} trials diverged or failed; no setting to run`;
-      else {
-        plan.selected = best;
-        const base = entryRuns(exp, i, best.values, seedList(exp), { stage: 'final', trial: best.trial });
-        plan.finalRuns = [...base, ...entryRuns(exp, i, best.values, more(base[0].hash), { stage: 'final', trial: best.trial })];
-      }
-    }
-    return plan;
-  });
+  const own: (EntryPlan | null)[] = exp.optimizers.map((o, i) => (o.settingsFrom !== undefined ? null : planSearch(exp, i, score, more)));
   // Entries that borrow a setting: no trials; final runs once the source's tuning is done.
   const entries: EntryPlan[] = own.map((p, i) => {
     if (p) return p;
@@ -263,10 +307,118 @@ export function planExperiment(exp: Experiment, lookup: (id: string) => RunState
     } else if (src.tuned) plan.note = `no setting to run: ${src.label}, whose setting it takes, has none (${src.note ?? 'no selection'})`;
     return plan;
   });
-  const known = entries.flatMap((e) => [...e.trials.flatMap((x) => x.runs), ...e.finalRuns]);
+  const known = entries.flatMap((e) => [...e.trials.flatMap((x) => x.runs), ...(e.reruns ?? []).flatMap((x) => x.runs), ...e.finalRuns]);
   const unique = [...new Map(known.map((r) => [r.id, r])).values()];
   const needed = unique.filter((r) => !score([r]).done);
   return { entries, needed, known: unique };
+}
+
+/** Tuning runs of entry `i` with `values` as trial `trial`, at `steps` (default the tuning horizon). */
+function tuneRuns(exp: Experiment, i: number, values: Record<string, unknown>, trial: number, steps = tuningHorizon(exp)): RunSpec[] {
+  return entryRuns(exp, i, values, tuningSeedList(exp.tuning!), { steps, stage: 'tune', trial });
+}
+
+/**
+ * The trial values of entry `i` so far: the search method's, then (protocol 2) bracketing's
+ * extensions; `finished` once neither will ask for more. Protocol 1 (recorded experiments without
+ * `tuning.protocol`): Halton from index 1 and no bracketing.
+ */
+function searchValues(exp: Experiment, i: number, score: Scorer): { values: Record<string, unknown>[]; finished: boolean; extensions: number; note?: string } {
+  const t = exp.tuning!;
+  const legacy = (t.protocol ?? 1) < 2;
+  const path = `optimizers[${i}].search`;
+  const dims = searchDims(exp.optimizers[i].search as Record<string, SearchSpec>);
+  const memo = new Map<string, ReturnType<Scorer>>();
+  const scoreOf = (v: Record<string, unknown>) => {
+    const k = key(v);
+    if (!memo.has(k)) memo.set(k, score(tuneRuns(exp, i, v, -1)));
+    return memo.get(k)!;
+  };
+  let values: Record<string, unknown>[];
+  let finished = true;
+  if (t.method === 'coordinate-descent') ({ trials: values, finished } = coordinateDescent(dims, t.points, t.trials, scoreOf));
+  else values = t.method === 'grid' ? gridTrials(dims, t.trials, path) : quasiRandomTrials(dims, t.trials, path, !legacy);
+  if (legacy || !finished) return { values, finished, extensions: 0 };
+  const reject = (v: Record<string, unknown>) => {
+    try {
+      tuneRuns(exp, i, v, -1);
+      return null;
+    } catch (e) {
+      return (e as Error).message;
+    }
+  };
+  const br = bracketTrials(dims, values, t.bracket ?? { enabled: false, maxExtensions: 0, factor: 2 }, scoreOf, reject);
+  return { values: [...values, ...br.extensions], finished: br.finished, extensions: br.extensions.length, ...(br.note ? { note: br.note } : {}) };
+}
+
+/**
+ * The plan of an entry that searches: its trials, then (a horizon shorter than training.steps,
+ * protocol 2) the best `rerunTop` rerun at the full horizon, the selection (lowest score at the
+ * deciding horizon, ties to the earlier trial), its edge flag, and its final runs.
+ */
+function planSearch(exp: Experiment, i: number, score: Scorer, more: (hash: string) => number[]): EntryPlan {
+  const t = exp.tuning!;
+  const o = exp.optimizers[i];
+  const steps = tuningHorizon(exp);
+  const full = exp.training.steps;
+  const search = searchValues(exp, i, score);
+  const trials: Trial[] = search.values.map((v, k) => {
+    const runs = tuneRuns(exp, i, v, k);
+    return { trial: k, values: v, runs, ...score(runs) };
+  });
+  const searched = search.finished && trials.every((x) => x.done);
+  const plan: EntryPlan = { index: i, label: o.label ?? o.name, trials, tuned: searched, finalRuns: [], extensions: search.extensions, selectedAt: steps, ...(search.note ? { note: search.note } : {}) };
+  if (!searched) return plan;
+  const rank = (xs: Trial[]) => xs.filter((x) => Number.isFinite(x.score)).sort((a, b) => a.score - b.score || a.trial - b.trial);
+  const ranked = rank(trials);
+  let best: Trial | undefined = ranked[0];
+  if (best && (t.protocol ?? 1) >= 2 && steps < full) {
+    // The short horizon only shortlists: the best rerunTop trials run the full horizon, and the best of those is selected.
+    plan.reruns = ranked.slice(0, t.rerunTop ?? 2).map((x) => {
+      const runs = tuneRuns(exp, i, x.values, x.trial, full);
+      return { trial: x.trial, values: x.values, runs, ...score(runs) };
+    });
+    plan.selectedAt = full;
+    plan.tuned = plan.reruns.every((x) => x.done);
+    best = plan.tuned ? rank(plan.reruns)[0] : undefined;
+    if (plan.tuned && !best) plan.note = `every one of the ${plan.reruns.length} trials rerun at the full horizon (${full} steps) diverged; no setting to run`;
+  }
+  if (best) {
+    const edge = edgeOf(searchDims(o.search as Record<string, SearchSpec>), search.values, best.values);
+    if (edge.length) plan.edge = edge;
+  }
+  if (plan.tuned && !best && !plan.note) plan.note = `every one of ${trials.length} trials diverged or failed; no setting to run`;
+  else if (best && plan.tuned) {
+    plan.selected = best;
+    const base = entryRuns(exp, i, best.values, seedList(exp), { stage: 'final', trial: best.trial });
+    plan.finalRuns = [...base, ...entryRuns(exp, i, best.values, more(base[0].hash), { stage: 'final', trial: best.trial })];
+  }
+  return plan;
+}
+
+/**
+ * What an experiment's tuning costs before any result is known, per the protocol: for every entry
+ * that searches, `trials` x tuning seeds at the tuning horizon, plus (horizon < training.steps,
+ * protocol 2) `rerunTop` x tuning seeds at the full horizon; bracketing may add up to
+ * `bracket.maxExtensions` x tuning seeds more at the horizon (`extensionRuns`, an upper bound).
+ * Coordinate descent may stop before `trials`; the count is its budget.
+ */
+export function tuningCost(exp: Experiment): { runs: number; steps: number; extensionRuns: number; extensionSteps: number } {
+  const t = exp.tuning;
+  if (!t) return { runs: 0, steps: 0, extensionRuns: 0, extensionSteps: 0 };
+  const searching = exp.optimizers.filter((o) => o.settingsFrom === undefined).length;
+  const seeds = tuningSeedList(t).length;
+  const horizon = tuningHorizon(exp);
+  const full = exp.training.steps;
+  const v2 = (t.protocol ?? 1) >= 2;
+  const reruns = v2 && horizon < full ? Math.min(t.rerunTop ?? 2, t.trials) : 0;
+  const ext = v2 && t.bracket?.enabled ? t.bracket.maxExtensions : 0;
+  return {
+    runs: searching * seeds * (t.trials + reruns),
+    steps: searching * seeds * (t.trials * horizon + reruns * full),
+    extensionRuns: searching * seeds * ext,
+    extensionSteps: searching * seeds * ext * horizon,
+  };
 }
 
 /** Run states from the records of a results folder (ids without a record are unknown). */
@@ -276,7 +428,7 @@ export function folderLookup(dir: string, only?: ReadonlySet<string>): (id: stri
     const p = runPaths(dir, id).json;
     if (!existsSync(p)) return undefined;
     const r = readRecord(p);
-    return { status: r.status, finalValLoss: r.result?.finalValLoss ?? null };
+    return { status: r.status, finalValLoss: r.result?.finalValLoss ?? null, finalValAcc: r.result?.finalValAcc ?? null };
   };
 }
 
@@ -302,10 +454,7 @@ export function extraSeedsIn(dir: string, ids: readonly string[]): Map<string, n
 export async function runStaged(file: string, exp: Experiment, opts: SweepOptions): Promise<SweepOutcome> {
   const dir = opts.out ?? defaultOutDir(exp);
   const maxSeeds = opts.maxSeeds ?? 10;
-  if (opts.untilDecided) {
-    if (baselineLabel(exp) === null) throw new ConfigError("--until-decided: the experiment has no baseline (set `baseline:` to an optimizer's label; default 'adamw' when present)", 'baseline');
-    if (!Number.isInteger(maxSeeds) || maxSeeds < seedList(exp).length) throw new ConfigError(`--max-seeds ${maxSeeds}: must be an integer at least the number of seeds (${seedList(exp).length})`);
-  }
+  if (opts.untilDecided) checkUntilDecided(exp, maxSeeds);
   const recordFile = join(dir, 'experiment.json');
   const prev = opts.resume && existsSync(recordFile) ? readExperimentRecord(dir) : undefined;
   const ran = new Set<string>();
@@ -323,6 +472,7 @@ export async function runStaged(file: string, exp: Experiment, opts: SweepOption
   if (opts.dryRun) {
     const mine = shardRuns(plan.needed, opts.shard);
     console.log(`${exp.name}: next batch ${mine.length} runs${opts.shard ? ` (shard ${opts.shard} of ${plan.needed.length})` : ''} -> ${dir}; later batches depend on their results`);
+    if (exp.tuning) console.log(protocolCostLine(exp));
     for (const r of mine) console.log(`${r.id}  ${configName(r)} s${r.seed}  (${r.stage ?? 'run'}${r.trial !== undefined ? ` trial ${r.trial}` : ''}, ${r.config.training.steps} steps)`);
     return { dir, statuses: {}, interrupted: false };
   }
@@ -330,7 +480,8 @@ export async function runStaged(file: string, exp: Experiment, opts: SweepOption
     mkdirSync(dir, { recursive: true });
     // Runs with a record here that belong to this sweep (without --resume: those it ran).
     const held = grid.filter((id) => (opts.resume || ran.has(id)) && existsSync(runPaths(dir, id).json));
-    const record: ExperimentRecord = { name: exp.name, source: { file, sets: opts.sets ?? [] }, experiment: exp, grid, runs: held, shard: opts.shard ?? null };
+    const protocol = recordedProtocol(exp, opts, maxSeeds);
+    const record: ExperimentRecord = { name: exp.name, source: { file, sets: opts.sets ?? [] }, experiment: exp, grid, runs: held, shard: opts.shard ?? null, ...(Object.keys(protocol).length ? { protocol } : {}) };
     writeAtomic(recordFile, JSON.stringify(record, null, 1) + '\n');
   };
 
@@ -338,6 +489,7 @@ export async function runStaged(file: string, exp: Experiment, opts: SweepOption
   let interrupted = false;
   let waiting = 0;
   let stopped = '';
+  let powerShown = false;
   for (let round = 0; ; round++) {
     plan = planExperiment(exp, lookup, extra);
     extend(plan.known.map((r) => r.id));
@@ -351,6 +503,11 @@ export async function runStaged(file: string, exp: Experiment, opts: SweepOption
       continue;
     }
     const mine = shardRuns(plan.needed, opts.shard);
+    if (!powerShown && exp.power && plan.needed.some((r) => r.stage === 'final')) {
+      powerShown = true;
+      writeRecordFile();
+      printPowerPlan(exp, dir, opts.untilDecided ? maxSeeds : null);
+    }
     const todo = mine.filter((r) => !ran.has(r.id));
     if (todo.length === 0) {
       waiting = plan.needed.length - mine.length;
@@ -375,6 +532,36 @@ export async function runStaged(file: string, exp: Experiment, opts: SweepOption
   const { ranking } = await writeReport(dir);
   if (opts.print !== false) console.log(`\n${ranking}\n\nreport: ${join(dir, 'report.html')}`);
   return { dir, statuses, interrupted };
+}
+
+/** The protocol's cost in one line, e.g. 'protocol: 16 tuning runs (4,800 steps), up to 16 more if bracketing extends ranges, then 6 final runs (1,800 steps)'. */
+export function protocolCostLine(exp: Experiment): string {
+  const c = tuningCost(exp);
+  const finals = exp.optimizers.length * seedList(exp).length;
+  return `protocol (docs/protocol.md): ${c.runs} tuning runs (${c.steps.toLocaleString('en-US')} steps)${c.extensionRuns ? `, up to ${c.extensionRuns} more (${c.extensionSteps.toLocaleString('en-US')} steps) if bracketing extends ranges` : ''}, then ${finals} final runs (${(finals * exp.training.steps).toLocaleString('en-US')} steps)`;
+}
+
+/** --until-decided needs a baseline, at least 2 seeds to start the sequential test from, and --max-seeds at least the seeds. */
+function checkUntilDecided(exp: Experiment, maxSeeds: number): void {
+  if (baselineLabel(exp) === null) throw new ConfigError("--until-decided: the experiment has no baseline (set `baseline:` to an optimizer's label; default 'adamw' when present)", 'baseline');
+  if (!Number.isInteger(maxSeeds) || maxSeeds < seedList(exp).length) throw new ConfigError(`--max-seeds ${maxSeeds}: must be an integer at least the number of seeds (${seedList(exp).length})`);
+  if (seedList(exp).length < 2) throw new ConfigError(`--until-decided: the sequential test starts from the experiment's seeds and needs at least 2 (seeds: ${JSON.stringify(exp.seeds)}); docs/protocol.md`, 'seeds');
+}
+
+/** How later reports read this folder's verdicts: the sequential design of --until-decided, --allow-mixed-builds. */
+function recordedProtocol(exp: Experiment, opts: SweepOptions, maxSeeds: number): NonNullable<ExperimentRecord['protocol']> {
+  return {
+    ...(opts.untilDecided ? { sequential: { minSeeds: seedList(exp).length, maxSeeds, alpha: VERDICT_ALPHA } } : {}),
+    ...(opts.allowMixedBuilds ? { allowMixedBuilds: true } : {}),
+  };
+}
+
+/** Before the final runs start: per optimizer, the seeds `power.margin` needs, from the pilots (or the stated sd). */
+function printPowerPlan(exp: Experiment, dir: string, maxSeeds: number | null): void {
+  const pw = exp.power!;
+  const pp = powerPlan(summarize(dir));
+  for (const [label, x] of pp) console.log(`power: ${label} vs ${baselineLabel(exp)}: detecting ${pw.margin} at ${Math.round(pw.power * 100)}% power takes ${x.seedsNeeded} seeds (sd ${x.sd.toPrecision(3)}, ${x.sdFrom}); the experiment runs ${seedList(exp).length}${maxSeeds !== null ? ` (--until-decided up to ${maxSeeds})` : ''}`);
+  if (!pp.size) console.log(`power: no sd for the margin ${pw.margin} yet (state power.sd, or use 2 or more tuning seeds); the report computes it from the final seeds`);
 }
 
 /**

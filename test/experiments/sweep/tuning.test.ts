@@ -22,7 +22,8 @@ function tunedDoc(over: Record<string, unknown> = {}): Record<string, unknown> {
     training: { steps: 12, batchSize: 4, logEvery: 2, evalEvery: 4, evalBatches: 2, checkpointEvery: 6 },
     seeds: 3,
     target: { valLoss: 4.0 },
-    tuning: { method: 'quasi-random', trials: 3, steps: 6, seeds: 1 },
+    // Protocol 1 (Halton from 1, no bracketing, selection at the tuning horizon): how the committed results ran; protocol 2 below.
+    tuning: { method: 'quasi-random', trials: 3, steps: 6, seeds: 1, protocol: 1 },
     optimizers: [
       { name: 'adamw', search: { lr: { low: 0.001, high: 0.03 } } },
       { name: 'muon', adamLr: 0.01, search: { lr: { low: 0.005, high: 0.1 } } },
@@ -50,7 +51,7 @@ describe('tuning: search spaces and trials', () => {
 
   it('quasi-random trials map Halton points onto a log-scale lr and a list', () => {
     const dims = searchDims({ lr: { low: 1e-4, high: 1e-2 }, nesterov: [true, false] });
-    const t = quasiRandomTrials(dims, 3, 'x');
+    const t = quasiRandomTrials(dims, 3, 'x', false);
     // lr = 1e-4 * 100^u with u = 1/2, 1/4, 3/4 -> 1e-3, 10^-3.5, 10^-2.5; nesterov by u3 = 1/3, 2/3, 1/9 -> index 0, 1, 0.
     expect(t.map((x) => x.lr)).to.deep.equal([0.001, Number((10 ** -3.5).toPrecision(6)), Number((10 ** -2.5).toPrecision(6))]);
     expect(t.map((x) => x.nesterov)).to.deep.equal([true, false, true]);
@@ -136,7 +137,7 @@ describe('tuning: tuned settings files', () => {
 
 describe('tuning: plan from results', () => {
   it('selects the lowest mean score per optimizer, then plans its final runs; a diverged seed loses', () => {
-    const exp: Experiment = applyOverrides(tunedDoc({ tuning: { method: 'quasi-random', trials: 3, steps: 6, seeds: 2 } }), []);
+    const exp: Experiment = applyOverrides(tunedDoc({ tuning: { method: 'quasi-random', trials: 3, steps: 6, seeds: 2, protocol: 1 } }), []);
     const first = planExperiment(exp, () => undefined);
     expect(first.entries.map((e) => e.trials.length)).to.deep.equal([3, 3]);
     expect(first.needed.length).to.equal(12); // 2 optimizers x 3 trials x 2 tuning seeds
@@ -244,5 +245,108 @@ describe('tuning: end to end on a tiny GPT', function () {
     const seeds = after.map((x) => x.seeds.split(' ').length);
     if (rows[1].verdict === 'undecided') expect(seeds).to.deep.equal([4, 4]);
     else expect(seeds).to.deep.equal([3, 3]);
+  });
+});
+
+describe('tuning protocol 2: ends, bracketing, full-horizon selection (docs/protocol.md)', () => {
+  /** Runs every tuning run the plan needs through `loss(lr, steps)` until only final runs remain. */
+  function tuneSynthetic(exp: Experiment, loss: (lr: number, steps: number, seed: number) => number | null) {
+    const states = new Map<string, RunState>();
+    for (let round = 0; round < 100; round++) {
+      const plan = planExperiment(exp, (id) => states.get(id));
+      const tune = plan.needed.filter((r) => r.stage === 'tune');
+      if (!tune.length) return { plan, states };
+      for (const r of tune) {
+        const v = loss(r.config.optimizer.options.lr as number, r.config.training.steps, r.seed);
+        states.set(r.id, v === null ? { status: 'diverged', finalValLoss: null } : { status: 'finished', finalValLoss: v });
+      }
+    }
+    throw new Error('tuning did not finish in 100 rounds');
+  }
+  const oneOptimizer = (tuning: Record<string, unknown>, range = { low: 1e-4, high: 1e-3 }) =>
+    applyOverrides(tunedDoc({ tuning, optimizers: [{ name: 'adamw', search: { lr: range } }] }), []);
+  // Optimum at lr = 0.3, three decades above the initial range [1e-4, 1e-3].
+  const bowl = (lr: number) => 2 + (Math.log10(lr) - Math.log10(0.3)) ** 2;
+
+  it('quasi-random trials include both ends of every range', () => {
+    const dims = searchDims({ lr: { low: 1e-4, high: 1e-2 } });
+    expect(quasiRandomTrials(dims, 4, 'x').map((x) => x.lr)).to.deep.equal([1e-4, 0.01, 0.001, Number((10 ** -3.5).toPrecision(6))]);
+    // Protocol 1 never tries the top quarter: 1/2, 1/4, 3/4, 1/8 of the log range.
+    const old = quasiRandomTrials(dims, 4, 'x', false).map((x) => x.lr as number);
+    expect(Math.max(...old)).to.be.lessThan(10 ** -2.4);
+  });
+
+  it('defaults: the full horizon, 2 tuning seeds, bracketing on with 4 extensions', () => {
+    const exp = applyOverrides(tinyExperiment({ name: 'd', training: { steps: 12, batchSize: 4, logEvery: 2, evalEvery: 4, evalBatches: 2 }, tuning: { trials: 3 }, optimizers: [{ name: 'adamw', search: { lr: { low: 1e-3, high: 1e-2 } } }] }), []);
+    expect(exp.tuning).to.deep.include({ rerunTop: 2, seeds: 2, protocol: 2, bracket: { enabled: true, maxExtensions: 4, factor: 2 } });
+    const first = planExperiment(exp, () => undefined);
+    expect(first.needed.every((r) => r.config.training.steps === 12 && [1000, 1001].includes(r.seed))).to.equal(true);
+    expect(configError({ ...tunedDoc(), tuning: { trials: 3, steps: 6, horizon: 6 } }).path).to.equal('tuning.steps');
+    expect(configError({ ...tunedDoc(), tuning: { trials: 3, horizon: 100 } }).path).to.equal('tuning.horizon');
+  });
+
+  it('a range far below the optimum is extended until the selection is interior', () => {
+    const exp = oneOptimizer({ method: 'quasi-random', trials: 4, seeds: 2, bracket: { maxExtensions: 12 } });
+    const { plan } = tuneSynthetic(exp, (lr) => bowl(lr));
+    const e = plan.entries[0];
+    expect(e.tuned).to.equal(true);
+    expect(e.edge).to.equal(undefined);
+    // 1e-3 doubled 8 times is 0.256; 0.512 is tried beyond it, so 0.256 is interior.
+    expect(e.selected!.values.lr).to.equal(0.256);
+    expect(e.extensions).to.equal(9);
+    expect(e.trials).to.have.length(4 + 9);
+    expect(e.finalRuns.every((r) => r.config.optimizer.options.lr === 0.256)).to.equal(true);
+  });
+
+  it('capped bracketing leaves an explicit edge flag', () => {
+    const exp = oneOptimizer({ method: 'quasi-random', trials: 4, seeds: 2 });
+    const { plan } = tuneSynthetic(exp, (lr) => bowl(lr));
+    const e = plan.entries[0];
+    expect(e.extensions).to.equal(4);
+    expect(e.edge).to.deep.equal([{ key: 'lr', side: 'high', value: 0.016 }]);
+    expect(e.selected!.values.lr).to.equal(0.016);
+  });
+
+  it('an extension that diverges brackets the optimum from above', () => {
+    const exp = oneOptimizer({ method: 'quasi-random', trials: 4, seeds: 2 });
+    const { plan } = tuneSynthetic(exp, (lr) => (lr > 0.003 ? null : bowl(lr)));
+    const e = plan.entries[0];
+    // 1e-3 (edge) -> 0.002 (better, edge) -> 0.004 diverged: 0.002 lies between 1e-3 and a diverged trial.
+    expect(e.extensions).to.equal(2);
+    expect(e.trials.at(-1)!.values.lr).to.equal(0.004);
+    expect(e.trials.at(-1)!.score).to.equal(Infinity);
+    expect(e.selected!.values.lr).to.equal(0.002);
+    expect(e.edge).to.equal(undefined);
+  });
+
+  it('bracketing works in coordinate descent and grids too', () => {
+    for (const method of ['coordinate-descent', 'grid']) {
+      const exp = oneOptimizer({ method, trials: 3, points: 3, seeds: 2, bracket: { maxExtensions: 12 } });
+      const e = tuneSynthetic(exp, (lr) => bowl(lr)).plan.entries[0];
+      expect(e.edge, method).to.equal(undefined);
+      expect(e.selected!.values.lr, method).to.be.within(0.15, 0.6);
+    }
+  });
+
+  it('metric val_acc (goal max) selects the most accurate trial', () => {
+    const exp = applyOverrides(tunedDoc({ metric: { name: 'val_acc' }, tuning: { method: 'grid', trials: 3, seeds: 2, bracket: { enabled: false } }, optimizers: [{ name: 'adamw', search: { lr: [0.01, 0.02, 0.04] } }] }), []);
+    const acc: Record<number, number> = { 0.01: 0.5, 0.02: 0.7, 0.04: 0.6 };
+    const states = new Map<string, RunState>();
+    for (const r of planExperiment(exp, () => undefined).needed) states.set(r.id, { status: 'finished', finalValLoss: 1, finalValAcc: acc[r.config.optimizer.options.lr as number] });
+    expect(planExperiment(exp, (id) => states.get(id)).entries[0].selected!.values.lr).to.equal(0.02);
+  });
+
+  it('a shorter tuning horizon only shortlists: the top 2 are rerun at the full horizon and the best of those is selected', () => {
+    const exp = applyOverrides(tunedDoc({ tuning: { method: 'grid', trials: 4, horizon: 6, seeds: 2, bracket: { enabled: false } }, optimizers: [{ name: 'adamw', search: { lr: [0.01, 0.02, 0.04, 0.08] } }] }), []);
+    // At 6 steps lr 0.04 looks best, then 0.02; at the full 12 steps 0.02 is better (the nanoGPT case of docs/protocol.md).
+    const short: Record<number, number> = { 0.01: 2.3, 0.02: 2.17, 0.04: 2.14, 0.08: 2.4 };
+    const long: Record<number, number> = { 0.01: 1.8, 0.02: 1.64, 0.04: 1.92, 0.08: 2.2 };
+    const { plan } = tuneSynthetic(exp, (lr, steps) => (steps === 6 ? short[lr] : long[lr]));
+    const e = plan.entries[0];
+    expect(e.reruns!.map((x) => x.values.lr)).to.deep.equal([0.04, 0.02]);
+    expect(e.reruns!.every((x) => x.runs.every((r) => r.config.training.steps === 12 && r.stage === 'tune'))).to.equal(true);
+    expect(e.selected!.values.lr).to.equal(0.02);
+    expect(e.selectedAt).to.equal(12);
+    expect(e.finalRuns).to.have.length(3);
   });
 });
