@@ -5,11 +5,11 @@
  * 0.018-0.025 apart in validation loss, more than the effects a verdict tests.
  *
  * A build is the tuple (commit, clean tree, backend, BLAS library, BLAS kernel family, BLAS threads).
- * The BLAS library and family are parsed here from the native addon's `blasConfig()` string
- * (kernels/addon.ts, e.g. 'OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY SkylakeX MAX_THREADS=64');
- * `parseBlasConfig` is the one place to re-point when kernels/ reports them itself.
+ * The BLAS library and family come from the kernel-set record of kernels/ (`blasKernels()`, the set
+ * that actually runs after optlab's check and any switch, docs/backends.md); `parseBlasConfig` reads
+ * the addon's `blasConfig()` string when that record is absent (an addon without the check).
  */
-import { state } from '../../kernels/addon.js';
+import { blasKernels, state } from '../../kernels/addon.js';
 import { ConfigError } from './config.js';
 
 /** The BLAS library and kernel family of a `blasConfig()` string. */
@@ -40,6 +40,9 @@ export function parseBlasConfig(config: string, threads = 0): BlasInfo {
 export function currentBlas(): BlasInfo | null {
   if (!state.addon || state.originals.size === 0) return null;
   try {
+    const k = blasKernels();
+    // The config string names the set OpenBLAS detected at load; the record names the one that runs.
+    if (k) return { config: k.config, library: `${k.library} ${k.version}`.trim(), family: k.family || null, threads: state.threads };
     return parseBlasConfig(state.addon.blasConfig(), state.threads);
   } catch {
     return null;
