@@ -138,7 +138,8 @@ export function scaleByScion(o: { momentum: number; norm: ScionNorm; scale: numb
       const d = scionLmo(n, b, ns, ctx.probe ? (o) => ctx.probe!.singularValues(p, 'ns', o) : undefined);
       return o.scale === 1 ? d : tf.mul(d, o.scale);
     },
-    describe: () => `scion(${o.norm}${o.momentum === 1 ? '' : `,momentum=${o.momentum}`},scale=${o.scale})`,
+    // With a parameter, 'auto' shows the LMO it resolves to on that parameter's rank.
+    describe: (p) => `scion(${o.norm === 'auto' && p ? `auto:${resolveScionNorm('auto', p.variable.rank)}` : o.norm}${o.momentum === 1 ? '' : `,momentum=${o.momentum}`},scale=${o.scale})`,
   };
 }
 

@@ -85,6 +85,30 @@ describeBackends('scion', () => {
     }
   });
 
+  it("routing tables say which LMO 'auto' resolves to on each parameter (buildOptimizer, the tf.Optimizer, before a step)", async () => {
+    const ps = [param('K', 'conv', seeded(18, 1), [3, 3, 1, 2]), param('W', 'matrix', seeded(8, 2), [2, 4]), param('b', 'vector', seeded(4, 3), [4]), param('H', 'head', seeded(8, 4), [4, 2])];
+    const opt = buildOptimizer(ps, scion({ headNorm: 'sign' }));
+    const row = (table: string, name: string) => table.split('\n').find((l) => l.startsWith(`${name} `))!;
+    const table = opt.describe();
+    expect(row(table, 'K')).to.include('scion(auto:spectral-conv,');
+    expect(row(table, 'W')).to.include('scion(auto:spectral,');
+    expect(row(table, 'b')).to.include('scion(auto:bias-rms,');
+    expect(row(table, 'H')).to.include('scion(sign,');
+    opt.dispose();
+    for (const p of ps) p.variable.dispose();
+    const tfl = await import('@tensorflow/tfjs-layers');
+    const model = tfl.sequential({ layers: [tfl.layers.conv2d({ filters: 2, kernelSize: 3, inputShape: [4, 4, 1], name: 'scion_describe_conv' }), tfl.layers.flatten(), tfl.layers.dense({ units: 1, name: 'scion_describe_out' })] });
+    const tfOpt = new ScionOptimizer({ printRouting: false });
+    model.compile({ optimizer: tfOpt, loss: 'meanSquaredError' });
+    // tfjs-layers makes weight names unique per process (a `_N` suffix on later backends).
+    const weightRow = (name: string) => tfOpt.describe().split('\n').find((l) => new RegExp(`^${name}(_\\d+)? `).test(l))!;
+    expect(weightRow('scion_describe_conv/kernel')).to.include('scion(auto:spectral-conv,');
+    expect(weightRow('scion_describe_conv/bias')).to.include('scion(auto:bias-rms,');
+    expect(weightRow('scion_describe_out/kernel')).to.match(/head .*scion-head +scion\(auto:spectral,/);
+    tfOpt.dispose();
+    model.dispose();
+  });
+
   it('names the problem for a norm that does not fit the parameter and for options out of range', () => {
     expect(() => scion({ momentum: 0 })).to.throw(/scion: momentum must be in \(0, 1\]/);
     expect(() => scion({ lr: -1 })).to.throw(/scion: lr must be > 0/);
