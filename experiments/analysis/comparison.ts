@@ -226,6 +226,34 @@ function tunedFileBudget(exp: Experiment, label: string): string | null {
   return `${basename(exp.tuned)}: ${t?.method ?? '?'} ${t?.trials ?? '?'} trials @ ${t?.steps ?? '?'} steps`;
 }
 
+/**
+ * The searched numeric values of a tuning's selected setting that its trials do not bracket: no scored
+ * trial (finished or diverged) lies strictly below the selected value, or none strictly above, so the
+ * optimum may lie outside what was tried and the selected setting is an edge, not a minimum. A diverged
+ * trial beyond the selection counts as a bracket (the rate is past its stable edge). One line per key,
+ * e.g. `lr=3.16228e-4 is the largest of 2 trials (1.77828e-4 to 3.16228e-4)`; empty when every value is
+ * bracketed or there is nothing to judge (no own trials: settingsFrom; a single trial; non-numeric keys).
+ */
+export function unbracketed(t: TuningInfo | undefined): string[] {
+  if (!t || !t.selected || t.settingsFrom) return [];
+  const scored = t.trials.filter((x) => x.status === 'finished' || x.status === 'diverged');
+  if (scored.length < 2) return [];
+  const out: string[] = [];
+  for (const [key, v] of Object.entries(t.selected)) {
+    if (typeof v !== 'number') continue;
+    const tried = scored.map((x) => x.values[key]).filter((x): x is number => typeof x === 'number');
+    const distinct = [...new Set(tried)];
+    if (distinct.length < 2) continue;
+    const below = tried.some((x) => x < v);
+    const above = tried.some((x) => x > v);
+    if (below && above) continue;
+    const lo = Math.min(...tried);
+    const hi = Math.max(...tried);
+    out.push(`${key}=${formatNumber(v)} is the ${above ? 'smallest' : 'largest'} of ${scored.length} trials (${formatNumber(lo)} to ${formatNumber(hi)})`);
+  }
+  return out;
+}
+
 /** What a tuning budget was, in one cell. */
 export function budgetCell(t: TuningInfo | undefined, exp: Experiment, label = ''): string {
   if (!t) return exp.tuning ? 'not tuned' : (tunedFileBudget(exp, label) ?? 'hand-set (no tuning budget)');
@@ -240,6 +268,7 @@ export function verdictTable(c: Comparison, exp: Experiment): { header: string[]
     'optimizer', 'setting', `final val (mean, 95% CI)`, 'best val (mean)', ...(c.baseline ? [`diff vs ${c.baseline}`, '95% CI', 'verdict', 'speed-up'] : []),
     ...(target !== undefined ? [`steps to ${target}`] : []), 'seeds', 'tuning budget',
   ];
+  const baseRow = c.rows.find((r) => r.label === c.baseline);
   const order = [...c.rows].sort((a, b) => (a.label === c.baseline ? -1 : b.label === c.baseline ? 1 : (a.final.estimate || Infinity) - (b.final.estimate || Infinity)));
   const rows = order.map((r) => [
     r.label,
@@ -249,7 +278,7 @@ export function verdictTable(c: Comparison, exp: Experiment): { header: string[]
     ...(c.baseline
       ? r.label === c.baseline
         ? ['baseline', '', '', '']
-        : [f4s(r.diff?.estimate), interval(r.diff, (x) => f4s(x)), `${r.verdict ?? 'undecided'}${r.diff?.method === 'welch-t' ? ' (unpaired)' : ''}`,  r.speedup ? (r.speedup.beyondBaseline ? `> ${r.speedup.bound.toFixed(2)}x (baseline never reaches it)` : `${r.speedup.estimate.toFixed(2)}x ${interval(r.speedup, (x) => x.toFixed(2))}`) : '-']
+        : [f4s(r.diff?.estimate), interval(r.diff, (x) => f4s(x)), `${r.verdict ?? 'undecided'}${r.diff?.method === 'welch-t' ? ' (unpaired)' : ''}${unbracketed(r.tuning).length || unbracketed(baseRow?.tuning).length ? ' (unbracketed)' : ''}`,  r.speedup ? (r.speedup.beyondBaseline ? `> ${r.speedup.bound.toFixed(2)}x (baseline never reaches it)` : `${r.speedup.estimate.toFixed(2)}x ${interval(r.speedup, (x) => x.toFixed(2))}`) : '-']
       : []),
     ...(target !== undefined ? [r.target && r.target.reached ? `${Math.round(r.target.steps!.estimate)} ${interval(r.target.steps, (x) => String(Math.round(x)))}${r.target.reached < r.target.of ? ` (${r.target.reached}/${r.target.of})` : ''}` : 'never'] : []),
     `${r.seeds.length}${r.diverged ? ` (+${r.diverged} diverged)` : ''}`,
@@ -274,6 +303,10 @@ export function verdictNotes(c: Comparison, exp: Experiment): string[] {
       `a verdict holds for this budget and scale only. Intervals: 95% t-intervals over seeds (differences paired by seed: a seed fixes initial weights and data order); steps to target and speed-up: percentile bootstrap (${REPORT_RESAMPLES} resamples, seed ${REPORT_BOOTSTRAP_SEED}).`,
   );
   if (!exp.tuning) lines.push('no tuning block: settings are as written (or the best of a grid chosen on the same seeds that score it, which favours grids)');
+  for (const r of c.rows) {
+    const edges = unbracketed(r.tuning);
+    if (edges.length) lines.push(`not bracketed: ${r.label}'s ${edges.join('; ')}; its optimum may lie beyond what was tried, so verdicts involving it (marked 'unbracketed') hold for these trials only: widen its search range or add trials`);
+  }
   if (c.flips.length) {
     const last = c.flips[c.flips.length - 1];
     lines.push(`ranking flip: at step ${last.step} the order was ${last.ranking.join(' < ')}; at the end ${c.finalRanking.join(' < ')} (${c.flips.length} of the earlier evaluations differ)`);
@@ -384,6 +417,8 @@ export function verdictRows(c: Comparison, exp: Experiment): Record<string, unkn
     wall_s_to_target: num(r.target?.wallSec?.estimate), wall_s_lo: num(r.target?.wallSec?.lo), wall_s_hi: num(r.target?.wallSec?.hi),
     tuning_method: r.tuning?.method ?? '', tuning_budget: r.tuning?.budget ?? '', tuning_trials: r.tuning?.used ?? '', tuning_steps: r.tuning?.steps ?? '',
     tuning_seeds: r.tuning?.seeds.join(' ') ?? '', tuning_runs: r.tuning?.runs ?? '', tuning_wall_ms: num(r.tuning?.wallMs),
+    // Searched values its trials do not bracket (`unbracketed`), '; '-separated; empty when bracketed or untuned.
+    tuning_unbracketed: unbracketed(r.tuning).join('; '),
   }));
 }
 
