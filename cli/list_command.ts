@@ -4,9 +4,9 @@
  * Options and defaults are `OPTIMIZERS[name].defaults`, the object the experiment schema validates
  * against (config.ts), so the list cannot disagree with what a file may set. The doc lines are the
  * JSDoc the optimizer files already carry: the comment above the `defineOptimizer` export, the arXiv
- * ids of the file's header, and the comment above each option in the method file's interfaces (read
- * from the .ts sources, or from the .js and .d.ts files tsc emits into dist/). An option documented
- * only by its `@default` shows no doc line.
+ * ids of the file's header, and the comment above each option in the method file's interfaces or in
+ * the interfaces they extend, wherever declared (read from the .ts sources, or from the .js and .d.ts
+ * files tsc emits into dist/). An option documented only by its `@default` shows no doc line.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -71,15 +71,64 @@ export function listOptimizers(): OptimizerListing[] {
     }
     optionDocs.set(file.replace(/\.d\.ts$|\.ts$/, ''), docs);
   }
+  const inherited = inheritedOptionDocs(decls);
   return Object.entries(OPTIMIZERS).map(([name, factory]) => {
     const md = methodDoc.get(name);
     const header = md ? (code.get(`${md.file}.ts`) ?? code.get(`${md.file}.js`) ?? '') : '';
     const arxiv = [...new Set([...(/^\/\*\*((?:(?!\*\/)[^])*)\*\//.exec(header)?.[1] ?? '').matchAll(/arXiv (\d{4}\.\d{4,5})/g)].map((m) => m[1]))];
     const doc = `${md?.doc ?? ''}${arxiv.length ? ` (arXiv ${arxiv.join(', ')})` : ''}`.trim();
     const own = md ? optionDocs.get(md.file) : undefined;
-    const options = Object.entries(factory.defaults as Record<string, unknown>).map(([k, v]) => ({ name: k, default: v, doc: own?.get(k) ?? '' }));
+    const fromParents = md ? inherited.get(md.file) : undefined;
+    const options = Object.entries(factory.defaults as Record<string, unknown>).map(([k, v]) => ({ name: k, default: v, doc: own?.get(k) ?? fromParents?.get(k) ?? '' }));
     return { name, doc, options };
   });
+}
+
+/**
+ * Per method file, the option docs of the interfaces its own interfaces extend, wherever those are
+ * declared (NorMuonOptions extends AuxAdamWOptions of adamw.ts: adamLr, adamBeta1, ...), followed
+ * transitively. Only inherited members count, so a same-named option of an unrelated interface is never
+ * borrowed.
+ */
+function inheritedOptionDocs(decls: ReadonlyMap<string, string>): Map<string, Map<string, string>> {
+  const interfaces = new Map<string, { parents: string[]; docs: Map<string, string> }>();
+  const ownInterfaces = new Map<string, string[]>();
+  for (const [file, text] of decls) {
+    const names: string[] = [];
+    for (const m of text.matchAll(/interface (\w+)(?:<[^>{]*>)?(?:\s+extends\s+([^{]+?))?\s*\{/g)) {
+      // The body: up to the brace that closes this one.
+      let depth = 1;
+      let k = m.index + m[0].length;
+      for (; k < text.length && depth > 0; k++) depth += text[k] === '{' ? 1 : text[k] === '}' ? -1 : 0;
+      const body = text.slice(m.index + m[0].length, k - 1);
+      const docs = new Map<string, string>();
+      for (const d of body.matchAll(/\/\*\*((?:(?!\*\/)[^])*)\*\/\s*(?:readonly\s+)?(\w+)\??\s*:/g)) {
+        const line = docLine(d[1]);
+        if (line && !docs.has(d[2])) docs.set(d[2], line);
+      }
+      const parents = (m[2] ?? '').split(',').map((x) => x.replace(/<.*$/, '').trim()).filter((x) => /^\w+$/.test(x));
+      interfaces.set(m[1], { parents, docs });
+      names.push(m[1]);
+    }
+    ownInterfaces.set(file.replace(/\.d\.ts$|\.ts$/, ''), names);
+  }
+  const out = new Map<string, Map<string, string>>();
+  for (const [file, names] of ownInterfaces) {
+    const docs = new Map<string, string>();
+    const seen = new Set<string>(names);
+    const queue = names.flatMap((n) => interfaces.get(n)?.parents ?? []);
+    while (queue.length) {
+      const n = queue.shift()!;
+      if (seen.has(n)) continue;
+      seen.add(n);
+      const i = interfaces.get(n);
+      if (!i) continue;
+      for (const [k, v] of i.docs) if (!docs.has(k)) docs.set(k, v);
+      queue.push(...i.parents);
+    }
+    out.set(file, docs);
+  }
+  return out;
 }
 
 /** The listing as text: a header line per optimizer, then `  option = default  doc` lines. */
