@@ -5,6 +5,7 @@
 import { createObjectCsvStringifier } from 'csv-writer';
 import type { Measurement } from './harness.js';
 import { scalingMarkdown } from './scaling.js';
+import { costMarkdown } from './cost_scaling.js';
 import { gptTrainFlops, peakGflops } from './recipe.js';
 import { BENCH_GPT, BENCH_GPT_BATCH } from './suites.js';
 
@@ -209,7 +210,7 @@ export function formatMarkdown(ms: readonly Measurement[], info: RunInfo): strin
   out.push('Figures are medians of timed repetitions after warm-up; methods compared with each other were timed round-robin in one process, so ratios come from the same run. Times from another run or machine are not comparable, ratios roughly are.', '');
   out.push('Backends:', '');
   for (const b of info.backends) out.push(`- \`${b.label}\`: ${b.ok ? `${b.note} (${b.wallS.toFixed(0)} s)` : `not measured: ${b.note}`}`);
-  if (!info.backends.some((b) => b.label === 'webgpu')) out.push('- `webgpu`: not measured (no GPU on this machine; the path is untested).');
+  if (!info.backends.some((b) => b.label === 'webgpu')) out.push('- `webgpu`: not measured (no GPU on this machine; `bash bench/gpu_probe.sh` probes a lent GPU machine).');
   if (!info.backends.some((b) => b.label === 'tensorflow' && b.ok)) out.push('- `tensorflow` (tfjs-node 4.22.0, libtensorflow from the tensorflow-cpu wheel): set up offline by `npm run setup:tensorflow`; not measured in this run.');
   out.push('');
   const targets = [...evaluateTargets(ms), ...peerTargets(ms)];
@@ -251,6 +252,8 @@ export function formatMarkdown(ms: readonly Measurement[], info: RunInfo): strin
   }
   const scaling = scalingMarkdown(ms);
   if (scaling) out.push(scaling);
+  const cost = costMarkdown(ms);
+  if (cost) out.push(cost);
   out.push('All measurements, with min, max and mean, are in the CSV beside this file.', '');
   return out.join('\n');
 }

@@ -11,7 +11,11 @@
  * fitted exponent down; the local exponent between the two largest sizes shows the trend there.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import quantile from '@stdlib/stats-base-dists-t-quantile';
+import type quantileType from '@stdlib/stats-base-dists-t-quantile';
+import { requireOptional } from '../kernels/optional.js';
+
+/** The t quantile, loaded on first use (an optional peer dependency: kernels/optional.ts). */
+const quantile = (p: number, df: number): number => requireOptional<typeof quantileType>('@stdlib/stats-base-dists-t-quantile')(p, df);
 import { buildOptimizer, type Optimizer } from '../optimizers/core.js';
 import { OPTIMIZERS } from '../optimizers/index.js';
 import { timeRoundRobin, timingMeasurement, withAdamwRatios, type Measurement } from './harness.js';
@@ -111,7 +115,8 @@ export async function auonScaling(ctx: BenchContext, sizes: readonly number[] = 
   for (const n of names) if (!OPTIMIZERS[n]) throw new Error(`auon-scaling: optimizer '${n}' is not in the registry`);
   for (const size of sizes) {
     ctx.progress(`  step time on ${size}x${size}: ${names.join(', ')}`);
-    const w = tf.variable(tf.randomNormal([size, size], 0, 0.02, 'float32', 11), true, `bench.scaling.${size}`);
+    // tidy frees the initial value tf.variable copies from (a variable survives tidy).
+    const w = tf.tidy(() => tf.variable(tf.randomNormal([size, size], 0, 0.02, 'float32', 11), true, `bench.scaling.${size}`));
     const g = tf.randomNormal([size, size], 0, 1, 'float32', 12);
     const grads = new Map([['w', g]]);
     const opts = new Map<string, Optimizer>(names.map((n) => [n, buildOptimizer([{ name: 'w', variable: w, role: 'matrix' }], OPTIMIZERS[n]())]));

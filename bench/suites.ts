@@ -11,6 +11,8 @@
  * 'shampoo-cost' (Shampoo's root costs: GPT steps at its defaults and preconditionFrequency 10, the roots' share,
  * eigh at 1024, model.fit of a small MLP; bench/shampoo_cost.ts), 'vit' (ViT train step, images/s),
  * 'auon-scaling' (AuON, Hybrid-AuON, Muon, AdamW steps on n x n matrices, n = 128..2048, and the growth exponent: bench/scaling.ts),
+ * 'auon-cost' (claim 2's measurement: the same four steps at eleven sizes n = 256..2584, twelve interleaved rounds, every
+ * sample and the load recorded, a load guard; bench/cost_scaling.ts),
  * 'nanogpt-recipe' (nanoGPT's recipe, bench/recipe.ts: median ms per iteration over iterations 101-300,
  * evaluation excluded, split by phase, at one thread and at the default thread count). The PyTorch peers of
  * 'gpt' and 'nanogpt-recipe' run in bench/run.ts.
@@ -27,6 +29,7 @@ import type { Batch, TrainableModel } from '../models/model.js';
 import { summarize, timeIt, timeRoundRobin, timingMeasurement, valueMeasurement, withAdamwRatios, type Measurement, type RepOptions } from './harness.js';
 import { blockDiagonalMask, nsBatchedRank3, nsBlockDiagonal } from './ns_batching.js';
 import { auonScaling, SCALING_SIZES } from './scaling.js';
+import { auonCost, COST_SIZES } from './cost_scaling.js';
 import { shampooCost } from './shampoo_cost.js';
 
 import { nativeStatus, enableNativeKernels } from '../kernels/wasm_kernels.js';
@@ -35,7 +38,7 @@ import { loadShakespeare } from '../models/data.js';
 import { createRecipe, gptTrainFlops, RECIPE_BATCH, RECIPE_GPT } from './recipe.js';
 
 /** Every suite, in the order they run. */
-export const SUITES = ['matrix-steps', 'gpt-steps', 'state', 'gpt', 'ns', 'ns-batching', 'inverse-root', 'shampoo-cost', 'vit', 'auon-scaling', 'nanogpt-recipe'] as const;
+export const SUITES = ['matrix-steps', 'gpt-steps', 'state', 'gpt', 'ns', 'ns-batching', 'inverse-root', 'shampoo-cost', 'vit', 'auon-scaling', 'auon-cost', 'nanogpt-recipe'] as const;
 export type Suite = (typeof SUITES)[number];
 
 /** Matrix shapes [fan_in, fan_out] of the per-matrix suites. */
@@ -455,6 +458,8 @@ export async function runSuites(suites: readonly Suite[], ctx: BenchContext): Pr
     vit: vitTrain,
     // --quick (fewer matrix shapes) stops at 512.
     'auon-scaling': (c) => auonScaling(c, c.shapes.length < MATRIX_SHAPES.length ? SCALING_SIZES.slice(0, 3) : SCALING_SIZES),
+    // --quick: the four smallest sizes, two rounds (a smoke run, not a measurement for the claim).
+    'auon-cost': (c) => auonCost(c, c.shapes.length < MATRIX_SHAPES.length ? { sizes: COST_SIZES.slice(0, 4), rounds: 2 } : {}),
     'nanogpt-recipe': nanogptRecipe,
   };
   for (const s of SUITES) {

@@ -1,4 +1,4 @@
-/** `optlab claims [name..] [--report-only] [--list] [--jobs N] [--resume] [--out results/claims]`: run the seed papers' claims and write their report (experiments/claims/). */
+/** `optlab claims [name..] [--report-only] [--list] [--jobs N] [--resume] [--force-load] [--out results/claims]`: run the seed papers' claims and write their report (experiments/claims/). */
 import type { CommandModule } from 'yargs';
 import { CLAIMS, getClaim } from '../experiments/claims/index.js';
 import { commandLine, evaluateClaims, runClaim, verdictText, writeClaimsReport } from '../experiments/claims/report.js';
@@ -12,6 +12,7 @@ interface ClaimsArgs {
   list: boolean;
   jobs?: number;
   resume: boolean;
+  'force-load': boolean;
 }
 
 /** The `optlab claims` subcommand. */
@@ -25,6 +26,7 @@ export const claimsCommand: CommandModule<object, ClaimsArgs> = {
       .option('list', { type: 'boolean', default: false, describe: 'list the claims with their commands, run counts and estimated wall time on 2 cores' })
       .option('jobs', { type: 'number', describe: 'runs at a time, passed to every optlab run of the claims (default: one per core)' })
       .option('resume', { type: 'boolean', default: false, describe: 'continue the claims\' experiments where their results folders stopped (passed to optlab run)' })
+      .option('force-load', { type: 'boolean', default: false, describe: 'auon-cost: measure even on a loaded machine (load average above 0.5); the verdict then states the load' })
       .option('out', { type: 'string', default: join('results', 'claims'), describe: 'results root (one folder per claim)' }) as never,
   handler: async (args) => {
     let chosen;
@@ -43,6 +45,8 @@ export const claimsCommand: CommandModule<object, ClaimsArgs> = {
       }
       return;
     }
+    // Inherited by the optlab bench child the auon-cost claim runs (bench/cost_scaling.ts reads it).
+    if (args['force-load']) process.env.OPTLAB_FORCE_LOAD = '1';
     let failed = 0;
     if (!args['report-only']) {
       for (const c of chosen) {

@@ -4,6 +4,7 @@ import YAML from 'yaml';
 import type { CommandModule } from 'yargs';
 import { selectBackend } from '../kernels/backend.js';
 import { KRONECKER_DEFAULTS, KRONECKER_TASKS, resolveKroneckerOptions, runKronecker, writeKronecker, type KroneckerOptions } from '../experiments/claims/kronecker_experiment.js';
+import { backendHelp } from './backend_help.js';
 
 interface KroneckerArgs {
   task: string;
@@ -41,13 +42,13 @@ export const kroneckerCommand: CommandModule<object, KroneckerArgs> = {
       .option('steps', { type: 'number', describe: 'training steps' })
       .option('every', { type: 'number', describe: 'compute the similarities every this many steps' })
       .option('batch-size', { type: 'number', describe: 'training batch' })
-      .option('seeds', { type: 'number', array: true, describe: 'seeds (one run each)' })
+      .option('seeds', { type: 'array', describe: 'a list of seeds, one run each, e.g. --seeds 0 1 2', coerce: (xs: unknown[]) => xs.map(Number) })
       .option('layers', { type: 'string', array: true, describe: 'parameter names to track (default per task)' })
       .option('gn-samples', { type: 'number', describe: 'per-example gradients per Gauss-Newton estimate (0: Adagrad only)' })
       .option('beta2', { type: 'number', describe: 'EMA of H, L, R; 1 = sums (Adagrad, Shampoo default)' })
       .option('max-dim', { type: 'number', describe: 'largest m*n tracked (H takes 8 (m n)^2 bytes)' })
       .option('out', { type: 'string', describe: 'results folder (default results/kronecker/<task>)' })
-      .option('backend', { type: 'string', describe: 'auto|tensorflow|webgpu|wasm|cpu' }) as never,
+      .option('backend', { type: 'string', describe: backendHelp('$OPTLAB_BACKEND, then auto') }) as never,
   handler: async (args) => {
     let opts: KroneckerOptions;
     try {

@@ -33,18 +33,19 @@ export const reportCommand: CommandModule<object, { dir: string; watch?: boolean
     }),
 };
 
-/** `optlab merge <dir..> --out DIR [--allow-mixed-backends]` */
-export const mergeCommand: CommandModule<object, { dirs: string[]; out: string; allowMixedBackends?: boolean }> = {
-  command: 'merge <dirs..>',
+/** `optlab merge <dir> [more..] --out DIR [--allow-mixed-backends]` */
+export const mergeCommand: CommandModule<object, { dir: string; more?: string[]; out: string; allowMixedBackends?: boolean }> = {
+  command: 'merge <dir> [more..]',
   describe: 'Merge result folders of one experiment (e.g. --shard outputs) and write the combined report',
   builder: (y) =>
     y
-      .positional('dirs', { type: 'string', array: true, demandOption: true, describe: 'results folders' })
+      .positional('dir', { type: 'string', describe: 'a results folder' })
+      .positional('more', { type: 'string', array: true, describe: 'more results folders of the same experiment', defaultDescription: 'none' })
       .option('out', { type: 'string', demandOption: true, describe: 'folder for the merged results' })
       .option('allow-mixed-backends', { type: 'boolean', default: false, describe: 'merge runs that used different backends' }) as never,
   handler: (args) =>
     oneLineErrors(async () => {
-      const { ranking } = await mergeResults(args.dirs, args.out, { allowMixedBackends: args.allowMixedBackends, warn: (w) => console.error(w) });
+      const { ranking } = await mergeResults([args.dir, ...(args.more ?? [])], args.out, { allowMixedBackends: args.allowMixedBackends, warn: (w) => console.error(w) });
       console.log(`${ranking}\n\nreport: ${join(args.out, 'report.html')}`);
     }),
 };

@@ -2,6 +2,7 @@
 import type { CommandModule } from 'yargs';
 import { ConfigError } from '../experiments/runner/config.js';
 import { parseShard, runSweep, sweepExitCode } from '../experiments/sweep/sweep.js';
+import { backendHelp } from './backend_help.js';
 
 interface RunArgs {
   experiment: string;
@@ -22,13 +23,16 @@ interface RunArgs {
   tensorboard?: string;
 }
 
+/** Where `run --help` sends a reader for the experiment file's keys. */
+export const EXPERIMENT_FILE_HELP = "The experiment file: every key with its type, default, allowed values and meaning in docs/config.md (in the package: node_modules/optlab/docs/config.md); `optlab schema` prints its JSON Schema for editors (`optlab schema > experiment.schema.json`, then `# yaml-language-server: $schema=./experiment.schema.json` in the YAML). A method, model, data or metric of your own: `plugins: [./my_methods.ts]` (docs/config.md, Plugins).";
+
 /** `optlab run <experiment.yaml> [--out DIR] [--set key=value ...] [--only NAMES] [--jobs N] [--shard I/N|auto [--shards N]] [--resume|--overwrite] [--live] [--backend NAME] [--allow-mixed-backends] [--tensorboard [DIR]]` */
 export const runCommand: CommandModule<object, RunArgs> = {
   command: 'run <experiment>',
   describe: 'Run an experiment file (optimizers x hyperparameters x seeds) and write curves, summary, plots and report',
   builder: (y) =>
     y
-      .positional('experiment', { type: 'string', demandOption: true, describe: 'experiment YAML (see experiments/configs/)' })
+      .positional('experiment', { type: 'string', demandOption: true, describe: 'experiment YAML (every key: docs/config.md; examples: experiments/configs/)' })
       .option('out', { type: 'string', describe: 'results folder (default results/<name>)' })
       .option('set', { type: 'string', array: true, describe: 'override a key, e.g. --set training.steps=100 --set optimizers.adamw.lr=[1e-3,3e-3]' })
       .option('only', { type: 'string', array: true, describe: 'run only these optimizer entries (labels or names), e.g. --only adamw,muon' })
@@ -42,8 +46,9 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('dry-run', { type: 'boolean', default: false, describe: 'list the runs (ids, settings, state) without training' })
       .option('until-decided', { type: 'boolean', default: false, describe: 'add seeds to optimizers whose verdict against the baseline is undecided, until decided or --max-seeds' })
       .option('max-seeds', { type: 'number', describe: 'most final seeds per optimizer with --until-decided (default 10)' })
-      .option('backend', { type: 'string', describe: 'auto|tensorflow|webgpu|wasm|cpu (default: the file\'s, then $OPTLAB_BACKEND, then auto)' })
-      .option('tensorboard', { type: 'string', describe: 'also write TensorBoard scalars of every curve into DIR/<run id> (DIR default: <out>/tensorboard); needs tfjs-node (npm run setup:tensorflow)' }) as never,
+      .option('backend', { type: 'string', describe: backendHelp("the file's backend:, then $OPTLAB_BACKEND, then auto") })
+      .option('tensorboard', { type: 'string', describe: 'also write TensorBoard scalars of every curve into DIR/<run id> (DIR default: <out>/tensorboard); needs tfjs-node (npm run setup:tensorflow)' })
+      .epilog(EXPERIMENT_FILE_HELP) as never,
   handler: async (args) => {
     try {
       if (args.shard && args.shard.trim() !== 'auto') parseShard(args.shard);

@@ -3,3 +3,6 @@ export { loadExperiment, applyOverrides, expandRuns, ConfigError, type Experimen
 export { runSweep, type SweepOptions } from './sweep/sweep.js';
 export { trainRun, readCurve, type RunRecord, type CurveRow } from './runner/runner.js';
 export { writeReport, mergeResults, summarize } from './analysis/report.js';
+export { registerModel, registerData, registerMetric, MODEL_KINDS, DATA_KINDS, METRIC_KINDS, BUILTIN_MODELS, BUILTIN_DATA } from './runner/tasks.js';
+export { loadPlugin, loadPlugins, loadExperimentFile, loadedPlugin, PLUGIN_EXPORTS, type PluginSummary } from './runner/plugins.js';
+export { experimentJsonSchema, renderConfigDoc } from './runner/config_docs.js';

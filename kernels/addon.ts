@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BlasSettingError, setUpBlasKernels, type BlasKernels } from './blas_family.js';
 
 /** The functions of the addon (native/addon.c lists them); offsets are bytes into `heap`, sizes are elements. */
 export interface Addon {
@@ -23,6 +24,7 @@ export interface Addon {
   tile(heap: ArrayBuffer, xOff: number, outOff: number, shape: number[], reps: number[], elementBytes: number): void;
   adam(heap: ArrayBuffer, gOff: number, mOff: number, vOff: number, mOutOff: number, vOutOff: number, uOff: number, n: number, b1: number, omb1: number, b2: number, omb2: number, eps: number, sqrtBc2: number, bc1: number, corrected: number): void;
   auon(heap: ArrayBuffer, gOff: number, mOff: number, mOutOff: number, outOff: number, n: number, stage: number, omm: number, w: number, high: number, gamma: number, paper: number, factor: number): void;
+  globalNorm(heap: ArrayBuffer, offsets: number[], sizes: number[], outOff: number): void;
   gelu(heap: ArrayBuffer, xOff: number, yOff: number, n: number): void;
   geluGrad(heap: ArrayBuffer, dyOff: number, xOff: number, dxOff: number, n: number): void;
   layerNorm(heap: ArrayBuffer, xOff: number, gOff: number, bOff: number, yOff: number, meanOff: number, rstdOff: number, rows: number, cols: number, eps: number): void;
@@ -30,9 +32,16 @@ export interface Addon {
   binary(heap: ArrayBuffer, op: number, aOff: number, aMode: number, bOff: number, bMode: number, outOff: number, outer: number, inner: number): void;
   attention(heap: ArrayBuffer, qkvOff: number, yOff: number, pOff: number, b: number, t: number, c: number, h: number, causal: number, scale: number): void;
   attentionGrad(heap: ArrayBuffer, dyOff: number, qkvOff: number, pOff: number, dqkvOff: number, b: number, t: number, c: number, h: number, causal: number, scale: number): void;
+  newtonSchulz(heap: ArrayBuffer, gOff: number, outOff: number, batch: number, rows: number, cols: number, coefficients: number[], scale: number, eps: number): number;
   setThreads(n: number): void;
   getThreads(): number;
   blasConfig(): string;
+  /** The OpenBLAS kernel set running ('SkylakeX'); '' when the BLAS does not say (native/blas_family.c). */
+  blasCore(): string;
+  /** Switches OpenBLAS to another kernel set; the set running afterwards, or null when this OpenBLAS cannot switch. */
+  blasSetCore(name: string): string | null;
+  /** Per name ('' = the running set): [set that ran, worst error / float32 rounding bound, seconds of `reps` timed runs] on flat (m, n, k, ta, tb) products. */
+  blasVerify(shapes: readonly number[], names: readonly string[], reps: number): [string, number, number][];
   /** Points file descriptor 2 at /dev/null until stderrRestore (native/stdio.c); false when it could not. */
   stderrMute(): boolean;
   stderrRestore(): void;
@@ -65,8 +74,12 @@ export const state = {
   originals: new Map<string, tf.KernelConfig>(),
   threads: 0,
   message: '',
-  /** Why OpenBLAS runs slower kernels than the CPU allows ('' when it does not; `blasCoreChoice`). */
-  blasNote: '',
+  /** OpenBLAS's kernel set as chosen and checked when the addon loaded (kernels/blas_family.ts); null before, or when that failed. */
+  blas: null as BlasKernels | null,
+  /** Why the kernel set could not be set up (a bad OPTLAB_BLAS_CORE), '' otherwise. */
+  blasError: '',
+  /** Native kernels were enabled or disabled explicitly (or by selectBackend): kernels/auto_native.ts then leaves them alone. */
+  nativeDecided: false,
 };
 
 const ADDON_PATH = join('native', 'build', 'Release', 'optlab_native.node');
@@ -105,40 +118,6 @@ export function blasThreads(requested?: number): number {
   return raw;
 }
 
-/** The x86 flags OpenBLAS's AVX-512 (SkylakeX) kernels need. */
-const AVX512_FLAGS = ['avx512f', 'avx512dq', 'avx512cd', 'avx512bw', 'avx512vl'];
-
-/** Which OpenBLAS kernel set the addon asks for, and why (`blasCoreChoice`). */
-export interface BlasCoreChoice {
-  /** Value to put in OPENBLAS_CORETYPE before the library loads; null leaves the environment as it is. */
-  set: string | null;
-  /** A note for the status line when the kernels are slower than this CPU allows; '' otherwise. */
-  note: string;
-}
-
-/**
- * The OpenBLAS kernel set for this process, from the CPU's flags (/proc/cpuinfo) and the environment.
- * OpenBLAS picks its kernels by CPU model when it loads; 0.3.21 (Debian 12) does not know AMD Zen 4 and
- * 5 and falls back to its AVX2 'Haswell' kernels there, at about half the sgemm speed of its AVX-512
- * 'SkylakeX' kernels on the same core (docs/backends.md). So:
- * - $OPTLAB_BLAS_CORE set: that kernel set, for optlab's process only (it overrides OPENBLAS_CORETYPE).
- * - else OPENBLAS_CORETYPE set: respected as given; when it names a non-AVX-512 set on a CPU with
- *   AVX-512, `note` says so and how to change it.
- * - else, on a CPU with AVX-512 (F, DQ, CD, BW, VL: what the SkylakeX kernels use): 'SkylakeX'. On an
- *   Intel CPU with AVX-512 OpenBLAS picks SkylakeX or a descendant with the same sgemm kernels anyway.
- */
-export function blasCoreChoice(flags: ReadonlySet<string>, env: NodeJS.ProcessEnv = process.env): BlasCoreChoice {
-  const avx512 = AVX512_FLAGS.every((f) => flags.has(f));
-  const own = env.OPTLAB_BLAS_CORE?.trim();
-  if (own) return { set: own, note: '' };
-  const given = env.OPENBLAS_CORETYPE?.trim();
-  if (given) {
-    const slow = avx512 && !/skylakex|cooperlake|sapphirerapids|zen4|zen5/i.test(given);
-    return { set: null, note: slow ? `OPENBLAS_CORETYPE=${given} in the environment; this CPU has AVX-512: OPTLAB_BLAS_CORE=SkylakeX gives optlab about 2x faster matmuls` : '' };
-  }
-  return { set: avx512 ? 'SkylakeX' : null, note: '' };
-}
-
 /** The CPU flags of the first processor in /proc/cpuinfo (an empty set elsewhere). */
 export function cpuFlags(): Set<string> {
   try {
@@ -162,16 +141,30 @@ export function loadAddon(): Addon | null {
   // OpenBLAS starts its worker threads when it loads, as many as OPENBLAS_NUM_THREADS says; optlab's
   // products split over the addon's own threads (native/threads.c) and keep OpenBLAS at one.
   process.env.OPENBLAS_NUM_THREADS ??= '1';
-  // OpenBLAS reads OPENBLAS_CORETYPE once, when the library loads with the addon.
-  const core = blasCoreChoice(cpuFlags());
-  if (core.set) process.env.OPENBLAS_CORETYPE = core.set;
-  state.blasNote = core.note;
   try {
     state.addon = createRequire(import.meta.url)(path) as Addon;
   } catch (e) {
     state.loadError = `addon failed to load (${String((e as Error).message ?? e).split('\n')[0].slice(0, 160)})`;
+    return null;
+  }
+  // OpenBLAS's kernel set: chosen, checked and recorded once (kernels/blas_family.ts).
+  try {
+    state.blas = setUpBlasKernels(state.addon, cpuFlags());
+  } catch (e) {
+    state.blasError = e instanceof BlasSettingError ? e.message : `the OpenBLAS kernel check threw (${String((e as Error).message ?? e).slice(0, 160)})`;
   }
   return state.addon;
+}
+
+/**
+ * OpenBLAS's kernel set as the native kernels run it: library, version, the set ('SkylakeX'), why it
+ * runs (explicit setting or optlab's widest-verified choice), whether it passed the product check and
+ * whether a wider one passes here (kernels/blas_family.ts). null while the addon is not loaded (plain
+ * wasm, OPTLAB_NATIVE=0, not built) or when its set-up failed (`nativeStatus().message` says why).
+ * For run records: results are comparable bit for bit only between runs of the same set.
+ */
+export function blasKernels(): BlasKernels | null {
+  return state.blas;
 }
 
 /** The wasm heap's current buffer: read it after every allocation, which may grow and replace it. */

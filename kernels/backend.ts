@@ -25,10 +25,14 @@ import { enableNativeKernels } from './wasm_kernels.js';
 
 installLayersSupport();
 
-/** A backend `selectBackend` accepts; 'auto' tries them fastest first. */
-export type BackendName = 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
+/**
+ * A backend `selectBackend` accepts; 'auto' tries them fastest first. 'wasm' uses optlab's native
+ * kernels when they are built (label 'wasm-native'), else plain wasm; 'wasm-native' requires them
+ * (an error says how to build them); 'wasm-plain' never uses them (as OPTLAB_NATIVE=0, which it sets).
+ */
+export type BackendName = 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'wasm-native' | 'wasm-plain' | 'cpu';
 /** Every BackendName, in the order `--backend` help lists them. */
-export const BACKENDS: readonly BackendName[] = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
+export const BACKENDS: readonly BackendName[] = ['auto', 'tensorflow', 'webgpu', 'wasm', 'wasm-native', 'wasm-plain', 'cpu'];
 
 /** What `selectBackend` chose. */
 export interface BackendChoice {
@@ -190,7 +194,10 @@ async function setSimple(name: 'wasm' | 'cpu'): Promise<string | null> {
 export async function selectBackend(requested?: string, opts: { quiet?: boolean } = {}): Promise<BackendChoice> {
   const want = (requested ?? process.env.OPTLAB_BACKEND ?? 'auto') as BackendName;
   if (!BACKENDS.includes(want)) throw new Error(`unknown backend '${want}'; expected one of ${BACKENDS.join(', ')}`);
+  if (want === 'wasm-plain') process.env.OPTLAB_NATIVE = '0';
   tf.env().set('PROD', true);
+  // This function decides about the native kernels itself (kernels/auto_native.ts stays out).
+  state.nativeDecided = true;
   let choice: BackendChoice;
   if (want === 'auto') {
     const skipped: string[] = [];
@@ -218,7 +225,7 @@ export async function selectBackend(requested?: string, opts: { quiet?: boolean 
     choice = { name: tf.getBackend(), label, message: `backend: ${label}${skipped.length ? ` (skipped: ${skipped.join('; ')})` : ''}` };
   } else {
     let why: string | null;
-    let label: string = want;
+    let label: string = want === 'wasm-native' || want === 'wasm-plain' ? 'wasm' : want;
     if (want === 'tensorflow') {
       why = await tryTensorflow('@tensorflow/tfjs-node-gpu');
       label = 'tensorflow (tfjs-node-gpu)';
@@ -233,7 +240,7 @@ export async function selectBackend(requested?: string, opts: { quiet?: boolean 
       why = await tryWebgpu();
       if (why) why += `. Install: ${INSTALL_HINT.webgpu}`;
     } else {
-      why = await setSimple(want);
+      why = await setSimple(want === 'wasm-native' || want === 'wasm-plain' ? 'wasm' : want);
     }
     if (why) throw new Error(`backend '${want}' is not available: ${why}`);
     choice = { name: tf.getBackend(), label, message: `backend: ${label} (requested)` };
@@ -241,8 +248,9 @@ export async function selectBackend(requested?: string, opts: { quiet?: boolean 
   if (choice.name === 'wasm') {
     // OpenBLAS kernels inside the wasm backend when the addon was built (kernels/wasm_kernels.ts).
     const native = await enableNativeKernels();
+    if (want === 'wasm-native' && !native.active) throw new Error(`backend 'wasm-native' is not available: ${native.message}; build the kernels: apt-get install libopenblas-dev build-essential, then node native/install.mjs (or --backend wasm-plain)`);
     choice = native.active
-      ? { ...choice, label: 'wasm-native', message: `${choice.message.replace(/^backend: wasm/, `backend: wasm+native, ${native.blas}`)}${state.blasNote ? `; ${state.blasNote}` : ''}` }
+      ? { ...choice, label: 'wasm-native', message: `${choice.message.replace(/^backend: wasm/, `backend: wasm+native, ${native.blas}`)}${state.blas?.note ? `; ${state.blas.note}` : ''}` }
       : { ...choice, message: `${choice.message}; ${native.message}` };
   }
   if (choice.name === 'tensorflow') {

@@ -18,6 +18,8 @@ import { fileURLToPath } from 'node:url';
 interface LapackAddon {
   eigh(a: Float32Array | Float64Array, n: number, w: Float32Array | Float64Array): number;
   inverseRoot(a: Float32Array | Float64Array, n: number, exponent: number, eps: number, x: Float32Array, values: Float64Array): number;
+  /** Absent from addons built before native/lapack.c had `qr`. */
+  qr?(a: Float64Array, m: number, n: number, r: Float64Array): number;
 }
 
 const state = { tried: false, addon: null as LapackAddon | null, why: '' };
@@ -111,4 +113,25 @@ export function lapackInverseRoot(a: ArrayLike<number>, n: number, exponent: num
   const values = new Float64Array(n);
   const code = addon.inverseRoot(work, n, exponent, eps, root, values);
   return code === 0 ? { root, values } : { code };
+}
+
+/** Whether the addon has LAPACK's Householder QR (`dgeqrf` + `dorgqr`; addons built before it lack it: rebuild with node native/install.mjs). */
+export function lapackQRAvailable(): boolean {
+  return typeof load()?.qr === 'function';
+}
+
+/**
+ * Reduced QR of an m x n matrix (row-major, m >= n) by LAPACK `dgeqrf` + `dorgqr` in float64: Q (m x n,
+ * row-major) and R (n x n, row-major, upper), with LAPACK's signs (diag(R) may be negative), or `{code}`
+ * when LAPACK failed. Throws when the addon has no `qr` (check `lapackQRAvailable()` first). `a` is not
+ * modified.
+ */
+export function lapackQR(a: ArrayLike<number>, m: number, n: number): { q: Float64Array; r: Float64Array } | { code: number } {
+  const addon = load();
+  if (!addon?.qr) throw new Error(`lapackQR: ${addon ? 'the native addon was built without qr (rebuild: node native/install.mjs)' : state.why}`);
+  if (a.length !== m * n) throw new Error(`lapackQR: expected ${m}x${n} = ${m * n} values, got ${a.length}`);
+  const q = Float64Array.from(a);
+  const r = new Float64Array(n * n);
+  const code = addon.qr(q, m, n, r);
+  return code === 0 ? { q, r } : { code };
 }

@@ -2,8 +2,8 @@
  * Fused ops: single native kernels for work that tfjs runs as 5-20 elementwise kernels. GELU and layer
  * norm forward and backward (with their composed fallbacks, which every backend without the native
  * kernels runs), multi-head self-attention (its composed form is models/layers.ts selfAttention's),
- * and the optimizer kernels 'OptlabAdam' and 'OptlabAuon', whose formulas live in their
- * method files (optimizers/adamw.ts, optimizers/auon.ts): here they are only run. The kernels are
+ * and the optimizer kernels 'OptlabAdam', 'OptlabAuon' and 'OptlabNewtonSchulz', whose formulas live in their
+ * method files (optimizers/adamw.ts, optimizers/auon.ts, optimizers/linalg.ts): here they are only run. The kernels are
  * registered for the wasm backend by kernels/wasm_kernels.ts together with the replaced wasm kernels
  * (docs/backends.md).
  */
@@ -54,7 +54,20 @@ export interface FusedOps {
    * per head, heads merged; `causal` masks key j > query i. Throws on a shape that does not fit.
    */
   attention(qkv: tf.Tensor, nHead: number, causal: boolean): tf.Tensor;
+  /**
+   * Quintic Newton-Schulz on a matrix [rows, cols] or a stack [k, rows, cols], one kernel call
+   * (native/newton_schulz.c): each matrix pre-scaled by its max |entry|, divided by `scale` times its
+   * Frobenius norm plus `eps`, then per iteration i X <- a X + (b A + c A^2) X with A = X X^T (X^T X
+   * for tall matrices, without transposing); `coefficients` holds (a, b, c) per iteration. A zero
+   * matrix gives zeros, a non-finite one NaN. No gradient (an optimizer's update).
+   */
+  newtonSchulz(x: tf.Tensor, coefficients: readonly (readonly [number, number, number])[], scale: number, eps: number): tf.Tensor;
+  /** sqrt of the sum of the squares of every entry of every tensor (float32), one kernel call, in double (native/optimizer.c globalNorm). */
+  globalNorm(xs: readonly tf.Tensor[]): tf.Scalar;
 }
+
+/** OptlabNewtonSchulz's attributes. */
+type NewtonSchulzAttrs = { coefficients: number[]; scale: number; eps: number };
 
 /** OptlabAttention's attributes. */
 type AttentionAttrs = { nHead: number; causal: number; scale: number };
@@ -126,6 +139,22 @@ export const FUSED_KERNELS: Readonly<Record<string, KernelFn>> = {
     const dqkv = backend.makeOutput(qkv.shape, 'float32');
     state.addon!.attentionGrad(heapOf(backend), offsetOf(backend, dy), offsetOf(backend, qkv), offsetOf(backend, p), offsetOf(backend, dqkv), b, t, c3 / 3, a.nHead, a.causal, a.scale);
     return dqkv;
+  },
+  OptlabNewtonSchulz: ({ inputs, backend, attrs }: KernelArgs) => {
+    const { x } = inputs as { x: tf.TensorInfo };
+    const a = attrs as unknown as NewtonSchulzAttrs;
+    if (x.dtype !== 'float32' || (x.shape.length !== 2 && x.shape.length !== 3)) throw new Error(`OptlabNewtonSchulz: a float32 matrix or stack of matrices, got ${x.dtype} [${x.shape}]`);
+    const [rows, cols] = x.shape.slice(-2);
+    const out = backend.makeOutput(x.shape, 'float32');
+    state.addon!.newtonSchulz(heapOf(backend), offsetOf(backend, x), offsetOf(backend, out), x.shape.length === 3 ? x.shape[0] : 1, rows, cols, a.coefficients, a.scale, a.eps);
+    return out;
+  },
+  OptlabGlobalNorm: ({ inputs, backend }: KernelArgs) => {
+    const xs = Object.values(inputs) as tf.TensorInfo[];
+    for (const x of xs) if (x.dtype !== 'float32') throw new Error(`OptlabGlobalNorm: float32 tensors only, got ${x.dtype}`);
+    const out = backend.makeOutput([], 'float32');
+    state.addon!.globalNorm(heapOf(backend), xs.map((x) => offsetOf(backend, x)), xs.map((x) => sizeOf(x.shape)), offsetOf(backend, out));
+    return out;
   },
   OptlabLayerNormGrad: ({ inputs, backend }: KernelArgs) => {
     const { dy, x, gain, mean, rstd } = inputs as Record<string, tf.TensorInfo | undefined>;
@@ -211,6 +240,14 @@ const FUSED: FusedOps = {
   gelu: fusedGelu,
   layerNorm: fusedLayerNorm,
   attention: fusedAttention,
+  globalNorm(xs) {
+    const inputs = Object.fromEntries(xs.map((x, i) => [`x${i}`, x])) as tf.NamedTensorMap;
+    return tf.engine().runKernel('OptlabGlobalNorm', inputs, {}) as tf.Scalar;
+  },
+  newtonSchulz(x, coefficients, scale, eps) {
+    const attrs: NewtonSchulzAttrs = { coefficients: coefficients.flat(), scale, eps };
+    return tf.engine().runKernel('OptlabNewtonSchulz', { x }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+  },
 };
 
 /**

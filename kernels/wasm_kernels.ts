@@ -24,6 +24,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { version_wasm } from '@tensorflow/tfjs-backend-wasm';
 import { blasThreads, loadAddon, state, TFJS_VERSION, type KernelArgs, type KernelFn } from './addon.js';
+import type { BlasKernels } from './blas_family.js';
 import { FUSED_KERNELS } from './fused.js';
 import { installLayersSupport } from './layers_support.js';
 import { selfTestCases } from './self_test.js';
@@ -48,8 +49,10 @@ export interface NativeStatus {
   active: boolean;
   /** Threads of the native kernels. */
   threads: number;
-  /** The BLAS and its threads, e.g. 'OpenBLAS 0.3.21, 1 thread'; '' when inactive. */
+  /** The BLAS, its kernel set and threads, e.g. 'OpenBLAS 0.3.21 (SkylakeX kernels, verified), 2 threads'; '' when inactive. */
   blas: string;
+  /** OpenBLAS's kernel set as chosen and checked (`blasKernels()`, kernels/blas_family.ts); null while the addon is not loaded. */
+  kernelSet: BlasKernels | null;
   /** Kernel names replaced. */
   kernels: string[];
   /** One line: what is active, or why not. */
@@ -124,17 +127,22 @@ export function withOriginals<T>(fn: () => T): T {
   }
 }
 
-/** 'OpenBLAS 0.3.21 (SkylakeX kernels)' from OpenBLAS's config string ('OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY SkylakeX MAX_THREADS=64'). */
-export function describeBlas(config: string): string {
+/**
+ * 'OpenBLAS 0.3.21 (SkylakeX kernels)' from OpenBLAS's config string ('OpenBLAS 0.3.21 NO_LAPACKE
+ * DYNAMIC_ARCH NO_AFFINITY SkylakeX MAX_THREADS=64'), or with `summary` (`blasKernels().summary`,
+ * e.g. 'SkylakeX kernels, verified') in the parentheses.
+ */
+export function describeBlas(config: string, summary?: string): string {
   const words = config.trim().split(/\s+/);
   const core = words.slice(2).filter((w) => !/^(NO_|USE_|DYNAMIC_|SMP|MAX_)/.test(w) && !w.includes('='));
-  return `${words.slice(0, 2).join(' ')}${core.length ? ` (${core.join(' ')} kernels)` : ''}`;
+  const inner = summary ?? (core.length ? `${core.join(' ')} kernels` : '');
+  return `${words.slice(0, 2).join(' ')}${inner ? ` (${inner})` : ''}`;
 }
 
 function status(active: boolean, message: string): NativeStatus {
   state.message = message;
-  const blas = active && state.addon ? `${describeBlas(state.addon.blasConfig())}, ${state.threads} thread${state.threads === 1 ? '' : 's'}` : '';
-  return { available: state.addon !== null, active, threads: state.threads, blas, kernels: active ? [...state.originals.keys()] : [], message };
+  const blas = active && state.addon ? `${describeBlas(state.addon.blasConfig(), state.blas?.summary)}, ${state.threads} thread${state.threads === 1 ? '' : 's'}` : '';
+  return { available: state.addon !== null, active, threads: state.threads, blas, kernelSet: state.blas, kernels: active ? [...state.originals.keys()] : [], message };
 }
 
 /**
@@ -145,6 +153,7 @@ function status(active: boolean, message: string): NativeStatus {
  * Throws when OPTLAB_BLAS_THREADS (or `opts.threads`) is not a positive integer.
  */
 export async function enableNativeKernels(opts: NativeOptions = {}): Promise<NativeStatus> {
+  state.nativeDecided = true;
   if (process.env.OPTLAB_NATIVE === '0') return status(false, 'native kernels off (OPTLAB_NATIVE=0)');
   if (tf.version_core !== TFJS_VERSION || version_wasm !== TFJS_VERSION) {
     return status(false, `native kernels off: they are written for tfjs ${TFJS_VERSION}, found tfjs-core ${tf.version_core} and tfjs-backend-wasm ${version_wasm}`);
@@ -152,6 +161,10 @@ export async function enableNativeKernels(opts: NativeOptions = {}): Promise<Nat
   const threads = blasThreads(opts.threads);
   const addon = loadAddon();
   if (!addon) return status(false, `native kernels unavailable: ${state.loadError}`);
+  if (state.blasError) throw new Error(`native kernels: ${state.blasError}`);
+  if (state.blas && !state.blas.verified) {
+    return status(false, `native kernels off: OpenBLAS's ${state.blas.summary} on the products optlab uses (kernels/blas_family.ts); ${state.blas.explicitSetting ? `unset ${state.blas.explicitSetting.split('=')[0]} or choose another set` : 'no kernel set of this OpenBLAS passed'}, using plain wasm`);
+  }
   addon.setThreads(threads);
   state.threads = addon.getThreads();
   const active = state.originals.size > 0;
@@ -173,11 +186,12 @@ export async function enableNativeKernels(opts: NativeOptions = {}): Promise<Nat
   }
   if (active) return status(true, state.message);
   const on = status(true, '');
-  return status(true, `native kernels on (${on.blas})${state.blasNote ? `; ${state.blasNote}` : ''}`);
+  return status(true, `native kernels on (${on.blas})${state.blas?.note ? `; ${state.blas.note}` : ''}`);
 }
 
 /** Puts the wasm backend's original kernels back. */
 export function disableNativeKernels(): NativeStatus {
+  state.nativeDecided = true;
   restoreAll();
   return status(false, state.addon ? 'native kernels off (disabled)' : state.message || 'native kernels off');
 }

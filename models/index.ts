@@ -4,3 +4,4 @@ export * from './layers.js';
 export * from './gpt.js';
 export * from './vit.js';
 export * from './data.js';
+export * from './layers_model.js';

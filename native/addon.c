@@ -1,7 +1,7 @@
 /*
  * optlab's native addon for the tfjs wasm backend: the N-API module and its table of kernels
  * (kernels/addon.ts loads it, kernels/wasm_kernels.ts registers the kernels). The kernels live in
- * blas.c, elementwise.c, norms.c, optimizer.c, attention.c and threads.c, declared in optlab_native.h; adding one is a line
+ * blas.c, blas_family.c, elementwise.c, norms.c, optimizer.c, attention.c, newton_schulz.c and threads.c, declared in optlab_native.h; adding one is a line
  * in the table below.
  */
 #include "optlab_native.h"
@@ -46,6 +46,7 @@ FTZ(optlab_layer_norm_grad)
 FTZ(optlab_set_threads)
 FTZ(optlab_attention)
 FTZ(optlab_attention_grad)
+FTZ(optlab_newton_schulz)
 
 /* Adam and AuON keep denormals (optimizer.c says why); copies, transposes and tiles do no arithmetic. */
 static napi_value Init(napi_env env, napi_value exports) {
@@ -60,17 +61,23 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"tile", NULL, optlab_tile, NULL, NULL, NULL, napi_default, NULL},
       {"adam", NULL, optlab_adam, NULL, NULL, NULL, napi_default, NULL},
       {"auon", NULL, optlab_auon, NULL, NULL, NULL, napi_default, NULL},
+      {"globalNorm", NULL, optlab_global_norm, NULL, NULL, NULL, napi_default, NULL},
       {"gelu", NULL, optlab_geluFtz, NULL, NULL, NULL, napi_default, NULL},
       {"geluGrad", NULL, optlab_gelu_gradFtz, NULL, NULL, NULL, napi_default, NULL},
       {"layerNorm", NULL, optlab_layer_normFtz, NULL, NULL, NULL, napi_default, NULL},
       {"layerNormGrad", NULL, optlab_layer_norm_gradFtz, NULL, NULL, NULL, napi_default, NULL},
       {"attention", NULL, optlab_attentionFtz, NULL, NULL, NULL, napi_default, NULL},
       {"attentionGrad", NULL, optlab_attention_gradFtz, NULL, NULL, NULL, napi_default, NULL},
+      {"newtonSchulz", NULL, optlab_newton_schulzFtz, NULL, NULL, NULL, napi_default, NULL},
       {"setThreads", NULL, optlab_set_threadsFtz, NULL, NULL, NULL, napi_default, NULL},
       {"getThreads", NULL, optlab_get_threads, NULL, NULL, NULL, napi_default, NULL},
       {"blasConfig", NULL, optlab_blas_config, NULL, NULL, NULL, napi_default, NULL},
+      {"blasCore", NULL, optlab_blas_core, NULL, NULL, NULL, napi_default, NULL},
+      {"blasSetCore", NULL, optlab_blas_set_core, NULL, NULL, NULL, napi_default, NULL},
+      {"blasVerify", NULL, optlab_blas_verify, NULL, NULL, NULL, napi_default, NULL},
       {"eigh", NULL, LapackEigh, NULL, NULL, NULL, napi_default, NULL},
       {"inverseRoot", NULL, LapackInverseRoot, NULL, NULL, NULL, napi_default, NULL},
+      {"qr", NULL, LapackQR, NULL, NULL, NULL, napi_default, NULL},
       {"stderrMute", NULL, optlab_stderr_mute, NULL, NULL, NULL, napi_default, NULL},
       {"stderrRestore", NULL, optlab_stderr_restore, NULL, NULL, NULL, napi_default, NULL},
   };

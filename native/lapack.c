@@ -235,3 +235,61 @@ napi_value LapackInverseRoot(napi_env env, napi_callback_info info) {
   if (!all_finite(0, x.data, nn)) return int_value(env, RC_ROOT_NOT_FINITE);
   return int_value(env, 0);
 }
+
+/* Householder QR (LAPACK dgeqrf + dorgqr), for SOAP's basis refresh and Dion's orthonormalization (optimizers/qr.ts). */
+extern void dgeqrf_(const int *m, const int *n, double *a, const int *lda, double *tau, double *work, const int *lwork, int *info);
+extern void dorgqr_(const int *m, const int *n, const int *k, double *a, const int *lda, const double *tau, double *work, const int *lwork,
+                    int *info);
+
+/*
+ * qr(a, m, n, r) -> code. a: m*n row-major Float64Array (m >= n), replaced by Q (m*n row-major, orthonormal
+ * columns); r: n*n Float64Array, R row-major (upper triangular). Signs as LAPACK leaves them (the caller
+ * normalizes). Returns 0, LAPACK's info, or a negative code above.
+ */
+napi_value LapackQR(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4) return throw_(env, "optlab_native: qr(a, m, n, r)"), NULL;
+  Array a, r;
+  int64_t m64, n64;
+  if (!get_array(env, argv[0], &a, "optlab_native: qr: a must be a Float64Array")) return NULL;
+  if (!get_int(env, argv[1], &m64) || !get_int(env, argv[2], &n64)) return NULL;
+  if (!get_array(env, argv[3], &r, "optlab_native: qr: r must be a Float64Array")) return NULL;
+  if (!a.f64 || !r.f64) return throw_(env, "optlab_native: qr: a and r must be Float64Arrays"), NULL;
+  if (m64 < n64 || n64 < 0 || m64 > 46340 || a.length != (size_t)(m64 * n64) || r.length != (size_t)(n64 * n64))
+    return throw_(env, "optlab_native: qr: a must hold m*n values (m >= n) and r n*n"), NULL;
+  const int m = (int)m64, n = (int)n64;
+  if (n == 0) return int_value(env, 0);
+  if (!all_finite(1, a.data, a.length)) return int_value(env, RC_INPUT_NOT_FINITE);
+  double *x = (double *)a.data, *rr = (double *)r.data;
+  double *c = (double *)malloc((size_t)m * n * sizeof(double)), *tau = (double *)malloc((size_t)n * sizeof(double));
+  if (!c || !tau) {
+    free(c);
+    free(tau);
+    return int_value(env, RC_ALLOC);
+  }
+  /* Column-major copy: column j of A is c[j*m .. j*m+m). */
+  for (int i = 0; i < m; i++)
+    for (int j = 0; j < n; j++) c[(size_t)j * m + i] = x[(size_t)i * n + j];
+  int info_ = 0, lwork = -1;
+  double ws = 0;
+  dgeqrf_(&m, &n, c, &m, tau, &ws, &lwork, &info_);
+  double ws2 = 0;
+  if (info_ == 0) dorgqr_(&m, &n, &n, c, &m, tau, &ws2, &lwork, &info_);
+  lwork = (int)(ws > ws2 ? ws : ws2) + 1;
+  double *work = info_ == 0 ? (double *)malloc((size_t)lwork * sizeof(double)) : NULL;
+  if (info_ == 0 && !work) info_ = RC_ALLOC;
+  if (info_ == 0) dgeqrf_(&m, &n, c, &m, tau, work, &lwork, &info_);
+  if (info_ == 0) {
+    for (int i = 0; i < n; i++)
+      for (int j = 0; j < n; j++) rr[(size_t)i * n + j] = j >= i ? c[(size_t)j * m + i] : 0.0;
+    dorgqr_(&m, &n, &n, c, &m, tau, work, &lwork, &info_);
+  }
+  if (info_ == 0)
+    for (int i = 0; i < m; i++)
+      for (int j = 0; j < n; j++) x[(size_t)i * n + j] = c[(size_t)j * m + i];
+  free(work);
+  free(c);
+  free(tau);
+  return int_value(env, info_);
+}

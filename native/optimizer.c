@@ -174,3 +174,48 @@ napi_value optlab_auon(napi_env env, napi_callback_info info) {
     auon_scale_div(src, OUT, n, r + 1e-8f);
   return undefined(env);
 }
+
+MULTIVERSION static double sum_squares(const float *X, int64_t n) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += (double)X[i] * X[i];
+    s1 += (double)X[i + 1] * X[i + 1];
+    s2 += (double)X[i + 2] * X[i + 2];
+    s3 += (double)X[i + 3] * X[i + 3];
+  }
+  for (; i < n; i++) s0 += (double)X[i] * X[i];
+  return (s0 + s2) + (s1 + s3);
+}
+
+/*
+ * globalNorm(heap, offsets, sizes, outOff): out[0] = sqrt(sum over the tensors of sum x^2), accumulated
+ * and square-rooted in double from the float32 values, rounded once (optimizers/core.ts globalNorm:
+ * every gradient in one call, where the tfjs ops take a Square and a Sum per tensor, an AddN and a
+ * Sqrt; a norm whose square overflows float32, entries near 1e20, stays finite here).
+ */
+napi_value optlab_global_norm(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read_args(env, info, &a, 4, 1)) return NULL;
+  uint32_t n_off = 0, n_size = 0;
+  if (napi_get_array_length(env, a.argv[1], &n_off) != napi_ok || napi_get_array_length(env, a.argv[2], &n_size) != napi_ok || n_off != n_size)
+    return fail(&a, "optlab_native: globalNorm: offsets and sizes must be arrays of one length"), NULL;
+  int64_t out_off = arg_int(&a, 3);
+  float *OUT = heap_f32(&a, out_off, 1);
+  double total = 0;
+  for (uint32_t t = 0; t < n_off && !a.failed; t++) {
+    napi_value e;
+    int64_t off = 0, size = 0;
+    if (napi_get_element(env, a.argv[1], t, &e) != napi_ok || napi_get_value_int64(env, e, &off) != napi_ok ||
+        napi_get_element(env, a.argv[2], t, &e) != napi_ok || napi_get_value_int64(env, e, &size) != napi_ok) {
+      fail(&a, "optlab_native: globalNorm: offsets and sizes must be numbers");
+      break;
+    }
+    const float *X = heap_f32(&a, off, size);
+    if (a.failed) break;
+    total += sum_squares(X, size);
+  }
+  if (a.failed) return NULL;
+  OUT[0] = (float)sqrt(total);
+  return undefined(env);
+}

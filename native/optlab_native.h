@@ -102,6 +102,10 @@ napi_value optlab_bias_act(napi_env env, napi_callback_info info);
 napi_value optlab_set_threads(napi_env env, napi_callback_info info);
 napi_value optlab_get_threads(napi_env env, napi_callback_info info);
 napi_value optlab_blas_config(napi_env env, napi_callback_info info);
+/* blas_family.c */
+napi_value optlab_blas_core(napi_env env, napi_callback_info info);
+napi_value optlab_blas_set_core(napi_env env, napi_callback_info info);
+napi_value optlab_blas_verify(napi_env env, napi_callback_info info);
 /* elementwise.c */
 napi_value optlab_sum(napi_env env, napi_callback_info info);
 napi_value optlab_unary(napi_env env, napi_callback_info info);
@@ -117,12 +121,16 @@ napi_value optlab_layer_norm_grad(napi_env env, napi_callback_info info);
 /* optimizer.c */
 napi_value optlab_adam(napi_env env, napi_callback_info info);
 napi_value optlab_auon(napi_env env, napi_callback_info info);
+napi_value optlab_global_norm(napi_env env, napi_callback_info info);
 /* lapack.c */
 napi_value LapackEigh(napi_env env, napi_callback_info info);
 napi_value LapackInverseRoot(napi_env env, napi_callback_info info);
+napi_value LapackQR(napi_env env, napi_callback_info info);
 /* stdio.c */
 napi_value optlab_stderr_mute(napi_env env, napi_callback_info info);
 napi_value optlab_stderr_restore(napi_env env, napi_callback_info info);
+/* newton_schulz.c */
+napi_value optlab_newton_schulz(napi_env env, napi_callback_info info);
 /* attention.c */
 napi_value optlab_attention(napi_env env, napi_callback_info info);
 napi_value optlab_attention_grad(napi_env env, napi_callback_info info);

@@ -16,11 +16,11 @@ import { cautiousWeightDecay, chain, decoupledWeightDecay, defineOptimizer, scal
 
 /** Adam's moment estimates and bias correction, without learning rate or weight decay. */
 export interface AdamOptions {
-  /** @default 0.9 */
+  /** Decay of the first moment m (EMA of the gradient). @default 0.9 */
   beta1?: number;
-  /** @default 0.999 */
+  /** Decay of the second moment v (EMA of the squared gradient). @default 0.999 */
   beta2?: number;
-  /** @default 1e-8 */
+  /** Added to sqrt(v) in the denominator (where: epsMode). @default 1e-8 */
   eps?: number;
   /** Keep the running maximum of v (Reddi et al. 2018). @default false */
   amsgrad?: boolean;
@@ -30,7 +30,7 @@ export interface AdamOptions {
 
 /** Options of the AdamW optimizer. */
 export interface AdamWOptions extends AdamOptions {
-  /** @default 1e-3 */
+  /** Learning rate (times the schedule's lrScale). @default 1e-3 */
   lr?: number;
   /** Decoupled weight decay, multiplied by the learning rate. @default 0.01 */
   weightDecay?: number;

@@ -37,7 +37,7 @@ import { batchesNewtonSchulz, checkBatchNewtonSchulz, type BatchNewtonSchulz } f
  * adamEps 1e-10, adamWeightDecay 0.
  */
 export interface AuonOptions extends AuxAdamWOptions {
-  /** @default 0.24 */
+  /** Learning rate of the AuON path (times the schedule's lrScale); the AdamW of the other roles has adamLr. @default 0.24 */
   lr?: number;
   /** EMA momentum mu (Nesterov is always on). @default 0.95 */
   momentum?: number;

@@ -6,6 +6,8 @@
  * `assign()`: tfjs runs eagerly, so fresh state every step would be allocation churn.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedOps } from '../kernels/fused.js';
+import { addSelfTestCase, selfTestValues } from '../kernels/self_test.js';
 import { DiagnosticsRecorder, UPDATE_METRICS, type DiagnosticsProbe } from './diagnostics.js';
 
 /** How the owner of a parameter says what it is; optimizers route by it. */
@@ -243,10 +245,17 @@ interface Slotted {
   t: number;
 }
 
-/** Global L2 norm of a set of tensors, as a scalar tensor. */
+/**
+ * Global L2 norm of a set of tensors, as a scalar tensor. With the native kernels (float32 tensors,
+ * outside gradient recording) it is one kernel call, in double (kernels/fused.ts globalNorm); else a
+ * Square and a Sum per tensor, an AddN and a Sqrt.
+ */
 export function globalNorm(tensors: Iterable<tf.Tensor>): tf.Scalar {
+  const list = [...tensors];
+  const fused = fusedOps();
+  if (fused?.globalNorm && list.length > 0 && list.every((t) => t.dtype === 'float32') && !tf.engine().state.gradientDepth) return fused.globalNorm(list);
   return tf.tidy(() => {
-    const sq = [...tensors].map((g) => tf.sum(tf.square(g)));
+    const sq = list.map((g) => tf.sum(tf.square(g)));
     return (sq.length === 0 ? tf.scalar(0) : tf.sqrt(tf.addN(sq))) as tf.Scalar;
   });
 }
@@ -549,24 +558,33 @@ export interface OptimizerFactory<O extends object = Record<string, unknown>> {
    */
   readonly className: string;
   /**
-   * Options left out of a run's resolved config (and so of its run id, experiments/config.ts) while they
+   * Options left out of a run's resolved config (and so of its run id, experiments/runner/config.ts) while they
    * hold their default: options added after results were recorded under the method's run ids, so those
    * results keep their ids and `optlab run --resume` still finds them. Empty for most methods.
    */
   readonly unhashedDefaults: readonly string[];
+  /** One line on what the method is, for `optlab list` (a method registered from outside; built-ins' come from their JSDoc). */
+  readonly doc?: string;
+  /**
+   * A note for tfjs users, printed once per process by the tf.Optimizer adapter (optimizers/tfjs.ts)
+   * when the method is constructed with `given` options: a faithful default that does not suit a
+   * drop-in replacement of Adam (Shampoo's grafting). Null or absent: nothing to say.
+   */
+  readonly dropInNote?: (given: Partial<O>) => string | null;
 }
 
 /**
  * Wraps a method's builder so that unknown option keys and values of the wrong type fail with a
  * message naming the key, before anything is allocated. `className` overrides the tf.Optimizer class
  * name derived from `methodName` ('mars-m' -> 'MarsMOptimizer'), e.g. 'AdamWOptimizer'; `unhashedDefaults`
- * lists options added after results were recorded (OptimizerFactory.unhashedDefaults).
+ * lists options added after results were recorded (OptimizerFactory.unhashedDefaults); `doc` is the
+ * line `optlab list` shows for a method registered from outside (registerOptimizer, plugins).
  */
-export function defineOptimizer<O extends object>(methodName: string, defaults: O, build: (o: O) => OptimizerDef, extras: { className?: string; unhashedDefaults?: readonly (keyof O & string)[] } = {}): OptimizerFactory<O> {
+export function defineOptimizer<O extends object>(methodName: string, defaults: O, build: (o: O) => OptimizerDef, extras: { className?: string; unhashedDefaults?: readonly (keyof O & string)[]; doc?: string; dropInNote?: (given: Partial<O>) => string | null } = {}): OptimizerFactory<O> {
   const f = (opts: Partial<O> = {}) => build(resolveOptions(methodName, defaults, opts));
   const className = extras.className ?? `${methodName.split('-').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('')}Optimizer`;
   for (const k of extras.unhashedDefaults ?? []) if (!(k in defaults)) throw new Error(`${methodName}: unhashedDefaults names '${k}', which is not an option`);
-  return Object.assign(f, { methodName, defaults: Object.freeze({ ...defaults }), className, unhashedDefaults: Object.freeze([...(extras.unhashedDefaults ?? [])]) });
+  return Object.assign(f, { methodName, defaults: Object.freeze({ ...defaults }), className, unhashedDefaults: Object.freeze([...(extras.unhashedDefaults ?? [])]), ...(extras.doc ? { doc: extras.doc } : {}), ...(extras.dropInNote ? { dropInNote: extras.dropInNote } : {}) });
 }
 
 /** Merges options over defaults, rejecting unknown keys and type changes. */
@@ -586,3 +604,6 @@ export function resolveOptions<O extends object>(methodName: string, defaults: O
   for (const [k, v] of Object.entries(opts ?? {})) if (v !== undefined) out[k] = v;
   return out as O;
 }
+
+// The one-call global norm against the tfjs ops above (kernels/self_test.ts).
+addSelfTestCase('fused global norm', () => globalNorm([selfTestValues([3, 7], 1), selfTestValues([5], 2), selfTestValues([2, 2, 3], 3)]));

@@ -28,6 +28,8 @@
  *   cond_max              largest condition number of Shampoo's damped factors, from the eigenvalues
  *                         of each factor's last root (optimizers/shampoo.ts)
  *   shampoo_root_failures failed root computations so far, summed over the route's factors
+ *   soap_basis_failures   SOAP's failed eigendecompositions and QRs so far (one counter per optimizer)
+ *   dion_qr_fallbacks     Dion's failed Cholesky factorizations so far (one counter per optimizer)
  *
  * Singular values and spectral norms come from the Gram matrix of the smaller side, read to the host,
  * by LANCZOS_STEPS Lanczos iterations (exact for matrices with at most that many rows or columns;
@@ -52,6 +54,8 @@ export const METRICS: Readonly<Record<string, { aggregate: Aggregate; doc: strin
   reg_col_spread: { aggregate: 'max', doc: 'max / min column norm of the RACS output' },
   cond_max: { aggregate: 'max', doc: "largest condition number of Shampoo's damped factors (from the eigenvalues of the last root)" },
   shampoo_root_failures: { aggregate: 'sum', doc: 'failed root computations of Shampoo so far (the previous root stayed)' },
+  soap_basis_failures: { aggregate: 'max', doc: "failed eigendecompositions and QRs of SOAP's bases so far (the previous basis stayed)" },
+  dion_qr_fallbacks: { aggregate: 'max', doc: "Dion's failed Cholesky factorizations so far (another orthonormalization was used)" },
 };
 
 /** Metrics the optimizer itself measures on every route. */

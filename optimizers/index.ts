@@ -1,7 +1,9 @@
 /**
  * Registry: method name -> factory, the one place a method is registered. The runner, the CLI, replay,
  * the tf.Optimizer classes and factories (optimizers/tfjs.ts, optimizers/tfjs_classes.ts) and the package
- * exports all derive from it: a new method is its file, its test and one line here.
+ * exports all derive from it: a new method is its file, its test and one line here. Methods from
+ * outside (a user's folder) join the same registry through `registerOptimizer` (STYLE.md, "Extending
+ * from outside").
  */
 import type { OptimizerFactory } from './core.js';
 import { adamw } from './adamw.js';
@@ -16,6 +18,9 @@ import { lion } from './lion.js';
 import { normuon } from './normuon.js';
 import { adamuon } from './adamuon.js';
 import { scion } from './scion.js';
+import { soap } from './soap.js';
+import { psgdKron } from './psgd_kron.js';
+import { dion } from './dion.js';
 
 /** Every method by registry name (lower case with hyphens; appears verbatim in results paths and CSV). */
 export const REGISTRY = {
@@ -33,13 +38,75 @@ export const REGISTRY = {
   normuon,
   adamuon,
   scion,
+  soap,
+  'psgd-kron': psgdKron,
+  dion,
 } as const satisfies Record<string, OptimizerFactory<any>>;
 
 /** A registry name. */
 export type MethodName = keyof typeof REGISTRY;
 
-/** The registry for lookups by a name read at run time (config files, fixtures, the CLI). */
-export const OPTIMIZERS: Readonly<Record<string, OptimizerFactory<any>>> = REGISTRY;
+/**
+ * The live registry: the built-ins of REGISTRY plus every method registered from outside
+ * (`registerOptimizer`, or an experiment file's `plugins`), for lookups by a name read at run time
+ * (config files, fixtures, the CLI, the tf.Optimizer adapter). A built-in is a plugin that ships with
+ * optlab: every consumer reads this one object.
+ */
+export const OPTIMIZERS: Readonly<Record<string, OptimizerFactory<any>>> = { ...REGISTRY };
+
+/** Where each method registered from outside came from (a plugin file, or 'registerOptimizer'). */
+const SOURCES = new Map<string, string>();
+/** Called with each method registered from outside (optimizers/tfjs.ts makes its tf.Optimizer class). */
+const LISTENERS: ((name: string, factory: OptimizerFactory<any>) => void)[] = [];
+
+/** Registry names: lower case, digits and hyphens, starting with a letter (they appear verbatim in results paths and CSV). */
+export const METHOD_NAME = /^[a-z][a-z0-9-]*$/;
+
+/**
+ * Registers a method made with `defineOptimizer` under `name`, so that it works everywhere a
+ * built-in does: the runner and experiment files, `optlab list`, replay, and (once optlab/optimizers
+ * is loaded) a `<ClassName>` tf.Optimizer registered with tf.serialization, so `tfl.loadLayersModel`
+ * restores a model saved with its state. Registering the same factory again under the same name is a
+ * no-op (a plugin loaded twice). `source` names where it came from in error messages.
+ *
+ * Throws on: a name that is not lower case with hyphens, a built-in's name, a name registered by
+ * another source or with another factory, a factory not made by `defineOptimizer` (no `defaults` or
+ * `className`), a `methodName` other than `name`, and a tf.Optimizer class name another method uses.
+ */
+export function registerOptimizer<O extends object>(name: string, factory: OptimizerFactory<O>, opts: { source?: string } = {}): OptimizerFactory<O> {
+  const source = opts.source ?? 'registerOptimizer';
+  const where = `${source}: optimizer '${name}'`;
+  if (typeof name !== 'string' || !METHOD_NAME.test(name)) throw new Error(`${source}: optimizer name ${JSON.stringify(name)} must be lower case letters, digits and hyphens, starting with a letter (e.g. 'lion')`);
+  if (Object.hasOwn(REGISTRY, name)) throw new Error(`${where}: '${name}' is a built-in method; give yours another name`);
+  const f = factory as unknown as ((...a: unknown[]) => unknown) & { defaults?: unknown; className?: unknown; methodName?: unknown };
+  if (typeof f !== 'function' || !f.defaults || typeof f.defaults !== 'object' || typeof f.className !== 'string' || typeof f.methodName !== 'string') {
+    throw new Error(`${where}: expected a factory made with defineOptimizer(name, defaults, build), got ${f === null ? 'null' : typeof f}`);
+  }
+  if (f.methodName !== name) throw new Error(`${where}: the factory was defined as '${f.methodName}' (defineOptimizer's first argument); register it under that name`);
+  const existing = OPTIMIZERS[name];
+  if (existing) {
+    if (existing === factory) return factory;
+    throw new Error(`${where}: already registered by ${SOURCES.get(name) ?? 'optlab'}`);
+  }
+  for (const [other, g] of Object.entries(OPTIMIZERS)) {
+    if (g.className === f.className) throw new Error(`${where}: its tf.Optimizer class name '${f.className}' is taken by '${other}'; pass defineOptimizer another className`);
+  }
+  (OPTIMIZERS as Record<string, OptimizerFactory<any>>)[name] = factory;
+  SOURCES.set(name, source);
+  for (const l of LISTENERS) l(name, factory);
+  return factory;
+}
+
+/** Where a method registered from outside came from; undefined for built-ins and unknown names. */
+export function optimizerSource(name: string): string | undefined {
+  return SOURCES.get(name);
+}
+
+/** Calls `listener` for every method registered from outside, those registered so far included. */
+export function onOptimizerRegistered(listener: (name: string, factory: OptimizerFactory<any>) => void): void {
+  LISTENERS.push(listener);
+  for (const name of SOURCES.keys()) listener(name, OPTIMIZERS[name]);
+}
 
 /** Looks a method up by registry name, with a message listing the known ones. */
 export function getOptimizerFactory(name: string): OptimizerFactory<any> {
@@ -64,3 +131,8 @@ export { normuon, scaleByNeuronSecondMoment, NORMUON_DEFAULTS, type NorMuonOptio
 export { adamuon, scaleByElementwiseSecondMoment, ADAMUON_DEFAULTS, type AdaMuonOptions } from './adamuon.js';
 export { scion, scaleByScion, scionLmo, resolveScionNorm, SCION_DEFAULTS, SCION_NORMS, type ScionOptions, type ScionNorm } from './scion.js';
 export { eighTridiagonalQL, inverseRootFromEigh, eighSolver, type Eigh, type EighRoot, type EighRootOptions, type EighSolver } from './eigh.js';
+export { soap, scaleBySoap, soapDef, soapLayout, soapMergedShape, soapMonitor, SOAP_DEFAULTS, type SoapOptions, type SoapLayout, type SoapMonitor, type SoapTransform } from './soap.js';
+export { psgdKron, scaleByPsgdKron, psgdKronDef, psgdKronLayout, normLowerBound, procrustesStep, PSGD_KRON_DEFAULTS, type PsgdKronOptions, type PsgdKronLayout } from './psgd_kron.js';
+export { dion, scaleByDion, dionDef, dionLayout, dionMonitor, DION_DEFAULTS, type DionOptions, type DionLayout, type DionMonitor } from './dion.js';
+export { seededRandom, type RandomSource } from './random.js';
+export { householderQR, qrFactor, choleskyUpper, upperTriangularInverse, type QR } from './qr.js';

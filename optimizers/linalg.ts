@@ -7,6 +7,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { lapackEigh } from '../kernels/eigh.js';
+import { fusedOps } from '../kernels/fused.js';
+import { addSelfTestCase, selfTestValues } from '../kernels/self_test.js';
 import { eighSolver, eighTridiagonalQL, inverseRootFromEigh, type EighRootOptions, type EighSolver } from './eigh.js';
 
 /** Classic Muon coefficients (KellerJordan/Muon `zeropower_via_newtonschulz5`). */
@@ -52,6 +54,12 @@ export function newtonSchulz(g: tf.Tensor2D, opts: NewtonSchulzOptions = {}): tf
  * normalize, iterate X <- a X + (b A + c A^2) X with A = X X^T, transpose back.
  */
 function quinticIteration(g: tf.Tensor, ns: { steps: number; mode: 'classic' | 'polar-express'; eps: number }, batched: boolean): tf.Tensor {
+  // One native call with the native kernels (kernels/fused.ts newtonSchulz), outside gradient recording.
+  const fused = fusedOps();
+  if (fused?.newtonSchulz && g.dtype === 'float32' && !tf.engine().state.gradientDepth) {
+    const coefs = ns.mode === 'polar-express' ? NS_POLAR_EXPRESS.slice(0, ns.steps) : Array.from({ length: ns.steps }, () => NS_CLASSIC);
+    return ns.mode === 'polar-express' ? fused.newtonSchulz(g, coefs, 1.02, 1e-6) : fused.newtonSchulz(g, coefs, 1, ns.eps);
+  }
   const t = (x: tf.Tensor) => (batched ? tf.transpose(x, [0, 2, 1]) : tf.transpose(x));
   const tall = g.shape[g.rank - 2] > g.shape[g.rank - 1];
   let x = tall ? t(g) : g;
@@ -310,3 +318,9 @@ export function inverseRootEigh(a: tf.Tensor2D, exponent: number, eps: number, o
   const r = inverseRootFromEigh(opts.data ?? a.dataSync(), n, exponent, eps, opts);
   return { root: r.root ? tf.tensor2d(r.root, [n, n]) : null, values: r.values, failure: r.failure, solver: r.solver };
 }
+
+// The native Newton-Schulz kernel against this file's tfjs ops, wide and tall, one matrix and a stack,
+// both coefficient sets (kernels/self_test.ts; the originals run without fused ops).
+addSelfTestCase('fused Newton-Schulz wide', () => newtonSchulz(selfTestValues([6, 11], 1) as tf.Tensor2D));
+addSelfTestCase('fused Newton-Schulz tall, polar-express', () => newtonSchulz(selfTestValues([11, 6], 2) as tf.Tensor2D, { coefficients: 'polar-express' }));
+addSelfTestCase('fused Newton-Schulz stack', () => newtonSchulzBatched(selfTestValues([3, 5, 8], 3) as tf.Tensor3D, { steps: 3 }));

@@ -36,13 +36,13 @@ export type MarsType = 'mars-adamw' | 'mars-lion' | 'mars-shampoo';
 
 /** Options of MARS (defaults of the reference class). */
 export interface MarsOptions {
-  /** @default 3e-3 */
+  /** Learning rate (times the schedule's lrScale). @default 3e-3 */
   lr?: number;
   /** Momentum decay of m, also inside the correction scale gamma * b1 / (1 - b1). @default 0.95 */
   beta1?: number;
-  /** @default 0.99 */
+  /** Decay of the second moment v of the corrected gradient. @default 0.99 */
   beta2?: number;
-  /** @default 1e-8 */
+  /** Added to sqrt(v) in the denominator. @default 1e-8 */
   eps?: number;
   /** Decoupled weight decay of the MARS tensors, folded as W <- W - lr (wd W + D). @default 0 */
   weightDecay?: number;

@@ -50,7 +50,7 @@ export function batchesNewtonSchulz(mode: BatchNewtonSchulz): boolean {
 
 /** Options of Keller's Muon ('muon'). Auxiliary AdamW: adamLr 3e-4, adamBeta1 0.9, adamBeta2 0.95, adamEps 1e-10 (after the bias-corrected sqrt(v)), adamWeightDecay 0. */
 export interface MuonOptions extends AuxAdamWOptions {
-  /** Learning rate of the matrix path, in units of spectral norm per update (Keller scaling). @default 0.02 */
+  /** Learning rate of the matrix path: the update's spectral norm is lr times the shape factor of `scaling` (Keller's by default). @default 0.02 */
   lr?: number;
   /** Momentum coefficient b. @default 0.95 */
   momentum?: number;

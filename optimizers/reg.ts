@@ -30,7 +30,7 @@ import { momentumStep } from './momentum.js';
 export interface RegOptions extends AuxAdamOptions {
   /** Shared with the AdamW of non-matrix roles, so AdamW's tuned lr carries over. @default 1e-3 */
   lr?: number;
-  /** @default 0.95 */
+  /** Momentum coefficient mu of the matrix path (its form: momentumForm). @default 0.95 */
   momentum?: number;
   /** Decoupled weight decay W (1 - lr wd), also for the AdamW roles. @default 0.1 */
   weightDecay?: number;

@@ -15,15 +15,15 @@ import { addL2, chain, decoupledWeightDecay, defineOptimizer, scaleByLr, type St
 
 /** Options of SGD with momentum. */
 export interface SGDOptions {
-  /** @default 0.01 */
+  /** Learning rate (times the schedule's lrScale). @default 0.01 */
   lr?: number;
-  /** @default 0.9 */
+  /** Momentum coefficient: buf <- momentum buf + (1 - dampening) g (PyTorch; 0: plain SGD). @default 0.9 */
   momentum?: number;
-  /** @default false */
+  /** Step along g + momentum buf instead of buf (PyTorch's Nesterov form). @default false */
   nesterov?: boolean;
-  /** @default 0 */
+  /** Dampening of the gradient added to the momentum buffer. @default 0 */
   dampening?: number;
-  /** @default 0 */
+  /** Weight decay coefficient, applied as weightDecayMode says. @default 0 */
   weightDecay?: number;
   /** L2 adds wd*W to the gradient (PyTorch); decoupled shrinks W by (1 - lr*wd). @default 'l2' */
   weightDecayMode?: 'l2' | 'decoupled';

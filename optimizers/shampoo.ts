@@ -60,7 +60,7 @@ import { eigenvalueRange, inverseRootEigh, inverseRootNewton, inverseRootResidua
 
 /** Options of Shampoo. Every default is Meta Distributed Shampoo's (docs/optimizers/shampoo.md). */
 export interface ShampooOptions {
-  /** @default 0.01 */
+  /** Learning rate (times the schedule's lrScale); with grafting the step of each block has the grafted method's norm times lr. @default 0.01 */
   lr?: number;
   /** EMA of the gradient before preconditioning (Meta's filtered gradient); 0 disables. @default 0.9 */
   beta1?: number;
@@ -610,8 +610,16 @@ export function shampooMonitor(def: OptimizerDef): ShampooMonitor | null {
   return ((def as unknown as Record<symbol, ShampooMonitor | undefined>)[MONITOR]) ?? null;
 }
 
-/** Shampoo (registry name 'shampoo'). */
-export const shampoo = defineOptimizer('shampoo', SHAMPOO_DEFAULTS, shampooDef);
+/**
+ * What a tfjs user constructing ShampooOptimizer without `grafting` is told once: the default is Meta's
+ * (`grafting: 'none'`, DistributedShampoo.__init__), faithful for research but a poor drop-in for Adam;
+ * Meta's README recipe for replacing AdamW uses Adam grafting (docs/optimizers/shampoo.md, Drop-in).
+ */
+export const SHAMPOO_DROP_IN_NOTE =
+  "grafting defaults to 'none' (Meta Distributed Shampoo's default): the step then has Shampoo's own scale, which shrinks as the factors grow (beta2 = 1), so with lr tuned for Adam it barely learns. To replace Adam, set grafting: 'adam' (Meta's README recipe; graftBeta2 and graftEps as your Adam's beta2 and eps); set grafting explicitly to silence this note (docs/optimizers/shampoo.md, Drop-in).";
+
+/** Meta's Distributed Shampoo: a Kronecker-factored preconditioner per block, with grafting and Shampoo²; Meta's defaults, so grafting is 'none' (set grafting: 'adam' to replace Adam). */
+export const shampoo = defineOptimizer('shampoo', SHAMPOO_DEFAULTS, shampooDef, { dropInNote: (given) => (given.grafting === undefined ? SHAMPOO_DROP_IN_NOTE : null) });
 
 /** One factor's diagnostics from the optimizer state. */
 export interface FactorDiagnostics {

@@ -31,7 +31,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { buildOptimizer, formatRoutingTable, resolveRoute, type Optimizer, type OptimizerDef, type OptimizerFactory, type Parameter, type Role, ROLES } from './core.js';
-import { getOptimizerFactory, REGISTRY, type MethodName } from './index.js';
+import { getOptimizerFactory, onOptimizerRegistered, REGISTRY, type MethodName } from './index.js';
 import { installCompileHook, modelRoles, type ModelLike } from './tfjs_roles.js';
 import { canonicalName, groupByParam, matchSaved } from './tfjs_state.js';
 import { installLayersSupport } from '../kernels/layers_support.js';
@@ -98,6 +98,9 @@ function checkRate(what: string, v: unknown): number {
   return v;
 }
 
+/** Methods whose drop-in note (OptimizerFactory.dropInNote) this process has printed: once each. */
+const NOTED = new Set<string>();
+
 /** Base class of every `<Name>Optimizer`: a tf.Optimizer running an optlab method. */
 export class OptlabTfOptimizer<O extends object = Record<string, unknown>> extends tf.Optimizer {
   static className = 'OptlabTfOptimizer';
@@ -132,6 +135,11 @@ export class OptlabTfOptimizer<O extends object = Record<string, unknown>> exten
     // Validates option names and types now, not at the first step.
     this.own = own as Partial<O>;
     this.def = this.factory(this.own);
+    const note = this.factory.dropInNote?.(this.own);
+    if (note && !NOTED.has(method)) {
+      NOTED.add(method);
+      console.warn(`${this.factory.className}: ${note}`);
+    }
     this.baseLr = (own.lr ?? (this.factory.defaults as Record<string, unknown>).lr) as number;
     if (typeof this.baseLr !== 'number') throw new Error(`${method}: the method has no 'lr' option, which learningRate scales`);
     if (config.clipNorm !== undefined) checkRate(`${method}: clipNorm`, config.clipNorm);
@@ -419,9 +427,31 @@ export const TF_OPTIMIZER_CLASSES = (() => {
   return out as { readonly [K in MethodName]: TfOptimizerClass<OptionsOf<(typeof REGISTRY)[K]>> };
 })();
 
-/** The lowerCamel tf.Optimizer factory of a registry method: `tfOptimizerFactory('muon')({lr: 0.02})`. */
-export function tfOptimizerFactory<K extends MethodName>(method: K): TfOptimizerFactory<OptionsOf<(typeof REGISTRY)[K]>> {
-  const cls = TF_OPTIMIZER_CLASSES[method] as TfOptimizerClass<OptionsOf<(typeof REGISTRY)[K]>>;
-  if (!cls) throw new Error(`unknown optimizer '${method}'; known: ${Object.keys(TF_OPTIMIZER_CLASSES).join(', ')}`);
+/** tf.Optimizer classes of the methods registered from outside (registerOptimizer, plugins), by registry name. */
+const REGISTERED_CLASSES = new Map<string, TfOptimizerClass<any>>();
+
+// A method registered from outside gets its class now, so `tf.loadLayersModel` finds it as it finds a built-in's.
+onOptimizerRegistered((method, factory) => {
+  if (!REGISTERED_CLASSES.has(method)) REGISTERED_CLASSES.set(method, makeTfOptimizerClass(method, factory));
+});
+
+/**
+ * The tf.Optimizer class of any registered method, built-in or registered from outside (registered
+ * with tf.serialization under the factory's `className`). Throws listing the known names.
+ */
+export function tfOptimizerClass(method: string): TfOptimizerClass<Record<string, unknown>> {
+  const cls = (Object.hasOwn(TF_OPTIMIZER_CLASSES, method) ? (TF_OPTIMIZER_CLASSES as Record<string, TfOptimizerClass<any>>)[method] : undefined) ?? REGISTERED_CLASSES.get(method);
+  if (!cls) throw new Error(`unknown optimizer '${method}'; known: ${[...Object.keys(TF_OPTIMIZER_CLASSES), ...REGISTERED_CLASSES.keys()].join(', ')}`);
+  return cls;
+}
+
+/**
+ * The lowerCamel tf.Optimizer factory of a registry method: `tfOptimizerFactory('muon')({lr: 0.02})`.
+ * Any registered name works, a user's registered method included (its options are then untyped).
+ */
+export function tfOptimizerFactory<K extends MethodName>(method: K): TfOptimizerFactory<OptionsOf<(typeof REGISTRY)[K]>>;
+export function tfOptimizerFactory(method: string): TfOptimizerFactory<Record<string, unknown>>;
+export function tfOptimizerFactory(method: string): TfOptimizerFactory<Record<string, unknown>> {
+  const cls = tfOptimizerClass(method);
   return (config = {}) => new cls(config);
 }

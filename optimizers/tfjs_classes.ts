@@ -99,3 +99,24 @@ export const ScionOptimizer = TF_OPTIMIZER_CLASSES.scion;
 export type ScionOptimizer = InstanceType<typeof ScionOptimizer>;
 /** The 'scion' method as a tf.Optimizer: `scion(config)` is `new ScionOptimizer(config)`. */
 export const scion = tfOptimizerFactory('scion');
+
+/** The 'soap' method as a tf.Optimizer class, registered with tf.serialization as 'SoapOptimizer'. */
+export const SoapOptimizer = TF_OPTIMIZER_CLASSES.soap;
+/** An instance of SoapOptimizer. */
+export type SoapOptimizer = InstanceType<typeof SoapOptimizer>;
+/** The 'soap' method as a tf.Optimizer: `soap(config)` is `new SoapOptimizer(config)`. */
+export const soap = tfOptimizerFactory('soap');
+
+/** The 'psgd-kron' method as a tf.Optimizer class, registered with tf.serialization as 'PsgdKronOptimizer'. */
+export const PsgdKronOptimizer = TF_OPTIMIZER_CLASSES['psgd-kron'];
+/** An instance of PsgdKronOptimizer. */
+export type PsgdKronOptimizer = InstanceType<typeof PsgdKronOptimizer>;
+/** The 'psgd-kron' method as a tf.Optimizer: `psgdKron(config)` is `new PsgdKronOptimizer(config)`. */
+export const psgdKron = tfOptimizerFactory('psgd-kron');
+
+/** The 'dion' method as a tf.Optimizer class, registered with tf.serialization as 'DionOptimizer'. */
+export const DionOptimizer = TF_OPTIMIZER_CLASSES.dion;
+/** An instance of DionOptimizer. */
+export type DionOptimizer = InstanceType<typeof DionOptimizer>;
+/** The 'dion' method as a tf.Optimizer: `dion(config)` is `new DionOptimizer(config)`. */
+export const dion = tfOptimizerFactory('dion');

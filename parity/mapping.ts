@@ -15,6 +15,9 @@ import { referenceRole, rolesByRank, rolesFromRouting, setOnce, singleReferenceG
 import { shampooKozistrFromReference } from './shampoo_kozistr.js';
 import { shampooMetaMapping } from './shampoo_meta.js';
 import { adamuonFromReference, lionFromReference, normuonFromReference, scionFromReference } from './mapping_recent.js';
+import { soapFromReference } from './soap.js';
+import { psgdKronFromReference } from './psgd_kron.js';
+import { dionFromReference } from './dion.js';
 
 /** torch.optim.AdamW kwargs: lr, betas, eps, weight_decay, amsgrad (maximize/foreach/capturable unsupported). */
 export function adamwFromReference(fx: ReferenceCase): ReferenceMapping<AdamWOptions> {
@@ -186,4 +189,7 @@ export const REFERENCE_MAPPINGS: Readonly<Record<string, ReferenceMapper<any>>> 
   normuon: normuonFromReference,
   adamuon: adamuonFromReference,
   scion: scionFromReference,
+  soap: soapFromReference,
+  'psgd-kron': psgdKronFromReference,
+  dion: dionFromReference,
 };

@@ -72,3 +72,25 @@ export function rolesFromRouting(fx: ReferenceCase): Record<string, Role> {
   }
   return roles;
 }
+
+/** 'weight_decay' -> 'weightDecay': a PyTorch keyword as an optlab option name. */
+export function camelOption(key: string): string {
+  return key.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+}
+
+/**
+ * The mapping of a method registered from outside (registerOptimizer, a plugin), which has none of
+ * its own: each keyword of `reference_hyper` (but `params`) is the option of the same name in
+ * camelCase (`weight_decay` -> `weightDecay`), and roles follow rank (`rolesByRank`). A keyword that is
+ * no option of the method throws naming it, so no setting is dropped silently.
+ */
+export function directMapping(fx: ReferenceCase, defaults: Record<string, unknown>): ReferenceMapping {
+  const options: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(fx.reference_hyper)) {
+    if (k === 'params') continue;
+    const name = camelOption(k);
+    if (!(name in defaults)) throw new Error(`reference keyword '${k}' is no option of '${fx.optimizer}' (options: ${Object.keys(defaults).join(', ')}); a method with other names needs its fixture written in its own option names`);
+    options[name] = v;
+  }
+  return { options, roles: rolesByRank(fx) };
+}

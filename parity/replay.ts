@@ -11,10 +11,10 @@ import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core registers no gradients by itself; tfjs-layers' bundle registers all of them on import.
 import '@tensorflow/tfjs-layers';
 import { buildOptimizer, type OptimizerDef, type Parameter } from '../optimizers/core.js';
-import { OPTIMIZERS } from '../optimizers/index.js';
+import { OPTIMIZERS, optimizerSource } from '../optimizers/index.js';
 import { FixtureError, type Fixture } from './fixture.js';
 import { REFERENCE_MAPPINGS } from './mapping.js';
-import type { ReferenceMapping } from './mapping_helpers.js';
+import { directMapping, type ReferenceMapping } from './mapping_helpers.js';
 
 /** Result of one replay. */
 export interface ReplayResult {
@@ -65,7 +65,8 @@ function matrixOf(m: { shape: number[]; data: number[] } | number[][]): tf.Tenso
 export function replayFixture(fx: Fixture): ReplayResult {
   const factory = OPTIMIZERS[fx.optimizer];
   if (!factory) throw new FixtureError(`fixture ${fx.name}: optlab has no optimizer named '${fx.optimizer}' (known: ${Object.keys(OPTIMIZERS).join(', ')})`);
-  const mapper = REFERENCE_MAPPINGS[fx.optimizer];
+  // A method registered from outside (a plugin's) maps its fixture's keywords directly onto its options.
+  const mapper = REFERENCE_MAPPINGS[fx.optimizer] ?? (optimizerSource(fx.optimizer) ? (f: Fixture) => directMapping(f, factory.defaults as Record<string, unknown>) : undefined);
   if (!mapper) throw new FixtureError(`fixture ${fx.name}: optimizer '${fx.optimizer}' has no mapping from reference hyperparameters`);
   let mapped: ReferenceMapping<any>;
   let def: OptimizerDef;

@@ -1,6 +1,6 @@
 /**
  * The published package holds what its own commands read at run time: every file a shipped experiment
- * names (`tuned:` settings, `init:` checkpoints are results and not shipped), the PyTorch peer script of
+ * names (`tuned:` settings, `init:` checkpoints are results and not shipped), the experiment file's reference that `run --help` names (docs/config.md), the PyTorch peer script of
  * `optlab bench`, the corpus, the native sources and the set-up scripts. Checked on `npm pack`'s own
  * file list, so a path left out of package.json `files` fails here rather than in a user's project.
  */
@@ -44,7 +44,7 @@ describe('package files', function () {
   });
 
   it('ships what the commands find beside the code (peer script, corpus, native sources, set-up scripts)', () => {
-    for (const f of ['bench/peer_torch.py', 'data/tinyshakespeare.txt', 'native/binding.gyp', 'native/install.mjs', 'native/setup.mjs', 'scripts/setup_tensorflow.mjs', 'experiments/cluster/sweep.sbatch']) {
+    for (const f of ['bench/peer_torch.py', 'data/tinyshakespeare.txt', 'native/binding.gyp', 'native/install.mjs', 'native/setup.mjs', 'scripts/setup_tensorflow.mjs', 'experiments/cluster/sweep.sbatch', 'docs/config.md']) {
       expect(files.has(f), `${f} is not in the package`).to.equal(true);
     }
     for (const c of readdirSync(join(root, 'native')).filter((n) => n.endsWith('.c') || n.endsWith('.h'))) {

@@ -1,5 +1,5 @@
 /**
- * The report's ten series colours and the colour difference they were chosen by.
+ * The report's series colours and the colour difference they were chosen by.
  *
  * vega's 'tableau10' puts its red and pink 18 CIEDE2000 units apart (category10: red and brown, 16),
  * hard to tell apart as thin lines. SERIES_COLORS were picked by a greedy max-min search over sRGB
@@ -11,8 +11,13 @@
  * notes" (Color Res. Appl. 30, 2005), with kL = kC = kH = 1 and the D65 white point.
  */
 
-/** Ten line colours, in the order series take them. */
-export const SERIES_COLORS: readonly string[] = ['#1f77b4', '#ff7f0e', '#55aa00', '#ee22cc', '#005544', '#990000', '#662299', '#00bbbb', '#776600', '#997777'];
+/**
+ * Twelve line colours, in the order series take them: the ten above, then two more by the same
+ * greedy max-min search over a 17-step sRGB grid (the yellow '#ccaa00' and the lavender '#aa99ff'):
+ * every pair of the twelve is at least 24.7 units apart (closest: magenta and lavender). Plots with
+ * more series than this fall back to vega's 'category20'.
+ */
+export const SERIES_COLORS: readonly string[] = ['#1f77b4', '#ff7f0e', '#55aa00', '#ee22cc', '#005544', '#990000', '#662299', '#00bbbb', '#776600', '#997777', '#ccaa00', '#aa99ff'];
 
 /** CIELAB (D65) of an sRGB colour '#rrggbb'. */
 export function hexToLab(hex: string): [number, number, number] {

@@ -18,6 +18,7 @@ import type * as vl from 'vega-lite';
 import type { Experiment } from '../runner/config.js';
 import { describeValues, formatNumber, settingsSource, type TunedFile } from '../runner/config.js';
 import type { ConfigSummary, Summary } from './report.js';
+import { SERIES_COLORS } from './colors.js';
 import { writeAtomic, type CurveRow } from '../runner/runner.js';
 import { bootstrap, difference, mean, rankingFlips, speedup, stepsToReach, tInterval, verdictOf, type CurvePoint, type Difference, type Estimate, type MeanSummary, type RankingFlip, type Verdict } from './statistics.js';
 
@@ -209,12 +210,34 @@ export function compare(s: Summary): Comparison {
   return { baseline, note, rows, finalRanking: final, flips, steps: exp.training.steps };
 }
 
-const f3 = (x: number | null | undefined) => (fin(x) ? x.toFixed(3) : '-');
-const f4s = (x: number | null | undefined) => (fin(x) ? `${x >= 0 ? '+' : ''}${x.toFixed(4)}` : '-');
+const f3 = (x: number | null | undefined) => (fin(x) ? x.toFixed(3) : '');
+const f4s = (x: number | null | undefined) => (fin(x) ? `${x >= 0 ? '+' : ''}${x.toFixed(4)}` : '');
 
-/** The interval of an estimate as '[lo, hi]'. */
+/** The interval of an estimate as '[lo, hi]'; empty without one (a blank cell, not a dash). */
 function interval(e: Pick<Estimate, 'lo' | 'hi'> | null | undefined, f: (x: number) => string): string {
-  return e && fin(e.lo) && fin(e.hi) ? `[${f(e.lo)}, ${f(e.hi)}]` : '-';
+  return e && fin(e.lo) && fin(e.hi) ? `[${f(e.lo)}, ${f(e.hi)}]` : '';
+}
+
+/** A number and its interval in one cell, without a trailing blank when there is no interval. */
+const withInterval = (x: string, e: Pick<Estimate, 'lo' | 'hi'> | null | undefined, f: (v: number) => string) => [x, interval(e, f)].filter(Boolean).join(' ');
+
+/** An estimate with its interval as 'x ± h' when the interval is symmetric at the shown digits (t-intervals), else 'x [lo, hi]', else 'x'. */
+function plusMinus(e: Pick<Estimate, 'estimate' | 'lo' | 'hi'> | null | undefined, digits: number, signed = false): string {
+  if (!e || !fin(e.estimate)) return '';
+  const f = (x: number) => `${signed && x >= 0 ? '+' : ''}${x.toFixed(digits)}`;
+  if (!fin(e.lo) || !fin(e.hi)) return f(e.estimate);
+  const up = e.hi - e.estimate;
+  return Math.abs(up - (e.estimate - e.lo)) < 0.5 * 10 ** -digits ? `${f(e.estimate)} ± ${up.toFixed(digits)}` : `${f(e.estimate)} [${f(e.lo)}, ${f(e.hi)}]`;
+}
+
+/** Header of the verdict table's steps-to-target column (interpolated; the ranking's column is the first evaluation that reaches it). */
+export const stepsToTargetHeader = (target: number) => `steps to ${target} (interpolated)`;
+
+/** Why a row has no interval, in its verdict cell: one seed on either side has none. */
+export function noIntervalReason(r: OptimizerComparison, base: OptimizerComparison | undefined): string | null {
+  if (!r.diff || (fin(r.diff.lo) && fin(r.diff.hi))) return null;
+  const n = Math.min(r.seeds.length, base?.seeds.length ?? r.seeds.length);
+  return n < 2 ? `${n} seed: no interval` : 'no interval';
 }
 
 /** The budget of a label's settings taken from the experiment's tuned-settings file, when they are. */
@@ -261,26 +284,41 @@ export function budgetCell(t: TuningInfo | undefined, exp: Experiment, label = '
   return `${t.method} ${t.used}/${t.budget} trials x ${t.seeds.length} seed${t.seeds.length === 1 ? '' : 's'} @ ${t.steps} steps`;
 }
 
-/** Rows of the verdict table (header first), as plain strings. */
-export function verdictTable(c: Comparison, exp: Experiment): { header: string[]; rows: string[][]; right: boolean[] } {
+/**
+ * Rows of the verdict table (header first), as plain strings. A cell without an interval is the
+ * estimate alone; a row without an interval says why in its verdict cell ('1 seed: no interval') and
+ * makes no speed-up claim; '> Nx*' (the baseline never reached this loss) is shown only when the
+ * difference's interval lies below 0. `compact` (the terminal): intervals as '± half-width' where
+ * symmetric, the difference and its interval in one column, no best-loss column.
+ */
+export function verdictTable(c: Comparison, exp: Experiment, compact = false): { header: string[]; rows: string[][]; right: boolean[] } {
   const target = exp.target?.valLoss;
+  // The compact headers name an interval only when some row has one.
+  const ci = c.rows.some((r) => fin(r.final.lo) && fin(r.final.hi)) ? ' ± 95% CI' : '';
   const header = [
-    'optimizer', 'setting', `final val (mean, 95% CI)`, 'best val (mean)', ...(c.baseline ? [`diff vs ${c.baseline}`, '95% CI', 'verdict', 'speed-up'] : []),
-    ...(target !== undefined ? [`steps to ${target}`] : []), 'seeds', 'tuning budget',
+    'optimizer', 'setting', compact ? `final val${ci}` : 'final val [95% CI]', ...(compact ? [] : ['best val']),
+    ...(c.baseline ? [...(compact ? [`diff vs ${c.baseline}${ci}`] : [`diff vs ${c.baseline}`, '95% CI']), 'verdict', 'speed-up'] : []),
+    ...(target !== undefined ? [stepsToTargetHeader(target)] : []), 'seeds', 'tuning budget',
   ];
-  const baseRow = c.rows.find((r) => r.label === c.baseline);
+  const base = c.rows.find((r) => r.label === c.baseline);
   const order = [...c.rows].sort((a, b) => (a.label === c.baseline ? -1 : b.label === c.baseline ? 1 : (a.final.estimate || Infinity) - (b.final.estimate || Infinity)));
+  const speed = (r: OptimizerComparison) => {
+    const s = r.speedup;
+    if (!s) return '';
+    if (s.beyondBaseline) return fin(r.diff?.hi) && r.diff!.hi! < 0 ? `> ${s.bound.toFixed(2)}x*` : '';
+    return fin(s.lo) && fin(s.hi) ? `${s.estimate.toFixed(2)}x ${interval(s, (x) => x.toFixed(2))}` : '';
+  };
   const rows = order.map((r) => [
     r.label,
     r.tuning?.selected ? describeValues(r.tuning.selected) : settingOf(r.config),
-    `${f3(r.final.estimate)} ${interval(r.final, (x) => x.toFixed(3))}`,
-    f3(r.best.estimate),
+    compact ? plusMinus(r.final, 3) : withInterval(f3(r.final.estimate), r.final, (x) => x.toFixed(3)),
+    ...(compact ? [] : [f3(r.best.estimate)]),
     ...(c.baseline
       ? r.label === c.baseline
-        ? ['baseline', '', '', '']
-        : [f4s(r.diff?.estimate), interval(r.diff, (x) => f4s(x)), `${r.verdict ?? 'undecided'}${r.diff?.method === 'welch-t' ? ' (unpaired)' : ''}${unbracketed(r.tuning).length || unbracketed(baseRow?.tuning).length ? ' (unbracketed)' : ''}`,  r.speedup ? (r.speedup.beyondBaseline ? `> ${r.speedup.bound.toFixed(2)}x (baseline never reaches it)` : `${r.speedup.estimate.toFixed(2)}x ${interval(r.speedup, (x) => x.toFixed(2))}`) : '-']
+        ? ['baseline', ...(compact ? [] : ['']), '', '']
+        : [...(compact ? [plusMinus(r.diff, 4, true)] : [f4s(r.diff?.estimate), interval(r.diff, (x) => f4s(x))]), noIntervalReason(r, base) ?? `${r.verdict ?? 'undecided'}${r.diff?.method === 'welch-t' ? ' (unpaired)' : ''}${unbracketed(r.tuning).length || unbracketed(base?.tuning).length ? ' (unbracketed)' : ''}`, speed(r)]
       : []),
-    ...(target !== undefined ? [r.target && r.target.reached ? `${Math.round(r.target.steps!.estimate)} ${interval(r.target.steps, (x) => String(Math.round(x)))}${r.target.reached < r.target.of ? ` (${r.target.reached}/${r.target.of})` : ''}` : 'never'] : []),
+    ...(target !== undefined ? [r.target && r.target.reached ? `${withInterval(String(Math.round(r.target.steps!.estimate)), r.target.steps, (x) => String(Math.round(x)))}${r.target.reached < r.target.of ? ` (${r.target.reached}/${r.target.of})` : ''}` : 'never'] : []),
     `${r.seeds.length}${r.diverged ? ` (+${r.diverged} diverged)` : ''}`,
     budgetCell(r.tuning, exp, r.label),
   ]);
@@ -293,16 +331,20 @@ function settingOf(c: ConfigSummary): string {
   return Object.keys(g).length ? describeValues(g) : typeof c.lr === 'number' ? `lr=${formatNumber(c.lr)}` : 'as written';
 }
 
-/** Text lines under the verdict table: scale, pairing, flips. */
+/** Text lines under the verdict table: seeds, scale, pairing, flips. */
 export function verdictNotes(c: Comparison, exp: Experiment): string[] {
   const lines: string[] = [];
   if (c.note) lines.push(c.note);
+  const minSeeds = Math.min(...c.rows.map((r) => r.seeds.length));
+  if (c.baseline && c.rows.length > 1 && minSeeds < 2) lines.push(`${minSeeds} seed: no interval, so no verdict and no speed-up; use seeds >= 2 (e.g. --set seeds=3) for verdicts.`);
+  if (c.rows.some((r) => r.speedup?.beyondBaseline && fin(r.diff?.hi) && r.diff!.hi! < 0)) lines.push(`*: the baseline never reached this optimizer's final loss in its ${c.steps} steps; the speed-up is at least the ratio shown.`);
   const m = exp.model as Record<string, unknown>;
   lines.push(
     `scale: ${m.kind} ${JSON.stringify(Object.fromEntries(Object.entries(m).filter(([k]) => k !== 'kind')))}, ${exp.data.kind}, ${exp.training.steps} steps of batch ${exp.training.batchSize}; ` +
-      `a verdict holds for this budget and scale only. Intervals: 95% t-intervals over seeds (differences paired by seed: a seed fixes initial weights and data order); steps to target and speed-up: percentile bootstrap (${REPORT_RESAMPLES} resamples, seed ${REPORT_BOOTSTRAP_SEED}).`,
+      `a verdict holds for this budget and scale only. Intervals: 95% t-intervals over seeds (differences paired by seed: a seed fixes initial weights and data order); steps to target and speed-up: percentile bootstrap (${REPORT_RESAMPLES} resamples, seed ${REPORT_BOOTSTRAP_SEED}).` +
+      (exp.target ? ` Steps to ${exp.target.valLoss} (interpolated): per seed, the step where the validation curve crosses the target, interpolated between evaluations, then the mean.` : ''),
   );
-  if (!exp.tuning) lines.push('no tuning block: settings are as written (or the best of a grid chosen on the same seeds that score it, which favours grids)');
+  if (!exp.tuning) lines.push(`no tuning block: settings are as written${exp.tuned ? ' or read from the tuned file (its budget above)' : ''} (or the best of a grid chosen on the same seeds that score it, which favours grids)`);
   for (const r of c.rows) {
     const edges = unbracketed(r.tuning);
     if (edges.length) lines.push(`not bracketed: ${r.label}'s ${edges.join('; ')}; its optimum may lie beyond what was tried, so verdicts involving it (marked 'unbracketed') hold for these trials only: widen its search range or add trials`);
@@ -338,30 +380,38 @@ export function tunedSensitivitySpec(s: Summary, colors: string[]): vl.TopLevelS
     }
   }
   if (pts.length === 0) return null;
-  const color = { field: 'optimizer', type: 'nominal' as const, title: null, scale: { domain: colors, scheme: colors.length > 10 ? 'category20' : 'tableau10' } };
-  const x = { field: 'lr', type: 'quantitative' as const, title: 'learning rate', scale: { type: 'log' as const } };
-  const y = { field: 'loss', type: 'quantitative' as const, title: 'final validation loss at the tuning horizon (mean over tuning seeds)', scale: { zero: false } };
+  // The loss plots' colours (one per label, experiment order); a short y title (a rotated title longer than the plot pads the figure).
+  const color = { field: 'optimizer', type: 'nominal' as const, title: null, scale: { domain: colors, ...(colors.length > SERIES_COLORS.length ? { scheme: 'category20' } : { range: [...SERIES_COLORS] }) } };
+  const x = { field: 'lr', type: 'quantitative' as const, title: 'learning rate', scale: { type: 'log' as const }, axis: { labelOverlap: 'greedy' as const } };
+  const y = { field: 'loss', type: 'quantitative' as const, title: 'tuning score', scale: { zero: false } };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: 'Learning-rate sensitivity: every tuning trial; ringed: the selected setting',
-    width: 560,
-    height: 340,
+    title: { text: 'Learning-rate sensitivity: every tuning trial; ringed: the selected setting', subtitle: 'tuning score: final validation loss at the tuning horizon, mean over the tuning seeds' },
+    width: 760,
+    height: 380,
     background: 'white',
     data: { values: pts },
     layer: [
-      { mark: { type: 'point', filled: true, size: 40 }, encoding: { x, y, color } },
+      { mark: { type: 'point', filled: true, size: 60, opacity: 1 }, encoding: { x, y, color } },
       { transform: [{ filter: 'datum.selected' }], mark: { type: 'point', filled: false, size: 260, strokeWidth: 2.5 }, encoding: { x, y, color } },
     ],
-    config: { font: 'sans-serif', legend: { labelLimit: 260 } },
+    config: { font: 'sans-serif', title: { fontSize: 15, subtitleFontSize: 12 }, axis: { labelFontSize: 12, titleFontSize: 12 }, legend: { labelLimit: 0, labelFontSize: 12 } },
   } as vl.TopLevelSpec;
 }
 
+/** Width and height in pixels of each diagnostics plot (one per metric, the report's full width). */
+export const DIAGNOSTICS_PLOT = { width: 860, height: 200 };
+
 /**
- * Small plots of the diagnostics: one per metric name, each series an optimizer's route (mean over
- * the compared configuration's seeds at each logged step). Returns file name -> spec.
+ * The diagnostics plots: one per metric name, at the report's full width, each line an optimizer's
+ * route (mean over the compared configuration's seeds at each logged step). Colour: the optimizer
+ * (the same colour per label as the loss plots, from `labels`); solid: the optimizer's own route,
+ * dashed: its other routes (auxiliary AdamW, 1-D parameters; the Routing section names them); the
+ * legend lists every series in full. A metric spanning more than two decades gets a
+ * log axis whose labels skip ticks rather than overlap. Returns file name -> spec.
  */
-export function diagnosticsSpecs(s: Summary): Map<string, vl.TopLevelSpec> {
-  const byMetric = new Map<string, { series: string; step: number; value: number }[]>();
+export function diagnosticsSpecs(s: Summary, labels: string[] = [...new Set(s.configs.map((c) => c.label))]): Map<string, vl.TopLevelSpec> {
+  const byMetric = new Map<string, { optimizer: string; route: string; series: string; step: number; value: number }[]>();
   for (const c of s.best) {
     const runs = c.runs.filter((r) => r.rec.status === 'finished');
     const keys = [...new Set(runs.flatMap((r) => r.curve.flatMap((row) => Object.keys(row.diag ?? {}))))];
@@ -369,32 +419,46 @@ export function diagnosticsSpecs(s: Summary): Map<string, vl.TopLevelSpec> {
       const slash = k.indexOf('/');
       const route = k.slice(0, slash);
       const metric = k.slice(slash + 1);
+      // An optimizer with one route for this metric is named alone ('reg', not 'reg · reg').
+      const routes = new Set(keys.filter((x) => x.endsWith(`/${metric}`)).map((x) => x.slice(0, x.indexOf('/'))));
       const at = new Map<number, number[]>();
       for (const r of runs) for (const row of r.curve) if (fin(row.diag?.[k])) at.set(row.step, [...(at.get(row.step) ?? []), row.diag![k]!]);
       const list = byMetric.get(metric) ?? [];
-      for (const [step, vs] of [...at].sort((a, b) => a[0] - b[0])) list.push({ series: `${c.label} · ${route}`, step, value: mean(vs) });
+      // The optimizer's own route (named after its method or label) is solid, the others (auxiliary AdamW, 1-D routes) dashed.
+      const part = routes.size === 1 || route === c.method || route === c.label ? 'own update' : 'auxiliary route (AdamW, 1-D)';
+      for (const [step, vs] of [...at].sort((a, b) => a[0] - b[0])) list.push({ optimizer: c.label, route: part, series: routes.size > 1 ? `${c.label} · ${route}` : c.label, step, value: mean(vs) });
       byMetric.set(metric, list);
     }
   }
   const out = new Map<string, vl.TopLevelSpec>();
   for (const [metric, values] of [...byMetric].sort((a, b) => a[0].localeCompare(b[0]))) {
-    const series = [...new Set(values.map((v) => v.series))];
+    const shown = labels.filter((l) => values.some((v) => v.optimizer === l));
+    const domain = labels.length <= SERIES_COLORS.length ? labels : shown;
+    const dashed = values.some((v) => v.series !== v.optimizer);
     const positive = values.every((v) => v.value > 0);
     const spread = positive ? Math.max(...values.map((v) => v.value)) / Math.min(...values.map((v) => v.value)) : 1;
+    const log = spread > 100;
+    const counts = values.every((v) => Number.isInteger(v.value));
     out.set(`diag-${metric}.svg`, {
       $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-      title: metric,
-      width: 300,
-      height: 170,
+      title: { text: metric, anchor: 'start', fontSize: 14 },
+      width: DIAGNOSTICS_PLOT.width,
+      height: DIAGNOSTICS_PLOT.height,
       background: 'white',
       data: { values },
-      mark: { type: 'line', strokeWidth: 1.5, clip: true },
+      mark: { type: 'line', strokeWidth: 2, clip: true },
       encoding: {
         x: { field: 'step', type: 'quantitative', title: 'step' },
-        y: { field: 'value', type: 'quantitative', title: null, scale: spread > 100 ? { type: 'log' } : { zero: false } },
-        color: { field: 'series', type: 'nominal', title: null, scale: { domain: series, scheme: series.length > 10 ? 'category20' : 'tableau10' }, legend: { labelLimit: 200, orient: 'right' } },
+        y: {
+          field: 'value', type: 'quantitative', title: null,
+          scale: log ? { type: 'log' } : { zero: false },
+          axis: { labelOverlap: 'greedy', labelSeparation: 4, tickCount: 6, ...(log ? { format: spread > 1e6 ? '.0e' : '~g' } : counts ? { format: 'd', tickMinStep: 1 } : {}) },
+        },
+        color: { field: 'optimizer', type: 'nominal', title: 'optimizer', scale: { domain, ...(domain.length > SERIES_COLORS.length ? { scheme: 'category20' } : { range: [...SERIES_COLORS] }) }, legend: { values: shown, labelLimit: 0, orient: 'right' } },
+        detail: { field: 'series', type: 'nominal' },
+        ...(dashed ? { strokeDash: { field: 'route', type: 'nominal', title: 'route', scale: { domain: ['own update', 'auxiliary route (AdamW, 1-D)'], range: [[1, 0], [5, 3]] }, legend: { labelLimit: 0, orient: 'right', symbolStrokeWidth: 2 } } } : {}),
       },
-      config: { font: 'sans-serif', title: { fontSize: 12 } },
+      config: { font: 'sans-serif', legend: { symbolType: 'stroke', symbolStrokeWidth: 3, labelFontSize: 12, titleFontSize: 12 }, axis: { labelFontSize: 12, titleFontSize: 12 } },
     } as vl.TopLevelSpec);
   }
   return out;

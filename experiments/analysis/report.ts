@@ -11,8 +11,10 @@ import { createObjectCsvWriter } from 'csv-writer';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type * as vl from 'vega-lite';
+import { missingPackages, missingPackagesError } from '../../kernels/optional.js';
 import { compare, diagnosticsSpecs, tunedSensitivitySpec, verdictNotes, verdictTable, writeComparisonFiles, tuningSection, type Comparison } from './comparison.js';
 import { SERIES_COLORS } from './colors.js';
+import { shortNumbers, textTable, wrapParagraph } from './text_table.js';
 import { ConfigError, configName, formatNumber, type Experiment } from '../runner/config.js';
 import { checkSameBackend } from '../runner/preflight.js';
 import { describeOutcome, readCurve, readRecord, runPaths, writeAtomic, type CurveRow, type RunEnvironment, type RunRecord } from '../runner/runner.js';
@@ -33,6 +35,8 @@ export interface ExperimentRecord {
   shardSource?: string;
   /** Folders merged into this one. */
   mergedFrom?: string[];
+  /** The backend check's whole line (kernels/backend.ts: the choice, skipped backends and why, kernel notes); the terminal shows it shortened. */
+  backendCheck?: string;
 }
 
 /** Reads `experiment.json` of a results folder; a missing folder or file, or an unreadable one, throws a ConfigError naming it. */
@@ -121,11 +125,17 @@ export function summarize(dir: string): Summary {
     const rec = readRecord(p.json);
     runs.push({ id, rec, curve: existsSync(p.csv) ? readCurve(p.csv) : [] });
   }
+  // One configuration per hash and stage: a tuning trial and a final run of the same setting (as
+  // with --only, or a tuning horizon equal to the final steps) stay apart.
   const byHash = new Map<string, LoadedRun[]>();
-  for (const r of runs) byHash.set(r.rec.hash, [...(byHash.get(r.rec.hash) ?? []), r]);
+  for (const r of runs) {
+    const key = `${r.rec.hash}${r.rec.stage === 'tune' ? ' tune' : ''}`;
+    byHash.set(key, [...(byHash.get(key) ?? []), r]);
+  }
   const configs: ConfigSummary[] = [];
-  for (const [hash, rs] of byHash) {
+  for (const rs of byHash.values()) {
     const first = rs[0].rec;
+    const hash = first.hash;
     const done = rs.filter((r) => r.rec.status === 'finished' || r.rec.status === 'diverged');
     const ok = done.filter((r) => r.rec.status === 'finished');
     const finals = ok.map((r) => r.rec.result?.finalValLoss).filter(fin);
@@ -212,9 +222,16 @@ export function summaryRows(s: Summary): Record<string, unknown>[] {
 // ---------------------------------------------------------------------------------------------
 // Plots
 
+/** Plot area of the loss and learning-rate plots in pixels (the legend and axes come on top). */
+export const PLOT_SIZE = { width: 760, height: 380 };
+/** Font sizes of every report plot: readable at 100 % zoom in a 1400 px window. */
+export const PLOT_FONTS = { font: 'sans-serif', title: { fontSize: 15, subtitleFontSize: 12 }, axis: { labelFontSize: 12, titleFontSize: 12 }, legend: { labelFontSize: 12, titleFontSize: 12 } };
+
 /** Renders a Vega-Lite spec to SVG (no browser: vega's headless view). */
 export async function renderSvg(spec: vl.TopLevelSpec): Promise<string> {
   // Loaded on first use: vega is the slowest import of the CLI and config errors should come fast.
+  const missing = missingPackages(['vega', 'vega-lite']);
+  if (missing.length) throw missingPackagesError(missing);
   const [vega, vegaLite] = await Promise.all([import('vega'), import('vega-lite')]);
   const compiled = vegaLite.compile(spec).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
@@ -307,8 +324,8 @@ function curveSpec(title: string, xTitle: string, yTitle: string, pts: CurvePoin
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: cutNote ? { text: title, subtitle: cutNote, subtitleColor: '#a33' } : title,
-    width: 560,
-    height: 340,
+    width: PLOT_SIZE.width,
+    height: PLOT_SIZE.height,
     background: 'white',
     data: { values: pts },
     encoding: { x },
@@ -324,7 +341,7 @@ function curveSpec(title: string, xTitle: string, yTitle: string, pts: CurvePoin
         : []),
     ],
     // Solid legend symbols: the band's opacity would otherwise make them too pale to match.
-    config: { font: 'sans-serif', legend: { labelLimit: 260, symbolOpacity: 1, symbolType: 'stroke', symbolStrokeWidth: 3 } },
+    config: { ...PLOT_FONTS, legend: { ...PLOT_FONTS.legend, labelLimit: 0, symbolOpacity: 1, symbolType: 'stroke', symbolStrokeWidth: 3 } },
   } as vl.TopLevelSpec;
 }
 
@@ -378,8 +395,8 @@ function lrSensitivity(s: Summary, labels: string[]): { spec: vl.TopLevelSpec; p
   const spec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: { text: 'Learning-rate sensitivity (final validation loss, mean ± sd over finished seeds)', ...(anyDiverged ? { subtitle: '× at the top: every seed diverged at that learning rate; "k/n diverged": k of n seeds diverged and are left out of the mean' } : {}) },
-    width: 560,
-    height: 340,
+    width: PLOT_SIZE.width,
+    height: PLOT_SIZE.height,
     background: 'white',
     encoding: { x: { field: 'x', type: 'quantitative', title: 'learning rate', scale: { type: 'log' } }, color },
     layer: [
@@ -389,7 +406,7 @@ function lrSensitivity(s: Summary, labels: string[]): { spec: vl.TopLevelSpec; p
       { data: { values: pts.filter((p) => p.allDiverged) }, mark: { type: 'point', shape: 'cross', size: 140, filled: true, angle: 45 }, encoding: { y: { value: 8 } } },
       { data: { values: pts.filter((p) => p.allDiverged) }, mark: { type: 'text', dy: 16, fontSize: 10 }, encoding: { y: { value: 8 }, text: { field: 'note' } } },
     ],
-    config: { font: 'sans-serif' },
+    config: PLOT_FONTS,
   } as vl.TopLevelSpec;
   return { spec, points: pts.length };
 }
@@ -431,7 +448,7 @@ export async function writePlots(dir: string, s: Summary): Promise<Map<string, s
     writeFileSync(join(dir, 'plots', 'lr-sensitivity.svg'), svg);
     out.set('lr-sensitivity.svg', svg);
   }
-  for (const [file, spec] of diagnosticsSpecs(s)) {
+  for (const [file, spec] of diagnosticsSpecs(s, labels)) {
     const svg = await renderSvg(spec);
     writeFileSync(join(dir, 'plots', file), svg);
     out.set(file, svg);
@@ -442,47 +459,97 @@ export async function writePlots(dir: string, s: Summary): Promise<Map<string, s
 // ---------------------------------------------------------------------------------------------
 // Tables
 
-function table(header: string[], rows: string[][], right: boolean[]): string {
-  const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (r: string[]) => r.map((c, i) => (right[i] ? c.padStart(w[i]) : c.padEnd(w[i]))).join('  ').trimEnd();
-  return [line(header), line(w.map((n) => '-'.repeat(n))), ...rows.map(line)].join('\n');
-}
-
 const f3 = (x: number | null) => (x === null ? '-' : x.toFixed(3));
 const secs = (ms: number | null) => (ms === null ? '-' : `${(ms / 1000).toFixed(1)} s`);
+const isTuning = (c: ConfigSummary) => c.runs.some((r) => r.rec.stage === 'tune');
 
-function rankingRows(s: Summary): { header: string[]; rows: string[][]; right: boolean[] } {
+/** Header of the ranking's steps-to-target column: the first evaluation at or below the target (the verdict table interpolates). */
+export const firstEvalHeader = (target: number) => `first eval <= ${target} (step)`;
+
+/**
+ * The ranking: configurations by mean final validation loss. `tuning` false (the default): the
+ * final and untuned configurations; true: the tuning trials (each at its tuning horizon), which
+ * never mix with the runs they select.
+ */
+export function rankingRows(s: Summary, tuning = false): { header: string[]; rows: string[][]; right: boolean[] } {
   const target = s.exp.experiment.target?.valLoss;
-  const header = ['#', 'optimizer', 'final val (mean ± sd)', 'best val', ...(s.configs.some((c) => c.accMean !== null) ? ['val acc'] : []), ...(target !== undefined ? [`steps to ${target}`, `time to ${target}`] : []), 'time/run', 'seeds', 'diverged'];
-  const tuning = (c: ConfigSummary) => c.runs.some((r) => r.rec.stage === 'tune');
-  const rows = ranked(s.configs).map((c, i) => [
+  const acc = s.configs.some((c) => c.accMean !== null);
+  // Tuning trials: the score that selected (the mean final loss at the tuning horizon), no target columns.
+  const more = !tuning;
+  const header = ['#', tuning ? 'tuning trial' : 'optimizer', ...(tuning ? ['steps'] : []), 'final val (mean ± sd)', ...(more ? ['best val'] : []), ...(acc && more ? ['val acc'] : []), ...(target !== undefined && more ? [firstEvalHeader(target), `time to ${target}`] : []), 'time/run', 'seeds', 'diverged'];
+  const rows = ranked(s.configs.filter((c) => isTuning(c) === tuning)).map((c, i) => [
     String(i + 1),
-    tuning(c) ? `${c.name} (tuning trial, ${c.runs[0].rec.config.training.steps} steps)` : c.name,
+    tuning ? `${c.name} (trial ${c.runs[0].rec.trial ?? '?'})` : c.name,
+    ...(tuning ? [String(c.runs[0].rec.config.training.steps)] : []),
     c.finalMean === null ? '-' : c.completed - c.diverged > 1 ? `${f3(c.finalMean)} ± ${f3(c.finalStd)}` : f3(c.finalMean),
-    f3(c.bestMean),
-    ...(s.configs.some((x) => x.accMean !== null) ? [c.accMean === null ? '-' : `${(100 * c.accMean).toFixed(1)}%`] : []),
-    ...(target !== undefined ? [c.reached ? `${Math.round(c.stepsToTargetMean!)}${c.reached < c.completed - c.diverged ? ` (${c.reached}/${c.completed - c.diverged})` : ''}` : 'never', secs(c.wallToTargetMean)] : []),
+    ...(more ? [f3(c.bestMean)] : []),
+    ...(acc && more ? [c.accMean === null ? '-' : `${(100 * c.accMean).toFixed(1)}%`] : []),
+    ...(target !== undefined && more ? [c.reached ? `${Math.round(c.stepsToTargetMean!)}${c.reached < c.completed - c.diverged ? ` (${c.reached}/${c.completed - c.diverged})` : ''}` : 'never', secs(c.wallToTargetMean)] : []),
     secs(c.wallMean),
     `${c.completed}/${c.runs.length}`,
     String(c.diverged),
   ]);
-  return { header, rows, right: header.map((h) => h !== 'optimizer') };
+  return { header, rows, right: header.map((h) => h !== 'optimizer' && h !== 'tuning trial') };
 }
 
-/** The ranking table printed at the end of a sweep. */
+/**
+ * Why a folder with runs has no verdicts, when it has none and the comparison's own note does not say
+ * it: `--only` left the baseline out (the default baseline 'adamw', or the experiment's `baseline:`),
+ * or a single optimizer has finished runs.
+ */
+export function missingVerdictText(s: Summary, cmp: Comparison): string | null {
+  const only = s.exp.source.only;
+  const labels = [...new Set(s.configs.map((c) => c.label))];
+  if (only?.length && (cmp.baseline === null || !labels.includes(cmp.baseline))) {
+    return `no verdicts: --only ${only.join(',')} leaves out the baseline (${cmp.baseline ? `'${cmp.baseline}'` : "'adamw' unless the experiment sets baseline:"}); add it to --only to compare against it`;
+  }
+  if (cmp.rows.length === 1 && labels.length >= 1) return `no verdicts: only ${cmp.rows[0].label} has finished runs to compare`;
+  return null;
+}
+
+/**
+ * The verdict table, compact (intervals as ± half-widths where symmetric, no best-loss column: the
+ * ranking has it), its tuning-budget column moved under it (one line, optimizers grouped by budget)
+ * and the columns without a value in any row (intervals with one seed) left out; `short` rounds the
+ * numbers of the settings (the terminal).
+ */
+function verdictLayout(cmp: Comparison, e: Experiment, short: boolean): { header: string[]; rows: string[][]; right: boolean[]; budget: string } {
+  const v = verdictTable(cmp, e, true);
+  const b = v.header.indexOf('tuning budget');
+  const set = v.header.indexOf('setting');
+  const rows = v.rows.map((r) => r.map((x, i) => (i === set && short ? shortNumbers(x) : x)));
+  const budgets = new Map<string, string[]>();
+  for (const r of rows) budgets.set(r[b], [...(budgets.get(r[b]) ?? []), r[0]]);
+  const empty = v.header.map((_, i) => i !== 0 && rows.every((r) => r[i] === '' || (r[0] === cmp.baseline && r[i] === 'baseline')) && rows.some((r) => r[0] !== cmp.baseline));
+  const drop = <T,>(xs: T[]) => xs.filter((_, i) => i !== b && !empty[i]);
+  const budget = [...budgets].map(([text, labels]) => `${budgets.size === 1 ? 'all' : labels.join(', ')}: ${text}`).join('; ');
+  return { header: drop(v.header), rows: rows.map(drop), right: drop(v.right), budget: `tuning budget: ${budget}` };
+}
+
+/** The verdict table for the terminal: compact intervals, numbers in labels shortened, the tuning budgets under the table. */
+function terminalVerdicts(cmp: Comparison, e: Experiment): string[] {
+  const v = verdictLayout(cmp, e, true);
+  return [textTable(v.header, v.rows, v.right), wrapParagraph(v.budget), ...verdictNotes(cmp, e).map((l) => wrapParagraph(l))];
+}
+
+/** The ranking table printed at the end of a sweep: verdicts, the ranking, tuning trials apart, every line at most 120 characters. */
 export function formatRanking(s: Summary, backendWarning?: string | null, cmp: Comparison = compare(s)): string {
-  const { header, rows, right } = rankingRows(s);
-  const v = verdictTable(cmp, s.exp.experiment);
+  const short = (t: { header: string[]; rows: string[][]; right: boolean[] }) => textTable(t.header, t.rows.map((r) => r.map((x, i) => (i === 1 ? shortNumbers(x) : x))), t.right);
+  const finals = s.configs.filter((c) => !isTuning(c));
+  const trials = s.configs.length - finals.length;
+  const missing = missingVerdictText(s, cmp);
   const parts = [
-    ...(cmp.rows.length > 1 ? [`${s.exp.name}: verdicts${cmp.baseline ? ` against ${cmp.baseline}` : ''}`, table(v.header, v.rows, v.right), ...verdictNotes(cmp, s.exp.experiment), ''] : []),
-    `${s.exp.name}: ${s.configs.length} configurations, ${s.runs.length} runs (${s.exp.experiment.training.steps} steps each)`,
-    table(header, rows, right),
+    ...(cmp.rows.length > 1 ? [`${s.exp.name}: verdicts${cmp.baseline ? ` against ${cmp.baseline}` : ''}`, ...terminalVerdicts(cmp, s.exp.experiment), ''] : []),
+    ...(missing ? [wrapParagraph(missing), ''] : []),
+    wrapParagraph(`${s.exp.name}: ${finals.length} configurations${trials ? ` and ${trials} tuning trials` : ''}, ${s.runs.length} runs (${s.exp.experiment.training.steps} steps each${trials ? ', tuning trials fewer' : ''})`),
+    short(rankingRows(s)),
+    ...(trials ? ['', `tuning trials (each at its tuning horizon; they chose the settings above and are not compared with them):`, short(rankingRows(s, true))] : []),
   ];
   const lrs = s.exp.experiment.tuning ? [] : s.best.filter((c) => c.lr !== null && s.configs.filter((x) => x.label === c.label).length > 1);
-  if (lrs.length) parts.push(`best lr: ${lrs.map((c) => `${c.label} ${formatNumber(c.lr!)}`).join(', ')}`);
-  if (backendWarning) parts.push(backendWarning);
+  if (lrs.length) parts.push(wrapParagraph(`best lr: ${lrs.map((c) => `${c.label} ${formatNumber(c.lr!)}`).join(', ')}`));
+  if (backendWarning) parts.push(wrapParagraph(backendWarning));
   const inc = incompleteText(s);
-  if (inc) parts.push(`INCOMPLETE: ${inc}`);
+  if (inc) parts.push(wrapParagraph(`INCOMPLETE: ${inc}`));
   return parts.join('\n');
 }
 
@@ -539,9 +606,11 @@ export interface ReportOptions {
 export function reportHtml(dir: string, s: Summary, plots: Map<string, string>, opts: ReportOptions & { backendWarning?: string | null } = {}, cmp: Comparison = compare(s)): string {
   const e = s.exp.experiment;
   const rk = rankingRows(s);
+  const missingVerdict = missingVerdictText(s, cmp);
   const runRows = s.runs.map((r) => {
     const res = r.rec.result;
-    const outcome = describeOutcome(r.rec.status, r.rec, `logs/${r.id}.log`);
+    // A finished run's figures have their own columns.
+    const outcome = r.rec.status === 'finished' ? 'finished' : describeOutcome(r.rec.status, r.rec, `logs/${r.id}.log`);
     return [esc(r.id), esc(configName(r.rec)), String(r.rec.seed), `<span class="st ${esc(r.rec.status)}">${esc(outcome)}</span>`, String(r.rec.step), f3(res?.finalValLoss ?? null), f3(res?.bestValLoss ?? null), secs(res?.wallMs ?? null), esc(r.rec.env?.backend ?? '-'), `<a href="${esc(`${r.id}.csv`)}">csv</a> <a href="${esc(`${r.id}.json`)}">json</a> <a href="logs/${esc(r.id)}.log">log</a>`];
   });
   const settings: [string, string][] = [
@@ -567,7 +636,7 @@ export function reportHtml(dir: string, s: Summary, plots: Map<string, string>, 
     if (!rt) continue;
     const key = JSON.stringify(rt);
     const cur = routings.get(key) ?? { names: [], rows: rt };
-    cur.names.push(c.name);
+    if (!cur.names.includes(c.name)) cur.names.push(c.name);
     routings.set(key, cur);
   }
   const routingHtml = [...routings.values()]
@@ -587,7 +656,7 @@ export function reportHtml(dir: string, s: Summary, plots: Map<string, string>, 
   const fig = ([file, svg]: [string, string]) => `<figure>${svg}<figcaption><a href="plots/${esc(file)}">${esc(file)}</a></figcaption></figure>`;
   const figs = [...plots].filter(([f]) => !f.startsWith('diag-')).map(fig).join('\n');
   const diagFigs = [...plots].filter(([f]) => f.startsWith('diag-')).map(fig).join('\n');
-  const vt = verdictTable(cmp, e);
+  const vt = verdictLayout(cmp, e, false);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">${opts.live ? `<meta http-equiv="refresh" content="${refresh}">` : ''}<title>${esc(s.exp.name)} — optlab report</title>
 <style>
@@ -599,25 +668,26 @@ table.settings th{background:none;width:8em;font-weight:bold}table.settings td{f
 .banner{padding:0.6em 1em;margin:1em 0;border-radius:4px}.banner.incomplete{background:#fdecea;border:1px solid #e0a8a0}.banner.live{background:#e8f1fb;border:1px solid #a8c4e0}
 .st.failed,.st.interrupted{color:#a00}.st.diverged{color:#a60}.dim{color:#777;font-weight:normal;font-size:90%}
 pre.sample{background:#f8f8f8;border:1px solid #e4e4e4;padding:0.6em;white-space:pre-wrap;font-size:13px}details{margin:0.4em 0}summary{cursor:pointer}
-.small figure svg{max-width:380px;height:auto}
+.diag figure{display:block;margin:0.8em 0}td.r,th.r{white-space:nowrap}table.verdicts td:nth-child(-n+2){white-space:nowrap}table.runs td:nth-child(9),table.runs td:nth-child(10){white-space:nowrap}
 </style></head><body>
 <h1>${esc(s.exp.name)}</h1>
 ${banner}
 ${e.description ? `<p>${esc(e.description)}</p>` : ''}
-${cmp.rows.length > 1 ? `<h2>Verdicts${cmp.baseline ? ` against ${esc(cmp.baseline)}` : ''}</h2>\n${htmlTable(vt.header, vt.rows.map((r) => r.map(esc)), vt.right)}\n${verdictNotes(cmp, e).map((l) => `<p>${esc(l)}</p>`).join('\n')}\n<p>Per optimizer in <a href="verdicts.csv">verdicts.csv</a>; tuning trials in <a href="tuning.csv">tuning.csv</a>.</p>` : ''}
+${cmp.rows.length > 1 ? `<h2>Verdicts${cmp.baseline ? ` against ${esc(cmp.baseline)}` : ''}</h2>\n${htmlTable(vt.header, vt.rows.map((r) => r.map(esc)), vt.right, 'verdicts')}\n<p>${esc(vt.budget)}</p>\n${verdictNotes(cmp, e).map((l) => `<p>${esc(l)}</p>`).join('\n')}\n<p>Per optimizer in <a href="verdicts.csv">verdicts.csv</a>; tuning trials in <a href="tuning.csv">tuning.csv</a>.</p>` : ''}
 <table class="settings"><tbody>
 ${settings.map(([k, v]) => `<tr><th scope="row">${esc(k)}</th><td>${esc(v)}</td></tr>`).join('\n')}
 </tbody></table>
+${missingVerdict ? `<p class="banner incomplete">${esc(missingVerdict)}</p>` : ''}
 <h2>Ranking</h2>
-<p>Configurations by mean final validation loss over seeds (${s.runs.length} runs; summary in <a href="summary.csv">summary.csv</a>).</p>
+<p>Configurations by mean final validation loss over seeds (${s.runs.length} runs; summary in <a href="summary.csv">summary.csv</a>)${s.configs.some(isTuning) ? '; tuning trials are in the Tuning section' : ''}.${e.target ? ` ${esc(firstEvalHeader(e.target.valLoss))}: the first evaluation at or below the target (the verdict table interpolates between evaluations).` : ''}</p>
 ${htmlTable(rk.header, rk.rows.map((r) => r.map(esc)), rk.right)}
 <h2>Plots</h2>
 ${figs}
-${diagFigs ? `<h2>Diagnostics</h2>\n<p>Per route, mean over the compared configuration's seeds at each logged step (optimizers/diagnostics.ts).</p>\n<div class="small">${diagFigs}</div>` : ''}
+${diagFigs ? `<h2>Diagnostics</h2>\n<p>Per route, mean over the compared configuration's seeds at each logged step (optimizers/diagnostics.ts).</p>\n<div class="diag">${diagFigs}</div>` : ''}
 ${tuningSection(s, cmp, esc, htmlTable)}
 ${bestRows.length ? `<h2>Best learning rate per optimizer</h2>\n${htmlTable(['optimizer', 'lr', 'final val (mean)', 'configurations tried'], bestRows, [false, true, true, true])}` : ''}
 <h2>Runs</h2>
-${htmlTable(['run', 'configuration', 'seed', 'outcome', 'step', 'final val', 'best val', 'time', 'backend', 'files'], runRows, [false, false, true, false, true, true, true, true, false, false])}
+${htmlTable(['run', 'configuration', 'seed', 'outcome', 'step', 'final val', 'best val', 'time', 'backend', 'files'], runRows, [false, false, true, false, true, true, true, true, false, false], 'runs')}
 ${routingHtml ? `<h2>Routing</h2>\n<p>Which part of each optimizer updates which parameter (roles are set by the model).</p>\n${routingHtml}` : ''}
 ${samplesHtml ? `<h2>Samples</h2>\n<p>${sample0!.text.length} characters from each finished model after the prompt ${esc(JSON.stringify(sample0!.prompt))}, temperature ${sample0!.temperature}, sampler seed ${sample0!.seed}.</p>\n${samplesHtml}` : ''}
 <h2>Environment</h2>

@@ -14,8 +14,13 @@
  * standard deviations are decided; a percentile bootstrap over 3 values has at most 10 distinct
  * resample means and understates the spread. Both are reported with the number of seeds used.
  */
-import mt19937 from '@stdlib/random-base-mt19937';
-import tQuantileLib from '@stdlib/stats-base-dists-t-quantile';
+import type mt19937Type from '@stdlib/random-base-mt19937';
+import type tQuantileType from '@stdlib/stats-base-dists-t-quantile';
+import { requireOptional } from '../../kernels/optional.js';
+
+// Loaded on first use (optional peer dependencies: kernels/optional.ts), so importing optlab does not need them.
+const tQuantileLib = (p: number, df: number): number => requireOptional<typeof tQuantileType>('@stdlib/stats-base-dists-t-quantile')(p, df);
+const mt19937 = { factory: (o: { seed: number }) => requireOptional<typeof mt19937Type>('@stdlib/random-base-mt19937').factory(o) };
 
 /** Default confidence level of every interval. */
 export const CONFIDENCE = 0.95;

@@ -8,7 +8,11 @@
  * runner's run JSONs and curves) and compare each optimizer's final runs (`finalRuns`): the setting
  * the tuning machinery selected (experiments/sweep/tuning.ts), run with the experiment's seeds.
  */
-import quantile from '@stdlib/stats-base-dists-t-quantile';
+import type quantileType from '@stdlib/stats-base-dists-t-quantile';
+import { requireOptional } from '../../kernels/optional.js';
+
+/** The t quantile, loaded on first use (an optional peer dependency: kernels/optional.ts). */
+const quantile = (p: number, df: number): number => requireOptional<typeof quantileType>('@stdlib/stats-base-dists-t-quantile')(p, df);
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readExperimentRecord } from '../analysis/report.js';

@@ -91,7 +91,7 @@ export function verdictText(e: ClaimEntry): string {
   if (e.state === 'blocked') return 'blocked';
   if (e.state === 'error') return 'error';
   const ev = e.evaluation!;
-  return ev.verdict === 'undecided' ? `undecided with ${ev.seeds} ${e.claim.name === 'auon-cost' ? 'sizes' : 'seeds'}` : ev.verdict;
+  return ev.verdict === 'undecided' ? `undecided with ${ev.seeds} ${e.claim.name === 'auon-cost' ? 'timed rounds' : 'seeds'}` : ev.verdict;
 }
 
 const num = (x: number) => (!Number.isFinite(x) ? String(x) : Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 1 ? x.toFixed(2) : x.toPrecision(3));

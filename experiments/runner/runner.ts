@@ -40,7 +40,8 @@ import { buildOptimizer, getOptimizerFactory, globalNorm, resolveRoute, type Opt
 import { ConfigError, type InitConfig, type RunSpec } from './config.js';
 import type { Parameter } from '../../optimizers/core.js';
 import { makeSchedule } from './schedule.js';
-import { createTask, type Task } from './tasks.js';
+import { createTask, METRIC_KINDS, type Task } from './tasks.js';
+import { loadedPlugin, loadPlugins } from './plugins.js';
 
 /** Where a run stands. */
 export type RunStatus = 'pending' | 'running' | 'finished' | 'diverged' | 'interrupted' | 'failed';
@@ -444,7 +445,10 @@ interface RunState {
   /** MARS exact mode: the optimizer needs the gradient at the previous step's weights. */
   readonly exact: boolean;
   readonly diagOn: boolean;
+  /** Extra curve columns: the diagnostics (when on), then `metric/<name>` of each plugin metric. */
   readonly diagKeys: readonly string[];
+  /** Names of the plugin metrics this run evaluates with val_loss (those its experiment's plugins register). */
+  readonly metrics: readonly string[];
   /** Curve rows written so far (kept rows of a resumed run included). */
   readonly rows: CurveRow[];
   step: number;
@@ -473,6 +477,9 @@ interface StepLog {
  * outputs, evaluate step 0, train, finish.
  */
 export async function trainRun(id: string, opts: TrainOptions): Promise<RunRecord> {
+  // A plugin's optimizer, model, data or metric must be registered before the run is built.
+  const plugins = readRecord(runPaths(opts.dir, id).json).plugins ?? [];
+  if (plugins.length) await loadPlugins(plugins);
   const run = openRun(id, opts.dir);
   let tb: import('./tensorboard.js').TensorboardWriter | undefined;
   try {
@@ -522,12 +529,14 @@ function openRun(id: string, dir: string): RunState {
       return { parameter: p.name, role: p.role, shape: [...p.variable.shape], route: r.label, transforms: r.transform.describe ? r.transform.describe(p) : r.transform.name };
     });
     const diagOn = rec.diagnostics !== false;
+    const metrics = (rec.plugins ?? []).flatMap((p) => loadedPlugin(p)?.metrics ?? []);
     return {
       id, paths, rec, task, params, opt,
       schedule: makeSchedule(cfg.schedule),
       exact: opt.needsPreviousGrads,
       diagOn,
-      diagKeys: diagOn ? [...opt.diagnosticKeys(), ...(task.model.diagnosticKeys?.() ?? [])] : [],
+      diagKeys: [...(diagOn ? [...opt.diagnosticKeys(), ...(task.model.diagnosticKeys?.() ?? [])] : []), ...metrics.map(metricColumn)],
+      metrics,
       rows: [],
       step: 0,
       wallMs: 0,
@@ -620,10 +629,33 @@ function markRunning(run: RunState, backendLabel: string | undefined): void {
   writeRecord(run.paths.json, rec);
 }
 
+/** The curve column of a plugin metric. */
+const metricColumn = (name: string) => `metric/${name}`;
+
+/** Validation loss and accuracy on the fixed evaluation batches, and each plugin metric as its mean over them (column -> value). */
+function evaluateRun(run: RunState): { loss: number; accuracy?: number; metrics: Record<string, number> } {
+  const ev = evaluate(run.task.model, run.task.evalBatches);
+  const metrics: Record<string, number> = {};
+  for (const name of run.metrics) {
+    const def = METRIC_KINDS[name];
+    let sum = 0;
+    for (const b of run.task.evalBatches) {
+      const v = tf.tidy(() => def.evaluate(run.task.model, b));
+      if (!(v instanceof tf.Tensor) || v.size !== 1) throw new Error(`metric '${name}': evaluate(model, batch) must return a scalar tensor, got ${v instanceof tf.Tensor ? `shape [${v.shape}]` : typeof v}`);
+      sum += v.dataSync()[0];
+      v.dispose();
+    }
+    metrics[metricColumn(name)] = sum / run.task.evalBatches.length;
+  }
+  return { ...ev, metrics };
+}
+
 /** Step 0's row: the evaluation of the initial weights. */
 function initialRow(run: RunState): CurveRow {
-  const ev = evaluate(run.task.model, run.task.evalBatches);
-  return { step: 0, seen: 0, train_loss: null, val_loss: ev.loss, val_acc: ev.accuracy ?? null, lr_scale: run.schedule(1), grad_norm: null, update_rms: null, wall_ms: 0 };
+  const ev = evaluateRun(run);
+  // Only metric columns have a value before the first step (the diagnostics describe steps).
+  const diag = run.metrics.length ? ev.metrics : undefined;
+  return { step: 0, seen: 0, train_loss: null, val_loss: ev.loss, val_acc: ev.accuracy ?? null, lr_scale: run.schedule(1), grad_norm: null, update_rms: null, wall_ms: 0, ...(diag ? { diag } : {}) };
 }
 
 /**
@@ -717,7 +749,7 @@ async function logRow(run: RunState, s: number, lrScale: number, log: StepLog, t
   const modelKeys = Object.keys(log.modelDiag);
   const [lossSum, gn, ur, ...md] = await Promise.all([run.lossAcc.data(), log.gradNorm.data(), log.updateRms.data(), ...modelKeys.map((k) => log.modelDiag[k].data())]);
   tf.dispose([log.gradNorm, log.updateRms, ...Object.values(log.modelDiag)]);
-  const diag = run.diagOn ? Object.fromEntries(run.diagKeys.map((k) => [k, log.optDiag?.[k] ?? null])) : undefined;
+  const diag = run.diagKeys.length ? Object.fromEntries(run.diagKeys.map((k) => [k, log.optDiag?.[k] ?? null])) : undefined;
   modelKeys.forEach((k, i) => diag && (diag[k] = md[i][0]));
   run.wallMs += performance.now() - t0;
   const trainLoss = lossSum[0] / run.lossCount;
@@ -727,9 +759,10 @@ async function logRow(run: RunState, s: number, lrScale: number, log: StepLog, t
   let valLoss: number | null = null;
   let valAcc: number | null = null;
   if (Number.isFinite(trainLoss) && (s % t.evalEvery === 0 || s === t.steps)) {
-    const ev = evaluate(run.task.model, run.task.evalBatches);
+    const ev = evaluateRun(run);
     valLoss = ev.loss;
     valAcc = ev.accuracy ?? null;
+    if (diag) Object.assign(diag, ev.metrics);
   }
   return { step: s, seen: s * run.task.unitsPerStep, train_loss: trainLoss, val_loss: valLoss, val_acc: valAcc, lr_scale: lrScale, grad_norm: gn[0], update_rms: ur[0], wall_ms: Math.round(run.wallMs), ...(diag ? { diag } : {}) };
 }

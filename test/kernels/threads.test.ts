@@ -1,19 +1,16 @@
 /**
  * The native kernels' threads (native/threads.c) and the thread and OpenBLAS-kernel policies of
  * kernels/addon.ts: products split over two threads (by rows, by columns, by batch, each transpose)
- * against one thread and plain wasm; threadsPerRun for one run and for `--jobs`; blasCoreChoice for
- * the environments it distinguishes. The native cases are skipped, saying why, when the addon is not built.
+ * against one thread and plain wasm; threadsPerRun for one run and for `--jobs` (the OpenBLAS kernel-set
+ * policy is tested in blas_family.test.ts). The native cases are skipped, saying why, when the addon is not built.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
-import { blasCoreChoice, blasThreads, threadsPerRun } from '../../kernels/addon.js';
+import { blasThreads, threadsPerRun } from '../../kernels/addon.js';
 import { enableNativeKernels, nativeStatus, withOriginals } from '../../kernels/wasm_kernels.js';
 import { describeNative, input, maxErr } from './helpers.js';
 
-const AVX512 = new Set(['sse2', 'avx2', 'fma', 'avx512f', 'avx512dq', 'avx512cd', 'avx512bw', 'avx512vl']);
-const AVX2 = new Set(['sse2', 'avx2', 'fma']);
-
-describe('thread and OpenBLAS policies (kernels/addon.ts)', () => {
+describe('thread policies (kernels/addon.ts)', () => {
   it('threadsPerRun: the cores for one run (at most 4), floor(cores / runs) for parallel runs, at least 1', () => {
     expect(threadsPerRun(1, 2)).to.equal(2);
     expect(threadsPerRun(2, 2)).to.equal(1);
@@ -38,17 +35,6 @@ describe('thread and OpenBLAS policies (kernels/addon.ts)', () => {
       if (saved === undefined) delete process.env.OPTLAB_BLAS_THREADS;
       else process.env.OPTLAB_BLAS_THREADS = saved;
     }
-  });
-
-  it('blasCoreChoice: SkylakeX on an AVX-512 CPU when nothing is set, nothing on AVX2, the environment respected with a note, OPTLAB_BLAS_CORE above all', () => {
-    expect(blasCoreChoice(AVX512, {})).to.deep.equal({ set: 'SkylakeX', note: '' });
-    expect(blasCoreChoice(AVX2, {})).to.deep.equal({ set: null, note: '' });
-    const forced = blasCoreChoice(AVX512, { OPENBLAS_CORETYPE: 'Haswell' });
-    expect(forced.set).to.equal(null);
-    expect(forced.note).to.match(/OPENBLAS_CORETYPE=Haswell in the environment; this CPU has AVX-512: OPTLAB_BLAS_CORE=SkylakeX/);
-    expect(blasCoreChoice(AVX512, { OPENBLAS_CORETYPE: 'SkylakeX' })).to.deep.equal({ set: null, note: '' });
-    expect(blasCoreChoice(AVX2, { OPENBLAS_CORETYPE: 'Haswell' })).to.deep.equal({ set: null, note: '' });
-    expect(blasCoreChoice(AVX2, { OPENBLAS_CORETYPE: 'Haswell', OPTLAB_BLAS_CORE: 'Zen' })).to.deep.equal({ set: 'Zen', note: '' });
   });
 });
 

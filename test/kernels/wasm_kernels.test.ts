@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
-import { threadsPerRun, TFJS_VERSION } from '../../kernels/addon.js';
+import { blasKernels, threadsPerRun, TFJS_VERSION } from '../../kernels/addon.js';
 import { selectBackend } from '../../kernels/backend.js';
 import { addSelfTestCase, selfTestCases } from '../../kernels/self_test.js';
 import '../../optimizers/auon.js';
@@ -321,9 +321,11 @@ describeNative('native kernels in the wasm backend', () => {
     const choice = await selectBackend('wasm', { quiet: true });
     expect(choice.name).to.equal('wasm');
     expect(choice.label).to.equal('wasm-native');
-    // e.g. 'backend: wasm+native, OpenBLAS 0.3.21 (SkylakeX kernels), 2 threads (requested)', then a note
-    // when the environment forces slower OpenBLAS kernels than the CPU allows (kernels/addon.ts blasCoreChoice).
+    // e.g. 'backend: wasm+native, OpenBLAS 0.3.21 (SkylakeX kernels, verified), 2 threads (requested)', with
+    // the explicit setting it honours and a note when a wider verified kernel set exists (kernels/blas_family.ts).
     const n = threadsPerRun();
-    expect(choice.message).to.match(new RegExp(`^backend: wasm\\+native, OpenBLAS [\\d.]+ \\(\\w+ kernels\\), ${n} threads? \\(requested\\)(; OPENBLAS_CORETYPE=.*)?$`));
+    const blas = blasKernels()!;
+    expect(choice.message).to.match(new RegExp(`^backend: wasm\\+native, OpenBLAS [\\d.]+ \\(${blas.family} kernels, verified(, from \\w+=\\w+)?\\), ${n} threads? \\(requested\\)(; wider \\w+ kernels pass the check here: OPTLAB_BLAS_CORE=\\w+ selects them for optlab \\(kernel sets round differently.*|; OpenBLAS picked .*)?$`));
+    if (blas.widerAvailable) expect(choice.message).to.contain(`OPTLAB_BLAS_CORE=${blas.widerAvailable}`);
   });
 });

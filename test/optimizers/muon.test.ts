@@ -209,7 +209,8 @@ describeBackends('muon: batched Newton-Schulz over same-shape matrices', () => {
       const count = tf.memory().numTensors;
       if (k === 0) {
         const info = await tf.profile(() => opt.step(grads, { lrScale: 0.9 }));
-        for (const kern of info.kernels) if (kern.name === 'BatchMatMul') matmulRanks.add(kern.inputShapes[0]!.length);
+        // Newton-Schulz's products: BatchMatMul, or the one native kernel on wasm-native (native/newton_schulz.c).
+        for (const kern of info.kernels) if (kern.name === 'BatchMatMul' || kern.name === 'OptlabNewtonSchulz') matmulRanks.add(kern.inputShapes[0]!.length);
       } else {
         opt.step(grads, { lrScale: 1 - 0.1 * k });
       }

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { combine, finalRuns, MissingResults, pairedDifference, readRuns, runsEnvironment, stepsToReach, tInterval, verdictBelow, type RunRow } from '../../../experiments/claims/claim.js';
@@ -11,6 +11,9 @@ import { claimsMarkdown, evaluateClaims, verdictText } from '../../../experiment
 import { kroneckerCsv, type KroneckerRow } from '../../../experiments/claims/kronecker_experiment.js';
 import { formatCsv } from '../../../bench/report.js';
 import type { Measurement } from '../../../bench/harness.js';
+import { analyzeCost, COST_SIZES, type CostSample } from '../../../bench/cost_scaling.js';
+import { costVerdict } from '../../../experiments/claims/auon_cost.js';
+import mt19937 from '@stdlib/random-base-mt19937';
 
 /** A fake run: its final figures, and optionally stage, accuracy, and the curve rows (step, train loss, val loss). */
 interface FakeRun {
@@ -210,17 +213,83 @@ describe('claims: verdicts computed from result files', () => {
     expect(write(-0.1).verdict).to.equal('not reproduced at this scale');
   });
 
-  it('auon-cost: the verdict follows the fitted exponents of the bench CSV', () => {
-    const root = mkdtempSync(join(tmpdir(), 'claims-root-'));
-    const dir = join(root, 'auon-cost');
-    mkdirSync(dir, { recursive: true });
-    const m = (name: string, n: number, ms: number): Measurement => ({ kind: 'scaling-step', name, optimizer: name, backend: 'wasm-native', shape: `${n}x${n}`, median_ms: ms, min_ms: ms, max_ms: ms, mean_ms: ms, reps: 3, ratio_to_adamw: null, value: null, unit: null });
-    const sizes = [128, 256, 512, 1024, 2048];
-    const write = (auonExp: number) => writeFileSync(join(dir, 'bench-partial.csv'), formatCsv(['adamw', 'auon', 'hybrid-auon', 'muon'].flatMap((o) => sizes.map((n, i) => m(o, n, 1e-3 * (n * n) ** (o === 'auon' ? auonExp : o === 'adamw' ? 1 : 1.5) * (1 + 0.01 * (i % 2)))))));
-    write(1.0);
-    expect(getClaim('auon-cost').evaluate(dir).verdict).to.equal('reproduced');
-    write(1.5);
-    expect(getClaim('auon-cost').evaluate(dir).verdict).to.equal('not reproduced at this scale');
+  describe('auon-cost', () => {
+    // Samples with a per-round drift (load) common to every arm and 3% noise per sample.
+    const laws = (auonB: number, muonB = 1.5): Record<string, [number, number, number]> => ({ adamw: [0.05, 2e-6, 1.0], auon: [0.1, 4e-6 * 1e4 ** (1 - auonB), auonB], 'hybrid-auon': [0.3, 1e-9, muonB], muon: [0.3, 1e-9, muonB] });
+    const samples = (l: Record<string, [number, number, number]>, rounds: number, noise = 0.03, seed = 5): CostSample[] => {
+      const r = mt19937.factory({ seed });
+      const u = () => (r() + 0.5) / 4294967296;
+      const z = () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
+      const out: CostSample[] = [];
+      for (let round = 0; round < rounds; round++) {
+        const drift = Math.exp(0.02 * z());
+        for (const n of COST_SIZES) for (const [o, [a, c, b]] of Object.entries(l)) out.push({ optimizer: o, n, round, ms: (a + c * (n * n) ** b) * drift * Math.exp(noise * z()) });
+      }
+      return out;
+    };
+    const rows = (s: CostSample[], load: { before: number; rounds: number; forced?: boolean }): Measurement[] => {
+      const lr = (shape: string, value: number, unit = 'load (1 min)'): Measurement => ({ kind: 'load', name: 'loadavg-1min', optimizer: null, backend: 'wasm-native', shape, median_ms: null, min_ms: null, max_ms: null, mean_ms: null, reps: 0, ratio_to_adamw: null, value, unit });
+      const nr = new Set(s.map((x) => x.round)).size;
+      return [
+        lr('before', load.before),
+        lr('threshold', 1.5, load.forced ? 'forced' : 'guarded'),
+        ...s.map((x): Measurement => ({ kind: 'cost-rep', name: x.optimizer, optimizer: x.optimizer, backend: 'wasm-native', shape: `${x.n}x${x.n}`, median_ms: x.ms, min_ms: x.ms, max_ms: x.ms, mean_ms: x.ms, reps: 1, ratio_to_adamw: null, value: x.round, unit: 'round' })),
+        ...Array.from({ length: nr }, (_, r) => lr(`round ${r}`, load.rounds)),
+        lr('after', load.rounds),
+      ];
+    };
+    const evaluateWith = (m: Measurement[]) => {
+      const dir = join(mkdtempSync(join(tmpdir(), 'claims-root-')), 'auon-cost');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'bench-partial.csv'), formatCsv(m));
+      return { dir, ev: () => getClaim('auon-cost').evaluate(dir) };
+    };
+    const idle = { before: 0.1, rounds: 1.2 };
+
+    it('the rule on synthetic fits: reproduced (linear AuON, cubic Muon), not reproduced (AuON as Muon), undecided (too few rounds, overlapping intervals)', () => {
+      const ok = costVerdict(analyzeCost(samples(laws(1.0), 10), { resamples: 300 }));
+      expect(ok).to.include({ verdict: 'reproduced', linear: 'reproduced', faster: 'reproduced', bounded: 'reproduced' });
+      const bad = costVerdict(analyzeCost(samples(laws(1.5), 10), { resamples: 300 }));
+      expect(bad.verdict).to.equal('not reproduced at this scale');
+      expect(bad.linear).to.equal('not reproduced at this scale');
+      expect(bad.bounded).to.equal('not reproduced at this scale');
+      // AuON 0.06 above AdamW in the exponent and 40% noise: the interval of the difference straddles +0.1.
+      const noisy = costVerdict(analyzeCost(samples(laws(1.06, 1.06), 10, 0.4), { resamples: 300 }));
+      expect(noisy.linear).to.equal('undecided');
+      expect(noisy.faster).to.equal('undecided');
+      expect(noisy.verdict).to.equal('undecided');
+      const few = costVerdict(analyzeCost(samples(laws(1.0), 3), { resamples: 100 }));
+      expect(few.verdict).to.equal('undecided');
+      expect(few.reason).to.match(/only 3 timed rounds \(the rule needs 5\)/);
+    });
+
+    it('AdamW outside the linear band leaves every part undecided', () => {
+      const l = laws(1.0);
+      l.adamw = [0.05, 2e-9, 1.4];
+      const v = costVerdict(analyzeCost(samples(l, 8), { resamples: 100 }));
+      expect(v.verdict).to.equal('undecided');
+      expect(v.reason).to.match(/AdamW's exponent .* outside \[0\.9, 1\.1\]/);
+    });
+
+    it('evaluate reads the bench CSV, decides, reports the load and writes the ratio plot', () => {
+      const { dir, ev } = evaluateWith(rows(samples(laws(1.0), 6), idle));
+      const e = ev();
+      expect(e.verdict).to.equal('reproduced');
+      expect(e.seeds).to.equal(6);
+      expect(e.env?.load).to.equal('0.10 before, up to 1.20 after a round, 1.20 at the end');
+      expect(e.figures.filter((f) => /AuON \/ AdamW step time at/.test(f.label))).to.have.length(COST_SIZES.length);
+      expect(readFileSync(join(dir, 'cost-ratio.svg'), 'utf8')).to.match(/^<svg/);
+    });
+
+    it('the load guard: a loaded measurement is not measured unless it was forced, and then the reason says so', () => {
+      expect(evaluateWith(rows(samples(laws(1.0), 6), { before: 0.9, rounds: 1.2 })).ev).to.throw(MissingResults, /not measured: machine loaded \(load average 0\.90 before the run/);
+      expect(evaluateWith(rows(samples(laws(1.0), 6), { before: 0.1, rounds: 2.5 })).ev).to.throw(MissingResults, /up to 2\.50 after a round/);
+      const forced = evaluateWith(rows(samples(laws(1.0), 6), { before: 0.9, rounds: 2.5, forced: true })).ev();
+      expect(forced.reason).to.match(/^Measured under load, forced: load average 0\.90 before the run/);
+      expect(forced.env?.load).to.match(/forced past the guard/);
+      // A folder without samples is not run.
+      expect(evaluateWith([]).ev).to.throw(MissingResults);
+    });
   });
 
   it('the report lists every claim, with commands for those not run and verdict text from the rule', () => {
