@@ -66,12 +66,12 @@ const DECAY_ON: Record<AdamWOptions['decayOn'] & string, (p: Parameter) => boole
 function weightDecayOn(o: Required<AdamWOptions>): Transform {
   if (o.cautiousWeightDecay) {
     const cwd = cautiousWeightDecay(o.weightDecay, o.decayOn === 'all' ? {} : { applies: DECAY_ON[o.decayOn] });
-    return o.decayOn === 'all' ? cwd : { ...cwd, describe: () => `cautious-wd=${o.weightDecay} on ${o.decayOn}` };
+    return o.decayOn === 'all' ? cwd : { ...cwd, describe: (p) => (p && !DECAY_ON[o.decayOn](p) ? `no wd (decayOn ${o.decayOn})` : `cautious-wd=${o.weightDecay} on ${o.decayOn}`) };
   }
   const wd = decoupledWeightDecay(o.weightDecay, o.lr);
   if (o.decayOn === 'all') return wd;
   const applies = DECAY_ON[o.decayOn];
-  return { ...wd, decay: (p, ctx) => (applies(p) ? wd.decay!(p, ctx) : 1), describe: () => `wd=${o.weightDecay} on ${o.decayOn}` };
+  return { ...wd, decay: (p, ctx) => (applies(p) ? wd.decay!(p, ctx) : 1), describe: (p) => (p && !applies(p) ? `no wd (decayOn ${o.decayOn})` : `wd=${o.weightDecay} on ${o.decayOn}`) };
 }
 
 /** Exponential moving average beta x + (1 - beta) g, in PyTorch's `x.mul_(beta).add_(g, alpha=1-beta)` order. Pure. */

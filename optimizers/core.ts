@@ -81,8 +81,12 @@ export interface Transform {
    * references (`p.mul_(1 - lr*wd)` then `p.add_(u)`).
    */
   decay?(p: Parameter, ctx: StepContext): number;
-  /** Human-readable settings for routing tables. */
-  describe?(): string;
+  /**
+   * Human-readable settings for routing tables. With `p`, the settings as they apply to that parameter
+   * (an option resolved per parameter, such as Scion's norm 'auto' or AdamW's `decayOn`, shows what it
+   * resolved to); without, the settings of the transform.
+   */
+  describe?(p?: Parameter): string;
   /** True when `update` reads `ctx.previousGrads` (MARS exact mode); the training loop must supply them. */
   readonly needsPreviousGrads?: boolean;
   /** Metric names this transform reports through `ctx.probe` (keys of METRICS in optimizers/diagnostics.ts). */
@@ -129,8 +133,8 @@ export function chain(...transforms: Transform[]): Transform {
       for (const t of transforms) if (t.decay) d *= t.decay(p, ctx);
       return d;
     },
-    describe() {
-      return transforms.map((t) => (t.describe ? t.describe() : t.name)).join(' > ');
+    describe(p) {
+      return transforms.map((t) => (t.describe ? t.describe(p) : t.name)).join(' > ');
     },
   };
 }
@@ -453,7 +457,7 @@ export function buildOptimizer(params: readonly Parameter[], def: OptimizerDef, 
       return [...keys].sort();
     },
     describe() {
-      return formatRoutingTable(routed.map((r) => ({ name: r.p.name, role: r.p.role, shape: r.p.variable.shape, label: r.label, detail: r.transform.describe ? r.transform.describe() : r.transform.name })));
+      return formatRoutingTable(routed.map((r) => ({ name: r.p.name, role: r.p.role, shape: r.p.variable.shape, label: r.label, detail: r.transform.describe ? r.transform.describe(r.p) : r.transform.name })));
     },
     dispose() {
       recorder?.dispose();

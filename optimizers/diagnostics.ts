@@ -14,7 +14,8 @@
  *   update_weight_ratio   sqrt(sum ||dW||_F^2) / sqrt(sum ||W_before||_F^2) over the route
  *   update_spectral_norm  largest ||dW||_2 of the route's parameters (matrix view; a vector's L2 norm)
  *   ns_sv_min, ns_sv_max  smallest / largest singular value of the orthogonalized direction O (Muon,
- *                         Moonlight, MARS-M, Hybrid-AuON, mars-shampoo), over the route. A rank-deficient
+ *                         Moonlight, MARS-M, Hybrid-AuON, mars-shampoo, NorMuon, AdaMuon, Scion's spectral
+ *                         LMOs), before any shape factor or radius, over the route. A rank-deficient
  *                         momentum gives sigma_min = 0: matrices fed by a LayerNorm with equal gains
  *                         have a structural null direction (LN outputs sum to 0), so read sv_min with it.
  *   ns_orth_error         how far O's nonzero singular values are from 1: sqrt(sum s^4 (s^2 - 1)^2 / sum s^4)

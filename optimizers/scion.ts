@@ -81,9 +81,11 @@ export function resolveScionNorm(norm: ScionNorm, rank: number): Exclude<ScionNo
 
 /**
  * The LMO direction of one norm on a parameter-shaped tensor (no lr, no radius). Throws for a norm that
- * needs a matrix on a 1-D parameter and for 'bias-rms' on a matrix. Call inside tf.tidy.
+ * needs a matrix on a 1-D parameter and for 'bias-rms' on a matrix. The spectral norms hand
+ * `onOrthogonalized` the Newton-Schulz output O on the [fan_in, fan_out] view before their shape factor,
+ * as Muon's diagnostics see it (singular values near 1). Call inside tf.tidy.
  */
-export function scionLmo(norm: Exclude<ScionNorm, 'auto'>, g: tf.Tensor, ns: { steps: number; coefficients: 'classic' | 'polar-express' }): tf.Tensor {
+export function scionLmo(norm: Exclude<ScionNorm, 'auto'>, g: tf.Tensor, ns: { steps: number; coefficients: 'classic' | 'polar-express' }, onOrthogonalized?: (o: tf.Tensor) => void): tf.Tensor {
   if (norm === 'bias-rms') {
     return tf.div(g, tf.add(tf.sqrt(tf.mean(tf.square(g), 0, true)), EPS));
   }
@@ -92,6 +94,7 @@ export function scionLmo(norm: Exclude<ScionNorm, 'auto'>, g: tf.Tensor, ns: { s
   let out: tf.Tensor;
   if (norm === 'spectral' || norm === 'spectral-conv') {
     const o = orthogonalize(v, ns);
+    onOrthogonalized?.(o);
     if (norm === 'spectral') return tf.reshape(tf.mul(o, Math.sqrt(fanOut / fanIn)), g.shape);
     const cin = g.rank >= 3 ? g.shape[g.rank - 2] : fanIn;
     const spatial = fanIn / cin;
@@ -131,11 +134,12 @@ export function scaleByScion(o: { momentum: number; norm: ScionNorm; scale: numb
         s.momentum_buffer.assign(b);
       }
       const n = resolveScionNorm(o.norm, p.variable.rank);
-      const d = scionLmo(n, b, ns);
-      if (ctx.probe && (n === 'spectral' || n === 'spectral-conv')) ctx.probe.singularValues(p, 'ns', d);
+      // The probe reads NS's output before the shape factor sqrt(fan_out / fan_in) (and 1 / (kh kw)), as Muon's does.
+      const d = scionLmo(n, b, ns, ctx.probe ? (o) => ctx.probe!.singularValues(p, 'ns', o) : undefined);
       return o.scale === 1 ? d : tf.mul(d, o.scale);
     },
-    describe: () => `scion(${o.norm}${o.momentum === 1 ? '' : `,momentum=${o.momentum}`},scale=${o.scale})`,
+    // With a parameter, 'auto' shows the LMO it resolves to on that parameter's rank.
+    describe: (p) => `scion(${o.norm === 'auto' && p ? `auto:${resolveScionNorm('auto', p.variable.rank)}` : o.norm}${o.momentum === 1 ? '' : `,momentum=${o.momentum}`},scale=${o.scale})`,
   };
 }
 

@@ -304,7 +304,7 @@ export class OptlabTfOptimizer<O extends object = Record<string, unknown>> exten
       const variable = w.read() as tf.Variable;
       const p: Parameter = { name: w.name, variable, role: roles.get(w.name) ?? inferRole(w.name, variable.shape, this.config.roles) };
       const r = resolveRoute(this.def, p);
-      return { name: p.name, role: p.role, shape: variable.shape, label: r.label, detail: r.transform.describe ? r.transform.describe() : r.transform.name };
+      return { name: p.name, role: p.role, shape: variable.shape, label: r.label, detail: r.transform.describe ? r.transform.describe(p) : r.transform.name };
     });
     return formatRoutingTable(rows);
   }

@@ -558,7 +558,7 @@ function openRun(id: string, dir: string): RunState {
     opt = buildOptimizer(params, def, { clipNorm: t.clipNorm });
     rec.routing = params.map((p) => {
       const r = resolveRoute(def, p);
-      return { parameter: p.name, role: p.role, shape: [...p.variable.shape], route: r.label, transforms: r.transform.describe ? r.transform.describe() : r.transform.name };
+      return { parameter: p.name, role: p.role, shape: [...p.variable.shape], route: r.label, transforms: r.transform.describe ? r.transform.describe(p) : r.transform.name };
     });
     const diagOn = rec.diagnostics !== false;
     const metrics = (rec.plugins ?? []).flatMap((p) => loadedPlugin(p)?.metrics ?? []);

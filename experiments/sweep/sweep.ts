@@ -14,7 +14,8 @@ import os from 'node:os';
 import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { shardFromEnvironment } from './cluster.js';
-import { ConfigError, configName, defaultOutDir, expandRuns, seedList, tuningSeedList, type Experiment, type RunSpec } from '../runner/config.js';
+import { ConfigError, configName, defaultOutDir, entryRuns, expandRuns, seedList, tuningSeedList, type Experiment, type RunSpec } from '../runner/config.js';
+import { OPTIMIZERS } from '../../optimizers/index.js';
 import { checkPluginNames, loadExperimentFile } from '../runner/plugins.js';
 import { describeFsFault, isFsFault } from '../runner/fs_faults.js';
 import { acquireRunLock, describeHolder, staleAfterMs, type RunLock } from '../runner/run_lock.js';
@@ -97,7 +98,11 @@ export function statusCounts(statuses: readonly RunStatus[]): string {
   return order.filter((s) => statuses.includes(s)).map((s) => `${statuses.filter((x) => x === s).length} ${label[s]}`).join(', ') || 'no runs';
 }
 
-/** Keeps the optimizer entries named in `only` (labels or registry names); unknown names fail listing the known ones. */
+/**
+ * Keeps the optimizer entries named in `only` (labels or registry names); unknown names fail listing the
+ * known ones. The kept entries' options are checked first against the whole file, so an error names the
+ * entry by its index in the file (`optimizers[2] (lion)`), not by its place among the kept ones.
+ */
 export function selectOptimizers(exp: Experiment, only: readonly string[] | undefined): Experiment {
   if (!only || only.length === 0) return exp;
   const names = only.flatMap((n) => n.split(',')).map((n) => n.trim()).filter(Boolean);
@@ -108,6 +113,14 @@ export function selectOptimizers(exp: Experiment, only: readonly string[] | unde
   const keptLabels = kept.map((o) => o.label ?? o.name);
   const orphan = kept.find((o) => o.settingsFrom !== undefined && !keptLabels.includes(o.settingsFrom));
   if (orphan) throw new ConfigError(`--only ${names.join(',')}: '${orphan.label ?? orphan.name}' takes its settings from '${orphan.settingsFrom}' (settingsFrom); select that entry too`, 'optimizers');
+  exp.optimizers.forEach((o, i) => {
+    if (!kept.includes(o)) return;
+    // The first point of the entry's grid (list-valued options, as expandRuns crosses them); no runs are made (no seeds).
+    const defaults = OPTIMIZERS[o.name]?.defaults as Record<string, unknown> | undefined;
+    const { name: _n, label: _l, search: _s, settingsFrom: _f, ...opts } = o;
+    const first = Object.fromEntries(Object.entries(opts).filter(([k, v]) => Array.isArray(v) && !Array.isArray(defaults?.[k])).map(([k, v]) => [k, (v as unknown[])[0]]));
+    entryRuns(exp, i, first, []);
+  });
   return { ...exp, optimizers: kept };
 }
 

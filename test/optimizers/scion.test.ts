@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
 import { buildOptimizer, type Parameter, type Role } from '../../optimizers/core.js';
 import { newtonSchulz } from '../../optimizers/linalg.js';
+import { muon } from '../../optimizers/muon.js';
 import { scion } from '../../optimizers/scion.js';
 import { ScionOptimizer } from '../../optimizers/tfjs_classes.js';
 import { describeBackends } from '../shared/backends.js';
@@ -54,6 +55,58 @@ describeBackends('scion', () => {
     expect(maxAbs).to.be.greaterThan(0.5 * (2 / fanIn));
     opt.dispose();
     p.variable.dispose();
+  });
+
+  it("diagnostics: ns_sv_* and ns_orth_error read Newton-Schulz's output before the shape factor and radius, as Muon's do", () => {
+    // Scion's spectral LMOs multiply NS5(G) by sqrt(fan_out / fan_in) (/ (kh kw) for conv) and the radius;
+    // the singular-value metrics describe the orthogonalization, so they must equal Muon's on the same
+    // direction (Muon with momentum 0 and no Nesterov orthogonalizes the gradient itself).
+    for (const [shape, role] of [[[8, 32], 'matrix'], [[3, 3, 2, 4], 'conv']] as [number[], Role][]) {
+      const size = shape.reduce((a, b) => a * b, 1);
+      const g = seeded(size, 21);
+      const read = (def: ReturnType<typeof scion>) => {
+        const p = param('W', role, seeded(size, 20), shape);
+        const opt = buildOptimizer([p], def);
+        const gt = tf.tensor(g, shape);
+        opt.step(new Map([['W', gt]]), { diagnose: true });
+        const d = opt.diagnostics();
+        gt.dispose();
+        opt.dispose();
+        p.variable.dispose();
+        return d;
+      };
+      const s = read(scion({ lr: 0.01, scale: 3 }));
+      const m = read(muon({ momentum: 0, nesterov: false, batchNewtonSchulz: 'never' }));
+      for (const k of ['ns_sv_min', 'ns_sv_max', 'ns_orth_error']) {
+        expect(s[`scion/${k}`], `[${shape}] ${k}: scion ${s[`scion/${k}`]}, muon ${m[`muon/${k}`]}`).to.be.closeTo(m[`muon/${k}`], 1e-5);
+      }
+      // NS5's singular values stay near 1 (about [0.68, 1.13]), whatever the factor (here 2 and 3 sqrt(2) / 9).
+      expect(s['scion/ns_sv_max']).to.be.within(0.6, 1.3);
+    }
+  });
+
+  it("routing tables say which LMO 'auto' resolves to on each parameter (buildOptimizer, the tf.Optimizer, before a step)", async () => {
+    const ps = [param('K', 'conv', seeded(18, 1), [3, 3, 1, 2]), param('W', 'matrix', seeded(8, 2), [2, 4]), param('b', 'vector', seeded(4, 3), [4]), param('H', 'head', seeded(8, 4), [4, 2])];
+    const opt = buildOptimizer(ps, scion({ headNorm: 'sign' }));
+    const row = (table: string, name: string) => table.split('\n').find((l) => l.startsWith(`${name} `))!;
+    const table = opt.describe();
+    expect(row(table, 'K')).to.include('scion(auto:spectral-conv,');
+    expect(row(table, 'W')).to.include('scion(auto:spectral,');
+    expect(row(table, 'b')).to.include('scion(auto:bias-rms,');
+    expect(row(table, 'H')).to.include('scion(sign,');
+    opt.dispose();
+    for (const p of ps) p.variable.dispose();
+    const tfl = await import('@tensorflow/tfjs-layers');
+    const model = tfl.sequential({ layers: [tfl.layers.conv2d({ filters: 2, kernelSize: 3, inputShape: [4, 4, 1], name: 'scion_describe_conv' }), tfl.layers.flatten(), tfl.layers.dense({ units: 1, name: 'scion_describe_out' })] });
+    const tfOpt = new ScionOptimizer({ printRouting: false });
+    model.compile({ optimizer: tfOpt, loss: 'meanSquaredError' });
+    // tfjs-layers makes weight names unique per process (a `_N` suffix on later backends).
+    const weightRow = (name: string) => tfOpt.describe().split('\n').find((l) => new RegExp(`^${name}(_\\d+)? `).test(l))!;
+    expect(weightRow('scion_describe_conv/kernel')).to.include('scion(auto:spectral-conv,');
+    expect(weightRow('scion_describe_conv/bias')).to.include('scion(auto:bias-rms,');
+    expect(weightRow('scion_describe_out/kernel')).to.match(/head .*scion-head +scion\(auto:spectral,/);
+    tfOpt.dispose();
+    model.dispose();
   });
 
   it('names the problem for a norm that does not fit the parameter and for options out of range', () => {

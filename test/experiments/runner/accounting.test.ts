@@ -107,6 +107,13 @@ describe('run accounting (in process)', function () {
     expect(adamw.options.find((p) => p.name === 'weightDecay')).to.deep.equal({ name: 'weightDecay', default: 0.01, doc: 'Decoupled weight decay, multiplied by the learning rate.' });
     expect(adamw.options.find((p) => p.name === 'amsgrad')!.doc).to.equal('Keep the running maximum of v (Reddi et al. 2018).');
     expect(formatListing(list, ['muon'])).to.match(/^muon: .*\n {2}lr = 0\.02 +Learning rate/);
+    // Options inherited from another file's interface (NorMuonOptions extends AuxAdamWOptions of adamw.ts) keep their doc.
+    for (const name of ['muon', 'normuon', 'auon']) {
+      const o = list.find((x) => x.name === name)!;
+      expect(o.options.find((p) => p.name === 'adamLr')!.doc, name).to.equal("Learning rate of the auxiliary AdamW (times the schedule's lrScale).");
+      expect(o.options.find((p) => p.name === 'adamBeta1')!.doc, name).to.equal('First beta of the auxiliary AdamW.');
+    }
+    expect(list.find((x) => x.name === 'adamuon')!.options.find((p) => p.name === 'adamEps')!.doc).to.equal('eps of the auxiliary AdamW.');
   });
 });
 

@@ -98,6 +98,18 @@ describe('checks before any run', () => {
     expect(configError(() => selectOptimizers(exp, ['adamw,mun'])).message).to.equal('--only mun: no such optimizer entry in tiny; entries: adamw, sgd, muon-fast');
   });
 
+  it('--only: a bad option of a kept entry is named by its index in the file, not among the kept entries', () => {
+    // quick-field.yaml --only lion --set optimizers.lion.beta1=1.5 said 'optimizers[0] (lion)' for the file's optimizers[2].
+    const exp = load({ optimizers: [{ name: 'adamw' }, { name: 'sgd' }, { name: 'lion', beta1: 1.5 }, { name: 'muon', lr: [0.01, -1] }] });
+    const e = configError(() => selectOptimizers(exp, ['lion']));
+    expect(e.message).to.equal('optimizers[2] (lion): lion: beta1 must be in [0, 1), got 1.5');
+    expect(e.path).to.equal('optimizers[2]');
+    // A grid is checked at its first point here; the rest when the runs are expanded.
+    expect(selectOptimizers(exp, ['muon']).optimizers.map((o) => o.name)).to.deep.equal(['muon']);
+    // Entries left out are not checked.
+    expect(selectOptimizers(exp, ['adamw', 'sgd']).optimizers).to.have.length(2);
+  });
+
   it('exit code: 1 when a run failed or was interrupted by a signal, 130 when the user stopped the sweep', () => {
     expect(sweepExitCode({ statuses: { a: 'finished', b: 'diverged' }, interrupted: false })).to.equal(0);
     expect(sweepExitCode({ statuses: { a: 'finished', b: 'interrupted' }, interrupted: false })).to.equal(1);
