@@ -49,7 +49,7 @@ import { lapackAvailable, lapackEigh, lapackStatus } from '../kernels/eigh.js';
 
 /** Options of SOAP. Every default is nikhilvyas/SOAP's. */
 export interface SoapOptions {
-  /** @default 0.003 */
+  /** Learning rate η (times the schedule's lrScale). @default 0.003 */
   lr?: number;
   /** Adam's first-moment decay (in the rotated basis). @default 0.95 */
   beta1?: number;
