@@ -23,10 +23,10 @@
  * vector (AdamW).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { adamwTransform, type AuxAdamOptions } from './adamw.js';
+import { adamwTransform, AUX_ADAM_DOMAINS, type AuxAdamOptions } from './adamw.js';
 import { chain, defineOptimizer, scaleByLr, weightDecayTransform, type OptimizerDef, type Transform } from './core.js';
-import { checkPositive } from './lion.js';
-import { checkMuonOptions, muonRoutes, scaleByMuon, type BatchNewtonSchulz } from './muon.js';
+import { bool, nonNegative, positive, unitInterval, type Domains } from './domains.js';
+import { muonRoutes, NS_DOMAINS, scaleByMuon, type BatchNewtonSchulz } from './muon.js';
 
 /** Options of AdaMuon; its AdamW shares lr and weightDecay (decay on embeddings and head only): adamBeta1 0.9, adamBeta2 0.95, adamEps 1e-8 (after the bias-corrected sqrt(v), torch.optim.AdamW). */
 export interface AdaMuonOptions extends AuxAdamOptions {
@@ -56,6 +56,16 @@ export const ADAMUON_DEFAULTS: Required<AdaMuonOptions> = {
 };
 
 /**
+ * The allowed values of each option (optimizers/domains.ts): momentum (also the second moment's EMA
+ * coefficient) in [0, 1), eps > 0, the Newton-Schulz options of NS_DOMAINS; the AdamW path's betas and
+ * eps as AUX_ADAM_DOMAINS (torch.optim.AdamW's betas in [0, 1); its eps > 0, as ADAMW_DOMAINS).
+ */
+export const ADAMUON_DOMAINS: Domains<AdaMuonOptions> = {
+  lr: positive, weightDecay: nonNegative, momentum: unitInterval, nesterov: bool, ...NS_DOMAINS, eps: positive, cautiousWeightDecay: bool,
+  adamBeta1: AUX_ADAM_DOMAINS.adamBeta1, adamBeta2: AUX_ADAM_DOMAINS.adamBeta2, adamEps: AUX_ADAM_DOMAINS.adamEps,
+};
+
+/**
  * AdaMuon's second moment and scale on an (orthogonalized) update O: slot `v_buffer` (O's shape),
  * V <- beta V + (1 - beta) O^2, O' = O / (sqrt(V) + eps), out = O' 0.2 sqrt(numel) / (||O'||_F + eps).
  */
@@ -74,10 +84,6 @@ export function scaleByElementwiseSecondMoment(beta: number, eps: number): Trans
 }
 
 function buildAdaMuon(o: Required<AdaMuonOptions>): OptimizerDef {
-  checkMuonOptions('adamuon', o);
-  checkPositive('adamuon', 'lr', o.lr);
-  checkPositive('adamuon', 'eps', o.eps);
-  checkPositive('adamuon', 'weightDecay', o.weightDecay, true);
   const matrix = chain(
     scaleByMuon({ ...o, momentumForm: 'ema', scaling: 'keller', signBeforeNs: true, method: 'adamuon' }),
     scaleByElementwiseSecondMoment(o.momentum, o.eps),
@@ -89,4 +95,4 @@ function buildAdaMuon(o: Required<AdaMuonOptions>): OptimizerDef {
 }
 
 /** AdaMuon (Chongjie-Si/AdaMuon): orthogonalized sign-momentum with an elementwise second moment and update RMS 0.2, with AdamW for non-matrix parameters. */
-export const adamuon = defineOptimizer('adamuon', ADAMUON_DEFAULTS, buildAdaMuon, { className: 'AdaMuonOptimizer' });
+export const adamuon = defineOptimizer('adamuon', ADAMUON_DEFAULTS, buildAdaMuon, { className: 'AdaMuonOptimizer', domains: ADAMUON_DOMAINS });

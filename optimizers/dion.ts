@@ -36,6 +36,7 @@
  * train.py routes them).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { anyInteger, anyOf, checkDomains, integer, interval, nonNegative, oneOf, positive, unitInterval, type Domains } from './domains.js';
 import { chain, defineOptimizer, route, type OptimizerDef, type Parameter, type SlotMaker, type State, type StepContext, type Transform } from './core.js';
 import { fans, matrixView } from './linalg.js';
 import { lerp } from './momentum.js';
@@ -95,6 +96,22 @@ export const DION_DEFAULTS: Required<DionOptions> = {
   scalarLr: -1,
   scalarWeightDecay: -1,
   seed: 0,
+};
+
+/**
+ * The allowed values of each option (optimizers/domains.ts). From the reference's checks: lr > 0 (it
+ * takes 0), weight decay >= 0, rankFraction in (0, 1], rankMultipleOf and powerIters integers >= 1, qrMethod
+ * one of its three. Tighter than the reference where its update needs it: mu in [0, 1] (the fraction of the
+ * rank-r part kept; the reference only asks mu >= 0), betas in [0, 1) (the scalar AdamW divides by
+ * 1 - beta1^t and sqrt(1 - beta2^t)), epsilon > 0 (it divides a zero column of R, and a zero AdamW moment).
+ * cqrWarmupSteps an integer >= 0 (0: cqr from the first step), rcqrOversample >= 1, scalarLr -1 (= lr) or
+ * > 0, scalarWeightDecay -1 (= weightDecay) or >= 0, seed any integer.
+ */
+export const DION_DOMAINS: Domains<DionOptions> = {
+  lr: positive, mu: interval(0, 1), beta1: unitInterval, beta2: unitInterval, weightDecay: nonNegative, epsilon: positive,
+  rankFraction: interval(0, 1, { lowOpen: true }), rankMultipleOf: integer(1), powerIters: integer(1), qrMethod: oneOf('rcqr', 'cqr', 'qr'),
+  cqrWarmupSteps: integer(0), rcqrOversample: interval(1, Infinity), scalarAlgorithm: oneOf('adamw', 'lion'),
+  scalarLr: anyOf(oneOf(-1), positive), scalarWeightDecay: anyOf(oneOf(-1), nonNegative), seed: anyInteger,
 };
 
 /** How Dion sees a matrix: the working orientation B ([m, n], m >= n unless square) and the rank r. */
@@ -259,31 +276,9 @@ function dionLion(lr: number, beta1: number, beta2: number, wd: number): Transfo
   };
 }
 
-function validate(o: Required<DionOptions>): void {
-  const range = (k: keyof DionOptions, ok: boolean, allowed: string) => {
-    if (!ok) throw new Error(`dion: option '${k}' = ${JSON.stringify(o[k])} is outside ${allowed}`);
-  };
-  range('lr', o.lr > 0, '(0, inf)');
-  range('mu', o.mu >= 0 && o.mu <= 1, '[0, 1]');
-  range('beta1', o.beta1 >= 0 && o.beta1 <= 1, '[0, 1]');
-  range('beta2', o.beta2 >= 0 && o.beta2 <= 1, '[0, 1]');
-  range('weightDecay', o.weightDecay >= 0, '[0, inf)');
-  range('epsilon', o.epsilon >= 0, '[0, inf)');
-  range('rankFraction', o.rankFraction > 0 && o.rankFraction <= 1, '(0, 1]');
-  range('rankMultipleOf', Number.isInteger(o.rankMultipleOf) && o.rankMultipleOf >= 1, 'the integers >= 1');
-  range('powerIters', Number.isInteger(o.powerIters) && o.powerIters >= 1, 'the integers >= 1');
-  range('qrMethod', ['rcqr', 'cqr', 'qr'].includes(o.qrMethod), "'rcqr', 'cqr', 'qr'");
-  range('cqrWarmupSteps', Number.isInteger(o.cqrWarmupSteps) && o.cqrWarmupSteps >= 0, 'the integers >= 0');
-  range('rcqrOversample', o.rcqrOversample >= 1, '[1, inf)');
-  range('scalarAlgorithm', ['adamw', 'lion'].includes(o.scalarAlgorithm), "'adamw', 'lion'");
-  range('scalarLr', o.scalarLr === -1 || o.scalarLr > 0, '-1 (= lr) or (0, inf)');
-  range('scalarWeightDecay', o.scalarWeightDecay === -1 || o.scalarWeightDecay >= 0, '-1 (= weightDecay) or [0, inf)');
-  range('seed', Number.isInteger(o.seed), 'the integers');
-}
-
 /** Dion on matrix and conv parameters, the scalar algorithm on the others; `random` replaces the seeded draws (parity replay). */
 export function dionDef(o: Required<DionOptions>, random: RandomSource = seededRandom(o.seed)): OptimizerDef {
-  validate(o);
+  checkDomains('dion', DION_DOMAINS, o as unknown as Record<string, unknown>);
   const counts = { fallbacks: 0 };
   const main = scaleByDion(o, random, counts);
   const probe: Transform = {
@@ -309,4 +304,4 @@ export function dionMonitor(def: OptimizerDef): DionMonitor | null {
 }
 
 /** Dion, low-rank orthonormalized updates with error feedback, as microsoft/dion's dion_reference.Dion computes them on one device (registry name 'dion'). */
-export const dion = defineOptimizer('dion', DION_DEFAULTS, (o) => dionDef(o));
+export const dion = defineOptimizer('dion', DION_DEFAULTS, (o) => dionDef(o), { domains: DION_DOMAINS });

@@ -74,6 +74,8 @@ export const nonNegative = interval(0, Infinity);
 export const unitInterval = interval(0, 1, { highOpen: true });
 /** true or false. */
 export const bool = oneOf(true, false);
+/** Any integer, negative ones included (seeds of keyed random draws). */
+export const anyInteger: Domain = { range: 'an integer', interval: true, contains: (v) => isNum(v) && Number.isInteger(v), outside: [0.5] };
 
 /**
  * The message for `value` of option `key` of `method` when it lies outside its domain, else null:

@@ -16,6 +16,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ema } from './adamw.js';
 import { chain, defineOptimizer, exactSign, scaleByLr, weightDecayTransform, type Transform } from './core.js';
+import { bool, nonNegative, positive, unitInterval, type Domains } from './domains.js';
 
 /** Options of Lion. */
 export interface LionOptions {
@@ -33,6 +34,12 @@ export interface LionOptions {
 
 export const LION_DEFAULTS: Required<LionOptions> = { lr: 1e-4, beta1: 0.9, beta2: 0.99, weightDecay: 0, cautiousWeightDecay: false };
 
+/**
+ * The allowed values of each option (optimizers/domains.ts): betas in [0, 1) as the reference's
+ * constructor checks them (`0.0 <= betas[i] < 1.0`), lr > 0 (the reference also takes 0), weight decay >= 0.
+ */
+export const LION_DOMAINS: Domains<LionOptions> = { lr: positive, beta1: unitInterval, beta2: unitInterval, weightDecay: nonNegative, cautiousWeightDecay: bool };
+
 /** Lion's direction sign(b1 m + (1 - b1) g), with the slot `exp_avg` (m <- b2 m + (1 - b2) g). */
 export function scaleByLion(beta1: number, beta2: number): Transform {
   return {
@@ -47,23 +54,9 @@ export function scaleByLion(beta1: number, beta2: number): Transform {
   };
 }
 
-/** Throws unless `x` lies in [0, 1), naming the method, the option and the allowed range. */
-export function checkUnitInterval(method: string, option: string, x: number): void {
-  if (!(x >= 0 && x < 1)) throw new Error(`${method}: ${option} must be in [0, 1), got ${x}`);
-}
-
-/** Throws unless `x` is > 0 (or >= 0 with `orZero`), naming the method, the option and the allowed range. */
-export function checkPositive(method: string, option: string, x: number, orZero = false): void {
-  if (!(orZero ? x >= 0 : x > 0)) throw new Error(`${method}: ${option} must be ${orZero ? '>= 0' : '> 0'}, got ${x}`);
-}
-
 function buildLion(o: Required<LionOptions>): Transform {
-  checkPositive('lion', 'lr', o.lr);
-  checkUnitInterval('lion', 'beta1', o.beta1);
-  checkUnitInterval('lion', 'beta2', o.beta2);
-  checkPositive('lion', 'weightDecay', o.weightDecay, true);
   return chain(scaleByLion(o.beta1, o.beta2), weightDecayTransform(o.weightDecay, o.lr, o.cautiousWeightDecay), scaleByLr(o.lr));
 }
 
 /** Lion (google/automl's PyTorch Lion): the sign of an interpolated momentum, for every parameter it is given. */
-export const lion = defineOptimizer('lion', LION_DEFAULTS, buildLion);
+export const lion = defineOptimizer('lion', LION_DEFAULTS, buildLion, { domains: LION_DOMAINS });

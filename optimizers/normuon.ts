@@ -25,12 +25,12 @@
  * Use on roles: matrix and conv (NorMuon); embedding, head, vector (auxiliary AdamW).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { auxAdamW, type AuxAdamWOptions } from './adamw.js';
+import { AUX_ADAM_DOMAINS, auxAdamW, type AuxAdamWOptions } from './adamw.js';
 import { chain, defineOptimizer, scaleByLr, weightDecayTransform, type OptimizerDef, type Transform } from './core.js';
+import { bool, nonNegative, positive, unitInterval, type Domains } from './domains.js';
 import { fans, matrixView } from './linalg.js';
-import { checkPositive, checkUnitInterval } from './lion.js';
 import { lerp } from './momentum.js';
-import { checkMuonOptions, muonRoutes, requireMatrix, scaleByMuon, type BatchNewtonSchulz } from './muon.js';
+import { muonRoutes, NS_DOMAINS, requireMatrix, scaleByMuon, type BatchNewtonSchulz } from './muon.js';
 
 /** Options of NorMuon. Auxiliary AdamW: adamLr 3e-4, adamBeta1 0.9, adamBeta2 0.95, adamEps 1e-10 (after the bias-corrected sqrt(v)), adamWeightDecay 0. */
 export interface NorMuonOptions extends AuxAdamWOptions {
@@ -62,6 +62,15 @@ export const NORMUON_DEFAULTS: Required<NorMuonOptions> = {
 };
 
 /**
+ * The allowed values of each option (optimizers/domains.ts): momentum and beta2 in [0, 1), eps > 0 (it
+ * keeps 1 / (sqrt(S) + eps) finite where a neuron's second moment is 0), the Newton-Schulz options of
+ * NS_DOMAINS and the auxiliary AdamW's of AUX_ADAM_DOMAINS.
+ */
+export const NORMUON_DOMAINS: Domains<NorMuonOptions> = {
+  lr: positive, momentum: unitInterval, beta2: unitInterval, nesterov: bool, ...NS_DOMAINS, eps: positive, weightDecay: nonNegative, cautiousWeightDecay: bool, ...AUX_ADAM_DOMAINS,
+};
+
+/**
  * NorMuon's normalization of an (orthogonalized) update O, on its `matrixView` [fan_in, fan_out]: one
  * second-moment entry per output unit, slot `second_momentum` [1, fan_out], S <- lerp(S, mean(O^2 over
  * fan_in), 1 - beta2); O' = O / (sqrt(S) + eps), rescaled to O's Frobenius norm.
@@ -87,11 +96,6 @@ export function scaleByNeuronSecondMoment(beta2: number, eps: number): Transform
 }
 
 function buildNorMuon(o: Required<NorMuonOptions>): OptimizerDef {
-  checkMuonOptions('normuon', o);
-  checkPositive('normuon', 'lr', o.lr);
-  checkUnitInterval('normuon', 'beta2', o.beta2);
-  checkPositive('normuon', 'eps', o.eps);
-  checkPositive('normuon', 'weightDecay', o.weightDecay, true);
   const matrix = chain(
     scaleByMuon({ ...o, momentumForm: 'ema', scaling: 'keller', method: 'normuon' }),
     scaleByNeuronSecondMoment(o.beta2, o.eps),
@@ -102,4 +106,4 @@ function buildNorMuon(o: Required<NorMuonOptions>): OptimizerDef {
 }
 
 /** NorMuon (zichongli5/NorMuon): Muon's direction normalized per neuron by a second moment, with an auxiliary AdamW for non-matrix parameters. */
-export const normuon = defineOptimizer('normuon', NORMUON_DEFAULTS, buildNorMuon, { className: 'NorMuonOptimizer' });
+export const normuon = defineOptimizer('normuon', NORMUON_DEFAULTS, buildNorMuon, { className: 'NorMuonOptimizer', domains: NORMUON_DOMAINS });

@@ -33,6 +33,7 @@
  * Use on roles: every role (the reference preconditions every parameter; 1-D ones get a diagonal factor).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { anyInteger, anyOf, bool, checkDomains, interval, nonNegative, oneOf, positive, unitInterval, type Domains } from './domains.js';
 import { defineOptimizer, type OptimizerDef, type Parameter, type SlotMaker, type State, type StepContext, type Transform } from './core.js';
 import { ema } from './adamw.js';
 import { seededRandom, type RandomSource } from './random.js';
@@ -90,6 +91,21 @@ export const PSGD_KRON_DEFAULTS: Required<PsgdKronOptions> = {
   preconditionerMaxSkew: 1,
   preconditionerInitScale: 1,
   seed: 0,
+};
+
+/**
+ * The allowed values of each option (optimizers/domains.ts), KWNS4's own asserts: lr > 0,
+ * lrPreconditioner in (0, 1), betaL in [0, 1] (1 keeps the running maximum of the Lipschitz estimates),
+ * damping >= 0 (0 leaves the float32-eps noise term), momentum in [0, 1), weight decay >= 0, both clip
+ * thresholds >= 1 (and gradClipMaxElement >= gradClipMaxAmp, checked by the builder), update probability
+ * in (0, 1], preconditionerMaxSize -1 (the reference's inf) or >= 0, preconditionerMaxSkew >= 0,
+ * preconditionerInitScale > 0; seed any integer.
+ */
+export const PSGD_KRON_DOMAINS: Domains<PsgdKronOptions> = {
+  lr: positive, lrPreconditioner: interval(0, 1, { lowOpen: true, highOpen: true }), betaL: interval(0, 1), damping: nonNegative, momentum: unitInterval,
+  weightDecay: nonNegative, decoupledWeightDecay: bool, whitenGrad: bool, gradClipMaxAmp: interval(1, Infinity), gradClipMaxElement: interval(1, Infinity),
+  preconditionerUpdateProbability: interval(0, 1, { lowOpen: true }), updatePreconditionerFirst: bool, preconditionerMaxSize: anyOf(oneOf(-1), nonNegative),
+  preconditionerMaxSkew: nonNegative, preconditionerInitScale: positive, seed: anyInteger,
 };
 
 /** float32's machine epsilon and smallest normal number (torch.finfo(torch.float32)). */
@@ -291,22 +307,9 @@ export function scaleByPsgdKron(o: Required<PsgdKronOptions>, random: RandomSour
 }
 
 function validate(o: Required<PsgdKronOptions>): void {
-  const range = (k: keyof PsgdKronOptions, ok: boolean, allowed: string) => {
-    if (!ok) throw new Error(`psgd-kron: option '${k}' = ${JSON.stringify(o[k])} is outside ${allowed}`);
-  };
-  range('lr', o.lr > 0, '(0, inf)');
-  range('lrPreconditioner', o.lrPreconditioner > 0 && o.lrPreconditioner < 1, '(0, 1)');
-  range('betaL', o.betaL >= 0 && o.betaL <= 1, '[0, 1]');
-  range('damping', o.damping >= 0, '[0, inf)');
-  range('momentum', o.momentum >= 0 && o.momentum < 1, '[0, 1)');
-  range('weightDecay', o.weightDecay >= 0, '[0, inf)');
-  range('gradClipMaxAmp', o.gradClipMaxAmp >= 1, '[1, inf)');
-  range('gradClipMaxElement', o.gradClipMaxElement >= o.gradClipMaxAmp, '[gradClipMaxAmp, inf)');
-  range('preconditionerUpdateProbability', o.preconditionerUpdateProbability > 0 && o.preconditionerUpdateProbability <= 1, '(0, 1]');
-  range('preconditionerMaxSize', o.preconditionerMaxSize === -1 || o.preconditionerMaxSize >= 0, '-1 (no limit) or [0, inf)');
-  range('preconditionerMaxSkew', o.preconditionerMaxSkew >= 0, '[0, inf)');
-  range('preconditionerInitScale', o.preconditionerInitScale > 0, '(0, inf)');
-  range('seed', Number.isInteger(o.seed), 'the integers');
+  checkDomains('psgd-kron', PSGD_KRON_DOMAINS, o as unknown as Record<string, unknown>);
+  // Rules between two options (KWNS4's asserts grad_clip_max_amps[1] >= grad_clip_max_amps[0] and momentum > 0 when whitening the momentum).
+  if (o.gradClipMaxElement < o.gradClipMaxAmp) throw new Error(`psgd-kron: option 'gradClipMaxElement' must be >= gradClipMaxAmp (${o.gradClipMaxAmp}), got ${o.gradClipMaxElement}`);
   if (!o.whitenGrad && o.momentum === 0) throw new Error('psgd-kron: whitenGrad false (whiten the momentum) needs momentum > 0, got momentum 0');
 }
 
@@ -317,4 +320,4 @@ export function psgdKronDef(o: Required<PsgdKronOptions>, random?: RandomSource)
 }
 
 /** PSGD-Kron, a Kronecker whitening preconditioner fitted online, as lixilinx/psgd_torch's KWNS4 computes it (registry name 'psgd-kron'). */
-export const psgdKron = defineOptimizer('psgd-kron', PSGD_KRON_DEFAULTS, (o) => psgdKronDef(o));
+export const psgdKron = defineOptimizer('psgd-kron', PSGD_KRON_DEFAULTS, (o) => psgdKronDef(o), { domains: PSGD_KRON_DOMAINS });

@@ -28,9 +28,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { chain, defineOptimizer, exactSign, route, scaleByLr, type OptimizerDef, type Role, type State, type Transform } from './core.js';
 import { svMetrics } from './diagnostics.js';
+import { bool, interval, oneOf, positive, type Domains } from './domains.js';
 import { fans, matrixView, orthogonalize } from './linalg.js';
-import { checkPositive } from './lion.js';
-import { checkMuonOptions } from './muon.js';
+import { NS_DOMAINS } from './muon.js';
 
 /** An LMO of Scion (the reference's norm_dict, in lower case). */
 export type ScionNorm = 'auto' | 'spectral' | 'spectral-conv' | 'col-norm' | 'row-norm' | 'sign' | 'bias-rms';
@@ -69,6 +69,22 @@ export interface ScionOptions {
 export const SCION_DEFAULTS: Required<ScionOptions> = {
   lr: 1e-3, momentum: 1, unconstrained: false, norm: 'auto', scale: 1, vectorNorm: 'auto', vectorScale: 1, embeddingNorm: 'auto', embeddingScale: 1, headNorm: 'auto', headScale: 1,
   nsSteps: 5, nsCoefficients: 'classic',
+};
+
+const NORM_DOMAIN = oneOf(...SCION_NORMS);
+
+/**
+ * The allowed values of each option (optimizers/domains.ts). lr > 0; the constrained step
+ * W <- W (1 - lr) - lr scale lmo(B) is a convex combination of W and the ball's vertex only for lr in
+ * (0, 1] (for lr > 1 it flips the weights' sign), so with `unconstrained: false` the builder also refuses lr > 1 (a
+ * rule between two options; the unconstrained step takes any lr > 0). momentum in (0, 1] (Scion's
+ * momentum is one minus the usual coefficient; 1 = no averaging, 0 would never let the gradient in);
+ * the radii (scales) > 0; each norm one of SCION_NORMS.
+ */
+export const SCION_DOMAINS: Domains<ScionOptions> = {
+  lr: positive, momentum: interval(0, 1, { lowOpen: true }), unconstrained: bool,
+  norm: NORM_DOMAIN, scale: positive, vectorNorm: NORM_DOMAIN, vectorScale: positive, embeddingNorm: NORM_DOMAIN, embeddingScale: positive, headNorm: NORM_DOMAIN, headScale: positive,
+  nsSteps: NS_DOMAINS.nsSteps, nsCoefficients: NS_DOMAINS.nsCoefficients,
 };
 
 const EPS = 1e-8;
@@ -149,9 +165,7 @@ function constraintDecay(lr: number): Transform {
 }
 
 function buildScion(o: Required<ScionOptions>): OptimizerDef {
-  checkPositive('scion', 'lr', o.lr);
-  if (!(o.momentum > 0 && o.momentum <= 1)) throw new Error(`scion: momentum must be in (0, 1] (Scion's momentum is one minus the usual coefficient; 1 = no averaging), got ${o.momentum}`);
-  checkMuonOptions('scion', { momentum: 0, nsSteps: o.nsSteps, nsCoefficients: o.nsCoefficients });
+  if (!o.unconstrained && o.lr > 1) throw new Error(`scion: option 'lr' must be in (0, 1] with unconstrained false (the constrained step multiplies the weights by 1 - lr), got ${o.lr}; use unconstrained: true for a larger step`);
   const families: { label: string; roles: Role[]; norm: ScionNorm; scale: number; key: string }[] = [
     { label: 'scion', roles: ['matrix', 'conv'], norm: o.norm, scale: o.scale, key: 'norm' },
     { label: 'scion-vector', roles: ['vector'], norm: o.vectorNorm, scale: o.vectorScale, key: 'vectorNorm' },
@@ -159,7 +173,6 @@ function buildScion(o: Required<ScionOptions>): OptimizerDef {
     { label: 'scion-head', roles: ['head'], norm: o.headNorm, scale: o.headScale, key: 'headNorm' },
   ];
   const routes = families.map((f) => {
-    if (!SCION_NORMS.includes(f.norm)) throw new Error(`scion: ${f.key} must be one of ${SCION_NORMS.map((n) => `'${n}'`).join(', ')}, got '${f.norm}'`);
     const parts = [scaleByScion({ ...o, norm: f.norm, scale: f.scale, vector: f.key === 'vectorNorm' })];
     if (!o.unconstrained) parts.push(constraintDecay(o.lr));
     parts.push(scaleByLr(o.lr));
@@ -169,7 +182,7 @@ function buildScion(o: Required<ScionOptions>): OptimizerDef {
 }
 
 /** Scion (LIONS-EPFL/scion): conditional-gradient steps along a per-role norm's LMO (spectral for matrices by default). */
-export const scion = defineOptimizer('scion', SCION_DEFAULTS, buildScion);
+export const scion = defineOptimizer('scion', SCION_DEFAULTS, buildScion, { domains: SCION_DOMAINS });
 
 /** For tests and mappings: the parameter roles each Scion option family governs. */
 export const SCION_ROLE_OPTIONS: Readonly<Record<Role, { norm: keyof ScionOptions; scale: keyof ScionOptions }>> = {

@@ -41,6 +41,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { defineOptimizer, type OptimizerDef, type Parameter, type SlotMaker, type State, type StepContext, type Transform } from './core.js';
 import { ema } from './adamw.js';
+import { anyOf, bool, checkDomains, integer, nonNegative, oneOf, positive, unitInterval, type Domains } from './domains.js';
 import { eighTridiagonalQL } from './eigh.js';
 import { lerp } from './momentum.js';
 import { qrFactor } from './qr.js';
@@ -48,7 +49,7 @@ import { lapackAvailable, lapackEigh, lapackStatus } from '../kernels/eigh.js';
 
 /** Options of SOAP. Every default is nikhilvyas/SOAP's. */
 export interface SoapOptions {
-  /** Learning rate (the reference's lr; scales the rotated Adam step). @default 0.003 */
+  /** Learning rate η (times the schedule's lrScale). @default 0.003 */
   lr?: number;
   /** Adam's first-moment decay (in the rotated basis). @default 0.95 */
   beta1?: number;
@@ -99,6 +100,18 @@ export const SOAP_DEFAULTS: Required<SoapOptions> = {
   correctBias: true,
   eighSolver: 'auto',
   eighPrecision: 'float64',
+};
+
+/**
+ * The allowed values of each option (optimizers/domains.ts). The reference checks none; these are the
+ * ranges its update is defined on: betas in [0, 1) (beta1 = 1 divides the step by 1 - b1^s = 0, beta2 = 1
+ * never lets the gradient into v), shampooBeta -1 (= beta2) or in [0, 1), eps > 0 (as ADAMW_DOMAINS: with eps 0 a
+ * coordinate whose rotated gradient has been 0 gives 0 / 0), weight decay >= 0, counts integers >= 1.
+ */
+export const SOAP_DOMAINS: Domains<SoapOptions> = {
+  lr: positive, beta1: unitInterval, beta2: unitInterval, shampooBeta: anyOf(oneOf(-1), unitInterval), eps: positive, weightDecay: nonNegative,
+  preconditionFrequency: integer(1), maxPrecondDim: integer(1), mergeDims: bool, precondition1d: bool, normalizeGrads: bool, correctBias: bool,
+  eighSolver: oneOf('auto', 'lapack', 'js'), eighPrecision: oneOf('float64', 'float32'),
 };
 
 /** The reference's `merge_dims`: adjacent dimensions merged while the product stays <= maxDim. */
@@ -303,25 +316,9 @@ export function scaleBySoap(o: Required<SoapOptions>): SoapTransform {
   return transform;
 }
 
-function validate(o: Required<SoapOptions>): void {
-  const range = (k: keyof SoapOptions, ok: boolean, allowed: string) => {
-    if (!ok) throw new Error(`soap: option '${k}' = ${JSON.stringify(o[k])} is outside ${allowed}`);
-  };
-  range('lr', o.lr > 0, '(0, inf)');
-  range('beta1', o.beta1 >= 0 && o.beta1 < 1, '[0, 1)');
-  range('beta2', o.beta2 >= 0 && o.beta2 < 1, '[0, 1)');
-  range('shampooBeta', o.shampooBeta === -1 || (o.shampooBeta >= 0 && o.shampooBeta < 1), '-1 (= beta2) or [0, 1)');
-  range('eps', o.eps >= 0, '[0, inf)');
-  range('weightDecay', o.weightDecay >= 0, '[0, inf)');
-  range('preconditionFrequency', Number.isInteger(o.preconditionFrequency) && o.preconditionFrequency >= 1, 'the integers >= 1');
-  range('maxPrecondDim', Number.isInteger(o.maxPrecondDim) && o.maxPrecondDim >= 1, 'the integers >= 1');
-  range('eighSolver', ['auto', 'lapack', 'js'].includes(o.eighSolver), "'auto', 'lapack', 'js'");
-  range('eighPrecision', ['float64', 'float32'].includes(o.eighPrecision), "'float64', 'float32'");
-}
-
 /** SOAP on every parameter (one transform; 1-D parameters run Adam in their own basis unless precondition1d). */
 export function soapDef(o: Required<SoapOptions>): OptimizerDef {
-  validate(o);
+  checkDomains('soap', SOAP_DOMAINS, o as unknown as Record<string, unknown>);
   const t = scaleBySoap(o);
   return Object.assign(t, { [MONITOR]: { diagnostics: t.basisReport } as SoapMonitor });
 }
@@ -332,4 +329,4 @@ export function soapMonitor(def: OptimizerDef): SoapMonitor | null {
 }
 
 /** SOAP, Adam in the eigenbasis of Shampoo's factors, as nikhilvyas/SOAP's soap.py computes it (registry name 'soap'). */
-export const soap = defineOptimizer('soap', SOAP_DEFAULTS, soapDef);
+export const soap = defineOptimizer('soap', SOAP_DEFAULTS, soapDef, { domains: SOAP_DOMAINS });

@@ -5,7 +5,7 @@
  * starts). A method added to the registry without a domain table fails here.
  */
 import { expect } from 'chai';
-import { applyOverrides, ConfigError } from '../../experiments/runner/config.js';
+import { applyOverrides, ConfigError, expandRuns } from '../../experiments/runner/config.js';
 import { REGISTRY, type Domain } from '../../optimizers/index.js';
 import { tfOptimizerFactory } from '../../optimizers/tfjs.js';
 import { tinyExperiment } from '../experiments/helpers.js';
@@ -93,6 +93,31 @@ describe('option domains', () => {
       expect(() => REGISTRY[m]({ [k]: v } as never)).to.throw(`${m}: option '${k}' must be ${range}, got ${v}`);
       expect(() => tfOptimizerFactory(m)({ [k]: v } as never)).to.throw(`${m}: option '${k}' must be ${range}`);
     }
+  });
+
+  it("values a tester found accepted before the merged methods had tables: NorMuon's and AdaMuon's AdamW options, Scion's radii, Muon's weight decay", () => {
+    const cases: [keyof typeof REGISTRY, string, number, string][] = [
+      ['normuon', 'adamLr', -1, '> 0'], ['normuon', 'adamBeta1', 2, 'in [0, 1)'], ['normuon', 'adamEps', -1, '> 0'], ['normuon', 'adamWeightDecay', -3, '>= 0'],
+      ['adamuon', 'adamBeta2', 1.5, 'in [0, 1)'], ['adamuon', 'adamEps', 0, '> 0'],
+      ['scion', 'scale', 0, '> 0'], ['scion', 'headScale', -1, '> 0'], ['scion', 'momentum', 0, 'in (0, 1]'], ['muon', 'weightDecay', -1, '>= 0'],
+      ['lion', 'beta1', 1, 'in [0, 1)'], ['soap', 'shampooBeta', -0.5, "one of -1 or in [0, 1)"], ['psgd-kron', 'betaL', 1.5, 'in [0, 1]'], ['dion', 'scalarLr', 0, 'one of -1 or > 0'],
+    ];
+    for (const [m, k, v, range] of cases) {
+      expect(() => REGISTRY[m]({ [k]: v } as never)).to.throw(`${m}: option '${k}' must be ${range}, got ${v}`);
+      expect(() => tfOptimizerFactory(m)({ [k]: v } as never)).to.throw(`${m}: option '${k}' must be ${range}`);
+      expect(configError(() => applyOverrides(tinyExperiment({ optimizers: [{ name: m, [k]: v }] }), [])).path).to.equal(`optimizers[0].${k}`);
+    }
+  });
+
+  it("Scion's constrained step needs lr in (0, 1] (W <- W (1 - lr) ...); the unconstrained one takes any lr > 0", () => {
+    const msg = "scion: option 'lr' must be in (0, 1] with unconstrained false";
+    expect(() => REGISTRY.scion({ lr: 2 })).to.throw(msg);
+    expect(() => tfOptimizerFactory('scion')({ lr: 2 } as never)).to.throw(msg);
+    const e = configError(() => expandRuns(applyOverrides(tinyExperiment({ optimizers: [{ name: 'scion', lr: 2 }] }), [])));
+    expect(e.path).to.equal('optimizers[0]');
+    expect(e.message).to.include(msg);
+    expect(() => REGISTRY.scion({ lr: 1 })).to.not.throw();
+    expect(() => REGISTRY.scion({ lr: 2, unconstrained: true })).to.not.throw();
   });
 });
 

@@ -46,10 +46,10 @@ describeBackends('lion', () => {
   });
 
   it('rejects options outside their domain, naming the method, option and range', () => {
-    expect(() => lion({ lr: 0 })).to.throw(/lion: lr must be > 0, got 0/);
-    expect(() => lion({ beta1: 1 })).to.throw(/lion: beta1 must be in \[0, 1\), got 1/);
-    expect(() => lion({ beta2: -0.1 })).to.throw(/lion: beta2 must be in \[0, 1\)/);
-    expect(() => lion({ weightDecay: -1 })).to.throw(/lion: weightDecay must be >= 0/);
+    expect(() => lion({ lr: 0 })).to.throw("lion: option 'lr' must be > 0, got 0");
+    expect(() => lion({ beta1: 1 })).to.throw("lion: option 'beta1' must be in [0, 1), got 1");
+    expect(() => lion({ beta2: -0.1 })).to.throw("lion: option 'beta2' must be in [0, 1), got -0.1");
+    expect(() => lion({ weightDecay: -1 })).to.throw("lion: option 'weightDecay' must be >= 0, got -1");
   });
 });
 

@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { join } from 'node:path';
 import { buildOptimizer } from '../../optimizers/core.js';
 import { eighTridiagonalQL } from '../../optimizers/eigh.js';
-import { normLowerBound, procrustesStep, psgdKron, psgdKronLayout } from '../../optimizers/psgd_kron.js';
+import { normLowerBound, procrustesStep, psgdKron, psgdKronDef, psgdKronLayout, PSGD_KRON_DEFAULTS } from '../../optimizers/psgd_kron.js';
 import { PsgdKronOptimizer } from '../../optimizers/tfjs_classes.js';
 import { loadFixture } from '../../parity/fixture.js';
 import { replayFixture } from '../../parity/replay.js';
@@ -79,7 +79,9 @@ describeBackends('psgd-kron', () => {
   });
 
   it('rejects options outside their domain, naming method, option, value and range', () => {
-    expect(() => psgdKron({ lrPreconditioner: 1 })).to.throw(/psgd-kron: option 'lrPreconditioner' = 1 is outside \(0, 1\)/);
+    expect(() => psgdKron({ lrPreconditioner: 1 })).to.throw("psgd-kron: option 'lrPreconditioner' must be in (0, 1), got 1");
+    expect(() => psgdKron({ gradClipMaxAmp: 3, gradClipMaxElement: 2 })).to.throw("psgd-kron: option 'gradClipMaxElement' must be >= gradClipMaxAmp (3), got 2");
+    expect(() => psgdKronDef({ ...PSGD_KRON_DEFAULTS, seed: 0.5 })).to.throw("psgd-kron: option 'seed' must be an integer, got 0.5");
     expect(() => psgdKron({ momentum: 0 })).to.throw(/whitenGrad false .* needs momentum > 0/);
   });
 });
