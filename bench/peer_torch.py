@@ -19,7 +19,15 @@ synchronous, so a clock between phases times each phase.
 
 Usage: python3 bench/peer_torch.py --case tiny|recipe [--threads 2] [--iters 300] [--from 100]
        [--data data/tinyshakespeare.txt] [--seed 0]
+       [--gelu tanh|erf] [--schedule optlab|nanogpt] [--eval-whole] [--eval-random N]
 Prints one JSON object on stdout.
+
+Baseline fidelity (bench/results/baseline_fidelity.md), recipe case only: `--gelu erf` is nanoGPT's
+nn.GELU(); `--schedule nanogpt` is train.py's get_lr (warmup (it+1)/101 for 0-based it < 100, cosine
+over (it-100)/1900 after); `--eval-whole` adds `whole_val_loss`, the mean loss over every
+non-overlapping window of the validation split (`whole_split_loss`, the windows optlab's
+models/data.ts wholeTextBatches builds); `--eval-random N` adds `random_val_loss`, train.py's
+estimate_loss: the mean over N random batches of 12 windows (train.py's eval_iters).
 
 Differs from nanoGPT's model.py: GELU in tanh form and layer norm without bias, as optlab's GPT
 (models/gpt.ts); attention through F.scaled_dot_product_attention(is_causal=True) where this torch
@@ -50,11 +58,12 @@ class LayerNorm(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-LN transformer block: causal self-attention then a GELU MLP, each on a residual branch."""
+    """Pre-LN transformer block: causal self-attention then a GELU MLP (tanh form or erf form), each on a residual branch."""
 
-    def __init__(self, width, n_head, context):
+    def __init__(self, width, n_head, context, gelu="tanh"):
         super().__init__()
         self.n_head = n_head
+        self.gelu = "none" if gelu == "erf" else "tanh"
         self.ln1 = LayerNorm(width)
         self.qkv = nn.Linear(width, 3 * width, bias=False)
         self.proj = nn.Linear(width, width, bias=False)
@@ -80,17 +89,17 @@ class Block(nn.Module):
 
     def forward(self, x):
         x = x + self.attention(self.ln1(x))
-        return x + self.fc_proj(F.gelu(self.fc(self.ln2(x)), approximate="tanh"))
+        return x + self.fc_proj(F.gelu(self.fc(self.ln2(x)), approximate=self.gelu))
 
 
 class GPT(nn.Module):
     """Token and position embeddings, pre-LN blocks, final layer norm, lm head tied to the token embedding."""
 
-    def __init__(self, vocab, context, width, n_head, n_layer):
+    def __init__(self, vocab, context, width, n_head, n_layer, gelu="tanh"):
         super().__init__()
         self.wte = nn.Embedding(vocab, width)
         self.wpe = nn.Embedding(context, width)
-        self.blocks = nn.ModuleList([Block(width, n_head, context) for _ in range(n_layer)])
+        self.blocks = nn.ModuleList([Block(width, n_head, context, gelu) for _ in range(n_layer)])
         self.ln_f = LayerNorm(width)
         for name, p in self.named_parameters():
             if p.dim() == 2:
@@ -116,6 +125,44 @@ def cosine_lr(it, warmup=100, total=2000, lr=1e-3, floor=1e-4):
     return floor + 0.5 * (1 + math.cos(math.pi * ratio)) * (lr - floor)
 
 
+def nanogpt_lr(it, warmup=100, total=2000, lr=1e-3, floor=1e-4):
+    """nanoGPT train.py's get_lr for 0-based iteration `it`: warmup lr (it+1)/(warmup+1), cosine to floor at `total`."""
+    if it < warmup:
+        return lr * (it + 1) / (warmup + 1)
+    if it > total:
+        return floor
+    ratio = (it - warmup) / (total - warmup)
+    return floor + 0.5 * (1 + math.cos(math.pi * ratio)) * (lr - floor)
+
+
+@torch.no_grad()
+def whole_split_loss(model, tokens, context, batch=64):
+    """Mean next-token loss over every target of the non-overlapping windows x = tokens[i:i+T],
+    y = tokens[i+1:i+1+T], i = 0, T, 2T, ... while i + T + 1 <= len(tokens) (models/data.ts
+    wholeTextBatches); `batch` windows a forward pass. Returns (loss, windows)."""
+    windows = (len(tokens) - 1) // context
+    total, count = 0.0, 0
+    for w0 in range(0, windows, batch):
+        b = min(batch, windows - w0)
+        x = tokens[w0 * context : (w0 + b) * context].view(b, context)
+        y = tokens[w0 * context + 1 : (w0 + b) * context + 1].view(b, context)
+        total += model(x, y).item() * y.numel()
+        count += y.numel()
+    return total / count, windows
+
+
+@torch.no_grad()
+def random_batches_loss(model, tokens, context, batch, n):
+    """nanoGPT train.py's estimate_loss on one split: the mean of n losses on random batches of `batch` windows."""
+    losses = []
+    for _ in range(n):
+        ix = torch.randint(len(tokens) - context, (batch,))
+        x = torch.stack([tokens[i : i + context] for i in ix])
+        y = torch.stack([tokens[i + 1 : i + 1 + context] for i in ix])
+        losses.append(model(x, y).item())
+    return sum(losses) / n
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--case", choices=["tiny", "recipe"], required=True)
@@ -124,6 +171,10 @@ def main():
     ap.add_argument("--from", dest="start", type=int, default=100)
     ap.add_argument("--data", default="data/tinyshakespeare.txt")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--gelu", choices=["tanh", "erf"], default="tanh")
+    ap.add_argument("--schedule", choices=["optlab", "nanogpt"], default="optlab")
+    ap.add_argument("--eval-whole", action="store_true")
+    ap.add_argument("--eval-random", type=int, default=0)
     a = ap.parse_args()
     if a.threads < 1:
         sys.exit(f"--threads must be >= 1, got {a.threads}")
@@ -145,6 +196,7 @@ def main():
         index = {ch: i for i, ch in enumerate(chars)}
         data = torch.tensor([index[ch] for ch in text], dtype=torch.long)
         train = data[: int(0.9 * len(data))]
+        val = data[int(0.9 * len(data)) :]
 
         def next_batch():
             ix = torch.randint(len(train) - context - 1, (batch,))
@@ -152,7 +204,7 @@ def main():
             y = torch.stack([train[i + 1 : i + 1 + context] for i in ix])
             return x, y
 
-    model = GPT(vocab, context, 128, 4, layers)
+    model = GPT(vocab, context, 128, 4, layers, a.gelu)
     if tiny:
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.999), weight_decay=0.01)
     else:
@@ -172,7 +224,7 @@ def main():
         t3 = time.perf_counter()
         if not tiny:
             for g in opt.param_groups:
-                g["lr"] = cosine_lr(it + 1)
+                g["lr"] = nanogpt_lr(it) if a.schedule == "nanogpt" else cosine_lr(it + 1)
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -202,6 +254,16 @@ def main():
         "min_ms": min(phases["total"]),
         "max_ms": max(phases["total"]),
     }
+    if not tiny:
+        out["gelu"] = a.gelu
+        out["schedule"] = a.schedule
+        out["seed"] = a.seed
+        model.eval()
+        if a.eval_whole:
+            out["whole_val_loss"], out["whole_val_windows"] = whole_split_loss(model, val, context)
+        if a.eval_random > 0:
+            out["random_val_loss"] = random_batches_loss(model, val, context, batch, a.eval_random)
+            out["random_val_batches"] = a.eval_random
     print(json.dumps(out))
 
 
