@@ -7,7 +7,7 @@
  *   embeddings; AdamW lr 1e-3, betas (0.9, 0.99), 100 warmup steps then cosine to 1e-4 at 2000,
  *   weight decay 0.1 on role 'matrix' only (AdamW's decayOn 'matrix'), gradient clipping at global norm 1.0.
  *
- *   npx tsx bench/nanogpt_recipe.ts [--backend auto|wasm|cpu] [--iters 2000] [--seed 0] [--decay-embeddings] [--json FILE]
+ *   npx tsx bench/nanogpt_recipe.ts [--backend auto|wasm|cpu] [--iters 2000] [--seed 0] [--decay-embeddings] [--json FILE] [--save-weights FILE]
  *
  * Differs from reference: nanoGPT decays every 2-D tensor, embeddings included; `--decay-embeddings`
  * does that here (decayOn 'rank2'). Warmup is step/100 (1-based) against nanoGPT's (it+1)/101. Eval batches are 20
@@ -16,7 +16,8 @@
  * the whole validation split (models/data.ts wholeTextBatches: its 1,742 non-overlapping windows of
  * 64, the evaluation bench/peer_torch.py --eval-whole runs in PyTorch; bench/results/baseline_fidelity.md),
  * the wall time and the median ms per iteration over iterations 101-300 (evaluations excluded).
- * `--json FILE` also writes these figures as JSON. The loop is bench/recipe.ts.
+ * `--json FILE` also writes these figures as JSON; `--save-weights FILE` the final weights (JSON {name:
+ * {shape, data}}, the format bench/peer_torch.py --weights reads). The loop is bench/recipe.ts.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../kernels/backend.js';
@@ -79,6 +80,12 @@ async function main(): Promise<void> {
   if (jsonPath) {
     const out = { tool: 'optlab', seed, iters, decayEmbeddings, backend: backend.label, params: model.numParams(), valLoss20: val, wholeValLoss: wholeVal, wholeValWindows: windows, wallS: trainMs / 1000 };
     writeFileSync(jsonPath, JSON.stringify(out) + '\n');
+  }
+  const weightsPath = arg('save-weights', '');
+  if (weightsPath) {
+    const w: Record<string, { shape: number[]; data: number[] }> = {};
+    for (const p of model.params) w[p.name] = { shape: p.variable.shape, data: Array.from(p.variable.dataSync()) };
+    writeFileSync(weightsPath, JSON.stringify(w));
   }
   disposeBatches(evalTrain);
   disposeBatches(evalVal);

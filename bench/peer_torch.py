@@ -20,6 +20,7 @@ synchronous, so a clock between phases times each phase.
 Usage: python3 bench/peer_torch.py --case tiny|recipe [--threads 2] [--iters 300] [--from 100]
        [--data data/tinyshakespeare.txt] [--seed 0]
        [--gelu tanh|erf] [--schedule optlab|nanogpt] [--eval-whole] [--eval-random N]
+       [--weights FILE --eval-only]
 Prints one JSON object on stdout.
 
 Baseline fidelity (bench/results/baseline_fidelity.md), recipe case only: `--gelu erf` is nanoGPT's
@@ -27,7 +28,10 @@ nn.GELU(); `--schedule nanogpt` is train.py's get_lr (warmup (it+1)/101 for 0-ba
 over (it-100)/1900 after); `--eval-whole` adds `whole_val_loss`, the mean loss over every
 non-overlapping window of the validation split (`whole_split_loss`, the windows optlab's
 models/data.ts wholeTextBatches builds); `--eval-random N` adds `random_val_loss`, train.py's
-estimate_loss: the mean over N random batches of 12 windows (train.py's eval_iters).
+estimate_loss: the mean over N random batches of 12 windows (train.py's eval_iters). `--weights FILE`
+starts from the weights optlab wrote with `npx tsx bench/baseline_fidelity.ts --export-weights FILE`
+(optlab's [fan_in, fan_out] matrices transposed to nn.Linear's [out, in]); with `--eval-only` no step
+is taken, so the two tools' evaluations of the same weights can be compared.
 
 Differs from nanoGPT's model.py: GELU in tanh form and layer norm without bias, as optlab's GPT
 (models/gpt.ts); attention through F.scaled_dot_product_attention(is_causal=True) where this torch
@@ -125,6 +129,31 @@ def cosine_lr(it, warmup=100, total=2000, lr=1e-3, floor=1e-4):
     return floor + 0.5 * (1 + math.cos(math.pi * ratio)) * (lr - floor)
 
 
+def load_optlab_weights(model, path):
+    """Copies the weights optlab exported (JSON {name: {shape, data}}, optlab's parameter names and
+    [fan_in, fan_out] layout, models/gpt.ts) into this GPT; every parameter must be matched."""
+    with open(path, encoding="utf-8") as f:
+        w = json.load(f)
+    names = {"wte.weight": ("wte", False), "wpe.weight": ("wpe", False), "ln_f.weight": ("lnF.g", False)}
+    for i in range(len(model.blocks)):
+        p = f"blocks.{i}"
+        names.update({f"{p}.ln1.weight": (f"{p}.ln1.g", False), f"{p}.ln2.weight": (f"{p}.ln2.g", False),
+                      f"{p}.qkv.weight": (f"{p}.attn.qkv", True), f"{p}.proj.weight": (f"{p}.attn.proj", True),
+                      f"{p}.fc.weight": (f"{p}.mlp.fc", True), f"{p}.fc_proj.weight": (f"{p}.mlp.proj", True)})
+    params = dict(model.named_parameters())
+    if set(params) != set(names):
+        sys.exit(f"--weights: the model's parameters {sorted(set(params) ^ set(names))} have no mapping")
+    if set(w) != {v[0] for v in names.values()}:
+        sys.exit(f"--weights {path}: expected optlab parameters {sorted(v[0] for v in names.values())}, got {sorted(w)}")
+    with torch.no_grad():
+        for tname, (oname, transpose) in names.items():
+            t = torch.tensor(w[oname]["data"], dtype=torch.float32).view(*w[oname]["shape"])
+            t = t.t() if transpose else t
+            if t.shape != params[tname].shape:
+                sys.exit(f"--weights: {oname} has shape {list(t.shape)} here, the model's {tname} is {list(params[tname].shape)}")
+            params[tname].copy_(t)
+
+
 def nanogpt_lr(it, warmup=100, total=2000, lr=1e-3, floor=1e-4):
     """nanoGPT train.py's get_lr for 0-based iteration `it`: warmup lr (it+1)/(warmup+1), cosine to floor at `total`."""
     if it < warmup:
@@ -175,6 +204,8 @@ def main():
     ap.add_argument("--schedule", choices=["optlab", "nanogpt"], default="optlab")
     ap.add_argument("--eval-whole", action="store_true")
     ap.add_argument("--eval-random", type=int, default=0)
+    ap.add_argument("--weights", default=None)
+    ap.add_argument("--eval-only", action="store_true")
     a = ap.parse_args()
     if a.threads < 1:
         sys.exit(f"--threads must be >= 1, got {a.threads}")
@@ -205,6 +236,8 @@ def main():
             return x, y
 
     model = GPT(vocab, context, 128, 4, layers, a.gelu)
+    if a.weights:
+        load_optlab_weights(model, a.weights)
     if tiny:
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.999), weight_decay=0.01)
     else:
@@ -214,7 +247,7 @@ def main():
         opt = torch.optim.AdamW(groups, lr=1e-3, betas=(0.9, 0.99))
     phases = {k: [] for k in ("data", "forward", "backward", "optimizer", "readback", "total")}
     loss_value = float("nan")
-    for it in range(a.iters):
+    for it in range(0 if a.eval_only else a.iters):
         t0 = time.perf_counter()
         x, y = next_batch()
         t1 = time.perf_counter()
@@ -248,12 +281,13 @@ def main():
         "iters": a.iters,
         "from": a.start,
         "samples": len(phases["total"]),
-        "loss": loss_value,
-        "median_ms": {k: statistics.median(v) for k, v in phases.items()},
-        "mean_ms": statistics.fmean(phases["total"]),
-        "min_ms": min(phases["total"]),
-        "max_ms": max(phases["total"]),
+        "loss": loss_value if math.isfinite(loss_value) else None,
     }
+    if phases["total"]:
+        out["median_ms"] = {k: statistics.median(v) for k, v in phases.items()}
+        out["mean_ms"] = statistics.fmean(phases["total"])
+        out["min_ms"] = min(phases["total"])
+        out["max_ms"] = max(phases["total"])
     if not tiny:
         out["gelu"] = a.gelu
         out["schedule"] = a.schedule
