@@ -20,11 +20,12 @@ synchronous, so a clock between phases times each phase.
 Usage: python3 bench/peer_torch.py --case tiny|recipe [--threads 2] [--iters 300] [--from 100]
        [--data data/tinyshakespeare.txt] [--seed 0]
        [--gelu tanh|erf] [--schedule optlab|nanogpt] [--eval-whole] [--eval-random N]
-       [--weights FILE --eval-only]
+       [--decay rank2|matrix] [--weights FILE --eval-only]
 Prints one JSON object on stdout.
 
 Baseline fidelity (bench/results/baseline_fidelity.md), recipe case only: `--gelu erf` is nanoGPT's
-nn.GELU(); `--schedule nanogpt` is train.py's get_lr (warmup (it+1)/101 for 0-based it < 100, cosine
+nn.GELU(); `--decay matrix` decays the block matrices only, as optlab's recipe (decayOn 'matrix'),
+instead of every 2-D tensor with the embeddings (nanoGPT, the default); `--schedule nanogpt` is train.py's get_lr (warmup (it+1)/101 for 0-based it < 100, cosine
 over (it-100)/1900 after); `--eval-whole` adds `whole_val_loss`, the mean loss over every
 non-overlapping window of the validation split (`whole_split_loss`, the windows optlab's
 models/data.ts wholeTextBatches builds); `--eval-random N` adds `random_val_loss`, train.py's
@@ -204,6 +205,7 @@ def main():
     ap.add_argument("--schedule", choices=["optlab", "nanogpt"], default="optlab")
     ap.add_argument("--eval-whole", action="store_true")
     ap.add_argument("--eval-random", type=int, default=0)
+    ap.add_argument("--decay", choices=["rank2", "matrix"], default="rank2")
     ap.add_argument("--weights", default=None)
     ap.add_argument("--eval-only", action="store_true")
     a = ap.parse_args()
@@ -241,8 +243,9 @@ def main():
     if tiny:
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.999), weight_decay=0.01)
     else:
-        decay = [p for p in model.parameters() if p.dim() >= 2]
-        rest = [p for p in model.parameters() if p.dim() < 2]
+        decayed = (lambda n, p: p.dim() >= 2) if a.decay == "rank2" else (lambda n, p: p.dim() >= 2 and n.startswith("blocks."))
+        decay = [p for n, p in model.named_parameters() if decayed(n, p)]
+        rest = [p for n, p in model.named_parameters() if not decayed(n, p)]
         groups = [{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}]
         opt = torch.optim.AdamW(groups, lr=1e-3, betas=(0.9, 0.99))
     phases = {k: [] for k in ("data", "forward", "backward", "optimizer", "readback", "total")}
@@ -291,6 +294,7 @@ def main():
     if not tiny:
         out["gelu"] = a.gelu
         out["schedule"] = a.schedule
+        out["decay"] = a.decay
         out["seed"] = a.seed
         model.eval()
         if a.eval_whole:
