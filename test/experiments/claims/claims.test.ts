@@ -125,26 +125,48 @@ describe('claims: provenance of runs from several machines', () => {
 
 describe('claims: verdicts computed from result files', () => {
   const seeds = [0, 1, 2];
-  const muonVsAdamw = (muonFinal: (s: number) => number) => {
+  /** Claim 5's folder: AdamW, Muon-Moonlight (the verdict) and Keller's Muon (the second verdict). */
+  const muonVsAdamw = (moonlightFinal: (s: number) => number, kellerFinal: (s: number) => number = (s) => 1.6 + 0.01 * s) => {
     const root = mkdtempSync(join(tmpdir(), 'claims-root-'));
     fakeSweep(join(root, 'muon-vs-adamw', 'runs'), [
       { label: 'adamw', lr: 0.0005, seed: 1000, final: 1.7, stage: 'tune' }, { label: 'adamw', lr: 0.001, seed: 1000, final: 1.6, stage: 'tune' },
-      { label: 'muon', lr: 0.02, seed: 1000, final: 1.6, stage: 'tune' },
+      { label: 'muon', lr: 0.02, seed: 1000, final: 1.6, stage: 'tune' }, { label: 'muon-moonlight', method: 'muon-moonlight', lr: 0.002, seed: 1000, final: 1.6, stage: 'tune' },
       ...seeds.map((s) => ({ label: 'adamw', lr: 0.001, seed: s, final: 1.5 + 0.01 * s, stage: 'final' as const })),
-      ...seeds.map((s) => ({ label: 'muon', lr: 0.02, seed: s, final: muonFinal(s), stage: 'final' as const })),
+      ...seeds.map((s) => ({ label: 'muon-moonlight', method: 'muon-moonlight', lr: 0.002, seed: s, final: moonlightFinal(s), stage: 'final' as const })),
+      ...seeds.map((s) => ({ label: 'muon', lr: 0.02, seed: s, final: kellerFinal(s), stage: 'final' as const })),
     ]);
     return getClaim('muon-vs-adamw').evaluate(join(root, 'muon-vs-adamw'));
   };
 
-  it('muon-vs-adamw: reproduced, not reproduced or undecided as the numbers say', () => {
+  it('muon-vs-adamw: the verdict is Muon-Moonlight\'s (the cited method); Keller\'s Muon gets its own in the reason', () => {
     const better = muonVsAdamw((s) => 1.4 + 0.01 * s + 0.002 * (s % 2));
     expect(better.verdict).to.equal('reproduced');
     expect(better.seeds).to.equal(3);
+    expect(better.figures[0].label).to.match(/^muon-moonlight \(lr 0\.002\) - adamw/);
     expect(better.figures[0].value).to.be.closeTo(-0.1 + 0.002 / 3, 1e-9);
-    // AdamW's mean curve (1.51 + (300 - s)/200) reaches Muon's mean final (1.4107) never within the run.
-    expect(better.figures[1].unit).to.equal('never within the run');
-    expect(muonVsAdamw((s) => 1.6 + 0.01 * s).verdict).to.equal('not reproduced at this scale');
+    // Keller's Muon ends 0.1 above AdamW on every seed: its own verdict is 'not reproduced', the claim's stays Moonlight's.
+    expect(better.figures[1].label).to.match(/^muon \(Keller; lr 0\.02\) - adamw/);
+    expect(better.figures[1].value).to.be.closeTo(0.1, 1e-9);
+    expect(better.reason).to.match(/Keller's Muon - AdamW 0\.1000 \[0\.1000, 0\.1000\]: not reproduced at this scale\.$/);
+    // AdamW's mean curve (1.51 + (300 - s)/200) reaches Muon-Moonlight's mean final (1.4107) never within the run.
+    expect(better.figures[2].unit).to.equal('never within the run');
+    expect(muonVsAdamw((s) => 1.6 + 0.01 * s, (s) => 1.4 + 0.01 * s).verdict).to.equal('not reproduced at this scale');
     expect(muonVsAdamw((s) => [1.49, 1.53, 1.5][s]).verdict).to.equal('undecided');
+  });
+
+  it('auon-loss-gpt: the verdict is the paper form\'s; the code form is judged alike in the reason', () => {
+    const root = mkdtempSync(join(tmpdir(), 'claims-root-'));
+    const arm = (label: string, final: (s: number) => number) => seeds.map((s) => ({ label, method: label.replace(/-(paper|code)$/, ''), lr: 0.1, seed: s, final: final(s), stage: 'final' as const }));
+    fakeSweep(join(root, 'auon-loss-gpt', 'runs'), [
+      ...arm('adamw', (s) => 1.8 + 0.01 * s), ...arm('muon', (s) => 1.79 + 0.01 * s),
+      // Paper form: within +0.02 of both baselines (reproduced); code form: AuON 0.1 above AdamW (not reproduced).
+      ...arm('auon-paper', (s) => 1.801 + 0.01 * s + 0.001 * (s % 2)), ...arm('hybrid-auon-paper', (s) => 1.785 + 0.01 * s),
+      ...arm('auon-code', (s) => 1.9 + 0.01 * s), ...arm('hybrid-auon-code', (s) => 1.78 + 0.01 * s),
+    ]);
+    const e = getClaim('auon-loss-gpt').evaluate(join(root, 'auon-loss-gpt'));
+    expect(e.verdict).to.equal('reproduced');
+    expect(e.figures.map((f) => f.label.split(' (')[0])).to.deep.equal(['gpt: auon-paper', 'gpt: auon-paper', 'gpt: hybrid-auon-paper', 'gpt: auon-code', 'gpt: auon-code', 'gpt: hybrid-auon-code']);
+    expect(e.reason).to.equal('paper form: reproduced (reproduced, reproduced, reproduced); code form: not reproduced at this scale (not reproduced at this scale, not reproduced at this scale, reproduced)');
   });
 
   it('muon-vs-adamw: steps AdamW needs to reach Muon\'s final loss, from the mean curves (never, later, or AdamW already lower)', () => {
@@ -299,17 +321,20 @@ describe('claims: verdicts computed from result files', () => {
     const md = claimsMarkdown(entries);
     expect(md.split('\n').filter((l) => /^\| \d /.test(l))).to.have.length(CLAIMS.length);
     expect(md).to.include('`npx optlab run experiments/claims/configs/muon-vs-adamw.yaml --out');
-    expect(md).to.include('`npx optlab kronecker --task mnist2-mlp --seeds 0 1 2 --out');
+    expect(md).to.include('`npx optlab kronecker --task mnist2-mlp --seeds 0 1 2 3 4 --out');
     expect(verdictText(entries[0])).to.equal('not run yet');
-    // Run counts by the protocol (docs/protocol.md) on the files as they are: trials at 250 steps on one tuning seed,
-    // the best 2 of each search rerun at the full 2000 steps, final runs at 2000. mars-m-vs-muon: 4 x 250 + 2 x 2000
-    // + 15 x 2000; muon-vs-adamw: 2 x (4 x 250 + 2 x 2000) + 10 x 2000; reg: 3 x 4 x 125 + 3 x 2 x 500 for its tuned half.
-    expect(claimCost(getClaim('mars-m-vs-muon'), root)).to.include({ runs: 21, tuningRuns: 6, steps: 35_000, extensionRuns: 4 });
-    expect(claimCost(getClaim('muon-vs-adamw'), root)).to.include({ runs: 22, tuningRuns: 12, steps: 30_000 });
+    // Run counts as the experiment files' headers state them (docs/claims.md's budgets): tuning at the
+    // full horizon, 8 trials x 2 tuning seeds per searching entry, then the power analysis's seeds.
+    expect(claimCost(getClaim('mars-m-vs-muon'), root)).to.include({ runs: 154, tuningRuns: 16, steps: 308_000 });
+    expect(claimCost(getClaim('muon-vs-adamw'), root)).to.include({ runs: 132, tuningRuns: 48, steps: 264_000 });
+    expect(claimCost(getClaim('auon-loss-gpt'), root)).to.include({ runs: 156, tuningRuns: 96, steps: 312_000 });
+    expect(claimCost(getClaim('auon-loss-vit'), root)).to.include({ runs: 204, tuningRuns: 96, steps: 204_000 });
+    expect(claimCost(getClaim('reg-scratch'), root)).to.include({ runs: 58, tuningRuns: 32, steps: 116_000 });
+    // reg: 3 x 4 trials x 125 steps on the tuned half, then the best 2 of each rerun at its full 500 (docs/protocol.md), 13 final runs.
     expect(claimCost(getClaim('reg'), root)).to.include({ runs: 31, tuningRuns: 18, steps: 13_000 });
-    // The GPT claims together: 65.5 runs-of-2000-steps equivalents (47.5 before the full-horizon reruns).
+    // The GPT claims together: 500 runs-of-2000-steps equivalents.
     const gpt = ['mars-m-vs-muon', 'auon-loss-gpt', 'reg-scratch', 'muon-vs-adamw'].reduce((a, n) => a + claimCost(getClaim(n), root)!.steps, 0);
-    expect(gpt / 2000).to.equal(65.5);
+    expect(gpt / 2000).to.equal(500);
     expect(claimCost(getClaim('kronecker'), root)).to.equal(null);
     expect(() => getClaim('nope')).to.throw(/unknown claim 'nope'.*kronecker/);
   });
