@@ -49,6 +49,12 @@ export const kroneckerClaim: Claim = {
       wallS += meta.wallMs / 1000;
       env ??= meta.env;
     }
+    // Results with fewer seeds than the design's (the commands' --seeds) came from an earlier design: no verdict from them.
+    const designSeeds = this.commands(dir)[0].slice(this.commands(dir)[0].indexOf('--seeds') + 1).filter((a) => /^\d+$/.test(a)).length;
+    for (const task of TASKS) {
+      const got = new Set(rows.filter((r) => r.task === task).map((r) => r.seed)).size;
+      if (got < designSeeds) throw new MissingResults(`${join(dir, task)}: ${got} of the design's ${designSeeds} seeds (results of an earlier design); rerun with the commands below`);
+    }
     const closeParts: Verdict[] = [];
     const closerParts: Verdict[] = [];
     const detail: Figure[] = [];

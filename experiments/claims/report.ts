@@ -9,7 +9,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { loadavg } from 'node:os';
 import { join, relative } from 'node:path';
 import { environment } from '../runner/runner.js';
-import { describeValues } from '../runner/config.js';
+import { describeValues, loadExperiment } from '../runner/config.js';
+import { readExperimentRecord } from '../analysis/report.js';
 import { summarize, type Summary } from '../analysis/report.js';
 import { edgeText, tuningInfo } from '../analysis/comparison.js';
 import { Blocked, MissingResults, type Claim, type Evaluation, type Figure } from './claim.js';
@@ -125,6 +126,32 @@ export function runClaim(claim: Claim, dir: string, log: (line: string) => void 
   return run;
 }
 
+/** The parts of an experiment that define a claim's design: what runs, how it is tuned, on which seeds. */
+const DESIGN_KEYS = ['optimizers', 'tuning', 'seeds', 'training', 'schedule', 'model', 'data', 'metric', 'baseline'] as const;
+
+/**
+ * Why the results of a claim's `optlab run` commands no longer answer its current design, or null:
+ * a results folder whose experiment.json differs from what the claim's experiment file (with the
+ * command's --set overrides) gives today in a design key (the arms, the tuning protocol and its
+ * defaults, the seeds, training, schedule, model, data, metric). Such results came from an earlier
+ * design (issue 24: redesigned claims are rerun from step 0, never mixed with earlier runs), so the
+ * claim reads "not run yet" with this note instead of a verdict under a design it did not run.
+ */
+export function staleDesign(claim: Claim, dir: string): string | null {
+  for (const args of claim.commands(dir)) {
+    if (args[0] !== 'run') continue;
+    const file = args[1];
+    const out = args[args.indexOf('--out') + 1];
+    if (!out || !existsSync(join(out, 'experiment.json'))) continue;
+    const sets = args.flatMap((a, i) => (a === '--set' ? [args[i + 1]] : [])).filter((x) => !x.startsWith('init.from='));
+    const now = loadExperiment(file, sets) as unknown as Record<string, unknown>;
+    const then = readExperimentRecord(out).experiment as unknown as Record<string, unknown>;
+    const differ = DESIGN_KEYS.filter((k) => JSON.stringify(now[k] ?? null) !== JSON.stringify(then[k] ?? null));
+    if (differ.length) return `the results in ${relative(process.cwd(), out) || out} come from an earlier design of this claim (${file} now differs in ${differ.join(', ')}); rerun from step 0 with the command below`;
+  }
+  return null;
+}
+
 /** Applies each claim's rule to the results under `root` (results/claims). */
 export function evaluateClaims(claims: readonly Claim[], root: string): ClaimEntry[] {
   return claims.map((claim) => {
@@ -133,6 +160,8 @@ export function evaluateClaims(claims: readonly Claim[], root: string): ClaimEnt
     const run = existsSync(runPath) ? (JSON.parse(readFileSync(runPath, 'utf8')) as ClaimRun) : undefined;
     const selections = claim.needsTuning ? tunedSelections(dir) : [];
     try {
+      const stale = staleDesign(claim, dir);
+      if (stale) return { claim, dir, state: 'not run', note: stale, run, ...(selections.length ? { selections } : {}) };
       return { claim, dir, state: 'evaluated', evaluation: claim.evaluate(dir), run, ...(selections.length ? { selections } : {}) };
     } catch (e) {
       if (e instanceof MissingResults) return { claim, dir, state: 'not run', note: e.message, run };

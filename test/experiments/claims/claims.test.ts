@@ -7,7 +7,8 @@ import { earlySpike, EARLY_STEPS } from '../../../experiments/claims/reg.js';
 import { stepsForAdamw } from '../../../experiments/claims/muon_adamw.js';
 import { claimCost } from '../../../experiments/claims/cost.js';
 import { CLAIMS, getClaim } from '../../../experiments/claims/index.js';
-import { claimsMarkdown, evaluateClaims, verdictText } from '../../../experiments/claims/report.js';
+import { claimsMarkdown, evaluateClaims, staleDesign, verdictText } from '../../../experiments/claims/report.js';
+import { loadExperiment } from '../../../experiments/runner/config.js';
 import { kroneckerCsv, type KroneckerRow } from '../../../experiments/claims/kronecker_experiment.js';
 import { formatCsv } from '../../../bench/report.js';
 import type { Measurement } from '../../../bench/harness.js';
@@ -217,11 +218,30 @@ describe('claims: verdicts computed from result files', () => {
     expect(write((s) => 0.75 + 0.01 * s + 0.001 * (s % 2), (s) => 0.1 + 0.01 * s).verdict).to.equal('not reproduced at this scale');
   });
 
+  it("results of an earlier design give no verdict: a run folder whose experiment differs from the claim's file today reads 'not run yet'", () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'claims-root-')), 'mars-m-vs-muon');
+    const claim = getClaim('mars-m-vs-muon');
+    const [, file] = claim.commands(dir)[0];
+    const now = loadExperiment(file);
+    const record = (experiment: unknown) => {
+      mkdirSync(join(dir, 'runs'), { recursive: true });
+      writeFileSync(join(dir, 'runs', 'experiment.json'), JSON.stringify({ name: now.name, source: { file, sets: [] }, experiment, grid: [], runs: [], shard: null }));
+    };
+    record(now);
+    expect(staleDesign(claim, dir)).to.equal(null);
+    // The committed claim-1 folder's design: 5 final seeds and the first tuning protocol.
+    record({ ...now, seeds: [0, 1, 2, 3, 4], tuning: { ...now.tuning, protocol: 1, seeds: 1 } });
+    expect(staleDesign(claim, dir)).to.match(/earlier design of this claim \(.*mars-m-vs-muon\.yaml now differs in tuning, seeds\)/);
+    const [entry] = evaluateClaims([claim], join(dir, '..'));
+    expect(entry.state).to.equal('not run');
+    expect(entry.note).to.match(/earlier design/);
+  });
+
   it('kronecker: reproduced when L⊗R is within the margin of optimal and ahead of Shampoo, not reproduced when behind', () => {
     const root = mkdtempSync(join(tmpdir(), 'claims-root-'));
-    const write = (shampooLead: number) => {
+    const write = (shampooLead: number, kSeeds: readonly number[] = [0, 1, 2, 3, 4]) => {
       for (const task of ['mnist2-mlp', 'gpt']) {
-        const rows: KroneckerRow[] = seeds.flatMap((seed) => [10, 20].flatMap((step) => ['adagrad', 'gauss-newton'].map((matrix) => {
+        const rows: KroneckerRow[] = kSeeds.flatMap((seed) => [10, 20].flatMap((step) => ['adagrad', 'gauss-newton'].map((matrix) => {
           const jitter = 0.001 * seed + 0.0005 * (step / 10);
           return { task, seed, layer: 'w', rows: 4, cols: 4, step, matrix, optimal: 0.95 + jitter, shampoo2: 0.94 + jitter, shampoo: 0.94 + jitter - shampooLead - 0.001 * seed, power_iterations: 5, power_residual: 1e-10, converged: 1, samples: step, train_loss: 1 };
         })));
@@ -233,6 +253,8 @@ describe('claims: verdicts computed from result files', () => {
     };
     expect(write(0.1).verdict).to.equal('reproduced');
     expect(write(-0.1).verdict).to.equal('not reproduced at this scale');
+    // Results with fewer seeds than the design's five came from an earlier design: no verdict.
+    expect(() => write(0.1, [0, 1, 2])).to.throw(MissingResults, /3 of the design's 5 seeds/);
   });
 
   describe('auon-cost', () => {
