@@ -413,6 +413,11 @@ function plusMinus(e: Pick<Estimate, 'estimate' | 'lo' | 'hi'> | null | undefine
 /** Header of the verdict table's steps-to-target column (interpolated; the ranking's column is the first evaluation that reaches it): 'steps to 1.5' for a loss, 'steps to val_acc 0.9' otherwise. */
 export const stepsToTargetHeader = (target: number | RunTarget) => `steps to ${typeof target === 'number' ? target : targetLabel(target)} (interpolated)`;
 
+/** Whether the difference's 95% interval lies on the better side of 0 for the metric's goal (below 0 for min, above for max): the condition for a '> Nx*' speed-up. */
+function intervalBeats(r: OptimizerComparison, exp: Experiment): boolean {
+  return metricOf(exp).goal === 'max' ? fin(r.diff?.lo) && r.diff!.lo! > 0 : fin(r.diff?.hi) && r.diff!.hi! < 0;
+}
+
 /** Why a row has no interval, in its verdict cell: one seed on either side has none. */
 export function noIntervalReason(r: OptimizerComparison, base: OptimizerComparison | undefined): string | null {
   if (!r.diff || (fin(r.diff.lo) && fin(r.diff.hi))) return null;
@@ -443,8 +448,8 @@ export function budgetCell(t: TuningInfo | undefined, exp: Experiment, label = '
 /**
  * Rows of the verdict table (header first), as plain strings. A cell without an interval is the
  * estimate alone; a row without an interval says why in its verdict cell ('1 seed: no interval') and
- * makes no speed-up claim; '> Nx*' (the baseline never reached this loss) is shown only when the
- * difference's interval lies below 0. `compact` (the terminal): intervals as '± half-width' where
+ * makes no speed-up claim; '> Nx*' (the baseline never reached this final value) is shown only when the
+ * difference's interval lies on the better side of 0 (below for a metric minimized, above for one maximized). `compact` (the terminal): intervals as '± half-width' where
  * symmetric, the difference and its interval in one column, no best-loss column.
  */
 export function verdictTable(c: Comparison, exp: Experiment, compact = false): { header: string[]; rows: string[][]; right: boolean[] } {
@@ -464,7 +469,7 @@ export function verdictTable(c: Comparison, exp: Experiment, compact = false): {
   const speed = (r: OptimizerComparison) => {
     const s = r.speedup;
     if (!s) return '';
-    if (s.beyondBaseline) return fin(r.diff?.hi) && r.diff!.hi! < 0 ? `> ${s.bound.toFixed(2)}x*` : '';
+    if (s.beyondBaseline) return intervalBeats(r, exp) ? `> ${s.bound.toFixed(2)}x*` : '';
     return fin(s.lo) && fin(s.hi) ? `${s.estimate.toFixed(2)}x ${interval(s, (x) => x.toFixed(2))}` : '';
   };
   const stepsCell = (x: number) => (fin(x) ? String(Math.round(x)) : 'inf');
@@ -509,7 +514,7 @@ export function verdictNotes(c: Comparison, exp: Experiment): string[] {
   if (c.note) lines.push(c.note);
   const minSeeds = Math.min(...c.rows.map((r) => r.seeds.length));
   if (c.baseline && c.rows.length > 1 && minSeeds < 2) lines.push(`${minSeeds} seed: no interval, so no verdict and no speed-up; use seeds >= 2 (e.g. --set seeds=3) for verdicts.`);
-  if (c.rows.some((r) => r.speedup?.beyondBaseline && fin(r.diff?.hi) && r.diff!.hi! < 0)) lines.push(`*: the baseline never reached this optimizer's final ${metricOf(exp).name === 'val_loss' ? 'loss' : metricOf(exp).name} in its ${c.steps} steps; the speed-up is at least the ratio shown.`);
+  if (c.rows.some((r) => r.speedup?.beyondBaseline && intervalBeats(r, exp))) lines.push(`*: the baseline never reached this optimizer's final ${metricOf(exp).name === 'val_loss' ? 'loss' : metricOf(exp).name} in its ${c.steps} steps; the speed-up is at least the ratio shown.`);
   const m = exp.model as Record<string, unknown>;
   const tg = targetOf(exp);
   lines.push(
