@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { applyOverrides, type Experiment } from '../../../experiments/runner/config.js';
 import { compare, reachTarget, verdictNotes, verdictRows, verdictTable } from '../../../experiments/analysis/comparison.js';
-import type { ConfigSummary, LoadedRun, Summary } from '../../../experiments/analysis/report.js';
+import { firstEvalHeader, type ConfigSummary, type LoadedRun, type Summary } from '../../../experiments/analysis/report.js';
 import { checkSameBuild, parseBlasConfig } from '../../../experiments/runner/build.js';
 import { ConfigError } from '../../../experiments/runner/config.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -178,6 +178,10 @@ describe('verdicts: failures, multiplicity, builds (docs/protocol.md)', () => {
     expect(lc.rows.find((r) => r.label === 'muon')!.target!.steps!.estimate).to.be.closeTo(8, 1e-9);
     expect(lc.rules.join(' ')).to.match(/the target is on val_loss \(at or below 3\)/);
     expect(verdictTable(lc, lossTarget).header).to.include('steps to 3 (interpolated)');
+    // The ranking's first-evaluation column names the direction: unchanged for a loss target.
+    expect(firstEvalHeader(3)).to.equal('first eval <= 3 (step)');
+    expect(firstEvalHeader({ metric: 'val_loss', value: 3, goal: 'min' })).to.equal('first eval <= 3 (step)');
+    expect(firstEvalHeader({ metric: 'val_acc', value: 0.75, goal: 'max' })).to.equal('first eval val_acc >= 0.75 (step)');
   });
 
   it('resuming final runs of another commit is refused unless --allow-mixed-builds', () => {
