@@ -18,7 +18,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type * as vl from 'vega-lite';
 import type { Experiment } from '../runner/config.js';
-import { describeValues, formatNumber, metricOf, settingsSource, tuningHorizon, type SearchSpec, type TunedFile } from '../runner/config.js';
+import { describeValues, formatNumber, metricOf, settingsSource, targetLabel, targetOf, tuningHorizon, type RunTarget, type SearchSpec, type TunedFile } from '../runner/config.js';
 import { edgeOf, searchDims } from '../runner/search.js';
 import type { ConfigSummary, LoadedRun, Summary } from './report.js';
 import { SERIES_COLORS } from './colors.js';
@@ -110,15 +110,20 @@ export interface Comparison {
 
 const fin = (x: number | null | undefined): x is number => x !== null && x !== undefined && Number.isFinite(x);
 
-/** Validation-loss points of a run's curve. */
-function valPoints(curve: readonly CurveRow[]): CurvePoint[] {
-  return curve.filter((r) => r.val_loss !== null).map((r) => ({ step: r.step, loss: r.val_loss! }));
+/** Points of a run's curve of one validation column (default the loss; val_acc for an accuracy curve). */
+function valPoints(curve: readonly CurveRow[], column: 'val_loss' | 'val_acc' = 'val_loss'): CurvePoint[] {
+  return curve.filter((r) => r[column] !== null).map((r) => ({ step: r.step, loss: r[column]! }));
 }
 
-/** Step and training time at which a curve first reaches `target` (both interpolated between evaluations). */
-export function reachTarget(curve: readonly CurveRow[], target: number): { step: number; wallMs: number } | null {
-  const evals = curve.filter((r) => r.val_loss !== null);
-  const step = stepsToReach(evals.map((r) => ({ step: r.step, loss: r.val_loss! })), target);
+/**
+ * Step and training time at which a curve first reaches `target` (both interpolated between
+ * evaluations): a validation loss (a number: at or below), or a RunTarget (its column, at or below
+ * for goal min, at or above for max).
+ */
+export function reachTarget(curve: readonly CurveRow[], target: number | RunTarget): { step: number; wallMs: number } | null {
+  const t: RunTarget = typeof target === 'number' ? { metric: 'val_loss', value: target, goal: 'min' } : target;
+  const evals = curve.filter((r) => r[t.metric] !== null);
+  const step = stepsToReach(evals.map((r) => ({ step: r.step, loss: r[t.metric]! })), t.value, t.goal);
   if (step === null) return null;
   const k = evals.findIndex((r) => r.step >= step);
   if (k <= 0) return { step, wallMs: evals[Math.max(k, 0)].wall_ms };
@@ -264,7 +269,7 @@ export const VERDICT_ALPHA = 0.05;
 export function compare(s: Summary, opts: CompareOptions = {}): Comparison {
   const exp = s.exp.experiment;
   const baseline = baselineLabel(exp);
-  const target = exp.target?.valLoss;
+  const target = targetOf(exp);
   const boot = { resamples: REPORT_RESAMPLES, seed: REPORT_BOOTSTRAP_SEED };
   const metric = metricOf(exp);
   const value = (r: LoadedRun) => r.rec.result![metric.field]!;
@@ -313,16 +318,17 @@ export function compare(s: Summary, opts: CompareOptions = {}): Comparison {
       row.diff = difference(finalsBySeed(c), finalsBySeed(base), true);
       const baseRuns = finished(base);
       const steps = ok[0]?.rec.result?.steps ?? exp.training.steps;
-      if (ok.length && baseRuns.length && metric.name === 'val_loss') {
+      if (ok.length && baseRuns.length) {
+        // On the deciding metric: the baseline's mean curve of it, reached in the direction of its goal.
         // Resample seeds: jointly over shared seeds when both have the same seeds (paired), else each side on its own.
-        // A resample whose baseline never reaches the optimizer's loss is censored: kept as an infinite speed-up.
+        // A resample whose baseline never reaches the optimizer's final value is censored: kept as an infinite speed-up.
         const shared = row.diff.method === 'paired-t';
         const mine = shared ? row.diff.seeds.map((sd) => ok.find((r) => r.rec.seed === sd)!) : ok;
         const theirs = shared ? row.diff.seeds.map((sd) => baseRuns.find((r) => r.rec.seed === sd)!) : baseRuns;
-        const stat = ([a, b]: number[][]) => speedup(b.map((k) => valPoints(theirs[k].curve)), a.map((k) => mine[k].rec.result!.finalValLoss!), steps) ?? Infinity;
+        const stat = ([a, b]: number[][]) => speedup(b.map((k) => valPoints(theirs[k].curve, metric.name)), a.map((k) => value(mine[k])), steps, metric.goal) ?? Infinity;
         const idx = (n: number) => Array.from({ length: n }, (_, k) => k);
         const est = bootstrap([idx(mine.length), idx(theirs.length)], stat, { ...boot, paired: shared, keepInfinite: true });
-        const point = speedup(theirs.map((r) => valPoints(r.curve)), mine.map((r) => r.rec.result!.finalValLoss!), steps);
+        const point = speedup(theirs.map((r) => valPoints(r.curve, metric.name)), mine.map(value), steps, metric.goal);
         const baseSteps = baseRuns[0].rec.result?.steps ?? steps;
         row.speedup = { ...est, estimate: point ?? Infinity, beyondBaseline: point === null, bound: baseSteps / steps };
       }
@@ -362,7 +368,7 @@ export function compare(s: Summary, opts: CompareOptions = {}): Comparison {
     }
   }
   rules.push(
-    `metric: the final ${metric.name} (goal ${metric.goal}) decides tuning and verdicts${metric.name === 'val_loss' ? '' : '; speed-ups and the target stay on the validation loss'}.`,
+    `metric: the final ${metric.name} (goal ${metric.goal}) decides tuning and verdicts${metric.name === 'val_loss' ? '' : `; speed-ups are on the baseline's mean ${metric.name} curve`}${target && target.metric !== metric.name ? `; the target is on ${target.metric} (${target.goal === 'max' ? 'at or above' : 'at or below'} ${target.value})` : ''}.`,
     `verdicts: a ${design ? `group-sequential test (--until-decided looks at ${design.minSeeds}..${design.maxSeeds} seeds, Pocock-type alpha spending; sequential p-values)` : 'paired t-test per optimizer against the baseline'}, Holm-corrected across the ${compared.length} verdicts of this experiment at family level ${VERDICT_ALPHA}; intervals shown are unadjusted 95% t-intervals.`,
     'failures: a final seed that diverged or did not finish ranks worst (infinite time to target); an optimizer with a failed seed is never called better (its difference uses the seeds both finished), a baseline failure does not stop a "better".',
   );
@@ -404,8 +410,13 @@ function plusMinus(e: Pick<Estimate, 'estimate' | 'lo' | 'hi'> | null | undefine
   return Math.abs(up - (e.estimate - e.lo)) < 0.5 * 10 ** -digits ? `${f(e.estimate)} ± ${up.toFixed(digits)}` : `${f(e.estimate)} [${f(e.lo)}, ${f(e.hi)}]`;
 }
 
-/** Header of the verdict table's steps-to-target column (interpolated; the ranking's column is the first evaluation that reaches it). */
-export const stepsToTargetHeader = (target: number) => `steps to ${target} (interpolated)`;
+/** Header of the verdict table's steps-to-target column (interpolated; the ranking's column is the first evaluation that reaches it): 'steps to 1.5' for a loss, 'steps to val_acc 0.9' otherwise. */
+export const stepsToTargetHeader = (target: number | RunTarget) => `steps to ${typeof target === 'number' ? target : targetLabel(target)} (interpolated)`;
+
+/** Whether the difference's 95% interval lies on the better side of 0 for the metric's goal (below 0 for min, above for max): the condition for a '> Nx*' speed-up. */
+function intervalBeats(r: OptimizerComparison, exp: Experiment): boolean {
+  return metricOf(exp).goal === 'max' ? fin(r.diff?.lo) && r.diff!.lo! > 0 : fin(r.diff?.hi) && r.diff!.hi! < 0;
+}
 
 /** Why a row has no interval, in its verdict cell: one seed on either side has none. */
 export function noIntervalReason(r: OptimizerComparison, base: OptimizerComparison | undefined): string | null {
@@ -437,12 +448,12 @@ export function budgetCell(t: TuningInfo | undefined, exp: Experiment, label = '
 /**
  * Rows of the verdict table (header first), as plain strings. A cell without an interval is the
  * estimate alone; a row without an interval says why in its verdict cell ('1 seed: no interval') and
- * makes no speed-up claim; '> Nx*' (the baseline never reached this loss) is shown only when the
- * difference's interval lies below 0. `compact` (the terminal): intervals as '± half-width' where
+ * makes no speed-up claim; '> Nx*' (the baseline never reached this final value) is shown only when the
+ * difference's interval lies on the better side of 0 (below for a metric minimized, above for one maximized). `compact` (the terminal): intervals as '± half-width' where
  * symmetric, the difference and its interval in one column, no best-loss column.
  */
 export function verdictTable(c: Comparison, exp: Experiment, compact = false): { header: string[]; rows: string[][]; right: boolean[] } {
-  const target = exp.target?.valLoss;
+  const target = targetOf(exp);
   // The compact headers name an interval only when some row has one.
   const ci = c.rows.some((r) => fin(r.final.lo) && fin(r.final.hi)) ? ' ± 95% CI' : '';
   const metricLabel = metricOf(exp).name === 'val_loss' ? 'val' : metricOf(exp).name;
@@ -458,7 +469,7 @@ export function verdictTable(c: Comparison, exp: Experiment, compact = false): {
   const speed = (r: OptimizerComparison) => {
     const s = r.speedup;
     if (!s) return '';
-    if (s.beyondBaseline) return fin(r.diff?.hi) && r.diff!.hi! < 0 ? `> ${s.bound.toFixed(2)}x*` : '';
+    if (s.beyondBaseline) return intervalBeats(r, exp) ? `> ${s.bound.toFixed(2)}x*` : '';
     return fin(s.lo) && fin(s.hi) ? `${s.estimate.toFixed(2)}x ${interval(s, (x) => x.toFixed(2))}` : '';
   };
   const stepsCell = (x: number) => (fin(x) ? String(Math.round(x)) : 'inf');
@@ -503,12 +514,13 @@ export function verdictNotes(c: Comparison, exp: Experiment): string[] {
   if (c.note) lines.push(c.note);
   const minSeeds = Math.min(...c.rows.map((r) => r.seeds.length));
   if (c.baseline && c.rows.length > 1 && minSeeds < 2) lines.push(`${minSeeds} seed: no interval, so no verdict and no speed-up; use seeds >= 2 (e.g. --set seeds=3) for verdicts.`);
-  if (c.rows.some((r) => r.speedup?.beyondBaseline && fin(r.diff?.hi) && r.diff!.hi! < 0)) lines.push(`*: the baseline never reached this optimizer's final loss in its ${c.steps} steps; the speed-up is at least the ratio shown.`);
+  if (c.rows.some((r) => r.speedup?.beyondBaseline && intervalBeats(r, exp))) lines.push(`*: the baseline never reached this optimizer's final ${metricOf(exp).name === 'val_loss' ? 'loss' : metricOf(exp).name} in its ${c.steps} steps; the speed-up is at least the ratio shown.`);
   const m = exp.model as Record<string, unknown>;
+  const tg = targetOf(exp);
   lines.push(
     `scale: ${m.kind} ${JSON.stringify(Object.fromEntries(Object.entries(m).filter(([k]) => k !== 'kind')))}, ${exp.data.kind}, ${exp.training.steps} steps of batch ${exp.training.batchSize}; ` +
       `a verdict holds for this budget and scale only. Intervals: 95% t-intervals over seeds (differences paired by seed: a seed fixes initial weights and data order); steps to target and speed-up: percentile bootstrap (${REPORT_RESAMPLES} resamples, seed ${REPORT_BOOTSTRAP_SEED}).` +
-      (exp.target ? ` Steps to ${exp.target.valLoss} (interpolated): per seed, the step where the validation curve crosses the target, interpolated between evaluations, then the mean.` : ''),
+      (tg ? ` Steps to ${targetLabel(tg)} (interpolated): per seed, the step where the validation ${tg.metric === 'val_loss' ? '' : `${tg.metric} `}curve crosses the target${tg.goal === 'max' ? ' (at or above)' : ''}, interpolated between evaluations, then the mean.` : ''),
   );
   lines.push(...c.rules);
   for (const r of c.rows) {
@@ -652,7 +664,7 @@ export function verdictRows(c: Comparison, exp: Experiment): Record<string, unkn
     equivalent: r.equivalence ? (r.equivalence.equivalent ? 1 : 0) : '', tost_p: num(r.equivalence?.p), seeds_needed: r.power?.seedsNeeded ?? '', power_sd: num(r.power?.sd),
     mixed_builds: c.mixedBuilds ? (c.mixedBuilds.allowed ? 'allowed' : 'withheld') : '',
     speedup: num(r.speedup?.estimate), speedup_lo: num(r.speedup?.lo), speedup_hi: num(r.speedup?.hi), speedup_beyond_baseline: r.speedup ? (r.speedup.beyondBaseline ? 1 : 0) : '',
-    target: exp.target?.valLoss ?? '', reached_target: r.target ? `${r.target.reached}/${r.target.of}` : '',
+    target: targetOf(exp)?.value ?? '', ...(targetOf(exp) && targetOf(exp)!.metric !== 'val_loss' ? { target_metric: targetOf(exp)!.metric } : {}), reached_target: r.target ? `${r.target.reached}/${r.target.of}` : '',
     steps_to_target: num(r.target?.steps?.estimate), steps_lo: num(r.target?.steps?.lo), steps_hi: num(r.target?.steps?.hi),
     wall_s_to_target: num(r.target?.wallSec?.estimate), wall_s_lo: num(r.target?.wallSec?.lo), wall_s_hi: num(r.target?.wallSec?.hi),
     tuning_method: r.tuning?.method ?? '', tuning_budget: r.tuning?.budget ?? '', tuning_trials: r.tuning?.used ?? '', tuning_steps: r.tuning?.steps ?? '', selected_at_steps: r.tuning?.selectedAt ?? '',

@@ -15,7 +15,7 @@ import { missingPackages, missingPackagesError } from '../../kernels/optional.js
 import { compare, diagnosticsSpecs, tunedSensitivitySpec, verdictNotes, verdictTable, writeComparisonFiles, tuningSection, type Comparison } from './comparison.js';
 import { SERIES_COLORS } from './colors.js';
 import { shortNumbers, textTable, wrapParagraph } from './text_table.js';
-import { ConfigError, configName, formatNumber, metricOf, type Experiment } from '../runner/config.js';
+import { ConfigError, configName, formatNumber, metricOf, targetLabel, targetOf, type Experiment, type RunTarget } from '../runner/config.js';
 import { checkSameBackend } from '../runner/preflight.js';
 import { describeOutcome, readCurve, readRecord, runPaths, writeAtomic, type CurveRow, type RunEnvironment, type RunRecord } from '../runner/runner.js';
 
@@ -450,7 +450,7 @@ export async function writePlots(dir: string, s: Summary): Promise<Map<string, s
   ];
   // Classification tasks (every model but the character GPT), and any experiment decided by accuracy, get accuracy curves.
   const hasAcc = shown.some((c) => c.runs.some((r) => r.curve.some((row) => fin(row.val_acc))));
-  if (hasAcc && (s.exp.experiment.model.kind !== 'gpt' || metricOf(s.exp.experiment).name === 'val_acc')) plots.push(['val-acc-vs-step.svg', `Validation accuracy (${what}${seeds})`, 'step', 'val_acc', 'step']);
+  if (hasAcc && (s.exp.experiment.model.kind !== 'gpt' || metricOf(s.exp.experiment).name === 'val_acc' || targetOf(s.exp.experiment)?.metric === 'val_acc')) plots.push(['val-acc-vs-step.svg', `Validation accuracy (${what}${seeds})`, 'step', 'val_acc', 'step']);
   mkdirSync(join(dir, 'plots'), { recursive: true });
   for (const [file, title, xTitle, field, xAxis] of plots) {
     const series = shown.map((c) => meanCurve(c, field, xAxis, key(c)));
@@ -480,10 +480,13 @@ export async function writePlots(dir: string, s: Summary): Promise<Map<string, s
 
 const f3 = (x: number | null) => (x === null ? '-' : x.toFixed(3));
 const secs = (ms: number | null) => (ms === null ? '-' : `${(ms / 1000).toFixed(1)} s`);
+/** A target in words for the experiment table: 'validation loss 1.5', 'validation accuracy 0.9 (at or above)'. */
+const targetText = (t: RunTarget) => `validation ${t.metric === 'val_acc' ? 'accuracy' : 'loss'} ${t.value}${(t.goal === 'max') !== (t.metric === 'val_acc') ? ` (${t.goal === 'max' ? 'at or above' : 'at or below'})` : t.metric === 'val_acc' ? ' (at or above)' : ''}`;
 const isTuning = (c: ConfigSummary) => c.runs.some((r) => r.rec.stage === 'tune');
 
-/** Header of the ranking's steps-to-target column: the first evaluation at or below the target (the verdict table interpolates). */
-export const firstEvalHeader = (target: number) => `first eval <= ${target} (step)`;
+/** Header of the ranking's steps-to-target column: the first evaluation at or below a loss target ('first eval <= 1.5'), at or above a max-goal one ('first eval val_acc >= 0.9'); the verdict table interpolates. */
+export const firstEvalHeader = (target: number | RunTarget) =>
+  typeof target === 'number' || (target.metric === 'val_loss' && target.goal === 'min') ? `first eval <= ${typeof target === 'number' ? target : target.value} (step)` : `first eval ${target.metric} ${target.goal === 'max' ? '>=' : '<='} ${target.value} (step)`;
 
 /**
  * The ranking: configurations by mean final validation loss. `tuning` false (the default): the
@@ -491,11 +494,11 @@ export const firstEvalHeader = (target: number) => `first eval <= ${target} (ste
  * never mix with the runs they select.
  */
 export function rankingRows(s: Summary, tuning = false): { header: string[]; rows: string[][]; right: boolean[] } {
-  const target = s.exp.experiment.target?.valLoss;
+  const target = targetOf(s.exp.experiment);
   const acc = s.configs.some((c) => c.accMean !== null);
   // Tuning trials: the score that selected (the mean final loss at the tuning horizon), no target columns.
   const more = !tuning;
-  const header = ['#', tuning ? 'tuning trial' : 'optimizer', ...(tuning ? ['steps'] : []), 'final val (mean ± sd)', ...(more ? ['best val'] : []), ...(acc && more ? ['val acc'] : []), ...(target !== undefined && more ? [firstEvalHeader(target), `time to ${target}`] : []), 'time/run', 'seeds', 'diverged'];
+  const header = ['#', tuning ? 'tuning trial' : 'optimizer', ...(tuning ? ['steps'] : []), 'final val (mean ± sd)', ...(more ? ['best val'] : []), ...(acc && more ? ['val acc'] : []), ...(target !== undefined && more ? [firstEvalHeader(target), `time to ${targetLabel(target)}`] : []), 'time/run', 'seeds', 'diverged'];
   const rows = ranked(s.configs.filter((c) => isTuning(c) === tuning)).map((c, i) => [
     String(i + 1),
     tuning ? `${c.name} (trial ${c.runs[0].rec.trial ?? '?'})` : c.name,
@@ -641,7 +644,7 @@ export function reportHtml(dir: string, s: Summary, plots: Map<string, string>, 
     ['schedule', JSON.stringify(e.schedule)],
     ['seeds', JSON.stringify(e.seeds)],
     ['optimizers', e.optimizers.map((o) => JSON.stringify(o)).join('\n')],
-    ['target', e.target ? `validation loss ${e.target.valLoss}` : 'none'],
+    ['target', targetOf(e) ? targetText(targetOf(e)!) : 'none'],
     ['source', `${s.exp.source.file}${s.exp.source.sets.length ? ` --set ${s.exp.source.sets.join(' --set ')}` : ''}${s.exp.source.only?.length ? ` --only ${s.exp.source.only.join(',')}` : ''}`],
     ...(s.exp.shard ? [['shard', `${s.exp.shard}${s.exp.shardSource ? ` (${s.exp.shardSource})` : ''}`] as [string, string]] : []),
     ...(s.exp.mergedFrom ? [['merged from', s.exp.mergedFrom.join(', ')] as [string, string]] : []),
@@ -700,7 +703,7 @@ ${settings.map(([k, v]) => `<tr><th scope="row">${esc(k)}</th><td>${esc(v)}</td>
 </tbody></table>
 ${missingVerdict ? `<p class="banner incomplete">${esc(missingVerdict)}</p>` : ''}
 <h2>Ranking</h2>
-<p>Configurations by mean final validation loss over seeds (${s.runs.length} runs; summary in <a href="summary.csv">summary.csv</a>)${s.configs.some(isTuning) ? '; tuning trials are in the Tuning section' : ''}.${e.target ? ` ${esc(firstEvalHeader(e.target.valLoss))}: the first evaluation at or below the target (the verdict table interpolates between evaluations).` : ''}</p>
+<p>Configurations by mean final validation loss over seeds (${s.runs.length} runs; summary in <a href="summary.csv">summary.csv</a>)${s.configs.some(isTuning) ? '; tuning trials are in the Tuning section' : ''}.${targetOf(e) ? ` ${esc(firstEvalHeader(targetOf(e)!))}: the first evaluation ${targetOf(e)!.goal === 'max' ? 'at or above' : 'at or below'} the target (the verdict table interpolates between evaluations).` : ''}</p>
 ${htmlTable(rk.header, rk.rows.map((r) => r.map(esc)), rk.right)}
 <h2>Plots</h2>
 ${figs}

@@ -198,22 +198,23 @@ export function bootstrap(groups: readonly (readonly number[])[], statistic: (gr
   return { estimate, lo: quantileSorted(stats, (1 - level) / 2), hi: quantileSorted(stats, (1 + level) / 2), level, n, dropped, censored };
 }
 
-/** A point of a loss curve. */
+/** A point of a metric's curve: `loss` is the metric's value (the validation loss, or the accuracy of a val_acc curve). */
 export interface CurvePoint {
   step: number;
   loss: number;
 }
 
 /**
- * The first step at which a curve reaches `loss` (value <= loss), interpolated linearly between the
- * two evaluations around the crossing; the first point's step when it already is at or below; null
- * when the curve never reaches it. Non-finite points end the curve (divergence).
+ * The first step at which a curve reaches `loss` in the direction of `goal`: value <= loss for 'min'
+ * (default; a loss), value >= loss for 'max' (an accuracy); interpolated linearly between the two
+ * evaluations around the crossing; the first point's step when it already is there; null when the
+ * curve never reaches it. Non-finite points end the curve (divergence).
  */
-export function stepsToReach(curve: readonly CurvePoint[], loss: number): number | null {
+export function stepsToReach(curve: readonly CurvePoint[], loss: number, goal: 'min' | 'max' = 'min'): number | null {
   let prev: CurvePoint | undefined;
   for (const p of curve) {
     if (!Number.isFinite(p.loss)) return null;
-    if (p.loss <= loss) {
+    if (goal === 'max' ? p.loss >= loss : p.loss <= loss) {
       if (!prev) return p.step;
       return prev.step + ((prev.loss - loss) / (prev.loss - p.loss)) * (p.step - prev.step);
     }
@@ -232,12 +233,13 @@ export function meanCurve(curves: readonly (readonly CurvePoint[])[]): CurvePoin
 
 /**
  * Speed-up of an optimizer over the baseline as Marin's optimizer study reports it: the steps the
- * baseline's mean curve needs to reach the optimizer's mean final loss (interpolated), divided by the
- * optimizer's steps. Null when the baseline never reaches that loss within its curve (the speed-up
+ * baseline's mean curve needs to reach the optimizer's mean final value of the metric (interpolated;
+ * in the direction of `goal`: 'min' for a loss, the default, 'max' for an accuracy), divided by the
+ * optimizer's steps. Null when the baseline never reaches that value within its curve (the speed-up
  * then exceeds baselineSteps / steps).
  */
-export function speedup(baselineCurves: readonly (readonly CurvePoint[])[], finalLosses: readonly number[], steps: number): number | null {
-  const reach = stepsToReach(meanCurve(baselineCurves), mean(finalLosses));
+export function speedup(baselineCurves: readonly (readonly CurvePoint[])[], finalLosses: readonly number[], steps: number, goal: 'min' | 'max' = 'min'): number | null {
+  const reach = stepsToReach(meanCurve(baselineCurves), mean(finalLosses), goal);
   return reach === null ? null : reach / steps;
 }
 

@@ -173,8 +173,23 @@ export const ExperimentSchema = z.strictObject({
   schedule: ScheduleSchema.default({ kind: 'constant' }).describe('Learning-rate schedule, a multiplier on every learning rate of the method.'),
   /** Seeds, or a count n meaning 0..n-1. */
   seeds: z.union([z.array(z.number().int().nonnegative()).min(1), posInt]).default([0]).describe('Seeds, or a count n meaning 0..n-1.'),
-  /** Optional target: steps and wall time to reach this validation loss are reported. */
-  target: z.strictObject({ valLoss: z.number().positive().describe('The validation loss to reach.') }).optional().describe('A validation loss whose steps and wall time to reach are reported.'),
+  /**
+   * Optional target: steps and wall time to reach this validation loss (`valLoss`, reached at or
+   * below) or validation accuracy (`valAcc`, at or above; in the direction of `metric.goal` when
+   * the target is on the deciding metric) are reported. Exactly one of the two. A target on another
+   * metric than `metric.name` is allowed; the report names the target's metric (targetOf).
+   */
+  target: z
+    .strictObject({
+      valLoss: z.number().positive().optional().describe('The validation loss to reach (at or below).'),
+      valAcc: z.number().gt(0).max(1).optional().describe('The validation accuracy to reach (at or above), in (0, 1].'),
+    })
+    .superRefine((t, ctx) => {
+      const n = (t.valLoss !== undefined ? 1 : 0) + (t.valAcc !== undefined ? 1 : 0);
+      if (n !== 1) ctx.addIssue({ code: 'custom', message: n ? 'give one of valLoss and valAcc, not both' : 'give valLoss or valAcc' });
+    })
+    .optional()
+    .describe('A validation loss ({ valLoss }) or accuracy ({ valAcc }) whose steps and wall time to reach are reported; exactly one (docs/protocol.md).'),
   /** Per-route update diagnostics and model diagnostics as CSV columns at every log row (optimizers/diagnostics.ts). */
   diagnostics: z.boolean().default(true).describe('Per-route update diagnostics and model diagnostics as CSV columns at every log row.'),
   /** Label of the optimizer every other one is compared with (verdicts, speed-ups); default 'adamw' when present. */
@@ -182,7 +197,8 @@ export const ExperimentSchema = z.strictObject({
   /**
    * The metric that decides (docs/protocol.md): tuning scores, verdicts, power and equivalence use the
    * final value of `name` on the validation batches; `goal` defaults to min for val_loss and max for
-   * val_acc. Speed-ups and `target` stay on the validation loss.
+   * val_acc. Speed-ups are on it too (the baseline's mean curve of `name`); `target` names its own
+   * metric.
    */
   metric: z
     .strictObject({
@@ -190,7 +206,7 @@ export const ExperimentSchema = z.strictObject({
       goal: z.enum(['min', 'max']).optional().describe('min or max (default: min for val_loss, max for val_acc).'),
     })
     .optional()
-    .describe('The metric that decides tuning scores, verdicts, power and equivalence (default val_loss, min); speed-ups and target stay on the validation loss (docs/protocol.md).'),
+    .describe('The metric that decides tuning scores, verdicts, power, equivalence and speed-ups (default val_loss, min); target names its own metric (docs/protocol.md).'),
   /**
    * The smallest difference that matters (docs/protocol.md): the report gives the seeds a paired
    * t-test needs to detect it at `power` (from the tuning seeds of the selected settings as pilots,
@@ -262,8 +278,10 @@ export interface RunSpec {
   checkpointEvery: number;
   /** Characters of the text sample a finished language model writes (training.sampleChars). */
   sampleChars?: number;
-  /** Validation loss target of the experiment, when it has one. */
+  /** Validation loss target of the experiment, when it has one (reached at or below; the field stored results were written with). */
   targetValLoss?: number;
+  /** Any other target (a validation accuracy, or a loss under `metric.goal: max`): column, value and direction (targetOf). Absent with targetValLoss. */
+  target?: RunTarget;
   /** False when the experiment switched diagnostics off; not part of the hash (they do not change results). */
   diagnostics?: boolean;
   /** 'tune' for a tuning trial, 'final' for a run of the selected settings (experiments with a tuning block). */
@@ -639,6 +657,44 @@ export function metricOf(exp: { metric?: { name?: 'val_loss' | 'val_acc'; goal?:
   return { name, goal: exp.metric?.goal ?? (name === 'val_acc' ? 'max' : 'min'), field: name === 'val_acc' ? 'finalValAcc' : 'finalValLoss' };
 }
 
+/** A target of an experiment: the curve column it is on, the value, and the direction that reaches it (min: at or below, max: at or above). */
+export interface RunTarget {
+  metric: 'val_loss' | 'val_acc';
+  value: number;
+  goal: 'min' | 'max';
+}
+
+/**
+ * The target of an experiment (undefined without one): `target.valLoss` or `target.valAcc`, reached
+ * in the direction of `metric.goal` when the target is on the deciding metric, else in the target
+ * metric's own direction (min for val_loss, max for val_acc).
+ */
+export function targetOf(exp: { target?: { valLoss?: number; valAcc?: number }; metric?: { name?: 'val_loss' | 'val_acc'; goal?: 'min' | 'max' } }): RunTarget | undefined {
+  const t = exp.target;
+  if (!t || (t.valLoss === undefined && t.valAcc === undefined)) return undefined;
+  const name = t.valAcc !== undefined ? 'val_acc' : 'val_loss';
+  const m = metricOf(exp);
+  return { metric: name, value: (name === 'val_acc' ? t.valAcc : t.valLoss)!, goal: m.name === name ? m.goal : name === 'val_acc' ? 'max' : 'min' };
+}
+
+/** A target in words for headers and notes: the bare value for a validation-loss target reached at or below (as before), else 'val_acc 0.9'. */
+export function targetLabel(t: RunTarget): string {
+  return t.metric === 'val_loss' && t.goal === 'min' ? `${t.value}` : `${t.metric} ${t.value}`;
+}
+
+/** The target of a run as its record stores it: a loss reached at or below as `targetValLoss` (so stored records read as before), anything else as `target`. */
+export function runTargetFields(exp: Parameters<typeof targetOf>[0]): Pick<RunSpec, 'targetValLoss' | 'target'> {
+  const t = targetOf(exp);
+  // Both keys always, so a resumed record ({ ...old, ...spec }) loses a target the experiment dropped.
+  if (!t) return { targetValLoss: undefined, target: undefined };
+  return t.metric === 'val_loss' && t.goal === 'min' ? { targetValLoss: t.value, target: undefined } : { targetValLoss: undefined, target: t };
+}
+
+/** The target a run record names: `target`, else `targetValLoss` as a loss reached at or below. */
+export function recordTarget(r: Pick<RunSpec, 'targetValLoss' | 'target'>): RunTarget | undefined {
+  return r.target ?? (r.targetValLoss !== undefined ? { metric: 'val_loss', value: r.targetValLoss, goal: 'min' } : undefined);
+}
+
 /** Steps of a tuning trial: tuning.horizon (or its older name tuning.steps), else training.steps (the full horizon). */
 export function tuningHorizon(exp: Pick<Experiment, 'training'> & { tuning?: Pick<TuningConfig, 'horizon' | 'steps'> }): number {
   return exp.tuning?.horizon ?? exp.tuning?.steps ?? exp.training.steps;
@@ -829,7 +885,7 @@ export function entryRuns(exp: Experiment, i: number, g: Record<string, unknown>
   const config: RunConfig = { model, data, training, schedule, optimizer: { name, options }, ...(exp.init ? { init: exp.init } : {}), ...(plugins ? { plugins } : {}) };
   const hash = shortHash(config);
   return seeds.map((seed) => ({
-    id: `${name}-${hash}-s${seed}`, hash, label: label ?? name, grid: g, seed, config, checkpointEvery, sampleChars, targetValLoss: exp.target?.valLoss,
+    id: `${name}-${hash}-s${seed}`, hash, label: label ?? name, grid: g, seed, config, checkpointEvery, sampleChars, ...runTargetFields(exp),
     ...(exp.diagnostics === false ? { diagnostics: false } : {}),
     ...(opts.stage ? { stage: opts.stage } : {}),
     ...(opts.trial !== undefined ? { trial: opts.trial } : {}),

@@ -37,7 +37,7 @@ import { fileURLToPath } from 'node:url';
 import { evaluate } from '../../models/data.js';
 import { lossAndGrads } from '../../models/layers.js';
 import { buildOptimizer, getOptimizerFactory, globalNorm, resolveRoute, type Optimizer } from '../../optimizers/index.js';
-import { ConfigError, type InitConfig, type RunSpec } from './config.js';
+import { ConfigError, recordTarget, type InitConfig, type RunSpec, type RunTarget } from './config.js';
 import type { Parameter } from '../../optimizers/core.js';
 import { asFsFault, describeFsFault, FsFault, injectedFault, isFsFault } from './fs_faults.js';
 import { currentBlas, runBuildKeys, type BlasInfo } from './build.js';
@@ -848,7 +848,7 @@ async function finishRun(run: RunState, end: LoopEnd): Promise<void> {
     delete rec.checkpointStep;
   }
   rec.step = step;
-  rec.result = summarizeCurve(rows, rec.targetValLoss, run.wallMs, rec.status === 'diverged');
+  rec.result = summarizeCurve(rows, recordTarget(rec), run.wallMs, rec.status === 'diverged');
   if (rec.status !== 'interrupted') rec.finishedAt = new Date().toISOString();
   writeRecord(run.paths.json, rec);
 }
@@ -862,16 +862,24 @@ function writeCurve(path: string, unit: Task['unit'], rows: CurveRow[], diagKeys
 }
 
 /**
- * Final, best and time-to-target figures of a curve. A diverged run has no final losses (its last
+ * Final, best and time-to-target figures of a curve. `target`: a validation loss (a number, reached
+ * at or below) or a RunTarget (its column, reached at or below for goal min, at or above for max);
+ * stepsToTarget is the first evaluation that reaches it. A diverged run has no final losses (its last
  * evaluation may be the untrained step 0); its last finite ones are in the record's `lastFinite`.
  */
-export function summarizeCurve(rows: readonly CurveRow[], target: number | undefined, wallMs?: number, diverged = false): RunResult {
+export function summarizeCurve(rows: readonly CurveRow[], targetIn: number | RunTarget | undefined, wallMs?: number, diverged = false): RunResult {
+  const t: RunTarget | undefined = typeof targetIn === 'number' ? { metric: 'val_loss', value: targetIn, goal: 'min' } : targetIn;
+  const target = t?.value;
+  const reaches = (r: CurveRow) => {
+    const v = r[t!.metric];
+    return finite(v) && (t!.goal === 'max' ? v! >= target! : v! <= target!);
+  };
   const evals = diverged ? [] : rows.filter((r) => r.val_loss !== null);
   const trains = diverged ? [] : rows.filter((r) => r.train_loss !== null);
   const last = evals.at(-1);
   const allEvals = rows.filter((r) => r.val_loss !== null);
   const finiteVals = allEvals.map((r) => r.val_loss!).filter((v) => Number.isFinite(v));
-  const hit = target === undefined ? undefined : allEvals.find((r) => finite(r.val_loss) && r.val_loss! <= target);
+  const hit = t === undefined ? undefined : allEvals.find(reaches);
   const lastRow = rows.at(-1);
   return {
     steps: lastRow?.step ?? 0,

@@ -97,6 +97,25 @@ describe('statistics', () => {
     expect(speedup(base, [1.5], 200)).to.equal(null);
   });
 
+  it('steps to reach and speed-up on an accuracy curve (goal max): the first step at or above, interpolated', () => {
+    const acc = [{ step: 0, loss: 0.1 }, { step: 100, loss: 0.6 }, { step: 200, loss: 0.8 }];
+    // 0.7 lies halfway between 0.6 (step 100) and 0.8 (step 200): step 150; read as a loss (<=) it is reached at step 0.
+    close(stepsToReach(acc, 0.7, 'max'), 150, 1e-9);
+    expect(stepsToReach(acc, 0.7)).to.equal(0);
+    expect(stepsToReach(acc, 0.05, 'max')).to.equal(0);
+    expect(stepsToReach(acc, 0.8, 'max')).to.equal(200);
+    expect(stepsToReach(acc, 0.9, 'max')).to.equal(null);
+    expect(stepsToReach([{ step: 0, loss: 0.1 }, { step: 10, loss: NaN }, { step: 20, loss: 0.9 }], 0.5, 'max')).to.equal(null);
+    // Baseline accuracy curves 0:0.1 100:0.6 200:0.8 and 0:0.1 100:0.5 200:0.7 -> mean 0.1, 0.55, 0.75.
+    // The optimizer ends at mean 0.65 after 200 steps: the baseline mean reaches 0.65 at 100 + (0.65-0.55)/(0.75-0.55)*100 = 150, speed-up 0.75.
+    const base = [acc, [{ step: 0, loss: 0.1 }, { step: 100, loss: 0.5 }, { step: 200, loss: 0.7 }]];
+    close(speedup(base, [0.6, 0.7], 200, 'max'), 0.75, 1e-12);
+    // More accurate than the baseline ever gets: censored (null, an infinite speed-up in the bootstrap).
+    expect(speedup(base, [0.9], 200, 'max')).to.equal(null);
+    // Read as a loss, the same final value is "reached" at step 0.
+    expect(speedup(base, [0.9], 200)).to.equal(0);
+  });
+
   it('ranking flips: earlier evaluations whose order differs from the last', () => {
     const curves = new Map([
       ['a', [{ step: 0, loss: 4 }, { step: 10, loss: 2.0 }, { step: 20, loss: 1.5 }, { step: 30, loss: 1.2 }]],

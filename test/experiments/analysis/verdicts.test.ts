@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { applyOverrides, type Experiment } from '../../../experiments/runner/config.js';
-import { compare, verdictRows, verdictTable } from '../../../experiments/analysis/comparison.js';
-import type { ConfigSummary, LoadedRun, Summary } from '../../../experiments/analysis/report.js';
+import { compare, reachTarget, verdictNotes, verdictRows, verdictTable } from '../../../experiments/analysis/comparison.js';
+import { firstEvalHeader, type ConfigSummary, type LoadedRun, type Summary } from '../../../experiments/analysis/report.js';
 import { checkSameBuild, parseBlasConfig } from '../../../experiments/runner/build.js';
 import { ConfigError } from '../../../experiments/runner/config.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -112,8 +112,76 @@ describe('verdicts: failures, multiplicity, builds (docs/protocol.md)', () => {
     const byLoss = compare(summary(twoOptimizers(), [adamw, muon])).rows.find((r) => r.label === 'muon')!;
     expect(byLoss.verdict).to.equal('worse');
     const table = verdictTable(compare(summary(exp, [adamw, muon])), exp);
-    expect(table.header[2]).to.equal('final val_acc (mean, 95% CI)');
+    expect(table.header[2]).to.equal('final val_acc [95% CI]');
     expect(verdictRows(compare(summary(exp, [adamw, muon])), exp)[0]).to.have.property('final_val_acc');
+  });
+
+  it('metric val_acc: the target { valAcc } and the speed-up are on the accuracy curve, direction-aware; censored speed-ups stay infinite', () => {
+    /** A finished run whose accuracy rises linearly from 0.1 to `acc` over 12 steps (evaluations at 0, 4, 8, 12) and whose loss falls to `loss`. */
+    const accRun = (label: string, hash: string, seed: number, acc: number, loss: number): LoadedRun => {
+      const curve = [0, 4, 8, 12].map((step) => ({ step, val_loss: 4 + ((loss - 4) * step) / 12, val_acc: 0.1 + ((acc - 0.1) * step) / 12, wall_ms: step * 10 }));
+      return {
+        id: `${label}-${hash}-s${seed}`,
+        curve: curve as never,
+        rec: { id: `${label}-${hash}-s${seed}`, label, hash, seed, status: 'finished', env: ENV_A, grid: {}, config: { training: { steps: 12 }, optimizer: { name: label, options: {} } }, result: { steps: 12, finalValLoss: loss, bestValLoss: loss, wallMs: 120, finalValAcc: acc } } as never,
+      };
+    };
+    const exp = twoOptimizers({ metric: { name: 'val_acc' }, target: { valAcc: 0.75 }, optimizers: [{ name: 'adamw', lr: 0.01 }, { name: 'muon', lr: 0.02 }, { name: 'sgd', lr: 0.1 }] });
+    const a = [0.8, 0.81, 0.79, 0.805, 0.795]; // mean 0.8
+    const m = [0.86, 0.87, 0.85, 0.865, 0.855]; // mean 0.86: more accurate than the baseline ever gets
+    const g = [0.6, 0.61, 0.59, 0.605, 0.595]; // mean 0.6: never reaches 0.75
+    // Losses say the opposite order (muon's is the highest), so a loss-based speed-up or target would differ.
+    const adamw = config('adamw', 'h1', a.map((x, sd) => accRun('adamw', 'h1', sd, x, 2.0)));
+    const muon = config('muon', 'h2', m.map((x, sd) => accRun('muon', 'h2', sd, x, 2.5)));
+    const sgd = config('sgd', 'h3', g.map((x, sd) => accRun('sgd', 'h3', sd, x, 1.5)));
+    const c = compare(summary(exp, [adamw, muon, sgd]));
+    const row = (l: string) => c.rows.find((r) => r.label === l)!;
+    // Target: per seed the step where the accuracy rises through 0.75, 12 (0.75 - 0.1) / (acc - 0.1) on these linear curves, then the mean.
+    const stepsTo = (acc: number) => (12 * (0.75 - 0.1)) / (acc - 0.1);
+    expect(reachTarget(muon.runs[0].curve, { metric: 'val_acc', value: 0.75, goal: 'max' })!.step).to.be.closeTo(stepsTo(0.86), 1e-9);
+    expect(reachTarget(muon.runs[0].curve, { metric: 'val_acc', value: 0.75, goal: 'max' })!.wallMs).to.be.closeTo(10 * stepsTo(0.86), 1e-9);
+    expect(row('muon').target!.reached).to.equal(5);
+    expect(row('muon').target!.steps!.estimate).to.be.closeTo(m.reduce((s, x) => s + stepsTo(x), 0) / 5, 1e-9);
+    expect(row('adamw').target!.steps!.estimate).to.be.closeTo(a.reduce((s, x) => s + stepsTo(x), 0) / 5, 1e-9);
+    expect(row('sgd').target!.reached).to.equal(0);
+    expect(row('sgd').target!.steps!.estimate).to.equal(Infinity);
+    // Speed-up: the baseline's mean accuracy curve (0.1 -> 0.8) reaches sgd's mean final 0.6 at 12 (0.6 - 0.1) / 0.7 steps: (0.5 / 0.7) over sgd's 12 steps.
+    expect(row('sgd').speedup!.estimate).to.be.closeTo(0.5 / 0.7, 1e-9);
+    expect(row('sgd').speedup!.beyondBaseline).to.equal(false);
+    expect(row('sgd').speedup!.lo!).to.be.at.most(row('sgd').speedup!.estimate);
+    expect(row('sgd').speedup!.hi!).to.be.at.least(row('sgd').speedup!.estimate);
+    // The baseline never gets to muon's 0.86: censored, infinite, and every resample is censored too.
+    expect(row('muon').speedup!.estimate).to.equal(Infinity);
+    expect(row('muon').speedup!.beyondBaseline).to.equal(true);
+    expect(row('muon').speedup!.lo).to.equal(Infinity);
+    expect(row('muon').verdict).to.equal('better');
+    const table = verdictTable(c, exp);
+    expect(table.header).to.include('steps to val_acc 0.75 (interpolated)');
+    const cells = table.rows.find((r) => r[0] === 'muon')!;
+    expect(cells[table.header.indexOf('speed-up')]).to.match(/^> 1\.00x\*$/);
+    expect(table.rows.find((r) => r[0] === 'sgd')![table.header.indexOf('steps to val_acc 0.75 (interpolated)')]).to.equal('never');
+    expect(verdictNotes(c, exp).join(' ')).to.match(/never reached this optimizer's final val_acc/);
+    expect(verdictNotes(c, exp).join(' ')).to.match(/Steps to val_acc 0\.75 \(interpolated\): per seed, the step where the validation val_acc curve crosses the target \(at or above\)/);
+    expect(c.rules.join(' ')).to.match(/speed-ups are on the baseline's mean val_acc curve/);
+    const csv = verdictRows(c, exp).find((r) => r.optimizer === 'sgd')!;
+    expect(csv.target).to.equal(0.75);
+    expect(csv.target_metric).to.equal('val_acc');
+    expect(csv.reached_target).to.equal('0/5');
+    // The same runs decided by the loss: the speed-up reads the loss curves (adamw's mean 4 -> 2 reaches muon's 2.5 at step 9: 0.75x).
+    const byLoss = compare(summary(twoOptimizers({ optimizers: [{ name: 'adamw', lr: 0.01 }, { name: 'muon', lr: 0.02 }] }), [adamw, muon]));
+    expect(byLoss.rows.find((r) => r.label === 'muon')!.speedup!.estimate).to.be.closeTo(0.75, 1e-9);
+    // A loss target with the accuracy deciding: reached at or below, and the rules say which metric it is on.
+    const lossTarget = twoOptimizers({ metric: { name: 'val_acc' }, target: { valLoss: 3 } });
+    const lc = compare(summary(lossTarget, [adamw, muon]));
+    // adamw's loss 4 -> 2 crosses 3 at step 6; muon's 4 -> 2.5 at step 8.
+    expect(lc.rows.find((r) => r.label === 'adamw')!.target!.steps!.estimate).to.be.closeTo(6, 1e-9);
+    expect(lc.rows.find((r) => r.label === 'muon')!.target!.steps!.estimate).to.be.closeTo(8, 1e-9);
+    expect(lc.rules.join(' ')).to.match(/the target is on val_loss \(at or below 3\)/);
+    expect(verdictTable(lc, lossTarget).header).to.include('steps to 3 (interpolated)');
+    // The ranking's first-evaluation column names the direction: unchanged for a loss target.
+    expect(firstEvalHeader(3)).to.equal('first eval <= 3 (step)');
+    expect(firstEvalHeader({ metric: 'val_loss', value: 3, goal: 'min' })).to.equal('first eval <= 3 (step)');
+    expect(firstEvalHeader({ metric: 'val_acc', value: 0.75, goal: 'max' })).to.equal('first eval val_acc >= 0.75 (step)');
   });
 
   it('resuming final runs of another commit is refused unless --allow-mixed-builds', () => {

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { applyOverrides, ConfigError, expandRuns, loadExperiment } from '../../../experiments/runner/config.js';
+import { applyOverrides, ConfigError, expandRuns, loadExperiment, recordTarget, targetOf } from '../../../experiments/runner/config.js';
+import { summarizeCurve, type CurveRow } from '../../../experiments/runner/runner.js';
 import { shardRuns } from '../../../experiments/sweep/sweep.js';
 import { planExperiment } from '../../../experiments/sweep/tuning.js';
 import { removeTempDirs, tempDir, tinyExperiment, writeExperiment } from '../helpers.js';
@@ -101,6 +102,41 @@ describe('experiment config', () => {
     expect(id({ name: 'adamw', lr: 0.01 }, { training: { ...(tinyExperiment().training as object), checkpointEvery: 7 } })).to.equal(base);
     expect(id({ name: 'adamw', lr: 0.02 })).to.not.equal(base);
     expect(id({ name: 'adamw', lr: 0.01 }, { seeds: [3] })).to.equal(base.replace(/s0$/, 's3'));
+  });
+
+  it('target: exactly one of valLoss and valAcc, naming the key; the record keeps targetValLoss for a loss, target for an accuracy; run ids never change', () => {
+    const exp = (target: unknown, over: Record<string, unknown> = {}) => applyOverrides(tinyExperiment({ target, ...over }), []);
+    for (const [bad, msg] of [[{}, /target: give valLoss or valAcc/], [{ valLoss: 1.5, valAcc: 0.9 }, /target: give one of valLoss and valAcc, not both/], [{ valAcc: 1.5 }, /target\.valAcc/], [{ valAcc: 0 }, /target\.valAcc/], [{ valLoss: -1 }, /target\.valLoss/], [{ valAccuracy: 0.9 }, /target.*valAccuracy/]] as [unknown, RegExp][]) {
+      const e = configError(() => exp(bad));
+      expect(e.message, JSON.stringify(bad)).to.match(msg);
+    }
+    const none = expandRuns(exp(undefined))[0];
+    const loss = expandRuns(exp({ valLoss: 1.5 }))[0];
+    const acc = expandRuns(exp({ valAcc: 0.9 }, { metric: { name: 'val_acc' } }))[0];
+    // A loss target is stored as before; an accuracy target as { metric, value, goal }; the id is the same for all three.
+    expect(loss.targetValLoss).to.equal(1.5);
+    expect(loss.target).to.equal(undefined);
+    expect(acc.targetValLoss).to.equal(undefined);
+    expect(acc.target).to.deep.equal({ metric: 'val_acc', value: 0.9, goal: 'max' });
+    expect(loss.id).to.equal(none.id);
+    expect(acc.id).to.equal(none.id);
+    expect(recordTarget(loss)).to.deep.equal({ metric: 'val_loss', value: 1.5, goal: 'min' });
+    // A resumed record ({ ...old, ...spec }) whose experiment changed its target loses the old one.
+    expect(recordTarget({ ...acc, ...loss })).to.deep.equal({ metric: 'val_loss', value: 1.5, goal: 'min' });
+    expect(recordTarget({ ...loss, ...acc })).to.deep.equal(acc.target);
+    // A target on the deciding metric follows its goal; on the other metric, that metric's own direction.
+    expect(targetOf(exp({ valAcc: 0.9 }))).to.deep.equal({ metric: 'val_acc', value: 0.9, goal: 'max' });
+    expect(targetOf(exp({ valLoss: 2 }, { metric: { name: 'val_acc' } }))).to.deep.equal({ metric: 'val_loss', value: 2, goal: 'min' });
+    expect(targetOf(exp({ valAcc: 0.2 }, { metric: { name: 'val_acc', goal: 'min' } }))!.goal).to.equal('min');
+    // The run's stepsToTarget: the first evaluation at or above an accuracy target, at or below a loss target.
+    const row = (step: number, val_loss: number, val_acc: number) => ({ step, seen: step, train_loss: null, val_loss, val_acc, lr_scale: 1, grad_norm: null, update_rms: null, wall_ms: 10 * step }) as CurveRow;
+    const rows = [row(0, 4, 0.1), row(4, 3, 0.5), row(8, 2, 0.85), row(12, 1.5, 0.95)];
+    expect(summarizeCurve(rows, acc.target).stepsToTarget).to.equal(12);
+    expect(summarizeCurve(rows, acc.target).wallMsToTarget).to.equal(120);
+    expect(summarizeCurve(rows, { metric: 'val_acc', value: 0.5, goal: 'max' }).stepsToTarget).to.equal(4);
+    expect(summarizeCurve(rows, { metric: 'val_acc', value: 0.99, goal: 'max' }).stepsToTarget).to.equal(null);
+    expect(summarizeCurve(rows, 2.5).stepsToTarget).to.equal(8);
+    expect(summarizeCurve(rows, recordTarget(loss)).stepsToTarget).to.equal(12);
   });
 
   it('shards are disjoint, cover the grid, and are the same on every call', () => {
