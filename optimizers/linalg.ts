@@ -95,10 +95,23 @@ export function normalizeForNewtonSchulz(x: tf.Tensor, mode: 'classic' | 'polar-
  * otherwise), 1 where X is zero or not finite: dividing by it is exact and brings max|X| into [1, 2).
  */
 export function powerOfTwoScale(x: tf.Tensor, batched = false): tf.Tensor {
-  const peak = tf.max(tf.abs(x), batched ? [1, 2] : undefined, batched);
-  const pow2 = tf.pow(tf.scalar(2), tf.floor(tf.div(tf.log(peak), Math.LN2)));
-  return tf.where(tf.logicalAnd(tf.greater(peak, 0), tf.isFinite(peak)), pow2, tf.onesLike(peak));
+  return (batched ? powerOfTwoScaleBatched : powerOfTwoScaleWhole)(x);
 }
+
+/**
+ * The scale as a function of X is piecewise constant (a power of two chosen by max|X|), so its
+ * derivative is 0 wherever it exists: under gradient recording it is a constant (customGrad), which
+ * also keeps its comparison ops (which have no gradient in tfjs) off the tape.
+ */
+const scaleWithZeroGrad = (batched: boolean) =>
+  tf.customGrad(((x: tf.Tensor) => {
+    const peak = tf.max(tf.abs(x), batched ? [1, 2] : undefined, batched);
+    const pow2 = tf.pow(tf.scalar(2), tf.floor(tf.div(tf.log(peak), Math.LN2)));
+    const value = tf.where(tf.logicalAnd(tf.greater(peak, 0), tf.isFinite(peak)), pow2, tf.onesLike(peak));
+    return { value, gradFunc: () => tf.zerosLike(x) };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor) => tf.Tensor;
+const powerOfTwoScaleWhole = scaleWithZeroGrad(false);
+const powerOfTwoScaleBatched = scaleWithZeroGrad(true);
 
 /**
  * The Frobenius norm ||X||_F as s ||X / s||_F with s = powerOfTwoScale(X): no overflow of the squares

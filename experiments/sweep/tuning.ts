@@ -469,13 +469,7 @@ export async function runStaged(file: string, exp: Experiment, opts: SweepOption
   };
 
   let plan = planExperiment(exp, lookup, extra);
-  if (opts.dryRun) {
-    const mine = shardRuns(plan.needed, opts.shard);
-    console.log(`${exp.name}: next batch ${mine.length} runs${opts.shard ? ` (shard ${opts.shard} of ${plan.needed.length})` : ''} -> ${dir}; later batches depend on their results`);
-    if (exp.tuning) console.log(protocolCostLine(exp));
-    for (const r of mine) console.log(`${r.id}  ${configName(r)} s${r.seed}  (${r.stage ?? 'run'}${r.trial !== undefined ? ` trial ${r.trial}` : ''}, ${r.config.training.steps} steps)`);
-    return { dir, statuses: {}, interrupted: false };
-  }
+  if (opts.dryRun) return listNextBatch(exp, plan, dir, opts.shard);
   const writeRecordFile = () => {
     mkdirSync(dir, { recursive: true });
     // Runs with a record here that belong to this sweep (without --resume: those it ran).
@@ -526,12 +520,26 @@ export async function runStaged(file: string, exp: Experiment, opts: SweepOption
     }
   }
   writeRecordFile();
+  await endStaged(file, plan, dir, opts, { waiting, stopped });
+  return { dir, statuses, interrupted };
+}
+
+/** `--dry-run` of a staged experiment: the next batch (later ones depend on its results) and the protocol's cost. */
+function listNextBatch(exp: Experiment, plan: Plan, dir: string, shard: string | undefined): SweepOutcome {
+  const mine = shardRuns(plan.needed, shard);
+  console.log(`${exp.name}: next batch ${mine.length} runs${shard ? ` (shard ${shard} of ${plan.needed.length})` : ''} -> ${dir}; later batches depend on their results`);
+  if (exp.tuning) console.log(protocolCostLine(exp));
+  for (const r of mine) console.log(`${r.id}  ${configName(r)} s${r.seed}  (${r.stage ?? 'run'}${r.trial !== undefined ? ` trial ${r.trial}` : ''}, ${r.config.training.steps} steps)`);
+  return { dir, statuses: {}, interrupted: false };
+}
+
+/** The end of a staged sweep: the plan's notes, what other shards or failed runs hold back, the report. */
+async function endStaged(file: string, plan: Plan, dir: string, opts: SweepOptions, held: { waiting: number; stopped: string }): Promise<void> {
   for (const e of plan.entries) if (e.note) console.log(`${e.label}: ${e.note}`);
-  if (waiting) console.log(`shard ${opts.shard}: the next step needs ${waiting} runs of other shards; merge the folders (optlab merge) and continue with: optlab run ${file} --resume --out <merged folder>`);
-  if (stopped) console.log(stopped);
+  if (held.waiting) console.log(`shard ${opts.shard}: the next step needs ${held.waiting} runs of other shards; merge the folders (optlab merge) and continue with: optlab run ${file} --resume --out <merged folder>`);
+  if (held.stopped) console.log(held.stopped);
   const { ranking } = await writeReport(dir);
   if (opts.print !== false) console.log(`\n${ranking}\n\nreport: ${join(dir, 'report.html')}`);
-  return { dir, statuses, interrupted };
 }
 
 /** The protocol's cost in one line, e.g. 'protocol: 16 tuning runs (4,800 steps), up to 16 more if bracketing extends ranges, then 6 final runs (1,800 steps)'. */
