@@ -220,12 +220,15 @@ export function claimsMarkdown(entries: readonly ClaimEntry[]): string {
     return `| ${e.claim.number} | ${cell(`${e.claim.name} (arXiv ${e.claim.arxiv})`)} | ${cell(e.claim.statement)} | ${cell(e.claim.setup)} | ${cell(figs)} | **${verdictText(e)}** | ${cell(e.claim.commands(e.dir).map((c) => `\`${commandLine(c)}\``).join('<br>'))} |`;
   });
   const prov = entries.filter((e) => e.state === 'evaluated').map((e) => `- ${e.claim.name}: ${provenance(e)}. ${e.evaluation!.reason}${e.selections?.length ? `${/[.)]$/.test(e.evaluation!.reason) ? '' : '.'} Tuned selections: ${selectionsText(e.selections)}.` : ''}`);
+  // Results kept from an earlier design give no verdict, but their tuned selections are still listed with their edge flags.
+  const kept = entries.filter((e) => e.state !== 'evaluated' && e.selections?.length).map((e) => `- ${e.claim.name}: ${selectionsText(e.selections!)}.`);
   return [
     '| # | claim | statement (our words) | setup | measured (95% interval) | verdict | command |',
     '|---|---|---|---|---|---|---|',
     ...rows,
     '',
     ...(prov.length ? ['Where the numbers come from:', '', ...prov, ''] : []),
+    ...(kept.length ? ["Tuned selections of results kept from an earlier design (no verdict; 'edge': the optimum was not bracketed):", '', ...kept, ''] : []),
   ].join('\n');
 }
 
@@ -255,7 +258,7 @@ export function claimsHtml(entries: readonly ClaimEntry[], root: string): string
 <p><b>Setup:</b> ${esc(e.claim.setup)}</p>
 <p><b>Differences from the paper:</b> ${esc(e.claim.differences)}</p>
 <p><b>Rule:</b> ${esc(e.claim.rule)}</p>
-${ev ? `<p><b>Verdict:</b> ${esc(verdictText(e))}. ${esc(ev.reason)}</p>${figs}${e.selections?.length ? `<p><b>Tuned selections:</b> ${esc(selectionsText(e.selections))}.</p>` : ''}<p class="p">${esc(provenance(e))}</p>` : `<p><b>Not evaluated:</b> ${esc(e.note ?? '')}</p><p>Estimated cost: ${esc(estimateText(e.claim, e.dir))}.</p>`}
+${ev ? `<p><b>Verdict:</b> ${esc(verdictText(e))}. ${esc(ev.reason)}</p>${figs}${e.selections?.length ? `<p><b>Tuned selections:</b> ${esc(selectionsText(e.selections))}.</p>` : ''}<p class="p">${esc(provenance(e))}</p>` : `<p><b>Not evaluated:</b> ${esc(e.note ?? '')}</p>${e.selections?.length ? `<p><b>Tuned selections of the results kept (no verdict):</b> ${esc(selectionsText(e.selections))}.</p>` : ''}<p>Estimated cost: ${esc(estimateText(e.claim, e.dir))}.</p>`}
 <p><b>Command${e.claim.commands(e.dir).length > 1 ? 's' : ''}:</b></p><pre>${esc(e.claim.commands(e.dir).map(commandLine).join('\n'))}</pre>
 ${plots}</section>`;
   });

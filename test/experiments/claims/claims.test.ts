@@ -235,6 +235,9 @@ describe('claims: verdicts computed from result files', () => {
     const [entry] = evaluateClaims([claim], join(dir, '..'));
     expect(entry.state).to.equal('not run');
     expect(entry.note).to.match(/earlier design/);
+    // The kept results' tuned selections are still listed with their edge flags, though they give no verdict.
+    const md = claimsMarkdown([{ ...entry, selections: [{ folder: 'runs', label: 'muon-moonlight', setting: 'lr=2.47462e-3', edge: 'edge: lr at the high end (2.47462e-3) of the values tried', selectedAt: 250, steps: 2000, tuningSeeds: 1 }] }]);
+    expect(md).to.include('Tuned selections of results kept from an earlier design').and.include('- mars-m-vs-muon: muon-moonlight lr=2.47462e-3 (edge: lr at the high end');
   });
 
   it('kronecker: reproduced when L⊗R is within the margin of optimal and ahead of Shampoo, not reproduced when behind', () => {
