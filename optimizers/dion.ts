@@ -37,7 +37,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { anyInteger, anyOf, checkDomains, integer, interval, nonNegative, oneOf, positive, unitInterval, type Domains } from './domains.js';
-import { chain, defineOptimizer, route, type OptimizerDef, type Parameter, type SlotMaker, type State, type StepContext, type Transform } from './core.js';
+import { chain, defineOptimizer, exactSign, route, type OptimizerDef, type Parameter, type SlotMaker, type State, type StepContext, type Transform } from './core.js';
 import { fans, matrixView } from './linalg.js';
 import { lerp } from './momentum.js';
 import { choleskyUpper, qrFactor, upperTriangularInverse } from './qr.js';
@@ -267,7 +267,7 @@ function dionLion(lr: number, beta1: number, beta2: number, wd: number): Transfo
     name: 'lion',
     init: (_p, slot) => ({ m: slot('m', 'zeros') }),
     update(g, s, _p, ctx) {
-      const dir = tf.sign(lerp(s.m, g, 1 - beta1));
+      const dir = exactSign(lerp(s.m, g, 1 - beta1));
       s.m.assign(lerp(s.m, g, 1 - beta2));
       return tf.mul(dir, -lr * ctx.lrScale);
     },

@@ -34,7 +34,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { anyInteger, anyOf, bool, checkDomains, interval, nonNegative, oneOf, positive, unitInterval, type Domains } from './domains.js';
-import { defineOptimizer, type OptimizerDef, type Parameter, type SlotMaker, type State, type StepContext, type Transform } from './core.js';
+import { defineOptimizer, exactSign, type OptimizerDef, type Parameter, type SlotMaker, type State, type StepContext, type Transform } from './core.js';
 import { ema } from './adamw.js';
 import { seededRandom, type RandomSource } from './random.js';
 
@@ -186,7 +186,7 @@ export function normLowerBound(a: tf.Tensor2D, v: tf.Tensor2D, normalizer: 'diag
   const nf = tf.add(normalizer === 'diag' ? tf.max(diagonal(a)) : tf.max(tf.abs(a)), SMALLEST_NORMAL);
   const an = tf.div(a, nf) as tf.Tensor2D;
   const row = tf.gather(an, tf.reshape(tf.argMax(rowNorms(an)), [1]));
-  const sgn = tf.sign(tf.sum(tf.mul(row, v), 1, true));
+  const sgn = exactSign(tf.sum(tf.mul(row, v), 1, true));
   let x = tf.add(row, tf.mul(sgn, v)) as tf.Tensor2D;
   for (let i = 0; i < NORM_HALF_ITERS; i++) {
     x = tf.matMul(x, an);

@@ -17,6 +17,17 @@ function matrix(shape: [number, number], seed: number): Parameter {
 }
 
 describeBackends('dion', () => {
+  it("scalar Lion moves every coordinate with a nonzero direction, tiny ones too (wasm's tf.sign returns 0 below 1.19e-7; core.ts exactSign)", () => {
+    const b: Parameter = { name: 'b', role: 'vector', variable: tf.variable(tf.zeros([4]), true, 'dion_lion_b') };
+    const opt = buildOptimizer([b], dion({ lr: 0.1, scalarAlgorithm: 'lion', weightDecay: 0 }));
+    const g = tf.tensor1d([1e-9, -1e-9, 0.5, 0]);
+    opt.step(new Map([['b', g]]));
+    // Lion: dW = -lr sign(lerp(0, g, 1 - beta1)): -0.1, +0.1, -0.1 and 0 for the zero gradient.
+    expect(Array.from(b.variable.dataSync())).to.deep.equal([-0.1, 0.1, -0.1, 0].map((x) => Math.fround(x)));
+    opt.dispose();
+    tf.dispose([g, b.variable]);
+  });
+
   it('full rank, first step: M = mu G (error feedback keeps mu of the rank-r part) and ||dW||_F = lr sqrt(out/in) sqrt(r)', () => {
     // P is orthogonal (square full-rank G), so P P^T G = G and M <- G - (1 - mu) G; Q's r columns are unit
     // vectors and P has orthonormal columns, so ||P Q^T||_F^2 = trace(Q Q^T) = r.
