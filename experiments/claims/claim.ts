@@ -16,6 +16,7 @@ const quantile = (p: number, df: number): number => requireOptional<typeof quant
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readExperimentRecord } from '../analysis/report.js';
+import { stepsToReach as statsStepsToReach } from '../analysis/statistics.js';
 import { readCurve, readRecord, runPaths, type RunEnvironment } from '../runner/runner.js';
 import { extraSeedsIn, folderLookup, planExperiment } from '../sweep/tuning.js';
 
@@ -245,15 +246,7 @@ export function meanCurve(runs: readonly RunRow[]): { step: number; valLoss: num
 
 /** First step where a curve reaches `loss`, linearly interpolated between evaluations; null if never. */
 export function stepsToReach(curve: readonly { step: number; valLoss: number }[], loss: number): number | null {
-  for (let i = 0; i < curve.length; i++) {
-    if (curve[i].valLoss <= loss) {
-      if (i === 0) return curve[0].step;
-      const a = curve[i - 1];
-      const b = curve[i];
-      return a.step + ((a.valLoss - loss) / (a.valLoss - b.valLoss)) * (b.step - a.step);
-    }
-  }
-  return null;
+  return statsStepsToReach(curve.map((p) => ({ step: p.step, loss: p.valLoss })), loss);
 }
 
 /** Environment of the first run, with the summed wall time of all runs (s). */
